@@ -1,0 +1,107 @@
+// Relay configuration: rules, ingress/egress knobs, workers. One struct filled from a JSON
+// file and/or command-line flags (flags override the file), then validated as a whole.
+//
+//   auto cfg = mrelay::load_config_file("relay.json");          // parse + shape checks
+//   if (cfg) { auto ok = mrelay::validate_config(*cfg, mrelay::system_interfaces()); }
+//
+// JSON form (every key optional except rules; unknown keys are errors):
+//   {
+//     "ingress": "packet",                       // "packet" | "udp"
+//     "egress": {"backend": "uring", "queue_depth": 1024, "batch": 64, "sndbuf": 4194304},
+//     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192,
+//     "stats_interval_ms": 0,
+//     "rules": [
+//       {"name": "cam1",
+//        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
+//                  "source": "10.9.9.9"},            // source optional (SSM-like filter)
+//        "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000, "ttl": 1}]}
+//     ]
+//   }
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mrelay/error.h"
+
+namespace mrelay {
+
+enum class IngressMode : uint8_t { packet, udp };
+enum class EgressBackend : uint8_t { send, sendmmsg, uring };
+
+[[nodiscard]] std::string_view to_string(IngressMode mode);
+[[nodiscard]] std::string_view to_string(EgressBackend backend);
+
+/// One destination of a rule. `address` may be a multicast group or a unicast host.
+struct Output {
+  std::string interface;
+  in_addr address{};  // network byte order
+  uint16_t port = 0;  // host byte order
+  uint8_t ttl = 1;    // multicast TTL / unicast TTL of the copies sent
+};
+
+/// input {interface, group, port, optional source} -> outputs (any number, 64+ works).
+struct Rule {
+  std::string name;  // unique; defaults to "rule<N>" when the config gives none
+  std::string input_interface;
+  in_addr group{};  // network byte order; must be multicast
+  uint16_t port = 0;
+  std::optional<in_addr> source;  // only packets from this source match, when set
+  std::vector<Output> outputs;
+};
+
+struct EgressConfig {
+  // Default is the fastest backend measured on the rig.
+  EgressBackend backend = EgressBackend::uring;
+  // io_uring submission queue entries. 1024: the November 2025 investigation measured 128 as a
+  // hard ceiling (~39k pps of in-flight sends); 1024 removed it. Power of two, 1..32768.
+  uint32_t queue_depth = 1024;
+  // Packets gathered per output before one sendmmsg / one io_uring submit. 64 amortises the
+  // syscall over enough packets that syscalls/pkt stays far below 0.05 at load. 1..1024.
+  uint32_t batch = 64;
+  // SO_SNDBUF in bytes for every egress socket, 0 = kernel default (~208 KiB). 4 MiB absorbs
+  // batched bursts into a rate-limited transmit queue (November 2025: 86% exhaustion at 208 KiB).
+  uint32_t sndbuf = 4u << 20;
+};
+
+struct Config {
+  std::vector<Rule> rules;
+  IngressMode ingress = IngressMode::packet;
+  EgressConfig egress;
+  // SO_RCVBUF (or packet ring size) in bytes for ingress sockets, 0 = kernel default. On veth
+  // the receive buffer decides loss; 4 MiB rides out scheduling gaps of a few ms at 500k pps.
+  uint32_t rcvbuf = 4u << 20;
+  uint32_t workers = 1;   // event loops; >1 share ingress with PACKET_FANOUT
+  std::vector<int> cpus;  // pin worker i to cpus[i % size]; empty = no pinning
+  // Packet buffers per worker, allocated at start. Each holds one frame of up to 2048 bytes
+  // (MTU 1500 + headers); 8192 covers a full batch per output in flight at fanout 64.
+  uint32_t pool_buffers = 8192;
+  uint32_t stats_interval_ms = 0;  // 0 = no periodic stats lines
+  std::string stats_json_path;     // final stats go here instead of stdout when set
+};
+
+/// Parses JSON text; shape and value checks only (no interface lookups).
+[[nodiscard]] Result<Config> parse_config_json(std::string_view text);
+/// Reads and parses a file; errors name the file and the field.
+[[nodiscard]] Result<Config> load_config_file(const std::string& path);
+
+/// Returns the interface index for a name, or 0 when it does not exist. Injected so tests
+/// need no real interfaces.
+using InterfaceLookup = std::function<unsigned(const std::string&)>;
+[[nodiscard]] InterfaceLookup system_interfaces();
+
+/// Whole-config checks: at least one rule, multicast input groups, ports != 0, interfaces
+/// exist, rule names unique, no duplicate input, no output equal to its input, knob ranges.
+/// Errors name the field: "rules[1].outputs[0].interface: no such interface 'veth9'".
+[[nodiscard]] Result<void> validate_config(const Config& config, const InterfaceLookup& lookup);
+
+/// Parses "IFACE:GROUP:PORT" (the quick-form --in / --out). Errors name `flag`.
+[[nodiscard]] Result<Output> parse_endpoint(std::string_view text, std::string_view flag);
+
+}  // namespace mrelay

@@ -1,0 +1,62 @@
+// Per-worker counters, declared once: the same list yields the struct, JSON names and
+// Prometheus names. The owning worker increments plain uint64_t fields (no atomics); readers
+// take snapshots (a torn read of one 64-bit aligned field cannot happen on x86-64/arm64).
+//
+//   mrelay::WorkerCounters c{};  ++c.rx_packets;
+//   mrelay::for_each_counter(c, [](std::string_view name, uint64_t v) { ... });
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace mrelay {
+
+// X(name, help). Definitions are binding (DESIGN.md §4, §5).
+#define MRELAY_WORKER_COUNTERS(X)                                                              \
+  X(rx_packets, "frames/datagrams read from ingress (before parsing)")                         \
+  X(rx_bytes, "bytes of rx_packets (UDP payload)")                                             \
+  X(fwd_packets, "received packets handed to egress for at least one output")                  \
+  X(tx_packets, "copies sent, one per output per packet")                                      \
+  X(tx_bytes, "UDP payload bytes of tx_packets")                                               \
+  X(malformed_truncated, "frames cut inside a header")                                         \
+  X(malformed_bad_ip_header, "IPv4 version/IHL invalid")                                       \
+  X(malformed_bad_length, "IPv4 total length or UDP length disagrees with the frame")          \
+  X(malformed_bad_checksum, "IPv4 header checksum wrong")                                      \
+  X(malformed_fragment, "IPv4 fragments (not reassembled)")                                    \
+  X(unmatched_not_ipv4, "frames that are not IPv4")                                            \
+  X(unmatched_not_udp, "IPv4 packets that are not UDP")                                        \
+  X(unmatched_no_rule, "UDP packets matching no rule (group, port, source)")                   \
+  X(exhausted_packets,                                                                         \
+    "received packets not handed to every output: no buffer, no queue slot, ENOBUFS/EAGAIN")   \
+  X(drop_buffer_exhausted, "packets dropped: buffer pool empty")                               \
+  X(drop_queue_full, "copies dropped: per-output send queue full")                             \
+  X(drop_enobufs, "copies dropped: send returned ENOBUFS")                                     \
+  X(drop_eagain, "copies dropped: send returned EAGAIN (socket send buffer full)")             \
+  X(drop_other_errno, "copies dropped: send failed with another errno")                        \
+  X(syscalls, "system calls made by the data plane loop")                                      \
+  X(batches, "egress batches submitted (sendmmsg calls or io_uring submits)")                  \
+  X(uring_sq_full, "io_uring submission queue full events")                                    \
+  X(kernel_drops, "drops reported by the kernel: PACKET_STATISTICS tp_drops / SO_RXQ_OVFL")
+
+struct alignas(64) WorkerCounters {
+#define MRELAY_COUNTER_FIELD(name, help) uint64_t name = 0;
+  MRELAY_WORKER_COUNTERS(MRELAY_COUNTER_FIELD)
+#undef MRELAY_COUNTER_FIELD
+
+  WorkerCounters& operator+=(const WorkerCounters& other) {
+#define MRELAY_COUNTER_ADD(name, help) name += other.name;
+    MRELAY_WORKER_COUNTERS(MRELAY_COUNTER_ADD)
+#undef MRELAY_COUNTER_ADD
+    return *this;
+  }
+};
+
+/// Calls fn(name, value, help) for every counter in declaration order.
+template <typename Fn>
+void for_each_counter(const WorkerCounters& c, Fn&& fn) {
+#define MRELAY_COUNTER_VISIT(name, help) fn(std::string_view(#name), c.name, std::string_view(help));
+  MRELAY_WORKER_COUNTERS(MRELAY_COUNTER_VISIT)
+#undef MRELAY_COUNTER_VISIT
+}
+
+}  // namespace mrelay
