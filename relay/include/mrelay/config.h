@@ -101,6 +101,12 @@ using InterfaceLookup = std::function<unsigned(const std::string&)>;
 /// Errors name the field: "rules[1].outputs[0].interface: no such interface 'veth9'".
 [[nodiscard]] Result<void> validate_config(const Config& config, const InterfaceLookup& lookup);
 
+/// The knob range checks alone (everything except rules): queue_depth, batch, sndbuf, rcvbuf,
+/// workers, cpus, pool_buffers, stats_interval_ms. validate_config() calls it; the command
+/// line calls it too so a flag and a JSON key give the same message. `where` is the JSON path
+/// ("egress.batch", "cpus[2]").
+[[nodiscard]] Result<void> validate_knobs(const Config& config);
+
 /// Parses "IFACE:GROUP:PORT" (the quick-form --in / --out). Errors name `flag`.
 [[nodiscard]] Result<Output> parse_endpoint(std::string_view text, std::string_view flag);
 

@@ -27,13 +27,25 @@ class RuleTable {
   [[nodiscard]] size_t size() const noexcept { return rule_count_; }
 
  private:
+  // One (ifindex, group, port, source) entry. A rule with a source and an any-source rule
+  // for the same (ifindex, group, port) live in different slots; find() probes the exact
+  // source first. 20 bytes, so a probe sequence usually stays inside one cache line.
   struct Slot {
-    uint64_t key = 0;  // (ifindex, group, port) packed; 0 = empty
-    uint32_t source = 0;  // 0 = any source
+    uint32_t ifindex = 0;  // 0 = empty slot (no interface has index 0)
+    uint32_t group = 0;    // network byte order
+    uint32_t source = 0;   // network byte order; ignored when any_source
+    uint16_t port = 0;     // host byte order
+    bool any_source = true;
     int32_t rule = -1;
   };
-  std::vector<Slot> slots_;  // open addressing, power-of-two size, load <= 0.5
-  size_t rule_count_ = 0;
+
+  [[nodiscard]] int32_t probe(unsigned ifindex, uint32_t group, uint16_t port, bool any_source,
+                              uint32_t source) const noexcept;
+
+  std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size, load <= 0.5
+  size_t mask_ = 0;          // slots_.size() - 1
+  size_t rule_count_ = 0;    // rules installed (their interface resolved)
+  bool has_source_rules_ = false;  // lets find() skip the exact-source probe when none exist
 };
 
 }  // namespace mrelay
