@@ -4,8 +4,14 @@
 // Layout (little-endian, 32 bytes, then filler up to the payload size):
 //   u32 magic 'MRLY' | u16 stream | u16 flags | u64 sequence | u64 send_time_ns
 //   | u32 checksum | u32 size
-// The filler is a byte pattern derived from (stream, sequence) so any corrupted byte is
-// caught; the checksum covers header (checksum field zeroed) and filler.
+// The filler is a byte pattern derived from (stream, sequence). The checksum is
+//   checksum = body_hash XOR mix32(send_time_ns)
+// where body_hash is a 64-bit multiply-xor hash of the header (send_time_ns and checksum
+// fields zeroed) and the filler, folded to 32 bits. Splitting out the time makes
+// restamp_time O(1): it recovers body_hash from the old checksum and old time and mixes in
+// the new time, so the generator hashes each payload once (in stamp_payload), not twice.
+// Any corrupted byte, including the time, still changes the checksum (time: mix32 is a
+// good 64->32 mix, so a collision has probability ~2^-32).
 //
 //   uint8_t buf[512];
 //   mrelay::stamp_payload(buf, sizeof buf, {.stream = 3, .sequence = 42, .send_time_ns = now});

@@ -1,0 +1,533 @@
+"""The regression gate: baseline vs candidate results, per cell and metric (DESIGN.md §7).
+
+Decision rule, per cell and metric, knowing the metric's good direction:
+
+* **regression** when a two-sample Mann-Whitney U test (two-sided) is significant
+  (p < alpha) AND the median moved by more than the metric's threshold in the bad direction;
+* **improvement** likewise in the good direction;
+* **inconclusive** when the data cannot tell: too few samples (fewer than ``min_samples`` on
+  a side, or so few that no outcome could reach p < alpha), spread too wide (the IQR of a side
+  is larger than ``spread_factor`` × the threshold, so a threshold-sized change could hide in
+  it), or a change beyond the threshold that is not significant. The gate re-runs such cells
+  (bounded rounds) and then reports them as inconclusive: never a silent pass;
+* **unchanged** otherwise;
+* **skipped** when the metric is not gated for this comparison (machine fingerprints differ
+  and the metric is an absolute one, or the metric is only judged at a fixed offered rate).
+
+When the machine fingerprints differ, only normalised metrics (throughput ÷ the same run's
+``direct`` ceiling) and count metrics (syscalls/pkt, buffer exhaustion, loss at a fixed
+rate) are gated: absolute pps, latency and CPU depend on the machine.
+
+Exit codes: 0 pass, 1 regression, 3 inconclusive, 2 error (regression wins over
+inconclusive: a definite regression must not be hidden behind a noisy neighbour).
+
+    report = gate.run_gate(results.load("reports/baselines/vm2.json"),
+                           results.load("reports/runs/nightly.json"),
+                           rerun=None)
+    print(gate.format_report(report)); sys.exit(report.exit_code)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+from scipy import stats
+
+from . import results
+
+EXIT_PASS = 0
+EXIT_REGRESSION = 1
+EXIT_ERROR = 2
+EXIT_INCONCLUSIVE = 3
+
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+UNCHANGED = "unchanged"
+INCONCLUSIVE = "inconclusive"
+SKIPPED = "skipped"
+
+UP = +1  # bigger is better (pps)
+DOWN = -1  # smaller is better (loss, latency, syscalls/pkt, exhaustion, CPU per packet)
+
+# Significance level of the two-sided Mann-Whitney U test. 0.01 rather than 0.05: a nightly
+# gate compares dozens of cell × metric pairs, and a false "regressed" costs an engineer's
+# morning; the threshold already demands a practically relevant change. With 5 samples per
+# side the exact test can still reach p = 0.0079 < 0.01.
+DEFAULT_ALPHA = 0.01
+# Fewest samples per side before a verdict. 5 is the smallest n (equal sides) at which the
+# exact two-sided test can reach p < 0.01 (2 / C(10, 5) = 0.0079); sweeps record 3 repetitions
+# by default, so the gate re-runs cells to top them up.
+DEFAULT_MIN_SAMPLES = 5
+# A side whose IQR exceeds this many thresholds is too noisy to call "unchanged": a change of
+# the threshold's size could sit inside the spread undetected at these sample counts.
+DEFAULT_SPREAD_FACTOR = 1.0
+# Re-run rounds for inconclusive cells, and samples added per cell per round. 2 × 3 brings a
+# 3-repetition sweep cell to 9 samples; each cell run is a few seconds, so the bound keeps a
+# nightly gate within minutes even when many cells are noisy.
+DEFAULT_RERUN_ROUNDS = 2
+DEFAULT_RERUN_REPS = 3
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """How big a median change must be to matter: more than
+    ``max(relative × |baseline median|, absolute)``, in the metric's unit."""
+
+    relative: float
+    absolute: float = 0.0
+
+    def value(self, baseline_median: float) -> float:
+        return max(self.relative * abs(baseline_median), self.absolute)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    direction: int  # UP or DOWN: the good direction
+    category: str  # "absolute" (machine-bound), "normalised" or "count"
+    threshold: Threshold
+    unit: str
+    reason: str  # why this threshold (printed by `gate --explain`)
+    fixed_rate_only: bool = False  # judged only in cells paced at a fixed rate
+
+
+#: The gated metrics, their good direction and threshold. Every threshold says why.
+METRICS: tuple[Metric, ...] = (
+    Metric("delivered_pps", UP, "absolute", Threshold(0.05), "pps",
+           "5 %: repeated 2 s windows on the rig agree within ~2 %; the November 2025 "
+           "regression was -78 %. 5 % flags real losses without chasing scheduler noise."),
+    Metric("ndr_pps", UP, "absolute", Threshold(0.05), "pps",
+           "5 %: the NDR search resolves to 2 %; two resolution steps plus noise."),
+    Metric("ratio_to_direct", UP, "normalised", Threshold(0.05), "ratio",
+           "5 %: same as delivered pps, but divided by the same run's direct ceiling, so it "
+           "stays comparable across machines."),
+    Metric("loss_pct", DOWN, "count", Threshold(0.0, 0.1), "%",
+           "0.1 percentage points: the no-drop definition of DESIGN §5; only at a fixed "
+           "offered rate (at saturation loss measures the offered excess, not the relay).",
+           fixed_rate_only=True),
+    Metric("latency_p99_ns", DOWN, "absolute", Threshold(0.20, 5000.0), "ns",
+           "20 % and at least 5 us: tail latency on a shared 2-core VM moves by ~10 % run to "
+           "run and by a few us of scheduler jitter; only at a fixed rate (at saturation p99 "
+           "is the time to drain a full receive buffer).", fixed_rate_only=True),
+    Metric("syscalls_per_pkt", DOWN, "count", Threshold(0.25, 0.002), "syscalls/pkt",
+           "25 % and at least 0.002: at saturation on the shared 2-core VM it spread +-13 % "
+           "over 5 repetitions (0.033-0.042 at batch 32); batch 1 multiplies it ~27x and "
+           "halving the batch roughly doubles it, both far beyond 25 %. The floor ignores "
+           "noise when it is near zero."),
+    Metric("buffer_exhaustion_pct", DOWN, "count", Threshold(0.10, 0.1), "%",
+           "10 % of the baseline and at least 0.1 points: the November 2025 default send "
+           "buffer gave 86 %; a healthy relay stays at ~0."),
+    Metric("cpu_ns_per_pkt", DOWN, "absolute", Threshold(0.10), "ns/pkt",
+           "10 %: CPU time per delivered packet from /proc ticks (10 ms granularity over a "
+           "2 s window) is noisier than pps."),
+)
+METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    n: int
+    median: Optional[float]
+    q1: Optional[float]
+    q3: Optional[float]
+
+    @property
+    def iqr(self) -> Optional[float]:
+        return None if self.q1 is None or self.q3 is None else self.q3 - self.q1
+
+    @staticmethod
+    def of(values: Sequence[float]) -> "SampleSummary":
+        if not values:
+            return SampleSummary(0, None, None, None)
+        q1, median, q3 = np.percentile(np.asarray(values, dtype=float), [25, 50, 75])
+        return SampleSummary(len(values), float(median), float(q1), float(q3))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one metric of one cell."""
+
+    verdict: str
+    reason: str
+    baseline: SampleSummary
+    candidate: SampleSummary
+    p_value: Optional[float] = None
+    change: Optional[float] = None  # candidate median - baseline median, metric unit
+    relative_change: Optional[float] = None  # change / |baseline median|; None if that is 0
+    threshold: Optional[float] = None  # effective threshold, metric unit
+    rerunnable: bool = False  # more samples could settle it (too few / too noisy / unsure)
+
+
+def _clean(values: Iterable[Optional[float]]) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(float(v))]
+
+
+def smallest_attainable_p(n1: int, n2: int) -> float:
+    """The smallest two-sided exact Mann-Whitney p-value possible with these sample sizes
+    (complete separation): 2 / C(n1 + n2, n1)."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+
+
+# Largest number of rank arrangements enumerated for an exact p-value: C(16, 8) = 12870 (8
+# samples a side) takes milliseconds; beyond ~50 000 the normal approximation is accurate.
+EXACT_ARRANGEMENTS_LIMIT = 50_000
+
+
+def mann_whitney_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value.
+
+    Exact for small samples even with ties: the permutation distribution of the baseline's
+    rank sum (mid-ranks) over every way to split the pooled samples. Ties are common here
+    (loss 0.0, integer-ish counts), and the normal approximation scipy falls back to with ties
+    cannot reach p < 0.01 at 5 samples a side even for complete separation. Large samples use
+    scipy's normal approximation with tie correction. Both sides one identical constant: 1.0.
+    """
+    if len(set(baseline) | set(candidate)) == 1:
+        return 1.0
+    n1, n2 = len(baseline), len(candidate)
+    if math.comb(n1 + n2, n1) > EXACT_ARRANGEMENTS_LIMIT:
+        return float(stats.mannwhitneyu(baseline, candidate, alternative="two-sided",
+                                        method="asymptotic").pvalue)
+    ranks = stats.rankdata(np.concatenate([np.asarray(baseline, float),
+                                           np.asarray(candidate, float)]))
+    observed = ranks[:n1].sum()
+    expected = n1 * (n1 + n2 + 1) / 2.0
+    chosen = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(n1 + n2),
+                                                                              n1)),
+                         dtype=np.intp).reshape(-1, n1)
+    sums = ranks[chosen].sum(axis=1)
+    # A small tolerance so that equal rank sums computed in a different order still count.
+    extreme = np.abs(sums - expected) >= abs(observed - expected) - 1e-9
+    return float(extreme.mean())
+
+
+def decide(baseline: Iterable[Optional[float]], candidate: Iterable[Optional[float]], *,
+           direction: int, threshold: Threshold, alpha: float = DEFAULT_ALPHA,
+           min_samples: int = DEFAULT_MIN_SAMPLES,
+           spread_factor: float = DEFAULT_SPREAD_FACTOR) -> Decision:
+    """The pure decision function: raw samples in, verdict out (see the module docstring).
+
+    ``direction`` is the good direction (UP or DOWN). None/NaN samples are ignored.
+    """
+    if direction not in (UP, DOWN):
+        raise ValueError(f"direction: must be UP (+1) or DOWN (-1), got {direction!r}")
+    base = _clean(baseline)
+    cand = _clean(candidate)
+    sb, sc = SampleSummary.of(base), SampleSummary.of(cand)
+    # Medians and threshold are shown even when there are too few samples to judge them.
+    informative = {}
+    if sb.median is not None and sc.median is not None:
+        informative = dict(change=sc.median - sb.median,
+                           relative_change=((sc.median - sb.median) / abs(sb.median)
+                                            if sb.median != 0 else None),
+                           threshold=threshold.value(sb.median))
+    if len(base) < min_samples:
+        # Re-running the candidate cannot fix a thin baseline: it must be re-recorded.
+        return Decision(INCONCLUSIVE,
+                        f"baseline has too few samples ({len(base)}, need {min_samples}): "
+                        f"re-record it with more repetitions", sb, sc, **informative)
+    if len(cand) < min_samples:
+        return Decision(INCONCLUSIVE,
+                        f"too few samples (baseline {len(base)}, candidate {len(cand)}, "
+                        f"need {min_samples} each)", sb, sc, rerunnable=True, **informative)
+    if smallest_attainable_p(len(base), len(cand)) >= alpha:
+        return Decision(INCONCLUSIVE,
+                        f"too few samples to reach p < {alpha} (baseline {len(base)}, "
+                        f"candidate {len(cand)})", sb, sc, rerunnable=True, **informative)
+    assert sb.median is not None and sc.median is not None
+    p_value = mann_whitney_p(base, cand)
+    change = sc.median - sb.median
+    relative = change / abs(sb.median) if sb.median != 0 else None
+    limit = threshold.value(sb.median)
+    significant = p_value < alpha
+    exceeds = abs(change) > limit
+    common = dict(baseline=sb, candidate=sc, p_value=p_value, change=change,
+                  relative_change=relative, threshold=limit)
+    if significant and exceeds:
+        bad = change * direction < 0
+        return Decision(REGRESSION if bad else IMPROVEMENT,
+                        f"significant (p={p_value:.3g} < {alpha}) and |change| "
+                        f"{abs(change):.4g} > threshold {limit:.4g}", **common)
+    spread = max(sb.iqr or 0.0, sc.iqr or 0.0)
+    if spread > spread_factor * limit and not (significant and not exceeds):
+        # A significant change smaller than the threshold is a real, harmless change even
+        # in noisy data; anything else in noisy data could hide a threshold-sized change.
+        # More candidate samples cannot narrow the baseline's spread: re-run only when the
+        # candidate is the noisy side.
+        baseline_noisy = (sb.iqr or 0.0) > spread_factor * limit
+        return Decision(INCONCLUSIVE,
+                        f"spread too wide: IQR {spread:.4g} > {spread_factor:g} x threshold "
+                        f"{limit:.4g}" + (" in the baseline (re-record it on a quiet machine)"
+                                          if baseline_noisy else ""),
+                        rerunnable=not baseline_noisy, **common)
+    if exceeds:
+        return Decision(INCONCLUSIVE,
+                        f"change {change:+.4g} beyond threshold {limit:.4g} but not "
+                        f"significant (p={p_value:.3g})", rerunnable=True, **common)
+    return Decision(UNCHANGED,
+                    f"|change| {abs(change):.4g} <= threshold {limit:.4g} (p={p_value:.3g})",
+                    **common)
+
+
+# --- comparing two results files --------------------------------------------------------
+
+
+@dataclass
+class Row:
+    cell_id: str
+    label: str
+    metric: str
+    decision: Decision
+
+
+@dataclass
+class GateReport:
+    rows: list[Row] = field(default_factory=list)
+    fingerprint_differences: list[str] = field(default_factory=list)
+    missing_cells: list[str] = field(default_factory=list)  # in baseline, absent/failed now
+    new_cells: list[str] = field(default_factory=list)  # in candidate only (informative)
+    rerun_rounds: int = 0
+    rerun_notes: list[str] = field(default_factory=list)
+    alpha: float = DEFAULT_ALPHA
+    min_samples: int = DEFAULT_MIN_SAMPLES
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for row in self.rows if row.decision.verdict == verdict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.count(REGRESSION) > 0:
+            return EXIT_REGRESSION
+        if self.count(INCONCLUSIVE) > 0 or self.missing_cells:
+            return EXIT_INCONCLUSIVE
+        if not any(row.decision.verdict in (UNCHANGED, IMPROVEMENT) for row in self.rows):
+            return EXIT_INCONCLUSIVE  # nothing was judged at all: not a pass
+        return EXIT_PASS
+
+    @property
+    def outcome(self) -> str:
+        return {EXIT_PASS: "pass", EXIT_REGRESSION: "regression",
+                EXIT_INCONCLUSIVE: "inconclusive"}[self.exit_code]
+
+    def inconclusive_cells(self, rerunnable_only: bool = True) -> list[str]:
+        cells = []
+        for row in self.rows:
+            if row.decision.verdict == INCONCLUSIVE and (row.decision.rerunnable
+                                                         or not rerunnable_only):
+                if row.cell_id not in cells:
+                    cells.append(row.cell_id)
+        return cells
+
+
+def compare(baseline: dict, candidate: dict, *, metrics: Sequence[Metric] = METRICS,
+            alpha: float = DEFAULT_ALPHA, min_samples: int = DEFAULT_MIN_SAMPLES,
+            spread_factor: float = DEFAULT_SPREAD_FACTOR,
+            forwarders: Optional[Sequence[str]] = ("mrelay",),
+            ignore_params: Sequence[str] = ()) -> GateReport:
+    """Judges every cell of the baseline against the candidate's samples of the same cell.
+
+    ``forwarders``: which forwarders' cells are gated (default: mrelay only; the references
+    are the yardstick, not the product). None gates every cell.
+    ``ignore_params``: cell parameters left out when matching cells, so a candidate measured
+    with a deliberately different knob (the gate's self-test: queue depth 128, default send
+    buffer, batch 1) is judged against the baseline's normal cell.
+    """
+    report = GateReport(alpha=alpha, min_samples=min_samples)
+    report.fingerprint_differences = results.fingerprint_differences(baseline, candidate)
+    mismatch = bool(report.fingerprint_differences)
+    base_cells = results.group_by_cell(baseline, ignore_params)
+    cand_cells = results.group_by_cell(candidate, ignore_params)
+
+    def gated_cell(samples: list[dict]) -> bool:
+        forwarder = samples[0].get("params", {}).get("forwarder")
+        return forwarders is None or forwarder in forwarders
+
+    for key, base_samples in base_cells.items():
+        if not gated_cell(base_samples):
+            continue
+        if not any(results.is_ok(s) for s in base_samples):
+            continue  # unsupported or failed in the baseline: nothing to compare against
+        cand_samples = cand_cells.get(key, [])
+        label = str(base_samples[0].get("label", key))
+        if not any(results.is_ok(s) for s in cand_samples):
+            report.missing_cells.append(key)
+        fixed_rate = results.is_fixed_rate(base_samples[0])
+        for metric in metrics:
+            base_values = results.values(base_samples, metric.name)
+            if not base_values:
+                continue  # the metric does not exist for this cell (e.g. ndr_pps)
+            cand_values = results.values(cand_samples, metric.name)
+            if metric.fixed_rate_only and not fixed_rate:
+                continue
+            if mismatch and metric.category == "absolute":
+                summary = SampleSummary.of
+                decision = Decision(SKIPPED, "machine fingerprint differs: only normalised "
+                                    "and count metrics are gated",
+                                    summary(base_values), summary(cand_values))
+            else:
+                decision = decide(base_values, cand_values, direction=metric.direction,
+                                  threshold=metric.threshold, alpha=alpha,
+                                  min_samples=min_samples, spread_factor=spread_factor)
+            report.rows.append(Row(key, label, metric.name, decision))
+    report.new_cells = [key for key, samples in cand_cells.items()
+                        if key not in base_cells and gated_cell(samples)]
+    return report
+
+
+#: rerun(cells) -> new samples. `cells` are representative sample records (cell_id, label,
+#: params) of the cells to measure again; the result is a list of fresh sample records.
+Rerun = Callable[[list[dict]], list[dict]]
+
+
+def run_gate(baseline: dict, candidate: dict, *, rerun: Optional[Rerun] = None,
+             max_rounds: int = DEFAULT_RERUN_ROUNDS, **options) -> GateReport:
+    """compare(), then re-run the inconclusive cells through ``rerun`` (at most
+    ``max_rounds`` rounds), adding the new samples to the candidate, and compare again.
+
+    The candidate document is not modified; the returned report counts the rounds done.
+    """
+    working = dict(candidate)
+    working["samples"] = list(candidate.get("samples", []))
+    report = compare(baseline, working, **options)
+    rounds = 0
+    notes: list[str] = []
+    while rerun is not None and rounds < max_rounds:
+        cells = report.inconclusive_cells() + [c for c in report.missing_cells]
+        cells = list(dict.fromkeys(cells))
+        if not cells:
+            break
+        representatives = []
+        ignored = options.get("ignore_params", ())
+        for key in cells:
+            samples = results.group_by_cell(working, ignored).get(key) or \
+                results.group_by_cell(baseline, ignored).get(key)
+            if samples:
+                representatives.append(samples[0])
+        rounds += 1
+        try:
+            fresh = rerun(representatives)
+        except Exception as error:  # noqa: BLE001 - a failing re-run leaves it inconclusive
+            notes.append(f"re-run round {rounds} failed: {error}")
+            break
+        notes.append(f"re-run round {rounds}: {len(cells)} cells, {len(fresh)} new samples")
+        if not fresh:
+            break
+        working["samples"].extend(fresh)
+        report = compare(baseline, working, **options)
+    report.rerun_rounds = rounds
+    report.rerun_notes = notes
+    return report
+
+
+# --- the verdict table ------------------------------------------------------------------
+
+
+def _fmt(value: Optional[float]) -> str:
+    if value is None:
+        return "-"
+    magnitude = abs(value)
+    if magnitude >= 1e5:
+        return f"{value:.4g}"
+    if magnitude >= 100:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def _side(summary: SampleSummary) -> str:
+    if summary.median is None:
+        return f"n={summary.n}"
+    return f"{_fmt(summary.median)} [IQR {_fmt(summary.iqr)}] n={summary.n}"
+
+
+def format_report(report: GateReport, *, show_all: bool = False) -> str:
+    """The verdict table: every regression, improvement, inconclusive (and skipped) row with
+    baseline vs candidate (median, IQR, n), change, p-value and threshold."""
+    lines = []
+    if report.fingerprint_differences:
+        lines.append("FINGERPRINT MISMATCH: only normalised and count metrics are gated")
+        lines += [f"  {difference}" for difference in report.fingerprint_differences]
+    header = ("verdict", "cell", "metric", "baseline", "candidate", "change", "p", "threshold")
+    table = [header]
+    order = {REGRESSION: 0, INCONCLUSIVE: 1, IMPROVEMENT: 2, SKIPPED: 3, UNCHANGED: 4}
+    for row in sorted(report.rows, key=lambda r: (order[r.decision.verdict], r.label)):
+        d = row.decision
+        if d.verdict in (UNCHANGED, SKIPPED) and not show_all:
+            continue
+        change = "-"
+        if d.change is not None:
+            change = (f"{d.relative_change * 100:+.1f}%" if d.relative_change is not None
+                      else f"{d.change:+.4g}")
+        table.append((d.verdict.upper() if d.verdict == REGRESSION else d.verdict, row.label,
+                      row.metric, _side(d.baseline), _side(d.candidate), change,
+                      "-" if d.p_value is None else f"{d.p_value:.3g}", _fmt(d.threshold)))
+    if len(table) > 1:
+        widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
+        for index, line in enumerate(table):
+            lines.append("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip())
+            if index == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        reasons = [(row, row.decision) for row in report.rows
+                   if row.decision.verdict in (REGRESSION, INCONCLUSIVE)]
+        if reasons:
+            lines.append("")
+            lines += [f"  {row.label} {row.metric}: {d.verdict}: {d.reason}"
+                      for row, d in reasons]
+    for key in report.missing_cells:
+        lines.append(f"missing: {key} has no ok sample in the candidate (inconclusive)")
+    if report.new_cells:
+        lines.append(f"new cells (not in the baseline, not gated): {len(report.new_cells)}")
+    lines += report.rerun_notes
+    counts = ", ".join(f"{report.count(v)} {v}" for v in
+                       (REGRESSION, IMPROVEMENT, INCONCLUSIVE, UNCHANGED, SKIPPED))
+    lines.append(f"gate: {report.outcome.upper()} (exit {report.exit_code}): {counts}; "
+                 f"alpha {report.alpha}, min {report.min_samples} samples per side")
+    return "\n".join(lines) + "\n"
+
+
+def report_json(report: GateReport) -> dict:
+    """The report as plain JSON data (for CI artefacts)."""
+
+    def side(summary: SampleSummary) -> dict:
+        return {"n": summary.n, "median": summary.median, "q1": summary.q1, "q3": summary.q3,
+                "iqr": summary.iqr}
+
+    return {
+        "outcome": report.outcome,
+        "exit_code": report.exit_code,
+        "alpha": report.alpha,
+        "min_samples": report.min_samples,
+        "fingerprint_differences": report.fingerprint_differences,
+        "missing_cells": report.missing_cells,
+        "new_cells": report.new_cells,
+        "rerun_rounds": report.rerun_rounds,
+        "rerun_notes": report.rerun_notes,
+        "rows": [{"cell_id": r.cell_id, "label": r.label, "metric": r.metric,
+                  "verdict": r.decision.verdict, "reason": r.decision.reason,
+                  "p_value": r.decision.p_value, "change": r.decision.change,
+                  "relative_change": r.decision.relative_change,
+                  "threshold": r.decision.threshold,
+                  "baseline": side(r.decision.baseline),
+                  "candidate": side(r.decision.candidate)} for r in report.rows],
+    }
+
+
+def explain_thresholds() -> str:
+    lines = []
+    for m in METRICS:
+        good = "up" if m.direction == UP else "down"
+        parts = []
+        if m.threshold.relative:
+            parts.append(f"{m.threshold.relative * 100:g} %")
+        if m.threshold.absolute:
+            parts.append(f"{m.threshold.absolute:g} {m.unit}")
+        lines.append(f"{m.name} ({m.category}, good {good}, threshold "
+                     f"{' and at least '.join(parts)}): {m.reason}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,249 @@
+// _mrelay: a thin pybind11 binding of the C++ pieces the Python package needs to agree with
+// byte for byte: the latency histogram, the test payload, the frame parser and config
+// validation. No logic lives here; the package `mrelay` re-exports these names.
+//
+//   >>> import mrelay
+//   >>> h = mrelay.Histogram(); h.record(1500); h.percentile(99.0)
+//   1500
+//   >>> mrelay.parse_config_json('{"rules": []}')   # dict, or ValueError naming the field
+//   >>> mrelay.check_payload(mrelay.stamp_payload(64, stream=1, sequence=7, send_time_ns=5))
+#include <arpa/inet.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+
+#include "mrelay/config.h"
+#include "mrelay/packet.h"
+#include "mrelay/payload.h"
+#include "mrelay_harness/histogram.h"
+
+namespace py = pybind11;
+
+namespace {
+
+std::string address_text(in_addr address) {
+  char text[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &address, text, sizeof(text));
+  return text;
+}
+
+std::string address_text(uint32_t network_order) {
+  in_addr address{};
+  address.s_addr = network_order;
+  return address_text(address);
+}
+
+// A contiguous read-only view of any bytes-like object (bytes, bytearray, memoryview).
+struct ByteView {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+ByteView view_of(const py::buffer& buffer) {
+  const py::buffer_info info = buffer.request();
+  if (info.ndim != 1 || info.itemsize != 1 || info.strides[0] != 1) {
+    throw py::value_error("expected a contiguous bytes-like object");
+  }
+  return {static_cast<const uint8_t*>(info.ptr), static_cast<size_t>(info.size)};
+}
+
+py::dict payload_fields_dict(const mrelay::PayloadFields& fields) {
+  py::dict out;
+  out["stream"] = fields.stream;
+  out["flags"] = fields.flags;
+  out["sequence"] = fields.sequence;
+  out["send_time_ns"] = fields.send_time_ns;
+  return out;
+}
+
+std::string payload_status_text(mrelay::PayloadStatus status) {
+  switch (status) {
+    case mrelay::PayloadStatus::ok:
+      return "ok";
+    case mrelay::PayloadStatus::too_short:
+      return "too_short";
+    case mrelay::PayloadStatus::bad_magic:
+      return "bad_magic";
+    case mrelay::PayloadStatus::bad_size:
+      return "bad_size";
+    case mrelay::PayloadStatus::bad_checksum:
+      return "bad_checksum";
+  }
+  return "unknown";
+}
+
+py::bytes stamp_payload(size_t size, uint16_t stream, uint64_t sequence, uint64_t send_time_ns,
+                        uint16_t flags) {
+  if (size < mrelay::kPayloadHeaderSize) {
+    throw py::value_error("size: must be at least " + std::to_string(mrelay::kPayloadHeaderSize) +
+                          " bytes (got " + std::to_string(size) + ")");
+  }
+  std::string buffer(size, '\0');
+  mrelay::stamp_payload(
+      reinterpret_cast<uint8_t*>(buffer.data()), size,
+      {.stream = stream, .flags = flags, .sequence = sequence, .send_time_ns = send_time_ns});
+  return py::bytes(buffer);
+}
+
+py::bytes restamp_time(const py::buffer& payload, uint64_t send_time_ns) {
+  const ByteView view = view_of(payload);
+  if (view.size < mrelay::kPayloadHeaderSize) {
+    throw py::value_error("payload: shorter than the 32-byte header");
+  }
+  std::string copy(reinterpret_cast<const char*>(view.data), view.size);
+  mrelay::restamp_time(reinterpret_cast<uint8_t*>(copy.data()), copy.size(), send_time_ns);
+  return py::bytes(copy);
+}
+
+py::dict check_payload(const py::buffer& payload) {
+  const ByteView view = view_of(payload);
+  const mrelay::PayloadCheck check = mrelay::check_payload(view.data, view.size);
+  py::dict out = payload_fields_dict(check.fields);
+  out["status"] = payload_status_text(check.status);
+  return out;
+}
+
+py::dict udp_view_dict(mrelay::ParseVerdict verdict, const mrelay::UdpView& view,
+                       const uint8_t* base) {
+  py::dict out;
+  out["verdict"] = std::string(mrelay::to_string(verdict));
+  out["malformed"] = mrelay::is_malformed(verdict);
+  if (verdict != mrelay::ParseVerdict::ok) {
+    return out;
+  }
+  out["src_addr"] = address_text(view.src_addr);
+  out["dst_addr"] = address_text(view.dst_addr);
+  out["src_port"] = view.src_port;
+  out["dst_port"] = view.dst_port;
+  out["vlan_id"] = view.vlan_id;
+  out["ttl"] = view.ttl;
+  out["payload_offset"] = static_cast<size_t>(view.payload - base);
+  out["payload"] = py::bytes(reinterpret_cast<const char*>(view.payload), view.payload_len);
+  return out;
+}
+
+py::dict parse_frame(const py::buffer& frame) {
+  const ByteView view = view_of(frame);
+  mrelay::UdpView udp;
+  const auto verdict = mrelay::parse_frame(view.data, view.size, udp);
+  return udp_view_dict(verdict, udp, view.data);
+}
+
+py::dict parse_ipv4(const py::buffer& packet) {
+  const ByteView view = view_of(packet);
+  mrelay::UdpView udp;
+  const auto verdict = mrelay::parse_ipv4(view.data, view.size, udp);
+  return udp_view_dict(verdict, udp, view.data);
+}
+
+py::dict config_dict(const mrelay::Config& config) {
+  py::list rules;
+  for (const auto& rule : config.rules) {
+    py::list outputs;
+    for (const auto& output : rule.outputs) {
+      py::dict item;
+      item["interface"] = output.interface;
+      item["group"] = address_text(output.address);
+      item["port"] = output.port;
+      item["ttl"] = output.ttl;
+      outputs.append(item);
+    }
+    py::dict input;
+    input["interface"] = rule.input_interface;
+    input["group"] = address_text(rule.group);
+    input["port"] = rule.port;
+    input["source"] = rule.source ? py::object(py::str(address_text(*rule.source))) : py::none();
+    py::dict item;
+    item["name"] = rule.name;
+    item["input"] = input;
+    item["outputs"] = outputs;
+    rules.append(item);
+  }
+  py::dict egress;
+  egress["backend"] = std::string(mrelay::to_string(config.egress.backend));
+  egress["queue_depth"] = config.egress.queue_depth;
+  egress["batch"] = config.egress.batch;
+  egress["sndbuf"] = config.egress.sndbuf;
+  py::dict out;
+  out["ingress"] = std::string(mrelay::to_string(config.ingress));
+  out["egress"] = egress;
+  out["rcvbuf"] = config.rcvbuf;
+  out["workers"] = config.workers;
+  out["cpus"] = config.cpus;
+  out["pool_buffers"] = config.pool_buffers;
+  out["stats_interval_ms"] = config.stats_interval_ms;
+  out["rules"] = rules;
+  return out;
+}
+
+// Shape/value checks (parse_config_json) plus the whole-config rules of validate_config. With
+// check_interfaces=False, interface names are accepted as they are (no lookup), so a config
+// written for a rig can be checked on any machine.
+py::dict parse_config(const std::string& text, bool check_interfaces) {
+  auto config = mrelay::parse_config_json(text);
+  if (!config) {
+    throw py::value_error(config.error().to_string());
+  }
+  const mrelay::InterfaceLookup lookup =
+      check_interfaces ? mrelay::system_interfaces()
+                       : mrelay::InterfaceLookup([](const std::string&) { return 1u; });
+  if (auto valid = mrelay::validate_config(*config, lookup); !valid) {
+    throw py::value_error(valid.error().to_string());
+  }
+  return config_dict(*config);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_mrelay, m) {
+  m.doc() = "mrelay native helpers: histogram, payload, frame parser, config validation";
+
+  using mrelay::harness::Histogram;
+  py::class_<Histogram>(m, "Histogram",
+                        "Log-linear latency histogram in ns (<= 1 % relative error).")
+      .def(py::init<uint64_t>(), py::arg("highest_trackable") = Histogram::kDefaultHighestNs)
+      .def("record", &Histogram::record, py::arg("value"), "Adds one value (ns).")
+      .def(
+          "record_many",
+          [](Histogram& self, const std::vector<uint64_t>& values) {
+            for (const uint64_t value : values) {
+              self.record(value);
+            }
+          },
+          py::arg("values"), "Adds every value of an iterable of ints.")
+      .def("merge", &Histogram::merge, py::arg("other"), "Adds another histogram's counts.")
+      .def("reset", &Histogram::reset)
+      .def("percentile", &Histogram::percentile, py::arg("p"),
+           "Value at percentile p in [0, 100]; 0 when empty.")
+      .def_property_readonly("count", &Histogram::count)
+      .def_property_readonly("min", &Histogram::min)
+      .def_property_readonly("max", &Histogram::max)
+      .def_property_readonly("mean", &Histogram::mean)
+      .def_property_readonly("clamped_count", &Histogram::clamped_count)
+      .def_property_readonly("highest_trackable", &Histogram::highest_trackable)
+      .def("__len__", &Histogram::count)
+      .def("__repr__", [](const Histogram& self) {
+        return "<Histogram count=" + std::to_string(self.count()) +
+               " p50=" + std::to_string(self.percentile(50.0)) +
+               " p99=" + std::to_string(self.percentile(99.0)) + ">";
+      });
+
+  m.attr("PAYLOAD_MAGIC") = mrelay::kPayloadMagic;
+  m.attr("PAYLOAD_HEADER_SIZE") = mrelay::kPayloadHeaderSize;
+  m.attr("PAYLOAD_FLAG_WARMUP") = mrelay::kPayloadFlagWarmup;
+  m.def("stamp_payload", &stamp_payload, py::arg("size"), py::arg("stream") = 0,
+        py::arg("sequence") = 0, py::arg("send_time_ns") = 0, py::arg("flags") = 0,
+        "Returns a payload of `size` bytes as mrelay-gen writes it.");
+  m.def("restamp_time", &restamp_time, py::arg("payload"), py::arg("send_time_ns"),
+        "Returns a copy with a new send time and checksum.");
+  m.def("check_payload", &check_payload, py::arg("payload"),
+        "Returns {status, stream, flags, sequence, send_time_ns}; status 'ok' when intact.");
+  m.def("parse_frame", &parse_frame, py::arg("frame"),
+        "Parses an Ethernet frame: {verdict, malformed, and on 'ok' the UDP/IPv4 fields}.");
+  m.def("parse_ipv4", &parse_ipv4, py::arg("packet"), "Like parse_frame, from the IPv4 header.");
+  m.def("parse_config_json", &parse_config, py::arg("text"), py::arg("check_interfaces") = false,
+        "Parses and validates relay config JSON; returns a dict or raises ValueError whose "
+        "message starts with the field path (\"rules[0].outputs[1].port: ...\").");
+}
