@@ -1,0 +1,328 @@
+// Kernel multicast forwarding through the MRT_* socket options. See kernel_forwarder.h.
+//
+//   mrelay-kfwd --in rin0 --out rout0 --out rout1 --json      (uses this file)
+#include "kernel_forwarder.h"
+
+#include <arpa/inet.h>
+#include <linux/mroute.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+namespace mrelay {
+namespace {
+
+// --duration upper bound in seconds: a reference forwarder in a test or a bench cell never
+// needs more than a day; the bound catches unit mistakes (ms given as s).
+constexpr double kMaxDurationS = 86400;
+
+// "'text'" for messages, built by appending: GCC 12 reports a false -Wrestrict for a
+// string literal + std::string concatenation here.
+std::string quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('\'');
+  out.append(text);
+  out.push_back('\'');
+  return out;
+}
+
+Result<in_addr> parse_ipv4(std::string_view text, const std::string& flag) {
+  in_addr address{};
+  std::string copy(text);
+  if (inet_pton(AF_INET, copy.c_str(), &address) != 1) {
+    return fail(flag, quoted(copy) + " is not an IPv4 address");
+  }
+  return address;
+}
+
+Result<double> parse_seconds(std::string_view text, const std::string& flag) {
+  std::string copy(text);
+  char* end = nullptr;
+  errno = 0;
+  double value = std::strtod(copy.c_str(), &end);
+  if (copy.empty() || end == nullptr || *end != '\0' || errno != 0 || !std::isfinite(value) ||
+      value < 0 || value > kMaxDurationS) {
+    return fail(flag, quoted(copy) + " is not a number of seconds in 0.." +
+                          std::to_string(static_cast<int>(kMaxDurationS)));
+  }
+  return value;
+}
+
+}  // namespace
+
+std::string kfwd_usage() {
+  return R"(Usage: mrelay-kfwd --in IFACE --out IFACE [--out IFACE ...] [options]
+
+The kernel's own multicast forwarding (MRT_INIT, MRT_ADD_VIF, MRT_ADD_MFC) as a reference
+forwarder. Run it inside the relay namespace (one instance per namespace). (S,G) entries are
+installed statically (--source with --group) or from the kernel's IGMPMSG_NOCACHE upcalls for
+every (S,G) arriving on --in (like smcroute). The sender must use TTL >= 2: the kernel only
+forwards packets whose TTL exceeds the threshold (1) and decrements it. Outputs carry the
+input group (the kernel cannot rewrite it).
+
+Options:
+  --in IFACE         ingress interface (VIF 0)
+  --out IFACE        egress interface, repeatable; at most 31 (kernel MAXVIFS = 32 VIFs
+                     including --in)
+  --group G          forward only group G (default: every group seen on --in)
+  --source S         install (S, --group) statically at start (default: learn from upcalls)
+  --duration S       seconds to run, fractional allowed; 0 = until SIGTERM/SIGINT (default 0)
+  --ready-file PATH  create PATH once the VIFs (and a static entry) are installed
+  --json             print the final counts as one JSON object (default: human text)
+  -h, --help         this text
+
+Output (--json): {"program":"mrelay-kfwd","duration_s":F,"upcalls":N,"ignored_upcalls":N,
+  "mfc":[{"source":..,"group":..,"packets":N,"bytes":N,"wrong_if":N}],
+  "vifs":[{"vif":0,"interface":..,"in_packets":N,"out_packets":N,"in_bytes":N,"out_bytes":N}]}
+Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+)";
+}
+
+Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
+  KfwdOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string flag(arg);
+    std::string_view value;
+    bool has_inline_value = false;
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      flag = std::string(arg.substr(0, eq));
+      value = arg.substr(eq + 1);
+      has_inline_value = true;
+    }
+    auto take_value = [&]() -> Result<std::string_view> {
+      if (has_inline_value) {
+        return value;
+      }
+      if (i + 1 >= argc) {
+        return fail(flag, "missing value");
+      }
+      return std::string_view(argv[++i]);
+    };
+    if (flag == "-h" || flag == "--help") {
+      options.help = true;
+    } else if (flag == "--json") {
+      options.json = true;
+    } else if (flag == "--in" || flag == "--out" || flag == "--group" || flag == "--source" ||
+               flag == "--duration" || flag == "--ready-file") {
+      auto v = take_value();
+      if (!v) {
+        return tl::unexpected(v.error());
+      }
+      if (v->empty()) {
+        return fail(flag, "empty value");
+      }
+      if (flag == "--in") {
+        if (!options.input_interface.empty()) {
+          return fail(flag, "given twice (one ingress interface per instance)");
+        }
+        options.input_interface = std::string(*v);
+      } else if (flag == "--out") {
+        options.output_interfaces.emplace_back(*v);
+      } else if (flag == "--group") {
+        auto group = parse_ipv4(*v, flag);
+        if (!group) {
+          return tl::unexpected(group.error());
+        }
+        if (!IN_MULTICAST(ntohl(group->s_addr))) {
+          return fail(flag, quoted(*v) + " is not a multicast group (224.0.0.0/4)");
+        }
+        options.group = *group;
+      } else if (flag == "--source") {
+        auto source = parse_ipv4(*v, flag);
+        if (!source) {
+          return tl::unexpected(source.error());
+        }
+        options.source = *source;
+      } else if (flag == "--duration") {
+        auto seconds = parse_seconds(*v, flag);
+        if (!seconds) {
+          return tl::unexpected(seconds.error());
+        }
+        options.duration_s = *seconds;
+      } else {
+        options.ready_file = std::string(*v);
+      }
+    } else {
+      return fail(flag, "unknown option");
+    }
+  }
+  if (options.help) {
+    return options;
+  }
+  if (options.input_interface.empty()) {
+    return fail("--in", "required");
+  }
+  if (options.output_interfaces.empty()) {
+    return fail("--out", "at least one egress interface is required");
+  }
+  const size_t max_outputs = kMaxVifs - 1;
+  if (options.output_interfaces.size() > max_outputs) {
+    return fail("--out", std::to_string(options.output_interfaces.size()) +
+                             " egress interfaces given; the kernel allows at most " +
+                             std::to_string(max_outputs) +
+                             " (MAXVIFS = " + std::to_string(kMaxVifs) + " VIFs including --in)");
+  }
+  for (size_t i = 0; i < options.output_interfaces.size(); ++i) {
+    const std::string& name = options.output_interfaces[i];
+    if (name == options.input_interface) {
+      return fail("--out", quoted(name) + " is also the --in interface");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (options.output_interfaces[j] == name) {
+        return fail("--out", quoted(name) + " given twice");
+      }
+    }
+  }
+  if (options.source && !options.group) {
+    return fail("--source", "needs --group (a static entry is one (S,G))");
+  }
+  return options;
+}
+
+std::optional<Upcall> parse_upcall(const uint8_t* data, size_t size) noexcept {
+  if (size < sizeof(igmpmsg)) {
+    return std::nullopt;
+  }
+  igmpmsg message;
+  std::memcpy(&message, data, sizeof message);
+  // im_mbz sits where an IP header carries its protocol: 0 for upcalls, 2 for real IGMP.
+  if (message.im_mbz != 0 || message.im_msgtype == 0) {
+    return std::nullopt;
+  }
+  Upcall upcall;
+  upcall.type = message.im_msgtype;
+  upcall.vif = message.im_vif;
+  upcall.source = message.im_src;
+  upcall.group = message.im_dst;
+  return upcall;
+}
+
+Result<KernelForwarder> KernelForwarder::open() {
+  int fd = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_IGMP);
+  if (fd < 0) {
+    return fail_errno("socket(AF_INET, SOCK_RAW, IPPROTO_IGMP)");
+  }
+  KernelForwarder forwarder(fd);
+  int one = 1;
+  if (::setsockopt(fd, IPPROTO_IP, MRT_INIT, &one, sizeof one) != 0) {
+    const int saved_errno = errno;
+    auto error = fail_errno("setsockopt(MRT_INIT)");
+    if (saved_errno == EADDRINUSE) {
+      error.value().message += " (another multicast router already runs in this namespace)";
+    } else if (saved_errno == ENOPROTOOPT) {
+      error.value().message += " (kernel built without CONFIG_IP_MROUTE)";
+    }
+    return error;
+  }
+  return forwarder;
+}
+
+KernelForwarder::KernelForwarder(KernelForwarder&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), vif_count_(other.vif_count_) {}
+
+KernelForwarder& KernelForwarder::operator=(KernelForwarder&& other) noexcept {
+  if (this != &other) {
+    close_socket();
+    fd_ = std::exchange(other.fd_, -1);
+    vif_count_ = other.vif_count_;
+  }
+  return *this;
+}
+
+KernelForwarder::~KernelForwarder() {
+  close_socket();
+}
+
+void KernelForwarder::close_socket() noexcept {
+  if (fd_ >= 0) {
+    // MRT_DONE is implied by closing the mroute socket; the explicit call keeps the order
+    // (tables cleared before the fd goes) obvious. Its result does not matter here.
+    int one = 1;
+    (void)::setsockopt(fd_, IPPROTO_IP, MRT_DONE, &one, sizeof one);
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+Result<void> KernelForwarder::done() {
+  int one = 1;
+  if (::setsockopt(fd_, IPPROTO_IP, MRT_DONE, &one, sizeof one) != 0) {
+    return fail_errno("setsockopt(MRT_DONE)");
+  }
+  ::close(fd_);
+  fd_ = -1;
+  return {};
+}
+
+Result<int> KernelForwarder::add_vif(const std::string& interface, const std::string& flag) {
+  if (vif_count_ >= kMaxVifs) {
+    return fail(flag, "kernel VIF limit reached (MAXVIFS = " + std::to_string(kMaxVifs) + ")");
+  }
+  unsigned ifindex = if_nametoindex(interface.c_str());
+  if (ifindex == 0) {
+    return fail(flag, "no such interface " + quoted(interface), errno);
+  }
+  vifctl vif{};
+  vif.vifc_vifi = static_cast<vifi_t>(vif_count_);
+  vif.vifc_flags = VIFF_USE_IFINDEX;
+  // Forward packets whose TTL is above 1 (they leave with TTL - 1, still >= 1).
+  vif.vifc_threshold = 1;
+  vif.vifc_lcl_ifindex = static_cast<int>(ifindex);
+  if (::setsockopt(fd_, IPPROTO_IP, MRT_ADD_VIF, &vif, sizeof vif) != 0) {
+    auto error = fail_errno("setsockopt(MRT_ADD_VIF)");
+    error.value().where = flag + " " + interface + ": setsockopt(MRT_ADD_VIF)";
+    return error;
+  }
+  return vif_count_++;
+}
+
+Result<void> KernelForwarder::add_route(in_addr source, in_addr group, int input_vif,
+                                        const std::vector<int>& output_vifs) {
+  mfcctl route{};
+  route.mfcc_origin = source;
+  route.mfcc_mcastgrp = group;
+  route.mfcc_parent = static_cast<vifi_t>(input_vif);
+  for (int vif : output_vifs) {
+    if (vif < 0 || vif >= kMaxVifs) {
+      return fail("MRT_ADD_MFC", "output VIF " + std::to_string(vif) + " out of range");
+    }
+    // TTL threshold per output; 0 would mean "not an output".
+    route.mfcc_ttls[vif] = 1;
+  }
+  if (::setsockopt(fd_, IPPROTO_IP, MRT_ADD_MFC, &route, sizeof route) != 0) {
+    return fail_errno("setsockopt(MRT_ADD_MFC)");
+  }
+  return {};
+}
+
+Result<SgCounts> KernelForwarder::sg_counts(in_addr source, in_addr group) const {
+  sioc_sg_req request{};
+  request.src = source;
+  request.grp = group;
+  if (::ioctl(fd_, SIOCGETSGCNT, &request) != 0) {
+    return fail_errno("ioctl(SIOCGETSGCNT)");
+  }
+  return SgCounts{request.pktcnt, request.bytecnt, request.wrong_if};
+}
+
+Result<VifCounts> KernelForwarder::vif_counts(int vif) const {
+  sioc_vif_req request{};
+  request.vifi = static_cast<vifi_t>(vif);
+  if (::ioctl(fd_, SIOCGETVIFCNT, &request) != 0) {
+    return fail_errno("ioctl(SIOCGETVIFCNT)");
+  }
+  return VifCounts{request.icount, request.ocount, request.ibytes, request.obytes};
+}
+
+}  // namespace mrelay
