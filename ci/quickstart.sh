@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Quickstart: builds mrelay (Release, into build/) and runs a small comparison on the
+# namespace rig: hop at 512 B, mrelay with the io_uring and sendmmsg backends against kernel
+# multicast forwarding, socat and the direct (no relay) ceiling, at a moderate paced rate and
+# at saturation, 3 interleaved repetitions of 2 s windows: a few minutes on 2 cores. Prints
+# the table (median [min-max]) and writes the raw results and a Markdown table to
+# reports/runs/quickstart-<UTC date>.{json,md}. Must run as root (network namespaces).
+#
+#   sudo ci/quickstart.sh
+#   sudo ci/quickstart.sh reports/sweeps/november2025.json     # any other sweep spec
+source "$(dirname "$0")/common.sh"
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "ci/quickstart.sh: must run as root: it creates network namespaces and veth pairs" >&2
+  echo "  (and installs missing Debian packages). Try: sudo ci/quickstart.sh" >&2
+  exit 1
+fi
+
+SPEC=${1:-$MRELAY_ROOT/reports/sweeps/quickstart.json}
+mrelay_build
+
+name=$(basename "${SPEC%.json}")
+out="$MRELAY_ROOT/reports/runs/$name-$(date -u +%Y%m%dT%H%M%SZ).json"
+mkdir -p "$(dirname "$out")"
+echo "== mrelay-bench sweep $SPEC"
+# Remove namespaces a crashed earlier run may have left (only mrl- ones with a dead owner).
+"$MRELAY_BIN_DIR/mrelay-bench" gc >/dev/null || true
+rc=0
+"$MRELAY_BIN_DIR/mrelay-bench" sweep "$SPEC" --out "$out" || rc=$?
+echo "== results: $out"
+echo "== table:   ${out%.json}.md"
+exit "$rc"

@@ -1,0 +1,57 @@
+// One measurement ("cell") on the namespace rig: bring up the topology, start the sink, the
+// forwarder (mrelay, the kernel reference mrelay-kfwd, socat, or none for `direct`) and the
+// generator, sample every counter at the edges of the measuring window, stop everything by
+// PID, tear the rig down, and return one JSON record with the DESIGN §5 metrics.
+//
+//   BenchEnvironment env = default_environment("/work/main/build/bin");
+//   CellParams params; params.forwarder = Forwarder::mrelay; params.rate_pps = 50000;
+//   nlohmann::json record = run_cell(params, env, /*rep=*/1);
+//   record["status"] == "ok" | "unsupported" | "error"
+//
+// Placement (stated in every record): the forwarder is pinned to env.relay_cpu (mrelay
+// --cpus, socat via taskset; the kernel reference's forwarding is steered there with RPS),
+// the generator and sink to env.load_cpu.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "mrelay_harness/bench_ndr.h"
+#include "mrelay_harness/bench_spec.h"
+
+namespace mrelay::harness {
+
+struct BenchEnvironment {
+  std::string bin_dir;     // holds mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd
+  std::string netns_tool;  // the mrelay-netns script
+  std::string repo_dir;    // for `git rev-parse HEAD`
+  std::string work_dir;    // per-cell child output files go below it
+  std::string socat = "socat";
+  int relay_cpu = 1;        // core of the forwarder (1 on a 2-core machine)
+  int load_cpu = 0;         // core of generator and sink
+  bool keep_files = false;  // keep child outputs (logs) after the cell
+  bool verbose = false;     // print each step to stderr
+};
+
+/// Paths from the binary directory (MRELAY_BIN_DIR), the netns dir compiled in (or
+/// MRELAY_NETNS_DIR), and cores from the number online (1 core: everything on core 0).
+[[nodiscard]] BenchEnvironment default_environment(const std::string& bin_dir);
+
+/// The placement block recorded with every result.
+[[nodiscard]] nlohmann::json placement_json(const BenchEnvironment& env);
+
+/// Runs one cell at params.rate_pps (params.ndr is ignored here). Never throws; failures give
+/// a record with "status":"error" and a "reason" naming the step.
+[[nodiscard]] nlohmann::json run_cell(const CellParams& params, const BenchEnvironment& env,
+                                      int rep);
+
+/// The no-drop rate of a cell: a saturation run (rate 0) supplies --max-rate when the options
+/// have none, then find_ndr(). The record is the confirming trial's, plus ndr_pps and "ndr"
+/// (every trial, note).
+[[nodiscard]] nlohmann::json run_ndr_cell(const CellParams& params, const NdrOptions& options,
+                                          const BenchEnvironment& env, int rep);
+
+/// `mrelay-netns gc`: removes stale mrl- namespaces of this project only. Returns its output.
+[[nodiscard]] Result<std::string> run_netns_gc(const BenchEnvironment& env);
+
+}  // namespace mrelay::harness

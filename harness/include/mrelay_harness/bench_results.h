@@ -1,0 +1,46 @@
+// The results file of mrelay-bench: every raw sample (one record per cell run), the machine
+// fingerprint, the git commit, the spec and the date; plus the ratios of each record to the
+// `direct` and `kernel` references of the same run.
+//
+//   nlohmann::json results = new_results_document(spec_json, repo_dir, placement);
+//   results["samples"].push_back(record);            // as cells finish
+//   add_reference_ratios(results["samples"]);        // after the last cell
+//   auto ok = write_json_file("reports/runs/x.json", results);
+//
+// Record ratios compare per-output delivered pps (delivered_pps / outputs) with the
+// reference's, matched by size, batch, fanout and rate (the same repetition when present,
+// else the median over the reference's repetitions); NDR cells compare ndr_pps. A missing or
+// failed reference gives null ("n/a").
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "mrelay/error.h"
+
+namespace mrelay::harness {
+
+/// CPU model, cores, kernel, virtualisation, memory (and the perf PMU's presence).
+[[nodiscard]] nlohmann::json machine_fingerprint();
+
+/// `git -C repo rev-parse HEAD`, or "unknown" when there is no repository or git.
+[[nodiscard]] std::string git_commit(const std::string& repo);
+
+/// "2026-11-22T04:05:06Z".
+[[nodiscard]] std::string utc_timestamp();
+
+/// The skeleton: format tag, created date, commit, machine, spec, placement, empty samples.
+[[nodiscard]] nlohmann::json new_results_document(const nlohmann::json& spec,
+                                                  const std::string& repo,
+                                                  const nlohmann::json& placement);
+
+/// Fills ratio_to_direct and ratio_to_kernel of every record in `samples` (an array).
+void add_reference_ratios(nlohmann::json& samples);
+
+/// Writes pretty JSON via a temporary file and rename, so a reader never sees half a file.
+[[nodiscard]] Result<void> write_json_file(const std::string& path, const nlohmann::json& value);
+
+/// The key that matches a record with its references: "s512/b32/f1/r50000".
+[[nodiscard]] std::string reference_key(const nlohmann::json& record);
+
+}  // namespace mrelay::harness
