@@ -1,0 +1,127 @@
+// Egress backends: hand copies of a received packet to output sockets.
+//
+//   std::vector<UniqueFd> sockets;  // one per output, from open_output_socket()
+//   auto egress = mrelay::make_egress({.backend = EgressBackend::uring, .queue_depth = 1024,
+//                                      .batch = 64}, fds, pool, counters);
+//   for (each packet) { for (each output o) { egress->send(o, buf, payload, len); } }
+//   egress->flush();   // end of the loop turn: everything queued goes to the kernel
+//   egress->reap();    // completions (io_uring): release buffers, count errors
+//
+// Every backend takes a reference on the packet's buffer for each copy it accepts and
+// releases it when that copy is done, so one buffer serves every output. Nothing here
+// allocates, throws or logs after construction: failures are counted in WorkerCounters.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "buffer_pool.h"
+#include "mrelay/config.h"
+#include "mrelay/counters.h"
+#include "mrelay/error.h"
+#include "unique_fd.h"
+
+namespace mrelay {
+
+struct EgressOptions {
+  EgressBackend backend = EgressBackend::uring;
+  uint32_t queue_depth = 1024;  // io_uring SQ entries = max copies in flight (uring only)
+  uint32_t batch = 64;          // copies per sendmmsg (per output) or per io_uring submit
+};
+
+/// Options of the UDP socket for one output.
+struct OutputSocketOptions {
+  uint32_t sndbuf = 0;  // bytes, 0 = kernel default; SO_SNDBUFFORCE tried first
+  // Non-blocking sockets: a full send buffer is counted (drop_eagain) instead of stalling the
+  // single-threaded loop (send/sendmmsg) or parking copies in io_uring (uring), which would
+  // reorder a stream when parked copies retry after later ones succeeded.
+  bool non_blocking = true;
+};
+
+/// Opens the UDP socket for one output: SO_BINDTODEVICE, IP_MULTICAST_IF (ip_mreqn ifindex),
+/// TTL, IP_MULTICAST_LOOP 0, SO_SNDBUF(FORCE), connect()ed so the route is cached. `ifindex`
+/// is the output interface's index. Errors name `where` (e.g. "rules[0].outputs[2]") and the
+/// failing setsockopt.
+[[nodiscard]] Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
+                                                  const OutputSocketOptions& options,
+                                                  const std::string& where);
+
+/// Effective send buffer of a socket in bytes as the kernel reports it (doubled value).
+[[nodiscard]] int socket_sndbuf(int fd);
+
+class Egress {
+ public:
+  virtual ~Egress() = default;
+
+  /// Hands one copy of `len` bytes at `data` (inside `buffer`) to output `output`.
+  /// Returns true when the copy was accepted (sent, or queued for sending); false when it was
+  /// dropped and counted. The caller keeps its own reference on `buffer`.
+  virtual bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data,
+                    uint32_t len) noexcept = 0;
+  /// End of a loop turn: pushes every queued copy to the kernel.
+  virtual void flush() noexcept = 0;
+  /// Processes completions that are ready (io_uring); no-op for synchronous backends.
+  virtual void reap() noexcept {}
+  /// Copies handed to the kernel whose completion has not been reaped yet.
+  [[nodiscard]] virtual uint32_t in_flight() const noexcept { return 0; }
+  /// Flushes, then waits up to `timeout_ms` for in-flight copies to complete (shutdown).
+  virtual void drain(int timeout_ms) noexcept {
+    (void)timeout_ms;
+    flush();
+  }
+  [[nodiscard]] virtual EgressBackend backend() const noexcept = 0;
+  /// One line for the startup log: backend, knobs and io_uring features in use.
+  [[nodiscard]] virtual std::string describe() const = 0;
+};
+
+/// Builds the backend named in options over `fds` (one per output, index = output number).
+/// The fds, pool and counters must outlive the Egress. For io_uring, call this on the thread
+/// that will use it (the ring may be created with IORING_SETUP_SINGLE_ISSUER).
+[[nodiscard]] Result<std::unique_ptr<Egress>> make_egress(const EgressOptions& options,
+                                                          std::span<const int> fds,
+                                                          BufferPool& pool,
+                                                          WorkerCounters& counters);
+
+// The three backends; make_egress() picks one.
+[[nodiscard]] std::unique_ptr<Egress> make_send_egress(std::span<const int> fds, BufferPool& pool,
+                                                       WorkerCounters& counters);
+[[nodiscard]] std::unique_ptr<Egress> make_sendmmsg_egress(const EgressOptions& options,
+                                                           std::span<const int> fds,
+                                                           BufferPool& pool,
+                                                           WorkerCounters& counters);
+[[nodiscard]] Result<std::unique_ptr<Egress>> make_uring_egress(const EgressOptions& options,
+                                                                std::span<const int> fds,
+                                                                BufferPool& pool,
+                                                                WorkerCounters& counters);
+
+/// Counts one lost copy by errno and marks the packet exhausted when the cause is a full
+/// queue/buffer (ENOBUFS, EAGAIN), so exhausted_packets counts each packet once.
+inline void count_send_error(int err, PacketBuffer* buffer, WorkerCounters& counters) noexcept {
+  bool exhausted = true;
+  if (err == ENOBUFS) {
+    ++counters.drop_enobufs;
+  } else if (err == EAGAIN || err == EWOULDBLOCK) {
+    ++counters.drop_eagain;
+  } else {
+    ++counters.drop_other_errno;
+    exhausted = false;
+  }
+  if (exhausted && !buffer->exhausted) {
+    buffer->exhausted = true;
+    ++counters.exhausted_packets;
+  }
+}
+
+/// Counts a copy dropped for lack of a queue slot.
+inline void count_queue_full(PacketBuffer* buffer, WorkerCounters& counters) noexcept {
+  ++counters.drop_queue_full;
+  if (!buffer->exhausted) {
+    buffer->exhausted = true;
+    ++counters.exhausted_packets;
+  }
+}
+
+}  // namespace mrelay

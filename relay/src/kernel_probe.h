@@ -1,0 +1,41 @@
+// Start-up probes for kernel features the data plane can use, so a missing feature gives a
+// clear message and a fallback instead of a failure in the middle of a run.
+//
+//   mrelay::UringProbe uring = mrelay::probe_io_uring();
+//   if (!uring.available) { std::fprintf(stderr, "%s\n", uring.describe().c_str()); }
+#pragma once
+
+#include <string>
+
+namespace mrelay {
+
+struct UringProbe {
+  bool available = false;  // io_uring_queue_init works at all
+  int init_errno = 0;      // why not, when !available (ENOSYS, EPERM from io_uring_disabled...)
+  bool op_send = false;    // IORING_OP_SEND supported
+  bool single_issuer = false;
+  bool defer_taskrun = false;  // needs single_issuer
+  bool coop_taskrun = false;
+  bool register_files = false;
+
+  /// "io_uring: available, SEND, SINGLE_ISSUER, DEFER_TASKRUN, ..., missing: ..."
+  [[nodiscard]] std::string describe() const;
+  /// IORING_SETUP_* flags to create rings with, from what is available. Prefers
+  /// SINGLE_ISSUER|DEFER_TASKRUN (completions run in our thread, no IPIs), else COOP_TASKRUN.
+  [[nodiscard]] unsigned setup_flags() const;
+};
+
+/// Creates and destroys a few small rings. Costs well under a millisecond; call once at start.
+[[nodiscard]] UringProbe probe_io_uring();
+
+struct PacketProbe {
+  bool available = false;        // socket(AF_PACKET) works (needs CAP_NET_RAW)
+  int socket_errno = 0;          // EPERM without CAP_NET_RAW
+  bool ignore_outgoing = false;  // PACKET_IGNORE_OUTGOING (Linux 4.20+)
+  [[nodiscard]] std::string describe() const;
+};
+
+/// Opens a packet socket bound to nothing (receives nothing) and tries the options.
+[[nodiscard]] PacketProbe probe_packet_socket();
+
+}  // namespace mrelay

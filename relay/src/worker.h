@@ -1,0 +1,169 @@
+// One data-plane worker: a single-threaded event loop, optionally pinned to a CPU, that owns
+// its ingress sockets (udp mode: endpoints e with e % workers == index), its output sockets (one
+// per output), a fixed buffer pool and an egress backend. Loop turn: read a capped batch from each
+// ingress socket (recvmmsg), parse, look up the rule, hand the packet to every output of the rule,
+// flush egress, reap completions; once every socket is drained (returned less than a full
+// batch), poll() the ingress sockets with a short timeout so stop requests and stats refreshes
+// are still serviced.
+//
+//   mrelay::RelayPlan plan = ...;                    // shared, read-only
+//   mrelay::Worker worker(0, /*cpu=*/1, plan);
+//   if (auto ok = worker.open(); !ok) { ... }        // sockets, in the calling thread
+//   std::atomic<bool> stop{false};
+//   worker.start(stop);                              // thread: egress set-up, then the loop
+//   auto ready = worker.wait_ready();                // egress description or set-up error
+//   ... stop = true; worker.join();                  // drains in-flight sends (<= 1 s)
+#pragma once
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "buffer_pool.h"
+#include "egress.h"
+#include "ingress.h"
+#include "mrelay/config.h"
+#include "mrelay/counters.h"
+#include "mrelay/rule_table.h"
+#include "unique_fd.h"
+
+namespace mrelay {
+
+/// Where packets come in: one per ingress interface (packet mode) or per distinct
+/// (interface, group, port) (udp mode).
+struct IngressEndpoint {
+  std::string interface;
+  unsigned ifindex = 0;
+  in_addr group{};    // udp mode only
+  uint16_t port = 0;  // udp mode only
+};
+
+/// Everything the workers share, built once from a validated Config (allocation happens here).
+struct RelayPlan {
+  Config config;
+  RuleTable table;
+  EgressBackend backend = EgressBackend::uring;  // effective, after fallbacks
+  std::vector<IngressEndpoint> ingress;
+  std::vector<Output> outputs;              // every rule's outputs, flattened
+  std::vector<unsigned> output_ifindex;     // per flattened output
+  std::vector<std::string> output_where;    // "rules[0].outputs[2]" for error messages
+  std::vector<uint32_t> rule_first_output;  // per rule: index into outputs
+  std::vector<uint32_t> rule_output_count;  // per rule
+  int fanout_id = -1;  // PACKET_FANOUT group id when workers > 1 in packet mode
+};
+
+/// Builds the plan; errors name the config field. `lookup` resolves interface names.
+[[nodiscard]] Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup);
+
+class Worker {
+ public:
+  // Datagrams read per recvmmsg call and at most per ingress socket per loop turn: caps the
+  // work of one turn so egress is flushed and completions reaped at least every 256 packets.
+  static constexpr uint32_t kRecvBatch = 256;
+  // poll() timeout when idle, in ms: bounds how late a stop request or a stats refresh is seen.
+  static constexpr int kIdlePollMs = 50;
+  // Packet mode reads a TPACKET_V2 ring (no syscall per batch; one copy of the UDP payload
+  // into a pool buffer per packet, shared by every output). The environment variable
+  // MRELAY_PACKET_RX=recvmmsg selects recvmmsg into pool buffers instead, for A/B runs.
+  static constexpr const char* kPacketRxEnv = "MRELAY_PACKET_RX";
+  // How often PACKET_STATISTICS is read into kernel_drops, in ms (each read is a syscall).
+  static constexpr uint64_t kKernelDropsPeriodMs = 100;
+  // Longest wait for in-flight sends at shutdown, in ms.
+  static constexpr int kDrainMs = 1000;
+
+  Worker(uint32_t index, int cpu, const RelayPlan& plan);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// Opens this worker's ingress and output sockets and allocates its pool. Calling thread.
+  [[nodiscard]] Result<void> open();
+  /// Starts the loop thread; it builds the egress (io_uring rings belong to their thread).
+  void start(const std::atomic<bool>& stop);
+  /// Blocks until the thread is set up: the egress description, or the error that ended it.
+  [[nodiscard]] Result<std::string> wait_ready();
+  void join();
+
+  /// Asks the loop to refresh kernel_drops now; returns the request number to wait for.
+  uint64_t request_refresh() noexcept;
+  [[nodiscard]] bool refreshed(uint64_t request) const noexcept {
+    return refresh_done_.load(std::memory_order_acquire) >= request;
+  }
+
+  [[nodiscard]] const WorkerCounters& counters() const noexcept { return counters_; }
+  [[nodiscard]] uint32_t index() const noexcept { return index_; }
+  [[nodiscard]] int cpu() const noexcept { return cpu_; }
+  /// The backend in use (after any fallback); valid once wait_ready() or run() has set up.
+  [[nodiscard]] EgressBackend backend() const noexcept { return backend_; }
+  /// Pool buffers currently free (tests: every buffer returns after shutdown).
+  [[nodiscard]] uint32_t free_buffers() const noexcept { return pool_ ? pool_->available() : 0; }
+
+  /// Runs the loop in the calling thread until `stop` (tests use this with their own thread).
+  /// Builds the egress first; returns its error if that fails.
+  [[nodiscard]] Result<void> run(const std::atomic<bool>& stop);
+
+ private:
+  struct IngressSocket {
+    UniqueFd fd;
+    unsigned ifindex = 0;
+    uint32_t group = 0;          // udp mode: network order
+    uint16_t port = 0;           // udp mode
+    uint32_t last_overflow = 0;  // udp mode: last SO_RXQ_OVFL value seen
+    PacketRing ring;             // packet mode: unmapped = recvmmsg instead
+  };
+
+  Result<void> setup_egress();
+  void loop(const std::atomic<bool>& stop);
+  uint32_t receive(IngressSocket& socket);
+  void handle_frame(const IngressSocket& socket, uint32_t slot, uint32_t len);
+  void handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len);
+  void forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32_t len);
+  uint32_t receive_ring(IngressSocket& socket);
+  void handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* frame);
+  bool send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload, uint32_t len);
+  void refresh_kernel_drops() noexcept;
+  void shutdown() noexcept;
+
+  const uint32_t index_;
+  const int cpu_;
+  const RelayPlan& plan_;
+  const bool packet_mode_;
+  WorkerCounters counters_{};
+  std::unique_ptr<BufferPool> pool_;
+  std::vector<IngressSocket> ingress_;
+  std::vector<UniqueFd> output_sockets_;
+  std::vector<int> output_fds_;
+  std::unique_ptr<Egress> egress_;
+  EgressBackend backend_ = EgressBackend::uring;
+  std::vector<pollfd> pollfds_;
+  std::string notes_;  // set-up remarks for the startup log (fallbacks)
+
+  // Receive slots: slot i reads into slot_buffers_[i] (from the pool) or, when the pool is
+  // empty, into scratch_ so the datagram is still read, parsed and counted as a drop.
+  std::vector<PacketBuffer*> slot_buffers_;
+  std::unique_ptr<uint8_t[]> scratch_;
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> iovecs_;
+  std::vector<sockaddr_in> sources_;  // udp mode
+  // udp mode: room for one SO_RXQ_OVFL control message per slot.
+  static constexpr size_t kControlSize = 64;
+  std::vector<uint8_t> control_;
+
+  std::atomic<uint64_t> refresh_requested_{0};
+  std::atomic<uint64_t> refresh_done_{0};
+  uint64_t next_drops_read_ns_ = 0;
+
+  std::thread thread_;
+  std::promise<Result<std::string>> ready_;
+  std::future<Result<std::string>> ready_future_;
+};
+
+}  // namespace mrelay

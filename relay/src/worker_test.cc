@@ -1,0 +1,277 @@
+// Worker tests: the plan built from a config, and the whole loop (UDP ingress -> rule ->
+// 3 outputs) for every egress backend, on the loopback of a private network namespace.
+//
+// The loop test forks a child that unshare(CLONE_NEWNET)s: the child gets its own loopback
+// (marked MULTICAST there), so nothing touches the host's interfaces and the namespace goes
+// away with the child. Without CAP_SYS_ADMIN it skips.
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "kernel_probe.h"
+
+namespace mrelay {
+namespace {
+
+in_addr address(const char* text) {
+  in_addr value{};
+  ::inet_pton(AF_INET, text, &value);
+  return value;
+}
+
+Rule make_rule(const std::string& in_interface, const char* group, uint16_t port,
+               std::vector<std::pair<std::string, uint16_t>> outputs) {
+  Rule rule;
+  rule.input_interface = in_interface;
+  rule.group = address(group);
+  rule.port = port;
+  for (auto& [interface, out_port] : outputs) {
+    Output output;
+    output.interface = interface;
+    output.address = address("239.9.9.9");
+    output.port = out_port;
+    rule.outputs.push_back(output);
+  }
+  return rule;
+}
+
+unsigned fake_lookup(const std::string& name) {
+  if (name == "eth0") {
+    return 2;
+  }
+  if (name == "eth1") {
+    return 3;
+  }
+  return 0;
+}
+
+TEST(RelayPlan, FlattensOutputsAndDedupesIngress) {
+  Config config;
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}, {"eth1", 6001}}));
+  config.rules.push_back(make_rule("eth0", "239.1.1.2", 5000, {{"eth1", 6002}}));
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5001, {{"eth1", 6003}}));
+
+  config.ingress = IngressMode::packet;
+  auto packet = build_plan(config, fake_lookup);
+  ASSERT_TRUE(packet) << packet.error().to_string();
+  EXPECT_EQ(packet->ingress.size(), 1u);  // one raw socket per interface
+  ASSERT_EQ(packet->outputs.size(), 4u);
+  EXPECT_EQ(packet->rule_first_output, (std::vector<uint32_t>{0, 2, 3}));
+  EXPECT_EQ(packet->rule_output_count, (std::vector<uint32_t>{2, 1, 1}));
+  EXPECT_EQ(packet->outputs[3].port, 6003);
+  EXPECT_EQ(packet->output_ifindex[1], 3u);
+  EXPECT_EQ(packet->output_where[2], "rules[1].outputs[0]");
+  EXPECT_EQ(packet->fanout_id, -1);  // one worker: no fanout
+
+  config.ingress = IngressMode::udp;
+  auto udp = build_plan(config, fake_lookup);
+  ASSERT_TRUE(udp);
+  EXPECT_EQ(udp->ingress.size(), 3u);  // one socket per (interface, group, port)
+
+  config.ingress = IngressMode::packet;
+  config.workers = 2;
+  auto fanout = build_plan(config, fake_lookup);
+  ASSERT_TRUE(fanout);
+  EXPECT_GE(fanout->fanout_id, 0);
+}
+
+TEST(RelayPlan, MissingInterfaceNamesTheField) {
+  Config config;
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth9", 6000}}));
+  auto plan = build_plan(config, fake_lookup);
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().where, "rules[0].outputs[0].interface");
+}
+
+// ---- the loop, in a private network namespace -------------------------------------------
+
+constexpr uint32_t kPackets = 400;
+constexpr int kOutputs = 3;
+
+// Runs in the child. Returns "" on success, "SKIP: why" or a failure description.
+std::string run_udp_loop(EgressBackend backend) {
+  if (::unshare(CLONE_NEWNET) != 0) {
+    return std::string("SKIP: unshare(CLONE_NEWNET): ") + std::strerror(errno);
+  }
+  if (backend == EgressBackend::uring && !probe_io_uring().available) {
+    return "SKIP: " + probe_io_uring().describe();
+  }
+  {
+    UniqueFd control(::socket(AF_INET, SOCK_DGRAM, 0));
+    ifreq request{};
+    std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+    if (::ioctl(control.get(), SIOCGIFFLAGS, &request) != 0) {
+      return "SIOCGIFFLAGS lo failed";
+    }
+    request.ifr_flags |= IFF_UP | IFF_MULTICAST;
+    if (::ioctl(control.get(), SIOCSIFFLAGS, &request) != 0) {
+      return "SIOCSIFFLAGS lo failed";
+    }
+  }
+  // Receivers for the three outputs.
+  std::vector<UniqueFd> receivers;
+  Rule rule;
+  rule.input_interface = "lo";
+  rule.group = address("239.1.1.1");
+  rule.port = 5000;
+  for (int o = 0; o < kOutputs; ++o) {
+    receivers.emplace_back(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+    // The test reads only after sending: room for all 400 copies (default holds ~270).
+    const int bytes = 4 << 20;
+    ::setsockopt(receivers.back().get(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
+    sockaddr_in bound{};
+    bound.sin_family = AF_INET;
+    bound.sin_addr = address("127.0.0.1");
+    ::bind(receivers.back().get(), reinterpret_cast<sockaddr*>(&bound), sizeof bound);
+    socklen_t len = sizeof bound;
+    ::getsockname(receivers.back().get(), reinterpret_cast<sockaddr*>(&bound), &len);
+    Output output;
+    output.interface = "lo";
+    output.address = address("127.0.0.1");
+    output.port = ntohs(bound.sin_port);
+    rule.outputs.push_back(output);
+  }
+  Config config;
+  config.ingress = IngressMode::udp;
+  config.egress.backend = backend;
+  config.egress.batch = 8;
+  config.pool_buffers = 1024;
+  config.rules.push_back(rule);
+  auto plan = build_plan(config, system_interfaces());
+  if (!plan) {
+    return "build_plan: " + plan.error().to_string();
+  }
+  Worker worker(0, -1, *plan);
+  if (auto ok = worker.open(); !ok) {
+    return "open: " + ok.error().to_string();
+  }
+  std::atomic<bool> stop{false};
+  std::string loop_error;
+  std::thread loop([&] {
+    if (auto ok = worker.run(stop); !ok) {
+      loop_error = ok.error().to_string();
+    }
+  });
+
+  UniqueFd sender(::socket(AF_INET, SOCK_DGRAM, 0));
+  ip_mreqn via{};
+  via.imr_ifindex = static_cast<int>(::if_nametoindex("lo"));
+  ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+  sockaddr_in group{};
+  group.sin_family = AF_INET;
+  group.sin_addr = rule.group;
+  group.sin_port = htons(rule.port);
+  for (uint32_t i = 0; i < kPackets; ++i) {
+    uint8_t payload[100];
+    std::memset(payload, static_cast<int>(i & 0xff), sizeof payload);
+    std::memcpy(payload, &i, sizeof i);
+    ::sendto(sender.get(), payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&group),
+             sizeof group);
+    if (i % 50 == 49) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // stay under rcvbuf sizes
+    }
+  }
+  // Wait (bounded) for every copy, checking each payload.
+  std::vector<uint32_t> received(kOutputs, 0);
+  std::string failure;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline) {
+    uint32_t total = 0;
+    for (int o = 0; o < kOutputs; ++o) {
+      uint8_t data[256];
+      ssize_t len;
+      while ((len = ::recv(receivers[o].get(), data, sizeof data, 0)) > 0) {
+        uint32_t index = 0;
+        std::memcpy(&index, data, sizeof index);
+        if (len != 100 || data[99] != static_cast<uint8_t>(index & 0xff)) {
+          failure = "corrupted copy on output " + std::to_string(o);
+        }
+        ++received[o];
+      }
+      total += received[o];
+    }
+    if (total >= kPackets * kOutputs) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  loop.join();
+  if (!loop_error.empty()) {
+    return "run: " + loop_error;
+  }
+  if (!failure.empty()) {
+    return failure;
+  }
+  const WorkerCounters& c = worker.counters();
+  std::string text;
+  for (int o = 0; o < kOutputs; ++o) {
+    if (received[o] != kPackets) {
+      text += "output " + std::to_string(o) + " got " + std::to_string(received[o]) + "; ";
+    }
+  }
+  if (c.rx_packets != kPackets || c.fwd_packets != kPackets ||
+      c.tx_packets != kPackets * kOutputs || c.rx_bytes != kPackets * 100u ||
+      c.exhausted_packets != 0 || c.unmatched_no_rule != 0) {
+    text += "counters rx " + std::to_string(c.rx_packets) + " fwd " +
+            std::to_string(c.fwd_packets) + " tx " + std::to_string(c.tx_packets) + " exhausted " +
+            std::to_string(c.exhausted_packets) + "; ";
+  }
+  if (c.syscalls == 0 || (backend != EgressBackend::send && c.batches == 0)) {
+    text += "syscalls/batches not counted; ";
+  }
+  if (worker.free_buffers() != config.pool_buffers) {
+    text += "buffers leaked: " + std::to_string(config.pool_buffers - worker.free_buffers()) + "; ";
+  }
+  return text;
+}
+
+class WorkerLoop : public ::testing::TestWithParam<EgressBackend> {};
+
+TEST_P(WorkerLoop, UdpIngressFanoutThree) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    const std::string result = run_udp_loop(GetParam());
+    (void)!::write(pipe_fds[1], result.data(), result.size());
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  std::string result;
+  char chunk[256];
+  ssize_t len;
+  while ((len = ::read(pipe_fds[0], chunk, sizeof chunk)) > 0) {
+    result.append(chunk, static_cast<size_t>(len));
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child crashed: " << status;
+  if (result.rfind("SKIP: ", 0) == 0) {
+    GTEST_SKIP() << result.substr(6);
+  }
+  EXPECT_EQ(result, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, WorkerLoop,
+                         ::testing::Values(EgressBackend::send, EgressBackend::sendmmsg,
+                                           EgressBackend::uring),
+                         [](const auto& param_info) {
+                           return std::string(to_string(param_info.param));
+                         });
+
+}  // namespace
+}  // namespace mrelay
