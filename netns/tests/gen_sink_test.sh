@@ -207,7 +207,11 @@ else:
     check(sink["kernel_drops"] == snmp_drops, f"kernel_drops {sink['kernel_drops']} != RcvbufErrors delta {snmp_drops}")
     if mode == "overflow":
         check(sink["kernel_drops"] > 0, "a tiny receive buffer under an unpaced burst dropped nothing")
-        check(sink["lost"] >= sink["kernel_drops"] - 2 * streams, "sequence loss misses kernel drops")
+        # Drops at the tail of a stream leave no sequence gap, so sequence loss can only be a
+        # lower bound; what is exact is that every packet not received was sent and dropped.
+        missing = measured_sent - sink["received"]
+        check(sink["kernel_drops"] <= missing, f"kernel_drops {sink['kernel_drops']} > missing {missing}")
+        check(sink["lost"] <= missing, f"sequence loss {sink['lost']} > missing {missing}")
 lat = sink["latency_ns"]
 gen = gens[0]
 print(f"{name}: {len(gens)} x sent {gen['sent']} (warm-up {gen['warmup_sent']}) at {gen['achieved_pps']:.0f} pps "

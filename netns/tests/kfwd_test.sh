@@ -76,8 +76,17 @@ run_kfwd_case() {
   expect_eq "kernel $label: (S,G)" "$(json_get "$kfwd" 'j["mfc"][0]["source"] + " " + j["mfc"][0]["group"]')" \
     "$(topo_get 'j["sources"][0]["address"]') ${GROUP%%:*}"
   # The (S,G) counter sees TTL-1 packets too (they match the entry, then fail the threshold).
-  expect_eq "kernel $label: mfc packets" "$(json_get "$kfwd" 'j["mfc"][0]["packets"]')" \
-    $((gen_sent + ttl1_sent))
+  # With upcalls the entry exists only once mrelay-kfwd has installed it: packets that arrive
+  # before that wait in the kernel's small unresolved queue (or are dropped) and are never
+  # counted by the entry, so there the count may fall short by that handful.
+  local mfc_packets
+  mfc_packets=$(json_get "$kfwd" 'j["mfc"][0]["packets"]')
+  if [[ $label == *upcall* ]]; then
+    expect_eq "kernel $label: mfc packets within the unresolved-queue allowance" \
+      "$(( mfc_packets <= gen_sent + ttl1_sent && mfc_packets >= gen_sent + ttl1_sent - 64 ))" 1
+  else
+    expect_eq "kernel $label: mfc packets" "$mfc_packets" $((gen_sent + ttl1_sent))
+  fi
   expect_eq "kernel $label: mfc wrong_if" "$(json_get "$kfwd" 'j["mfc"][0]["wrong_if"]')" 0
   expect_eq "kernel $label: out_packets per egress VIF" \
     "$(json_get "$kfwd" 'sorted({v["out_packets"] for v in j["vifs"][1:]})')" "[$gen_sent]"
