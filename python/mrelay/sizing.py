@@ -1,0 +1,189 @@
+"""``python3 -m mrelay sizing RESULTS...``: the hardware-sizing table, as Markdown.
+
+For each packet size and fanout measured in RESULTS (``mrelay-bench sweep`` output, e.g. of
+``reports/sweeps/fanout.json`` or ``size_batch.json``): the relay's no-drop rate per relay core,
+the Gbit/s that rate carries out of the relay, the relay CPU per 100k pps, and the ratio to
+kernel forwarding measured on the same rig in the same run, under the machine fingerprint.
+
+    python3 -m mrelay sizing fanout.json size_batch.json > reports/sizing/vm2.md
+
+Rates come from NDR cells (``"rates": ["ndr"]``: highest rate with loss <= 0.1 %). A size and
+fanout with no NDR cell falls back to its saturation cell and says so in the "rate" column:
+a saturation figure includes loss, so it is an upper bound, not a sizing figure.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Optional
+
+from . import report, results
+
+#: Bytes a UDP datagram adds on Ethernet beyond its payload: Ethernet header 14 + IPv4 20 +
+#: UDP 8. Preamble, FCS and inter-frame gap (24 more) are left out: veth carries none.
+HEADER_BYTES = 42
+
+
+@dataclass
+class SizingRow:
+    size: int
+    fanout: int
+    source: str  # "ndr" or "saturation"
+    config: str  # the relay setting that gave the best rate
+    ingress_pps: float  # packets/s into the relay at that rate
+    workers: int
+    relay_cpu_pct: Optional[float]
+    kernel_pps: Optional[float]
+    kernel_note: str = ""
+
+    @property
+    def pps_per_core(self) -> float:
+        return self.ingress_pps / max(1, self.workers)
+
+    @property
+    def copies_pps(self) -> float:
+        return self.ingress_pps * self.fanout
+
+    def gbits(self, with_headers: bool = False) -> float:
+        """Egress Gbit/s (all outputs): payload only, or with Ethernet/IP/UDP headers."""
+        size = self.size + (HEADER_BYTES if with_headers else 0)
+        return self.copies_pps * size * 8 / 1e9
+
+    @property
+    def cpu_per_100k(self) -> Optional[float]:
+        """Percent of one core per 100k delivered pps (copies summed over outputs, DESIGN §5's
+        delivered pps): comparable across fanouts, since each copy is one send."""
+        if self.relay_cpu_pct is None or self.copies_pps <= 0:
+            return None
+        return self.relay_cpu_pct * 1e5 / self.copies_pps
+
+    @property
+    def kernel_ratio(self) -> Optional[float]:
+        if not self.kernel_pps:
+            return None
+        return self.ingress_pps / self.kernel_pps
+
+
+def _ingress_rate(params: dict, samples: list[dict]) -> Optional[float]:
+    """Packets/s into the forwarder: the NDR, or the delivered copies ÷ fanout at saturation."""
+    if params.get("rate_pps") == "ndr":
+        return report.cell_median(samples, "ndr_pps")
+    delivered = report.cell_median(samples, "delivered_pps")
+    return None if delivered is None else delivered / max(1, int(params.get("fanout", 1)))
+
+
+def sizing_rows(doc: dict) -> list[SizingRow]:
+    """One row per (size, fanout) the relay was measured at, best relay setting first."""
+    best: dict[tuple[int, int], tuple[str, float, dict, list[dict]]] = {}
+    kernel: dict[tuple[int, int], tuple[str, float]] = {}
+    unfound: dict[tuple[int, int], str] = {}  # relay NDR searches that found no rate
+    for params, samples in report.cells(doc):
+        source = "ndr" if params.get("rate_pps") == "ndr" else (
+            "saturation" if params.get("rate_pps") == 0 else None)
+        if source is None:
+            continue
+        rate = _ingress_rate(params, samples)
+        key = (int(params.get("size", 0)), int(params.get("fanout", 1)))
+        if rate is None:
+            if source == "ndr" and params.get("forwarder") == "mrelay":
+                notes = {str((x.get("ndr") or {}).get("note")) for x in samples}
+                unfound[key] = "; ".join(sorted(notes))
+            continue
+        rank = (source == "ndr", rate)
+        if params.get("forwarder") == "mrelay":
+            current = best.get(key)
+            if current is None or rank > (current[0] == "ndr", current[1]):
+                best[key] = (source, rate, params, samples)
+        elif params.get("forwarder") == "kernel":
+            current_k = kernel.get(key)
+            if current_k is None or rank > (current_k[0] == "ndr", current_k[1]):
+                kernel[key] = (source, rate)
+    rows = []
+    for key in sorted(unfound):
+        if key not in best:
+            rows.append(SizingRow(size=key[0], fanout=key[1], source="no NDR found",
+                                  config=unfound[key], ingress_pps=0.0, workers=1,
+                                  relay_cpu_pct=None, kernel_pps=None))
+    for (size, fanout), (source, rate, params, samples) in sorted(best.items()):
+        kernel_rate = kernel.get((size, fanout))
+        note = ""
+        if kernel_rate is None:
+            note = (f"beyond the kernel's {report.KERNEL_VIF_LIMIT}-VIF limit"
+                    if fanout > report.KERNEL_VIF_LIMIT else "not measured")
+        elif kernel_rate[0] != source:
+            note = f"kernel figure from {kernel_rate[0]}, relay from {source}"
+        config = (f"{params.get('egress', '?')} b{params.get('batch', '?')} "
+                  f"q{params.get('queue_depth', '?')}")
+        workers = samples[0].get("placement", {}).get("relay_workers", 1)
+        rows.append(SizingRow(size=size, fanout=fanout, source=source, config=config,
+                              ingress_pps=rate,
+                              workers=workers if isinstance(workers, int) else 1,
+                              relay_cpu_pct=report.cell_median(samples, "relay_cpu_pct"),
+                              kernel_pps=kernel_rate[1] if kernel_rate else None,
+                              kernel_note=note))
+    return rows
+
+
+def _k(value: float) -> str:
+    return f"{value / 1e3:,.1f}k"
+
+
+def format_markdown(doc: dict) -> str:
+    """The sizing table with the machine fingerprint above it, as Markdown."""
+    rows = sizing_rows(doc)
+    machine = doc.get("machine") or {}
+    fingerprint = ", ".join(f"{key} `{machine.get(key)}`" for key in results.FINGERPRINT_KEYS
+                            if key in machine) or "not recorded"
+    lines = [
+        "### Hardware sizing: mrelay per relay core",
+        "",
+        f"Machine: {fingerprint}.",
+        f"Results: commit `{doc.get('git_commit', 'unknown')}`, created "
+        f"{doc.get('created', '?')}, {len(doc.get('samples', []))} samples.",
+        "",
+    ]
+    if not rows:
+        lines.append("No relay NDR or saturation cells in RESULTS: nothing to size. Run a "
+                      "sweep with `\"rates\": [\"ndr\"]` (e.g. reports/sweeps/fanout.json).")
+        return "\n".join(lines) + "\n"
+    lines += [
+        "| size (B) | fanout | rate | no-drop pps per core (in) | copies/s out | Gbit/s out "
+        "(payload / on wire) | relay CPU per 100k pps out | vs kernel forwarding | relay setting |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    missing = [row for row in rows if row.source == "no NDR found"]
+    rows = [row for row in rows if row.source != "no NDR found"]
+    for row in rows:
+        cpu = "-" if row.cpu_per_100k is None else f"{row.cpu_per_100k:.1f} % of a core"
+        ratio = (f"{row.kernel_ratio:.2f}x" if row.kernel_ratio is not None else "n/a") + (
+            f" ({row.kernel_note})" if row.kernel_note else "")
+        lines.append(
+            f"| {row.size} | {row.fanout} | {row.source} | {_k(row.pps_per_core)} | "
+            f"{_k(row.copies_pps)} | {row.gbits():.2f} / {row.gbits(True):.2f} | {cpu} | "
+            f"{ratio} | {row.config} |")
+    medians = [r.cpu_per_100k for r in rows if r.cpu_per_100k is not None]
+    if missing:
+        lines.append("")
+        for row in missing:
+            lines.append(f"No no-drop rate found for {row.size} B, fanout {row.fanout} (the "
+                         f"search said: {row.config}): no row, re-run that cell.")
+    lines += [
+        "",
+        "- *no-drop pps per core*: packets/s into the relay at which loss stays <= 0.1 % "
+        "(RFC 2544-style binary search, resolution 2 %), divided by the relay's worker count "
+        "(one pinned worker here). `saturation` rows have no NDR cell: the figure is what got "
+        "through at full offered load, with loss, so it is an upper bound.",
+        f"- *Gbit/s out*: copies/s × UDP payload, and with {HEADER_BYTES} B of "
+        "Ethernet+IPv4+UDP headers per copy.",
+        "- *relay CPU per 100k pps*: the relay process's user+sys time during the window, "
+        "scaled to 100k delivered pps (copies, summed over outputs); CPU time is sampled in "
+        "10 ms ticks, so low-rate rows are coarse"
+        + (f" (median over rows: {statistics.median(medians):.1f} %)." if medians else "."),
+        "- *vs kernel forwarding*: the relay's rate ÷ kernel multicast forwarding's (MRT_* "
+        "socket options, same rig and run); the kernel cannot fan out past "
+        f"{report.KERNEL_VIF_LIMIT} interfaces.",
+        "- Measured on a shared 2-core VM (generator and sink share core 0, the relay has core "
+        "1): figures are noisy, compare ratios more than absolute rates.",
+    ]
+    return "\n".join(lines) + "\n"

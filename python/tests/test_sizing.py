@@ -1,0 +1,86 @@
+"""The hardware-sizing table (mrelay/sizing.py): rates, Gbit/s, CPU per 100k pps, the kernel
+ratio and its 32-VIF limit, the fingerprint above the table.
+
+    cd python && /usr/bin/python3 -m pytest -q tests/test_sizing.py
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mrelay import cli, sizing  # noqa: E402
+from test_report_data import document, sample  # noqa: E402
+
+
+def sizing_document():
+    return document([
+        # 1400 B, fanout 4: NDR 50k pps in, 200k copies out, relay at 40 % of a core.
+        sample(size=1400, fanout=4, rate="ndr", ndr_pps=50000.0, delivered_pps=200000.0,
+               relay_cpu_pct=40.0),
+        sample(size=1400, fanout=4, rate="ndr", batch=1, ndr_pps=20000.0,
+               delivered_pps=80000.0, relay_cpu_pct=60.0),  # a worse setting: not chosen
+        sample(forwarder="kernel", size=1400, fanout=4, rate="ndr", ndr_pps=25000.0,
+               delivered_pps=100000.0),
+        # fanout 40: no kernel cell exists (beyond 32 VIFs).
+        sample(size=1400, fanout=40, rate="ndr", ndr_pps=5000.0, delivered_pps=200000.0,
+               relay_cpu_pct=50.0),
+        # 512 B, fanout 1: only a saturation cell.
+        sample(size=512, fanout=1, rate=0, delivered_pps=120000.0, relay_cpu_pct=90.0),
+    ])
+
+
+def test_rows_pick_the_best_setting_and_compute_figures():
+    rows = {(r.size, r.fanout): r for r in sizing.sizing_rows(sizing_document())}
+    row = rows[(1400, 4)]
+    assert row.source == "ndr" and row.config.startswith("uring b32")
+    assert row.pps_per_core == 50000.0
+    assert row.copies_pps == 200000.0
+    assert row.gbits() == pytest.approx(200000 * 1400 * 8 / 1e9)
+    assert row.gbits(True) == pytest.approx(200000 * 1442 * 8 / 1e9)
+    assert row.cpu_per_100k == pytest.approx(20.0)  # 40 % of a core for 200k copies/s
+    assert row.kernel_ratio == pytest.approx(2.0)
+    wide = rows[(1400, 40)]
+    assert wide.kernel_ratio is None and "32-VIF" in wide.kernel_note
+    saturated = rows[(512, 1)]
+    assert saturated.source == "saturation" and saturated.pps_per_core == 120000.0
+    assert saturated.kernel_note == "not measured"
+
+
+def test_markdown_has_fingerprint_and_rows():
+    text = sizing.format_markdown(sizing_document())
+    lines = text.splitlines()
+    machine_line = next(i for i, line in enumerate(lines) if line.startswith("Machine:"))
+    table_line = next(i for i, line in enumerate(lines) if line.startswith("| size"))
+    assert machine_line < table_line
+    assert "Test CPU @ 2.0GHz" in lines[machine_line] and "6.18.0-test" in lines[machine_line]
+    assert "| 1400 | 4 | ndr | 50.0k | 200.0k | 2.24 / 2.31 | 20.0 % of a core | 2.00x |" in text
+    assert "n/a (beyond the kernel's 32-VIF limit)" in text
+
+
+def test_empty_results_say_what_to_run():
+    text = sizing.format_markdown(document([sample(rate=10000)]))
+    assert "nothing to size" in text
+
+
+def test_cli_sizing_writes_and_prints(tmp_path, capsys):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(sizing_document()))
+    out = tmp_path / "sizing.md"
+    assert cli.main(["sizing", str(path), "--out", str(out)]) == 0
+    assert out.read_text() == capsys.readouterr().out
+    gbench = tmp_path / "g.json"
+    gbench.write_text(json.dumps({"benchmarks": []}))
+    assert cli.main(["sizing", str(gbench)]) == 2
+
+
+def test_an_ndr_search_that_found_nothing_is_reported_not_hidden():
+    doc = document([sample(size=512, fanout=4, rate="ndr", ndr_pps=None, delivered_pps=4000.0,
+                           ndr={"found": False, "note": "confirmation failed at every step"})])
+    text = sizing.format_markdown(doc)
+    assert "No no-drop rate found for 512 B, fanout 4" in text
+    assert "confirmation failed at every step" in text
