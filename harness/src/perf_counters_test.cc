@@ -67,17 +67,21 @@ TEST(PerfCounters, StoppedCountersDoNotMove) {
   if (!counters) {
     GTEST_SKIP() << "perf_event_open not usable here";
   }
-  const PerfReading* probe = find(counters->read(), kSyscallsEvent);
+  // Keep the readings alive: find() returns a pointer into them.
+  const auto probe_readings = counters->read();
+  const PerfReading* probe = find(probe_readings, kSyscallsEvent);
   if (probe == nullptr || !probe->supported) {
     GTEST_SKIP() << "raw_syscalls:sys_enter unsupported";
   }
   ASSERT_TRUE(counters->start());
   ASSERT_TRUE(counters->stop());
-  const uint64_t stopped = find(counters->read(), kSyscallsEvent)->value;
+  const auto stopped_readings = counters->read();
+  const uint64_t stopped = find(stopped_readings, kSyscallsEvent)->value;
   for (int i = 0; i < 1000; ++i) {
     syscall(SYS_getppid);
   }
-  EXPECT_EQ(find(counters->read(), kSyscallsEvent)->value, stopped);
+  const auto later_readings = counters->read();
+  EXPECT_EQ(find(later_readings, kSyscallsEvent)->value, stopped);
 }
 
 TEST(PerfCounters, CountsThreadsCreatedAfterAttach) {
@@ -85,7 +89,9 @@ TEST(PerfCounters, CountsThreadsCreatedAfterAttach) {
   if (!counters) {
     GTEST_SKIP() << "perf_event_open not usable here";
   }
-  const PerfReading* probe = find(counters->read(), kSyscallsEvent);
+  // Keep the readings alive: find() returns a pointer into them.
+  const auto probe_readings = counters->read();
+  const PerfReading* probe = find(probe_readings, kSyscallsEvent);
   if (probe == nullptr || !probe->supported) {
     GTEST_SKIP() << "raw_syscalls:sys_enter unsupported";
   }
@@ -98,7 +104,8 @@ TEST(PerfCounters, CountsThreadsCreatedAfterAttach) {
   });
   worker.join();
   // inherit=1: the exited thread's counts were folded into its creator's counter.
-  EXPECT_GE(find(counters->read(), kSyscallsEvent)->value, static_cast<uint64_t>(kCalls));
+  const auto after_join = counters->read();
+  EXPECT_GE(find(after_join, kSyscallsEvent)->value, static_cast<uint64_t>(kCalls));
 }
 
 TEST(PerfCounters, MissingHardwareIsUnsupportedNotAnError) {

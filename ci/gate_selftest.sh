@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# The regression gate proves itself on the real rig (DESIGN §7, issue 4):
+#   1. records a smoke baseline moments before (into a temporary directory, not the
+#      committed one), runs the smoke suite again with the same build and gates it: must PASS
+#      (exit 0, not inconclusive);
+#   2. injects two known regressions on the smoke suite's saturation cell (5 repetitions;
+#      1400 B behind the tbf 300 Mbit/s egress), gated against that baseline with the knob
+#      ignored when matching cells; each must exit 1 naming syscalls_per_pkt:
+#        batch1   relay --batch 1 (generator batch stays 32)      -> syscalls/pkt ~1.0 vs 0.03
+#        send     relay --egress send (one sendmsg per packet)     -> syscalls/pkt ~1.0 vs 0.03
+#   3. the November 2025 "before" settings (io_uring queue depth 128 + default send buffer)
+#      against the "after" ones (1024, 4 MiB), both recorded here, 5 repetitions each, behind
+#      a tbf 100 Mbit/s egress: must exit 1 naming buffer_exhaustion_pct. Measured: at
+#      100 Mbit/s "before" gives 93-94 % exhaustion (uring_sq_full) in 5 of 5 runs, "after"
+#      0 %; at the smoke suite's 300 Mbit/s "before" gave 0-75 % (2 runs in 5 near 0), too
+#      unsteady for a 5-sample test.
+# Exit 0 all good, 1 a check failed, 77 skipped (not root / no netns / no build).
+# About 2.5 minutes on the shared 2-core VM.
+#
+#   ci/gate_selftest.sh                      # uses $MRELAY_BUILD_DIR (default build/)
+#   MRELAY_BUILD_DIR=build-gate ci/gate_selftest.sh
+#   GATE_SELFTEST_KEEP=/tmp/st ci/gate_selftest.sh   # keep results and verdicts there
+source "$(dirname "$0")/common.sh"
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "gate self-test: SKIPPED: needs root (network namespaces)"
+  exit 77
+fi
+if ! ip netns list >/dev/null 2>&1; then
+  echo "gate self-test: SKIPPED: ip netns unavailable"
+  exit 77
+fi
+if [[ ! -x "$MRELAY_BIN_DIR/mrelay-bench" ]]; then
+  echo "gate self-test: SKIPPED: no $MRELAY_BIN_DIR/mrelay-bench (build first)"
+  exit 77
+fi
+
+work="$(mktemp -d /tmp/mrelay-gate-selftest.XXXXXX)"
+cleanup() {
+  if [[ -n "${GATE_SELFTEST_KEEP:-}" ]]; then
+    mkdir -p "$GATE_SELFTEST_KEEP" && cp -r "$work"/. "$GATE_SELFTEST_KEEP"/
+  fi
+  rm -rf "$work"
+  # The bench removes its namespaces itself; gc catches a run killed half-way (mrl- only).
+  "$MRELAY_BIN_DIR/mrelay-bench" gc >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mrelay_py() {
+  (cd "$MRELAY_ROOT/python" && MRELAY_BUILD_DIR="$MRELAY_BUILD_DIR" \
+    MRELAY_BIN_DIR="$MRELAY_BIN_DIR" "$MRELAY_PYTHON" -m mrelay "$@")
+}
+
+failures=0
+check() {  # check NAME EXPECTED_EXIT ACTUAL_EXIT VERDICT_FILE [REQUIRED_REGEX]
+  local name=$1 expected=$2 actual=$3 verdict=$4 pattern=${5:-}
+  if [[ $actual -ne $expected ]]; then
+    echo "gate self-test: FAIL: $name: gate exit $actual, expected $expected"
+    failures=$((failures + 1))
+  elif [[ -n $pattern ]] && ! grep -Eq "$pattern" "$verdict"; then
+    echo "gate self-test: FAIL: $name: verdict does not match /$pattern/"
+    failures=$((failures + 1))
+  else
+    echo "gate self-test: ok: $name (exit $actual)"
+  fi
+}
+
+smoke="$MRELAY_ROOT/reports/sweeps/smoke.json"
+echo "== gate self-test: baseline of the smoke suite, moments before"
+mrelay_py baseline record --profile selftest --suite "$smoke" \
+  --baselines-dir "$work/baselines" 2>"$work/baseline.err" | tail -1
+baseline="$work/baselines/selftest.json"
+[[ -f $baseline ]] || { cat "$work/baseline.err" >&2; echo "gate self-test: FAIL: no baseline"; exit 1; }
+
+echo "== gate self-test: unchanged build (must pass)"
+set +e
+mrelay_py gate --baseline "$baseline" --suite "$smoke" --out-results "$work/unchanged.json" \
+  2>"$work/unchanged.err" | tee "$work/unchanged.verdict" | grep -v '^\[sweep' | tail -4
+code=${PIPESTATUS[0]}
+set -e
+check unchanged 0 "$code" "$work/unchanged.verdict" '^gate: PASS'
+
+spec_variant() {  # spec_variant OUT JSON_OVERRIDES: the smoke spec's saturation cell, changed
+  "$MRELAY_PYTHON" - "$smoke" "$2" "$1" <<'EOF'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec.update({"rates": [0], "repetitions": 5})
+spec.update(json.loads(sys.argv[2]))
+json.dump(spec, open(sys.argv[3], "w"), indent=1)
+EOF
+}
+
+injected() {  # injected NAME METRIC BASELINE_FILE GATE_ARGS...: run, gate, expect exit 1
+  local name=$1 metric=$2 base=$3
+  shift 3
+  set +e
+  # No re-runs: a baseline cell without counterpart here is reported missing, and a
+  # regression wins over inconclusive anyway.
+  mrelay_py gate --baseline "$base" --suite "$work/$name.json" --out-results \
+    "$work/$name.results.json" --rerun-rounds 0 "$@" 2>"$work/$name.err" |
+    tee "$work/$name.verdict" | grep -E '^(REGRESSION|gate:)'
+  local code=${PIPESTATUS[0]}
+  set -e
+  check "$name" 1 "$code" "$work/$name.verdict" "^REGRESSION +.* max +$metric "
+}
+
+echo "== gate self-test: injected regression 'batch1' (must exit 1 on syscalls_per_pkt)"
+spec_variant "$work/batch1.json" '{"name": "batch1", "batches": [1], "gen_batch": 32}'
+injected batch1 syscalls_per_pkt "$baseline" --ignore-param batch
+
+echo "== gate self-test: injected regression 'send' (must exit 1 on syscalls_per_pkt)"
+spec_variant "$work/send.json" '{"name": "send", "backends": ["send"]}'
+injected send syscalls_per_pkt "$baseline" --ignore-param egress
+
+echo "== gate self-test: November 2025 'before' vs 'after' (must exit 1 on buffer_exhaustion_pct)"
+slow_egress='"egress_qdisc": "tbf rate 100mbit burst 32kb latency 20ms"'
+spec_variant "$work/nov2025-after.json" "{\"name\": \"nov2025-after\", $slow_egress}"
+mrelay_py baseline record --profile nov2025-after --suite "$work/nov2025-after.json" \
+  --baselines-dir "$work/baselines" 2>"$work/nov2025-after.err" | tail -1
+spec_variant "$work/nov2025.json" \
+  "{\"name\": \"nov2025\", \"queue_depths\": [128], \"sndbufs\": [0], $slow_egress}"
+injected nov2025 buffer_exhaustion_pct "$work/baselines/nov2025-after.json" \
+  --ignore-param queue_depth --ignore-param sndbuf
+
+if [[ $failures -ne 0 ]]; then
+  echo "gate self-test: $failures check(s) FAILED (results in ${GATE_SELFTEST_KEEP:-$work, removed})"
+  exit 1
+fi
+echo "gate self-test: all checks passed"

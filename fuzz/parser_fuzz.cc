@@ -1,0 +1,110 @@
+// libFuzzer target for the data plane's frame parser: mrelay::parse_frame and parse_ipv4 on
+// arbitrary bytes. Besides "no crash, no out-of-bounds read" (ASan) it checks the promises the
+// relay's forwarding relies on, and aborts when one breaks:
+//   - ok => the payload lies inside the input, and payload_len matches the IPv4/UDP lengths;
+//   - parse_frame on an untagged IPv4 frame agrees with parse_ipv4 on the bytes after it;
+//   - the verdict has a name and is_malformed() puts it in exactly one counter family.
+//
+//   ci/fuzz.sh                                            # builds and runs both targets
+//   build-fuzz/fuzz/mrelay_parser_fuzz -max_total_time=60 /tmp/corpus fuzz/corpus/parser
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "mrelay/packet.h"
+
+namespace {
+
+constexpr size_t kEthernetHeaderSize = 14;
+constexpr size_t kIpv4MinHeaderSize = 20;
+constexpr size_t kUdpHeaderSize = 8;
+
+[[noreturn]] void invariant_broken(const char* what, size_t size) {
+  std::fprintf(stderr, "parser_fuzz: invariant broken: %s (input %zu bytes)\n", what, size);
+  std::abort();
+}
+
+uint16_t load_be16(const uint8_t* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+
+// Checks one ok view against the L3 bytes it was parsed from (`ip` .. `ip + ip_len`).
+void check_ok_view(const mrelay::UdpView& view, const uint8_t* ip, size_t ip_len, size_t size) {
+  const uint8_t* end = ip + ip_len;
+  if (view.payload == nullptr || view.payload < ip + kIpv4MinHeaderSize + kUdpHeaderSize ||
+      view.payload > end || view.payload_len > static_cast<size_t>(end - view.payload)) {
+    invariant_broken("ok payload outside the input", size);
+  }
+  const size_t header_len = static_cast<size_t>(ip[0] & 0x0f) * 4;
+  const size_t total_len = load_be16(ip + 2);
+  if (header_len + kUdpHeaderSize + view.payload_len != total_len) {
+    invariant_broken("ok payload_len disagrees with IPv4 total length", size);
+  }
+  if (view.payload != ip + header_len + kUdpHeaderSize) {
+    invariant_broken("ok payload does not start after the UDP header", size);
+  }
+  const uint8_t* udp = ip + header_len;
+  if (load_be16(udp + 4) != view.payload_len + kUdpHeaderSize) {
+    invariant_broken("ok payload_len disagrees with UDP length", size);
+  }
+  if (view.src_port != load_be16(udp) || view.dst_port != load_be16(udp + 2)) {
+    invariant_broken("ok ports differ from the UDP header", size);
+  }
+}
+
+void check_verdict_named(mrelay::ParseVerdict verdict, size_t size) {
+  if (mrelay::to_string(verdict) == "unknown") {
+    invariant_broken("verdict without a name", size);
+  }
+  const bool unmatched =
+      verdict == mrelay::ParseVerdict::not_ipv4 || verdict == mrelay::ParseVerdict::not_udp;
+  const bool ok = verdict == mrelay::ParseVerdict::ok;
+  if (mrelay::is_malformed(verdict) == (ok || unmatched)) {
+    invariant_broken("is_malformed() disagrees with the counter families", size);
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // L2: the AF_PACKET path.
+  mrelay::UdpView frame_view;
+  const mrelay::ParseVerdict frame_verdict = mrelay::parse_frame(data, size, frame_view);
+  check_verdict_named(frame_verdict, size);
+  const bool untagged_ipv4 = size >= kEthernetHeaderSize && load_be16(data + 12) == 0x0800;
+  if (untagged_ipv4) {
+    mrelay::UdpView ip_view;
+    const mrelay::ParseVerdict ip_verdict =
+        mrelay::parse_ipv4(data + kEthernetHeaderSize, size - kEthernetHeaderSize, ip_view);
+    if (ip_verdict != frame_verdict) {
+      invariant_broken("parse_frame and parse_ipv4 disagree on an untagged frame", size);
+    }
+    if (frame_verdict == mrelay::ParseVerdict::ok) {
+      check_ok_view(frame_view, data + kEthernetHeaderSize, size - kEthernetHeaderSize, size);
+      if (frame_view.vlan_id != 0) {
+        invariant_broken("untagged frame reported a VLAN id", size);
+      }
+    }
+  } else if (frame_verdict == mrelay::ParseVerdict::ok) {
+    // Tagged: the IPv4 header starts 4 or 8 bytes later; the payload must still be inside.
+    const uint8_t* end = data + size;
+    if (frame_view.payload == nullptr || frame_view.payload < data + kEthernetHeaderSize ||
+        frame_view.payload > end ||
+        frame_view.payload_len > static_cast<size_t>(end - frame_view.payload)) {
+      invariant_broken("ok tagged payload outside the input", size);
+    }
+  }
+
+  // L3: the SOCK_DGRAM path, on the raw input.
+  mrelay::UdpView l3_view;
+  const mrelay::ParseVerdict l3_verdict = mrelay::parse_ipv4(data, size, l3_view);
+  check_verdict_named(l3_verdict, size);
+  if (l3_verdict == mrelay::ParseVerdict::not_ipv4) {
+    invariant_broken("parse_ipv4 returned not_ipv4 (it has no ethertype to judge)", size);
+  }
+  if (l3_verdict == mrelay::ParseVerdict::ok) {
+    check_ok_view(l3_view, data, size, size);
+  }
+  return 0;
+}

@@ -1,0 +1,91 @@
+// Builders for malformed (and a few valid-but-unusual) Ethernet/IPv4/UDP frames that
+// mrelay-inject writes onto a rig interface, and the relay counter each one must land in.
+// Pure functions of their parameters: unit-testable against mrelay::parse_frame.
+//
+//   mrelay::harness::FrameParams params;               // MACs, addresses, ports, sizes
+//   std::vector<uint8_t> frame(mrelay::harness::kMaxInjectFrame);
+//   size_t len = mrelay::harness::build_frame(InjectKind::udp_len_lie, params, 7, frame.data());
+//   // parse_frame(frame.data(), len, view) == expected_verdict(InjectKind::udp_len_lie)
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "mrelay/packet.h"
+
+namespace mrelay::harness {
+
+// X(kind, relay counter expected in packet mode, what the frame is)
+#define MRELAY_INJECT_KINDS(X)                                                                \
+  X(truncated_eth, "malformed_truncated",                                                     \
+    "14-byte frame: Ethernet header (type IPv4) and nothing after it")                        \
+  X(truncated_ip, "malformed_truncated", "frame ends 12 bytes into the IPv4 header")          \
+  X(truncated_udp, "malformed_truncated", "valid IPv4 header, frame ends inside UDP header")  \
+  X(bad_ihl, "malformed_bad_ip_header", "IHL 4 (16 bytes, below the 20-byte minimum)")        \
+  X(total_len_long, "malformed_bad_length", "IPv4 total length 200 bytes beyond the frame")   \
+  X(total_len_short, "malformed_bad_length", "IPv4 total length shorter than IP+UDP headers") \
+  X(udp_len_lie, "malformed_bad_length", "UDP length 100 bytes more than the IPv4 length")    \
+  X(fragment_mf, "malformed_fragment", "first fragment: MF set, offset 0")                    \
+  X(fragment_offset, "malformed_fragment", "last fragment: MF clear, offset 1480 bytes")      \
+  X(ip_options, "fwd_packets", "valid UDP with a 4-byte Router Alert IPv4 option (IHL 6)")    \
+  X(non_udp, "unmatched_not_udp", "IPv4 protocol 6 (TCP) to the group")                       \
+  X(not_ipv4, "none",                                                                         \
+    "ethertype 0x88b5 (local experimental): an ETH_P_IP packet socket never sees it")         \
+  X(bad_checksum, "malformed_bad_checksum", "IPv4 header checksum off by one")                \
+  X(vlan_valid, "fwd_packets", "valid UDP inside an 802.1Q tag (VLAN 100)")                   \
+  X(jumbo, "malformed_truncated",                                                             \
+    "valid UDP in a frame larger than a relay ring slot (needs MTU >= --jumbo-size)")
+
+enum class InjectKind : uint8_t {
+#define MRELAY_INJECT_ENUM(kind, counter, help) kind,
+  MRELAY_INJECT_KINDS(MRELAY_INJECT_ENUM)
+#undef MRELAY_INJECT_ENUM
+};
+
+inline constexpr std::array kAllInjectKinds = {
+#define MRELAY_INJECT_LIST(kind, counter, help) InjectKind::kind,
+    MRELAY_INJECT_KINDS(MRELAY_INJECT_LIST)
+#undef MRELAY_INJECT_LIST
+};
+
+[[nodiscard]] std::string_view to_string(InjectKind kind);
+[[nodiscard]] std::optional<InjectKind> parse_inject_kind(std::string_view name);
+/// The relay counter (stats JSON name) that grows by one per frame of this kind in packet
+/// mode; "fwd_packets" for the valid ones; "none" when the kernel keeps it from the relay.
+[[nodiscard]] std::string_view expected_counter(InjectKind kind);
+[[nodiscard]] std::string_view describe(InjectKind kind);
+/// What mrelay::parse_frame says about the frame as built (before any kernel handling).
+[[nodiscard]] ParseVerdict expected_verdict(InjectKind kind);
+
+/// Everything a frame is addressed with. Addresses in network byte order, ports host order.
+struct FrameParams {
+  std::array<uint8_t, 6> src_mac{0x02, 0, 0, 0, 0, 0x01};
+  uint32_t src_addr = 0;
+  uint32_t dst_group = 0;  // the relay's input group; the destination MAC is derived from it
+  uint16_t src_port = 40000;
+  uint16_t dst_port = 0;
+  uint8_t ttl = 1;
+  // UDP payload bytes of the ordinary kinds. 64: above the 32-byte test payload header, small
+  // enough that truncation happens inside headers, never inside the payload.
+  uint32_t payload_size = 64;
+  // IPv4 total length of the jumbo kind in bytes. 9000: a common jumbo MTU, far above the
+  // relay's 2048-byte ring slot.
+  uint32_t jumbo_size = 9000;
+  // Test-payload stream id stamped into the frames the relay forwards (ip_options,
+  // vlan_valid), so the sink can tell them from the generator's streams.
+  uint16_t stream = 900;
+};
+
+/// Largest frame build_frame writes: Ethernet + 802.1Q + the largest IPv4 datagram.
+inline constexpr size_t kMaxInjectFrame = 14 + 4 + 65535;
+
+/// Writes one frame of `kind` into `out` (kMaxInjectFrame bytes) and returns its length.
+/// `sequence` is stamped into the test payload of the forwardable kinds.
+[[nodiscard]] size_t build_frame(InjectKind kind, const FrameParams& params, uint64_t sequence,
+                                 uint64_t send_time_ns, std::span<uint8_t> out);
+
+}  // namespace mrelay::harness
