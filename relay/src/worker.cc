@@ -153,6 +153,7 @@ Result<void> Worker::open() {
     output_fds_.push_back(fd->get());
     output_sockets_.push_back(std::move(*fd));
   }
+  rebinder_.init(plan_.outputs, plan_.output_ifindex, output_fds_);
   // Receive slots, reserved once.
   slot_buffers_.assign(kRecvBatch, nullptr);
   scratch_.reset(new uint8_t[static_cast<size_t>(kRecvBatch) * BufferPool::kBufferSize]);
@@ -258,6 +259,7 @@ void Worker::loop(const std::atomic<bool>& stop) {
 
     const uint64_t requested = refresh_requested_.load(std::memory_order_acquire);
     const uint64_t now = monotonic_ns();
+    rebinder_.on_turn(now, counters_);
     if (now >= next_drops_read_ns_ || requested > refresh_done_.load(std::memory_order_relaxed)) {
       refresh_kernel_drops();
       next_drops_read_ns_ = now + kKernelDropsPeriodMs * 1000000u;
@@ -270,7 +272,28 @@ void Worker::loop(const std::atomic<bool>& stop) {
       ++counters_.syscalls;
       const int ret =
           ::poll(pollfds_.data(), pollfds_.size(), egress_->in_flight() > 0 ? 1 : kIdlePollMs);
-      (void)ret;  // -EINTR or timeout: the next turn simply tries again
+      if (ret > 0) {
+        clear_ingress_errors();
+      }
+      // Otherwise -EINTR or timeout: the next turn simply tries again.
+    }
+  }
+}
+
+void Worker::clear_ingress_errors() noexcept {
+  // A packet socket whose interface goes down gets sk_err = ENETDOWN: poll() then reports
+  // POLLERR at once, every turn, until the error is read. The recvmmsg path reads it (and
+  // gets -1), the TPACKET ring never calls recv, so the loop would spin. SO_ERROR reads and
+  // clears it; the socket keeps its binding and receives again once the link is up.
+  for (pollfd& entry : pollfds_) {
+    if ((entry.revents & POLLERR) == 0) {
+      continue;
+    }
+    int err = 0;
+    socklen_t size = sizeof err;
+    ++counters_.syscalls;
+    if (::getsockopt(entry.fd, SOL_SOCKET, SO_ERROR, &err, &size) == 0 && err != 0) {
+      ++counters_.ingress_errors;
     }
   }
 }
