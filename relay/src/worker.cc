@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include <arpa/inet.h>
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -424,9 +425,7 @@ void Worker::handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len)
     if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SO_RXQ_OVFL) {
       uint32_t overflow = 0;
       std::memcpy(&overflow, CMSG_DATA(cmsg), sizeof overflow);
-      // The kernel reports the socket's cumulative drop count; add what is new (mod 2^32).
-      counters_.kernel_drops += static_cast<uint32_t>(overflow - socket.last_overflow);
-      socket.last_overflow = overflow;
+      note_socket_drops(socket, overflow);
     }
   }
   if ((header.msg_flags & MSG_TRUNC) != 0) {
@@ -460,9 +459,30 @@ void Worker::forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32
   }
 }
 
+void Worker::note_socket_drops(IngressSocket& socket, uint32_t cumulative) noexcept {
+  // The kernel reports the socket's cumulative drop count (sk_drops); add what is new
+  // (mod 2^32). A datagram queued before a SO_MEMINFO read carries an older value: ignore it.
+  const auto fresh = static_cast<uint32_t>(cumulative - socket.last_overflow);
+  if (static_cast<int32_t>(fresh) > 0) {
+    counters_.kernel_drops += fresh;
+    socket.last_overflow = cumulative;
+  }
+}
+
 void Worker::refresh_kernel_drops() noexcept {
   if (!packet_mode_) {
-    return;  // udp mode learns drops from SO_RXQ_OVFL on every datagram
+    // SO_RXQ_OVFL arrives with the NEXT datagram read: drops after the last one (a burst
+    // overflowed the buffer, then silence) would never be counted. SO_MEMINFO reads the same
+    // cumulative sk_drops now.
+    for (IngressSocket& socket : ingress_) {
+      uint32_t meminfo[SK_MEMINFO_VARS] = {};
+      socklen_t size = sizeof meminfo;
+      ++counters_.syscalls;
+      if (::getsockopt(socket.fd.get(), SOL_SOCKET, SO_MEMINFO, meminfo, &size) == 0) {
+        note_socket_drops(socket, meminfo[SK_MEMINFO_DROPS]);
+      }
+    }
+    return;
   }
   for (const IngressSocket& socket : ingress_) {
     ++counters_.syscalls;

@@ -131,6 +131,7 @@ class Worker {
   void handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* frame);
   bool send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload, uint32_t len);
   void refresh_kernel_drops() noexcept;
+  void note_socket_drops(IngressSocket& socket, uint32_t cumulative) noexcept;
   void clear_ingress_errors() noexcept;
   void shutdown() noexcept;
 
