@@ -173,8 +173,12 @@ if got != t["tx_packets"]:
     problems.append(f"sinks got {got}, relay tx_packets {t['tx_packets']}")
 if errors != gap:
     problems.append(f"relay send errors {errors} != sequence gap on snk0 {gap}")
-print(f"SUMMARY egress delete/re-create: output 0 lost {gap} packets ({ms(gap):.0f} ms; "
-      f"interface absent {sys.argv[7]} s + re-create + <= 200 ms re-bind), counted as "
+# The two sink processes on snk0 split the stream: the silence is measured across them
+# (the new sink's first arrival minus the old one's last; both CLOCK_MONOTONIC).
+silence_ms = (s0b["first_rx_ns"] - s0["last_rx_ns"]) / 1e6
+print(f"SUMMARY egress delete/re-create: output 0 lost {gap} packets ({ms(gap):.0f} ms at the "
+      f"paced rate; silent {silence_ms:.0f} ms at the sink; interface absent {sys.argv[7]} s, "
+      f"then re-created, the new sink joined, link up, re-bound within 200 ms), counted as "
       f"drop_other_errno {t['drop_other_errno']}; output_rebinds {t['output_rebinds']}; "
       f"output 1 lost 0 of {c['received']}", file=sys.stderr)
 for p in problems: print(p)
@@ -249,7 +253,8 @@ if t["fwd_packets"] != gen["sent"] - lost_on_wire:
 if mode == "packet" and t["ingress_errors"] < 1:
     problems.append("packet ingress: ingress_errors = 0, ENETDOWN never read")
 print(f"SUMMARY ingress down/up ({mode}): gap of {lost[0]} sequence numbers per output "
-      f"({ms(lost[0]):.0f} ms; link down {sys.argv[8]} s): {lost_on_wire} packets sent and lost "
+      f"({ms(lost[0]):.0f} ms at the paced rate; sinks silent {streams[0]['max_gap_ms']:.0f} / "
+      f"{streams[1]['max_gap_ms']:.0f} ms; link down {sys.argv[8]} s): {lost_on_wire} packets sent and lost "
       f"at the down link, {unsent} refused by the sender's veth (ENOBUFS); relay drops 0, "
       f"ingress_errors {t['ingress_errors']}, "
       f"relay CPU while down {cpu_ms} ms", file=sys.stderr)
@@ -321,10 +326,15 @@ if t["tx_packets"] != 2 * t["fwd_packets"] or t["fwd_packets"] == 0:
 for key in ("drop_other_errno", "drop_enobufs", "drop_eagain", "drop_queue_full", "exhausted_packets"):
     if t[key]:
         problems.append(f"restarted relay {key} = {t[key]}")
-print(f"SUMMARY worker kill: SIGKILL -> restarted and running again after {restart_ms} ms "
-      f"(backoff 100 ms + start-up); lost {lost[0]} / {lost[1]} packets on output 0 / 1 "
-      f"({ms(lost[0]):.0f} / {ms(lost[1]):.0f} ms of traffic); restarted child forwarded "
-      f"{t['fwd_packets']}", file=sys.stderr)
+gap = [s["max_gap"] for s in streams]
+gap_ms = [s["max_gap_ms"] for s in streams]
+if gap != lost:
+    problems.append(f"loss {lost} is not one gap {gap}: more than the kill was lost")
+print(f"SUMMARY worker kill: SIGKILL -> new child logged running after {restart_ms} ms "
+      f"(backoff 100 ms + start-up; its packet socket buffers from bind on); lost {lost[0]} / "
+      f"{lost[1]} packets on output 0 / 1 in one gap each; sinks silent {gap_ms[0]:.0f} / "
+      f"{gap_ms[1]:.0f} ms ({ms(lost[0]):.0f} ms at the paced rate); restarted child "
+      f"forwarded {t['fwd_packets']}", file=sys.stderr)
 for p in problems: print(p)
 PYEOF
   verdict "$label" "$PY_PRELUDE
