@@ -433,7 +433,8 @@ nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
                        {"first_seq", s.first_seq},
                        {"last_seq", s.last_seq},
                        {"max_gap", s.max_gap},
-                       {"max_gap_ms", static_cast<double>(s.max_gap_ns) / 1e6}});
+                       {"max_gap_ms", static_cast<double>(s.max_gap_ns) / 1e6},
+                       {"max_gap_send_ms", static_cast<double>(s.max_gap_send_ns) / 1e6}});
   }
   uint64_t kernel_drops = 0;
   const auto proc_drops = proc_udp_drops();

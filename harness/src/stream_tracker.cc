@@ -78,14 +78,18 @@ PacketOutcome StreamTracker::on_packet(StreamKey key, const PayloadCheck& check,
     stats->window.test_and_set(seq);
     stats->unique = 1;
     stats->last_rx_ns = rx_ns;
+    stats->last_send_ns = check.fields.send_time_ns;
     return PacketOutcome::first_arrival;
   }
   if (seq > stats->last_seq) {
     if (const uint64_t missing = seq - stats->last_seq - 1; missing > stats->max_gap) {
       stats->max_gap = missing;
       stats->max_gap_ns = rx_ns != 0 && stats->last_rx_ns != 0 ? rx_ns - stats->last_rx_ns : 0;
+      const uint64_t sent = check.fields.send_time_ns;
+      stats->max_gap_send_ns = sent > stats->last_send_ns ? sent - stats->last_send_ns : 0;
     }
     stats->last_rx_ns = rx_ns;
+    stats->last_send_ns = check.fields.send_time_ns;
     stats->window.advance(stats->last_seq, seq);
     stats->window.test_and_set(seq);
     stats->last_seq = seq;

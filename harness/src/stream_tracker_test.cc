@@ -70,11 +70,14 @@ TEST(StreamTracker, LargestGapIsTimedByArrivals) {
   const std::vector<std::pair<uint64_t, uint64_t>> arrivals = {
       {0, 1000000}, {1, 2000000}, {5, 32000000}, {6, 33000000}, {9, 40000000}};
   for (const auto& [seq, rx_ns] : arrivals) {
-    tracker.on_packet(kIf1, valid(0, seq), rx_ns);
+    PayloadCheck check = valid(0, seq);
+    check.fields.send_time_ns = 1000000 * (seq + 1);  // paced at 1 ms by the sender
+    tracker.on_packet(kIf1, check, rx_ns);
   }
   const StreamStats& s = stats_of(tracker, kIf1, 0);
   EXPECT_EQ(s.max_gap, 3u);
-  EXPECT_EQ(s.max_gap_ns, 30000000u);
+  EXPECT_EQ(s.max_gap_ns, 30000000u);      // the receiver heard nothing for 30 ms...
+  EXPECT_EQ(s.max_gap_send_ns, 4000000u);  // ...of which the sender's time lost was 4 ms
   EXPECT_EQ(s.lost(), 5u);
   // Reordered arrivals below the highest sequence never count as a gap.
   StreamTracker swapped;

@@ -253,8 +253,8 @@ if t["fwd_packets"] != gen["sent"] - lost_on_wire:
 if mode == "packet" and t["ingress_errors"] < 1:
     problems.append("packet ingress: ingress_errors = 0, ENETDOWN never read")
 print(f"SUMMARY ingress down/up ({mode}): gap of {lost[0]} sequence numbers per output "
-      f"({ms(lost[0]):.0f} ms at the paced rate; sinks silent {streams[0]['max_gap_ms']:.0f} / "
-      f"{streams[1]['max_gap_ms']:.0f} ms; link down {sys.argv[8]} s): {lost_on_wire} packets sent and lost "
+      f"spanning {streams[0]['max_gap_send_ms']:.0f} ms of the sender's time (sinks silent "
+      f"{streams[0]['max_gap_ms']:.0f} ms; link down {sys.argv[8]} s): {lost_on_wire} packets sent and lost "
       f"at the down link, {unsent} refused by the sender's veth (ENOBUFS); relay drops 0, "
       f"ingress_errors {t['ingress_errors']}, "
       f"relay CPU while down {cpu_ms} ms", file=sys.stderr)
@@ -328,12 +328,14 @@ for key in ("drop_other_errno", "drop_enobufs", "drop_eagain", "drop_queue_full"
         problems.append(f"restarted relay {key} = {t[key]}")
 gap = [s["max_gap"] for s in streams]
 gap_ms = [s["max_gap_ms"] for s in streams]
+send_ms = [s["max_gap_send_ms"] for s in streams]
 if gap != lost:
     problems.append(f"loss {lost} is not one gap {gap}: more than the kill was lost")
 print(f"SUMMARY worker kill: SIGKILL -> new child logged running after {restart_ms} ms "
       f"(backoff 100 ms + start-up; its packet socket buffers from bind on); lost {lost[0]} / "
-      f"{lost[1]} packets on output 0 / 1 in one gap each; sinks silent {gap_ms[0]:.0f} / "
-      f"{gap_ms[1]:.0f} ms ({ms(lost[0]):.0f} ms at the paced rate); restarted child "
+      f"{lost[1]} packets on output 0 / 1 in one gap each, spanning {send_ms[0]:.0f} / "
+      f"{send_ms[1]:.0f} ms of the sender's time; sinks silent {gap_ms[0]:.0f} / "
+      f"{gap_ms[1]:.0f} ms; restarted child "
       f"forwarded {t['fwd_packets']}", file=sys.stderr)
 for p in problems: print(p)
 PYEOF

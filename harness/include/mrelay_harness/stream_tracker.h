@@ -16,8 +16,10 @@
 //   corrupted  payloads that fail check_payload with a readable stream id (bad checksum or
 //              bad size); others (too short, wrong magic) go to unattributed_corrupted()
 //   max_gap    the largest run of missing sequences between two in-order arrivals (packets),
-//              and max_gap_ns the receive-time distance between those two arrivals: how long
-//              the output was silent around its worst outage (fault tests report it).
+//              max_gap_ns the receive-time distance between those two arrivals (how long the
+//              output was silent), and max_gap_send_ns the distance of their SEND times (how
+//              much of the sender's time was lost; unlike the receive gap it does not grow
+//              when the sender itself stalls). Fault tests report them.
 #pragma once
 
 #include <netinet/in.h>
@@ -77,7 +79,9 @@ struct StreamStats {
   uint64_t last_seq = 0;   // highest measured sequence seen
   uint64_t max_gap = 0;     // most sequences missing between two in-order arrivals
   uint64_t max_gap_ns = 0;  // receive-time distance across that gap (0 when not timed)
-  uint64_t last_rx_ns = 0;  // receive time of last_seq
+  uint64_t max_gap_send_ns = 0;  // send-time distance across that gap
+  uint64_t last_rx_ns = 0;       // receive time of last_seq
+  uint64_t last_send_ns = 0;     // send time of last_seq (from the payload)
   SequenceWindow window;
 
   [[nodiscard]] uint64_t lost() const noexcept {
