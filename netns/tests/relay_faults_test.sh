@@ -121,6 +121,7 @@ case_egress() {
   sleep "$FAULT_AT_S"
   local old_index
   old_index=$(ip -n "$relay" -o link show rout0 | cut -d: -f1)
+  local gone_ns=$(date +%s%N)
   ip -n "$relay" link del rout0
   sleep "$FAULT_FOR_S"
   # Same names and addresses, new ifindex. The relay side stays down until the new sink has
@@ -132,6 +133,8 @@ case_egress() {
   start_sink eg-s0b "$sink" snk0 "$OUT0" 0 --idle-exit "$SINK_IDLE_S"
   local s0b=$SINK_PID
   ip -n "$relay" link set rout0 up
+  # From before the deletion to after the new link is up (ip commands, sink start included).
+  local gone_ms=$((($(date +%s%N) - gone_ns) / 1000000))
   local new_index
   new_index=$(ip -n "$relay" -o link show rout0 | cut -d: -f1)
   [[ $new_index != "$old_index" ]] || mrelay_fail "$label: rout0 kept ifindex $old_index"
@@ -177,15 +180,16 @@ if errors != gap:
 # (the new sink's first arrival minus the old one's last; both CLOCK_MONOTONIC).
 silence_ms = (s0b["first_rx_ns"] - s0["last_rx_ns"]) / 1e6
 print(f"SUMMARY egress delete/re-create: output 0 lost {gap} packets ({ms(gap):.0f} ms at the "
-      f"paced rate; silent {silence_ms:.0f} ms at the sink; interface absent {sys.argv[7]} s, "
-      f"then re-created, the new sink joined, link up, re-bound within 200 ms), counted as "
+      f"paced rate; silent {silence_ms:.0f} ms at the sink; {sys.argv[7]} ms from deletion to "
+      f"the re-created link up (incl. 0.5 s absent and the new sink start), then re-bound "
+      f"within 200 ms), counted as "
       f"drop_other_errno {t['drop_other_errno']}; output_rebinds {t['output_rebinds']}; "
       f"output 1 lost 0 of {c['received']}", file=sys.stderr)
 for p in problems: print(p)
 PYEOF
   verdict "$label" "$PY_PRELUDE
 $code" "$MRELAY_TMP/eg-gen.out" "$MRELAY_TMP/eg-s0.out" "$MRELAY_TMP/eg-s0b.out" \
-    "$MRELAY_TMP/eg-s1.out" "$MRELAY_TMP/eg-relay.stats" "$FAULT_FOR_S"
+    "$MRELAY_TMP/eg-s1.out" "$MRELAY_TMP/eg-relay.stats" "$gone_ms"
 }
 
 # --- ingress: link down, then up ----------------------------------------------------------
@@ -202,11 +206,15 @@ case_ingress() {
   sleep "$FAULT_AT_S"
   local ticks_before ticks_after ticks_per_s
   ticks_per_s=$(getconf CLK_TCK)
+  local down_ns=$(date +%s%N)
   ip -n "$relay" link set rin0 down
   ticks_before=$(relay_cpu_ticks "$relay_pid")
   sleep "$FAULT_FOR_S"
   ticks_after=$(relay_cpu_ticks "$relay_pid")
   ip -n "$relay" link set rin0 up
+  # How long the link really was down, from before `down` to after `up` returned: on a
+  # loaded machine the ip commands themselves take a while.
+  local down_ms=$((($(date +%s%N) - down_ns) / 1000000))
   wait_until 2 relay_joined "$relay" rin0 239.1.1.1 ||
     mrelay_fail "$label: group 239.1.1.1 not joined on rin0 after up"
   wait_gen in-$mode-gen "$gen_pid"
@@ -254,7 +262,7 @@ if mode == "packet" and t["ingress_errors"] < 1:
     problems.append("packet ingress: ingress_errors = 0, ENETDOWN never read")
 print(f"SUMMARY ingress down/up ({mode}): gap of {lost[0]} sequence numbers per output "
       f"spanning {streams[0]['max_gap_send_ms']:.0f} ms of the sender's time (sinks silent "
-      f"{streams[0]['max_gap_ms']:.0f} ms; link down {sys.argv[8]} s): {lost_on_wire} packets sent and lost "
+      f"{streams[0]['max_gap_ms']:.0f} ms; link down {sys.argv[8]} ms): {lost_on_wire} packets sent and lost "
       f"at the down link, {unsent} refused by the sender's veth (ENOBUFS); relay drops 0, "
       f"ingress_errors {t['ingress_errors']}, "
       f"relay CPU while down {cpu_ms} ms", file=sys.stderr)
@@ -262,7 +270,7 @@ for p in problems: print(p)
 PYEOF
   verdict "$label" "$PY_PRELUDE
 $code" "$MRELAY_TMP/in-$mode-gen.out" "$MRELAY_TMP/in-$mode-s0.out" "$MRELAY_TMP/in-$mode-s1.out" \
-    "$MRELAY_TMP/in-$mode-relay.stats" "$mode" "$cpu_ms" "$FAULT_FOR_S"
+    "$MRELAY_TMP/in-$mode-relay.stats" "$mode" "$cpu_ms" "$down_ms"
 }
 
 # --- kill: supervised relay child killed with SIGKILL --------------------------------------
