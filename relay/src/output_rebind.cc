@@ -18,8 +18,8 @@ void OutputRebinder::init(std::span<const Output> outputs, std::span<const unsig
   entries_.clear();
   entries_.reserve(outputs.size());
   for (size_t o = 0; o < outputs.size() && o < fds.size() && o < ifindex.size(); ++o) {
-    entries_.push_back({outputs[o].interface, ifindex[o], fds[o],
-                        IN_MULTICAST(ntohl(outputs[o].address.s_addr))});
+    entries_.push_back(
+        {outputs[o].interface, ifindex[o], fds[o], IN_MULTICAST(ntohl(outputs[o].address.s_addr))});
   }
 }
 

@@ -160,7 +160,7 @@ Result<Identity> resolve_identity(const std::string& user, const std::string& gr
   }
   hint = ::sysconf(_SC_GETGR_R_SIZE_MAX);
   buffer.assign(hint > 0 ? static_cast<size_t>(hint) : kNssBufferBytes, 0);
-  struct group group_entry{};
+  struct group group_entry {};
   struct group* group_found = nullptr;
   while ((err = ::getgrnam_r(group.c_str(), &group_entry, buffer.data(), buffer.size(),
                              &group_found)) == ERANGE) {

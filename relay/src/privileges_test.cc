@@ -146,7 +146,7 @@ TEST(Supervisor, BackoffDoublesToTheCapAndResetsAfterAHealthyRun) {
 
 TEST(Supervisor, RestartsCrashesButNotCleanStopsOrConfigErrors) {
   const auto exited = [](int code) { return code << 8; };  // the wait status layout
-  EXPECT_TRUE(should_restart(SIGKILL));                     // WIFSIGNALED, signal 9
+  EXPECT_TRUE(should_restart(SIGKILL));                    // WIFSIGNALED, signal 9
   EXPECT_TRUE(should_restart(SIGSEGV));
   EXPECT_TRUE(should_restart(exited(1)));
   EXPECT_FALSE(should_restart(exited(0)));
