@@ -66,6 +66,26 @@ wait_gen() {
   }
 }
 
+# start_sinks NAME IDLE_S [flags for the snk0 sink]: one sink per output, NAME-s0 on snk0 and
+# NAME-s1 on snk1 (S0_PID, S1_PID).
+start_sinks() {
+  local name=$1 idle=$2
+  shift 2
+  start_sink "$name-s0" "$sink" snk0 "$OUT0" 0 --idle-exit "$idle" "$@"
+  S0_PID=$SINK_PID
+  start_sink "$name-s1" "$sink" snk1 "$OUT1" 0 --idle-exit "$idle"
+  S1_PID=$SINK_PID
+}
+
+# finish_flow NAME GEN_PID S0_PID S1_PID RELAY_PID: the generator ends, both sinks go idle and
+# exit, the relay stops and writes its final stats.
+finish_flow() {
+  wait_gen "$1-gen" "$2"
+  wait_sink "$1-s0" "$3"
+  wait_sink "$1-s1" "$4"
+  stop_relay "$1-relay" "$5"
+}
+
 # relay_cpu_ticks PID: utime + stime of the process, in clock ticks.
 relay_cpu_ticks() {
   awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -110,10 +130,8 @@ EOF
 # --- egress: output interface deleted and re-created ------------------------------------
 case_egress() {
   local label="egress delete/re-create"
-  start_sink eg-s0 "$sink" snk0 "$OUT0" 0 --idle-exit "$SINK_IDLE_S"
-  local s0=$SINK_PID
-  start_sink eg-s1 "$sink" snk1 "$OUT1" 0 --idle-exit "$SINK_IDLE_S"
-  local s1=$SINK_PID
+  start_sinks eg "$SINK_IDLE_S"
+  local s0=$S0_PID s1=$S1_PID
   start_relay eg-relay "$relay" rin0 239.1.1.1 "${relay_outputs[@]}"
   local relay_pid=$RELAY_PID
   start_gen eg-gen --rate "$RATE_PPS" --count "$COUNT"
@@ -195,10 +213,8 @@ $code" "$MRELAY_TMP/eg-gen.out" "$MRELAY_TMP/eg-s0.out" "$MRELAY_TMP/eg-s0b.out"
 # --- ingress: link down, then up ----------------------------------------------------------
 case_ingress() {
   local mode=$1 label="ingress down/up ($1)"
-  start_sink in-$mode-s0 "$sink" snk0 "$OUT0" 0 --idle-exit "$SINK_IDLE_S"
-  local s0=$SINK_PID
-  start_sink in-$mode-s1 "$sink" snk1 "$OUT1" 0 --idle-exit "$SINK_IDLE_S"
-  local s1=$SINK_PID
+  start_sinks in-$mode "$SINK_IDLE_S"
+  local s0=$S0_PID s1=$S1_PID
   start_relay in-$mode-relay "$relay" rin0 239.1.1.1 --ingress "$mode" "${relay_outputs[@]}"
   local relay_pid=$RELAY_PID
   start_gen in-$mode-gen --rate "$RATE_PPS" --count "$COUNT"
@@ -217,10 +233,7 @@ case_ingress() {
   local down_ms=$((($(date +%s%N) - down_ns) / 1000000))
   wait_until 2 relay_joined "$relay" rin0 239.1.1.1 ||
     mrelay_fail "$label: group 239.1.1.1 not joined on rin0 after up"
-  wait_gen in-$mode-gen "$gen_pid"
-  wait_sink in-$mode-s0 "$s0"
-  wait_sink in-$mode-s1 "$s1"
-  stop_relay in-$mode-relay "$relay_pid"
+  finish_flow in-$mode "$gen_pid" "$s0" "$s1" "$relay_pid"
   # A loop spinning on POLLERR would burn the whole FAULT_FOR_S; an idle one almost nothing.
   local cpu_ms=$(((ticks_after - ticks_before) * 1000 / ticks_per_s))
   ((cpu_ms < 150)) || mrelay_fail "$label: relay used $cpu_ms ms CPU in ${FAULT_FOR_S} s link-down"
@@ -288,10 +301,8 @@ restarted_and_running() {
 
 case_kill() {
   local label="worker kill (supervised)"
-  start_sink kill-s0 "$sink" snk0 "$OUT0" 0 --idle-exit "$SINK_IDLE_S"
-  local s0=$SINK_PID
-  start_sink kill-s1 "$sink" snk1 "$OUT1" 0 --idle-exit "$SINK_IDLE_S"
-  local s1=$SINK_PID
+  start_sinks kill "$SINK_IDLE_S"
+  local s0=$S0_PID s1=$S1_PID
   start_relay kill-relay "$relay" rin0 239.1.1.1 --supervise "${relay_outputs[@]}"
   local supervisor=$RELAY_PID
   local child
@@ -334,14 +345,22 @@ if t["tx_packets"] != 2 * t["fwd_packets"] or t["fwd_packets"] == 0:
 for key in ("drop_other_errno", "drop_enobufs", "drop_eagain", "drop_queue_full", "exhausted_packets"):
     if t[key]:
         problems.append(f"restarted relay {key} = {t[key]}")
+if t["kernel_drops"]:
+    print(f"note: the restarted relay counted kernel_drops {t['kernel_drops']}", file=sys.stderr)
 gap = [s["max_gap"] for s in streams]
 gap_ms = [s["max_gap_ms"] for s in streams]
 send_ms = [s["max_gap_send_ms"] for s in streams]
-if gap != lost:
-    problems.append(f"loss {lost} is not one gap {gap}: more than the kill was lost")
+# Everything lost is the kill's gap, except sequence numbers the generator itself could not
+# send (ENOBUFS from its veth when the relay namespace's backlog overflows on a loaded host).
+unsent = gen["errors"]
+for s, g in zip(lost, gap):
+    if s > g + unsent + t["kernel_drops"]:
+        problems.append(f"loss {lost} exceeds the kill gap {gap} + unsent {unsent} + the "
+                        f"restarted relay's kernel_drops {t['kernel_drops']}")
 print(f"SUMMARY worker kill: SIGKILL -> new child logged running after {restart_ms} ms "
       f"(backoff 100 ms + start-up; its packet socket buffers from bind on); lost {lost[0]} / "
-      f"{lost[1]} packets on output 0 / 1 in one gap each, spanning {send_ms[0]:.0f} / "
+      f"{lost[1]} packets on output 0 / 1 (largest gap {gap[0]} / {gap[1]}, generator unsent "
+      f"{unsent}), the gap spanning {send_ms[0]:.0f} / "
       f"{send_ms[1]:.0f} ms of the sender's time; sinks silent {gap_ms[0]:.0f} / "
       f"{gap_ms[1]:.0f} ms; restarted child "
       f"forwarded {t['fwd_packets']}", file=sys.stderr)
@@ -358,10 +377,8 @@ case_stalled() {
   local label="stalled sink"
   # The stalled sink has a small receive buffer (64 KiB) so its kernel queue overflows
   # within the stall; the healthy one keeps the rig's 32 MiB.
-  start_sink st-s0 "$sink" snk0 "$OUT0" 0 --idle-exit "$SINK_IDLE_S" --rcvbuf 65536
-  local s0=$SINK_PID
-  start_sink st-s1 "$sink" snk1 "$OUT1" 0 --idle-exit "$SINK_IDLE_S"
-  local s1=$SINK_PID
+  start_sinks st "$SINK_IDLE_S" --rcvbuf 65536
+  local s0=$S0_PID s1=$S1_PID
   start_relay st-relay "$relay" rin0 239.1.1.1 "${relay_outputs[@]}"
   local relay_pid=$RELAY_PID
   start_gen st-gen --rate "$RATE_PPS" --count "$COUNT"
@@ -370,10 +387,7 @@ case_stalled() {
   kill -STOP "$s0"
   sleep 1
   kill -CONT "$s0"
-  wait_gen st-gen "$gen_pid"
-  wait_sink st-s0 "$s0"
-  wait_sink st-s1 "$s1"
-  stop_relay st-relay "$relay_pid"
+  finish_flow st "$gen_pid" "$s0" "$s1" "$relay_pid"
   local code
   read -r -d '' code <<'PYEOF' || true
 gen, s0, s1 = (load(p) for p in sys.argv[2:5])
@@ -410,10 +424,8 @@ $code" "$MRELAY_TMP/st-gen.out" "$MRELAY_TMP/st-s0.out" "$MRELAY_TMP/st-s1.out" 
 # --- smallbuf: tiny socket buffers under a full-speed burst -------------------------------
 case_smallbuf() {
   local mode=$1 label="small buffers ($1)"
-  start_sink sb-$mode-s0 "$sink" snk0 "$OUT0" 0 --idle-exit 1
-  local s0=$SINK_PID
-  start_sink sb-$mode-s1 "$sink" snk1 "$OUT1" 0 --idle-exit 1
-  local s1=$SINK_PID
+  start_sinks sb-$mode 1
+  local s0=$S0_PID s1=$S1_PID
   start_relay sb-$mode-relay "$relay" rin0 239.1.1.1 --ingress "$mode" --rcvbuf 4096 \
     --sndbuf 4096 --egress sendmmsg "${relay_outputs[@]}"
   local relay_pid=$RELAY_PID
@@ -423,10 +435,7 @@ case_smallbuf() {
   # relay drops too, and that count is global to the host, not the relay's.)
   start_gen sb-$mode-gen --count 20000 --batch 64 --rate 50000
   local gen_pid=$GEN_PID
-  wait_gen sb-$mode-gen "$gen_pid"
-  wait_sink sb-$mode-s0 "$s0"
-  wait_sink sb-$mode-s1 "$s1"
-  stop_relay sb-$mode-relay "$relay_pid"
+  finish_flow sb-$mode "$gen_pid" "$s0" "$s1" "$relay_pid"
   kill -0 "$relay_pid" 2>/dev/null && mrelay_fail "$label: relay still running"
   local code
   read -r -d '' code <<'PYEOF' || true
