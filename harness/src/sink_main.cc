@@ -361,7 +361,7 @@ class Receiver {
     }
     const auto* data = static_cast<const uint8_t*>(message.msg_hdr.msg_iov->iov_base);
     const mrelay::PayloadCheck check = mrelay::check_payload(data, message.msg_len);
-    const auto outcome = tracker.on_packet(key, check);
+    const auto outcome = tracker.on_packet(key, check, rx_ns);
     if (outcome == mrelay::harness::PacketOutcome::first_arrival ||
         outcome == mrelay::harness::PacketOutcome::duplicate) {
       if (totals.measured == 0) {
@@ -431,7 +431,10 @@ nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
                        {"duplicated", s.duplicated},
                        {"corrupted", s.corrupted},
                        {"first_seq", s.first_seq},
-                       {"last_seq", s.last_seq}});
+                       {"last_seq", s.last_seq},
+                       {"max_gap", s.max_gap},
+                       {"max_gap_ms", static_cast<double>(s.max_gap_ns) / 1e6},
+                       {"max_gap_send_ms", static_cast<double>(s.max_gap_send_ns) / 1e6}});
   }
   uint64_t kernel_drops = 0;
   const auto proc_drops = proc_udp_drops();

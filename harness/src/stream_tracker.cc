@@ -44,7 +44,8 @@ StreamStats* StreamTracker::find_or_create(const StreamKey& key) noexcept {
   return &streams_.try_emplace(key).first->second;
 }
 
-PacketOutcome StreamTracker::on_packet(StreamKey key, const PayloadCheck& check) noexcept {
+PacketOutcome StreamTracker::on_packet(StreamKey key, const PayloadCheck& check,
+                                       uint64_t rx_ns) noexcept {
   if (check.status != PayloadStatus::ok) {
     // Only these statuses leave a trustworthy stream id; never create a stream from them.
     if (check.status == PayloadStatus::bad_checksum || check.status == PayloadStatus::bad_size) {
@@ -76,9 +77,19 @@ PacketOutcome StreamTracker::on_packet(StreamKey key, const PayloadCheck& check)
     stats->last_seq = seq;
     stats->window.test_and_set(seq);
     stats->unique = 1;
+    stats->last_rx_ns = rx_ns;
+    stats->last_send_ns = check.fields.send_time_ns;
     return PacketOutcome::first_arrival;
   }
   if (seq > stats->last_seq) {
+    if (const uint64_t missing = seq - stats->last_seq - 1; missing > stats->max_gap) {
+      stats->max_gap = missing;
+      stats->max_gap_ns = rx_ns != 0 && stats->last_rx_ns != 0 ? rx_ns - stats->last_rx_ns : 0;
+      const uint64_t sent = check.fields.send_time_ns;
+      stats->max_gap_send_ns = sent > stats->last_send_ns ? sent - stats->last_send_ns : 0;
+    }
+    stats->last_rx_ns = rx_ns;
+    stats->last_send_ns = check.fields.send_time_ns;
     stats->window.advance(stats->last_seq, seq);
     stats->window.test_and_set(seq);
     stats->last_seq = seq;

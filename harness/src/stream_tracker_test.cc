@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mrelay::harness {
@@ -62,6 +63,29 @@ INSTANTIATE_TEST_SUITE_P(
         // The window forgets: after jumping 5000 ahead, seq 1 can't be checked: reordered.
         Case{"older_than_window", {0, 1, 5001, 1}, 4, 4998, 1, 0, 0, 5001}),
     [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
+
+TEST(StreamTracker, LargestGapIsTimedByArrivals) {
+  StreamTracker tracker;
+  // 0,1 at 1 ms spacing; 2..4 lost; 5 after 30 ms; 6; 7..8 lost (a smaller gap); 9.
+  const std::vector<std::pair<uint64_t, uint64_t>> arrivals = {
+      {0, 1000000}, {1, 2000000}, {5, 32000000}, {6, 33000000}, {9, 40000000}};
+  for (const auto& [seq, rx_ns] : arrivals) {
+    PayloadCheck check = valid(0, seq);
+    check.fields.send_time_ns = 1000000 * (seq + 1);  // paced at 1 ms by the sender
+    tracker.on_packet(kIf1, check, rx_ns);
+  }
+  const StreamStats& s = stats_of(tracker, kIf1, 0);
+  EXPECT_EQ(s.max_gap, 3u);
+  EXPECT_EQ(s.max_gap_ns, 30000000u);      // the receiver heard nothing for 30 ms...
+  EXPECT_EQ(s.max_gap_send_ns, 4000000u);  // ...of which the sender's time lost was 4 ms
+  EXPECT_EQ(s.lost(), 5u);
+  // Reordered arrivals below the highest sequence never count as a gap.
+  StreamTracker swapped;
+  for (uint64_t seq : {0, 2, 1, 3}) {
+    swapped.on_packet(kIf1, valid(0, seq), 1000 + seq);
+  }
+  EXPECT_EQ(stats_of(swapped, kIf1, 0).max_gap, 1u);
+}
 
 TEST(StreamTracker, WindowForgetsOnlyWhatFellOut) {
   StreamTracker tracker;

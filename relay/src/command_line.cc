@@ -45,6 +45,9 @@ constexpr std::array kFlags = {
     FlagSpec{"--pool-buffers", "", true}, FlagSpec{"--stats-interval", "", true},
     FlagSpec{"--stats-json", "", true},   FlagSpec{"--help", "-h", false},
     FlagSpec{"--version", "-V", false},
+    // Operations (privileges.h, supervisor.h).
+    FlagSpec{"--user", "", true},         FlagSpec{"--group", "", true},
+    FlagSpec{"--supervise", "", false},
 };
 
 // validate_knobs() reports JSON paths; a knob set by a flag is reported under the flag.
@@ -207,8 +210,12 @@ Result<std::vector<Flag>> tokenize(int argc, const char* const* argv, Action& ac
       if (inline_value) {
         return fail(std::string(spec->name), "takes no value");
       }
-      action = spec->name == "--help" ? Action::help : Action::version;
-      return flags;
+      if (spec->name == "--help" || spec->name == "--version") {
+        action = spec->name == "--help" ? Action::help : Action::version;
+        return flags;
+      }
+      flags.push_back(Flag{spec->name, std::string()});  // a switch (--supervise)
+      continue;
     }
     std::string value;
     if (inline_value) {
@@ -360,6 +367,13 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         return fail(where, "missing value");
       }
       config.stats_json_path = flag.value;
+    } else if (name == "--user" || name == "--group") {
+      if (flag.value.empty()) {
+        return fail(where, "missing value");
+      }
+      (name == "--user" ? config.user : config.group) = flag.value;
+    } else if (name == "--supervise") {
+      result.supervise = true;
     } else {
       // The plain-number knobs.
       auto number = parse_u32(name, flag.value);
@@ -483,6 +497,15 @@ std::string usage_text() {
   text += "                          Default: " + std::to_string(defaults.stats_interval_ms) + "\n";
   text += "  --stats-json FILE       final stats as JSON to FILE instead of stdout.\n";
   text += "                          Default: stdout\n";
+  text += "Operations:\n";
+  text += "  --user NAME             after opening every socket, switch to this user (name or\n";
+  text += "                          uid) and keep only CAP_NET_RAW (packet ingress) or no\n";
+  text += "                          capability (udp ingress). Default: keep the identity (the\n";
+  text += "                          capabilities are reduced all the same)\n";
+  text += "  --group NAME            group for --user. Default: the user's primary group\n";
+  text += "  --supervise             run the relay as a child process and restart it when it\n";
+  text += "                          dies abnormally (100 ms doubling to 5 s backoff); signals\n";
+  text += "                          are forwarded; exits with the child's code on a stop\n";
   text += "  -h, --help              this text\n";
   text += "  -V, --version           print the version\n";
   return text;

@@ -319,7 +319,7 @@ Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
   MRELAY_TRY(check_keys(root, "",
                         {"ingress", "egress", "rcvbuf", "workers", "cpus", "pool_buffers",
-                         "stats_interval_ms", "stats_json", "rules"}));
+                         "stats_interval_ms", "stats_json", "user", "group", "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -384,6 +384,12 @@ Result<Config> read_config(const json& root) {
   }
   if (const json* stats_json = find_key(root, "stats_json")) {
     MRELAY_ASSIGN(config.stats_json_path, read_string(*stats_json, "stats_json"));
+  }
+  if (const json* user = find_key(root, "user")) {
+    MRELAY_ASSIGN(config.user, read_string(*user, "user"));
+  }
+  if (const json* group = find_key(root, "group")) {
+    MRELAY_ASSIGN(config.group, read_string(*group, "group"));
   }
 
   const json* rules = nullptr;

@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include <arpa/inet.h>
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -153,6 +154,7 @@ Result<void> Worker::open() {
     output_fds_.push_back(fd->get());
     output_sockets_.push_back(std::move(*fd));
   }
+  rebinder_.init(plan_.outputs, plan_.output_ifindex, output_fds_);
   // Receive slots, reserved once.
   slot_buffers_.assign(kRecvBatch, nullptr);
   scratch_.reset(new uint8_t[static_cast<size_t>(kRecvBatch) * BufferPool::kBufferSize]);
@@ -258,6 +260,7 @@ void Worker::loop(const std::atomic<bool>& stop) {
 
     const uint64_t requested = refresh_requested_.load(std::memory_order_acquire);
     const uint64_t now = monotonic_ns();
+    rebinder_.on_turn(now, counters_);
     if (now >= next_drops_read_ns_ || requested > refresh_done_.load(std::memory_order_relaxed)) {
       refresh_kernel_drops();
       next_drops_read_ns_ = now + kKernelDropsPeriodMs * 1000000u;
@@ -270,7 +273,28 @@ void Worker::loop(const std::atomic<bool>& stop) {
       ++counters_.syscalls;
       const int ret =
           ::poll(pollfds_.data(), pollfds_.size(), egress_->in_flight() > 0 ? 1 : kIdlePollMs);
-      (void)ret;  // -EINTR or timeout: the next turn simply tries again
+      if (ret > 0) {
+        clear_ingress_errors();
+      }
+      // Otherwise -EINTR or timeout: the next turn simply tries again.
+    }
+  }
+}
+
+void Worker::clear_ingress_errors() noexcept {
+  // A packet socket whose interface goes down gets sk_err = ENETDOWN: poll() then reports
+  // POLLERR at once, every turn, until the error is read. The recvmmsg path reads it (and
+  // gets -1), the TPACKET ring never calls recv, so the loop would spin. SO_ERROR reads and
+  // clears it; the socket keeps its binding and receives again once the link is up.
+  for (pollfd& entry : pollfds_) {
+    if ((entry.revents & POLLERR) == 0) {
+      continue;
+    }
+    int err = 0;
+    socklen_t size = sizeof err;
+    ++counters_.syscalls;
+    if (::getsockopt(entry.fd, SOL_SOCKET, SO_ERROR, &err, &size) == 0 && err != 0) {
+      ++counters_.ingress_errors;
     }
   }
 }
@@ -401,9 +425,7 @@ void Worker::handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len)
     if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SO_RXQ_OVFL) {
       uint32_t overflow = 0;
       std::memcpy(&overflow, CMSG_DATA(cmsg), sizeof overflow);
-      // The kernel reports the socket's cumulative drop count; add what is new (mod 2^32).
-      counters_.kernel_drops += static_cast<uint32_t>(overflow - socket.last_overflow);
-      socket.last_overflow = overflow;
+      note_socket_drops(socket, overflow);
     }
   }
   if ((header.msg_flags & MSG_TRUNC) != 0) {
@@ -437,9 +459,30 @@ void Worker::forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32
   }
 }
 
+void Worker::note_socket_drops(IngressSocket& socket, uint32_t cumulative) noexcept {
+  // The kernel reports the socket's cumulative drop count (sk_drops); add what is new
+  // (mod 2^32). A datagram queued before a SO_MEMINFO read carries an older value: ignore it.
+  const auto fresh = static_cast<uint32_t>(cumulative - socket.last_overflow);
+  if (static_cast<int32_t>(fresh) > 0) {
+    counters_.kernel_drops += fresh;
+    socket.last_overflow = cumulative;
+  }
+}
+
 void Worker::refresh_kernel_drops() noexcept {
   if (!packet_mode_) {
-    return;  // udp mode learns drops from SO_RXQ_OVFL on every datagram
+    // SO_RXQ_OVFL arrives with the NEXT datagram read: drops after the last one (a burst
+    // overflowed the buffer, then silence) would never be counted. SO_MEMINFO reads the same
+    // cumulative sk_drops now.
+    for (IngressSocket& socket : ingress_) {
+      uint32_t meminfo[SK_MEMINFO_VARS] = {};
+      socklen_t size = sizeof meminfo;
+      ++counters_.syscalls;
+      if (::getsockopt(socket.fd.get(), SOL_SOCKET, SO_MEMINFO, meminfo, &size) == 0) {
+        note_socket_drops(socket, meminfo[SK_MEMINFO_DROPS]);
+      }
+    }
+    return;
   }
   for (const IngressSocket& socket : ingress_) {
     ++counters_.syscalls;

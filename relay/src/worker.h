@@ -33,6 +33,7 @@
 #include "mrelay/config.h"
 #include "mrelay/counters.h"
 #include "mrelay/rule_table.h"
+#include "output_rebind.h"
 #include "unique_fd.h"
 
 namespace mrelay {
@@ -130,6 +131,8 @@ class Worker {
   void handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* frame);
   bool send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload, uint32_t len);
   void refresh_kernel_drops() noexcept;
+  void note_socket_drops(IngressSocket& socket, uint32_t cumulative) noexcept;
+  void clear_ingress_errors() noexcept;
   void shutdown() noexcept;
 
   const uint32_t index_;
@@ -141,6 +144,7 @@ class Worker {
   std::vector<IngressSocket> ingress_;
   std::vector<UniqueFd> output_sockets_;
   std::vector<int> output_fds_;
+  OutputRebinder rebinder_;  // outputs whose interface was re-created (output_rebind.h)
   std::unique_ptr<Egress> egress_;
   EgressBackend backend_ = EgressBackend::uring;
   std::vector<pollfd> pollfds_;

@@ -15,6 +15,11 @@
 //   lost       (last_seq - first_seq + 1) - unique, i.e. holes in [lowest, highest] seen
 //   corrupted  payloads that fail check_payload with a readable stream id (bad checksum or
 //              bad size); others (too short, wrong magic) go to unattributed_corrupted()
+//   max_gap    the largest run of missing sequences between two in-order arrivals (packets),
+//              max_gap_ns the receive-time distance between those two arrivals (how long the
+//              output was silent), and max_gap_send_ns the distance of their SEND times (how
+//              much of the sender's time was lost; unlike the receive gap it does not grow
+//              when the sender itself stalls). Fault tests report them.
 #pragma once
 
 #include <netinet/in.h>
@@ -72,6 +77,11 @@ struct StreamStats {
   uint64_t warmup_received = 0;
   uint64_t first_seq = 0;  // lowest measured sequence seen
   uint64_t last_seq = 0;   // highest measured sequence seen
+  uint64_t max_gap = 0;     // most sequences missing between two in-order arrivals
+  uint64_t max_gap_ns = 0;  // receive-time distance across that gap (0 when not timed)
+  uint64_t max_gap_send_ns = 0;  // send-time distance across that gap
+  uint64_t last_rx_ns = 0;       // receive time of last_seq
+  uint64_t last_send_ns = 0;     // send time of last_seq (from the payload)
   SequenceWindow window;
 
   [[nodiscard]] uint64_t lost() const noexcept {
@@ -96,7 +106,8 @@ class StreamTracker {
   explicit StreamTracker(size_t max_streams = kDefaultMaxStreams);
 
   /// Accounts one datagram. key.stream is ignored: the payload's stream id is used.
-  PacketOutcome on_packet(StreamKey key, const PayloadCheck& check) noexcept;
+  /// rx_ns (receive time, any clock; 0 = untimed) times the largest sequence gap.
+  PacketOutcome on_packet(StreamKey key, const PayloadCheck& check, uint64_t rx_ns = 0) noexcept;
 
   [[nodiscard]] const std::unordered_map<StreamKey, StreamStats, StreamKeyHash>& streams()
       const noexcept {

@@ -9,7 +9,7 @@
 //     "ingress": "packet",                       // "packet" | "udp"
 //     "egress": {"backend": "uring", "queue_depth": 1024, "batch": 64, "sndbuf": 4194304},
 //     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192,
-//     "stats_interval_ms": 0,
+//     "stats_interval_ms": 0, "user": "nobody", "group": "nogroup",
 //     "rules": [
 //       {"name": "cam1",
 //        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
@@ -84,6 +84,11 @@ struct Config {
   uint32_t pool_buffers = 8192;
   uint32_t stats_interval_ms = 0;  // 0 = no periodic stats lines
   std::string stats_json_path;     // final stats go here instead of stdout when set
+  // Privilege drop after set-up (relay/src/privileges.h): switch to this user (name or uid)
+  // once every socket is open; empty = keep the current identity. `group` empty = the
+  // user's primary group. Capabilities are reduced to what the data plane needs either way.
+  std::string user;
+  std::string group;
 };
 
 /// Parses JSON text; shape and value checks only (no interface lookups).
