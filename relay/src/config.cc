@@ -319,7 +319,8 @@ Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
   MRELAY_TRY(check_keys(root, "",
                         {"ingress", "egress", "rcvbuf", "workers", "cpus", "pool_buffers",
-                         "stats_interval_ms", "stats_json", "rules"}));
+                         "stats_interval_ms", "stats_json", "control_socket", "state_file",
+                         "metrics_listen", "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -386,6 +387,16 @@ Result<Config> read_config(const json& root) {
     MRELAY_ASSIGN(config.stats_json_path, read_string(*stats_json, "stats_json"));
   }
 
+  for (auto [key, target] : {std::pair{"control_socket", &config.control_socket},
+                             std::pair{"state_file", &config.state_file},
+                             std::pair{"metrics_listen", &config.metrics_listen}}) {
+    if (const json* value = find_key(root, key)) {
+      std::string text;
+      MRELAY_ASSIGN(text, read_string(*value, key));
+      *target = std::move(text);
+    }
+  }
+
   const json* rules = nullptr;
   MRELAY_ASSIGN(rules, require_key(root, "", "rules"));
   MRELAY_TRY(expect_array(*rules, "rules"));
@@ -444,6 +455,16 @@ Result<Config> parse_config_json(std::string_view text) {
     return fail("", "invalid JSON: " + strip_exception_id(error.what()));
   } catch (const json::exception& error) {
     return fail("", "invalid config: " + strip_exception_id(error.what()));
+  }
+}
+
+Result<Rule> parse_rule_json(std::string_view text, const std::string& path) {
+  try {
+    const json root = json::parse(text, /*cb=*/nullptr, /*allow_exceptions=*/true,
+                                  /*ignore_comments=*/true);
+    return read_rule(root, path, 0);
+  } catch (const json::exception& error) {
+    return fail(path, "invalid JSON: " + strip_exception_id(error.what()));
   }
 }
 

@@ -17,6 +17,7 @@ struct CommandLine {
   Action action = Action::run;
   Config config;            // file (if any) with every flag applied on top
   std::string config_path;  // empty for the quick form
+  std::string log_level;    // --log-level as given (checked by the daemon), empty = default
 };
 
 /// Parses argv. Flags override values from --config. Unknown flags, missing values and

@@ -10,6 +10,8 @@
 //     "egress": {"backend": "uring", "queue_depth": 1024, "batch": 64, "sndbuf": 4194304},
 //     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192,
 //     "stats_interval_ms": 0,
+//     "control_socket": "/run/mrelay/control.sock", "state_file": "/var/lib/mrelay/state.json",
+//     "metrics_listen": "127.0.0.1:9477",
 //     "rules": [
 //       {"name": "cam1",
 //        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
@@ -84,7 +86,15 @@ struct Config {
   uint32_t pool_buffers = 8192;
   uint32_t stats_interval_ms = 0;  // 0 = no periodic stats lines
   std::string stats_json_path;     // final stats go here instead of stdout when set
+  // Control plane (docs/operations.md). Empty = off. Not changeable by a reload.
+  std::string control_socket;  // Unix socket path for mrelayctl (created 0660)
+  std::string state_file;      // rules changed at run time are saved here and restored at start
+  std::string metrics_listen;  // "127.0.0.1:PORT": HTTP GET /metrics (loopback only)
 };
+
+/// Parses one rule object (the config's "rules" entry schema) from JSON text; errors name
+/// the field under `path` ("rule.input.group"). Used by the control socket's add_rule.
+[[nodiscard]] Result<Rule> parse_rule_json(std::string_view text, const std::string& path);
 
 /// Parses JSON text; shape and value checks only (no interface lookups).
 [[nodiscard]] Result<Config> parse_config_json(std::string_view text);
