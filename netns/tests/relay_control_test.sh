@@ -49,7 +49,9 @@ start_sink sink-a "$sink" snk0 239.2.0.1:6000 0
 sink_a=$SINK_PID
 start_sink sink-b "$sink" snk0 239.2.0.2:6001 0
 sink_b=$SINK_PID
-start_relay relay "$relay" rin0 239.1.1.1 --config "$CONFIG" --control-socket "$SOCK"
+STATE=$MRELAY_TMP/state.json
+start_relay relay "$relay" rin0 239.1.1.1 --config "$CONFIG" --control-socket "$SOCK" \
+  --state-file "$STATE"
 relay_pid=$RELAY_PID
 
 expect_eq "control socket mode" "$(stat -c %a "$SOCK")" 660
@@ -185,7 +187,21 @@ expect_eq "rules after an invalid reload" \
   "['a', 'c']"
 expect_eq "ping after an invalid reload" "$("${CTL[@]}" ping)" pong
 
+# --- state file: a rule added at run time survives a restart ------------------------------
+expect_eq "add-rule before restart" "$("${CTL[@]}" add-rule "$RULE_B")" "added rule b"
 stop_relay relay "$relay_pid"
 expect_eq "final stats event" "$(json_get "$MRELAY_TMP/relay.stats" 'j["event"]')" final
 [[ ! -e $SOCK ]] || mrelay_fail "control socket left behind after SIGTERM"
+expect_eq "state file rules" "$(json_get "$STATE" '[r["name"] for r in j["rules"]]')" \
+  '["a", "c", "b"]'
+# The invalid file would not start at all; restore the valid one the state was saved on.
+write_config "$RULE_A" "$RULE_C"
+start_relay relay2 "$relay" rin0 239.1.1.1 --config "$CONFIG" --control-socket "$SOCK" \
+  --state-file "$STATE"
+expect_eq "rules after a restart" \
+  "$("${CTL[@]}" --json list-rules | "$MRELAY_PYTHON" -c 'import json,sys; print([r["name"] for r in json.load(sys.stdin)["rules"]])')" \
+  "['a', 'c', 'b']"
+grep -q "restored 3 rules" "$MRELAY_TMP/relay2.err" || mrelay_fail "no 'restored' log line"
+wait_until 2 relay_joined "$relay" rin0 239.1.1.2 || mrelay_fail "restored rule b's group not joined"
+stop_relay relay2 "$RELAY_PID"
 echo "PASS relay_control_test"
