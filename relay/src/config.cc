@@ -468,12 +468,13 @@ Result<Rule> parse_rule_json(std::string_view text, const std::string& path) {
   }
 }
 
-Result<Config> load_config_file(const std::string& path) {
+Result<std::string> read_text_file(const std::string& path, std::string_view what,
+                                   size_t max_bytes) {
   // POSIX read, not ifstream: a directory or an unreadable file then reports its errno
   // (EISDIR, EACCES) instead of looking like an empty, "invalid JSON" file.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return fail(path, "cannot open config file", errno);
+    return fail(path, "cannot open " + std::string(what), errno);
   }
   std::string text;
   char chunk[65536];
@@ -485,20 +486,28 @@ Result<Config> load_config_file(const std::string& path) {
     if (got < 0) {
       const int saved = errno;
       ::close(fd);
-      return fail(path, "cannot read config file", saved);
+      return fail(path, "cannot read " + std::string(what), saved);
     }
     if (got == 0) {
       break;
     }
     text.append(chunk, static_cast<size_t>(got));
-    if (text.size() > kMaxConfigFileBytes) {
+    if (text.size() > max_bytes) {
       ::close(fd);
-      return fail(path,
-                  "config file larger than " + std::to_string(kMaxConfigFileBytes >> 20) + " MiB");
+      return fail(path, std::string(what) + " larger than " + std::to_string(max_bytes >> 20) +
+                            " MiB");
     }
   }
   ::close(fd);
-  auto config = parse_config_json(text);
+  return text;
+}
+
+Result<Config> load_config_file(const std::string& path) {
+  auto text = read_text_file(path, "config file", kMaxConfigFileBytes);
+  if (!text) {
+    return tl::unexpected(text.error());
+  }
+  auto config = parse_config_json(*text);
   if (!config) {
     Error error = config.error();
     error.where = error.where.empty() ? path : path + ": " + error.where;

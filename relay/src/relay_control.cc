@@ -62,33 +62,6 @@ std::string rules_array_text(const std::vector<Rule>& rules) {
   return nlohmann::json::parse(rules_to_json(rules))["rules"].dump();
 }
 
-Result<std::string> read_small_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return fail(path, "cannot open", errno);
-  }
-  std::string text;
-  char chunk[65536];
-  while (true) {
-    const ssize_t got = ::read(fd, chunk, sizeof chunk);
-    if (got < 0 && errno == EINTR) {
-      continue;
-    }
-    if (got <= 0 || text.size() > kMaxStateFileBytes) {
-      const int saved = got < 0 ? errno : 0;
-      ::close(fd);
-      if (got < 0) {
-        return fail(path, "cannot read", saved);
-      }
-      if (text.size() > kMaxStateFileBytes) {
-        return fail(path, "larger than 16 MiB");
-      }
-      return text;
-    }
-    text.append(chunk, static_cast<size_t>(got));
-  }
-}
-
 }  // namespace
 
 void Relay::set_config_source(ConfigSource source, std::vector<Rule> base_rules) {
@@ -347,7 +320,7 @@ Config restore_state(Config config, const InterfaceLookup& lookup) {
     return config;
   }
   const std::string where = "--state-file " + path;
-  auto text = read_small_file(path);
+  auto text = read_text_file(path, "state file", kMaxStateFileBytes);
   if (!text) {
     log_message(LogLevel::warn, where + ": " + text.error().to_string() + "; ignored");
     return config;

@@ -96,6 +96,11 @@ struct Config {
 /// the field under `path` ("rule.input.group"). Used by the control socket's add_rule.
 [[nodiscard]] Result<Rule> parse_rule_json(std::string_view text, const std::string& path);
 
+/// Reads a whole text file of at most `max_bytes` (a config, the state file); errors name the
+/// path and say what the file is ("cannot open config file", errno kept).
+[[nodiscard]] Result<std::string> read_text_file(const std::string& path, std::string_view what,
+                                                 size_t max_bytes);
+
 /// Parses JSON text; shape and value checks only (no interface lookups).
 [[nodiscard]] Result<Config> parse_config_json(std::string_view text);
 /// Reads and parses a file; errors name the file and the field.
