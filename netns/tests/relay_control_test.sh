@@ -7,7 +7,8 @@
 # A's sink saw zero loss, B's sink got every packet sent while B existed, the socket file is
 # 0660, mrelayctl's exit codes, per-rule Prometheus counters, SIGHUP with a valid file (rules
 # applied as a diff) and an invalid one (rejected, logged, nothing changes), and that SIGTERM
-# drains, exits 0 and removes the socket. Runtime ~15 s.
+# drains, exits 0 and removes the socket; then that a rule added at run time survives a
+# restart (--state-file) and GET /metrics answers on loopback. Runtime ~20 s.
 #
 #   sudo MRELAY_BIN_DIR=build/bin netns/tests/relay_control_test.sh
 # shellcheck source=netns/lib.sh
@@ -16,9 +17,12 @@ mrelay_require_root
 mrelay_require_programs mrelay mrelayctl mrelay-gen mrelay-sink
 mrelay_test_init ctl
 
-# Rule A: 2000 pps for 5 s; the changes happen while it flows. Rule B: 2000 pps for 1 s.
+# Rule A: 2000 pps for 10 s; the changes happen while it flows (they take ~2-4 s, more on a
+# loaded machine). Rule B: 2000 pps for 1 s.
 readonly RATE_A=2000
-readonly COUNT_A=10000
+readonly COUNT_A=20000
+# The sinks outlive rule A's stream with room to spare (lib.sh default: 15 s).
+SINK_DURATION_S=30
 readonly RATE_B=2000
 readonly COUNT_B=2000
 readonly WARMUP_S=0.1
@@ -155,6 +159,7 @@ wait_pid "$gen_a" "$MRELAY_PROGRAM_TIMEOUT_S" || status=$?
 [[ $status -eq 0 ]] || mrelay_fail "generator a exited with status $status"
 wait_sink sink-a "$sink_a"
 wait_sink sink-b "$sink_b"
+grep -h "applied" "$MRELAY_TMP/relay.err" >&2 || true  # how long each switch took
 check_delivery "rule a (changes while flowing)" gen-a sink-a 1
 check_delivery "rule b (while it existed)" gen-b sink-b 1
 
@@ -197,11 +202,19 @@ expect_eq "state file rules" "$(json_get "$STATE" '[r["name"] for r in j["rules"
 # The invalid file would not start at all; restore the valid one the state was saved on.
 write_config "$RULE_A" "$RULE_C"
 start_relay relay2 "$relay" rin0 239.1.1.1 --config "$CONFIG" --control-socket "$SOCK" \
-  --state-file "$STATE"
+  --state-file "$STATE" --metrics-listen 127.0.0.1:0
 expect_eq "rules after a restart" \
   "$("${CTL[@]}" --json list-rules | "$MRELAY_PYTHON" -c 'import json,sys; print([r["name"] for r in json.load(sys.stdin)["rules"]])')" \
   "['a', 'c', 'b']"
 grep -q "restored 3 rules" "$MRELAY_TMP/relay2.err" || mrelay_fail "no 'restored' log line"
 wait_until 2 relay_joined "$relay" rin0 239.1.1.2 || mrelay_fail "restored rule b's group not joined"
+# The loopback HTTP endpoint (inside the relay's namespace; port chosen by the kernel).
+metrics_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/metrics' "$MRELAY_TMP/relay2.err" | head -1)
+[[ -n $metrics_url ]] || mrelay_fail "no metrics URL in the log"
+in_ns "$relay" timeout 10 "$MRELAY_PYTHON" -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$metrics_url" \
+  >"$MRELAY_TMP/http-metrics.txt" || mrelay_fail "GET $metrics_url failed"
+grep -qx 'mrelay_rules 3' "$MRELAY_TMP/http-metrics.txt" ||
+  mrelay_fail "GET /metrics lacks 'mrelay_rules 3': $(head -c 300 "$MRELAY_TMP/http-metrics.txt")"
 stop_relay relay2 "$RELAY_PID"
 echo "PASS relay_control_test"

@@ -63,6 +63,7 @@ constexpr std::array kKnobFlags = {
     KnobFlag{"cpus", "--cpus"},
     KnobFlag{"pool_buffers", "--pool-buffers"},
     KnobFlag{"stats_interval_ms", "--stats-interval"},
+    KnobFlag{"metrics_listen", "--metrics-listen"},
 };
 
 struct Flag {

@@ -520,7 +520,39 @@ InterfaceLookup system_interfaces() {
   return [](const std::string& name) -> unsigned { return if_nametoindex(name.c_str()); };
 }
 
+Result<LoopbackEndpoint> parse_metrics_listen(std::string_view text, const std::string& where) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return fail(where, "expected ADDR:PORT (e.g. 127.0.0.1:9477), got '" + std::string(text) + "'");
+  }
+  const std::string host(text.substr(0, colon));
+  LoopbackEndpoint endpoint;
+  if (inet_pton(AF_INET, host.c_str(), &endpoint.address) != 1) {
+    return fail(where, "'" + host + "' is not an IPv4 address (a.b.c.d)");
+  }
+  if ((ntohl(endpoint.address.s_addr) >> 24) != 127) {
+    return fail(where, "'" + host +
+                           "' is not a loopback address: metrics are served on 127.0.0.0/8 only "
+                           "(put a proxy in front to expose them)");
+  }
+  const std::string_view port_text = text.substr(colon + 1);
+  uint64_t port = 0;
+  bool digits = port_text.size() <= 5;
+  for (char c : port_text) {
+    digits = digits && c >= '0' && c <= '9';
+    port = port * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (!digits || port > 65535) {
+    return fail(where, "port '" + std::string(port_text) + "' is not a number in 0..65535");
+  }
+  endpoint.port = static_cast<uint16_t>(port);
+  return endpoint;
+}
+
 Result<void> validate_knobs(const Config& config) {
+  if (!config.metrics_listen.empty()) {
+    MRELAY_TRY(parse_metrics_listen(config.metrics_listen, "metrics_listen"));
+  }
   MRELAY_TRY(check_range("egress.queue_depth", config.egress.queue_depth, kQueueDepthRange));
   MRELAY_TRY(check_range("egress.batch", config.egress.batch, kBatchRange));
   MRELAY_TRY(check_range("egress.sndbuf", config.egress.sndbuf, kSocketBufferRange));

@@ -14,6 +14,7 @@
 
 #include "control_protocol.h"
 #include "log.h"
+#include "mrelay/config.h"
 #include "stats_json.h"
 
 namespace mrelay {
@@ -93,31 +94,9 @@ Result<void> ControlServer::open_unix(const std::string& path) {
 
 Result<void> ControlServer::open_http(const std::string& text) {
   const std::string where = "--metrics-listen";
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
-    return fail(where, "expected ADDR:PORT (e.g. 127.0.0.1:9477), got '" + text + "'");
-  }
-  const std::string host = text.substr(0, colon);
-  in_addr address{};
-  if (::inet_pton(AF_INET, host.c_str(), &address) != 1) {
-    return fail(where, "'" + host + "' is not an IPv4 address (a.b.c.d)");
-  }
-  if ((ntohl(address.s_addr) >> 24) != 127) {
-    return fail(where, "'" + host +
-                           "' is not a loopback address: metrics are served on 127.0.0.0/8 only "
-                           "(put a proxy in front to expose them)");
-  }
-  const std::string port_text = text.substr(colon + 1);
-  unsigned long port = 0;
-  bool digits = port_text.size() <= 5;
-  for (char c : port_text) {
-    digits = digits && c >= '0' && c <= '9';
-  }
-  if (digits) {
-    port = std::stoul(port_text);
-  }
-  if (!digits || port > 65535) {
-    return fail(where, "port '" + port_text + "' is not a number in 0..65535");
+  auto endpoint = parse_metrics_listen(text, where);
+  if (!endpoint) {
+    return tl::unexpected(endpoint.error());
   }
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
@@ -127,8 +106,8 @@ Result<void> ControlServer::open_http(const std::string& text) {
   (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in bind_address{};
   bind_address.sin_family = AF_INET;
-  bind_address.sin_addr = address;
-  bind_address.sin_port = htons(static_cast<uint16_t>(port));
+  bind_address.sin_addr = endpoint->address;
+  bind_address.sin_port = htons(endpoint->port);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&bind_address), sizeof bind_address) !=
       0) {
     return fail_errno(where + " " + text + ": bind");

@@ -85,7 +85,10 @@ Result<void> Relay::open_control() {
     if (auto ok = control_.open_http(config.metrics_listen); !ok) {
       return ok;
     }
-    log_message(LogLevel::info, "metrics on http://" + config.metrics_listen + "/metrics");
+    // The bound port, not the configured one: ":0" lets the kernel choose (tests do).
+    const std::string host = config.metrics_listen.substr(0, config.metrics_listen.rfind(':'));
+    log_message(LogLevel::info, "metrics on http://" + host + ":" +
+                                    std::to_string(control_.http_port()) + "/metrics");
   }
   return {};
 }
@@ -174,6 +177,7 @@ Result<void> Relay::apply_rules(const Config& candidate, const std::string& orig
     updates.push_back(std::move(*update));
   }
   // Past this point nothing can fail: publish, then wait for every worker to switch.
+  const uint64_t posted_ns = monotonic_ns();
   for (size_t w = 0; w < workers_.size(); ++w) {
     workers_[w]->post_update(updates[w].get());
   }
@@ -188,6 +192,8 @@ Result<void> Relay::apply_rules(const Config& candidate, const std::string& orig
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
+  // Post to acknowledgement: bounds how long a worker paused forwarding for the switch.
+  const uint64_t switch_us = (monotonic_ns() - posted_ns) / 1000u;
   commit_memberships(next_config, memberships_, std::move(*joined));
   std::shared_ptr<RelayPlan> previous = std::exchange(plan_, std::move(*next));
   if (!all_switched) {
@@ -202,7 +208,8 @@ Result<void> Relay::apply_rules(const Config& candidate, const std::string& orig
   // `previous` and `updates` go here: the old plan, retired sockets and group memberships.
   log_message(LogLevel::info, origin + ": applied (" + diff.describe() + "), " +
                                   std::to_string(plan_->config.rules.size()) + " rules, " +
-                                  std::to_string(plan_->outputs.size()) + " outputs");
+                                  std::to_string(plan_->outputs.size()) + " outputs, workers "
+                                  "switched in " + std::to_string(switch_us) + " us");
   save_state();
   return {};
 }

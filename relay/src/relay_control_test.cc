@@ -84,3 +84,30 @@ TEST_F(RestoreState, BrokenOrInvalidStateIsIgnored) {
 
 }  // namespace
 }  // namespace mrelay
+
+#include "mrelay/command_line.h"
+
+namespace mrelay {
+namespace {
+
+TEST(MetricsListen, LoopbackOnlyNamedByFlagOrKey) {
+  const char* argv[] = {"mrelay", "--in", "lo:239.1.1.1:5000", "--out", "lo:239.2.2.2:6000",
+                        "--metrics-listen", "0.0.0.0:9477"};
+  auto cli = parse_command_line(7, argv);
+  ASSERT_FALSE(cli);
+  EXPECT_EQ(cli.error().where, "--metrics-listen");
+  EXPECT_NE(cli.error().message.find("not a loopback address"), std::string::npos);
+
+  auto config = parse_config_json(R"({"metrics_listen":"127.0.0.1:99999","rules":[]})");
+  ASSERT_TRUE(config);
+  auto knobs = validate_knobs(*config);
+  ASSERT_FALSE(knobs);
+  EXPECT_EQ(knobs.error().where, "metrics_listen");
+
+  auto endpoint = parse_metrics_listen("127.0.0.2:9477", "x");
+  ASSERT_TRUE(endpoint);
+  EXPECT_EQ(endpoint->port, 9477);
+}
+
+}  // namespace
+}  // namespace mrelay

@@ -122,6 +122,15 @@ using InterfaceLookup = std::function<unsigned(const std::string&)>;
 /// ("egress.batch", "cpus[2]").
 [[nodiscard]] Result<void> validate_knobs(const Config& config);
 
+/// Where the metrics HTTP endpoint listens: "ADDR:PORT" with ADDR in 127.0.0.0/8 (metrics are
+/// never exposed beyond the host by the relay itself); PORT 0 lets the kernel choose.
+struct LoopbackEndpoint {
+  in_addr address{};  // network byte order
+  uint16_t port = 0;  // host byte order
+};
+[[nodiscard]] Result<LoopbackEndpoint> parse_metrics_listen(std::string_view text,
+                                                            const std::string& where);
+
 /// Parses "IFACE:GROUP:PORT" (the quick-form --in / --out). Errors name `flag`.
 [[nodiscard]] Result<Output> parse_endpoint(std::string_view text, std::string_view flag);
 
