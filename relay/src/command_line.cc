@@ -363,13 +363,13 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         return fail(where, "missing value");
       }
       config.stats_json_path = flag.value;
-    } else if (name == "--control-socket" || name == "--state-file" ||
-               name == "--metrics-listen" || name == "--log-level") {
+    } else if (name == "--control-socket" || name == "--state-file" || name == "--metrics-listen" ||
+               name == "--log-level") {
       if (flag.value.empty()) {
         return fail(where, "missing value");
       }
-      std::string& target = name == "--control-socket" ? config.control_socket
-                            : name == "--state-file"   ? config.state_file
+      std::string& target = name == "--control-socket"   ? config.control_socket
+                            : name == "--state-file"     ? config.state_file
                             : name == "--metrics-listen" ? config.metrics_listen
                                                          : result.log_level;
       target = flag.value;

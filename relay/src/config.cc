@@ -317,10 +317,10 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
 
 Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
-  MRELAY_TRY(check_keys(root, "",
-                        {"ingress", "egress", "rcvbuf", "workers", "cpus", "pool_buffers",
-                         "stats_interval_ms", "stats_json", "control_socket", "state_file",
-                         "metrics_listen", "rules"}));
+  MRELAY_TRY(check_keys(
+      root, "",
+      {"ingress", "egress", "rcvbuf", "workers", "cpus", "pool_buffers", "stats_interval_ms",
+       "stats_json", "control_socket", "state_file", "metrics_listen", "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -494,8 +494,8 @@ Result<std::string> read_text_file(const std::string& path, std::string_view wha
     text.append(chunk, static_cast<size_t>(got));
     if (text.size() > max_bytes) {
       ::close(fd);
-      return fail(path, std::string(what) + " larger than " + std::to_string(max_bytes >> 20) +
-                            " MiB");
+      return fail(path,
+                  std::string(what) + " larger than " + std::to_string(max_bytes >> 20) + " MiB");
     }
   }
   ::close(fd);

@@ -31,8 +31,7 @@ std::string address_text(in_addr address) {
 }
 
 std::string output_label(const Output& output) {
-  return output.interface + ":" + address_text(output.address) + ":" +
-         std::to_string(output.port);
+  return output.interface + ":" + address_text(output.address) + ":" + std::to_string(output.port);
 }
 
 json rule_object(const Rule& rule) {
@@ -57,7 +56,8 @@ json ok_reply() {
 }
 
 // Fails unless every key of `request` is "cmd" or one of `allowed`.
-Result<void> check_request_keys(const json& request, std::initializer_list<std::string_view> allowed) {
+Result<void> check_request_keys(const json& request,
+                                std::initializer_list<std::string_view> allowed) {
   for (const auto& item : request.items()) {
     bool known = item.key() == "cmd";
     for (std::string_view key : allowed) {
@@ -130,8 +130,8 @@ Result<json> remove_rule(const json& request, ControlTarget& target) {
   }
   Config candidate = target.running_config();
   auto& rules = candidate.rules;
-  const auto it =
-      std::find_if(rules.begin(), rules.end(), [&](const Rule& rule) { return rule.name == *name; });
+  const auto it = std::find_if(rules.begin(), rules.end(),
+                               [&](const Rule& rule) { return rule.name == *name; });
   if (it == rules.end()) {
     return fail("name", "no rule named '" + *name + "'");
   }
@@ -295,7 +295,8 @@ std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan) {
     for (const auto& per_worker : plan.rule_counters) {
       rule.counters.matched_packets +=
           __atomic_load_n(&per_worker[r].matched_packets, __ATOMIC_RELAXED);
-      rule.counters.matched_bytes += __atomic_load_n(&per_worker[r].matched_bytes, __ATOMIC_RELAXED);
+      rule.counters.matched_bytes +=
+          __atomic_load_n(&per_worker[r].matched_bytes, __ATOMIC_RELAXED);
     }
     const uint32_t first = plan.rule_first_output[r];
     for (uint32_t o = first; o < first + plan.rule_output_count[r]; ++o) {
@@ -337,7 +338,8 @@ std::string format_stats_object(const RelayStats& stats) {
 std::string format_prometheus(const RelayStats& stats) {
   std::string out;
   out.reserve(4096 + 512 * stats.workers.size() + 512 * stats.rules.size());
-  append_family(out, "mrelay_info", "gauge", "Relay build and data-plane configuration (always 1).");
+  append_family(out, "mrelay_info", "gauge",
+                "Relay build and data-plane configuration (always 1).");
   append_sample(out, "mrelay_info",
                 {{"version", MRELAY_VERSION},
                  {"ingress", to_string(stats.header.ingress)},
@@ -421,16 +423,16 @@ std::string error_reply(const Error& error) {
 
 std::string handle_request(std::string_view line, ControlTarget& target) {
   if (line.size() > kMaxRequestBytes) {
-    return error_reply(Error{"request", "request too large (limit " +
-                                            std::to_string(kMaxRequestBytes) + " bytes)"});
+    return error_reply(Error{
+        "request", "request too large (limit " + std::to_string(kMaxRequestBytes) + " bytes)"});
   }
   json request;
   try {
     request = json::parse(line);
   } catch (const json::exception& error) {
     std::string what = error.what();
-    if (const size_t end = what.find("] "); !what.empty() && what.front() == '[' &&
-                                            end != std::string::npos) {
+    if (const size_t end = what.find("] ");
+        !what.empty() && what.front() == '[' && end != std::string::npos) {
       what = what.substr(end + 2);
     }
     return error_reply(Error{"request", "malformed JSON: " + what});

@@ -196,8 +196,7 @@ TEST(ControlProtocol, AddListRemove) {
   FakeTarget other;
   other.config.rules.clear();
   other.config.rules.push_back(rule_named("x", "239.7.7.7"));
-  const json again = reply_of(
-      other, json{{"cmd", "add_rule"}, {"rule", reply["rules"][1]}}.dump());
+  const json again = reply_of(other, json{{"cmd", "add_rule"}, {"rule", reply["rules"][1]}}.dump());
   EXPECT_EQ(again["ok"], true) << again.dump();
 
   reply = reply_of(target, R"({"cmd":"remove_rule","name":"a"})");
@@ -312,7 +311,7 @@ TEST(ControlServer, SocketIs0660AndRemovedOnExit) {
   {
     ControlServer server;
     ASSERT_TRUE(server.open_unix(path));
-    struct stat info{};
+    struct stat info {};
     ASSERT_EQ(::lstat(path.c_str(), &info), 0);
     EXPECT_TRUE(S_ISSOCK(info.st_mode));
     EXPECT_EQ(info.st_mode & 0777, 0660u);
@@ -377,8 +376,8 @@ TEST(ControlServer, MisbehavingClientsDoNotBlockOthers) {
   const std::string refused = read_some(big.get(), 500);
   EXPECT_NE(refused.find("request too large"), std::string::npos) << refused.substr(0, 200);
   EXPECT_NE(refused.find("<EOF>"), std::string::npos);  // and closed
-  EXPECT_EQ(read_some(half.get(), 50), "");              // still waiting for its newline
-  EXPECT_EQ(server.client_count(), 2u);                  // half and good; leaver, big gone
+  EXPECT_EQ(read_some(half.get(), 50), "");             // still waiting for its newline
+  EXPECT_EQ(server.client_count(), 2u);                 // half and good; leaver, big gone
 
   // The half request completes later and is answered.
   ASSERT_GT(::send(half.get(), "ng\"}\n", 5, 0), 0);

@@ -29,7 +29,7 @@ constexpr size_t kReadChunk = 16384;
 
 ControlServer::~ControlServer() {
   if (!unix_path_.empty()) {
-    struct stat info{};
+    struct stat info {};
     // Remove the socket file only if it is still ours (not replaced by another daemon).
     if (::lstat(unix_path_.c_str(), &info) == 0 && S_ISSOCK(info.st_mode) &&
         info.st_ino == unix_inode_) {
@@ -43,19 +43,19 @@ Result<void> ControlServer::open_unix(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof address.sun_path) {
-    return fail(where, "path must be 1.." + std::to_string(sizeof address.sun_path - 1) +
-                           " characters");
+    return fail(where,
+                "path must be 1.." + std::to_string(sizeof address.sun_path - 1) + " characters");
   }
   std::memcpy(address.sun_path, path.c_str(), path.size());
-  struct stat info{};
+  struct stat info {};
   if (::lstat(path.c_str(), &info) == 0) {
     if (!S_ISSOCK(info.st_mode)) {
       return fail(where, "exists and is not a socket (not replaced)");
     }
     // A live daemon answers connect(); a stale file from a crash refuses (ECONNREFUSED).
     UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address),
-                           sizeof address) == 0) {
+    if (probe &&
+        ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
       return fail(where, "another process is listening on it");
     }
     if (::unlink(path.c_str()) != 0) {
@@ -184,8 +184,8 @@ void ControlServer::accept_clients(int listener, Kind kind) {
       const std::string reply =
           kind == Kind::http
               ? std::string("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n")
-              : error_reply(Error{"connection", "too many clients (limit " +
-                                                    std::to_string(kMaxClients) + ")"}) +
+              : error_reply(Error{"connection",
+                                  "too many clients (limit " + std::to_string(kMaxClients) + ")"}) +
                     "\n";
       (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       log_message(LogLevel::warn, "control: refused a client, " + std::to_string(kMaxClients) +

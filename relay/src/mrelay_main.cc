@@ -10,9 +10,9 @@
 // line or configuration (the message names the flag or field).
 #include <cstdio>
 
+#include "log.h"
 #include "mrelay/command_line.h"
 #include "mrelay/config.h"
-#include "log.h"
 #include "relay.h"
 
 #ifndef MRELAY_VERSION
@@ -54,8 +54,7 @@ int main(int argc, char** argv) {
   }
   // Rules added/removed at run time (--state-file) come back on top of the file's rules.
   std::vector<mrelay::Rule> file_rules = command->config.rules;
-  const mrelay::Config config =
-      mrelay::restore_state(command->config, mrelay::system_interfaces());
+  const mrelay::Config config = mrelay::restore_state(command->config, mrelay::system_interfaces());
   auto relay = mrelay::Relay::create(config);
   if (!relay) {
     std::fprintf(stderr, "mrelay: %s\n", relay.error().to_string().c_str());

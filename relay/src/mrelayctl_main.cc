@@ -218,9 +218,9 @@ void print_stats(const json& reply) {
               stats.value("ingress", std::string("?")).c_str(),
               stats.value("egress", std::string("?")).c_str());
   // The counters an operator looks at first; --json has all of them.
-  const std::vector<std::string> columns = {"rx_packets",      "fwd_packets",   "tx_packets",
-                                            "unmatched_no_rule", "exhausted_packets",
-                                            "kernel_drops"};
+  const std::vector<std::string> columns = {"rx_packets",        "fwd_packets",
+                                            "tx_packets",        "unmatched_no_rule",
+                                            "exhausted_packets", "kernel_drops"};
   std::vector<std::vector<std::string>> rows{{"WORKER"}};
   for (const std::string& column : columns) {
     rows[0].push_back(column);

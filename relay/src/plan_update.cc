@@ -118,8 +118,8 @@ Result<std::shared_ptr<RelayPlan>> build_next_plan(const RelayPlan& current, con
   }
   for (size_t e = 0; e < plan->ingress.size(); ++e) {
     if (!assigned[e]) {
-      const auto least = static_cast<uint32_t>(std::min_element(load.begin(), load.end()) -
-                                               load.begin());
+      const auto least =
+          static_cast<uint32_t>(std::min_element(load.begin(), load.end()) - load.begin());
       plan->ingress[e].worker = least;
       plan->ingress[e].fanout_offset = next_offset++;
       ++load[least];
@@ -154,8 +154,7 @@ Result<std::shared_ptr<RelayPlan>> build_next_plan(const RelayPlan& current, con
 
 Result<std::unique_ptr<WorkerUpdate>> prepare_worker_update(const RelayPlan& current,
                                                             std::shared_ptr<const RelayPlan> next,
-                                                            uint32_t worker,
-                                                            uint64_t generation) {
+                                                            uint32_t worker, uint64_t generation) {
   auto update = std::make_unique<WorkerUpdate>();
   update->generation = generation;
   const RelayPlan& plan = *next;
@@ -215,8 +214,8 @@ Result<MembershipMap> join_new_groups(const Config& config, const MembershipMap&
     if (joined.count(key) != 0 || opened.count(key) != 0) {
       continue;
     }
-    auto fd = open_membership_socket(rule.input_interface, lookup(rule.input_interface),
-                                     rule.group);
+    auto fd =
+        open_membership_socket(rule.input_interface, lookup(rule.input_interface), rule.group);
     if (!fd) {
       return tl::unexpected(fd.error());
     }
@@ -230,11 +229,11 @@ void commit_memberships(const Config& config, MembershipMap& joined, MembershipM
     joined.emplace(key, std::move(fd));
   }
   for (auto it = joined.begin(); it != joined.end();) {
-    const bool wanted = config.ingress == IngressMode::packet &&
-                        std::any_of(config.rules.begin(), config.rules.end(), [&](const Rule& r) {
-                          return r.input_interface == it->first.first &&
-                                 r.group.s_addr == it->first.second;
-                        });
+    const bool wanted =
+        config.ingress == IngressMode::packet &&
+        std::any_of(config.rules.begin(), config.rules.end(), [&](const Rule& r) {
+          return r.input_interface == it->first.first && r.group.s_addr == it->first.second;
+        });
     it = wanted ? std::next(it) : joined.erase(it);  // erase closes: the kernel leaves
   }
 }
@@ -314,7 +313,8 @@ void Worker::apply_update(WorkerUpdate& update) noexcept {
   // The old one is destroyed here, on the thread that owns its ring and the pool.
   egress_.reset();
   const EgressConfig& knobs = next.config.egress;
-  EgressOptions options{.backend = backend_, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
+  EgressOptions options{
+      .backend = backend_, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
   auto egress = make_egress(options, output_fds_, *pool_, counters_);
   if (!egress && options.backend == EgressBackend::uring) {
     options.backend = EgressBackend::sendmmsg;  // as at start-up: sendmmsg cannot fail to build

@@ -134,9 +134,9 @@ int Relay::run() {
   log_line("running: pid " + std::to_string(::getpid()) + ", ingress " +
            std::string(to_string(config.ingress)) + ", egress " +
            std::string(to_string(workers_.front()->backend())) + ", " +
-           std::to_string(config.rules.size()) + " rules, " + std::to_string(plan_->outputs.size()) +
-           " outputs, " + std::to_string(workers_.size()) + " workers, " +
-           std::to_string(config.pool_buffers) + " buffers/worker");
+           std::to_string(config.rules.size()) + " rules, " +
+           std::to_string(plan_->outputs.size()) + " outputs, " + std::to_string(workers_.size()) +
+           " workers, " + std::to_string(config.pool_buffers) + " buffers/worker");
 
   const uint64_t interval_ns = static_cast<uint64_t>(config.stats_interval_ms) * 1000000u;
   serve(signals, interval_ns);

@@ -96,8 +96,8 @@ Result<void> Relay::open_control() {
 void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
   UniqueFd signal_fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd) {
-    log_message(LogLevel::error, std::string("signalfd failed: ") + std::strerror(errno) +
-                                     "; stopping");
+    log_message(LogLevel::error,
+                std::string("signalfd failed: ") + std::strerror(errno) + "; stopping");
     return;
   }
   const auto on_request = [this](std::string_view line) { return handle_request(line, *this); };
@@ -208,8 +208,10 @@ Result<void> Relay::apply_rules(const Config& candidate, const std::string& orig
   // `previous` and `updates` go here: the old plan, retired sockets and group memberships.
   log_message(LogLevel::info, origin + ": applied (" + diff.describe() + "), " +
                                   std::to_string(plan_->config.rules.size()) + " rules, " +
-                                  std::to_string(plan_->outputs.size()) + " outputs, workers "
-                                  "switched in " + std::to_string(switch_us) + " us");
+                                  std::to_string(plan_->outputs.size()) +
+                                  " outputs, workers "
+                                  "switched in " +
+                                  std::to_string(switch_us) + " us");
   save_state();
   return {};
 }
@@ -301,7 +303,8 @@ RelayStats Relay::collect(std::string_view event) {
   RelayStats stats;
   stats.workers.reserve(workers_.size());
   for (auto& worker : workers_) {
-    stats.workers.push_back({worker->index(), worker->cpu(), snapshot_counters(worker->counters())});
+    stats.workers.push_back(
+        {worker->index(), worker->cpu(), snapshot_counters(worker->counters())});
   }
   const uint64_t now = monotonic_ns();
   StatsHeader& header = stats.header;
@@ -335,13 +338,15 @@ Config restore_state(Config config, const InterfaceLookup& lookup) {
   nlohmann::json state = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (!state.is_object() || !state.contains("base") || !state.contains("rules") ||
       !state["rules"].is_array()) {
-    log_message(LogLevel::warn, where + ": not a state file ({\"base\":[..],\"rules\":[..]}); "
-                                        "ignored");
+    log_message(LogLevel::warn, where +
+                                    ": not a state file ({\"base\":[..],\"rules\":[..]}); "
+                                    "ignored");
     return config;
   }
   if (state["base"].dump() != rules_array_text(config.rules)) {
-    log_message(LogLevel::info, where + ": the configuration's rules changed since the state "
-                                        "was saved; using the configuration's rules");
+    log_message(LogLevel::info, where +
+                                    ": the configuration's rules changed since the state "
+                                    "was saved; using the configuration's rules");
     return config;
   }
   Config restored = config;
@@ -355,8 +360,8 @@ Config restore_state(Config config, const InterfaceLookup& lookup) {
     restored.rules.push_back(std::move(*rule));
   }
   if (auto valid = validate_config(restored, lookup); !valid) {
-    log_message(LogLevel::warn, where + ": " + valid.error().to_string() +
-                                    "; using the configuration's rules");
+    log_message(LogLevel::warn,
+                where + ": " + valid.error().to_string() + "; using the configuration's rules");
     return config;
   }
   log_message(LogLevel::info, where + ": restored " + std::to_string(restored.rules.size()) +

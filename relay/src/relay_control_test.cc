@@ -91,8 +91,9 @@ namespace mrelay {
 namespace {
 
 TEST(MetricsListen, LoopbackOnlyNamedByFlagOrKey) {
-  const char* argv[] = {"mrelay", "--in", "lo:239.1.1.1:5000", "--out", "lo:239.2.2.2:6000",
-                        "--metrics-listen", "0.0.0.0:9477"};
+  const char* argv[] = {
+      "mrelay",           "--in",        "lo:239.1.1.1:5000", "--out", "lo:239.2.2.2:6000",
+      "--metrics-listen", "0.0.0.0:9477"};
   auto cli = parse_command_line(7, argv);
   ASSERT_FALSE(cli);
   EXPECT_EQ(cli.error().where, "--metrics-listen");

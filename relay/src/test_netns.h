@@ -48,8 +48,8 @@ inline std::string run_in_private_netns(const std::function<std::string()>& body
         result = "SIOCGIFFLAGS lo failed";
       } else {
         request.ifr_flags |= IFF_UP | IFF_MULTICAST;
-        result = ::ioctl(control.get(), SIOCSIFFLAGS, &request) != 0 ? "SIOCSIFFLAGS lo failed"
-                                                                     : body();
+        result =
+            ::ioctl(control.get(), SIOCSIFFLAGS, &request) != 0 ? "SIOCSIFFLAGS lo failed" : body();
       }
     }
     (void)!::write(pipe_fds[1], result.data(), result.size());
