@@ -1,10 +1,11 @@
 // One data-plane worker: a single-threaded event loop, optionally pinned to a CPU, that owns
-// its ingress sockets (udp mode: endpoints e with e % workers == index), its output sockets (one
-// per output), a fixed buffer pool and an egress backend. Loop turn: read a capped batch from each
-// ingress socket (recvmmsg), parse, look up the rule, hand the packet to every output of the rule,
-// flush egress, reap completions; once every socket is drained (returned less than a full
-// batch), poll() the ingress sockets with a short timeout so stop requests and stats refreshes
-// are still serviced.
+// its ingress sockets (udp mode: the endpoints whose `worker` is its index), its output sockets
+// (one per output), a fixed buffer pool and an egress backend. Loop turn: read a capped batch
+// from each ingress socket (recvmmsg), parse, look up the rule, hand the packet to every output
+// of the rule, flush egress, reap completions; once every socket is drained (returned less than
+// a full batch), poll() the ingress sockets with a short timeout so stop requests and stats
+// refreshes are still serviced. Live rule changes arrive through post_update() and are applied
+// between two turns (plan_update.h).
 //
 //   mrelay::RelayPlan plan = ...;                    // shared, read-only
 //   mrelay::Worker worker(0, /*cpu=*/1, plan);
