@@ -14,7 +14,7 @@
 source "$(dirname "$0")/common.sh"
 
 FUZZ_DIR="${MRELAY_FUZZ_DIR:-$MRELAY_ROOT/build-fuzz}"
-# Seconds each target runs. 20: two targets fit in under a minute of CI while still running
+# Seconds each target runs. 20: three targets fit in about a minute of CI while still running
 # a few hundred thousand inputs each; raise it locally for deeper searches.
 SECONDS_PER_TARGET="${MRELAY_FUZZ_SECONDS:-20}"
 # Per-input limits: 1 s and 512 MiB. A parser taking longer than a second on one input is a
@@ -41,7 +41,7 @@ echo "fuzz: clang $(clang++ -dumpversion), runtime $resource_dir"
 CC=clang CXX=clang++ cmake -S "$MRELAY_ROOT" -B "$FUZZ_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMRELAY_BUILD_FUZZ=ON -DMRELAY_BUILD_HARNESS=OFF \
   -DMRELAY_BUILD_BENCH=OFF -DMRELAY_BUILD_PYTHON=OFF -DMRELAY_BUILD_TESTS=OFF >/dev/null
-cmake --build "$FUZZ_DIR" -j 2 --target mrelay_parser_fuzz mrelay_config_fuzz
+cmake --build "$FUZZ_DIR" -j 2 --target mrelay_parser_fuzz mrelay_config_fuzz mrelay_control_fuzz
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/mrelay-fuzz.XXXXXX")
 if [[ ${MRELAY_FUZZ_KEEP:-0} != 1 ]]; then
@@ -52,7 +52,7 @@ export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
 status=0
-for target in parser config; do
+for target in parser config control; do
   binary="$FUZZ_DIR/bin/mrelay_${target}_fuzz"
   corpus="$work/$target-corpus"
   artifacts="$work/$target-artifacts/"

@@ -43,7 +43,9 @@ constexpr std::array kFlags = {
     FlagSpec{"--sndbuf", "", true},       FlagSpec{"--rcvbuf", "", true},
     FlagSpec{"--workers", "", true},      FlagSpec{"--cpus", "", true},
     FlagSpec{"--pool-buffers", "", true}, FlagSpec{"--stats-interval", "", true},
-    FlagSpec{"--stats-json", "", true},   FlagSpec{"--help", "-h", false},
+    FlagSpec{"--stats-json", "", true},   FlagSpec{"--control-socket", "", true},
+    FlagSpec{"--state-file", "", true},   FlagSpec{"--metrics-listen", "", true},
+    FlagSpec{"--log-level", "", true},    FlagSpec{"--help", "-h", false},
     FlagSpec{"--version", "-V", false},
     // Operations (privileges.h, supervisor.h).
     FlagSpec{"--user", "", true},         FlagSpec{"--group", "", true},
@@ -64,6 +66,7 @@ constexpr std::array kKnobFlags = {
     KnobFlag{"cpus", "--cpus"},
     KnobFlag{"pool_buffers", "--pool-buffers"},
     KnobFlag{"stats_interval_ms", "--stats-interval"},
+    KnobFlag{"metrics_listen", "--metrics-listen"},
 };
 
 struct Flag {
@@ -374,6 +377,16 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
       (name == "--user" ? config.user : config.group) = flag.value;
     } else if (name == "--supervise") {
       result.supervise = true;
+    } else if (name == "--control-socket" || name == "--state-file" || name == "--metrics-listen" ||
+               name == "--log-level") {
+      if (flag.value.empty()) {
+        return fail(where, "missing value");
+      }
+      std::string& target = name == "--control-socket"   ? config.control_socket
+                            : name == "--state-file"     ? config.state_file
+                            : name == "--metrics-listen" ? config.metrics_listen
+                                                         : result.log_level;
+      target = flag.value;
     } else {
       // The plain-number knobs.
       auto number = parse_u32(name, flag.value);
@@ -497,6 +510,18 @@ std::string usage_text() {
   text += "                          Default: " + std::to_string(defaults.stats_interval_ms) + "\n";
   text += "  --stats-json FILE       final stats as JSON to FILE instead of stdout.\n";
   text += "                          Default: stdout\n";
+  text += "\nControl (docs/operations.md):\n";
+  text += "  --control-socket PATH   Unix socket for mrelayctl (JSON lines: add_rule,\n";
+  text += "                          remove_rule, list_rules, stats, set_log_level, ping,\n";
+  text += "                          version), created 0660. Default: none\n";
+  text += "  --state-file PATH       rules added/removed at run time are saved here and\n";
+  text += "                          restored at the next start. Default: none\n";
+  text += "  --metrics-listen ADDR   127.0.0.1:PORT: Prometheus text on HTTP GET /metrics,\n";
+  text += "                          loopback addresses only. Default: none\n";
+  text += "  --log-level LEVEL       error | warn | info | debug. Default: info\n";
+  text += "Signals: SIGHUP re-reads --config (valid: rules applied as a diff; invalid: logged,\n";
+  text += "         nothing changes); SIGUSR1 prints a stats line; SIGTERM/SIGINT drain, print\n";
+  text += "         the final counters and exit 0.\n\n";
   text += "Operations:\n";
   text += "  --user NAME             after opening every socket, switch to this user (name or\n";
   text += "                          uid) and keep only CAP_NET_RAW (packet ingress) or no\n";

@@ -317,9 +317,11 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
 
 Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
-  MRELAY_TRY(check_keys(root, "",
-                        {"ingress", "egress", "rcvbuf", "workers", "cpus", "pool_buffers",
-                         "stats_interval_ms", "stats_json", "user", "group", "rules"}));
+  MRELAY_TRY(check_keys(
+      root, "",
+      {"ingress", "egress", "rcvbuf", "workers", "cpus", "pool_buffers", "stats_interval_ms",
+       "stats_json", "user", "group", "control_socket", "state_file", "metrics_listen",
+       "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -392,6 +394,16 @@ Result<Config> read_config(const json& root) {
     MRELAY_ASSIGN(config.group, read_string(*group, "group"));
   }
 
+  for (auto [key, target] : {std::pair{"control_socket", &config.control_socket},
+                             std::pair{"state_file", &config.state_file},
+                             std::pair{"metrics_listen", &config.metrics_listen}}) {
+    if (const json* value = find_key(root, key)) {
+      std::string text;
+      MRELAY_ASSIGN(text, read_string(*value, key));
+      *target = std::move(text);
+    }
+  }
+
   const json* rules = nullptr;
   MRELAY_ASSIGN(rules, require_key(root, "", "rules"));
   MRELAY_TRY(expect_array(*rules, "rules"));
@@ -453,12 +465,23 @@ Result<Config> parse_config_json(std::string_view text) {
   }
 }
 
-Result<Config> load_config_file(const std::string& path) {
+Result<Rule> parse_rule_json(std::string_view text, const std::string& path) {
+  try {
+    const json root = json::parse(text, /*cb=*/nullptr, /*allow_exceptions=*/true,
+                                  /*ignore_comments=*/true);
+    return read_rule(root, path, 0);
+  } catch (const json::exception& error) {
+    return fail(path, "invalid JSON: " + strip_exception_id(error.what()));
+  }
+}
+
+Result<std::string> read_text_file(const std::string& path, std::string_view what,
+                                   size_t max_bytes) {
   // POSIX read, not ifstream: a directory or an unreadable file then reports its errno
   // (EISDIR, EACCES) instead of looking like an empty, "invalid JSON" file.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return fail(path, "cannot open config file", errno);
+    return fail(path, "cannot open " + std::string(what), errno);
   }
   std::string text;
   char chunk[65536];
@@ -470,20 +493,28 @@ Result<Config> load_config_file(const std::string& path) {
     if (got < 0) {
       const int saved = errno;
       ::close(fd);
-      return fail(path, "cannot read config file", saved);
+      return fail(path, "cannot read " + std::string(what), saved);
     }
     if (got == 0) {
       break;
     }
     text.append(chunk, static_cast<size_t>(got));
-    if (text.size() > kMaxConfigFileBytes) {
+    if (text.size() > max_bytes) {
       ::close(fd);
       return fail(path,
-                  "config file larger than " + std::to_string(kMaxConfigFileBytes >> 20) + " MiB");
+                  std::string(what) + " larger than " + std::to_string(max_bytes >> 20) + " MiB");
     }
   }
   ::close(fd);
-  auto config = parse_config_json(text);
+  return text;
+}
+
+Result<Config> load_config_file(const std::string& path) {
+  auto text = read_text_file(path, "config file", kMaxConfigFileBytes);
+  if (!text) {
+    return tl::unexpected(text.error());
+  }
+  auto config = parse_config_json(*text);
   if (!config) {
     Error error = config.error();
     error.where = error.where.empty() ? path : path + ": " + error.where;
@@ -496,7 +527,39 @@ InterfaceLookup system_interfaces() {
   return [](const std::string& name) -> unsigned { return if_nametoindex(name.c_str()); };
 }
 
+Result<LoopbackEndpoint> parse_metrics_listen(std::string_view text, const std::string& where) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return fail(where, "expected ADDR:PORT (e.g. 127.0.0.1:9477), got '" + std::string(text) + "'");
+  }
+  const std::string host(text.substr(0, colon));
+  LoopbackEndpoint endpoint;
+  if (inet_pton(AF_INET, host.c_str(), &endpoint.address) != 1) {
+    return fail(where, "'" + host + "' is not an IPv4 address (a.b.c.d)");
+  }
+  if ((ntohl(endpoint.address.s_addr) >> 24) != 127) {
+    return fail(where, "'" + host +
+                           "' is not a loopback address: metrics are served on 127.0.0.0/8 only "
+                           "(put a proxy in front to expose them)");
+  }
+  const std::string_view port_text = text.substr(colon + 1);
+  uint64_t port = 0;
+  bool digits = port_text.size() <= 5;
+  for (char c : port_text) {
+    digits = digits && c >= '0' && c <= '9';
+    port = port * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (!digits || port > 65535) {
+    return fail(where, "port '" + std::string(port_text) + "' is not a number in 0..65535");
+  }
+  endpoint.port = static_cast<uint16_t>(port);
+  return endpoint;
+}
+
 Result<void> validate_knobs(const Config& config) {
+  if (!config.metrics_listen.empty()) {
+    MRELAY_TRY(parse_metrics_listen(config.metrics_listen, "metrics_listen"));
+  }
   MRELAY_TRY(check_range("egress.queue_depth", config.egress.queue_depth, kQueueDepthRange));
   MRELAY_TRY(check_range("egress.batch", config.egress.batch, kBatchRange));
   MRELAY_TRY(check_range("egress.sndbuf", config.egress.sndbuf, kSocketBufferRange));

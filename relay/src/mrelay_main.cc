@@ -2,14 +2,21 @@
 //
 //   mrelay --in veth0:239.1.1.1:5000 --out veth1:239.2.2.2:6000 --out veth2:239.2.2.3:6000
 //   mrelay --config relay.json --egress sendmmsg --batch 32 --stats-interval 1000
+//   mrelay --config relay.json --control-socket /run/mrelay/control.sock --state-file state.json
 //   kill -USR1 <pid>   # one stats line on stdout;  kill -TERM <pid>  # drain, final line, exit 0
+//   kill -HUP <pid>    # re-read relay.json: rules applied as a diff, or rejected with a reason
 //   mrelay --config relay.json --user nobody --supervise   # drop to nobody; restart on a crash
 //
 // Exit codes: 0 clean stop, 1 runtime/set-up failure (sockets, permissions), 2 bad command
 // line or configuration (the message names the flag or field).
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 
+#include "log.h"
 #include "mrelay/command_line.h"
 #include "mrelay/config.h"
 #include "privileges.h"
@@ -62,10 +69,43 @@ int main(int argc, char** argv) {
       return mrelay::kConfigErrorExit;
     }
   }
-  auto relay = mrelay::Relay::create(command->config);
+  if (!command->log_level.empty()) {
+    auto level = mrelay::parse_log_level(command->log_level, "--log-level");
+    if (!level) {
+      std::fprintf(stderr, "mrelay: %s\n", level.error().to_string().c_str());
+      return 2;
+    }
+    mrelay::set_log_level(*level);
+  }
+  // Rules added/removed at run time (--state-file) come back on top of the file's rules.
+  std::vector<mrelay::Rule> file_rules = command->config.rules;
+  const mrelay::Config config = mrelay::restore_state(command->config, mrelay::system_interfaces());
+  auto relay = mrelay::Relay::create(config);
   if (!relay) {
     std::fprintf(stderr, "mrelay: %s\n", relay.error().to_string().c_str());
     return 1;
+  }
+  mrelay::ConfigSource reload;
+  if (!command->config_path.empty()) {
+    // SIGHUP re-reads the file and re-applies this command line's flags on top, as at start.
+    reload = [argc, argv]() -> mrelay::Result<mrelay::Config> {
+      auto again = mrelay::parse_command_line(argc, argv);
+      if (!again) {
+        return tl::unexpected(again.error());
+      }
+      return std::move(again->config);
+    };
+  }
+  (*relay)->set_config_source(std::move(reload), std::move(file_rules));
+  if (!command->config.user.empty() && !config.control_socket.empty()) {
+    // The control socket was created by the privileged identity; hand it to the one the relay
+    // drops to, so that user's group can connect (0660) and the relay can remove it on exit.
+    if (auto who = mrelay::resolve_identity(command->config.user, command->config.group); who) {
+      if (::chown(config.control_socket.c_str(), who->uid, who->gid) != 0) {
+        std::fprintf(stderr, "mrelay: warning: chown %s: %s\n", config.control_socket.c_str(),
+                     std::strerror(errno));
+      }
+    }
   }
   // Every socket is open and no thread runs yet: drop to --user and the capabilities the
   // data plane needs (privileges.h), so the workers start with the reduced sets.

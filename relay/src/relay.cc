@@ -5,23 +5,18 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "ingress.h"
 #include "kernel_probe.h"
+#include "log.h"
 #include "stats_json.h"
 
 namespace mrelay {
 namespace {
 
-// How long a stats emission waits for workers to fold fresh kernel drop counts in, in ms.
-// Idle workers wake every Worker::kIdlePollMs (50 ms), so 200 ms covers a busy scheduler.
-constexpr int kRefreshWaitMs = 200;
-
 void log_line(const std::string& text) {
-  std::fprintf(stderr, "mrelay: %s\n", text.c_str());
+  log_message(LogLevel::info, text);
 }
 
 sigset_t relay_signals() {
@@ -42,8 +37,8 @@ Result<std::unique_ptr<Relay>> Relay::create(const Config& config) {
   if (!plan) {
     return tl::unexpected(plan.error());
   }
-  relay->plan_ = std::move(*plan);
-  RelayPlan& p = relay->plan_;
+  relay->plan_ = std::make_shared<RelayPlan>(std::move(*plan));
+  RelayPlan& p = *relay->plan_;
 
   if (config.ingress == IngressMode::packet) {
     const PacketProbe packet = probe_packet_socket();
@@ -68,25 +63,11 @@ Result<std::unique_ptr<Relay>> Relay::create(const Config& config) {
   }
   // Join every input group on its interface once per process, so it shows in `ip maddr` and
   // NICs with multicast filters deliver it. UDP ingress sockets join by themselves too.
-  if (config.ingress == IngressMode::packet) {
-    for (size_t r = 0; r < config.rules.size(); ++r) {
-      const Rule& rule = config.rules[r];
-      bool joined = false;
-      for (size_t q = 0; q < r; ++q) {
-        joined = joined || (config.rules[q].input_interface == rule.input_interface &&
-                            config.rules[q].group.s_addr == rule.group.s_addr);
-      }
-      if (joined) {
-        continue;
-      }
-      auto fd = open_membership_socket(rule.input_interface,
-                                       system_interfaces()(rule.input_interface), rule.group);
-      if (!fd) {
-        return tl::unexpected(fd.error());
-      }
-      relay->memberships_.push_back(std::move(*fd));
-    }
+  auto joined = join_new_groups(config, relay->memberships_, system_interfaces());
+  if (!joined) {
+    return tl::unexpected(joined.error());
   }
+  commit_memberships(config, relay->memberships_, std::move(*joined));
   if (config.ingress == IngressMode::udp && config.workers > p.ingress.size()) {
     log_line("udp ingress: " + std::to_string(p.ingress.size()) +
              " (group, port) endpoint(s) for " + std::to_string(config.workers) +
@@ -96,12 +77,15 @@ Result<std::unique_ptr<Relay>> Relay::create(const Config& config) {
   }
   for (uint32_t w = 0; w < config.workers; ++w) {
     const int cpu = config.cpus.empty() ? -1 : config.cpus[w % config.cpus.size()];
-    relay->workers_.push_back(std::make_unique<Worker>(w, cpu, relay->plan_));
+    relay->workers_.push_back(std::make_unique<Worker>(w, cpu, *relay->plan_));
     if (auto ok = relay->workers_.back()->open(); !ok) {
       Error error = ok.error();
       error.where = "worker " + std::to_string(w) + ": " + error.where;
       return tl::unexpected(error);
     }
+  }
+  if (auto control = relay->open_control(); !control) {
+    return tl::unexpected(control.error());
   }
   return relay;
 }
@@ -120,7 +104,7 @@ void Relay::stop_workers() {
 int Relay::run() {
   const sigset_t signals = relay_signals();
   // Blocked before any worker starts, so workers inherit the mask and only this thread,
-  // in sigtimedwait(), ever takes these signals.
+  // through its signalfd (relay_control.cc), ever takes these signals.
   if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
     log_line("pthread_sigmask failed");
     return 1;
@@ -145,44 +129,17 @@ int Relay::run() {
     stop_workers();
     return 1;
   }
-  const Config& config = plan_.config;
+  // A copy: live rule changes replace plan_ (and free the old plan) while serve() runs.
+  const Config config = plan_->config;
   log_line("running: pid " + std::to_string(::getpid()) + ", ingress " +
            std::string(to_string(config.ingress)) + ", egress " +
            std::string(to_string(workers_.front()->backend())) + ", " +
-           std::to_string(config.rules.size()) + " rules, " + std::to_string(plan_.outputs.size()) +
-           " outputs, " + std::to_string(workers_.size()) + " workers, " +
-           std::to_string(config.pool_buffers) + " buffers/worker");
+           std::to_string(config.rules.size()) + " rules, " +
+           std::to_string(plan_->outputs.size()) + " outputs, " + std::to_string(workers_.size()) +
+           " workers, " + std::to_string(config.pool_buffers) + " buffers/worker");
 
   const uint64_t interval_ns = static_cast<uint64_t>(config.stats_interval_ms) * 1000000u;
-  uint64_t next_stats_ns = interval_ns > 0 ? start_ns_ + interval_ns : 0;
-  for (;;) {
-    // Wake at the next stats emission, or every second to notice nothing in particular.
-    uint64_t wait_ns = 1000000000u;
-    const uint64_t now = monotonic_ns();
-    if (interval_ns > 0) {
-      wait_ns = next_stats_ns > now ? next_stats_ns - now : 0;
-    }
-    timespec timeout{static_cast<time_t>(wait_ns / 1000000000u),
-                     static_cast<long>(wait_ns % 1000000000u)};
-    siginfo_t info{};
-    const int sig = ::sigtimedwait(&signals, &info, &timeout);
-    if (sig == SIGINT || sig == SIGTERM) {
-      log_line(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": draining");
-      break;
-    }
-    if (sig == SIGUSR1) {
-      emit_stats("stats", stdout);
-    } else if (sig == SIGHUP) {
-      log_line("SIGHUP: configuration reload is not implemented yet; ignored");
-    }
-    if (interval_ns > 0 && monotonic_ns() >= next_stats_ns) {
-      emit_stats("stats", stdout);
-      // Skip missed ticks instead of bursting lines after a stall.
-      while (next_stats_ns <= monotonic_ns()) {
-        next_stats_ns += interval_ns;
-      }
-    }
-  }
+  serve(signals, interval_ns);
   stop_workers();
 
   int code = 0;
@@ -205,37 +162,8 @@ int Relay::run() {
 }
 
 void Relay::emit_stats(std::string_view event, std::FILE* out) {
-  if (!stop_.load(std::memory_order_relaxed)) {
-    // Ask each worker to fold in fresh kernel drop counts, and wait a little for it.
-    std::vector<uint64_t> requests;
-    requests.reserve(workers_.size());
-    for (auto& worker : workers_) {
-      requests.push_back(worker->request_refresh());
-    }
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(kRefreshWaitMs);
-    for (size_t i = 0; i < workers_.size(); ++i) {
-      while (!workers_[i]->refreshed(requests[i]) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-      }
-    }
-  }
-  std::vector<WorkerStats> stats;
-  stats.reserve(workers_.size());
-  for (auto& worker : workers_) {
-    stats.push_back({worker->index(), worker->cpu(), snapshot_counters(worker->counters())});
-  }
-  const uint64_t now = monotonic_ns();
-  StatsHeader header;
-  header.event = event;
-  header.time_ns = now;
-  header.uptime_s = static_cast<double>(now - start_ns_) / 1e9;
-  header.ingress = plan_.config.ingress;
-  header.egress = workers_.empty() ? plan_.backend : workers_.front()->backend();
-  header.queue_depth = plan_.config.egress.queue_depth;
-  header.batch = plan_.config.egress.batch;
-  header.sndbuf = plan_.config.egress.sndbuf;
-  const std::string line = format_stats_json(header, stats) + "\n";
+  const RelayStats stats = collect(event);
+  const std::string line = format_stats_json(stats.header, stats.workers) + "\n";
   std::fputs(line.c_str(), out);
   std::fflush(out);
 }

@@ -6,25 +6,37 @@
 //   if (!relay) { fprintf(stderr, "%s\n", relay.error().to_string().c_str()); return 1; }
 //   return (*relay)->run();                         // 0 after a clean drain + final stats
 //
-// Signals: SIGUSR1 prints one "stats" line at once; SIGTERM/SIGINT stop reading, drain
-// in-flight sends (<= 1 s), write the "final" line (stdout, or --stats-json FILE), return 0.
+// Signals: SIGUSR1 prints one "stats" line at once; SIGHUP re-reads the config file and applies
+// its rules as a diff (relay_control.cc); SIGTERM/SIGINT stop reading, drain in-flight sends
+// (<= 1 s), write the "final" line (stdout, or --stats-json FILE), return 0. With
+// --control-socket the same thread also serves mrelayctl (control_server.h).
 // Stats lines go to stdout, one JSON object per line; human log lines go to stderr.
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
 
+#include "control_protocol.h"
+#include "control_server.h"
 #include "mrelay/config.h"
 #include "mrelay/error.h"
+#include "plan_update.h"
 #include "unique_fd.h"
 #include "worker.h"
 
 namespace mrelay {
 
-class Relay {
+/// Re-reads the configuration for SIGHUP (the --config file with the command line's flags on
+/// top); empty when the relay was started without a file.
+using ConfigSource = std::function<Result<Config>()>;
+
+class Relay : public ControlTarget {
  public:
   /// Probes kernel features (falls back from io_uring to sendmmsg with a message), opens the
   /// membership, ingress and output sockets. Does not start threads.
@@ -35,16 +47,48 @@ class Relay {
   /// stats interval until SIGTERM/SIGINT. Returns the process exit code.
   [[nodiscard]] int run();
 
+  /// Where SIGHUP reloads from (relay_control.cc); without one, SIGHUP logs that there is no
+  /// file to reload. `base_rules` are the file's rules as loaded (the state file records them
+  /// to notice when the file was edited between runs).
+  void set_config_source(ConfigSource source, std::vector<Rule> base_rules);
+
+  // ControlTarget (relay_control.cc): the control socket and SIGHUP act through these.
+  [[nodiscard]] const Config& running_config() const override { return plan_->config; }
+  [[nodiscard]] InterfaceLookup interfaces() const override;
+  [[nodiscard]] Result<void> apply_rules(const Config& candidate,
+                                         const std::string& origin) override;
+  [[nodiscard]] RelayStats stats() override;
+
  private:
   Relay() = default;
   void emit_stats(std::string_view event, std::FILE* out);
   void stop_workers();
+  // relay_control.cc: the main thread's loop (signals, control clients, periodic stats)
+  // until SIGTERM/SIGINT; SIGHUP; the state file; the stats snapshot.
+  [[nodiscard]] Result<void> open_control();
+  void serve(const sigset_t& signals, uint64_t interval_ns);
+  void reload();
+  void save_state();
+  [[nodiscard]] RelayStats collect(std::string_view event);
 
-  RelayPlan plan_;
-  std::vector<UniqueFd> memberships_;
+  std::shared_ptr<RelayPlan> plan_;
+  MembershipMap memberships_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stop_{false};
   uint64_t start_ns_ = 0;
+  ControlServer control_;
+  ConfigSource config_source_;
+  std::vector<Rule> base_rules_;
+  uint64_t generation_ = 0;
+  // Plans and updates a worker did not acknowledge in time: kept alive until shutdown, since
+  // that worker may still read them.
+  std::vector<std::shared_ptr<RelayPlan>> unacknowledged_plans_;
+  std::vector<std::unique_ptr<WorkerUpdate>> unacknowledged_updates_;
 };
+
+/// Replaces config.rules with the rules saved in config.state_file, when that file exists and
+/// was saved on top of the same file rules (otherwise the file was edited since: its rules
+/// win). Logs what it did; a state file that cannot be read or parsed is reported and ignored.
+[[nodiscard]] Config restore_state(Config config, const InterfaceLookup& lookup);
 
 }  // namespace mrelay

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -72,7 +73,9 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
                                   endpoint.port == rule.port);
     }
     if (!known) {
-      plan.ingress.push_back({rule.input_interface, ifindex, rule.group, rule.port});
+      const auto e = static_cast<uint32_t>(plan.ingress.size());
+      plan.ingress.push_back({rule.input_interface, ifindex, rule.group, rule.port,
+                              e % config.workers, static_cast<int>(e)});
     }
     plan.rule_first_output.push_back(static_cast<uint32_t>(plan.outputs.size()));
     plan.rule_output_count.push_back(static_cast<uint32_t>(rule.outputs.size()));
@@ -87,6 +90,10 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
       plan.output_where.push_back(where);
     }
   }
+  plan.rule_counters.assign(config.workers, std::vector<RuleCounters>(config.rules.size()));
+  plan.output_counters.assign(config.workers, std::vector<OutputCounters>(plan.outputs.size()));
+  plan.rule_previous.assign(config.rules.size(), -1);
+  plan.output_previous.assign(plan.outputs.size(), -1);
   if (config.ingress == IngressMode::packet && config.workers > 1) {
     // Fanout group ids are per network namespace: derive from the pid to avoid another
     // relay's group; each interface gets its own id (a group is bound to one device).
@@ -95,10 +102,37 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
   return plan;
 }
 
+Result<Worker::IngressSocket> Worker::open_ingress(const RelayPlan& plan, size_t e,
+                                                   std::string* notes) {
+  const IngressEndpoint& endpoint = plan.ingress[e];
+  const bool packet_mode = plan.config.ingress == IngressMode::packet;
+  IngressSocketOptions options{.rcvbuf = plan.config.rcvbuf, .fanout_id = -1};
+  if (plan.fanout_id >= 0) {
+    options.fanout_id = (plan.fanout_id + endpoint.fanout_offset) & 0xffff;
+  }
+  const char* rx_choice = std::getenv(kPacketRxEnv);
+  const bool use_ring = rx_choice == nullptr || std::string_view(rx_choice) != "recvmmsg";
+  PacketRing ring;
+  auto fd = packet_mode ? open_packet_socket(endpoint.interface, endpoint.ifindex, options, notes,
+                                             use_ring ? &ring : nullptr)
+                        : open_udp_ingress_socket(endpoint.interface, endpoint.ifindex,
+                                                  endpoint.group, endpoint.port, options);
+  if (!fd) {
+    return tl::unexpected(fd.error());
+  }
+  IngressSocket socket;
+  socket.fd = std::move(*fd);
+  socket.ifindex = endpoint.ifindex;
+  socket.group = endpoint.group.s_addr;
+  socket.port = endpoint.port;
+  socket.ring = std::move(ring);
+  return socket;
+}
+
 Worker::Worker(uint32_t index, int cpu, const RelayPlan& plan)
     : index_(index),
       cpu_(cpu),
-      plan_(plan),
+      plan_(&plan),
       packet_mode_(plan.config.ingress == IngressMode::packet),
       ready_future_(ready_.get_future()) {}
 
@@ -107,54 +141,38 @@ Worker::~Worker() {
 }
 
 Result<void> Worker::open() {
-  const Config& config = plan_.config;
+  const Config& config = plan_->config;
   pool_ = std::make_unique<BufferPool>(config.pool_buffers);
-  for (size_t e = 0; e < plan_.ingress.size(); ++e) {
+  for (size_t e = 0; e < plan_->ingress.size(); ++e) {
     // UDP: the kernel delivers a multicast datagram to EVERY socket bound to its group and
     // port (SO_REUSEPORT balancing is for unicast only), so each endpoint gets exactly one
     // worker, round-robin, or every worker would relay a copy. Packet mode spreads one
     // interface over all workers with PACKET_FANOUT instead.
-    if (!packet_mode_ && e % plan_.config.workers != index_) {
+    if (!packet_mode_ && plan_->ingress[e].worker != index_) {
       continue;
     }
-    const IngressEndpoint& endpoint = plan_.ingress[e];
-    IngressSocketOptions options{.rcvbuf = config.rcvbuf, .fanout_id = -1};
-    if (plan_.fanout_id >= 0) {
-      options.fanout_id = static_cast<int>((plan_.fanout_id + e) & 0xffff);
+    auto socket = open_ingress(*plan_, e, &notes_);
+    if (!socket) {
+      return tl::unexpected(socket.error());
     }
-    const char* rx_choice = std::getenv(kPacketRxEnv);
-    const bool use_ring = rx_choice == nullptr || std::string_view(rx_choice) != "recvmmsg";
-    PacketRing ring;
-    auto fd = packet_mode_ ? open_packet_socket(endpoint.interface, endpoint.ifindex, options,
-                                                &notes_, use_ring ? &ring : nullptr)
-                           : open_udp_ingress_socket(endpoint.interface, endpoint.ifindex,
-                                                     endpoint.group, endpoint.port, options);
-    if (!fd) {
-      return tl::unexpected(fd.error());
-    }
-    IngressSocket socket;
-    socket.fd = std::move(*fd);
-    socket.ifindex = endpoint.ifindex;
-    socket.group = endpoint.group.s_addr;
-    socket.port = endpoint.port;
     if (packet_mode_ && e == 0) {
-      notes_ += ring.mapped() ? "rx TPACKET_V2 ring " + std::to_string(ring.frames()) + " frames; "
-                              : std::string("rx recvmmsg; ");
+      notes_ += socket->ring.mapped()
+                    ? "rx TPACKET_V2 ring " + std::to_string(socket->ring.frames()) + " frames; "
+                    : std::string("rx recvmmsg; ");
     }
-    socket.ring = std::move(ring);
-    ingress_.push_back(std::move(socket));
+    ingress_.push_back(std::move(*socket));
   }
-  for (size_t o = 0; o < plan_.outputs.size(); ++o) {
-    auto fd = open_output_socket(plan_.outputs[o], plan_.output_ifindex[o],
+  for (size_t o = 0; o < plan_->outputs.size(); ++o) {
+    auto fd = open_output_socket(plan_->outputs[o], plan_->output_ifindex[o],
                                  {.sndbuf = config.egress.sndbuf, .non_blocking = true},
-                                 plan_.output_where[o]);
+                                 plan_->output_where[o]);
     if (!fd) {
       return tl::unexpected(fd.error());
     }
     output_fds_.push_back(fd->get());
     output_sockets_.push_back(std::move(*fd));
   }
-  rebinder_.init(plan_.outputs, plan_.output_ifindex, output_fds_);
+  rebinder_.init(plan_->outputs, plan_->output_ifindex, output_fds_);
   // Receive slots, reserved once.
   slot_buffers_.assign(kRecvBatch, nullptr);
   scratch_.reset(new uint8_t[static_cast<size_t>(kRecvBatch) * BufferPool::kBufferSize]);
@@ -172,17 +190,19 @@ Result<void> Worker::open() {
       header.msg_control = &control_[static_cast<size_t>(i) * kControlSize];
     }
   }
-  pollfds_.clear();
-  for (const IngressSocket& socket : ingress_) {
-    pollfds_.push_back(pollfd{socket.fd.get(), POLLIN, 0});
+  wake_fd_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!wake_fd_) {
+    return fail_errno("worker " + std::to_string(index_) + ": eventfd");
   }
+  point_counters();
+  rebuild_pollfds();
   return {};
 }
 
 Result<void> Worker::setup_egress() {
-  const EgressConfig& knobs = plan_.config.egress;
+  const EgressConfig& knobs = plan_->config.egress;
   EgressOptions options{
-      .backend = plan_.backend, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
+      .backend = plan_->backend, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
   auto egress = make_egress(options, output_fds_, *pool_, counters_);
   if (!egress && options.backend == EgressBackend::uring) {
     notes_ +=
@@ -249,6 +269,10 @@ uint64_t Worker::request_refresh() noexcept {
 void Worker::loop(const std::atomic<bool>& stop) {
   next_drops_read_ns_ = monotonic_ns() + kKernelDropsPeriodMs * 1000000u;
   while (!stop.load(std::memory_order_relaxed)) {
+    // Live rule change: switch plans between turns, never inside one (plan_update.cc).
+    if (WorkerUpdate* update = pending_update_.load(std::memory_order_acquire)) {
+      apply_update(*update);
+    }
     // A socket that returned a full batch may hold more: read again at once. Otherwise every
     // socket was drained, and re-reading would only cost a recvmmsg() returning EAGAIN.
     bool maybe_more = false;
@@ -275,6 +299,9 @@ void Worker::loop(const std::atomic<bool>& stop) {
           ::poll(pollfds_.data(), pollfds_.size(), egress_->in_flight() > 0 ? 1 : kIdlePollMs);
       if (ret > 0) {
         clear_ingress_errors();
+        if (pollfds_.back().revents != 0) {
+          drain_wake();  // a post_update() wake-up (the eventfd is always the last entry)
+        }
       }
       // Otherwise -EINTR or timeout: the next turn simply tries again.
     }
@@ -328,11 +355,13 @@ void Worker::handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* 
   }
   counters_.rx_bytes += view.payload_len;
   const int32_t rule =
-      plan_.table.find(socket.ifindex, view.dst_addr, view.dst_port, view.src_addr);
+      plan_->table.find(socket.ifindex, view.dst_addr, view.dst_port, view.src_addr);
   if (rule < 0) {
     ++counters_.unmatched_no_rule;
     return;
   }
+  ++rule_counters_[rule].matched_packets;
+  rule_counters_[rule].matched_bytes += view.payload_len;
   PacketBuffer* buffer = pool_->acquire();
   if (buffer == nullptr) {
     ++counters_.drop_buffer_exhausted;
@@ -348,11 +377,13 @@ void Worker::handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* 
 
 bool Worker::send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload,
                              uint32_t len) {
-  const uint32_t first = plan_.rule_first_output[static_cast<size_t>(rule)];
-  const uint32_t count = plan_.rule_output_count[static_cast<size_t>(rule)];
+  const uint32_t first = plan_->rule_first_output[static_cast<size_t>(rule)];
+  const uint32_t count = plan_->rule_output_count[static_cast<size_t>(rule)];
   bool handed = false;
   for (uint32_t o = first; o < first + count; ++o) {
-    handed = egress_->send(o, buffer, payload, len) || handed;
+    const bool accepted = egress_->send(o, buffer, payload, len);
+    ++(accepted ? output_counters_[o].queued_packets : output_counters_[o].dropped_packets);
+    handed = accepted || handed;
   }
   if (handed) {
     ++counters_.fwd_packets;
@@ -410,11 +441,13 @@ void Worker::handle_frame(const IngressSocket& socket, uint32_t slot, uint32_t l
   }
   counters_.rx_bytes += view.payload_len;
   const int32_t rule =
-      plan_.table.find(socket.ifindex, view.dst_addr, view.dst_port, view.src_addr);
+      plan_->table.find(socket.ifindex, view.dst_addr, view.dst_port, view.src_addr);
   if (rule < 0) {
     ++counters_.unmatched_no_rule;
     return;
   }
+  ++rule_counters_[rule].matched_packets;
+  rule_counters_[rule].matched_bytes += view.payload_len;
   forward(rule, slot, view.payload, view.payload_len);
 }
 
@@ -434,11 +467,13 @@ void Worker::handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len)
   }
   counters_.rx_bytes += len;
   const int32_t rule =
-      plan_.table.find(socket.ifindex, socket.group, socket.port, sources_[slot].sin_addr.s_addr);
+      plan_->table.find(socket.ifindex, socket.group, socket.port, sources_[slot].sin_addr.s_addr);
   if (rule < 0) {
     ++counters_.unmatched_no_rule;
     return;
   }
+  ++rule_counters_[rule].matched_packets;
+  rule_counters_[rule].matched_bytes += len;
   forward(rule, slot, static_cast<const uint8_t*>(iovecs_[slot].iov_base), len);
 }
 

@@ -1,10 +1,11 @@
 // One data-plane worker: a single-threaded event loop, optionally pinned to a CPU, that owns
-// its ingress sockets (udp mode: endpoints e with e % workers == index), its output sockets (one
-// per output), a fixed buffer pool and an egress backend. Loop turn: read a capped batch from each
-// ingress socket (recvmmsg), parse, look up the rule, hand the packet to every output of the rule,
-// flush egress, reap completions; once every socket is drained (returned less than a full
-// batch), poll() the ingress sockets with a short timeout so stop requests and stats refreshes
-// are still serviced.
+// its ingress sockets (udp mode: the endpoints whose `worker` is its index), its output sockets
+// (one per output), a fixed buffer pool and an egress backend. Loop turn: read a capped batch
+// from each ingress socket (recvmmsg), parse, look up the rule, hand the packet to every output
+// of the rule, flush egress, reap completions; once every socket is drained (returned less than
+// a full batch), poll() the ingress sockets with a short timeout so stop requests and stats
+// refreshes are still serviced. Live rule changes arrive through post_update() and are applied
+// between two turns (plan_update.h).
 //
 //   mrelay::RelayPlan plan = ...;                    // shared, read-only
 //   mrelay::Worker worker(0, /*cpu=*/1, plan);
@@ -45,6 +46,28 @@ struct IngressEndpoint {
   unsigned ifindex = 0;
   in_addr group{};    // udp mode only
   uint16_t port = 0;  // udp mode only
+  // udp mode: the one worker that reads this endpoint (a multicast datagram reaches every
+  // socket on its port). Kept across live rule changes so an endpoint never moves worker.
+  uint32_t worker = 0;
+  // packet mode with several workers: offset added to RelayPlan::fanout_id for this
+  // interface's PACKET_FANOUT group (a group is bound to one device). Kept across changes.
+  int fanout_offset = 0;
+};
+
+/// Per-rule counters, one array per worker (the worker is the only writer; readers load
+/// relaxed). Matched = the rule table found this rule for a packet.
+struct RuleCounters {
+  uint64_t matched_packets = 0;
+  uint64_t matched_bytes = 0;  // UDP payload bytes
+};
+
+/// Per-output counters, one array per worker. Queued = the egress backend accepted the copy
+/// (sent at once, or queued for the batch / io_uring); dropped = the backend refused it (no
+/// queue slot, or a synchronous send error). Errors reported later by an asynchronous
+/// completion are counted in the worker's drop_* counters only.
+struct OutputCounters {
+  uint64_t queued_packets = 0;
+  uint64_t dropped_packets = 0;
 };
 
 /// Everything the workers share, built once from a validated Config (allocation happens here).
@@ -59,7 +82,17 @@ struct RelayPlan {
   std::vector<uint32_t> rule_first_output;  // per rule: index into outputs
   std::vector<uint32_t> rule_output_count;  // per rule
   int fanout_id = -1;  // PACKET_FANOUT group id when workers > 1 in packet mode
+  // [worker][rule] and [worker][output]: sized once here, written only by that worker.
+  // mutable: the plan's shape is read-only, these counters are the workers' scratch.
+  mutable std::vector<std::vector<RuleCounters>> rule_counters;
+  mutable std::vector<std::vector<OutputCounters>> output_counters;
+  // Live rule changes (plan_update.h): per rule / output, its index in the plan this one
+  // replaced (-1 = new), so counters carry over and unchanged outputs keep their sockets.
+  std::vector<int32_t> rule_previous;
+  std::vector<int32_t> output_previous;
 };
+
+struct WorkerUpdate;  // plan_update.h: a new plan plus the sockets it needs, for one worker
 
 /// Builds the plan; errors name the config field. `lookup` resolves interface names.
 [[nodiscard]] Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup);
@@ -111,7 +144,17 @@ class Worker {
   /// Builds the egress first; returns its error if that fails.
   [[nodiscard]] Result<void> run(const std::atomic<bool>& stop);
 
- private:
+  /// Live rule changes (plan_update.h). Hands `update` to the loop, which switches to its plan
+  /// at the next loop-turn boundary and then reports update->generation as applied. The caller
+  /// keeps `update` alive until applied_generation() reaches it. One update at a time.
+  void post_update(WorkerUpdate* update) noexcept;
+  [[nodiscard]] uint64_t applied_generation() const noexcept {
+    return applied_generation_.load(std::memory_order_acquire);
+  }
+  /// The plan the loop reads now (the last update applied, or the one given at construction).
+  /// Only the thread that posts updates may call this.
+  [[nodiscard]] const RelayPlan& plan() const noexcept { return *plan_; }
+
   struct IngressSocket {
     UniqueFd fd;
     unsigned ifindex = 0;
@@ -120,7 +163,11 @@ class Worker {
     uint32_t last_overflow = 0;  // udp mode: last SO_RXQ_OVFL value seen
     PacketRing ring;             // packet mode: unmapped = recvmmsg instead
   };
+  /// Opens the ingress socket for plan.ingress[e] (the caller decides which worker reads it).
+  [[nodiscard]] static Result<IngressSocket> open_ingress(const RelayPlan& plan, size_t e,
+                                                          std::string* notes);
 
+ private:
   Result<void> setup_egress();
   void loop(const std::atomic<bool>& stop);
   uint32_t receive(IngressSocket& socket);
@@ -134,10 +181,17 @@ class Worker {
   void note_socket_drops(IngressSocket& socket, uint32_t cumulative) noexcept;
   void clear_ingress_errors() noexcept;
   void shutdown() noexcept;
+  // plan_update.cc: drains egress, swaps sockets and counters, rebuilds egress.
+  void apply_update(WorkerUpdate& update) noexcept;
+  void point_counters() noexcept;
+  void rebuild_pollfds();
+  void drain_wake() noexcept;
 
   const uint32_t index_;
   const int cpu_;
-  const RelayPlan& plan_;
+  const RelayPlan* plan_;
+  RuleCounters* rule_counters_ = nullptr;      // plan_->rule_counters[index_]
+  OutputCounters* output_counters_ = nullptr;  // plan_->output_counters[index_]
   const bool packet_mode_;
   WorkerCounters counters_{};
   std::unique_ptr<BufferPool> pool_;
@@ -160,6 +214,12 @@ class Worker {
   // udp mode: room for one SO_RXQ_OVFL control message per slot.
   static constexpr size_t kControlSize = 64;
   std::vector<uint8_t> control_;
+
+  // Live updates: the mailbox (one pending update at most), the generation applied last, and
+  // an eventfd in pollfds_ so an idle loop wakes at once instead of after kIdlePollMs.
+  std::atomic<WorkerUpdate*> pending_update_{nullptr};
+  std::atomic<uint64_t> applied_generation_{0};
+  UniqueFd wake_fd_;
 
   std::atomic<uint64_t> refresh_requested_{0};
   std::atomic<uint64_t> refresh_done_{0};

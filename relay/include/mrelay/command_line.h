@@ -18,6 +18,7 @@ struct CommandLine {
   Config config;            // file (if any) with every flag applied on top
   std::string config_path;  // empty for the quick form
   bool supervise = false;   // --supervise: run the relay as a restarted child (supervisor.h)
+  std::string log_level;    // --log-level as given (checked by the daemon), empty = default
 };
 
 /// Parses argv. Flags override values from --config. Unknown flags, missing values and

@@ -10,6 +10,8 @@
 //     "egress": {"backend": "uring", "queue_depth": 1024, "batch": 64, "sndbuf": 4194304},
 //     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192,
 //     "stats_interval_ms": 0, "user": "nobody", "group": "nogroup",
+//     "control_socket": "/run/mrelay/control.sock", "state_file": "/var/lib/mrelay/state.json",
+//     "metrics_listen": "127.0.0.1:9477",
 //     "rules": [
 //       {"name": "cam1",
 //        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
@@ -89,7 +91,20 @@ struct Config {
   // user's primary group. Capabilities are reduced to what the data plane needs either way.
   std::string user;
   std::string group;
+  // Control plane (docs/operations.md). Empty = off. Not changeable by a reload.
+  std::string control_socket;  // Unix socket path for mrelayctl (created 0660)
+  std::string state_file;      // rules changed at run time are saved here and restored at start
+  std::string metrics_listen;  // "127.0.0.1:PORT": HTTP GET /metrics (loopback only)
 };
+
+/// Parses one rule object (the config's "rules" entry schema) from JSON text; errors name
+/// the field under `path` ("rule.input.group"). Used by the control socket's add_rule.
+[[nodiscard]] Result<Rule> parse_rule_json(std::string_view text, const std::string& path);
+
+/// Reads a whole text file of at most `max_bytes` (a config, the state file); errors name the
+/// path and say what the file is ("cannot open config file", errno kept).
+[[nodiscard]] Result<std::string> read_text_file(const std::string& path, std::string_view what,
+                                                 size_t max_bytes);
 
 /// Parses JSON text; shape and value checks only (no interface lookups).
 [[nodiscard]] Result<Config> parse_config_json(std::string_view text);
@@ -111,6 +126,15 @@ using InterfaceLookup = std::function<unsigned(const std::string&)>;
 /// line calls it too so a flag and a JSON key give the same message. `where` is the JSON path
 /// ("egress.batch", "cpus[2]").
 [[nodiscard]] Result<void> validate_knobs(const Config& config);
+
+/// Where the metrics HTTP endpoint listens: "ADDR:PORT" with ADDR in 127.0.0.0/8 (metrics are
+/// never exposed beyond the host by the relay itself); PORT 0 lets the kernel choose.
+struct LoopbackEndpoint {
+  in_addr address{};  // network byte order
+  uint16_t port = 0;  // host byte order
+};
+[[nodiscard]] Result<LoopbackEndpoint> parse_metrics_listen(std::string_view text,
+                                                            const std::string& where);
 
 /// Parses "IFACE:GROUP:PORT" (the quick-form --in / --out). Errors name `flag`.
 [[nodiscard]] Result<Output> parse_endpoint(std::string_view text, std::string_view flag);

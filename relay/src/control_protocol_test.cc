@@ -1,0 +1,432 @@
+// The control protocol's dispatcher against a fake target: every error names its field and
+// leaves the running rules untouched; the replies and formats of the successful commands; and
+// the control socket itself (permissions, stale files, limits, clients that misbehave).
+#include "control_protocol.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "control_server.h"
+#include "log.h"
+
+namespace mrelay {
+namespace {
+
+using nlohmann::json;
+
+unsigned fake_lookup(const std::string& name) {
+  return name == "eth0" ? 2 : name == "eth1" ? 3 : 0;
+}
+
+Rule rule_named(const std::string& name, const char* group) {
+  Rule rule;
+  rule.name = name;
+  rule.input_interface = "eth0";
+  ::inet_pton(AF_INET, group, &rule.group);
+  rule.port = 5000;
+  Output output;
+  output.interface = "eth1";
+  ::inet_pton(AF_INET, "239.2.2.2", &output.address);
+  output.port = 6000;
+  rule.outputs.push_back(output);
+  return rule;
+}
+
+class FakeTarget : public ControlTarget {
+ public:
+  FakeTarget() { config.rules = {rule_named("a", "239.1.1.1")}; }
+  const Config& running_config() const override { return config; }
+  InterfaceLookup interfaces() const override { return fake_lookup; }
+  Result<void> apply_rules(const Config& candidate, const std::string& origin) override {
+    last_origin = origin;
+    if (refuse) {
+      return fail("rules[1].outputs[0]: socket(AF_INET, SOCK_DGRAM)", "refused", EMFILE);
+    }
+    config = candidate;
+    ++applied;
+    return {};
+  }
+  RelayStats stats() override {
+    RelayStats stats;
+    stats.header.uptime_s = 2.5;
+    WorkerStats worker;
+    worker.worker = 0;
+    worker.counters.rx_packets = 7;
+    stats.workers.push_back(worker);
+    RuleStats rule;
+    rule.name = "a";
+    rule.counters.matched_packets = 5;
+    rule.outputs.push_back({config.rules[0].outputs[0], OutputCounters{4, 1}});
+    stats.rules.push_back(rule);
+    return stats;
+  }
+
+  Config config;
+  int applied = 0;
+  bool refuse = false;
+  std::string last_origin;
+};
+
+json reply_of(FakeTarget& target, std::string_view line) {
+  return json::parse(handle_request(line, target));
+}
+
+std::vector<std::string> rule_names(const Config& config) {
+  std::vector<std::string> names;
+  for (const Rule& rule : config.rules) {
+    names.push_back(rule.name);
+  }
+  return names;
+}
+
+constexpr const char* kRuleB =
+    R"({"name":"b","input":{"interface":"eth0","group":"239.1.1.2","port":5000},)"
+    R"("outputs":[{"interface":"eth1","group":"239.2.2.3","port":6001}]})";
+
+struct ErrorCase {
+  const char* label;
+  std::string request;
+  const char* field;    // expected "field" of the reply
+  const char* message;  // a substring of "error"
+};
+
+TEST(ControlProtocol, ErrorsNameTheFieldAndChangeNothing) {
+  const std::string too_large = R"({"cmd":"ping","pad":")" + std::string(70000, 'x') + "\"}";
+  const std::vector<ErrorCase> cases = {
+      {"not json", "hello", "request", "malformed JSON"},
+      {"truncated json", R"({"cmd":"add_rule","rule":{"name":)", "request", "malformed JSON"},
+      {"not an object", "[1,2]", "request", "must be a JSON object"},
+      {"no cmd", "{}", "cmd", "required key missing"},
+      {"cmd not a string", R"({"cmd":5})", "cmd", "must be a string"},
+      {"unknown cmd", R"({"cmd":"launch"})", "cmd", "unknown command 'launch'"},
+      {"unknown key", R"({"cmd":"ping","extra":1})", "extra", "unknown key"},
+      {"too large", too_large, "request", "too large"},
+      {"add: no rule", R"({"cmd":"add_rule"})", "rule", "required key missing"},
+      {"add: rule not object", R"({"cmd":"add_rule","rule":3})", "rule", "must be an object"},
+      {"add: no name",
+       R"({"cmd":"add_rule","rule":{"input":{"interface":"eth0","group":"239.1.1.2","port":1},)"
+       R"("outputs":[{"interface":"eth1","group":"239.2.2.3","port":2}]}})",
+       "rule.name", "required for add_rule"},
+      {"add: unicast group",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth0","group":"10.0.0.1",)"
+       R"("port":1},"outputs":[{"interface":"eth1","group":"239.2.2.3","port":2}]}})",
+       "rule.input.group", "not a multicast group"},
+      {"add: typo in output",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth0","group":"239.1.1.2",)"
+       R"("port":1},"outputs":[{"interface":"eth1","gruop":"239.2.2.3","port":2}]}})",
+       "rule.outputs[0].gruop", "unknown key"},
+      {"add: port out of range",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth0","group":"239.1.1.2",)"
+       R"("port":70000},"outputs":[{"interface":"eth1","group":"239.2.2.3","port":2}]}})",
+       "rule.input.port", "must be in 1..65535"},
+      {"add: no such interface",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth9","group":"239.1.1.2",)"
+       R"("port":1},"outputs":[{"interface":"eth1","group":"239.2.2.3","port":2}]}})",
+       "rule.input.interface", "no such interface 'eth9'"},
+      {"add: duplicate name",
+       R"({"cmd":"add_rule","rule":{"name":"a","input":{"interface":"eth0","group":"239.1.1.2",)"
+       R"("port":1},"outputs":[{"interface":"eth1","group":"239.2.2.3","port":2}]}})",
+       "rule.name", "duplicate rule name 'a'"},
+      {"add: same input as a",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth0","group":"239.1.1.1",)"
+       R"("port":5000},"outputs":[{"interface":"eth1","group":"239.2.2.3","port":2}]}})",
+       "rule.input", "same interface, group, port and source as rules[0]"},
+      {"add: no outputs",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth0","group":"239.1.1.2",)"
+       R"("port":1},"outputs":[]}})",
+       "rule.outputs", "at least one output"},
+      {"remove: unknown", R"({"cmd":"remove_rule","name":"zz"})", "name", "no rule named 'zz'"},
+      {"remove: not a string", R"({"cmd":"remove_rule","name":1})", "name", "must be a string"},
+      {"remove: last rule", R"({"cmd":"remove_rule","name":"a"})", "name", "last rule"},
+      {"log level", R"({"cmd":"set_log_level","level":"loud"})", "level", "not one of"},
+      {"stats format", R"({"cmd":"stats","format":"xml"})", "format", "not one of json"},
+  };
+  for (const ErrorCase& c : cases) {
+    FakeTarget target;
+    const LogLevel level_before = log_level();
+    const json reply = reply_of(target, c.request);
+    EXPECT_EQ(reply["ok"], false) << c.label;
+    EXPECT_EQ(reply["field"], c.field) << c.label << ": " << reply.dump();
+    EXPECT_NE(reply["error"].get<std::string>().find(c.message), std::string::npos)
+        << c.label << ": " << reply.dump();
+    EXPECT_EQ(target.applied, 0) << c.label;
+    EXPECT_EQ(rule_names(target.config), std::vector<std::string>{"a"}) << c.label;
+    EXPECT_EQ(log_level(), level_before) << c.label;
+  }
+}
+
+TEST(ControlProtocol, FailedApplyReportsAndKeepsRules) {
+  FakeTarget target;
+  target.refuse = true;
+  const json reply = reply_of(target, std::string(R"({"cmd":"add_rule","rule":)") + kRuleB + "}");
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_NE(reply["error"].get<std::string>().find("refused"), std::string::npos);
+  EXPECT_EQ(rule_names(target.config), std::vector<std::string>{"a"});
+}
+
+TEST(ControlProtocol, AddListRemove) {
+  FakeTarget target;
+  EXPECT_EQ(reply_of(target, R"({"cmd":"ping"})"), json::parse(R"({"ok":true,"pong":true})"));
+  EXPECT_EQ(reply_of(target, R"({"cmd":"version"})")["version"], MRELAY_VERSION);
+
+  json reply = reply_of(target, std::string(R"({"cmd":"add_rule","rule":)") + kRuleB + "}");
+  EXPECT_EQ(reply["ok"], true) << reply.dump();
+  EXPECT_EQ(reply["added"], "b");
+  EXPECT_EQ(target.last_origin, "add_rule b");
+  EXPECT_EQ(rule_names(target.config), (std::vector<std::string>{"a", "b"}));
+
+  reply = reply_of(target, R"({"cmd":"list_rules"})");
+  ASSERT_EQ(reply["rules"].size(), 2u);
+  json expected = json::parse(kRuleB);
+  expected["outputs"][0]["ttl"] = 1;  // defaults are spelled out
+  EXPECT_EQ(reply["rules"][1], expected);
+  // list_rules speaks the config schema: its output adds back unchanged.
+  FakeTarget other;
+  other.config.rules.clear();
+  other.config.rules.push_back(rule_named("x", "239.7.7.7"));
+  const json again = reply_of(other, json{{"cmd", "add_rule"}, {"rule", reply["rules"][1]}}.dump());
+  EXPECT_EQ(again["ok"], true) << again.dump();
+
+  reply = reply_of(target, R"({"cmd":"remove_rule","name":"a"})");
+  EXPECT_EQ(reply["removed"], "a");
+  EXPECT_EQ(rule_names(target.config), std::vector<std::string>{"b"});
+}
+
+TEST(ControlProtocol, SetLogLevel) {
+  FakeTarget target;
+  EXPECT_EQ(reply_of(target, R"({"cmd":"set_log_level","level":"debug"})")["level"], "debug");
+  EXPECT_EQ(log_level(), LogLevel::debug);
+  EXPECT_EQ(reply_of(target, R"({"cmd":"set_log_level","level":"info"})")["ok"], true);
+  EXPECT_EQ(log_level(), LogLevel::info);
+}
+
+TEST(ControlProtocol, StatsJsonAndPrometheus) {
+  FakeTarget target;
+  const json stats = reply_of(target, R"({"cmd":"stats"})")["stats"];
+  EXPECT_EQ(stats["total"]["rx_packets"], 7);
+  EXPECT_EQ(stats["workers"][0]["rx_packets"], 7);
+  EXPECT_EQ(stats["rules"][0]["name"], "a");
+  EXPECT_EQ(stats["rules"][0]["matched_packets"], 5);
+  EXPECT_EQ(stats["rules"][0]["outputs"][0]["output"], "eth1:239.2.2.2:6000");
+  EXPECT_EQ(stats["rules"][0]["outputs"][0]["queued_packets"], 4);
+  EXPECT_EQ(stats["rules"][0]["outputs"][0]["dropped_packets"], 1);
+
+  const std::string text =
+      reply_of(target, R"({"cmd":"stats","format":"prometheus"})")["prometheus"];
+  for (const char* expected : {
+           "# TYPE mrelay_rx_packets_total counter\n",
+           "mrelay_rx_packets_total{worker=\"0\"} 7\n",
+           "# HELP mrelay_kernel_drops_total ",
+           "mrelay_rule_matched_packets_total{rule=\"a\"} 5\n",
+           "mrelay_output_queued_packets_total{rule=\"a\",output=\"eth1:239.2.2.2:6000\"} 4\n",
+           "mrelay_output_dropped_packets_total{rule=\"a\",output=\"eth1:239.2.2.2:6000\"} 1\n",
+           "# TYPE mrelay_uptime_seconds gauge\nmrelay_uptime_seconds 2.500\n",
+       }) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
+  // Every sample line is NAME{labels} VALUE or NAME VALUE; every family has HELP and TYPE.
+  size_t families = 0;
+  size_t helps = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    families += line.rfind("# TYPE ", 0) == 0;
+    helps += line.rfind("# HELP ", 0) == 0;
+  }
+  EXPECT_EQ(families, helps);
+  EXPECT_GT(families, 20u);
+}
+
+TEST(ControlProtocol, PrometheusEscapesLabels) {
+  RelayStats stats;
+  RuleStats rule;
+  rule.name = "we\"ird\\name";
+  stats.rules.push_back(rule);
+  EXPECT_NE(format_prometheus(stats).find(R"(rule="we\"ird\\name")"), std::string::npos);
+}
+
+// ---- the socket --------------------------------------------------------------------------
+
+std::string temp_path(const char* name) {
+  return "/tmp/mrelay-control-test-" + std::to_string(::getpid()) + "-" + name;
+}
+
+UniqueFd connect_to(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    return UniqueFd();
+  }
+  return fd;
+}
+
+// Runs the server for `ms` milliseconds (poll + service), answering with the fake target.
+void pump(ControlServer& server, FakeTarget& target, int ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::vector<pollfd> fds;
+    server.append_pollfds(fds);
+    ::poll(fds.data(), fds.size(), 5);
+    server.service(
+        fds, [&](std::string_view line) { return handle_request(line, target); },
+        [] { return std::string("metrics\n"); });
+  }
+}
+
+// Reads what is there within `ms` (non-blocking after the wait).
+std::string read_some(int fd, int ms) {
+  std::string text;
+  pollfd pfd{fd, POLLIN, 0};
+  while (::poll(&pfd, 1, ms) > 0) {
+    char chunk[4096];
+    const ssize_t got = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+    if (got == 0 || (got < 0 && errno != EAGAIN)) {
+      text += "<EOF>";  // closed (ECONNRESET when the server left our bytes unread)
+      break;
+    }
+    if (got < 0) {
+      break;
+    }
+    text.append(chunk, static_cast<size_t>(got));
+    ms = 20;
+  }
+  return text;
+}
+
+TEST(ControlServer, SocketIs0660AndRemovedOnExit) {
+  const std::string path = temp_path("mode");
+  {
+    ControlServer server;
+    ASSERT_TRUE(server.open_unix(path));
+    struct stat info {};
+    ASSERT_EQ(::lstat(path.c_str(), &info), 0);
+    EXPECT_TRUE(S_ISSOCK(info.st_mode));
+    EXPECT_EQ(info.st_mode & 0777, 0660u);
+    // A second daemon on the same path is refused while the first listens.
+    ControlServer second;
+    auto refused = second.open_unix(path);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("another process is listening"), std::string::npos);
+  }
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+TEST(ControlServer, StaleSocketReplacedOtherFilesRefused) {
+  const std::string path = temp_path("stale");
+  {
+    // A socket file nobody listens on (a crashed daemon's).
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  }
+  ControlServer server;
+  EXPECT_TRUE(server.open_unix(path));
+
+  const std::string regular = temp_path("regular");
+  std::ofstream(regular) << "keep me";
+  ControlServer other;
+  auto refused = other.open_unix(regular);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("not a socket"), std::string::npos);
+  std::ifstream kept(regular);
+  std::string content;
+  std::getline(kept, content);
+  EXPECT_EQ(content, "keep me");
+  ::unlink(regular.c_str());
+}
+
+TEST(ControlServer, MisbehavingClientsDoNotBlockOthers) {
+  const std::string path = temp_path("clients");
+  ControlServer server;
+  ASSERT_TRUE(server.open_unix(path));
+  FakeTarget target;
+
+  UniqueFd half = connect_to(path);  // sends half a request and hangs
+  ASSERT_TRUE(half);
+  ASSERT_GT(::send(half.get(), R"({"cmd":"pi)", 10, 0), 0);
+  UniqueFd leaver = connect_to(path);  // disconnects mid-request
+  ASSERT_GT(::send(leaver.get(), R"({"cmd":"list_)", 13, 0), 0);
+  UniqueFd big = connect_to(path);  // a line longer than the limit
+  const std::string huge(kMaxRequestBytes + 100, 'x');
+  UniqueFd good = connect_to(path);
+  pump(server, target, 50);
+  leaver.reset();
+  (void)!::send(big.get(), huge.data(), huge.size(), MSG_NOSIGNAL);
+  ASSERT_GT(::send(good.get(), "{\"cmd\":\"ping\"}\n{\"cmd\":\"version\"}\n", 33, 0), 0);
+  pump(server, target, 100);
+
+  const std::string replies = read_some(good.get(), 500);
+  EXPECT_NE(replies.find("\"pong\":true"), std::string::npos) << replies;
+  EXPECT_NE(replies.find("\"version\""), std::string::npos) << replies;
+  const std::string refused = read_some(big.get(), 500);
+  EXPECT_NE(refused.find("request too large"), std::string::npos) << refused.substr(0, 200);
+  EXPECT_NE(refused.find("<EOF>"), std::string::npos);  // and closed
+  EXPECT_EQ(read_some(half.get(), 50), "");             // still waiting for its newline
+  EXPECT_EQ(server.client_count(), 2u);                 // half and good; leaver, big gone
+
+  // The half request completes later and is answered.
+  ASSERT_GT(::send(half.get(), "ng\"}\n", 5, 0), 0);
+  pump(server, target, 50);
+  EXPECT_NE(read_some(half.get(), 500).find("pong"), std::string::npos);
+}
+
+TEST(ControlServer, ClientsBeyondTheLimitGetAnError) {
+  const std::string path = temp_path("limit");
+  ControlServer server;
+  ASSERT_TRUE(server.open_unix(path));
+  FakeTarget target;
+  std::vector<UniqueFd> clients;
+  for (size_t i = 0; i < ControlServer::kMaxClients + 3; ++i) {
+    clients.push_back(connect_to(path));
+    ASSERT_TRUE(clients.back());
+  }
+  pump(server, target, 100);
+  EXPECT_EQ(server.client_count(), ControlServer::kMaxClients);
+  const std::string extra = read_some(clients.back().get(), 500);
+  EXPECT_NE(extra.find("too many clients"), std::string::npos) << extra;
+}
+
+TEST(ControlServer, MetricsHttpLoopbackOnly) {
+  ControlServer refused;
+  auto error = refused.open_http("0.0.0.0:9477");
+  ASSERT_FALSE(error);
+  EXPECT_EQ(error.error().where, "--metrics-listen");
+  EXPECT_NE(error.error().message.find("not a loopback address"), std::string::npos);
+  EXPECT_FALSE(refused.open_http("127.0.0.1:notaport"));
+
+  ControlServer server;
+  ASSERT_TRUE(server.open_http("127.0.0.1:0"));  // port 0: the kernel picks a free one
+  ASSERT_NE(server.http_port(), 0);
+  FakeTarget target;
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server.http_port());
+  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_GT(::send(client.get(), request.data(), request.size(), 0), 0);
+  pump(server, target, 100);
+  const std::string response = read_some(client.get(), 500);
+  EXPECT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+  EXPECT_NE(response.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(response.find("\r\n\r\nmetrics\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mrelay

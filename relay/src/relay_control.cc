@@ -1,0 +1,372 @@
+// The relay's control plane, run by the main thread: the poll() loop over the signalfd and the
+// control/metrics sockets, live rule changes (plan_update.h), SIGHUP reload, the state file,
+// and the stats snapshot shared by the stats line, `mrelayctl stats` and /metrics.
+//
+//   relay->set_config_source([&] { return reload_from_argv(); }, file_rules);
+//   relay->run();   // serve(): SIGHUP -> reload(); control requests -> handle_request(*this)
+#include <fcntl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "log.h"
+#include "relay.h"
+#include "stats_json.h"
+
+namespace mrelay {
+namespace {
+
+// How long a stats snapshot waits for workers to fold fresh kernel drop counts in, in ms.
+// Idle workers wake every Worker::kIdlePollMs (50 ms), so 200 ms covers a busy scheduler.
+constexpr int kRefreshWaitMs = 200;
+// How long a rule change waits for every worker to switch plans, in ms. A worker switches at
+// its next loop turn (woken at once by its eventfd) after draining in-flight sends, which is
+// bounded by Worker::kDrainMs (1 s); 5 s leaves room for a loaded 2-core machine.
+constexpr int kSwitchWaitMs = 5000;
+// The main loop wakes at least this often (ms) to expire idle control clients.
+constexpr int kMaxPollMs = 1000;
+// A state file is a list of rules: 16 MiB is far beyond any real one and bounds a mistake.
+constexpr size_t kMaxStateFileBytes = 16u << 20;
+
+// The knobs a reload cannot change on a running relay (they shape workers and sockets).
+std::vector<std::string> fixed_knob_changes(const Config& running, const Config& next) {
+  std::vector<std::string> changed;
+  auto check = [&changed](bool differs, const char* name) {
+    if (differs) {
+      changed.emplace_back(name);
+    }
+  };
+  check(running.ingress != next.ingress, "ingress");
+  check(running.egress.backend != next.egress.backend, "egress.backend");
+  check(running.egress.queue_depth != next.egress.queue_depth, "egress.queue_depth");
+  check(running.egress.batch != next.egress.batch, "egress.batch");
+  check(running.egress.sndbuf != next.egress.sndbuf, "egress.sndbuf");
+  check(running.rcvbuf != next.rcvbuf, "rcvbuf");
+  check(running.workers != next.workers, "workers");
+  check(running.cpus != next.cpus, "cpus");
+  check(running.pool_buffers != next.pool_buffers, "pool_buffers");
+  check(running.stats_interval_ms != next.stats_interval_ms, "stats_interval_ms");
+  check(running.stats_json_path != next.stats_json_path, "stats_json");
+  check(running.control_socket != next.control_socket, "control_socket");
+  check(running.state_file != next.state_file, "state_file");
+  check(running.metrics_listen != next.metrics_listen, "metrics_listen");
+  return changed;
+}
+
+std::string rules_array_text(const std::vector<Rule>& rules) {
+  return nlohmann::json::parse(rules_to_json(rules))["rules"].dump();
+}
+
+}  // namespace
+
+void Relay::set_config_source(ConfigSource source, std::vector<Rule> base_rules) {
+  config_source_ = std::move(source);
+  base_rules_ = std::move(base_rules);
+}
+
+InterfaceLookup Relay::interfaces() const {
+  return system_interfaces();
+}
+
+Result<void> Relay::open_control() {
+  const Config& config = plan_->config;
+  if (!config.control_socket.empty()) {
+    if (auto ok = control_.open_unix(config.control_socket); !ok) {
+      return ok;
+    }
+    log_message(LogLevel::info, "control socket " + config.control_socket + " (mode 0660)");
+  }
+  if (!config.metrics_listen.empty()) {
+    if (auto ok = control_.open_http(config.metrics_listen); !ok) {
+      return ok;
+    }
+    // The bound port, not the configured one: ":0" lets the kernel choose (tests do).
+    const std::string host = config.metrics_listen.substr(0, config.metrics_listen.rfind(':'));
+    log_message(LogLevel::info, "metrics on http://" + host + ":" +
+                                    std::to_string(control_.http_port()) + "/metrics");
+  }
+  return {};
+}
+
+void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
+  UniqueFd signal_fd(::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd) {
+    log_message(LogLevel::error,
+                std::string("signalfd failed: ") + std::strerror(errno) + "; stopping");
+    return;
+  }
+  const auto on_request = [this](std::string_view line) { return handle_request(line, *this); };
+  const auto on_metrics = [this] { return format_prometheus(collect("stats")); };
+  uint64_t next_stats_ns = interval_ns > 0 ? start_ns_ + interval_ns : 0;
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.clear();
+    fds.push_back(pollfd{signal_fd.get(), POLLIN, 0});
+    control_.append_pollfds(fds);
+    int timeout_ms = kMaxPollMs;
+    const uint64_t now = monotonic_ns();
+    if (interval_ns > 0) {
+      const uint64_t wait_ns = next_stats_ns > now ? next_stats_ns - now : 0;
+      timeout_ms = static_cast<int>(std::min<uint64_t>(wait_ns / 1000000u + 1, kMaxPollMs));
+    }
+    const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
+    if (ready < 0 && errno != EINTR) {
+      log_message(LogLevel::error, std::string("poll failed: ") + std::strerror(errno));
+      return;
+    }
+    if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
+      signalfd_siginfo info{};
+      while (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
+        const auto sig = static_cast<int>(info.ssi_signo);
+        if (sig == SIGINT || sig == SIGTERM) {
+          log_message(LogLevel::info, std::string("received ") +
+                                          (sig == SIGINT ? "SIGINT" : "SIGTERM") + ": draining");
+          return;
+        }
+        if (sig == SIGUSR1) {
+          emit_stats("stats", stdout);
+        } else if (sig == SIGHUP) {
+          reload();
+        }
+      }
+    }
+    control_.service(fds, on_request, on_metrics);
+    if (interval_ns > 0 && monotonic_ns() >= next_stats_ns) {
+      emit_stats("stats", stdout);
+      // Skip missed ticks instead of bursting lines after a stall.
+      while (next_stats_ns <= monotonic_ns()) {
+        next_stats_ns += interval_ns;
+      }
+    }
+  }
+}
+
+Result<void> Relay::apply_rules(const Config& candidate, const std::string& origin) {
+  const RuleDiff diff = diff_rules(plan_->config.rules, candidate.rules);
+  if (diff.empty()) {
+    log_message(LogLevel::info, origin + ": rules unchanged");
+    return {};
+  }
+  // The running knobs stay (fixed_knob_changes); only the rules change.
+  Config next_config = plan_->config;
+  next_config.rules = candidate.rules;
+  const InterfaceLookup lookup = system_interfaces();
+  if (auto valid = validate_config(next_config, lookup); !valid) {
+    return valid;
+  }
+  auto next = build_next_plan(*plan_, next_config, lookup);
+  if (!next) {
+    return tl::unexpected(next.error());
+  }
+  auto joined = join_new_groups(next_config, memberships_, lookup);
+  if (!joined) {
+    return tl::unexpected(joined.error());
+  }
+  const uint64_t generation = ++generation_;
+  std::vector<std::unique_ptr<WorkerUpdate>> updates;
+  for (auto& worker : workers_) {
+    auto update = prepare_worker_update(*plan_, *next, worker->index(), generation);
+    if (!update) {
+      return tl::unexpected(update.error());  // sockets opened so far close here
+    }
+    updates.push_back(std::move(*update));
+  }
+  // Past this point nothing can fail: publish, then wait for every worker to switch.
+  const uint64_t posted_ns = monotonic_ns();
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    workers_[w]->post_update(updates[w].get());
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSwitchWaitMs);
+  bool all_switched = false;
+  while (!all_switched && std::chrono::steady_clock::now() < deadline) {
+    all_switched = true;
+    for (auto& worker : workers_) {
+      all_switched = all_switched && worker->applied_generation() >= generation;
+    }
+    if (!all_switched) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  // Post to acknowledgement: bounds how long a worker paused forwarding for the switch.
+  const uint64_t switch_us = (monotonic_ns() - posted_ns) / 1000u;
+  commit_memberships(next_config, memberships_, std::move(*joined));
+  std::shared_ptr<RelayPlan> previous = std::exchange(plan_, std::move(*next));
+  if (!all_switched) {
+    // A worker still reads the old plan and has not taken its update: keep both alive.
+    unacknowledged_plans_.push_back(std::move(previous));
+    for (auto& update : updates) {
+      unacknowledged_updates_.push_back(std::move(update));
+    }
+    log_message(LogLevel::error, origin + ": a worker did not switch within " +
+                                     std::to_string(kSwitchWaitMs) + " ms; it will when it can");
+  }
+  // `previous` and `updates` go here: the old plan, retired sockets and group memberships.
+  log_message(LogLevel::info, origin + ": applied (" + diff.describe() + "), " +
+                                  std::to_string(plan_->config.rules.size()) + " rules, " +
+                                  std::to_string(plan_->outputs.size()) +
+                                  " outputs, workers "
+                                  "switched in " +
+                                  std::to_string(switch_us) + " us");
+  save_state();
+  return {};
+}
+
+void Relay::reload() {
+  if (!config_source_) {
+    log_message(LogLevel::warn,
+                "SIGHUP: started without --config, there is no file to reload; ignored");
+    return;
+  }
+  auto next = config_source_();
+  if (!next) {
+    log_message(LogLevel::warn, "SIGHUP: reload rejected, running configuration unchanged: " +
+                                    next.error().to_string());
+    return;
+  }
+  if (auto valid = validate_config(*next, system_interfaces()); !valid) {
+    log_message(LogLevel::warn, "SIGHUP: reload rejected, running configuration unchanged: " +
+                                    valid.error().to_string());
+    return;
+  }
+  for (const std::string& knob : fixed_knob_changes(plan_->config, *next)) {
+    log_message(LogLevel::warn, "SIGHUP: '" + knob +
+                                    "' changed in the file; it needs a restart, the running "
+                                    "value stays");
+  }
+  std::vector<Rule> file_rules = next->rules;
+  if (auto applied = apply_rules(*next, "SIGHUP reload"); !applied) {
+    log_message(LogLevel::warn, "SIGHUP: reload rejected, running configuration unchanged: " +
+                                    applied.error().to_string());
+    return;
+  }
+  base_rules_ = std::move(file_rules);
+  save_state();
+}
+
+void Relay::save_state() {
+  const std::string& path = plan_->config.state_file;
+  if (path.empty()) {
+    return;
+  }
+  // {"base": the config file's rules this state was made on top of, "rules": the running ones}
+  nlohmann::json state;
+  state["base"] = nlohmann::json::parse(rules_array_text(base_rules_));
+  state["rules"] = nlohmann::json::parse(rules_array_text(plan_->config.rules));
+  const std::string text = state.dump(2) + "\n";
+  // Write a temporary file beside it and rename(): a crash leaves the old or the new file,
+  // never half of one.
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  bool ok = fd >= 0;
+  size_t written = 0;
+  while (ok && written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    ok = n > 0 || (n < 0 && errno == EINTR);
+    written += n > 0 ? static_cast<size_t>(n) : 0;
+  }
+  ok = ok && ::fsync(fd) == 0;
+  const int saved = errno;
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    log_message(LogLevel::error, "--state-file " + path + ": cannot save (" +
+                                     std::strerror(ok ? errno : saved) + "); rules not persisted");
+    ::unlink(temporary.c_str());
+    return;
+  }
+  log_message(LogLevel::debug, "--state-file " + path + ": saved " +
+                                   std::to_string(plan_->config.rules.size()) + " rules");
+}
+
+RelayStats Relay::collect(std::string_view event) {
+  if (!stop_.load(std::memory_order_relaxed)) {
+    // Ask each worker to fold in fresh kernel drop counts, and wait a little for it.
+    std::vector<uint64_t> requests;
+    requests.reserve(workers_.size());
+    for (auto& worker : workers_) {
+      requests.push_back(worker->request_refresh());
+    }
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kRefreshWaitMs);
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      while (!workers_[i]->refreshed(requests[i]) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    }
+  }
+  RelayStats stats;
+  stats.workers.reserve(workers_.size());
+  for (auto& worker : workers_) {
+    stats.workers.push_back(
+        {worker->index(), worker->cpu(), snapshot_counters(worker->counters())});
+  }
+  const uint64_t now = monotonic_ns();
+  StatsHeader& header = stats.header;
+  header.event = event;
+  header.time_ns = now;
+  header.uptime_s = static_cast<double>(now - start_ns_) / 1e9;
+  header.ingress = plan_->config.ingress;
+  header.egress = workers_.empty() ? plan_->backend : workers_.front()->backend();
+  header.queue_depth = plan_->config.egress.queue_depth;
+  header.batch = plan_->config.egress.batch;
+  header.sndbuf = plan_->config.egress.sndbuf;
+  stats.rules = collect_rule_stats(*plan_);
+  return stats;
+}
+
+RelayStats Relay::stats() {
+  return collect("stats");
+}
+
+Config restore_state(Config config, const InterfaceLookup& lookup) {
+  const std::string& path = config.state_file;
+  if (path.empty() || ::access(path.c_str(), F_OK) != 0) {
+    return config;
+  }
+  const std::string where = "--state-file " + path;
+  auto text = read_text_file(path, "state file", kMaxStateFileBytes);
+  if (!text) {
+    log_message(LogLevel::warn, where + ": " + text.error().to_string() + "; ignored");
+    return config;
+  }
+  nlohmann::json state = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!state.is_object() || !state.contains("base") || !state.contains("rules") ||
+      !state["rules"].is_array()) {
+    log_message(LogLevel::warn, where +
+                                    ": not a state file ({\"base\":[..],\"rules\":[..]}); "
+                                    "ignored");
+    return config;
+  }
+  if (state["base"].dump() != rules_array_text(config.rules)) {
+    log_message(LogLevel::info, where +
+                                    ": the configuration's rules changed since the state "
+                                    "was saved; using the configuration's rules");
+    return config;
+  }
+  Config restored = config;
+  restored.rules.clear();
+  for (size_t i = 0; i < state["rules"].size(); ++i) {
+    auto rule = parse_rule_json(state["rules"][i].dump(), "rules[" + std::to_string(i) + "]");
+    if (!rule) {
+      log_message(LogLevel::warn, where + ": " + rule.error().to_string() + "; ignored");
+      return config;
+    }
+    restored.rules.push_back(std::move(*rule));
+  }
+  if (auto valid = validate_config(restored, lookup); !valid) {
+    log_message(LogLevel::warn,
+                where + ": " + valid.error().to_string() + "; using the configuration's rules");
+    return config;
+  }
+  log_message(LogLevel::info, where + ": restored " + std::to_string(restored.rules.size()) +
+                                  " rules saved at run time");
+  return restored;
+}
+
+}  // namespace mrelay

@@ -1,0 +1,114 @@
+// restore_state(): the state file brings back rules changed at run time only when the config
+// file's rules are still the ones the state was saved on top of; anything unreadable or
+// invalid is ignored (logged) and the config's rules are used.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "relay.h"
+
+namespace mrelay {
+namespace {
+
+unsigned fake_lookup(const std::string& name) {
+  return name == "eth0" ? 2 : name == "eth1" ? 3 : 0;
+}
+
+Rule rule_named(const std::string& name, const char* group) {
+  Rule rule;
+  rule.name = name;
+  rule.input_interface = "eth0";
+  ::inet_pton(AF_INET, group, &rule.group);
+  rule.port = 5000;
+  Output output;
+  output.interface = "eth1";
+  ::inet_pton(AF_INET, "239.2.2.2", &output.address);
+  output.port = 6000;
+  rule.outputs.push_back(output);
+  return rule;
+}
+
+std::vector<std::string> names(const Config& config) {
+  std::vector<std::string> result;
+  for (const Rule& rule : config.rules) {
+    result.push_back(rule.name);
+  }
+  return result;
+}
+
+class RestoreState : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config.state_file = "/tmp/mrelay-state-test-" + std::to_string(::getpid()) + ".json";
+    config.rules = {rule_named("a", "239.1.1.1")};
+  }
+  void TearDown() override { ::unlink(config.state_file.c_str()); }
+  void write(const std::string& text) { std::ofstream(config.state_file) << text; }
+  // A state saved on top of `base` holding `rules`, as Relay::save_state writes it.
+  std::string state(const std::vector<Rule>& base, const std::vector<Rule>& rules) {
+    const std::string base_text = rules_to_json(base);
+    const std::string rules_text = rules_to_json(rules);
+    // rules_to_json gives {"rules":[...]}: take the arrays out.
+    auto array = [](const std::string& text) {
+      return text.substr(text.find('['), text.rfind(']') - text.find('[') + 1);
+    };
+    return "{\"base\":" + array(base_text) + ",\"rules\":" + array(rules_text) + "}";
+  }
+  Config config;
+};
+
+TEST_F(RestoreState, NoFileKeepsConfig) {
+  EXPECT_EQ(names(restore_state(config, fake_lookup)), std::vector<std::string>{"a"});
+}
+
+TEST_F(RestoreState, SameBaseRestoresRunTimeRules) {
+  write(state(config.rules, {rule_named("a", "239.1.1.1"), rule_named("b", "239.1.1.2")}));
+  EXPECT_EQ(names(restore_state(config, fake_lookup)), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(RestoreState, EditedConfigWins) {
+  write(state({rule_named("old", "239.1.1.9")}, {rule_named("b", "239.1.1.2")}));
+  EXPECT_EQ(names(restore_state(config, fake_lookup)), std::vector<std::string>{"a"});
+}
+
+TEST_F(RestoreState, BrokenOrInvalidStateIsIgnored) {
+  write("{not json");
+  EXPECT_EQ(names(restore_state(config, fake_lookup)), std::vector<std::string>{"a"});
+  Rule missing = rule_named("b", "239.1.1.2");
+  missing.input_interface = "eth9";  // no longer exists
+  write(state(config.rules, {missing}));
+  EXPECT_EQ(names(restore_state(config, fake_lookup)), std::vector<std::string>{"a"});
+}
+
+}  // namespace
+}  // namespace mrelay
+
+#include "mrelay/command_line.h"
+
+namespace mrelay {
+namespace {
+
+TEST(MetricsListen, LoopbackOnlyNamedByFlagOrKey) {
+  const char* argv[] = {
+      "mrelay",           "--in",        "lo:239.1.1.1:5000", "--out", "lo:239.2.2.2:6000",
+      "--metrics-listen", "0.0.0.0:9477"};
+  auto cli = parse_command_line(7, argv);
+  ASSERT_FALSE(cli);
+  EXPECT_EQ(cli.error().where, "--metrics-listen");
+  EXPECT_NE(cli.error().message.find("not a loopback address"), std::string::npos);
+
+  auto config = parse_config_json(R"({"metrics_listen":"127.0.0.1:99999","rules":[]})");
+  ASSERT_TRUE(config);
+  auto knobs = validate_knobs(*config);
+  ASSERT_FALSE(knobs);
+  EXPECT_EQ(knobs.error().where, "metrics_listen");
+
+  auto endpoint = parse_metrics_listen("127.0.0.2:9477", "x");
+  ASSERT_TRUE(endpoint);
+  EXPECT_EQ(endpoint->port, 9477);
+}
+
+}  // namespace
+}  // namespace mrelay
