@@ -286,6 +286,16 @@ void pump(ControlServer& server, FakeTarget& target, int ms) {
   }
 }
 
+// Services the server until `done()` holds or `ms` passed: on a loaded machine a fixed pump
+// time can end before the server saw every client's bytes.
+template <typename Done>
+void pump_until(ControlServer& server, FakeTarget& target, Done done, int ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    pump(server, target, 10);
+  }
+}
+
 // Reads what is there within `ms` (non-blocking after the wait).
 std::string read_some(int fd, int ms) {
   std::string text;
@@ -364,10 +374,13 @@ TEST(ControlServer, MisbehavingClientsDoNotBlockOthers) {
   UniqueFd big = connect_to(path);  // a line longer than the limit
   const std::string huge(kMaxRequestBytes + 100, 'x');
   UniqueFd good = connect_to(path);
-  pump(server, target, 50);
+  pump_until(server, target, [&] { return server.client_count() == 4; }, 5000);
+  ASSERT_EQ(server.client_count(), 4u);
   leaver.reset();
   (void)!::send(big.get(), huge.data(), huge.size(), MSG_NOSIGNAL);
   ASSERT_GT(::send(good.get(), "{\"cmd\":\"ping\"}\n{\"cmd\":\"version\"}\n", 33, 0), 0);
+  // leaver and big gone; then a little more so good's two lines are surely answered.
+  pump_until(server, target, [&] { return server.client_count() == 2; }, 5000);
   pump(server, target, 100);
 
   const std::string replies = read_some(good.get(), 500);
