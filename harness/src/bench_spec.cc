@@ -294,7 +294,8 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
     return tl::unexpected(r.error());
   }
   if (auto r =
-          read_string_list(spec_json, "backends", {"send", "sendmmsg", "uring"}, spec.backends);
+          read_string_list(spec_json, "backends", {"send", "sendmmsg", "uring", "packet"},
+                           spec.backends);
       !r) {
     return tl::unexpected(r.error());
   }

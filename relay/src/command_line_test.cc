@@ -208,7 +208,7 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--batch", "-1"}, "--batch", "not a number"},
       {{QUICK, "--batch", "99999999999"}, "--batch", "too large"},
       {{QUICK, "--queue-depth", "100"}, "--queue-depth", "power of two in 1..32768"},
-      {{QUICK, "--egress", "foo"}, "--egress", "'foo' is not one of send, sendmmsg, uring"},
+      {{QUICK, "--egress", "foo"}, "--egress", "'foo' is not one of send, sendmmsg, uring, packet"},
       {{QUICK, "--ingress", "raw"}, "--ingress", "'raw' is not one of packet, udp"},
       {{QUICK, "--bogus"}, "--bogus", "unknown flag"},
       {{QUICK, "--bogus=1"}, "--bogus", "unknown flag"},

@@ -340,14 +340,15 @@ Result<Config> read_config(const json& root) {
       MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
       bool known = false;
       for (EgressBackend candidate :
-           {EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring}) {
+           {EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring,
+            EgressBackend::packet}) {
         if (name == to_string(candidate)) {
           config.egress.backend = candidate;
           known = true;
         }
       }
       if (!known) {
-        return fail("egress.backend", "'" + name + "' is not one of send, sendmmsg, uring");
+        return fail("egress.backend", "'" + name + "' is not one of send, sendmmsg, uring, packet");
       }
     }
     if (const json* depth = find_key(*egress, "queue_depth")) {
@@ -430,6 +431,8 @@ std::string_view to_string(EgressBackend backend) {
       return "sendmmsg";
     case EgressBackend::uring:
       return "uring";
+    case EgressBackend::packet:
+      return "packet";
   }
   return "unknown";
 }

@@ -219,7 +219,7 @@ std::vector<BadCase> bad_cases() {
        [](json& j) {
          j["egress"] = {{"backend", "io_uring"}};
        },
-       "egress.backend", "'io_uring' is not one of send, sendmmsg, uring"},
+       "egress.backend", "'io_uring' is not one of send, sendmmsg, uring, packet"},
       {"top_level_array", [](json& j) { j = json::array({j}); }, "(top level)",
        "must be an object"},
   };
