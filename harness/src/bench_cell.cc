@@ -241,9 +241,10 @@ nlohmann::json placement_json(const BenchEnvironment& env) {
               {"generator_cpu", env.load_cpu},
               {"sink_cpu", env.load_cpu},
               {"kernel_rps_cpus_mask", mask},
+              {"forwarder_rt_priority", env.forwarder_rt_priority},
               {"how",
-               "mrelay --cpus; socat via taskset; kernel reference via RPS on the relay "
-               "ingress; mrelay-gen/mrelay-sink --cpu"}};
+               "mrelay --cpus --rt-priority; socat via taskset and chrt -f; kernel reference via "
+               "RPS on the relay ingress (softirq); mrelay-gen/mrelay-sink --cpu"}};
 }
 
 Result<std::string> run_netns_gc(const BenchEnvironment& env) {
@@ -425,7 +426,8 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
           {"--ingress", params.ingress, "--egress", params.egress, "--queue-depth",
            std::to_string(params.queue_depth), "--batch", std::to_string(params.batch), "--sndbuf",
            std::to_string(params.sndbuf), "--rcvbuf", std::to_string(params.relay_rcvbuf), "--cpus",
-           std::to_string(env.relay_cpu), "--stats-json", relay_final});
+           std::to_string(env.relay_cpu), "--rt-priority",
+           std::to_string(env.forwarder_rt_priority), "--stats-json", relay_final});
       break;
     }
     case Forwarder::kernel: {
@@ -457,16 +459,19 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
       if (egress_address.empty()) {
         return error_record(record, "socat: no IPv4 address on " + egress_ifs[0]);
       }
-      forwarder_args = {
-          "taskset",
-          "-c",
-          std::to_string(env.relay_cpu),
+      forwarder_args = {"taskset", "-c", std::to_string(env.relay_cpu)};
+      if (env.forwarder_rt_priority > 0) {
+        // The same real-time placement as mrelay --rt-priority (see BenchEnvironment).
+        forwarder_args.insert(forwarder_args.end(),
+                              {"chrt", "-f", std::to_string(env.forwarder_rt_priority)});
+      }
+      forwarder_args.insert(forwarder_args.end(), {
           env.socat,
           "-u",
           "UDP4-RECV:" + std::to_string(kInputPort) + ",reuseaddr,ip-add-membership=" +
               kInputGroup + ":" + ingress_if + ",rcvbuf=" + std::to_string(params.relay_rcvbuf),
           "UDP4-SENDTO:" + std::string(kOutputGroup) + ":" + std::to_string(kOutputPort) +
-              ",ip-multicast-if=" + egress_address + ",ip-multicast-loop=0"};
+              ",ip-multicast-if=" + egress_address + ",ip-multicast-loop=0"});
       break;
     }
     case Forwarder::direct:

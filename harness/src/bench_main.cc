@@ -79,6 +79,8 @@ NDR flags:
 Common:
   --bin-dir DIR       where mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd are   [$MRELAY_BIN_DIR or
                       this program's directory]
+  --forwarder-rt-priority N  SCHED_FIFO priority of mrelay and socat on their core, the
+                      way kernel forwarding runs in softirq; 0 = normal scheduling   [10]
   --keep-files        keep each cell's child outputs under /tmp/mrelay-bench-PID
   --verbose           print each step to stderr
   --help              this text
@@ -118,6 +120,7 @@ struct Options {
   bool markdown_flag = false;
   bool keep_files = false;
   bool verbose = false;
+  uint32_t forwarder_rt_priority = 10;  // see BenchEnvironment::forwarder_rt_priority
   bool dry_run = false;
   std::vector<std::string> positional;
 };
@@ -236,6 +239,10 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
          options.bin_dir = v;
          return std::string();
        }},
+      {"--forwarder-rt-priority",
+       [&](const std::string& f, const std::string& v) {
+         return count(f, v, 0, 99, options.forwarder_rt_priority);
+       }},
       {"--out",
        [&](const std::string&, const std::string& v) {
          options.out = v;
@@ -293,6 +300,7 @@ BenchEnvironment make_environment(const Options& options) {
   BenchEnvironment env = default_environment(bin_dir);
   env.keep_files = options.keep_files;
   env.verbose = options.verbose;
+  env.forwarder_rt_priority = static_cast<int>(options.forwarder_rt_priority);
   return env;
 }
 

@@ -44,7 +44,7 @@ constexpr std::array kFlags = {
     FlagSpec{"--workers", "", true},      FlagSpec{"--cpus", "", true},
     FlagSpec{"--pool-buffers", "", true}, FlagSpec{"--stats-interval", "", true},
     FlagSpec{"--stats-json", "", true},   FlagSpec{"--help", "-h", false},
-    FlagSpec{"--version", "-V", false},
+    FlagSpec{"--version", "-V", false},   FlagSpec{"--rt-priority", "", true},
 };
 
 // validate_knobs() reports JSON paths; a knob set by a flag is reported under the flag.
@@ -59,6 +59,7 @@ constexpr std::array kKnobFlags = {
     KnobFlag{"rcvbuf", "--rcvbuf"},
     KnobFlag{"workers", "--workers"},
     KnobFlag{"cpus", "--cpus"},
+    KnobFlag{"rt_priority", "--rt-priority"},
     KnobFlag{"pool_buffers", "--pool-buffers"},
     KnobFlag{"stats_interval_ms", "--stats-interval"},
 };
@@ -373,6 +374,8 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         config.egress.batch = *number;
       } else if (name == "--workers") {
         config.workers = *number;
+      } else if (name == "--rt-priority") {
+        config.rt_priority = *number;
       } else if (name == "--pool-buffers") {
         config.pool_buffers = *number;
       } else if (name == "--stats-interval") {
@@ -480,6 +483,9 @@ std::string usage_text() {
           std::to_string(defaults.workers) + "\n";
   text += "  --cpus LIST             pin worker i to LIST[i % size], e.g. 1 or 0,1 or 0-3.\n";
   text += "                          Default: no pinning\n";
+  text += "  --rt-priority N         SCHED_FIFO priority 1..99 of the workers, 0 = normal; keeps\n";
+  text += "                          a pinned worker from waiting behind other tasks on its core\n";
+  text += "                          (needs CAP_SYS_NICE). Default: 0\n";
   text += "  --pool-buffers N        packet buffers (2 KiB each) per worker, 64..1048576.\n";
   text += "                          Default: " + std::to_string(defaults.pool_buffers) + "\n\n";
   text += "Output:\n";

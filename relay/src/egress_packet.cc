@@ -160,7 +160,7 @@ constexpr uint32_t kMaxMessages = 1024;
 
 class PacketEgress final : public Egress {
  public:
-  PacketEgress(const EgressOptions& options, std::span<const int> fds, BufferPool& pool,
+  PacketEgress(std::span<const int> fds, BufferPool& pool,
                WorkerCounters& counters, UniqueFd socket, std::vector<PacketOutput> outputs,
                std::unique_ptr<Egress> unicast)
       : fds_(fds),
@@ -180,10 +180,12 @@ class PacketEgress final : public Egress {
       multicast_outputs += output.multicast ? 1 : 0;
     }
     ip_ids_.assign(outputs_.size(), 0);
-    // `batch` copies per output per call, like sendmmsg per output, but all outputs share the
-    // call; capped by what one sendmmsg accepts.
-    capacity_ = std::clamp<uint32_t>(options.batch * std::max<uint32_t>(multicast_outputs, 1), 1,
-                                     kMaxMessages);
+    // Every copy of a loop turn goes in one call (the turn is capped at Worker::kRecvBatch
+    // packets, so copies wait at most one turn), up to what one sendmmsg accepts. A per-output
+    // `batch` would split a hop's 256-packet turn into 8 calls for nothing: the frames are
+    // built and queued here, not in a socket that needs draining. `batch` still applies to
+    // unicast outputs (sendmmsg per UDP socket).
+    capacity_ = kMaxMessages;
     messages_.assign(capacity_, mmsghdr{});
     iovecs_.assign(static_cast<size_t>(capacity_) * 2, iovec{});
     headers_.assign(static_cast<size_t>(capacity_) * kHeaderSlot, 0);
@@ -332,7 +334,7 @@ Result<std::unique_ptr<Egress>> make_packet_egress(const EgressOptions& options,
   if (any_unicast) {
     unicast = make_sendmmsg_egress(options, fds, pool, counters);
   }
-  auto egress = std::make_unique<PacketEgress>(options, fds, pool, counters, std::move(socket),
+  auto egress = std::make_unique<PacketEgress>(fds, pool, counters, std::move(socket),
                                                std::move(outputs), std::move(unicast));
   egress->set_qdisc_bypass(bypass);
   return std::unique_ptr<Egress>(std::move(egress));

@@ -114,7 +114,7 @@ TEST(StampFrameHeader, ParsesBackToTheOutput) {
   EXPECT_EQ(view.payload, wire.data() + kFrameHeaderLen);
 }
 
-TEST(DescribeOutputSocket, ReadsBackWhatTheSocketWouldSend) {
+TEST(DescribeOutputSocket, RefusesNonEthernetInterface) {
   // Loopback is not Ethernet: describe_output_socket must refuse it by name rather than build
   // frames with a made-up MAC.
   Output output;

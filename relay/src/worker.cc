@@ -212,6 +212,18 @@ void Worker::start(const std::atomic<bool>& stop) {
         return;
       }
     }
+    if (const uint32_t priority = plan_.config.rt_priority; priority > 0) {
+      sched_param param{};
+      param.sched_priority = static_cast<int>(priority);
+      const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param);
+      if (err != 0) {
+        ready_.set_value(fail("--rt-priority",
+                              "worker " + std::to_string(index_) + ": SCHED_FIFO " +
+                                  std::to_string(priority) + " refused (needs CAP_SYS_NICE)",
+                              err));
+        return;
+      }
+    }
     if (auto ok = setup_egress(); !ok) {
       ready_.set_value(tl::unexpected(ok.error()));
       return;

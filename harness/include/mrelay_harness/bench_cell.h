@@ -29,6 +29,11 @@ struct BenchEnvironment {
   std::string socat = "socat";
   int relay_cpu = 1;        // core of the forwarder (1 on a 2-core machine)
   int load_cpu = 0;         // core of generator and sink
+  // SCHED_FIFO priority of the user-space forwarders (mrelay --rt-priority, socat via chrt -f),
+  // 0 = normal scheduling. Kernel forwarding runs in softirq on its core, ahead of any task;
+  // without this a relay sharing its core with other work (builds on a shared VM) waits behind
+  // it at every wake-up and loses packets it had the CPU to forward (issue 7).
+  int forwarder_rt_priority = 10;
   bool keep_files = false;  // keep child outputs (logs) after the cell
   bool verbose = false;     // print each step to stderr
 };
