@@ -207,6 +207,15 @@ class CellResources {
   bool rig_up_ = false;
 };
 
+// `chrt -f PRIORITY` in front of a command, or nothing for priority 0. chrt execs the program,
+// so the spawned pid is the program's own.
+std::vector<std::string> realtime_prefix(int priority) {
+  if (priority <= 0) {
+    return {};
+  }
+  return {"chrt", "-f", std::to_string(priority)};
+}
+
 json error_record(json record, const std::string& reason) {
   record["status"] = "error";
   record["reason"] = reason;
@@ -242,6 +251,8 @@ nlohmann::json placement_json(const BenchEnvironment& env) {
               {"sink_cpu", env.load_cpu},
               {"kernel_rps_cpus_mask", mask},
               {"forwarder_rt_priority", env.forwarder_rt_priority},
+              {"generator_rt_priority", env.load_rt_priority},
+              {"sink_rt_priority", env.load_rt_priority > 0 ? env.load_rt_priority + 1 : 0},
               {"how",
                "mrelay --cpus --rt-priority; socat via taskset and chrt -f; kernel reference via "
                "RPS on the relay ingress (softirq); mrelay-gen/mrelay-sink --cpu"}};
@@ -364,7 +375,9 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
   }
 
   // 2. The sink: where and which group depends on the forwarder.
-  std::vector<std::string> sink_args = {env.bin_dir + "/mrelay-sink"};
+  std::vector<std::string> sink_args =
+      realtime_prefix(env.load_rt_priority > 0 ? env.load_rt_priority + 1 : 0);
+  sink_args.push_back(env.bin_dir + "/mrelay-sink");
   const double run_s = params.warmup_s + params.window_s + kTrafficTailS;
   std::string sink_where = sink_ns;
   std::string sink_group = std::string(kOutputGroup) + ":" + std::to_string(kOutputPort);
@@ -460,10 +473,9 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
         return error_record(record, "socat: no IPv4 address on " + egress_ifs[0]);
       }
       forwarder_args = {"taskset", "-c", std::to_string(env.relay_cpu)};
-      if (env.forwarder_rt_priority > 0) {
-        // The same real-time placement as mrelay --rt-priority (see BenchEnvironment).
-        forwarder_args.insert(forwarder_args.end(),
-                              {"chrt", "-f", std::to_string(env.forwarder_rt_priority)});
+      // The same real-time placement as mrelay --rt-priority (see BenchEnvironment).
+      for (std::string& word : realtime_prefix(env.forwarder_rt_priority)) {
+        forwarder_args.push_back(std::move(word));
       }
       forwarder_args.insert(forwarder_args.end(), {
           env.socat,
@@ -522,9 +534,10 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
   }
 
   // 4. The generator.
-  std::vector<std::string> gen_args = {env.bin_dir + "/mrelay-gen", "--interface", src_if,
-                                       "--group",
-                                       std::string(kInputGroup) + ":" + std::to_string(kInputPort)};
+  std::vector<std::string> gen_args = realtime_prefix(env.load_rt_priority);
+  gen_args.insert(gen_args.end(),
+                  {env.bin_dir + "/mrelay-gen", "--interface", src_if, "--group",
+                   std::string(kInputGroup) + ":" + std::to_string(kInputPort)});
   std::snprintf(number, sizeof(number), "%.3f", run_s);
   const std::string duration_text = number;
   std::snprintf(number, sizeof(number), "%.3f", params.warmup_s);

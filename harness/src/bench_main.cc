@@ -81,13 +81,16 @@ Common:
                       this program's directory]
   --forwarder-rt-priority N  SCHED_FIFO priority of mrelay and socat on their core, the
                       way kernel forwarding runs in softirq; 0 = normal scheduling   [10]
+  --load-rt-priority N  SCHED_FIFO priority of the generator (the sink gets N+1), so other
+                      work on their core cannot make the generator miss its rate; 0 = off  [10]
   --keep-files        keep each cell's child outputs under /tmp/mrelay-bench-PID
   --verbose           print each step to stderr
   --help              this text
 
-Placement: the forwarder runs on core 1 (mrelay --cpus 1, socat via taskset, the kernel's
-forwarding via RPS mask 2 on the relay ingress), generator and sink on core 0; on a 1-core
-machine everything shares core 0. Recorded in every result.
+Placement: the forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via taskset
+and chrt -f 10, the kernel's forwarding via RPS mask 2 on the relay ingress, i.e. in softirq),
+generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything shares
+core 0. Recorded in every result.
 Exit codes: 0 ok, 1 measurement failed, 2 usage error, 77 not root.
 )";
 
@@ -121,6 +124,7 @@ struct Options {
   bool keep_files = false;
   bool verbose = false;
   uint32_t forwarder_rt_priority = 10;  // see BenchEnvironment::forwarder_rt_priority
+  uint32_t load_rt_priority = 10;       // see BenchEnvironment::load_rt_priority
   bool dry_run = false;
   std::vector<std::string> positional;
 };
@@ -243,6 +247,10 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
        [&](const std::string& f, const std::string& v) {
          return count(f, v, 0, 99, options.forwarder_rt_priority);
        }},
+      {"--load-rt-priority",
+       [&](const std::string& f, const std::string& v) {
+         return count(f, v, 0, 98, options.load_rt_priority);
+       }},
       {"--out",
        [&](const std::string&, const std::string& v) {
          options.out = v;
@@ -301,6 +309,7 @@ BenchEnvironment make_environment(const Options& options) {
   env.keep_files = options.keep_files;
   env.verbose = options.verbose;
   env.forwarder_rt_priority = static_cast<int>(options.forwarder_rt_priority);
+  env.load_rt_priority = static_cast<int>(options.load_rt_priority);
   return env;
 }
 

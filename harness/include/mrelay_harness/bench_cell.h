@@ -34,6 +34,12 @@ struct BenchEnvironment {
   // without this a relay sharing its core with other work (builds on a shared VM) waits behind
   // it at every wake-up and loses packets it had the CPU to forward (issue 7).
   int forwarder_rt_priority = 10;
+  // SCHED_FIFO priority of the generator (this value) and the sink (one above, so a generator
+  // at full speed cannot starve the sink on their shared core); 0 = normal scheduling. On a VM
+  // whose load core also runs other work (builds), a normal-priority paced generator fell 5-10 %
+  // short of its rate at 10k pps and the NDR search took that for a failed trial: the search
+  // measured the generator, not the forwarder (issue 7).
+  int load_rt_priority = 10;
   bool keep_files = false;  // keep child outputs (logs) after the cell
   bool verbose = false;     // print each step to stderr
 };
