@@ -252,6 +252,7 @@ nlohmann::json placement_json(const BenchEnvironment& env) {
               {"kernel_rps_cpus_mask", mask},
               {"forwarder_rt_priority", env.forwarder_rt_priority},
               {"generator_rt_priority", env.load_rt_priority},
+              {"ingress_rps", env.ingress_rps_all ? "all forwarders" : "kernel only"},
               {"sink_rt_priority", env.load_rt_priority > 0 ? env.load_rt_priority + 1 : 0},
               {"how",
                "mrelay --cpus --rt-priority; socat via taskset and chrt -f; kernel reference via "
@@ -328,7 +329,8 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
   if (!params.egress_qdisc.empty()) {
     up.insert(up.end(), {"--egress-qdisc", params.egress_qdisc});
   }
-  if (params.forwarder == Forwarder::kernel) {
+  if (params.forwarder == Forwarder::kernel ||
+      (env.ingress_rps_all && params.forwarder != Forwarder::direct)) {
     up.insert(up.end(), {"--rps-cpus", placement_json(env)["kernel_rps_cpus_mask"]});
   }
   log("rig up " + topology);

@@ -83,12 +83,14 @@ Common:
                       way kernel forwarding runs in softirq; 0 = normal scheduling   [10]
   --load-rt-priority N  SCHED_FIFO priority of the generator (the sink gets N+1), so other
                       work on their core cannot make the generator miss its rate; 0 = off  [10]
+  --ingress-rps WHO   RPS of the relay ingress to the forwarder's core: all forwarders, or
+                      kernel only (before issue 7: mrelay's ingress softirq ran on core 0)  [all]
   --keep-files        keep each cell's child outputs under /tmp/mrelay-bench-PID
   --verbose           print each step to stderr
   --help              this text
 
 Placement: the forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via taskset
-and chrt -f 10, the kernel's forwarding via RPS mask 2 on the relay ingress, i.e. in softirq),
+and chrt -f 10, the kernel's forwarding in softirq; RPS mask 2 on the relay ingress for every forwarder),
 generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything shares
 core 0. Recorded in every result.
 Exit codes: 0 ok, 1 measurement failed, 2 usage error, 77 not root.
@@ -125,6 +127,7 @@ struct Options {
   bool verbose = false;
   uint32_t forwarder_rt_priority = 10;  // see BenchEnvironment::forwarder_rt_priority
   uint32_t load_rt_priority = 10;       // see BenchEnvironment::load_rt_priority
+  bool ingress_rps_all = true;          // see BenchEnvironment::ingress_rps_all
   bool dry_run = false;
   std::vector<std::string> positional;
 };
@@ -251,6 +254,11 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
        [&](const std::string& f, const std::string& v) {
          return count(f, v, 0, 98, options.load_rt_priority);
        }},
+      {"--ingress-rps",
+       [&](const std::string& f, const std::string& v) {
+         options.ingress_rps_all = v == "all";
+         return v == "all" || v == "kernel" ? "" : f + ": must be all or kernel";
+       }},
       {"--out",
        [&](const std::string&, const std::string& v) {
          options.out = v;
@@ -310,6 +318,7 @@ BenchEnvironment make_environment(const Options& options) {
   env.verbose = options.verbose;
   env.forwarder_rt_priority = static_cast<int>(options.forwarder_rt_priority);
   env.load_rt_priority = static_cast<int>(options.load_rt_priority);
+  env.ingress_rps_all = options.ingress_rps_all;
   return env;
 }
 

@@ -40,6 +40,11 @@ struct BenchEnvironment {
   // short of its rate at 10k pps and the NDR search took that for a failed trial: the search
   // measured the generator, not the forwarder (issue 7).
   int load_rt_priority = 10;
+  // RPS on the relay ingress to the forwarder's core for every forwarder (true) or only for
+  // kernel forwarding (false, the rule before issue 7). Without it the ingress softirq of mrelay
+  // (AF_PACKET ring copy, the IP stack's look at the frame) and socat runs on the generator's
+  // core, which slows the generator and hides that work from the forwarder's core.
+  bool ingress_rps_all = true;
   bool keep_files = false;  // keep child outputs (logs) after the cell
   bool verbose = false;     // print each step to stderr
 };

@@ -58,8 +58,12 @@ struct Rule {
 };
 
 struct EgressConfig {
-  // Default is the fastest backend measured on the rig.
-  EgressBackend backend = EgressBackend::uring;
+  // Default is the fastest backend measured on the rig (issue 7, reports/perf/README.md):
+  // packet had the lowest relay CPU per copy at hop (4.7-4.8 us vs 5.2-5.3 for uring and
+  // sendmmsg at saturation) and was the only one to reach 1.5x kernel forwarding at fanout 16
+  // and hold its per-copy rate at fanout 64. It needs CAP_NET_RAW, like packet ingress; without
+  // it the worker falls back to sendmmsg and says so.
+  EgressBackend backend = EgressBackend::packet;
   // io_uring submission queue entries. 1024: the November 2025 investigation measured 128 as a
   // hard ceiling (~39k pps of in-flight sends); 1024 removed it. Power of two, 1..32768.
   uint32_t queue_depth = 1024;
