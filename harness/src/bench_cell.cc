@@ -479,13 +479,13 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
       for (std::string& word : realtime_prefix(env.forwarder_rt_priority)) {
         forwarder_args.push_back(std::move(word));
       }
-      forwarder_args.insert(forwarder_args.end(), {
-          env.socat,
-          "-u",
-          "UDP4-RECV:" + std::to_string(kInputPort) + ",reuseaddr,ip-add-membership=" +
-              kInputGroup + ":" + ingress_if + ",rcvbuf=" + std::to_string(params.relay_rcvbuf),
-          "UDP4-SENDTO:" + std::string(kOutputGroup) + ":" + std::to_string(kOutputPort) +
-              ",ip-multicast-if=" + egress_address + ",ip-multicast-loop=0"});
+      forwarder_args.insert(
+          forwarder_args.end(),
+          {env.socat, "-u",
+           "UDP4-RECV:" + std::to_string(kInputPort) + ",reuseaddr,ip-add-membership=" +
+               kInputGroup + ":" + ingress_if + ",rcvbuf=" + std::to_string(params.relay_rcvbuf),
+           "UDP4-SENDTO:" + std::string(kOutputGroup) + ":" + std::to_string(kOutputPort) +
+               ",ip-multicast-if=" + egress_address + ",ip-multicast-loop=0"});
       break;
     }
     case Forwarder::direct:
@@ -537,9 +537,8 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
 
   // 4. The generator.
   std::vector<std::string> gen_args = realtime_prefix(env.load_rt_priority);
-  gen_args.insert(gen_args.end(),
-                  {env.bin_dir + "/mrelay-gen", "--interface", src_if, "--group",
-                   std::string(kInputGroup) + ":" + std::to_string(kInputPort)});
+  gen_args.insert(gen_args.end(), {env.bin_dir + "/mrelay-gen", "--interface", src_if, "--group",
+                                   std::string(kInputGroup) + ":" + std::to_string(kInputPort)});
   std::snprintf(number, sizeof(number), "%.3f", run_s);
   const std::string duration_text = number;
   std::snprintf(number, sizeof(number), "%.3f", params.warmup_s);

@@ -337,10 +337,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
       }
       config.ingress = *mode;
     } else if (name == "--egress") {
-      auto backend = parse_choice(
-          name, flag.value,
-          std::array{EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring,
-                     EgressBackend::packet});
+      auto backend = parse_choice(name, flag.value,
+                                  std::array{EgressBackend::send, EgressBackend::sendmmsg,
+                                             EgressBackend::uring, EgressBackend::packet});
       if (!backend) {
         return tl::unexpected(backend.error());
       }
@@ -464,9 +463,10 @@ std::string usage_text() {
   text += "Data plane:\n";
   text += "  --ingress MODE          packet (AF_PACKET) | udp (joined UDP socket).\n";
   text += "                          Default: " + d_ingress + "\n";
-  text += "  --egress BACKEND        send | sendmmsg | uring | packet. Default: " + d_backend + "\n";
+  text +=
+      "  --egress BACKEND        send | sendmmsg | uring | packet. Default: " + d_backend + "\n";
   text += "                          packet: multicast outputs as self-built frames through one\n";
-  text += "                          AF_PACKET socket, one sendmmsg per batch for all outputs\n";
+  text += "                          AF_PACKET socket, one sendmmsg per loop turn for all outputs\n";
   text += "                          (needs CAP_NET_RAW; unicast outputs use their UDP socket).\n";
   text += "  --queue-depth N         io_uring submission queue entries, power of two 1..32768.\n";
   text +=

@@ -74,11 +74,27 @@ TEST(CommandLine, QuickFormBuildsOneRule) {
 }
 
 TEST(CommandLine, EveryKnobFlagBothForms) {
-  auto cli =
-      parse({QUICK, "--ingress", "udp", "--egress=sendmmsg", "--queue-depth", "128", "--batch=32",
-             "--sndbuf", "4M", "--rcvbuf=512K", "--workers", "3", "--cpus", "0-2,7",
-             "--pool-buffers=4096", "--stats-interval", "500", "--stats-json", "/tmp/s.json",
-             "--rt-priority", "10"});
+  auto cli = parse({QUICK,
+                    "--ingress",
+                    "udp",
+                    "--egress=sendmmsg",
+                    "--queue-depth",
+                    "128",
+                    "--batch=32",
+                    "--sndbuf",
+                    "4M",
+                    "--rcvbuf=512K",
+                    "--workers",
+                    "3",
+                    "--cpus",
+                    "0-2,7",
+                    "--pool-buffers=4096",
+                    "--stats-interval",
+                    "500",
+                    "--stats-json",
+                    "/tmp/s.json",
+                    "--rt-priority",
+                    "10"});
   ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
   const Config& c = cli->config;
   EXPECT_EQ(c.ingress, IngressMode::udp);
@@ -185,10 +201,11 @@ TEST(CommandLine, HelpAndVersion) {
 
 TEST(CommandLine, UsageNamesEveryFlagWithItsDefault) {
   const std::string text = usage_text();
-  for (const char* flag :
-       {"--config", "--check-config", "--in", "--out", "--source", "--ttl", "--ingress", "--egress",
-        "--queue-depth", "--batch", "--sndbuf", "--rcvbuf", "--workers", "--cpus", "--pool-buffers",
-        "--stats-interval", "--stats-json", "--rt-priority", "--help", "--version"}) {
+  for (const char* flag : {"--config",      "--check-config", "--in",           "--out",
+                           "--source",      "--ttl",          "--ingress",      "--egress",
+                           "--queue-depth", "--batch",        "--sndbuf",       "--rcvbuf",
+                           "--workers",     "--cpus",         "--pool-buffers", "--stats-interval",
+                           "--stats-json",  "--rt-priority",  "--help",         "--version"}) {
     EXPECT_NE(text.find(std::string(" ") + flag + " "), std::string::npos) << flag;
   }
   EXPECT_NE(text.find("Default: 1024"), std::string::npos);   // queue depth

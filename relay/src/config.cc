@@ -341,9 +341,8 @@ Result<Config> read_config(const json& root) {
       std::string name;
       MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
       bool known = false;
-      for (EgressBackend candidate :
-           {EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring,
-            EgressBackend::packet}) {
+      for (EgressBackend candidate : {EgressBackend::send, EgressBackend::sendmmsg,
+                                      EgressBackend::uring, EgressBackend::packet}) {
         if (name == to_string(candidate)) {
           config.egress.backend = candidate;
           known = true;

@@ -14,6 +14,8 @@
 //
 //   auto egress = mrelay::make_packet_egress({.backend = EgressBackend::packet, .batch = 64},
 //                                            fds, pool, counters);
+#include "egress_packet.h"
+
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -30,15 +32,18 @@
 #include <vector>
 
 #include "egress.h"
-#include "egress_packet.h"
 
 namespace mrelay {
 
 std::array<uint8_t, 6> multicast_mac(in_addr group) noexcept {
   // RFC 1112 §6.4: 01:00:5e followed by the low 23 bits of the group address.
   const uint32_t host = ntohl(group.s_addr);
-  return {0x01, 0x00, 0x5e, static_cast<uint8_t>((host >> 16) & 0x7f),
-          static_cast<uint8_t>((host >> 8) & 0xff), static_cast<uint8_t>(host & 0xff)};
+  return {0x01,
+          0x00,
+          0x5e,
+          static_cast<uint8_t>((host >> 16) & 0x7f),
+          static_cast<uint8_t>((host >> 8) & 0xff),
+          static_cast<uint8_t>(host & 0xff)};
 }
 
 uint16_t ipv4_header_checksum(const uint8_t* header, size_t len) noexcept {
@@ -145,8 +150,7 @@ Result<PacketOutput> describe_output_socket(int fd) {
   output.multicast = IN_MULTICAST(ntohl(peer.sin_addr.s_addr));
   int ttl = 1;
   socklen_t ttl_len = sizeof ttl;
-  if (output.multicast &&
-      ::getsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, &ttl_len) != 0) {
+  if (output.multicast && ::getsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, &ttl_len) != 0) {
     return fail_errno("packet egress: getsockopt(IP_MULTICAST_TTL)");
   }
   output.ttl = static_cast<uint8_t>(ttl);
@@ -160,9 +164,8 @@ constexpr uint32_t kMaxMessages = 1024;
 
 class PacketEgress final : public Egress {
  public:
-  PacketEgress(std::span<const int> fds, BufferPool& pool,
-               WorkerCounters& counters, UniqueFd socket, std::vector<PacketOutput> outputs,
-               std::unique_ptr<Egress> unicast)
+  PacketEgress(std::span<const int> fds, BufferPool& pool, WorkerCounters& counters,
+               UniqueFd socket, std::vector<PacketOutput> outputs, std::unique_ptr<Egress> unicast)
       : fds_(fds),
         pool_(pool),
         counters_(counters),
@@ -236,9 +239,8 @@ class PacketEgress final : public Egress {
   std::string describe() const override {
     return "egress packet: one AF_PACKET socket, PACKET_QDISC_BYPASS" +
            std::string(qdisc_bypass_ ? "" : " unavailable") + ", up to " +
-           std::to_string(capacity_) + " frames per sendmmsg, " +
-           std::to_string(multicast_count_) + " multicast outputs, " +
-           std::to_string(outputs_.size() - multicast_count_) +
+           std::to_string(capacity_) + " frames per sendmmsg, " + std::to_string(multicast_count_) +
+           " multicast outputs, " + std::to_string(outputs_.size() - multicast_count_) +
            " unicast outputs via UDP sockets (sendmmsg)";
   }
 
@@ -255,8 +257,7 @@ class PacketEgress final : public Egress {
     while (done < queued_) {
       ++counters_.syscalls;
       ++counters_.batches;
-      const int sent =
-          ::sendmmsg(socket_.get(), &messages_[done], queued_ - done, MSG_DONTWAIT);
+      const int sent = ::sendmmsg(socket_.get(), &messages_[done], queued_ - done, MSG_DONTWAIT);
       if (sent > 0) {
         for (uint32_t i = done; i < done + static_cast<uint32_t>(sent); ++i) {
           ++counters_.tx_packets;

@@ -26,8 +26,8 @@ inline constexpr size_t kFrameHeaderLen = kEthHeaderLen + kIpv4HeaderLen + kUdpH
 struct PacketOutput {
   unsigned ifindex = 0;
   std::array<uint8_t, 6> src_mac{};
-  in_addr src_addr{};  // network order
-  in_addr dst_addr{};  // network order
+  in_addr src_addr{};     // network order
+  in_addr dst_addr{};     // network order
   uint16_t src_port = 0;  // host order
   uint16_t dst_port = 0;  // host order
   uint8_t ttl = 1;

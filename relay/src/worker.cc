@@ -182,8 +182,8 @@ Result<void> Worker::setup_egress() {
   EgressOptions options{
       .backend = plan_.backend, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
   auto egress = make_egress(options, output_fds_, *pool_, counters_);
-  if (!egress && (options.backend == EgressBackend::uring ||
-                  options.backend == EgressBackend::packet)) {
+  if (!egress &&
+      (options.backend == EgressBackend::uring || options.backend == EgressBackend::packet)) {
     notes_ += std::string(to_string(options.backend)) + " egress failed (" +
               egress.error().to_string() + "): falling back to sendmmsg; ";
     options.backend = EgressBackend::sendmmsg;

@@ -27,8 +27,8 @@ struct BenchEnvironment {
   std::string repo_dir;    // for `git rev-parse HEAD`
   std::string work_dir;    // per-cell child output files go below it
   std::string socat = "socat";
-  int relay_cpu = 1;        // core of the forwarder (1 on a 2-core machine)
-  int load_cpu = 0;         // core of generator and sink
+  int relay_cpu = 1;  // core of the forwarder (1 on a 2-core machine)
+  int load_cpu = 0;   // core of generator and sink
   // SCHED_FIFO priority of the user-space forwarders (mrelay --rt-priority, socat via chrt -f),
   // 0 = normal scheduling. Kernel forwarding runs in softirq on its core, ahead of any task;
   // without this a relay sharing its core with other work (builds on a shared VM) waits behind
