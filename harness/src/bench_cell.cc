@@ -207,6 +207,15 @@ class CellResources {
   bool rig_up_ = false;
 };
 
+// `chrt -f PRIORITY` in front of a command, or nothing for priority 0. chrt execs the program,
+// so the spawned pid is the program's own.
+std::vector<std::string> realtime_prefix(int priority) {
+  if (priority <= 0) {
+    return {};
+  }
+  return {"chrt", "-f", std::to_string(priority)};
+}
+
 json error_record(json record, const std::string& reason) {
   record["status"] = "error";
   record["reason"] = reason;
@@ -241,9 +250,13 @@ nlohmann::json placement_json(const BenchEnvironment& env) {
               {"generator_cpu", env.load_cpu},
               {"sink_cpu", env.load_cpu},
               {"kernel_rps_cpus_mask", mask},
+              {"forwarder_rt_priority", env.forwarder_rt_priority},
+              {"generator_rt_priority", env.load_rt_priority},
+              {"ingress_rps", env.ingress_rps_all ? "all forwarders" : "kernel only"},
+              {"sink_rt_priority", env.load_rt_priority > 0 ? env.load_rt_priority + 1 : 0},
               {"how",
-               "mrelay --cpus; socat via taskset; kernel reference via RPS on the relay "
-               "ingress; mrelay-gen/mrelay-sink --cpu"}};
+               "mrelay --cpus --rt-priority; socat via taskset and chrt -f; kernel reference via "
+               "RPS on the relay ingress (softirq); mrelay-gen/mrelay-sink --cpu"}};
 }
 
 Result<std::string> run_netns_gc(const BenchEnvironment& env) {
@@ -316,7 +329,8 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
   if (!params.egress_qdisc.empty()) {
     up.insert(up.end(), {"--egress-qdisc", params.egress_qdisc});
   }
-  if (params.forwarder == Forwarder::kernel) {
+  if (params.forwarder == Forwarder::kernel ||
+      (env.ingress_rps_all && params.forwarder != Forwarder::direct)) {
     up.insert(up.end(), {"--rps-cpus", placement_json(env)["kernel_rps_cpus_mask"]});
   }
   log("rig up " + topology);
@@ -363,7 +377,9 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
   }
 
   // 2. The sink: where and which group depends on the forwarder.
-  std::vector<std::string> sink_args = {env.bin_dir + "/mrelay-sink"};
+  std::vector<std::string> sink_args =
+      realtime_prefix(env.load_rt_priority > 0 ? env.load_rt_priority + 1 : 0);
+  sink_args.push_back(env.bin_dir + "/mrelay-sink");
   const double run_s = params.warmup_s + params.window_s + kTrafficTailS;
   std::string sink_where = sink_ns;
   std::string sink_group = std::string(kOutputGroup) + ":" + std::to_string(kOutputPort);
@@ -425,7 +441,8 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
           {"--ingress", params.ingress, "--egress", params.egress, "--queue-depth",
            std::to_string(params.queue_depth), "--batch", std::to_string(params.batch), "--sndbuf",
            std::to_string(params.sndbuf), "--rcvbuf", std::to_string(params.relay_rcvbuf), "--cpus",
-           std::to_string(env.relay_cpu), "--stats-json", relay_final});
+           std::to_string(env.relay_cpu), "--rt-priority",
+           std::to_string(env.forwarder_rt_priority), "--stats-json", relay_final});
       break;
     }
     case Forwarder::kernel: {
@@ -457,16 +474,18 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
       if (egress_address.empty()) {
         return error_record(record, "socat: no IPv4 address on " + egress_ifs[0]);
       }
-      forwarder_args = {
-          "taskset",
-          "-c",
-          std::to_string(env.relay_cpu),
-          env.socat,
-          "-u",
-          "UDP4-RECV:" + std::to_string(kInputPort) + ",reuseaddr,ip-add-membership=" +
-              kInputGroup + ":" + ingress_if + ",rcvbuf=" + std::to_string(params.relay_rcvbuf),
-          "UDP4-SENDTO:" + std::string(kOutputGroup) + ":" + std::to_string(kOutputPort) +
-              ",ip-multicast-if=" + egress_address + ",ip-multicast-loop=0"};
+      forwarder_args = {"taskset", "-c", std::to_string(env.relay_cpu)};
+      // The same real-time placement as mrelay --rt-priority (see BenchEnvironment).
+      for (std::string& word : realtime_prefix(env.forwarder_rt_priority)) {
+        forwarder_args.push_back(std::move(word));
+      }
+      forwarder_args.insert(
+          forwarder_args.end(),
+          {env.socat, "-u",
+           "UDP4-RECV:" + std::to_string(kInputPort) + ",reuseaddr,ip-add-membership=" +
+               kInputGroup + ":" + ingress_if + ",rcvbuf=" + std::to_string(params.relay_rcvbuf),
+           "UDP4-SENDTO:" + std::string(kOutputGroup) + ":" + std::to_string(kOutputPort) +
+               ",ip-multicast-if=" + egress_address + ",ip-multicast-loop=0"});
       break;
     }
     case Forwarder::direct:
@@ -517,9 +536,9 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
   }
 
   // 4. The generator.
-  std::vector<std::string> gen_args = {env.bin_dir + "/mrelay-gen", "--interface", src_if,
-                                       "--group",
-                                       std::string(kInputGroup) + ":" + std::to_string(kInputPort)};
+  std::vector<std::string> gen_args = realtime_prefix(env.load_rt_priority);
+  gen_args.insert(gen_args.end(), {env.bin_dir + "/mrelay-gen", "--interface", src_if, "--group",
+                                   std::string(kInputGroup) + ":" + std::to_string(kInputPort)});
   std::snprintf(number, sizeof(number), "%.3f", run_s);
   const std::string duration_text = number;
   std::snprintf(number, sizeof(number), "%.3f", params.warmup_s);

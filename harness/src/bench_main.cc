@@ -56,7 +56,7 @@ Usage:
 Cell flags (defaults in brackets):
   --forwarder F       mrelay | kernel | socat | direct                         [mrelay]
   --ingress M         mrelay ingress: packet | udp                             [packet]
-  --egress B          mrelay egress backend: send | sendmmsg | uring           [uring]
+  --egress B          mrelay egress backend: send|sendmmsg|uring|packet       [uring]
   --queue-depth N     mrelay io_uring SQ entries                               [1024]
   --batch N           mrelay --batch and generator sendmmsg batch, packets     [32]
   --gen-batch N       generator batch when it should differ from --batch       [= --batch]
@@ -79,13 +79,20 @@ NDR flags:
 Common:
   --bin-dir DIR       where mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd are   [$MRELAY_BIN_DIR or
                       this program's directory]
+  --forwarder-rt-priority N  SCHED_FIFO priority of mrelay and socat on their core, the
+                      way kernel forwarding runs in softirq; 0 = normal scheduling   [10]
+  --load-rt-priority N  SCHED_FIFO priority of the generator (the sink gets N+1), so other
+                      work on their core cannot make the generator miss its rate; 0 = off  [10]
+  --ingress-rps WHO   RPS of the relay ingress to the forwarder's core: all forwarders, or
+                      kernel only (before issue 7: mrelay's ingress softirq ran on core 0)  [all]
   --keep-files        keep each cell's child outputs under /tmp/mrelay-bench-PID
   --verbose           print each step to stderr
   --help              this text
 
-Placement: the forwarder runs on core 1 (mrelay --cpus 1, socat via taskset, the kernel's
-forwarding via RPS mask 2 on the relay ingress), generator and sink on core 0; on a 1-core
-machine everything shares core 0. Recorded in every result.
+Placement: the forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via taskset
+and chrt -f 10, the kernel's forwarding in softirq; RPS mask 2 on the relay ingress for every forwarder),
+generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything shares
+core 0. Recorded in every result.
 Exit codes: 0 ok, 1 measurement failed, 2 usage error, 77 not root.
 )";
 
@@ -118,6 +125,9 @@ struct Options {
   bool markdown_flag = false;
   bool keep_files = false;
   bool verbose = false;
+  uint32_t forwarder_rt_priority = 10;  // see BenchEnvironment::forwarder_rt_priority
+  uint32_t load_rt_priority = 10;       // see BenchEnvironment::load_rt_priority
+  bool ingress_rps_all = true;          // see BenchEnvironment::ingress_rps_all
   bool dry_run = false;
   std::vector<std::string> positional;
 };
@@ -182,9 +192,9 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
       {"--egress",
        [&](const std::string& f, const std::string& v) {
          c.egress = v;
-         return v == "send" || v == "sendmmsg" || v == "uring"
+         return v == "send" || v == "sendmmsg" || v == "uring" || v == "packet"
                     ? ""
-                    : f + ": must be send|sendmmsg|uring";
+                    : f + ": must be send|sendmmsg|uring|packet";
        }},
       {"--queue-depth", [&](const std::string& f,
                             const std::string& v) { return count(f, v, 1, 32768, c.queue_depth); }},
@@ -235,6 +245,19 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
        [&](const std::string&, const std::string& v) {
          options.bin_dir = v;
          return std::string();
+       }},
+      {"--forwarder-rt-priority",
+       [&](const std::string& f, const std::string& v) {
+         return count(f, v, 0, 99, options.forwarder_rt_priority);
+       }},
+      {"--load-rt-priority",
+       [&](const std::string& f, const std::string& v) {
+         return count(f, v, 0, 98, options.load_rt_priority);
+       }},
+      {"--ingress-rps",
+       [&](const std::string& f, const std::string& v) {
+         options.ingress_rps_all = v == "all";
+         return v == "all" || v == "kernel" ? "" : f + ": must be all or kernel";
        }},
       {"--out",
        [&](const std::string&, const std::string& v) {
@@ -293,6 +316,9 @@ BenchEnvironment make_environment(const Options& options) {
   BenchEnvironment env = default_environment(bin_dir);
   env.keep_files = options.keep_files;
   env.verbose = options.verbose;
+  env.forwarder_rt_priority = static_cast<int>(options.forwarder_rt_priority);
+  env.load_rt_priority = static_cast<int>(options.load_rt_priority);
+  env.ingress_rps_all = options.ingress_rps_all;
   return env;
 }
 

@@ -17,7 +17,7 @@ readonly FANOUT=${MRELAY_FANOUT:-64}
 readonly RATE_PPS=2000
 readonly COUNT=3000
 readonly WARMUP_S=0.1
-readonly BACKENDS=${MRELAY_FANOUT_BACKENDS:-"uring sendmmsg"}
+readonly BACKENDS=${MRELAY_FANOUT_BACKENDS:-"uring sendmmsg packet"}
 
 mrelay_topology_up "fanout:$FANOUT"
 src=$(topo_get 'j["sources"][0]["ns"]')

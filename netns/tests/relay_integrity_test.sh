@@ -12,14 +12,14 @@ mrelay_require_root
 mrelay_require_programs mrelay mrelay-gen mrelay-sink
 mrelay_test_init int
 
-readonly SIZES=${MRELAY_INTEGRITY_SIZES:-"32 777 1472"}
+readonly SIZES=${MRELAY_INTEGRITY_SIZES:-"32 777 1472 1001"}
 readonly STREAMS=3
 # 5k pps: the Python capture witnesses keep up comfortably at this rate.
 readonly RATE_PPS=5000
 readonly COUNT=3000
 readonly WARMUP_S=0.1
 # Alternate the relay's modes so both ingress paths carry odd sizes.
-readonly MODES=(packet:uring udp:sendmmsg packet:sendmmsg)
+readonly MODES=(packet:uring udp:sendmmsg packet:packet packet:sendmmsg)
 
 mrelay_topology_up hop
 src=$(topo_get 'j["sources"][0]["ns"]')

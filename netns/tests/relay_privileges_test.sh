@@ -109,7 +109,10 @@ run_case() {
 
 run_case packet-user packet "$NOBODY_UID" "$CAP_NET_RAW_MASK" "$CAP_NET_RAW_MASK" -- \
   --user nobody
-run_case udp-user udp "$NOBODY_UID" "$CAP_NONE" "$CAP_NONE" -- --user nobody --group nogroup
+# udp ingress with a UDP-socket egress needs no capability at all (the packet egress, the
+# default, opens an AF_PACKET socket on the worker thread and keeps CAP_NET_RAW).
+run_case udp-user udp "$NOBODY_UID" "$CAP_NONE" "$CAP_NONE" -- --user nobody --group nogroup \
+  --egress sendmmsg
 # Not root at all: nobody with CAP_NET_RAW handed over as an ambient capability, the way a
 # service manager does it. The relay cannot touch the bounding set (no CAP_SETPCAP), so it
 # stays what setpriv left; the permitted/effective sets and ambient are reduced.

@@ -50,6 +50,7 @@ constexpr std::array kFlags = {
     // Operations (privileges.h, supervisor.h).
     FlagSpec{"--user", "", true},         FlagSpec{"--group", "", true},
     FlagSpec{"--supervise", "", false},
+    FlagSpec{"--rt-priority", "", true},
 };
 
 // validate_knobs() reports JSON paths; a knob set by a flag is reported under the flag.
@@ -64,6 +65,7 @@ constexpr std::array kKnobFlags = {
     KnobFlag{"rcvbuf", "--rcvbuf"},
     KnobFlag{"workers", "--workers"},
     KnobFlag{"cpus", "--cpus"},
+    KnobFlag{"rt_priority", "--rt-priority"},
     KnobFlag{"pool_buffers", "--pool-buffers"},
     KnobFlag{"stats_interval_ms", "--stats-interval"},
     KnobFlag{"metrics_listen", "--metrics-listen"},
@@ -346,9 +348,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
       }
       config.ingress = *mode;
     } else if (name == "--egress") {
-      auto backend = parse_choice(
-          name, flag.value,
-          std::array{EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring});
+      auto backend = parse_choice(name, flag.value,
+                                  std::array{EgressBackend::send, EgressBackend::sendmmsg,
+                                             EgressBackend::uring, EgressBackend::packet});
       if (!backend) {
         return tl::unexpected(backend.error());
       }
@@ -399,6 +401,8 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         config.egress.batch = *number;
       } else if (name == "--workers") {
         config.workers = *number;
+      } else if (name == "--rt-priority") {
+        config.rt_priority = *number;
       } else if (name == "--pool-buffers") {
         config.pool_buffers = *number;
       } else if (name == "--stats-interval") {
@@ -487,7 +491,11 @@ std::string usage_text() {
   text += "Data plane:\n";
   text += "  --ingress MODE          packet (AF_PACKET) | udp (joined UDP socket).\n";
   text += "                          Default: " + d_ingress + "\n";
-  text += "  --egress BACKEND        send | sendmmsg | uring. Default: " + d_backend + "\n";
+  text +=
+      "  --egress BACKEND        send | sendmmsg | uring | packet. Default: " + d_backend + "\n";
+  text += "                          packet: multicast outputs as self-built frames through one\n";
+  text += "                          AF_PACKET socket, one sendmmsg per loop turn for all outputs\n";
+  text += "                          (needs CAP_NET_RAW; unicast outputs use their UDP socket).\n";
   text += "  --queue-depth N         io_uring submission queue entries, power of two 1..32768.\n";
   text +=
       "                          Default: " + std::to_string(defaults.egress.queue_depth) + "\n";
@@ -503,6 +511,9 @@ std::string usage_text() {
           std::to_string(defaults.workers) + "\n";
   text += "  --cpus LIST             pin worker i to LIST[i % size], e.g. 1 or 0,1 or 0-3.\n";
   text += "                          Default: no pinning\n";
+  text += "  --rt-priority N         SCHED_FIFO priority 1..99 of the workers, 0 = normal; keeps\n";
+  text += "                          a pinned worker from waiting behind other tasks on its core\n";
+  text += "                          (needs CAP_SYS_NICE). Default: 0\n";
   text += "  --pool-buffers N        packet buffers (2 KiB each) per worker, 64..1048576.\n";
   text += "                          Default: " + std::to_string(defaults.pool_buffers) + "\n\n";
   text += "Output:\n";

@@ -74,10 +74,27 @@ TEST(CommandLine, QuickFormBuildsOneRule) {
 }
 
 TEST(CommandLine, EveryKnobFlagBothForms) {
-  auto cli =
-      parse({QUICK, "--ingress", "udp", "--egress=sendmmsg", "--queue-depth", "128", "--batch=32",
-             "--sndbuf", "4M", "--rcvbuf=512K", "--workers", "3", "--cpus", "0-2,7",
-             "--pool-buffers=4096", "--stats-interval", "500", "--stats-json", "/tmp/s.json"});
+  auto cli = parse({QUICK,
+                    "--ingress",
+                    "udp",
+                    "--egress=sendmmsg",
+                    "--queue-depth",
+                    "128",
+                    "--batch=32",
+                    "--sndbuf",
+                    "4M",
+                    "--rcvbuf=512K",
+                    "--workers",
+                    "3",
+                    "--cpus",
+                    "0-2,7",
+                    "--pool-buffers=4096",
+                    "--stats-interval",
+                    "500",
+                    "--stats-json",
+                    "/tmp/s.json",
+                    "--rt-priority",
+                    "10"});
   ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
   const Config& c = cli->config;
   EXPECT_EQ(c.ingress, IngressMode::udp);
@@ -89,6 +106,7 @@ TEST(CommandLine, EveryKnobFlagBothForms) {
   EXPECT_EQ(c.workers, 3u);
   EXPECT_EQ(c.cpus, (std::vector<int>{0, 1, 2, 7}));
   EXPECT_EQ(c.pool_buffers, 4096u);
+  EXPECT_EQ(c.rt_priority, 10u);
   EXPECT_EQ(c.stats_interval_ms, 500u);
   EXPECT_EQ(c.stats_json_path, "/tmp/s.json");
   EXPECT_EQ(c.rules.at(0).outputs.at(0).ttl, 1);  // default TTL without --ttl
@@ -183,15 +201,16 @@ TEST(CommandLine, HelpAndVersion) {
 
 TEST(CommandLine, UsageNamesEveryFlagWithItsDefault) {
   const std::string text = usage_text();
-  for (const char* flag :
-       {"--config", "--check-config", "--in", "--out", "--source", "--ttl", "--ingress", "--egress",
-        "--queue-depth", "--batch", "--sndbuf", "--rcvbuf", "--workers", "--cpus", "--pool-buffers",
-        "--stats-interval", "--stats-json", "--help", "--version"}) {
+  for (const char* flag : {"--config",      "--check-config", "--in",           "--out",
+                           "--source",      "--ttl",          "--ingress",      "--egress",
+                           "--queue-depth", "--batch",        "--sndbuf",       "--rcvbuf",
+                           "--workers",     "--cpus",         "--pool-buffers", "--stats-interval",
+                           "--stats-json",  "--rt-priority",  "--help",         "--version"}) {
     EXPECT_NE(text.find(std::string(" ") + flag + " "), std::string::npos) << flag;
   }
   EXPECT_NE(text.find("Default: 1024"), std::string::npos);   // queue depth
   EXPECT_NE(text.find("Default: 4 MiB"), std::string::npos);  // sndbuf
-  EXPECT_NE(text.find("Default: uring"), std::string::npos);
+  EXPECT_NE(text.find("Default: packet"), std::string::npos);
 }
 
 struct BadCase {
@@ -208,7 +227,7 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--batch", "-1"}, "--batch", "not a number"},
       {{QUICK, "--batch", "99999999999"}, "--batch", "too large"},
       {{QUICK, "--queue-depth", "100"}, "--queue-depth", "power of two in 1..32768"},
-      {{QUICK, "--egress", "foo"}, "--egress", "'foo' is not one of send, sendmmsg, uring"},
+      {{QUICK, "--egress", "foo"}, "--egress", "'foo' is not one of send, sendmmsg, uring, packet"},
       {{QUICK, "--ingress", "raw"}, "--ingress", "'raw' is not one of packet, udp"},
       {{QUICK, "--bogus"}, "--bogus", "unknown flag"},
       {{QUICK, "--bogus=1"}, "--bogus", "unknown flag"},
@@ -240,6 +259,7 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--rcvbuf", "8G"}, "--rcvbuf", "too large"},
       {{QUICK, "--workers", "0"}, "--workers", "must be in 1..64"},
       {{QUICK, "--pool-buffers", "10"}, "--pool-buffers", "must be in 64..1048576"},
+      {{QUICK, "--rt-priority", "100"}, "--rt-priority", "must be in 0..99"},
       {{QUICK, "--stats-interval", "1h"}, "--stats-interval", "not a number"},
       {{QUICK, "--cpus", "3-1"}, "--cpus", "not a CPU list"},
       {{QUICK, "--cpus", "1,,2"}, "--cpus", "not a CPU list"},

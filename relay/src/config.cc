@@ -46,6 +46,8 @@ constexpr Range kSocketBufferRange{0, 1u << 30};
 constexpr Range kWorkersRange{1, 64};
 // CPU numbers: CPU_SETSIZE is 1024.
 constexpr Range kCpuRange{0, 1023};
+// SCHED_FIFO priorities Linux accepts; 0 = off.
+constexpr Range kRtPriorityRange{0, 99};
 // Buffers per worker: below 64 a single batch can exhaust the pool; 1 Mi buffers x 2 KiB is
 // already 2 GiB per worker.
 constexpr Range kPoolBuffersRange{64, 1u << 20};
@@ -319,9 +321,9 @@ Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
   MRELAY_TRY(check_keys(
       root, "",
-      {"ingress", "egress", "rcvbuf", "workers", "cpus", "pool_buffers", "stats_interval_ms",
-       "stats_json", "user", "group", "control_socket", "state_file", "metrics_listen",
-       "rules"}));
+      {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
+       "stats_interval_ms", "stats_json", "user", "group", "control_socket", "state_file",
+       "metrics_listen", "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -341,15 +343,15 @@ Result<Config> read_config(const json& root) {
       std::string name;
       MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
       bool known = false;
-      for (EgressBackend candidate :
-           {EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring}) {
+      for (EgressBackend candidate : {EgressBackend::send, EgressBackend::sendmmsg,
+                                      EgressBackend::uring, EgressBackend::packet}) {
         if (name == to_string(candidate)) {
           config.egress.backend = candidate;
           known = true;
         }
       }
       if (!known) {
-        return fail("egress.backend", "'" + name + "' is not one of send, sendmmsg, uring");
+        return fail("egress.backend", "'" + name + "' is not one of send, sendmmsg, uring, packet");
       }
     }
     if (const json* depth = find_key(*egress, "queue_depth")) {
@@ -376,6 +378,9 @@ Result<Config> read_config(const json& root) {
       MRELAY_ASSIGN(cpu, read_uint((*cpus)[i], index_path("cpus", i), kCpuRange));
       config.cpus.push_back(cpu);
     }
+  }
+  if (const json* priority = find_key(root, "rt_priority")) {
+    MRELAY_ASSIGN(config.rt_priority, read_uint(*priority, "rt_priority", kRtPriorityRange));
   }
   if (const json* pool = find_key(root, "pool_buffers")) {
     MRELAY_ASSIGN(config.pool_buffers, read_uint(*pool, "pool_buffers", kPoolBuffersRange));
@@ -448,6 +453,8 @@ std::string_view to_string(EgressBackend backend) {
       return "sendmmsg";
     case EgressBackend::uring:
       return "uring";
+    case EgressBackend::packet:
+      return "packet";
   }
   return "unknown";
 }
@@ -573,6 +580,7 @@ Result<void> validate_knobs(const Config& config) {
     }
     MRELAY_TRY(check_range(index_path("cpus", i), static_cast<uint64_t>(cpu), kCpuRange));
   }
+  MRELAY_TRY(check_range("rt_priority", config.rt_priority, kRtPriorityRange));
   MRELAY_TRY(check_range("pool_buffers", config.pool_buffers, kPoolBuffersRange));
   MRELAY_TRY(check_range("stats_interval_ms", config.stats_interval_ms, kStatsIntervalRange));
   return {};

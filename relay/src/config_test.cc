@@ -188,6 +188,8 @@ std::vector<BadCase> bad_cases() {
        "cpus[1]", "must be in 0..1023"},
       {"pool_buffers_63", [](json& j) { j["pool_buffers"] = 63; }, "pool_buffers",
        "must be in 64..1048576"},
+      {"rt_priority_100", [](json& j) { j["rt_priority"] = 100; }, "rt_priority",
+       "must be in 0..99"},
       {"stats_interval_huge", [](json& j) { j["stats_interval_ms"] = 3600001; },
        "stats_interval_ms", "must be in 0..3600000"},
       {"empty_rules", [](json& j) { j["rules"] = json::array(); }, "rules", "at least one rule"},
@@ -219,7 +221,7 @@ std::vector<BadCase> bad_cases() {
        [](json& j) {
          j["egress"] = {{"backend", "io_uring"}};
        },
-       "egress.backend", "'io_uring' is not one of send, sendmmsg, uring"},
+       "egress.backend", "'io_uring' is not one of send, sendmmsg, uring, packet"},
       {"top_level_array", [](json& j) { j = json::array({j}); }, "(top level)",
        "must be an object"},
   };
@@ -256,7 +258,7 @@ TEST(Config, BaseConfigIsGoodAndDefaultsApply) {
   ASSERT_TRUE(config.has_value()) << config.error().to_string();
   const Config defaults;
   EXPECT_EQ(config->ingress, IngressMode::packet);
-  EXPECT_EQ(config->egress.backend, EgressBackend::uring);
+  EXPECT_EQ(config->egress.backend, EgressBackend::packet);
   EXPECT_EQ(config->egress.queue_depth, 1024u);
   EXPECT_EQ(config->egress.batch, 64u);
   EXPECT_EQ(config->egress.sndbuf, 4u << 20);
@@ -286,7 +288,7 @@ TEST(Config, EveryKeyWithComments) {
     "ingress": "udp",
     "egress": {"backend": "sendmmsg", "queue_depth": 128, "batch": 32, "sndbuf": 0},
     "rcvbuf": 1048576, "workers": 4, "cpus": [1, 3], "pool_buffers": 4096,
-    "stats_interval_ms": 1000, "stats_json": "/tmp/stats.json",
+    "rt_priority": 20, "stats_interval_ms": 1000, "stats_json": "/tmp/stats.json",
     "rules": [
       {"name": "cam1",
        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
@@ -306,6 +308,7 @@ TEST(Config, EveryKeyWithComments) {
   EXPECT_EQ(config->workers, 4u);  // more workers than cpus: pinning wraps
   EXPECT_EQ(config->cpus, (std::vector<int>{1, 3}));
   EXPECT_EQ(config->pool_buffers, 4096u);
+  EXPECT_EQ(config->rt_priority, 20u);
   EXPECT_EQ(config->stats_interval_ms, 1000u);
   EXPECT_EQ(config->stats_json_path, "/tmp/stats.json");
   const Rule& rule = config->rules.at(0);

@@ -85,7 +85,7 @@ class Egress {
                                                           BufferPool& pool,
                                                           WorkerCounters& counters);
 
-// The three backends; make_egress() picks one.
+// The backends; make_egress() picks one.
 [[nodiscard]] std::unique_ptr<Egress> make_send_egress(std::span<const int> fds, BufferPool& pool,
                                                        WorkerCounters& counters);
 [[nodiscard]] std::unique_ptr<Egress> make_sendmmsg_egress(const EgressOptions& options,
@@ -96,6 +96,13 @@ class Egress {
                                                                 std::span<const int> fds,
                                                                 BufferPool& pool,
                                                                 WorkerCounters& counters);
+
+/// Multicast outputs as frames built here, through one AF_PACKET socket (CAP_NET_RAW); unicast
+/// outputs through their UDP sockets with sendmmsg. See egress_packet.cc.
+[[nodiscard]] Result<std::unique_ptr<Egress>> make_packet_egress(const EgressOptions& options,
+                                                                 std::span<const int> fds,
+                                                                 BufferPool& pool,
+                                                                 WorkerCounters& counters);
 
 /// Counts one lost copy by errno and marks the packet exhausted when the cause is a full
 /// queue/buffer (ENOBUFS, EAGAIN), so exhausted_packets counts each packet once.

@@ -106,6 +106,8 @@ Result<std::unique_ptr<Egress>> make_egress(const EgressOptions& options, std::s
       return make_sendmmsg_egress(options, fds, pool, counters);
     case EgressBackend::uring:
       return make_uring_egress(options, fds, pool, counters);
+    case EgressBackend::packet:
+      return make_packet_egress(options, fds, pool, counters);
   }
   return fail("--egress", "unknown backend");
 }

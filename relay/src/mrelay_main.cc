@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   auto dropped = mrelay::drop_privileges(
       {.user = command->config.user,
        .group = command->config.group,
-       .keep = mrelay::runtime_capabilities(command->config.ingress)});
+       .keep = mrelay::runtime_capabilities(command->config)});
   if (!dropped) {
     std::fprintf(stderr, "mrelay: %s\n", dropped.error().to_string().c_str());
     return 1;

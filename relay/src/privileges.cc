@@ -94,6 +94,20 @@ CapabilityMask runtime_capabilities(IngressMode ingress) noexcept {
   return ingress == IngressMode::packet ? bit(CAP_NET_RAW) : 0;
 }
 
+CapabilityMask runtime_capabilities(const Config& config) noexcept {
+  CapabilityMask keep = runtime_capabilities(config.ingress);
+  // The packet egress opens its AF_PACKET socket on the worker thread, after the drop, and
+  // again whenever a rule change rebuilds the egress (plan_update.cc).
+  if (config.egress.backend == EgressBackend::packet) {
+    keep |= bit(CAP_NET_RAW);
+  }
+  // --rt-priority: each worker sets SCHED_FIFO on itself when its thread starts.
+  if (config.rt_priority > 0) {
+    keep |= bit(CAP_SYS_NICE);
+  }
+  return keep;
+}
+
 std::string describe_capabilities(CapabilityMask mask) {
   if (mask == 0) {
     return "none";

@@ -3,12 +3,14 @@
 //
 //   auto relay = mrelay::Relay::create(config);            // sockets open as root
 //   auto kept = mrelay::drop_privileges({.user = "nobody",
-//                                        .keep = mrelay::runtime_capabilities(config.ingress)});
+//                                        .keep = mrelay::runtime_capabilities(config)});
 //   if (!kept) { ...error names --user/--group or the syscall... }
 //   log(*kept);   // "privileges: uid 65534 gid 65534, kept cap_net_raw; bounding set ..."
 //   (*relay)->run();                                       // threads start after the drop
 //
 // What the data plane needs after set-up (and why):
+//   packet egress   CAP_NET_RAW: the AF_PACKET egress socket is opened by the worker thread.
+//   --rt-priority   CAP_SYS_NICE: each worker sets SCHED_FIFO on itself when it starts.
 //   packet ingress  CAP_NET_RAW: re-binding an output socket to a re-created interface
 //                   (SO_BINDTODEVICE on a socket already bound needs it), and the packet
 //                   sockets themselves stay usable without it once open.
@@ -36,6 +38,10 @@ using CapabilityMask = uint64_t;
 
 /// The capabilities the data plane uses after set-up for this ingress mode (see file header).
 [[nodiscard]] CapabilityMask runtime_capabilities(IngressMode ingress) noexcept;
+/// The capabilities a relay with this config uses after set-up: the ingress mode's, plus
+/// CAP_NET_RAW for the packet egress (its socket is opened on the worker thread) and
+/// CAP_SYS_NICE for --rt-priority (each worker sets SCHED_FIFO on itself).
+[[nodiscard]] CapabilityMask runtime_capabilities(const Config& config) noexcept;
 
 /// "cap_net_raw,cap_net_admin" (lower case, like capsh), or "none".
 [[nodiscard]] std::string describe_capabilities(CapabilityMask mask);

@@ -24,6 +24,15 @@ namespace {
 TEST(Privileges, RuntimeCapabilitiesKeepNetRawOnlyForPacketIngress) {
   EXPECT_EQ(runtime_capabilities(IngressMode::packet), CapabilityMask{1} << CAP_NET_RAW);
   EXPECT_EQ(runtime_capabilities(IngressMode::udp), CapabilityMask{0});
+  Config config;
+  config.ingress = IngressMode::udp;
+  config.egress.backend = EgressBackend::sendmmsg;
+  EXPECT_EQ(runtime_capabilities(config), CapabilityMask{0});
+  config.egress.backend = EgressBackend::packet;  // opened on the worker thread, after the drop
+  EXPECT_EQ(runtime_capabilities(config), CapabilityMask{1} << CAP_NET_RAW);
+  config.rt_priority = 10;
+  EXPECT_EQ(runtime_capabilities(config),
+            (CapabilityMask{1} << CAP_NET_RAW) | (CapabilityMask{1} << CAP_SYS_NICE));
   // CAP_NET_ADMIN is never needed after set-up.
   EXPECT_EQ(runtime_capabilities(IngressMode::packet) & (CapabilityMask{1} << CAP_NET_ADMIN), 0u);
 }

@@ -204,9 +204,10 @@ Result<void> Worker::setup_egress() {
   EgressOptions options{
       .backend = plan_->backend, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
   auto egress = make_egress(options, output_fds_, *pool_, counters_);
-  if (!egress && options.backend == EgressBackend::uring) {
-    notes_ +=
-        "io_uring egress failed (" + egress.error().to_string() + "): falling back to sendmmsg; ";
+  if (!egress &&
+      (options.backend == EgressBackend::uring || options.backend == EgressBackend::packet)) {
+    notes_ += std::string(to_string(options.backend)) + " egress failed (" +
+              egress.error().to_string() + "): falling back to sendmmsg; ";
     options.backend = EgressBackend::sendmmsg;
     egress = make_egress(options, output_fds_, *pool_, counters_);
   }
@@ -230,6 +231,18 @@ void Worker::start(const std::atomic<bool>& stop) {
             fail("--cpus",
                  "worker " + std::to_string(index_) + ": cannot pin to cpu " + std::to_string(cpu_),
                  err));
+        return;
+      }
+    }
+    if (const uint32_t priority = plan_->config.rt_priority; priority > 0) {
+      sched_param param{};
+      param.sched_priority = static_cast<int>(priority);
+      const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param);
+      if (err != 0) {
+        ready_.set_value(fail("--rt-priority",
+                              "worker " + std::to_string(index_) + ": SCHED_FIFO " +
+                                  std::to_string(priority) + " refused (needs CAP_SYS_NICE)",
+                              err));
         return;
       }
     }

@@ -35,7 +35,8 @@
 namespace mrelay {
 
 enum class IngressMode : uint8_t { packet, udp };
-enum class EgressBackend : uint8_t { send, sendmmsg, uring };
+// packet: multicast outputs as self-built frames through one AF_PACKET socket (egress_packet.cc).
+enum class EgressBackend : uint8_t { send, sendmmsg, uring, packet };
 
 [[nodiscard]] std::string_view to_string(IngressMode mode);
 [[nodiscard]] std::string_view to_string(EgressBackend backend);
@@ -59,8 +60,12 @@ struct Rule {
 };
 
 struct EgressConfig {
-  // Default is the fastest backend measured on the rig.
-  EgressBackend backend = EgressBackend::uring;
+  // Default is the fastest backend measured on the rig (issue 7, reports/perf/README.md):
+  // packet had the lowest relay CPU per copy at hop (4.7-4.8 us vs 5.2-5.3 for uring and
+  // sendmmsg at saturation) and was the only one to reach 1.5x kernel forwarding at fanout 16
+  // and hold its per-copy rate at fanout 64. It needs CAP_NET_RAW, like packet ingress; without
+  // it the worker falls back to sendmmsg and says so.
+  EgressBackend backend = EgressBackend::packet;
   // io_uring submission queue entries. 1024: the November 2025 investigation measured 128 as a
   // hard ceiling (~39k pps of in-flight sends); 1024 removed it. Power of two, 1..32768.
   uint32_t queue_depth = 1024;
@@ -81,6 +86,13 @@ struct Config {
   uint32_t rcvbuf = 4u << 20;
   uint32_t workers = 1;   // event loops; >1 share ingress with PACKET_FANOUT
   std::vector<int> cpus;  // pin worker i to cpus[i % size]; empty = no pinning
+  // SCHED_FIFO priority of the worker threads, 1..99; 0 = normal scheduling. A pinned worker
+  // that shares its core with ordinary CPU-bound tasks waits for them at every wake-up (issue 7:
+  // p50 latency 16-22 ms, 38-68 % loss at saturation on a loaded 2-core VM, the relay itself at
+  // 16 % CPU); the kernel's own forwarding runs in softirq, which pre-empts them. A real-time
+  // worker gets the core the same way. The loop sleeps in poll() when idle, so it does not
+  // starve the core at light load. Needs CAP_SYS_NICE.
+  uint32_t rt_priority = 0;
   // Packet buffers per worker, allocated at start. Each holds one frame of up to 2048 bytes
   // (MTU 1500 + headers); 8192 covers a full batch per output in flight at fanout 64.
   uint32_t pool_buffers = 8192;
