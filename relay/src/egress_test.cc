@@ -150,6 +150,10 @@ TEST_P(EgressTest, FanoutThreeAllArriveIntact) {
       EXPECT_EQ(counters.batches, (kPackets / 50) * 10);
       EXPECT_GE(counters.syscalls, counters.batches);
       break;
+    case EgressBackend::packet:
+      // Not instantiated here (it needs an interface with a MAC, not loopback):
+      // egress_packet_test.cc and the netns tests cover it.
+      break;
   }
 
   std::vector<int> total_seen(kPackets, 0);
