@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quickstart: builds mrelay (Release, into build/) and runs a small comparison on the
-# namespace rig: hop at 512 B, mrelay with the io_uring and sendmmsg backends against kernel
+# namespace rig: hop at 512 B, mrelay with the packet (default) and io_uring egress against kernel
 # multicast forwarding, socat and the direct (no relay) ceiling, at a moderate paced rate and
 # at saturation, 3 interleaved repetitions of 2 s windows: a few minutes on 2 cores. Prints
 # the table (median [min-max]) and writes the raw results and a Markdown table to

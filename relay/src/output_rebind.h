@@ -43,15 +43,18 @@ class OutputRebinder {
             std::span<const int> fds);
 
   /// Called once per loop turn. Cheap unless send errors (drop_other_errno) moved recently.
-  void on_turn(uint64_t now_ns, WorkerCounters& counters) noexcept {
+  /// Returns how many outputs were re-bound (the packet egress then rebuilds its frame
+  /// templates: they carry the interface's index and MAC).
+  uint32_t on_turn(uint64_t now_ns, WorkerCounters& counters) noexcept {
     if (counters.drop_other_errno != seen_errors_) {
       seen_errors_ = counters.drop_other_errno;
       errors_until_ns_ = now_ns + kKeepCheckingMs * 1000000u;
     }
     if (now_ns < errors_until_ns_ && now_ns >= next_check_ns_) {
       next_check_ns_ = now_ns + kCheckPeriodMs * 1000000u;
-      check(now_ns, counters);
+      return check(now_ns, counters);
     }
+    return 0;
   }
 
   /// Looks every output up again and re-binds those whose ifindex changed. Returns how many

@@ -312,13 +312,23 @@ void Worker::apply_update(WorkerUpdate& update) noexcept {
   rebinder_.init(next.outputs, next.output_ifindex, output_fds_);
 
   // The egress was built over the old fd list: rebuild it over the new one, same backend.
-  // The old one is destroyed here, on the thread that owns its ring and the pool.
+  rebuild_egress();
+
+  pending_update_.store(nullptr, std::memory_order_relaxed);
+  applied_generation_.store(update.generation, std::memory_order_release);
+}
+
+void Worker::rebuild_egress() noexcept {
+  // Called with nothing in flight (drained by the caller). The old egress is destroyed here,
+  // on the thread that owns its ring and the pool; the new one reads the output sockets again
+  // (the packet egress takes each output's interface index and MAC from them).
   egress_.reset();
-  const EgressConfig& knobs = next.config.egress;
+  const EgressConfig& knobs = plan_->config.egress;
   EgressOptions options{
       .backend = backend_, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
   auto egress = make_egress(options, output_fds_, *pool_, counters_);
-  if (!egress && options.backend == EgressBackend::uring) {
+  if (!egress &&
+      (options.backend == EgressBackend::uring || options.backend == EgressBackend::packet)) {
     options.backend = EgressBackend::sendmmsg;  // as at start-up: sendmmsg cannot fail to build
     egress = make_egress(options, output_fds_, *pool_, counters_);
   }
@@ -327,9 +337,6 @@ void Worker::apply_update(WorkerUpdate& update) noexcept {
   }
   egress_ = std::move(*egress);
   backend_ = egress_->backend();
-
-  pending_update_.store(nullptr, std::memory_order_relaxed);
-  applied_generation_.store(update.generation, std::memory_order_release);
 }
 
 }  // namespace mrelay

@@ -297,7 +297,13 @@ void Worker::loop(const std::atomic<bool>& stop) {
 
     const uint64_t requested = refresh_requested_.load(std::memory_order_acquire);
     const uint64_t now = monotonic_ns();
-    rebinder_.on_turn(now, counters_);
+    if (rebinder_.on_turn(now, counters_) > 0 && backend_ == EgressBackend::packet) {
+      // A re-created interface has a new index and MAC, which the packet egress's frame
+      // templates carry: rebuild them (rare: once per re-binding, not per packet).
+      egress_->drain(kDrainMs);
+      egress_->reap();
+      rebuild_egress();
+    }
     if (now >= next_drops_read_ns_ || requested > refresh_done_.load(std::memory_order_relaxed)) {
       refresh_kernel_drops();
       next_drops_read_ns_ = now + kKernelDropsPeriodMs * 1000000u;

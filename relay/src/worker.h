@@ -169,6 +169,9 @@ class Worker {
 
  private:
   Result<void> setup_egress();
+  // Replaces the egress by a new one of the same backend over output_fds_ (after a rule change
+  // or an output re-binding); nothing may be in flight. Allocates: never per packet.
+  void rebuild_egress() noexcept;
   void loop(const std::atomic<bool>& stop);
   uint32_t receive(IngressSocket& socket);
   void handle_frame(const IngressSocket& socket, uint32_t slot, uint32_t len);
