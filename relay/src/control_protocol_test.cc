@@ -374,13 +374,15 @@ TEST(ControlServer, MisbehavingClientsDoNotBlockOthers) {
   UniqueFd big = connect_to(path);  // a line longer than the limit
   const std::string huge(kMaxRequestBytes + 100, 'x');
   UniqueFd good = connect_to(path);
-  pump_until(server, target, [&] { return server.client_count() == 4; }, 5000);
+  pump_until(
+      server, target, [&] { return server.client_count() == 4; }, 5000);
   ASSERT_EQ(server.client_count(), 4u);
   leaver.reset();
   (void)!::send(big.get(), huge.data(), huge.size(), MSG_NOSIGNAL);
   ASSERT_GT(::send(good.get(), "{\"cmd\":\"ping\"}\n{\"cmd\":\"version\"}\n", 33, 0), 0);
   // leaver and big gone; then a little more so good's two lines are surely answered.
-  pump_until(server, target, [&] { return server.client_count() == 2; }, 5000);
+  pump_until(
+      server, target, [&] { return server.client_count() == 2; }, 5000);
   pump(server, target, 100);
 
   const std::string replies = read_some(good.get(), 500);

@@ -109,10 +109,9 @@ int main(int argc, char** argv) {
   }
   // Every socket is open and no thread runs yet: drop to --user and the capabilities the
   // data plane needs (privileges.h), so the workers start with the reduced sets.
-  auto dropped = mrelay::drop_privileges(
-      {.user = command->config.user,
-       .group = command->config.group,
-       .keep = mrelay::runtime_capabilities(command->config)});
+  auto dropped = mrelay::drop_privileges({.user = command->config.user,
+                                          .group = command->config.group,
+                                          .keep = mrelay::runtime_capabilities(command->config)});
   if (!dropped) {
     std::fprintf(stderr, "mrelay: %s\n", dropped.error().to_string().c_str());
     return 1;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "kernel_probe.h"
+#include "test_netns.h"
 
 namespace mrelay {
 namespace {
@@ -98,25 +99,11 @@ TEST(RelayPlan, MissingInterfaceNamesTheField) {
 constexpr uint32_t kPackets = 400;
 constexpr int kOutputs = 3;
 
-// Runs in the child. Returns "" on success, "SKIP: why" or a failure description.
+// Runs in a child inside a private network namespace (test_netns.h). Returns "" on success,
+// "SKIP: why" or a failure description.
 std::string run_udp_loop(EgressBackend backend) {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    return std::string("SKIP: unshare(CLONE_NEWNET): ") + std::strerror(errno);
-  }
   if (backend == EgressBackend::uring && !probe_io_uring().available) {
     return "SKIP: " + probe_io_uring().describe();
-  }
-  {
-    UniqueFd control(::socket(AF_INET, SOCK_DGRAM, 0));
-    ifreq request{};
-    std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
-    if (::ioctl(control.get(), SIOCGIFFLAGS, &request) != 0) {
-      return "SIOCGIFFLAGS lo failed";
-    }
-    request.ifr_flags |= IFF_UP | IFF_MULTICAST;
-    if (::ioctl(control.get(), SIOCSIFFLAGS, &request) != 0) {
-      return "SIOCSIFFLAGS lo failed";
-    }
   }
   // Receivers for the three outputs.
   std::vector<UniqueFd> receivers;
@@ -239,27 +226,9 @@ std::string run_udp_loop(EgressBackend backend) {
 class WorkerLoop : public ::testing::TestWithParam<EgressBackend> {};
 
 TEST_P(WorkerLoop, UdpIngressFanoutThree) {
-  int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::close(pipe_fds[0]);
-    const std::string result = run_udp_loop(GetParam());
-    (void)!::write(pipe_fds[1], result.data(), result.size());
-    ::_exit(0);
-  }
-  ::close(pipe_fds[1]);
-  std::string result;
-  char chunk[256];
-  ssize_t len;
-  while ((len = ::read(pipe_fds[0], chunk, sizeof chunk)) > 0) {
-    result.append(chunk, static_cast<size_t>(len));
-  }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child crashed: " << status;
+  const EgressBackend backend = GetParam();
+  const std::string result =
+      testing::run_in_private_netns([backend] { return run_udp_loop(backend); });
   if (result.rfind("SKIP: ", 0) == 0) {
     GTEST_SKIP() << result.substr(6);
   }
