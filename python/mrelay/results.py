@@ -219,6 +219,14 @@ def fingerprint_differences(a: dict, b: dict) -> list[str]:
     for key in FINGERPRINT_KEYS:
         if fa.get(key) != fb.get(key):
             differences.append(f"{key}: {fa.get(key)!r} vs {fb.get(key)!r}")
+    # Where the rig put generator, forwarder and sink (cores, real-time priorities, RPS) moves
+    # absolute rates as much as another machine does: a baseline recorded with another
+    # placement is judged on normalised and count metrics only, and should be re-recorded.
+    pa, pb = a.get("placement") or {}, b.get("placement") or {}
+    if pa and pb:
+        for key in sorted(set(pa) | set(pb)):
+            if pa.get(key) != pb.get(key):
+                differences.append(f"placement.{key}: {pa.get(key)!r} vs {pb.get(key)!r}")
     return differences
 
 

@@ -435,3 +435,20 @@ def test_ignore_params_matches_an_injected_knob_against_the_normal_cell():
     matched = gate.compare(document(base), document(cand), ignore_params=["queue_depth"])
     assert verdicts(matched)
     assert matched.exit_code == gate.EXIT_REGRESSION
+
+
+def test_placement_mismatch_is_treated_like_another_machine():
+    # The rig's placement (cores, real-time priorities, RPS) moves absolute rates like another
+    # machine does: a baseline recorded with another placement gates only normalised and count
+    # metrics, and the report names the placement keys that differ.
+    rng = np.random.default_rng(16)
+    base = document(cell_samples(rng, "a", 6))
+    base["placement"] = {"forwarder_cpu": 1, "forwarder_rt_priority": 0}
+    cand = document(cell_samples(rng, "a", 6, pps=BASE_PPS * 2))
+    cand["placement"] = {"forwarder_cpu": 1, "forwarder_rt_priority": 10}
+    report = gate.compare(base, cand)
+    assert report.fingerprint_differences == ["placement.forwarder_rt_priority: 0 vs 10"]
+    assert verdicts(report)[("a", "delivered_pps")] == gate.SKIPPED
+    # The same placement on both sides is no mismatch.
+    cand["placement"] = dict(base["placement"])
+    assert gate.compare(base, cand).fingerprint_differences == []
