@@ -532,12 +532,12 @@ std::string usage_text() {
   text += "  --log-level LEVEL       error | warn | info | debug. Default: info\n";
   text += "Signals: SIGHUP re-reads --config (valid: rules applied as a diff; invalid: logged,\n";
   text += "         nothing changes); SIGUSR1 prints a stats line; SIGTERM/SIGINT drain, print\n";
-  text += "         the final counters and exit 0.\n\n";
-  text += "Operations:\n";
+  text += "         the final counters and exit 0.\n\nOperations:\n";
   text += "  --user NAME             after opening every socket, switch to this user (name or\n";
-  text += "                          uid) and keep only CAP_NET_RAW (packet ingress) or no\n";
-  text += "                          capability (udp ingress). Default: keep the identity (the\n";
-  text += "                          capabilities are reduced all the same)\n";
+  text += "                          uid) and keep only the capabilities the data plane uses:\n";
+  text += "                          CAP_NET_RAW for packet ingress or egress, CAP_SYS_NICE for\n";
+  text += "                          --rt-priority, none otherwise. Default: keep the identity\n";
+  text += "                          (the capabilities are reduced all the same)\n";
   text += "  --group NAME            group for --user. Default: the user's primary group\n";
   text += "  --supervise             run the relay as a child process and restart it when it\n";
   text += "                          dies abnormally (100 ms doubling to 5 s backoff); signals\n";
