@@ -20,29 +20,15 @@
 
 #include "control_server.h"
 #include "log.h"
+#include "test_rules.h"
 
 namespace mrelay {
 namespace {
 
 using nlohmann::json;
 
-unsigned fake_lookup(const std::string& name) {
-  return name == "eth0" ? 2 : name == "eth1" ? 3 : 0;
-}
-
-Rule rule_named(const std::string& name, const char* group) {
-  Rule rule;
-  rule.name = name;
-  rule.input_interface = "eth0";
-  ::inet_pton(AF_INET, group, &rule.group);
-  rule.port = 5000;
-  Output output;
-  output.interface = "eth1";
-  ::inet_pton(AF_INET, "239.2.2.2", &output.address);
-  output.port = 6000;
-  rule.outputs.push_back(output);
-  return rule;
-}
+using testing::fake_lookup;  // test_rules.h
+using testing::rule_named;
 
 class FakeTarget : public ControlTarget {
  public:
