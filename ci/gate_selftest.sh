@@ -10,10 +10,13 @@
 #        send     relay --egress send (one sendmsg per packet)     -> syscalls/pkt ~1.0 vs 0.03
 #   3. the November 2025 "before" settings (io_uring queue depth 128 + default send buffer)
 #      against the "after" ones (1024, 4 MiB), both recorded here, 5 repetitions each, behind
-#      a tbf 100 Mbit/s egress: must exit 1 naming buffer_exhaustion_pct. Measured: at
-#      100 Mbit/s "before" gives 93-94 % exhaustion (uring_sq_full) in 5 of 5 runs, "after"
-#      0 %; at the smoke suite's 300 Mbit/s "before" gave 0-75 % (2 runs in 5 near 0), too
-#      unsteady for a 5-sample test.
+#      a tbf 100 Mbit/s egress (~8.7 kpps of 1400 B) at a paced 20 kpps: must exit 1 naming
+#      buffer_exhaustion_pct. Measured (2026-12-01, 2-core VM): "before" 56.6-56.8 % in 5 of
+#      5 runs (the 208 KB send buffer fills before tbf's 20 ms queue does), "after" 0 % (tbf
+#      drops at its queue limit, well under 4 MiB). At saturation "before" was far too
+#      unsteady for a 5-sample test: 0, 0, 0, 38, 96 % in one sweep, because the relay's core
+#      is then busy with the ingress flood and feeds the egress in irregular bursts; a CI run
+#      failed on exactly that (one "before" sample at 0 %, exit 3 instead of 1).
 # Exit 0 all good, 1 a check failed, 77 skipped (not root / no netns / no build).
 # About 2.5 minutes on the shared 2-core VM.
 #
@@ -56,10 +59,12 @@ failures=0
 check() {  # check NAME EXPECTED_EXIT ACTUAL_EXIT VERDICT_FILE [REQUIRED_REGEX]
   local name=$1 expected=$2 actual=$3 verdict=$4 pattern=${5:-}
   if [[ $actual -ne $expected ]]; then
-    echo "gate self-test: FAIL: $name: gate exit $actual, expected $expected"
+    echo "gate self-test: FAIL: $name: gate exit $actual, expected $expected; its verdict:"
+    grep -v '^\[sweep' "$verdict" | sed 's/^/    /'
     failures=$((failures + 1))
   elif [[ -n $pattern ]] && ! grep -Eq "$pattern" "$verdict"; then
-    echo "gate self-test: FAIL: $name: verdict does not match /$pattern/"
+    echo "gate self-test: FAIL: $name: verdict does not match /$pattern/; the verdict:"
+    grep -v '^\[sweep' "$verdict" | sed 's/^/    /'
     failures=$((failures + 1))
   else
     echo "gate self-test: ok: $name (exit $actual)"
@@ -91,9 +96,9 @@ json.dump(spec, open(sys.argv[3], "w"), indent=1)
 EOF
 }
 
-injected() {  # injected NAME METRIC BASELINE_FILE GATE_ARGS...: run, gate, expect exit 1
-  local name=$1 metric=$2 base=$3
-  shift 3
+injected() {  # injected NAME METRIC RATE_LABEL BASELINE_FILE GATE_ARGS...: run, gate, expect 1
+  local name=$1 metric=$2 rate=$3 base=$4
+  shift 4
   set +e
   # No re-runs: a baseline cell without counterpart here is reported missing, and a
   # regression wins over inconclusive anyway.
@@ -102,25 +107,26 @@ injected() {  # injected NAME METRIC BASELINE_FILE GATE_ARGS...: run, gate, expe
     tee "$work/$name.verdict" | grep -E '^(REGRESSION|gate:)'
   local code=${PIPESTATUS[0]}
   set -e
-  check "$name" 1 "$code" "$work/$name.verdict" "^REGRESSION +.* max +$metric "
+  check "$name" 1 "$code" "$work/$name.verdict" "^REGRESSION +.* $rate +$metric "
 }
 
 echo "== gate self-test: injected regression 'batch1' (must exit 1 on syscalls_per_pkt)"
 spec_variant "$work/batch1.json" '{"name": "batch1", "batches": [1], "gen_batch": 32}'
-injected batch1 syscalls_per_pkt "$baseline" --ignore-param batch
+injected batch1 syscalls_per_pkt max "$baseline" --ignore-param batch
 
 echo "== gate self-test: injected regression 'send' (must exit 1 on syscalls_per_pkt)"
 spec_variant "$work/send.json" '{"name": "send", "backends": ["send"]}'
-injected send syscalls_per_pkt "$baseline" --ignore-param egress
+injected send syscalls_per_pkt max "$baseline" --ignore-param egress
 
 echo "== gate self-test: November 2025 'before' vs 'after' (must exit 1 on buffer_exhaustion_pct)"
 slow_egress='"egress_qdisc": "tbf rate 100mbit burst 32kb latency 20ms"'
-spec_variant "$work/nov2025-after.json" "{\"name\": \"nov2025-after\", $slow_egress}"
+paced='"rates": [20000]'
+spec_variant "$work/nov2025-after.json" "{\"name\": \"nov2025-after\", $paced, $slow_egress}"
 mrelay_py baseline record --profile nov2025-after --suite "$work/nov2025-after.json" \
   --baselines-dir "$work/baselines" 2>"$work/nov2025-after.err" | tail -1
 spec_variant "$work/nov2025.json" \
-  "{\"name\": \"nov2025\", \"queue_depths\": [128], \"sndbufs\": [0], $slow_egress}"
-injected nov2025 buffer_exhaustion_pct "$work/baselines/nov2025-after.json" \
+  "{\"name\": \"nov2025\", \"queue_depths\": [128], \"sndbufs\": [0], $paced, $slow_egress}"
+injected nov2025 buffer_exhaustion_pct 20kpps "$work/baselines/nov2025-after.json" \
   --ignore-param queue_depth --ignore-param sndbuf
 
 if [[ $failures -ne 0 ]]; then
