@@ -56,7 +56,7 @@ Usage:
 Cell flags (defaults in brackets):
   --forwarder F       mrelay | kernel | socat | direct                         [mrelay]
   --ingress M         mrelay ingress: packet | udp                             [packet]
-  --egress B          mrelay egress backend: send|sendmmsg|uring|packet       [uring]
+  --egress B          mrelay egress backend: send|sendmmsg|uring|packet|gso   [uring]
   --queue-depth N     mrelay io_uring SQ entries                               [1024]
   --batch N           mrelay --batch and generator sendmmsg batch, packets     [32]
   --gen-batch N       generator batch when it should differ from --batch       [= --batch]
@@ -192,9 +192,9 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
       {"--egress",
        [&](const std::string& f, const std::string& v) {
          c.egress = v;
-         return v == "send" || v == "sendmmsg" || v == "uring" || v == "packet"
+         return v == "send" || v == "sendmmsg" || v == "uring" || v == "packet" || v == "gso"
                     ? ""
-                    : f + ": must be send|sendmmsg|uring|packet";
+                    : f + ": must be send|sendmmsg|uring|packet|gso";
        }},
       {"--queue-depth", [&](const std::string& f,
                             const std::string& v) { return count(f, v, 1, 32768, c.queue_depth); }},

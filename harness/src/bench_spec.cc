@@ -293,7 +293,7 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
   if (auto r = read_uint_list(spec_json, "sndbufs", 0, UINT32_MAX, spec.sndbufs); !r) {
     return tl::unexpected(r.error());
   }
-  if (auto r = read_string_list(spec_json, "backends", {"send", "sendmmsg", "uring", "packet"},
+  if (auto r = read_string_list(spec_json, "backends", {"send", "sendmmsg", "uring", "packet", "gso"},
                                 spec.backends);
       !r) {
     return tl::unexpected(r.error());

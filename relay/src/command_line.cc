@@ -350,7 +350,8 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     } else if (name == "--egress") {
       auto backend = parse_choice(name, flag.value,
                                   std::array{EgressBackend::send, EgressBackend::sendmmsg,
-                                             EgressBackend::uring, EgressBackend::packet});
+                                             EgressBackend::uring, EgressBackend::packet,
+                                             EgressBackend::gso});
       if (!backend) {
         return tl::unexpected(backend.error());
       }
@@ -492,10 +493,13 @@ std::string usage_text() {
   text += "  --ingress MODE          packet (AF_PACKET) | udp (joined UDP socket).\n";
   text += "                          Default: " + d_ingress + "\n";
   text +=
-      "  --egress BACKEND        send | sendmmsg | uring | packet. Default: " + d_backend + "\n";
+      "  --egress BACKEND        send | sendmmsg | uring | packet | gso. Default: " + d_backend +
+      "\n";
   text += "                          packet: multicast outputs as self-built frames through one\n";
   text += "                          AF_PACKET socket, one sendmmsg per loop turn for all outputs\n";
   text += "                          (needs CAP_NET_RAW; unicast outputs use their UDP socket).\n";
+  text += "                          gso: sendmmsg where each run of equal-sized copies to one\n";
+  text += "                          output is one UDP_SEGMENT send (Linux >= 4.18).\n";
   text += "  --queue-depth N         io_uring submission queue entries, power of two 1..32768.\n";
   text +=
       "                          Default: " + std::to_string(defaults.egress.queue_depth) + "\n";

@@ -344,14 +344,15 @@ Result<Config> read_config(const json& root) {
       MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
       bool known = false;
       for (EgressBackend candidate : {EgressBackend::send, EgressBackend::sendmmsg,
-                                      EgressBackend::uring, EgressBackend::packet}) {
+                                      EgressBackend::uring, EgressBackend::packet,
+                                      EgressBackend::gso}) {
         if (name == to_string(candidate)) {
           config.egress.backend = candidate;
           known = true;
         }
       }
       if (!known) {
-        return fail("egress.backend", "'" + name + "' is not one of send, sendmmsg, uring, packet");
+        return fail("egress.backend", "'" + name + "' is not one of send, sendmmsg, uring, packet, gso");
       }
     }
     if (const json* depth = find_key(*egress, "queue_depth")) {
@@ -455,6 +456,8 @@ std::string_view to_string(EgressBackend backend) {
       return "uring";
     case EgressBackend::packet:
       return "packet";
+    case EgressBackend::gso:
+      return "gso";
   }
   return "unknown";
 }

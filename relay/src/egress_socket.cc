@@ -103,6 +103,7 @@ Result<std::unique_ptr<Egress>> make_egress(const EgressOptions& options, std::s
     case EgressBackend::send:
       return make_send_egress(fds, pool, counters);
     case EgressBackend::sendmmsg:
+    case EgressBackend::gso:
       return make_sendmmsg_egress(options, fds, pool, counters);
     case EgressBackend::uring:
       return make_uring_egress(options, fds, pool, counters);

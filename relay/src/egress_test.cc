@@ -57,12 +57,10 @@ bool payload_intact(const uint8_t* data, size_t len, uint32_t* index) {
   return fill_payload(expected, *index) == len && std::memcmp(expected, data, len) == 0;
 }
 
-class EgressTest : public ::testing::TestWithParam<EgressBackend> {
+// Three output sockets on loopback, each connected to its own receiver.
+class LoopbackOutputs : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (GetParam() == EgressBackend::uring && !probe_io_uring().available) {
-      GTEST_SKIP() << probe_io_uring().describe();
-    }
     for (int i = 0; i < kOutputs; ++i) {
       receivers_.push_back(open_receiver());
       Output output;
@@ -97,6 +95,16 @@ class EgressTest : public ::testing::TestWithParam<EgressBackend> {
   std::vector<Receiver> receivers_;
   std::vector<UniqueFd> sockets_;
   std::vector<int> fds_;
+};
+
+class EgressTest : public LoopbackOutputs, public ::testing::WithParamInterface<EgressBackend> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == EgressBackend::uring && !probe_io_uring().available) {
+      GTEST_SKIP() << probe_io_uring().describe();
+    }
+    LoopbackOutputs::SetUp();
+  }
 };
 
 TEST_P(EgressTest, FanoutThreeAllArriveIntact) {
@@ -141,6 +149,7 @@ TEST_P(EgressTest, FanoutThreeAllArriveIntact) {
       EXPECT_EQ(counters.batches, 0u);
       break;
     case EgressBackend::sendmmsg:
+    case EgressBackend::gso:  // lengths change from copy to copy: runs of one or two
       // 50-packet turns: per output three full batches of 16 plus a flush of 2.
       EXPECT_EQ(counters.batches, (kPackets / 50) * kOutputs * 4);
       EXPECT_EQ(counters.syscalls, counters.batches);
@@ -171,7 +180,7 @@ TEST_P(EgressTest, FanoutThreeAllArriveIntact) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, EgressTest,
                          ::testing::Values(EgressBackend::send, EgressBackend::sendmmsg,
-                                           EgressBackend::uring),
+                                           EgressBackend::uring, EgressBackend::gso),
                          [](const auto& param_info) {
                            return std::string(to_string(param_info.param));
                          });
@@ -247,6 +256,64 @@ TEST(SendmmsgEgress, FullSocketBufferCountsEagainOncePerPacket) {
   // Every packet whose copies were not all sent counts exactly once.
   EXPECT_LE(counters.exhausted_packets, kPackets);
   EXPECT_GE(counters.exhausted_packets, (counters.drop_eagain + 1) / 2);
+}
+
+// UDP GSO: 100 copies of 700 B and a last short one to each of two outputs, batch 128, one
+// flush. Runs are cut at 64 segments and the short copy closes its run, so each output takes
+// one sendmmsg() of two messages; the receivers must still see 101 separate datagrams, in
+// order, intact. Output 1 has SO_NO_CHECK, with which the kernel refuses GSO (EINVAL): it
+// must fall back to one datagram per message and lose nothing.
+TEST_F(LoopbackOutputs, GsoRunsArriveAsSeparateDatagrams) {
+  if (!probe_udp_gso()) {
+    GTEST_SKIP() << "no UDP_SEGMENT on this kernel";
+  }
+  constexpr uint32_t kCopies = 101;
+  constexpr uint32_t kSize = 700;
+  constexpr uint32_t kShortSize = 300;
+  const int one = 1;
+  ASSERT_EQ(::setsockopt(fds_[1], SOL_SOCKET, SO_NO_CHECK, &one, sizeof one), 0);
+  const std::vector<int> two_outputs(fds_.begin(), fds_.begin() + 2);
+  BufferPool pool(kCopies);
+  WorkerCounters counters{};
+  auto egress = make_egress({.backend = EgressBackend::gso, .batch = 128}, two_outputs, pool,
+                            counters);
+  ASSERT_TRUE(egress) << egress.error().to_string();
+  ASSERT_EQ((*egress)->backend(), EgressBackend::gso);
+  for (uint32_t i = 0; i < kCopies; ++i) {
+    PacketBuffer* buffer = pool.acquire();
+    ASSERT_NE(buffer, nullptr);
+    const uint32_t len = i + 1 == kCopies ? kShortSize : kSize;
+    std::memcpy(buffer->data, &i, sizeof i);
+    std::memset(buffer->data + sizeof i, static_cast<int>(i & 0xff), len - sizeof i);
+    for (uint32_t o = 0; o < 2; ++o) {
+      EXPECT_TRUE((*egress)->send(o, buffer, buffer->data, len));
+    }
+    pool.release(buffer);
+  }
+  (*egress)->flush();
+  EXPECT_EQ(pool.available(), pool.capacity()) << "a buffer reference leaked";
+  EXPECT_EQ(counters.tx_packets, 2 * kCopies);
+  EXPECT_EQ(counters.tx_bytes, 2 * (uint64_t{kSize} * (kCopies - 1) + kShortSize));
+  EXPECT_EQ(counters.gso_fallbacks, 1u);
+  // Output 0: one call. Output 1: the refused call, then one for the 101 single datagrams.
+  EXPECT_EQ(counters.syscalls, 3u);
+  for (int r = 0; r < 2; ++r) {
+    uint8_t data[BufferPool::kBufferSize];
+    uint32_t expected = 0;
+    for (;;) {
+      const ssize_t len = ::recv(receivers_[r].fd.get(), data, sizeof data, 0);
+      if (len < 0) {
+        break;
+      }
+      uint32_t index = 0;
+      std::memcpy(&index, data, sizeof index);
+      ASSERT_EQ(index, expected) << "output " << r << ": datagrams out of order or merged";
+      ASSERT_EQ(static_cast<uint32_t>(len), index + 1 == kCopies ? kShortSize : kSize);
+      EXPECT_EQ(data[len - 1], static_cast<uint8_t>(index & 0xff));
+      ++expected;
+    }
+    EXPECT_EQ(expected, kCopies) << "output " << r;
+  }
 }
 
 }  // namespace

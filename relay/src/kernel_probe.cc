@@ -3,6 +3,8 @@
 
 #include <liburing.h>
 #include <linux/if_packet.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -10,6 +12,10 @@
 #include <cstring>
 
 #include "unique_fd.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103  // linux/udp.h; glibc headers older than 2.29 lack it
+#endif
 
 namespace mrelay {
 namespace {
@@ -122,6 +128,16 @@ PacketProbe probe_packet_socket() {
       ::setsockopt(fd.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) == 0;
 #endif
   return probe;
+}
+
+bool probe_udp_gso() {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return false;
+  }
+  int segment = 0;
+  socklen_t length = sizeof segment;
+  return ::getsockopt(fd.get(), SOL_UDP, UDP_SEGMENT, &segment, &length) == 0;
 }
 
 }  // namespace mrelay

@@ -38,4 +38,8 @@ struct PacketProbe {
 /// Opens a packet socket bound to nothing (receives nothing) and tries the options.
 [[nodiscard]] PacketProbe probe_packet_socket();
 
+/// Whether UDP sockets take UDP_SEGMENT (UDP GSO, Linux 4.18+): getsockopt on a fresh socket.
+/// Whether a given device can segment shows only at the first send (egress_sendmmsg.cc).
+[[nodiscard]] bool probe_udp_gso();
+
 }  // namespace mrelay

@@ -52,6 +52,10 @@ Result<std::unique_ptr<Relay>> Relay::create(const Config& config) {
     }
     log_line(packet.describe());
   }
+  if (p.backend == EgressBackend::gso && !probe_udp_gso()) {
+    log_line("UDP GSO (UDP_SEGMENT) unavailable on this kernel: falling back to sendmmsg");
+    p.backend = EgressBackend::sendmmsg;
+  }
   if (p.backend == EgressBackend::uring) {
     const UringProbe uring = probe_io_uring();
     log_line(uring.describe());

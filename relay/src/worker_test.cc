@@ -237,7 +237,7 @@ TEST_P(WorkerLoop, UdpIngressFanoutThree) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, WorkerLoop,
                          ::testing::Values(EgressBackend::send, EgressBackend::sendmmsg,
-                                           EgressBackend::uring),
+                                           EgressBackend::uring, EgressBackend::gso),
                          [](const auto& param_info) {
                            return std::string(to_string(param_info.param));
                          });

@@ -36,7 +36,7 @@ namespace mrelay {
 
 enum class IngressMode : uint8_t { packet, udp };
 // packet: multicast outputs as self-built frames through one AF_PACKET socket (egress_packet.cc).
-enum class EgressBackend : uint8_t { send, sendmmsg, uring, packet };
+enum class EgressBackend : uint8_t { send, sendmmsg, uring, packet, gso };
 
 [[nodiscard]] std::string_view to_string(IngressMode mode);
 [[nodiscard]] std::string_view to_string(EgressBackend backend);

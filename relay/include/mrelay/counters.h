@@ -39,7 +39,8 @@ namespace mrelay {
   X(kernel_drops, "drops reported by the kernel: PACKET_STATISTICS tp_drops / SO_RXQ_OVFL")      \
   X(ingress_errors, "socket errors read off ingress sockets (ENETDOWN while the link is down)")   \
   X(output_rebinds, "outputs re-attached to a re-created interface (new ifindex)")               \
-  X(output_rebind_failures, "re-attach attempts that failed (EPERM without CAP_NET_RAW...)")
+  X(output_rebind_failures, "re-attach attempts that failed (EPERM without CAP_NET_RAW...)")    \
+  X(gso_fallbacks, "outputs switched from UDP GSO to one datagram per message (EIO, EINVAL)")
 
 struct alignas(64) WorkerCounters {
 #define MRELAY_COUNTER_FIELD(name, help) uint64_t name = 0;
