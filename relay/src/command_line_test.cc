@@ -210,7 +210,7 @@ TEST(CommandLine, UsageNamesEveryFlagWithItsDefault) {
   }
   EXPECT_NE(text.find("Default: 1024"), std::string::npos);   // queue depth
   EXPECT_NE(text.find("Default: 4 MiB"), std::string::npos);  // sndbuf
-  EXPECT_NE(text.find("Default: packet"), std::string::npos);
+  EXPECT_NE(text.find("Default: gso"), std::string::npos);
 }
 
 struct BadCase {

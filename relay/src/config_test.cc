@@ -258,7 +258,7 @@ TEST(Config, BaseConfigIsGoodAndDefaultsApply) {
   ASSERT_TRUE(config.has_value()) << config.error().to_string();
   const Config defaults;
   EXPECT_EQ(config->ingress, IngressMode::packet);
-  EXPECT_EQ(config->egress.backend, EgressBackend::packet);
+  EXPECT_EQ(config->egress.backend, EgressBackend::gso);
   EXPECT_EQ(config->egress.queue_depth, 1024u);
   EXPECT_EQ(config->egress.batch, 64u);
   EXPECT_EQ(config->egress.sndbuf, 4u << 20);

@@ -32,6 +32,8 @@ namespace {
 constexpr uint32_t kMaxSegmentsPerRun = 64;
 // A UDP datagram (the GSO super-datagram included) carries at most 65535 - 20 - 8 bytes.
 constexpr uint32_t kMaxRunBytes = 65507;
+// IPv4 header without options plus the UDP header.
+constexpr int kIpv4UdpHeaderBytes = 28;
 
 class SendmmsgEgress final : public Egress {
  public:
@@ -52,8 +54,20 @@ class SendmmsgEgress final : public Egress {
         queued_(fds.size(), 0),
         dirty_(),
         is_dirty_(fds.size(), false),
-        gso_off_(fds.size(), false) {
+        gso_off_(fds.size(), false),
+        largest_segment_(fds.size(), kMaxRunBytes) {
     dirty_.reserve(fds.size());
+    for (size_t output = 0; output < fds.size() && gso; ++output) {
+      // A segment must fit the path MTU with its IPv4 and UDP headers, or the kernel refuses
+      // the whole run (EINVAL); larger copies go alone (and are fragmented as without GSO).
+      // Output sockets are connected, so IP_MTU answers; if not, the kernel decides.
+      int mtu = 0;
+      socklen_t length = sizeof mtu;
+      if (::getsockopt(fds[output], IPPROTO_IP, IP_MTU, &mtu, &length) == 0 &&
+          mtu > kIpv4UdpHeaderBytes) {
+        largest_segment_[output] = static_cast<uint32_t>(mtu - kIpv4UdpHeaderBytes);
+      }
+    }
   }
 
   ~SendmmsgEgress() override { drain(0); }
@@ -109,7 +123,7 @@ class SendmmsgEgress final : public Egress {
       const auto segment = static_cast<uint32_t>(iovecs_[slot].iov_len);
       uint32_t length = 1;
       uint32_t bytes = segment;
-      if (gso) {
+      if (gso && segment <= largest_segment_[output]) {
         while (i + length < count && length < kMaxSegmentsPerRun) {
           const auto next = static_cast<uint32_t>(iovecs_[slot + length].iov_len);
           if (next > segment || bytes + next > kMaxRunBytes) {
@@ -224,6 +238,7 @@ class SendmmsgEgress final : public Egress {
   std::vector<uint32_t> dirty_;  // outputs with queued copies, in first-queued order
   std::vector<bool> is_dirty_;
   std::vector<bool> gso_off_;    // outputs whose path refused a GSO send
+  std::vector<uint32_t> largest_segment_;  // per output: path MTU - 28 bytes
 };
 
 }  // namespace

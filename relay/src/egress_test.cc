@@ -5,13 +5,16 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cstring>
 #include <vector>
 
 #include "kernel_probe.h"
+#include "test_netns.h"
 
 namespace mrelay {
 namespace {
@@ -314,6 +317,73 @@ TEST_F(LoopbackOutputs, GsoRunsArriveAsSeparateDatagrams) {
     }
     EXPECT_EQ(expected, kCopies) << "output " << r;
   }
+}
+
+// A copy larger than the path MTU allows as a segment must go alone (and be fragmented, as
+// without GSO), not turn GSO off for the output: loopback's MTU lowered to 1200 in a private
+// namespace, runs of 1000 B copies with 1500 B copies between them.
+TEST(GsoEgress, CopiesAboveTheMtuGoAloneWithoutFallback) {
+  if (!probe_udp_gso()) {
+    GTEST_SKIP() << "no UDP_SEGMENT on this kernel";
+  }
+  const std::string result = testing::run_in_private_netns([]() -> std::string {
+    UniqueFd control(::socket(AF_INET, SOCK_DGRAM, 0));
+    ifreq request{};
+    std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+    request.ifr_mtu = 1200;
+    if (::ioctl(control.get(), SIOCSIFMTU, &request) != 0) {
+      return std::string("SIOCSIFMTU: ") + std::strerror(errno);
+    }
+    Receiver receiver = open_receiver();
+    Output output;
+    output.interface = "lo";
+    output.address.s_addr = htonl(INADDR_LOOPBACK);
+    output.port = receiver.port;
+    auto fd = open_output_socket(output, 1, {.sndbuf = 1 << 20}, "test output");
+    if (!fd) {
+      return fd.error().to_string();
+    }
+    const int fds[1] = {fd->get()};
+    constexpr uint32_t kCopies = 40;
+    BufferPool pool(kCopies);
+    WorkerCounters counters{};
+    auto egress = make_egress({.backend = EgressBackend::gso, .batch = 64}, fds, pool, counters);
+    if (!egress) {
+      return egress.error().to_string();
+    }
+    for (uint32_t i = 0; i < kCopies; ++i) {
+      PacketBuffer* buffer = pool.acquire();
+      const uint32_t len = i % 10 == 9 ? 1500 : 1000;
+      std::memcpy(buffer->data, &i, sizeof i);
+      (*egress)->send(0, buffer, buffer->data, len);
+      pool.release(buffer);
+    }
+    (*egress)->flush();
+    if (counters.gso_fallbacks != 0 || counters.tx_packets != kCopies) {
+      return "gso_fallbacks " + std::to_string(counters.gso_fallbacks) + ", tx_packets " +
+             std::to_string(counters.tx_packets);
+    }
+    uint8_t data[BufferPool::kBufferSize];
+    for (uint32_t expected = 0; expected < kCopies; ++expected) {
+      pollfd ready{receiver.fd.get(), POLLIN, 0};
+      ::poll(&ready, 1, 1000);
+      const ssize_t len = ::recv(receiver.fd.get(), data, sizeof data, 0);
+      uint32_t index = UINT32_MAX;
+      if (len >= 4) {
+        std::memcpy(&index, data, sizeof index);
+      }
+      const ssize_t wanted = expected % 10 == 9 ? 1500 : 1000;
+      if (index != expected || len != wanted) {
+        return "datagram " + std::to_string(expected) + ": got index " + std::to_string(index) +
+               ", " + std::to_string(len) + " bytes";
+      }
+    }
+    return "";
+  });
+  if (result.rfind("SKIP: ", 0) == 0) {
+    GTEST_SKIP() << result.substr(6);
+  }
+  EXPECT_EQ(result, "");
 }
 
 }  // namespace

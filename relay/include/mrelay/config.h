@@ -60,12 +60,13 @@ struct Rule {
 };
 
 struct EgressConfig {
-  // Default is the fastest backend measured on the rig (issue 7, reports/perf/README.md):
-  // packet had the lowest relay CPU per copy at hop (4.7-4.8 us vs 5.2-5.3 for uring and
-  // sendmmsg at saturation) and was the only one to reach 1.5x kernel forwarding at fanout 16
-  // and hold its per-copy rate at fanout 64. It needs CAP_NET_RAW, like packet ingress; without
-  // it the worker falls back to sendmmsg and says so.
-  EgressBackend backend = EgressBackend::packet;
+  // Default is the fastest backend measured on the rig (issue 7, reports/perf/README.md,
+  // "UDP GSO egress"): gso delivered 2.05x kernel forwarding's copies/s at the no-drop rate
+  // at fanout 16 (packet 1.26x), 1.6x packet's at fanout 64, and 388k against packet's 292k
+  // pps at the 512 B hop's saturation. It needs no privilege and serves unicast outputs too;
+  // a kernel without UDP_SEGMENT falls back to sendmmsg at start, a device that cannot
+  // segment falls back per output.
+  EgressBackend backend = EgressBackend::gso;
   // io_uring submission queue entries. 1024: the November 2025 investigation measured 128 as a
   // hard ceiling (~39k pps of in-flight sends); 1024 removed it. Power of two, 1..32768.
   uint32_t queue_depth = 1024;
