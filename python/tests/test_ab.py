@@ -20,8 +20,10 @@ SWEEPS = REPO_ROOT / "reports" / "sweeps"
 def test_expand_spec_matches_the_bench_cell_count():
     spec = json.loads((SWEEPS / "quickstart.json").read_text())
     cells = ab.expand_spec(spec)
-    # 2 rates x (kernel, socat, direct + mrelay x 2 backends)
-    assert len(cells) == 10
+    # rates x (kernel, socat, direct + mrelay x each backend): the spec's own lists
+    references = len([f for f in spec["forwarders"] if f != "mrelay"])
+    assert len(cells) == len(spec["rates"]) * (references + len(spec["backends"]))
+    assert {c["egress"] for c in cells if c["forwarder"] == "mrelay"} == set(spec["backends"])
     november = ab.expand_spec(json.loads((SWEEPS / "november2025.json").read_text()))
     # mrelay uring x 2 depths x 2 sndbufs + direct; the tbf spec reaches every cell
     assert len(november) == 5
