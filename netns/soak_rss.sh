@@ -5,7 +5,7 @@
 # RSS samples in KiB, the generator's and the sink's counts, the loss and the relay's final
 # counters. Namespaces are this run's own (prefix mrl-soak...) and are removed on every exit.
 #
-#   sudo MRELAY_BIN_DIR=build/bin netns/soak_rss.sh --rate 60000 --duration 600 --egress packet
+#   sudo MRELAY_BIN_DIR=build/bin netns/soak_rss.sh --rate 60000 --duration 600 --egress gso
 #   netns/soak_rss.sh --help
 # shellcheck source=netns/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -16,7 +16,7 @@ usage: soak_rss.sh [--rate PPS] [--duration S] [--egress BACKEND] [--size BYTES]
                    [--interval S] [--rt-priority N]
   --rate PPS        paced generator rate, packets/s (default 50000)
   --duration S      seconds of traffic (default 600)
-  --egress B        mrelay egress backend (default packet)
+  --egress B        mrelay egress backend (default gso, as mrelay)
   --size BYTES      UDP payload size (default 512)
   --interval S      seconds between RSS samples (default 30)
   --rt-priority N   mrelay --rt-priority (default 10; 0 = normal scheduling)
@@ -26,7 +26,7 @@ EOF
 
 RATE=50000
 DURATION_S=600
-EGRESS=packet
+EGRESS=gso
 SIZE=512
 INTERVAL_S=30
 RT_PRIORITY=10
