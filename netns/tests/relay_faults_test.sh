@@ -133,7 +133,7 @@ case_egress() {
   local label="egress delete/re-create"
   start_sinks eg "$SINK_IDLE_S"
   local s0=$S0_PID s1=$S1_PID
-  # MRELAY_FAULT_EGRESS=send|sendmmsg|uring picks the backend (default: the relay's, uring).
+  # MRELAY_FAULT_EGRESS=send|sendmmsg|uring|packet|gso picks the backend (default: the relay's own, gso).
   start_relay eg-relay "$relay" rin0 239.1.1.1 "${relay_outputs[@]}" \
     ${MRELAY_FAULT_EGRESS:+--egress "$MRELAY_FAULT_EGRESS"}
   local relay_pid=$RELAY_PID

@@ -16,7 +16,7 @@ readonly RATE_PPS=10000
 readonly COUNT=6000
 # Warm-up packets (flagged, excluded from loss) cover the first moments after start.
 readonly WARMUP_S=0.1
-readonly CASES=${MRELAY_HOP_CASES:-"packet:send packet:sendmmsg packet:uring packet:packet udp:send udp:sendmmsg udp:uring udp:packet"}
+readonly CASES=${MRELAY_HOP_CASES:-"packet:send packet:sendmmsg packet:uring packet:packet packet:gso udp:send udp:sendmmsg udp:uring udp:packet udp:gso"}
 
 mrelay_topology_up hop
 src=$(topo_get 'j["sources"][0]["ns"]')
