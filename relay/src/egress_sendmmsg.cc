@@ -123,10 +123,12 @@ class SendmmsgEgress final : public Egress {
       const auto segment = static_cast<uint32_t>(iovecs_[slot].iov_len);
       uint32_t length = 1;
       uint32_t bytes = segment;
-      if (gso && segment <= largest_segment_[output]) {
+      // An empty copy never joins a run: a segment size of 0 would send the run as one
+      // datagram, and an empty last segment would not be sent at all.
+      if (gso && segment != 0 && segment <= largest_segment_[output]) {
         while (i + length < count && length < kMaxSegmentsPerRun) {
           const auto next = static_cast<uint32_t>(iovecs_[slot + length].iov_len);
-          if (next > segment || bytes + next > kMaxRunBytes) {
+          if (next == 0 || next > segment || bytes + next > kMaxRunBytes) {
             break;
           }
           bytes += next;

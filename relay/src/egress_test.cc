@@ -319,6 +319,38 @@ TEST_F(LoopbackOutputs, GsoRunsArriveAsSeparateDatagrams) {
   }
 }
 
+// Empty datagrams are valid UDP and must stay separate datagrams: a run of them (segment
+// size 0) would leave as one datagram, and an empty copy closing a run would vanish.
+TEST_F(LoopbackOutputs, GsoKeepsEmptyCopiesAsDatagrams) {
+  if (!probe_udp_gso()) {
+    GTEST_SKIP() << "no UDP_SEGMENT on this kernel";
+  }
+  const uint32_t lengths[] = {0, 0, 0, 100, 100, 100, 0, 100};
+  constexpr uint32_t kCopies = sizeof lengths / sizeof lengths[0];
+  const int one_output[1] = {fds_[0]};
+  BufferPool pool(kCopies);
+  WorkerCounters counters{};
+  auto egress = make_egress({.backend = EgressBackend::gso, .batch = 16}, one_output, pool,
+                            counters);
+  ASSERT_TRUE(egress) << egress.error().to_string();
+  for (uint32_t len : lengths) {
+    PacketBuffer* buffer = pool.acquire();
+    ASSERT_NE(buffer, nullptr);
+    std::memset(buffer->data, 0x5a, len);
+    EXPECT_TRUE((*egress)->send(0, buffer, buffer->data, len));
+    pool.release(buffer);
+  }
+  (*egress)->flush();
+  EXPECT_EQ(counters.tx_packets, kCopies);
+  EXPECT_EQ(counters.gso_fallbacks, 0u);
+  uint8_t data[BufferPool::kBufferSize];
+  for (uint32_t i = 0; i < kCopies; ++i) {
+    const ssize_t len = ::recv(receivers_[0].fd.get(), data, sizeof data, 0);
+    ASSERT_EQ(len, static_cast<ssize_t>(lengths[i])) << "datagram " << i;
+  }
+  EXPECT_LT(::recv(receivers_[0].fd.get(), data, sizeof data, 0), 0) << "an extra datagram";
+}
+
 // A copy larger than the path MTU allows as a segment must go alone (and be fragmented, as
 // without GSO), not turn GSO off for the output: loopback's MTU lowered to 1200 in a private
 // namespace, runs of 1000 B copies with 1500 B copies between them.
