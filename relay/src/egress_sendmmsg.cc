@@ -21,10 +21,6 @@
 
 #include "egress.h"
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103  // linux/udp.h; glibc headers older than 2.29 lack it
-#endif
-
 namespace mrelay {
 namespace {
 
@@ -54,8 +50,7 @@ class SendmmsgEgress final : public Egress {
         queued_(fds.size(), 0),
         dirty_(),
         is_dirty_(fds.size(), false),
-        gso_off_(fds.size(), false),
-        largest_segment_(fds.size(), kMaxRunBytes) {
+        largest_segment_(fds.size(), gso ? kMaxRunBytes : 0) {
     dirty_.reserve(fds.size());
     for (size_t output = 0; output < fds.size() && gso; ++output) {
       // A segment must fit the path MTU with its IPv4 and UDP headers, or the kernel refuses
@@ -110,13 +105,13 @@ class SendmmsgEgress final : public Egress {
 
  private:
   // Builds the messages for copies [first, count) of `output` (slots base + i), writing
-  // them from message index `at` (at <= first), and returns how many. Without GSO every copy is its own message; with it, a message takes a run of
-  // copies of one size, ending early after a shorter copy (UDP_SEGMENT lets only the last
-  // segment be short).
+  // them from message index `at` (at <= first), and returns how many. A copy larger than
+  // the output's largest segment (0 without GSO) is its own message; otherwise a message
+  // takes a run of copies of one size, ending early after a shorter copy (UDP_SEGMENT lets
+  // only the last segment be short).
   uint32_t build_messages(uint32_t output, uint32_t at, uint32_t first,
                           uint32_t count) noexcept {
     const size_t base = static_cast<size_t>(output) * batch_;
-    const bool gso = gso_ && !gso_off_[output];
     uint32_t messages = at;
     for (uint32_t i = first; i < count;) {
       const size_t slot = base + i;
@@ -125,7 +120,7 @@ class SendmmsgEgress final : public Egress {
       uint32_t bytes = segment;
       // An empty copy never joins a run: a segment size of 0 would send the run as one
       // datagram, and an empty last segment would not be sent at all.
-      if (gso && segment != 0 && segment <= largest_segment_[output]) {
+      if (segment != 0 && segment <= largest_segment_[output]) {
         while (i + length < count && length < kMaxSegmentsPerRun) {
           const auto next = static_cast<uint32_t>(iovecs_[slot + length].iov_len);
           if (next == 0 || next > segment || bytes + next > kMaxRunBytes) {
@@ -207,7 +202,7 @@ class SendmmsgEgress final : public Egress {
                                       err == EOPNOTSUPP || err == ENOPROTOOPT)) {
         // The path cannot segment (no checksum offload on the device: EIO; a segment above
         // the MTU: EINVAL/EMSGSIZE): this output sends datagram by datagram from now on.
-        gso_off_[output] = true;
+        largest_segment_[output] = 0;
         ++counters_.gso_fallbacks;
         const uint32_t first = run_first_[failed];
         total = done + build_messages(output, done, first, count);
@@ -239,8 +234,9 @@ class SendmmsgEgress final : public Egress {
   std::vector<uint32_t> queued_;                 // copies queued per output
   std::vector<uint32_t> dirty_;  // outputs with queued copies, in first-queued order
   std::vector<bool> is_dirty_;
-  std::vector<bool> gso_off_;    // outputs whose path refused a GSO send
-  std::vector<uint32_t> largest_segment_;  // per output: path MTU - 28 bytes
+  // Per output: the largest copy that may join a GSO run (path MTU - 28 bytes); 0 without
+  // GSO and once the output's path refused a GSO send.
+  std::vector<uint32_t> largest_segment_;
 };
 
 }  // namespace

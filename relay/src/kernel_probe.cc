@@ -13,10 +13,6 @@
 
 #include "unique_fd.h"
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103  // linux/udp.h; glibc headers older than 2.29 lack it
-#endif
-
 namespace mrelay {
 namespace {
 
