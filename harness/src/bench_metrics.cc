@@ -253,7 +253,7 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
     cpu[role] = optional_number(pct(role));
   }
   std::optional<double> relay_cpu;
-  if (params.forwarder == Forwarder::kernel) {
+  if (is_kernel_reference(params.forwarder)) {
     if (obs.kernel_core_busy_s && obs.sample_window_s > 0) {
       // Tick granularity (10 ms) can push a full core a little past 100 %.
       relay_cpu = std::min(100.0, 100.0 * *obs.kernel_core_busy_s / obs.sample_window_s);
@@ -286,7 +286,7 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
 
   // What limited the run, when we can tell: every sign found, most direct first.
   json limited = json::array();
-  if (params.forwarder == Forwarder::kernel) {
+  if (is_kernel_reference(params.forwarder)) {
     // Only the core's kernel time counts: user time there belongs to other processes.
     if (obs.kernel_core_kernel_s && obs.sample_window_s > 0 &&
         100.0 * *obs.kernel_core_kernel_s / obs.sample_window_s >= kSaturatedCpuPct) {

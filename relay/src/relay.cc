@@ -8,8 +8,8 @@
 #include <cstring>
 
 #include "ingress.h"
-#include "kernel_probe.h"
 #include "log.h"
+#include "mrelay/kernel_probe.h"
 #include "stats_json.h"
 
 namespace mrelay {
