@@ -372,6 +372,31 @@ Result<void> wait_forwarder_ready(const CellParams& params, pid_t pid,
   }
 }
 
+double steady_ns(Clock::time_point when) {
+  return static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count());
+}
+
+// The first relay stats line whose time_ns (CLOCK_MONOTONIC, as steady_clock) is not before
+// `asked`, or nullptr. A millisecond of slack covers the two clocks being read a moment apart.
+const json* first_stats_line_after(const std::vector<json>& lines, Clock::time_point asked) {
+  const double asked_ns = steady_ns(asked) - 1e6;
+  for (const json& line : lines) {
+    if (line.contains("time_ns") && line["time_ns"].is_number() &&
+        line["time_ns"].get<double>() >= asked_ns) {
+      return &line;
+    }
+  }
+  return nullptr;
+}
+
+json stats_line_lag_ms(const json& line, Clock::time_point asked) {
+  if (!line.contains("time_ns") || !line["time_ns"].is_number()) {
+    return nullptr;
+  }
+  return (line["time_ns"].get<double>() - steady_ns(asked)) / 1e6;
+}
+
 // RPS is usable unless the probe said otherwise (no probe: assume it, as before probes).
 bool rps_available(const BenchEnvironment& env) {
   const Capability* rps = env.capabilities.find(capability::kRps);
@@ -817,8 +842,21 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
       }
     }
     if (stats.size() >= 2) {
-      obs.relay_start = stats[stats.size() - 2];
-      obs.relay_end = stats.back();
+      // The lines that answered the two SIGUSR1s: the first taken at or after each request
+      // (the relay's control thread may answer late under load; an interval line or a late
+      // answer must not be taken for the other edge).
+      const json* start_line = first_stats_line_after(stats, start.when);
+      const json* end_line = first_stats_line_after(stats, end.when);
+      if (start_line == nullptr || end_line == nullptr || start_line == end_line) {
+        start_line = &stats[stats.size() - 2];  // no time_ns: the last two, as requested
+        end_line = &stats.back();
+      }
+      obs.relay_start = *start_line;
+      obs.relay_end = *end_line;
+      // How late the relay answered each SIGUSR1 (ms): its counters cover its own window,
+      // which compute_metrics() turns into rates over that window.
+      record["relay_stats_lag_ms"] = json{{"start", stats_line_lag_ms(*start_line, start.when)},
+                                          {"end", stats_line_lag_ms(*end_line, end.when)}};
     } else {
       record["relay_stats_warning"] =
           "expected 2 SIGUSR1 stats lines on stdout, got " + std::to_string(stats.size());
