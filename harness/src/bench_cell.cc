@@ -27,7 +27,7 @@
 #include "mrelay_harness/process.h"
 
 #ifndef MRELAY_NETNS_DIR
-#define MRELAY_NETNS_DIR "/work/main/netns"
+#error "MRELAY_NETNS_DIR (the netns/ folder of the source tree) is set by harness/CMakeLists.txt"
 #endif
 
 namespace mrelay::harness {

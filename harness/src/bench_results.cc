@@ -1,7 +1,7 @@
 // Results file, machine fingerprint and reference ratios for mrelay-bench: see
 // bench_results.h.
 //
-//   auto doc = new_results_document(spec, "/work/main", placement);
+//   auto doc = new_results_document(spec, "/path/to/mrelay", placement);
 #include "mrelay_harness/bench_results.h"
 
 #include <sys/utsname.h>

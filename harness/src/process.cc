@@ -1,7 +1,7 @@
 // Child processes for the bench: see process.h. Uses fork+exec (not posix_spawn) because the
 // child must join a network namespace (setns) and set PR_SET_PDEATHSIG before exec.
 //
-//   auto r = mrelay::harness::run_capture({"git", "-C", "/work/main", "rev-parse", "HEAD"},
+//   auto r = mrelay::harness::run_capture({"git", "-C", "/path/to/mrelay", "rev-parse", "HEAD"},
 //                                         std::chrono::seconds(5));
 #include "mrelay_harness/process.h"
 

@@ -4,7 +4,7 @@
 // generator, sample every counter at the edges of the measuring window, stop everything by
 // PID, tear the rig down, and return one JSON record with the DESIGN §5 metrics.
 //
-//   BenchEnvironment env = default_environment("/work/main/build/bin");
+//   BenchEnvironment env = default_environment("build/bin");
 //   CellParams params; params.forwarder = Forwarder::mrelay; params.rate_pps = 50000;
 //   nlohmann::json record = run_cell(params, env, /*rep=*/1);
 //   record["status"] == "ok" | "unsupported" | "skipped" | "error"

@@ -2,7 +2,7 @@
 // and stderr captured to files, wait with a deadline, signal or kill it by PID.
 //
 //   mrelay::harness::SpawnOptions options;
-//   options.argv = {"/work/main/build/bin/mrelay-sink", "--json", ...};
+//   options.argv = {"build/bin/mrelay-sink", "--json", ...};
 //   options.netns = "mrl-ab12cd-sink0";
 //   options.stdout_path = "/tmp/run/sink.json";
 //   auto pid = mrelay::harness::spawn(options);
