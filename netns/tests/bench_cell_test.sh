@@ -118,7 +118,11 @@ for key in ["offered_pps", "delivered_pps", "loss_pct", "latency_ns", "syscalls_
 if not errors:
     need(record["params"]["forwarder"] == forwarder, "params.forwarder")
     need(record["delivered_pps"] > 0, "delivered_pps > 0")
-    need(8000 <= record["offered_pps"] <= 12000, "offered_pps near 10k (%r)" % record["offered_pps"])
+    # Paced at 10k: never above it; below it only when the machine starves the generator
+    # (then limited_by says generator_rate), which is not this test's business.
+    need(0 < record["offered_pps"] <= 12000, "offered_pps in (0, 12k] (%r)" % record["offered_pps"])
+    need(record["offered_pps"] >= 8000 or "generator_rate" in record["limited_by"],
+         "offered_pps below 8k without generator_rate in limited_by (%r)" % record["offered_pps"])
     need(record["loss_pct"] <= 1.0, "loss <= 1 %% at 10k pps (%r)" % record["loss_pct"])
     for p in ["p50", "p90", "p99", "p999", "max"]:
         need(isinstance(record["latency_ns"].get(p), (int, float)) and record["latency_ns"][p] > 0,
