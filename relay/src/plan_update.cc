@@ -15,7 +15,7 @@ namespace {
 
 bool same_output(const Output& a, const Output& b) {
   return a.interface == b.interface && a.address.s_addr == b.address.s_addr && a.port == b.port &&
-         a.ttl == b.ttl;
+         a.ttl == b.ttl && a.ttl_threshold == b.ttl_threshold;
 }
 
 bool same_endpoint(const IngressEndpoint& a, const IngressEndpoint& b, IngressMode mode) {

@@ -216,6 +216,9 @@ std::string run_swap(EgressBackend backend) {
   ip_mreqn via{};
   via.imr_ifindex = static_cast<int>(::if_nametoindex("lo"));
   ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+  // Above 1: the relay forwards only what it could send on with a TTL of at least 1.
+  const int ttl = 8;
+  ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
   std::atomic<bool> sender_done{false};
   std::thread paced([&] {
     for (uint32_t i = 0; i < kPacketsA; ++i) {
@@ -238,6 +241,7 @@ std::string run_swap(EgressBackend backend) {
   }
   UniqueFd sender_b(::socket(AF_INET, SOCK_DGRAM, 0));
   ::setsockopt(sender_b.get(), IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+  ::setsockopt(sender_b.get(), IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
   uint32_t got_b = 0;
   if (failure.empty()) {
     for (uint32_t i = 0; i < kPacketsB; ++i) {
