@@ -59,6 +59,21 @@ TEST(RuleDiff, NamesAddedRemovedChanged) {
   EXPECT_TRUE(diff_rules(before, before).empty());
 }
 
+TEST(RuleDiff, TtlSettingsArePartOfTheDefinition) {
+  const std::vector<Rule> before = {make_rule("a", "eth0", "239.1.1.1", 5000, {{"eth1", 6000}})};
+  for (int change = 0; change < 3; ++change) {
+    std::vector<Rule> after = before;
+    if (change == 0) {
+      after[0].outputs[0].ttl = 9;
+    } else if (change == 1) {
+      after[0].outputs[0].ttl_threshold = 16;
+    } else {
+      after[0].allow_link_local = true;
+    }
+    EXPECT_EQ(diff_rules(before, after).changed, std::vector<std::string>{"a"}) << change;
+  }
+}
+
 TEST(NextPlan, KeepsOwnersAndLinksRulesAndOutputs) {
   Config config;
   config.ingress = IngressMode::udp;
