@@ -401,8 +401,8 @@ void Worker::handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* 
 
 bool Worker::ttl_expired(uint8_t ttl) noexcept {
   // A router never sends a packet with TTL 0: one received with TTL 1 ends here (TTL 0 cannot
-  // arrive from a conforming sender). This decrement on every pass is what ends a forwarding
-  // loop through other hosts, however it was configured.
+  // arrive from a conforming sender). With the decrement in send_to_outputs, this is what ends
+  // a forwarding loop through other hosts, which no check of one host's rules can see.
   if (ttl > 1) {
     return false;
   }
