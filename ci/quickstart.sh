@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Quickstart: builds mrelay (Release, into build/) and runs a small comparison on the
-# namespace rig: hop at 512 B, mrelay with the packet (default) and io_uring egress against kernel
-# multicast forwarding, socat and the direct (no relay) ceiling, at a moderate paced rate and
-# at saturation, 3 interleaved repetitions of 2 s windows: a few minutes on 2 cores. Prints
-# the table (median [min-max]) and writes the raw results and a Markdown table to
-# reports/runs/quickstart-<UTC date>.{json,md}. Must run as root (network namespaces).
+# namespace rig: hop at 512 B, mrelay with the gso (default), packet and io_uring egress
+# against the kernel references (multicast routing where the kernel has it, nftables dup on
+# every modern kernel), socat and the direct (no forwarder) ceiling, at a moderate paced rate
+# and at saturation, 3 interleaved repetitions of 2 s windows: a few minutes on 2 cores.
+# First prints what this kernel cannot do and what that costs the run (mrelay-bench probe);
+# cells it cannot run are "skipped: <reason>", not failures. Prints the table (median
+# [min-max], × kernel against the best kernel reference that ran, a headroom line saying
+# whether the rig or the forwarders set the rates) and writes the raw results and a Markdown
+# table to reports/runs/quickstart-<UTC date>.{json,md}. Must run as root (namespaces).
 #
 #   sudo ci/quickstart.sh
 #   sudo ci/quickstart.sh reports/sweeps/november2025.json     # any other sweep spec

@@ -15,8 +15,8 @@ PACKAGES=(
   pybind11-dev nlohmann-json3-dev libexpected-dev libcap-dev
   # python side: Debian's interpreter and its scientific stack
   python3 python3-dev python3-numpy python3-scipy python3-matplotlib python3-pytest
-  # the rig: namespaces, qdiscs, reference forwarders
-  iproute2 socat procps kmod
+  # the rig: namespaces, qdiscs, reference forwarders (nftables: the kernel-nft reference)
+  iproute2 socat procps kmod nftables
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
 )

@@ -65,6 +65,20 @@ mrelay_require_programs() {
   done
 }
 
+# Skips (77) with the probe's reason when this kernel lacks a capability the test needs
+# (names as in `mrelay-bench probe`: ipmr, nft_netdev_dup, tbf, netem, rps, io_uring, ...).
+mrelay_require_capability() {
+  mrelay_require_programs mrelay-bench
+  local need=() name reason rc=0
+  for name in "$@"; do need+=(--need "$name"); done
+  reason=$("$MRELAY_BIN_DIR/mrelay-bench" probe "${need[@]}" 2>&1) || rc=$?
+  case $rc in
+    0) ;;
+    77) mrelay_skip "${reason#SKIP: }" ;;
+    *) mrelay_fail "mrelay-bench probe ${need[*]} exited $rc: $reason" ;;
+  esac
+}
+
 # Kills what we started (by PID only), removes our namespaces, then the temp dir.
 mrelay_cleanup() {
   local rc=$?

@@ -27,7 +27,7 @@
 #include "mrelay_harness/process.h"
 
 #ifndef MRELAY_NETNS_DIR
-#define MRELAY_NETNS_DIR "/work/main/netns"
+#error "MRELAY_NETNS_DIR (the netns/ folder of the source tree) is set by harness/CMakeLists.txt"
 #endif
 
 namespace mrelay::harness {
@@ -226,6 +226,202 @@ std::string file_text(const std::string& path) {
   return read_text_file(path).value_or("");
 }
 
+// The relay namespace's side of the rig that a forwarder is started on.
+struct RigInterfaces {
+  std::string relay_ns;
+  std::string ingress;
+  std::vector<std::string> egress;
+};
+
+// Files a forwarder writes (paths in the cell's directory).
+struct ForwarderFiles {
+  std::string out;
+  std::string err;
+  std::string relay_final;  // mrelay --stats-json
+  std::string ready;        // mrelay-kfwd --ready-file
+};
+
+std::vector<std::string> mrelay_command(const CellParams& params, const BenchEnvironment& env,
+                                        const RigInterfaces& rig, const ForwarderFiles& files) {
+  std::vector<std::string> args = {
+      env.bin_dir + "/mrelay", "--in",
+      rig.ingress + ":" + kInputGroup + ":" + std::to_string(kInputPort)};
+  for (uint32_t i = 0; i < params.fanout; ++i) {
+    args.insert(args.end(),
+                {"--out", rig.egress[i] + ":" + kOutputGroup + ":" + std::to_string(kOutputPort)});
+  }
+  args.insert(
+      args.end(),
+      {"--ingress", params.ingress, "--egress", params.egress, "--queue-depth",
+       std::to_string(params.queue_depth), "--batch", std::to_string(params.batch), "--sndbuf",
+       std::to_string(params.sndbuf), "--rcvbuf", std::to_string(params.relay_rcvbuf), "--cpus",
+       std::to_string(env.relay_cpu), "--rt-priority", std::to_string(env.forwarder_rt_priority),
+       "--stats-json", files.relay_final});
+  return args;
+}
+
+// mrelay-kfwd by multicast routing (kernel) or nftables (kernel-nft). nftables rewrites the
+// group like mrelay does; multicast routing cannot, so its outputs carry the input group.
+std::vector<std::string> kfwd_command(const CellParams& params, const BenchEnvironment& env,
+                                      const RigInterfaces& rig, const ForwarderFiles& files,
+                                      double run_s) {
+  const bool nft = params.forwarder == Forwarder::kernel_nft;
+  std::vector<std::string> args = {env.bin_dir + "/mrelay-kfwd", "--method", nft ? "nft" : "ipmr",
+                                   "--in", rig.ingress};
+  for (uint32_t i = 0; i < params.fanout; ++i) {
+    args.insert(args.end(), {"--out", rig.egress[i]});
+  }
+  char number[32];
+  std::snprintf(number, sizeof(number), "%.3f", run_s + 3 * kChildSlackS);
+  args.insert(args.end(), {"--group", kInputGroup, "--duration", number, "--ready-file",
+                           files.ready, "--json"});
+  if (nft) {
+    args.insert(args.end(),
+                {"--port", std::to_string(kInputPort), "--rewrite",
+                 std::string(kOutputGroup) + ":" + std::to_string(kOutputPort), "--nft", env.nft});
+  }
+  return args;
+}
+
+// socat needs the egress address for IP_MULTICAST_IF.
+Result<std::vector<std::string>> socat_command(const CellParams& params,
+                                               const BenchEnvironment& env,
+                                               const RigInterfaces& rig) {
+  auto address =
+      run_capture({"ip", "-n", rig.relay_ns, "-4", "-o", "addr", "show", "dev", rig.egress[0]},
+                  std::chrono::seconds(10));
+  std::string egress_address;
+  if (address && address->status.ok()) {
+    std::istringstream words(address->out);
+    std::string word;
+    while (words >> word) {
+      if (word == "inet" && (words >> word)) {
+        egress_address = word.substr(0, word.find('/'));
+        break;
+      }
+    }
+  }
+  if (egress_address.empty()) {
+    return fail("socat", "no IPv4 address on " + rig.egress[0]);
+  }
+  std::vector<std::string> args = {"taskset", "-c", std::to_string(env.relay_cpu)};
+  // The same real-time placement as mrelay --rt-priority (see BenchEnvironment).
+  for (std::string& word : realtime_prefix(env.forwarder_rt_priority)) {
+    args.push_back(std::move(word));
+  }
+  args.insert(
+      args.end(),
+      {env.socat, "-u",
+       "UDP4-RECV:" + std::to_string(kInputPort) + ",reuseaddr,ip-add-membership=" + kInputGroup +
+           ":" + rig.ingress + ",rcvbuf=" + std::to_string(params.relay_rcvbuf),
+       "UDP4-SENDTO:" + std::string(kOutputGroup) + ":" + std::to_string(kOutputPort) +
+           ",ip-multicast-if=" + egress_address + ",ip-multicast-loop=0"});
+  return args;
+}
+
+// The forwarder's command line; empty for `direct` (no forwarder).
+Result<std::vector<std::string>> forwarder_command(const CellParams& params,
+                                                   const BenchEnvironment& env,
+                                                   const RigInterfaces& rig,
+                                                   const ForwarderFiles& files, double run_s) {
+  switch (params.forwarder) {
+    case Forwarder::mrelay:
+      return mrelay_command(params, env, rig, files);
+    case Forwarder::kernel:
+    case Forwarder::kernel_nft:
+      return kfwd_command(params, env, rig, files, run_s);
+    case Forwarder::socat:
+      return socat_command(params, env, rig);
+    case Forwarder::direct:
+      break;
+  }
+  return std::vector<std::string>{};
+}
+
+// Waits until the forwarder is ready: multicast routing has its VIFs, nftables wrote its
+// ready file, a userspace forwarder joined the input group.
+Result<void> wait_forwarder_ready(const CellParams& params, pid_t pid,
+                                  const ForwarderFiles& files) {
+  const auto deadline = Clock::now() + kReadyTimeout;
+  for (;;) {
+    if (!process_alive(pid)) {
+      return fail(to_string(params.forwarder),
+                  "exited during start-up: " + tail(file_text(files.err), 600));
+    }
+    bool ready = false;
+    switch (params.forwarder) {
+      case Forwarder::kernel:
+        ready = installed_vifs(pid) >= params.fanout + 1;
+        break;
+      case Forwarder::kernel_nft:
+        ready = std::filesystem::exists(files.ready);
+        break;
+      default:
+        ready = group_joined(pid, kInputGroup);
+        break;
+    }
+    if (ready) {
+      return {};
+    }
+    if (Clock::now() > deadline || interrupted()) {
+      return fail(to_string(params.forwarder), "not ready within " +
+                                                   std::to_string(kReadyTimeout.count()) +
+                                                   " s: " + tail(file_text(files.err), 600));
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+}
+
+double steady_ns(Clock::time_point when) {
+  return static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count());
+}
+
+// The first relay stats line whose time_ns (CLOCK_MONOTONIC, as steady_clock) is not before
+// `asked`, or nullptr. A millisecond of slack covers the two clocks being read a moment apart.
+const json* first_stats_line_after(const std::vector<json>& lines, Clock::time_point asked) {
+  const double asked_ns = steady_ns(asked) - 1e6;
+  for (const json& line : lines) {
+    if (line.contains("time_ns") && line["time_ns"].is_number() &&
+        line["time_ns"].get<double>() >= asked_ns) {
+      return &line;
+    }
+  }
+  return nullptr;
+}
+
+json stats_line_lag_ms(const json& line, Clock::time_point asked) {
+  if (!line.contains("time_ns") || !line["time_ns"].is_number()) {
+    return nullptr;
+  }
+  return (line["time_ns"].get<double>() - steady_ns(asked)) / 1e6;
+}
+
+// RPS is usable unless the probe said otherwise (no probe: assume it, as before probes).
+bool rps_available(const BenchEnvironment& env) {
+  const Capability* rps = env.capabilities.find(capability::kRps);
+  return rps == nullptr || rps->present;
+}
+
+std::string forwarder_cpu_mask(const BenchEnvironment& env) {
+  char mask[16];
+  std::snprintf(mask, sizeof(mask), "%x", 1u << env.relay_cpu);
+  return mask;
+}
+
+// The RPS mask for the relay ingress of this cell, or nothing. Kernel references always get
+// it (their forwarding is the ingress softirq); mrelay, socat and direct get it with
+// ingress_rps_all, so every forwarder -- and direct's sink -- has the same two cores.
+std::optional<std::string> ingress_rps_mask(const CellParams& params, const BenchEnvironment& env) {
+  if (!rps_available(env)) {
+    return std::nullopt;
+  }
+  if (is_kernel_reference(params.forwarder) || env.ingress_rps_all) {
+    return forwarder_cpu_mask(env);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 BenchEnvironment default_environment(const std::string& bin_dir) {
@@ -243,20 +439,22 @@ BenchEnvironment default_environment(const std::string& bin_dir) {
 }
 
 nlohmann::json placement_json(const BenchEnvironment& env) {
-  char mask[16];
-  std::snprintf(mask, sizeof(mask), "%x", 1u << env.relay_cpu);
+  const bool rps = rps_available(env);
   return json{{"cores_online", ::sysconf(_SC_NPROCESSORS_ONLN)},
               {"forwarder_cpu", env.relay_cpu},
               {"generator_cpu", env.load_cpu},
               {"sink_cpu", env.load_cpu},
-              {"kernel_rps_cpus_mask", mask},
+              {"kernel_rps_cpus_mask", rps ? json(forwarder_cpu_mask(env)) : json(nullptr)},
               {"forwarder_rt_priority", env.forwarder_rt_priority},
               {"generator_rt_priority", env.load_rt_priority},
-              {"ingress_rps", env.ingress_rps_all ? "all forwarders" : "kernel only"},
+              {"ingress_rps", !rps                  ? "unavailable (kernel without RPS)"
+                              : env.ingress_rps_all ? "all forwarders and direct"
+                                                    : "kernel references only"},
               {"sink_rt_priority", env.load_rt_priority > 0 ? env.load_rt_priority + 1 : 0},
               {"how",
-               "mrelay --cpus --rt-priority; socat via taskset and chrt -f; kernel reference via "
-               "RPS on the relay ingress (softirq); mrelay-gen/mrelay-sink --cpu"}};
+               "mrelay --cpus --rt-priority; socat via taskset and chrt -f; kernel references via "
+               "RPS on the relay ingress (softirq); direct's sink receive work via RPS on the "
+               "same ingress; mrelay-gen/mrelay-sink --cpu"}};
 }
 
 Result<std::string> run_netns_gc(const BenchEnvironment& env) {
@@ -294,6 +492,11 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
     record["reason"] = "socat reference is hop only (one output)";
     return record;
   }
+  if (auto why = unavailable_reason(params, env.capabilities)) {
+    record["status"] = "skipped";
+    record["reason"] = *why;
+    return record;
+  }
   if (interrupted()) {
     return error_record(record, "interrupted");
   }
@@ -329,9 +532,8 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
   if (!params.egress_qdisc.empty()) {
     up.insert(up.end(), {"--egress-qdisc", params.egress_qdisc});
   }
-  if (params.forwarder == Forwarder::kernel ||
-      (env.ingress_rps_all && params.forwarder != Forwarder::direct)) {
-    up.insert(up.end(), {"--rps-cpus", placement_json(env)["kernel_rps_cpus_mask"]});
+  if (auto mask = ingress_rps_mask(params, env)) {
+    up.insert(up.end(), {"--rps-cpus", *mask});
   }
   log("rig up " + topology);
   auto rig = run_capture(up, kRigTimeout);
@@ -390,7 +592,7 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
     sink_args.insert(sink_args.end(), {"--interface", ingress_if});
   } else {
     if (params.forwarder == Forwarder::kernel) {
-      // The kernel cannot rewrite the group: outputs carry the input group.
+      // Multicast routing cannot rewrite the group: outputs carry the input group.
       sink_group = std::string(kInputGroup) + ":" + std::to_string(kInputPort);
     }
     for (uint32_t i = 0; i < params.fanout; ++i) {
@@ -423,74 +625,17 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
 
   // 3. The forwarder.
   pid_t forwarder_pid = -1;
-  std::vector<std::string> forwarder_args;
   const std::string relay_stdout = dir + "/forwarder.out";
   const std::string relay_stderr = dir + "/forwarder.err";
-  const std::string relay_final = dir + "/relay-final.json";
-  switch (params.forwarder) {
-    case Forwarder::mrelay: {
-      forwarder_args = {env.bin_dir + "/mrelay", "--in",
-                        ingress_if + ":" + kInputGroup + ":" + std::to_string(kInputPort)};
-      for (uint32_t i = 0; i < params.fanout; ++i) {
-        forwarder_args.insert(
-            forwarder_args.end(),
-            {"--out", egress_ifs[i] + ":" + kOutputGroup + ":" + std::to_string(kOutputPort)});
-      }
-      forwarder_args.insert(
-          forwarder_args.end(),
-          {"--ingress", params.ingress, "--egress", params.egress, "--queue-depth",
-           std::to_string(params.queue_depth), "--batch", std::to_string(params.batch), "--sndbuf",
-           std::to_string(params.sndbuf), "--rcvbuf", std::to_string(params.relay_rcvbuf), "--cpus",
-           std::to_string(env.relay_cpu), "--rt-priority",
-           std::to_string(env.forwarder_rt_priority), "--stats-json", relay_final});
-      break;
-    }
-    case Forwarder::kernel: {
-      forwarder_args = {env.bin_dir + "/mrelay-kfwd", "--in", ingress_if};
-      for (uint32_t i = 0; i < params.fanout; ++i) {
-        forwarder_args.insert(forwarder_args.end(), {"--out", egress_ifs[i]});
-      }
-      std::snprintf(number, sizeof(number), "%.3f", run_s + 3 * kChildSlackS);
-      forwarder_args.insert(forwarder_args.end(),
-                            {"--group", kInputGroup, "--duration", number, "--json"});
-      break;
-    }
-    case Forwarder::socat: {
-      // socat needs the egress address for IP_MULTICAST_IF.
-      auto address =
-          run_capture({"ip", "-n", relay_ns, "-4", "-o", "addr", "show", "dev", egress_ifs[0]},
-                      std::chrono::seconds(10));
-      std::string egress_address;
-      if (address && address->status.ok()) {
-        std::istringstream words(address->out);
-        std::string word;
-        while (words >> word) {
-          if (word == "inet" && (words >> word)) {
-            egress_address = word.substr(0, word.find('/'));
-            break;
-          }
-        }
-      }
-      if (egress_address.empty()) {
-        return error_record(record, "socat: no IPv4 address on " + egress_ifs[0]);
-      }
-      forwarder_args = {"taskset", "-c", std::to_string(env.relay_cpu)};
-      // The same real-time placement as mrelay --rt-priority (see BenchEnvironment).
-      for (std::string& word : realtime_prefix(env.forwarder_rt_priority)) {
-        forwarder_args.push_back(std::move(word));
-      }
-      forwarder_args.insert(
-          forwarder_args.end(),
-          {env.socat, "-u",
-           "UDP4-RECV:" + std::to_string(kInputPort) + ",reuseaddr,ip-add-membership=" +
-               kInputGroup + ":" + ingress_if + ",rcvbuf=" + std::to_string(params.relay_rcvbuf),
-           "UDP4-SENDTO:" + std::string(kOutputGroup) + ":" + std::to_string(kOutputPort) +
-               ",ip-multicast-if=" + egress_address + ",ip-multicast-loop=0"});
-      break;
-    }
-    case Forwarder::direct:
-      break;
+  const ForwarderFiles files{relay_stdout, relay_stderr, dir + "/relay-final.json",
+                             dir + "/kfwd.ready"};
+  auto command =
+      forwarder_command(params, env, RigInterfaces{relay_ns, ingress_if, egress_ifs}, files, run_s);
+  if (!command) {
+    return error_record(record, command.error().to_string());
   }
+  const std::vector<std::string>& forwarder_args = *command;
+  const std::string relay_final = files.relay_final;
   if (!forwarder_args.empty()) {
     SpawnOptions options{forwarder_args, relay_ns, relay_stdout, relay_stderr};
     auto pid = spawn(options);
@@ -500,24 +645,8 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
     forwarder_pid = *pid;
     resources.track(forwarder_pid);
     log("forwarder " + to_string(params.forwarder) + " pid " + std::to_string(forwarder_pid));
-    const auto deadline = Clock::now() + kReadyTimeout;
-    for (;;) {
-      if (!process_alive(forwarder_pid)) {
-        return error_record(record, to_string(params.forwarder) + " exited during start-up: " +
-                                        tail(file_text(relay_stderr), 600));
-      }
-      const bool ready = params.forwarder == Forwarder::kernel
-                             ? installed_vifs(forwarder_pid) >= params.fanout + 1
-                             : group_joined(forwarder_pid, kInputGroup);
-      if (ready) {
-        break;
-      }
-      if (Clock::now() > deadline || interrupted()) {
-        return error_record(record, to_string(params.forwarder) + " not ready within " +
-                                        std::to_string(kReadyTimeout.count()) +
-                                        " s: " + tail(file_text(relay_stderr), 600));
-      }
-      std::this_thread::sleep_for(milliseconds(5));
+    if (auto ready = wait_forwarder_ready(params, forwarder_pid, files); !ready) {
+      return error_record(record, ready.error().to_string());
     }
     std::this_thread::sleep_for(kSettle);
   }
@@ -526,7 +655,7 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
   // Perf counters on the forwarder (userspace forwarders only).
   std::optional<WindowCounters> counters;
   std::string counter_note;
-  if (forwarder_pid > 0 && params.forwarder != Forwarder::kernel) {
+  if (forwarder_pid > 0 && !is_kernel_reference(params.forwarder)) {
     auto attached = WindowCounters::attach(forwarder_pid);
     if (attached) {
       counters.emplace(std::move(*attached));
@@ -564,7 +693,7 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
     snmp_pids.erase("sink");  // unused: direct's sink lives in the relay namespace
   }
   std::map<std::string, pid_t> cpu_pids = {{"gen", *gen_pid}, {"sink", *sink_pid}};
-  if (forwarder_pid > 0 && params.forwarder != Forwarder::kernel) {
+  if (forwarder_pid > 0 && !is_kernel_reference(params.forwarder)) {
     cpu_pids["relay"] = forwarder_pid;
   }
   auto take_sample = [&]() {
@@ -591,7 +720,7 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
         sample.snmp[role] = *snmp;
       }
     }
-    if (forwarder_pid > 0 && params.forwarder != Forwarder::kernel) {
+    if (forwarder_pid > 0 && !is_kernel_reference(params.forwarder)) {
       sample.proc_switches = proc_context_switches(forwarder_pid);
     }
     return sample;
@@ -713,8 +842,21 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
       }
     }
     if (stats.size() >= 2) {
-      obs.relay_start = stats[stats.size() - 2];
-      obs.relay_end = stats.back();
+      // The lines that answered the two SIGUSR1s: the first taken at or after each request
+      // (the relay's control thread may answer late under load; an interval line or a late
+      // answer must not be taken for the other edge).
+      const json* start_line = first_stats_line_after(stats, start.when);
+      const json* end_line = first_stats_line_after(stats, end.when);
+      if (start_line == nullptr || end_line == nullptr || start_line == end_line) {
+        start_line = &stats[stats.size() - 2];  // no time_ns: the last two, as requested
+        end_line = &stats.back();
+      }
+      obs.relay_start = *start_line;
+      obs.relay_end = *end_line;
+      // How late the relay answered each SIGUSR1 (ms): its counters cover its own window,
+      // which compute_metrics() turns into rates over that window.
+      record["relay_stats_lag_ms"] = json{{"start", stats_line_lag_ms(*start_line, start.when)},
+                                          {"end", stats_line_lag_ms(*end_line, end.when)}};
     } else {
       record["relay_stats_warning"] =
           "expected 2 SIGUSR1 stats lines on stdout, got " + std::to_string(stats.size());
@@ -728,7 +870,7 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
                                      {"batch", final_stats.value("batch", json())},
                                      {"sndbuf", final_stats.value("sndbuf", json())}};
     }
-  } else if (params.forwarder == Forwarder::kernel) {
+  } else if (is_kernel_reference(params.forwarder)) {
     record["kernel_report"] = json::parse(file_text(relay_stdout), nullptr, false);
   }
 

@@ -4,6 +4,7 @@
 //   mrelay-bench ndr --forwarder kernel --size 512 --resolution 0.02
 //   mrelay-bench sweep reports/sweeps/quickstart.json --out reports/runs/quickstart.json
 //   mrelay-bench table reports/runs/quickstart.json [--markdown]
+//   mrelay-bench probe [--json]
 //   mrelay-bench gc
 //
 // cell/ndr print one JSON record on stdout (DESIGN §5 metrics); sweep writes a results file
@@ -21,6 +22,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,7 @@
 #include "mrelay_harness/bench_results.h"
 #include "mrelay_harness/bench_spec.h"
 #include "mrelay_harness/bench_table.h"
+#include "mrelay_harness/capabilities.h"
 #include "mrelay_harness/process.h"
 
 namespace {
@@ -36,10 +39,12 @@ namespace {
 using nlohmann::json;
 using namespace mrelay::harness;
 
-// Exit codes: 0 ok; 1 the measurement failed; 2 usage error; 77 needs root (test "skipped").
+// Exit codes: 0 ok; 1 the measurement failed; 2 usage error; 77 skipped: needs root, or a
+// `cell`/`ndr` needs a capability this machine lacks (the reason is printed; ctest's skip code).
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitNeedsRoot = 77;
+constexpr int kExitSkipped = 77;
 
 const char* const kUsage = R"(mrelay-bench: measure mrelay and its references on the namespace rig
 
@@ -51,10 +56,16 @@ Usage:
                                                    --markdown default: FILE with .md
   mrelay-bench sweep SPEC.json --dry-run           list the cells and the run count only
   mrelay-bench table RESULTS.json [--markdown]     the summary table of a results file
+  mrelay-bench probe [--json] [--need NAME ...]    what this kernel and machine can do (the
+                                                   probes every cell, ndr and sweep run first);
+                                                   --need: exit 77 with the reason unless
+                                                   every NAME is present
   mrelay-bench gc                                  remove stale mrl- namespaces (mrelay-netns gc)
 
 Cell flags (defaults in brackets):
-  --forwarder F       mrelay | kernel | socat | direct                         [mrelay]
+  --forwarder F       mrelay | kernel | kernel-nft | socat | direct            [mrelay]
+                      kernel = multicast routing (ipmr), kernel-nft = nftables netdev
+                      dup/fwd replication (mrelay-kfwd --method); direct = no forwarder
   --ingress M         mrelay ingress: packet | udp                             [packet]
   --egress B          mrelay egress backend: send|sendmmsg|uring|packet|gso   [uring]
   --queue-depth N     mrelay io_uring SQ entries                               [1024]
@@ -83,17 +94,26 @@ Common:
                       way kernel forwarding runs in softirq; 0 = normal scheduling   [10]
   --load-rt-priority N  SCHED_FIFO priority of the generator (the sink gets N+1), so other
                       work on their core cannot make the generator miss its rate; 0 = off  [10]
-  --ingress-rps WHO   RPS of the relay ingress to the forwarder's core: all forwarders, or
-                      kernel only (before issue 7: mrelay's ingress softirq ran on core 0)  [all]
+  --ingress-rps WHO   RPS of the relay ingress to the forwarder's core: all (every forwarder
+                      and direct's sink), or kernel (the kernel references only; then
+                      mrelay's and socat's ingress softirq run on the generator's core) [all]
+  --nft PATH          the nft program of the kernel-nft reference                [nft]
   --keep-files        keep each cell's child outputs under /tmp/mrelay-bench-PID
   --verbose           print each step to stderr
   --help              this text
 
 Placement: the forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via taskset
-and chrt -f 10, the kernel's forwarding in softirq; RPS mask 2 on the relay ingress for every forwarder),
+and chrt -f 10, the kernel references' forwarding in softirq; RPS mask 2 on the relay ingress
+for every forwarder and for direct, whose sink's receive work then runs on core 1 too),
 generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything shares
 core 0. Recorded in every result.
-Exit codes: 0 ok, 1 measurement failed, 2 usage error, 77 not root.
+
+Capabilities: cell, ndr and sweep first probe what the kernel can do (multicast routing,
+nftables dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU, socat), print what is
+missing and what that costs, and record it in the results' machine record. A cell that needs
+a missing capability is "skipped: <reason>", which is not a failure.
+Exit codes: 0 ok (skipped cells included), 1 a measurement failed, 2 usage error, 77 not root
+or (cell, ndr, probe --need) skipped for a missing capability.
 )";
 
 void on_signal(int) {
@@ -128,6 +148,9 @@ struct Options {
   uint32_t forwarder_rt_priority = 10;  // see BenchEnvironment::forwarder_rt_priority
   uint32_t load_rt_priority = 10;       // see BenchEnvironment::load_rt_priority
   bool ingress_rps_all = true;          // see BenchEnvironment::ingress_rps_all
+  std::string nft = "nft";              // see BenchEnvironment::nft
+  std::vector<std::string> needs;       // probe --need
+  bool json = false;                    // probe --json
   bool dry_run = false;
   std::vector<std::string> positional;
 };
@@ -264,6 +287,16 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
          options.out = v;
          return std::string();
        }},
+      {"--nft",
+       [&](const std::string&, const std::string& v) {
+         options.nft = v;
+         return std::string();
+       }},
+      {"--need",
+       [&](const std::string&, const std::string& v) {
+         options.needs.push_back(v);
+         return std::string();
+       }},
   };
   for (int i = first; i < argc; ++i) {
     std::string flag = argv[i];
@@ -280,6 +313,8 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
       options.dry_run = true;
     } else if (flag == "--verbose") {
       options.verbose = true;
+    } else if (flag == "--json") {
+      options.json = true;
     } else if (flag == "--markdown") {
       // `table --markdown` is a switch; `sweep --markdown FILE` takes a path.
       options.markdown_flag = true;
@@ -319,7 +354,19 @@ BenchEnvironment make_environment(const Options& options) {
   env.forwarder_rt_priority = static_cast<int>(options.forwarder_rt_priority);
   env.load_rt_priority = static_cast<int>(options.load_rt_priority);
   env.ingress_rps_all = options.ingress_rps_all;
+  env.nft = options.nft;
   return env;
+}
+
+// Probes the machine once for this run and says what is missing and what that costs.
+void probe_and_report(BenchEnvironment& env) {
+  env.capabilities = probe_capabilities(env.nft, env.socat);
+  const std::string missing = env.capabilities.missing_report();
+  std::istringstream lines(missing);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::fprintf(stderr, "mrelay-bench: %s\n", line.c_str());
+  }
 }
 
 int require_root(const char* command) {
@@ -348,7 +395,8 @@ int command_cell(const Options& options, bool ndr) {
   if (int code = require_root(ndr ? "ndr" : "cell"); code != 0) {
     return code;
   }
-  const BenchEnvironment env = make_environment(options);
+  BenchEnvironment env = make_environment(options);
+  probe_and_report(env);
   CellParams params = options.cell;
   params.ndr = ndr;
   json record = ndr ? run_ndr_cell(params, options.ndr, env, 1) : run_cell(params, env, 1);
@@ -369,6 +417,10 @@ int command_cell(const Options& options, bool ndr) {
   if (status == "error") {
     std::fprintf(stderr, "mrelay-bench: cell failed: %s\n", record.value("reason", "?").c_str());
     return kExitFailed;
+  }
+  if (status == "skipped") {
+    std::fprintf(stderr, "mrelay-bench: cell skipped: %s\n", record.value("reason", "?").c_str());
+    return kExitSkipped;
   }
   return 0;
 }
@@ -417,8 +469,10 @@ int command_sweep(const Options& options) {
   if (int code = require_root("sweep"); code != 0) {
     return code;
   }
-  const BenchEnvironment env = make_environment(options);
+  BenchEnvironment env = make_environment(options);
+  probe_and_report(env);
   json results = new_results_document(spec_json, env.repo_dir, placement_json(env));
+  results["machine"]["capabilities"] = env.capabilities.to_json();
   results["spec_path"] = spec_path;
   results["planned_runs"] = plan.size();
 
@@ -426,6 +480,7 @@ int command_sweep(const Options& options) {
   const auto sweep_start = std::chrono::steady_clock::now();
   size_t done = 0;
   size_t failed = 0;
+  size_t skipped = 0;
   for (const auto& run : plan) {
     if (interrupted()) {
       break;
@@ -444,10 +499,17 @@ int command_sweep(const Options& options) {
     std::fflush(stderr);
     json record = cell.ndr ? run_ndr_cell(cell, spec->ndr, env, static_cast<int>(run.rep))
                            : run_cell(cell, env, static_cast<int>(run.rep));
-    if (record.value("status", "error") == "error") {
+    const std::string status = record.value("status", "error");
+    if (status == "error") {
       ++failed;
       std::fprintf(stderr, "%s[sweep] %s rep %u failed: %s\n", tty ? "\r\033[K" : "",
                    cell.label().c_str(), run.rep, record.value("reason", "?").c_str());
+    } else if (status == "skipped") {
+      ++skipped;
+      if (run.rep == 1) {  // the reason once per cell, not once per repetition
+        std::fprintf(stderr, "%s[sweep] %s skipped: %s\n", tty ? "\r\033[K" : "",
+                     cell.label().c_str(), record.value("reason", "?").c_str());
+      }
     }
     results["samples"].push_back(std::move(record));
     ++done;
@@ -460,10 +522,12 @@ int command_sweep(const Options& options) {
   }
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
-  std::fprintf(stderr, "%s[sweep %s] %zu/%zu done in %s, %zu failed%s\n", tty ? "\r\033[K" : "",
-               spec->name.c_str(), done, plan.size(), format_duration(elapsed).c_str(), failed,
+  std::fprintf(stderr, "%s[sweep %s] %zu/%zu done in %s, %zu failed, %zu skipped%s\n",
+               tty ? "\r\033[K" : "", spec->name.c_str(), done, plan.size(),
+               format_duration(elapsed).c_str(), failed, skipped,
                interrupted() ? " (interrupted)" : "");
   add_reference_ratios(results["samples"]);
+  results["headroom"] = check_headroom(results["samples"]);
   results["completed_runs"] = done;
   results["interrupted"] = interrupted();
   results["duration_s"] = elapsed;
@@ -506,6 +570,30 @@ int command_table(const Options& options) {
   }
   std::cout << format_results_table(
       results, options.markdown_flag ? TableStyle::markdown : TableStyle::text);
+  return 0;
+}
+
+int command_probe(const Options& options) {
+  if (!options.positional.empty()) {
+    return usage_error("probe: unexpected argument '" + options.positional[0] + "'");
+  }
+  const BenchEnvironment env = make_environment(options);
+  const Capabilities caps = probe_capabilities(env.nft, env.socat);
+  if (options.json) {
+    std::cout << caps.to_json().dump(1) << std::endl;
+  } else if (options.needs.empty()) {
+    std::cout << caps.full_report();
+  }
+  for (const std::string& need : options.needs) {
+    const Capability* c = caps.find(need);
+    if (c == nullptr) {
+      return usage_error("--need: unknown capability '" + need + "' (see mrelay-bench probe)");
+    }
+    if (!c->present) {
+      std::printf("SKIP: %s; %s\n", missing_capability_text(*c).c_str(), c->without.c_str());
+      return kExitSkipped;
+    }
+  }
   return 0;
 }
 
@@ -553,8 +641,11 @@ int main(int argc, char** argv) {
   if (command == "table") {
     return command_table(options);
   }
+  if (command == "probe") {
+    return command_probe(options);
+  }
   if (command == "gc") {
     return command_gc(options);
   }
-  return usage_error("unknown command '" + command + "' (cell|ndr|sweep|table|gc)");
+  return usage_error("unknown command '" + command + "' (cell|ndr|sweep|table|probe|gc)");
 }

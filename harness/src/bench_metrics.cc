@@ -165,6 +165,20 @@ nlohmann::json counter_deltas(const nlohmann::json& start, const nlohmann::json&
   return deltas;
 }
 
+namespace {
+
+// Seconds between the two relay stats lines (their time_ns), 0 when unknown.
+double stats_window_s(const WindowObservation& obs) {
+  if (!obs.relay_start || !obs.relay_end) {
+    return 0;
+  }
+  const double start_ns = number_or(*obs.relay_start, "time_ns", 0);
+  const double end_ns = number_or(*obs.relay_end, "time_ns", 0);
+  return start_ns > 0 && end_ns > start_ns ? (end_ns - start_ns) / 1e9 : 0;
+}
+
+}  // namespace
+
 nlohmann::json compute_metrics(const CellParams& params, const WindowObservation& obs) {
   json out;
   const double outputs = params.forwarder == Forwarder::direct ? 1.0 : params.fanout;
@@ -214,6 +228,7 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
         rx > 0 ? 100.0 * number_or(deltas, "exhausted_packets", 0) / rx : std::optional(0.0);
   }
   out["relay_counters"] = deltas;
+  out["relay_window_s"] = stats_window_s(obs) > 0 ? json(stats_window_s(obs)) : json(nullptr);
   out["buffer_exhaustion_pct"] = optional_number(exhaustion_pct);
 
   // syscalls/pkt: forwarder syscalls ÷ packets it forwarded in the same window.
@@ -229,7 +244,15 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
         forwarded = received / gen_window_s * obs.sample_window_s;
       }
     }
-    if (forwarded && *forwarded > 0) {
+    // The syscalls were counted over the bench's sample window, the relay's packets over its
+    // own stats lines' window (they answer SIGUSR1 late when the machine is saturated): a
+    // ratio of rates, each over its own window, when both windows are known.
+    const double relay_window_s = stats_window_s(obs);
+    if (forwarded && *forwarded > 0 && params.forwarder == Forwarder::mrelay &&
+        relay_window_s > 0 && obs.sample_window_s > 0) {
+      syscalls_per_pkt = (static_cast<double>(*obs.forwarder_syscalls) / obs.sample_window_s) /
+                         (*forwarded / relay_window_s);
+    } else if (forwarded && *forwarded > 0) {
       syscalls_per_pkt = static_cast<double>(*obs.forwarder_syscalls) / *forwarded;
     }
   }
@@ -253,7 +276,7 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
     cpu[role] = optional_number(pct(role));
   }
   std::optional<double> relay_cpu;
-  if (params.forwarder == Forwarder::kernel) {
+  if (is_kernel_reference(params.forwarder)) {
     if (obs.kernel_core_busy_s && obs.sample_window_s > 0) {
       // Tick granularity (10 ms) can push a full core a little past 100 %.
       relay_cpu = std::min(100.0, 100.0 * *obs.kernel_core_busy_s / obs.sample_window_s);
@@ -286,7 +309,7 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
 
   // What limited the run, when we can tell: every sign found, most direct first.
   json limited = json::array();
-  if (params.forwarder == Forwarder::kernel) {
+  if (is_kernel_reference(params.forwarder)) {
     // Only the core's kernel time counts: user time there belongs to other processes.
     if (obs.kernel_core_kernel_s && obs.sample_window_s > 0 &&
         100.0 * *obs.kernel_core_kernel_s / obs.sample_window_s >= kSaturatedCpuPct) {

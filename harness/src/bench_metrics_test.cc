@@ -180,5 +180,30 @@ TEST(BenchMetrics, ParsesStatsLinesAndDeltas) {
   EXPECT_EQ(d["fwd_packets"], 90);
 }
 
+TEST(BenchMetrics, SyscallsPerPacketUsesEachCountersOwnWindow) {
+  // The relay answered the window's SIGUSR1s late, so its lines span 2.5 s (time_ns) while the
+  // bench counted syscalls over 2.0 s: 10k syscalls/s over 100k forwarded packets/s.
+  CellParams params;
+  params.rate_pps = 0;
+  WindowObservation obs;
+  obs.gen = canned_gen(300000);
+  obs.sink = canned_sink(250000);
+  obs.relay_start = relay_line(0, 0, 0, 0);
+  obs.relay_end = relay_line(250000, 250000, 0, 0);
+  (*obs.relay_start)["time_ns"] = 1'000'000'000;
+  (*obs.relay_end)["time_ns"] = 3'500'000'000;
+  obs.sample_window_s = 2.0;
+  obs.forwarder_syscalls = 20000;
+  const json m = compute_metrics(params, obs);
+  EXPECT_DOUBLE_EQ(m["relay_window_s"].get<double>(), 2.5);
+  EXPECT_NEAR(m["syscalls_per_pkt"].get<double>(), 0.1, 1e-12);
+  // Without time_ns: the plain quotient over the packets of the lines (0.08).
+  obs.relay_start->erase("time_ns");
+  obs.relay_end->erase("time_ns");
+  const json plain = compute_metrics(params, obs);
+  EXPECT_TRUE(plain["relay_window_s"].is_null());
+  EXPECT_NEAR(plain["syscalls_per_pkt"].get<double>(), 0.08, 1e-12);
+}
+
 }  // namespace
 }  // namespace mrelay::harness

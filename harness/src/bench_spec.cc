@@ -112,6 +112,8 @@ std::string to_string(Forwarder forwarder) {
       return "mrelay";
     case Forwarder::kernel:
       return "kernel";
+    case Forwarder::kernel_nft:
+      return "kernel-nft";
     case Forwarder::socat:
       return "socat";
     case Forwarder::direct:
@@ -120,13 +122,24 @@ std::string to_string(Forwarder forwarder) {
   return "unknown";
 }
 
+std::string forwarder_names() {
+  std::string names;
+  for (Forwarder f : kAllForwarders) {
+    if (!names.empty()) {
+      names += '|';
+    }
+    names += to_string(f);
+  }
+  return names;
+}
+
 Result<Forwarder> parse_forwarder(const std::string& text, const std::string& where) {
-  for (Forwarder f : {Forwarder::mrelay, Forwarder::kernel, Forwarder::socat, Forwarder::direct}) {
+  for (Forwarder f : kAllForwarders) {
     if (text == to_string(f)) {
       return f;
     }
   }
-  return fail(where, "unknown forwarder '" + text + "' (mrelay|kernel|socat|direct)");
+  return fail(where, "unknown forwarder '" + text + "' (" + forwarder_names() + ")");
 }
 
 Result<uint32_t> parse_bytes(const std::string& text, const std::string& where) {
@@ -266,16 +279,18 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
     }
     spec.name = spec_json["name"].get<std::string>();
   }
-  std::vector<std::string> forwarder_names;
+  std::vector<std::string> listed_forwarders;
   if (!spec_json.contains("forwarders")) {
-    return fail("forwarders", "required (a list of mrelay|kernel|socat|direct)");
+    return fail("forwarders", "required (a list of " + forwarder_names() + ")");
   }
-  if (auto r = read_string_list(spec_json, "forwarders", {"mrelay", "kernel", "socat", "direct"},
-                                forwarder_names);
-      !r) {
+  std::set<std::string> known_forwarders;
+  for (Forwarder f : kAllForwarders) {
+    known_forwarders.insert(to_string(f));
+  }
+  if (auto r = read_string_list(spec_json, "forwarders", known_forwarders, listed_forwarders); !r) {
     return tl::unexpected(r.error());
   }
-  for (const auto& name : forwarder_names) {
+  for (const auto& name : listed_forwarders) {
     spec.forwarders.push_back(*parse_forwarder(name, "forwarders"));
   }
   if (auto r = read_uint_list(spec_json, "sizes", 32, 65507, spec.sizes); !r) {
@@ -293,8 +308,8 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
   if (auto r = read_uint_list(spec_json, "sndbufs", 0, UINT32_MAX, spec.sndbufs); !r) {
     return tl::unexpected(r.error());
   }
-  if (auto r = read_string_list(spec_json, "backends", {"send", "sendmmsg", "uring", "packet", "gso"},
-                                spec.backends);
+  if (auto r = read_string_list(spec_json, "backends",
+                                {"send", "sendmmsg", "uring", "packet", "gso"}, spec.backends);
       !r) {
     return tl::unexpected(r.error());
   }

@@ -7,7 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <sstream>
+
+#include "mrelay_harness/bench_results.h"
 
 namespace mrelay::harness {
 namespace {
@@ -105,6 +108,50 @@ std::string limiter_summary(const std::vector<const json*>& records) {
   return summary.empty() ? "-" : summary;
 }
 
+// "× kernel (nft)": the kernel reference(s) the ratios of this run were taken against.
+std::string kernel_column_title(const json& samples) {
+  std::set<std::string> labels;
+  for (const auto& record : samples) {
+    if (record.contains("kernel_reference") && record["kernel_reference"].is_string()) {
+      labels.insert(kernel_reference_label(record["kernel_reference"].get<std::string>()));
+    }
+  }
+  std::string title = "× kernel";
+  if (!labels.empty()) {
+    std::string names;
+    for (const auto& label : labels) {
+      names += (names.empty() ? "" : "/") + label;
+    }
+    title += " (" + names + ")";
+  }
+  return title;
+}
+
+// The headroom summary of a sweep (check_headroom), as one legend line.
+std::string headroom_line(const json& results) {
+  if (!results.contains("headroom") || !results["headroom"].is_object()) {
+    return "";
+  }
+  const json& headroom = results["headroom"];
+  const size_t checked = headroom.value("checked", size_t{0});
+  const json bound = headroom.value("rig_bound", json::array());
+  char margin[16];
+  std::snprintf(margin, sizeof margin, "%.2g", headroom.value("margin", 0.0));
+  if (checked == 0) {
+    return "headroom: not checked (no direct reference at saturation or NDR in this run)";
+  }
+  if (bound.empty()) {
+    return "headroom: direct exceeded every forwarder by more than " + std::string(margin) +
+           "x in all " + std::to_string(checked) +
+           " checked runs: the forwarders, not the rig, "
+           "set the rates";
+  }
+  return "headroom: in " + std::to_string(bound.size()) + " of " + std::to_string(checked) +
+         " checked runs direct was not " + margin +
+         "x above the forwarder: there the rig "
+         "(generator and sink), not the forwarder, is the limit (limited by rig_headroom)";
+}
+
 }  // namespace
 
 std::string format_quantity(double value, bool si_suffix) {
@@ -163,10 +210,11 @@ std::string format_results_table(const nlohmann::json& results, TableStyle style
   std::vector<std::string> header{"cell", "n"};
   std::vector<size_t> column_index;
   for (size_t c = 0; c < std::size(kColumns); ++c) {
-    if (std::string(kColumns[c].title) == "NDR pps" && !any_ndr) {
+    const std::string title = kColumns[c].title;
+    if (title == "NDR pps" && !any_ndr) {
       continue;
     }
-    header.push_back(kColumns[c].title);
+    header.push_back(title == "× kernel" ? kernel_column_title(samples) : title);
     column_index.push_back(c);
   }
   header.push_back("limited by");
@@ -272,7 +320,11 @@ std::string format_results_table(const nlohmann::json& results, TableStyle style
   const std::string bullet = style == TableStyle::markdown ? "- " : "  ";
   out << "\n" << bullet << "figures: median [min–max] over repetitions; n = successful runs\n";
   out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
-      << "same size/batch/fanout/rate; n/a = no reference in this run\n";
+      << "same size/batch/fanout/rate; n/a = no reference in this run; × kernel takes the best "
+      << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
+  if (const std::string headroom = headroom_line(results); !headroom.empty()) {
+    out << bullet << headroom << "\n";
+  }
   if (results.contains("placement")) {
     out << bullet << "placement: " << results["placement"].dump() << "\n";
   }

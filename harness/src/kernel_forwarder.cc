@@ -58,33 +58,91 @@ Result<double> parse_seconds(std::string_view text, const std::string& flag) {
   return value;
 }
 
+Result<in_addr> parse_group(std::string_view text, const std::string& flag) {
+  auto group = parse_ipv4(text, flag);
+  if (!group) {
+    return tl::unexpected(group.error());
+  }
+  if (!IN_MULTICAST(ntohl(group->s_addr))) {
+    return fail(flag, quoted(text) + " is not a multicast group (224.0.0.0/4)");
+  }
+  return *group;
+}
+
+Result<uint16_t> parse_port(std::string_view text, const std::string& flag) {
+  std::string copy(text);
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(copy.c_str(), &end, 10);
+  if (copy.empty() || end == nullptr || *end != '\0' || errno != 0 || value < 1 || value > 65535) {
+    return fail(flag, quoted(copy) + " is not a UDP port (1..65535)");
+  }
+  return static_cast<uint16_t>(value);
+}
+
+// The flags that belong to one method only, and the ones nft needs.
+Result<void> check_method_flags(const KfwdOptions& options) {
+  if (options.method == KfwdMethod::ipmr) {
+    if (options.port) {
+      return fail("--port", "only with --method nft (multicast routing matches groups, not ports)");
+    }
+    if (options.rewrite_group) {
+      return fail("--rewrite", "only with --method nft (multicast routing cannot rewrite)");
+    }
+    return {};
+  }
+  if (!options.group) {
+    return fail("--group", "required with --method nft");
+  }
+  if (!options.port) {
+    return fail("--port", "required with --method nft");
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string kfwd_usage() {
   return R"(Usage: mrelay-kfwd --in IFACE --out IFACE [--out IFACE ...] [options]
 
-The kernel's own multicast forwarding (MRT_INIT, MRT_ADD_VIF, MRT_ADD_MFC) as a reference
-forwarder. Run it inside the relay namespace (one instance per namespace). (S,G) entries are
-installed statically (--source with --group) or from the kernel's IGMPMSG_NOCACHE upcalls for
-every (S,G) arriving on --in (like smcroute). The sender must use TTL >= 2: the kernel only
-forwards packets whose TTL exceeds the threshold (1) and decrements it. Outputs carry the
-input group (the kernel cannot rewrite it).
+The kernel's own multicast replication as a reference forwarder, run inside the relay
+namespace (one instance per namespace), by one of two methods:
+
+  --method ipmr  (default) multicast routing: MRT_INIT, MRT_ADD_VIF, MRT_ADD_MFC. (S,G)
+                 entries are installed statically (--source with --group) or from the
+                 kernel's IGMPMSG_NOCACHE upcalls for every (S,G) arriving on --in (like
+                 smcroute). Forwards only TTL > 1 and decrements it; outputs carry the input
+                 group (the kernel cannot rewrite it); at most 31 outputs (MAXVIFS = 32).
+                 Needs a kernel built with CONFIG_IP_MROUTE.
+  --method nft   an nftables netdev ingress chain on --in (table netdev mrelay_kfwd) that
+                 matches --group and --port with TTL > 1, rewrites the group and port
+                 (--rewrite), the destination MAC, the TTL (- 1) and the source MAC, and
+                 dups the frame to every --out (the last one fwd). No output limit. Needs
+                 nf_tables with the netdev family, dup and fwd, and the nft program.
 
 Options:
-  --in IFACE         ingress interface (VIF 0)
-  --out IFACE        egress interface, repeatable; at most 31 (kernel MAXVIFS = 32 VIFs
-                     including --in)
-  --group G          forward only group G (default: every group seen on --in)
-  --source S         install (S, --group) statically at start (default: learn from upcalls)
-  --duration S       seconds to run, fractional allowed; 0 = until SIGTERM/SIGINT (default 0)
-  --ready-file PATH  create PATH once the VIFs (and a static entry) are installed
-  --json             print the final counts as one JSON object (default: human text)
-  -h, --help         this text
+  --method ipmr|nft    how to replicate (default ipmr)
+  --in IFACE           ingress interface
+  --out IFACE          egress interface, repeatable (ipmr: at most 31)
+  --group G            forward only group G (ipmr default: every group seen on --in;
+                       required with nft)
+  --port P             UDP destination port to match, 1..65535 (nft only; required there)
+  --rewrite G:P        copies leave as group G, port P (nft only; default: unchanged)
+  --source S           ipmr: install (S, --group) statically at start (default: learn from
+                       upcalls); nft: forward only packets from S (default: any source)
+  --nft PATH           the nft program (default nft, looked up in PATH)
+  --duration S         seconds to run, fractional allowed; 0 = until SIGTERM/SIGINT (default 0)
+  --ready-file PATH    create PATH once forwarding is installed
+  --json               print the final counts as one JSON object (default: human text)
+  -h, --help           this text
 
-Output (--json): {"program":"mrelay-kfwd","duration_s":F,"upcalls":N,"ignored_upcalls":N,
-  "mfc":[{"source":..,"group":..,"packets":N,"bytes":N,"wrong_if":N}],
+Output (--json), ipmr: {"program":"mrelay-kfwd","method":"ipmr","duration_s":F,"upcalls":N,
+  "ignored_upcalls":N,"mfc":[{"source":..,"group":..,"packets":N,"bytes":N,"wrong_if":N}],
   "vifs":[{"vif":0,"interface":..,"in_packets":N,"out_packets":N,"in_bytes":N,"out_bytes":N}]}
-Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+nft: {"program":"mrelay-kfwd","method":"nft","duration_s":F,"matched_packets":N,
+  "matched_bytes":N,"outputs":[..]}
+Exit codes: 0 ok, 1 runtime failure (the message names the step, e.g. a kernel without
+CONFIG_IP_MROUTE), 2 usage error.
 )";
 }
 
@@ -114,7 +172,8 @@ Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
     } else if (flag == "--json") {
       options.json = true;
     } else if (flag == "--in" || flag == "--out" || flag == "--group" || flag == "--source" ||
-               flag == "--duration" || flag == "--ready-file") {
+               flag == "--duration" || flag == "--ready-file" || flag == "--method" ||
+               flag == "--port" || flag == "--rewrite" || flag == "--nft") {
       auto v = take_value();
       if (!v) {
         return tl::unexpected(v.error());
@@ -122,7 +181,38 @@ Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
       if (v->empty()) {
         return fail(flag, "empty value");
       }
-      if (flag == "--in") {
+      if (flag == "--method") {
+        if (*v == "ipmr") {
+          options.method = KfwdMethod::ipmr;
+        } else if (*v == "nft") {
+          options.method = KfwdMethod::nft;
+        } else {
+          return fail(flag, quoted(*v) + " is not a method (ipmr, nft)");
+        }
+      } else if (flag == "--port") {
+        auto port = parse_port(*v, flag);
+        if (!port) {
+          return tl::unexpected(port.error());
+        }
+        options.port = *port;
+      } else if (flag == "--rewrite") {
+        const auto colon = v->rfind(':');
+        if (colon == std::string_view::npos) {
+          return fail(flag, quoted(*v) + " is not GROUP:PORT");
+        }
+        auto group = parse_group(v->substr(0, colon), flag);
+        if (!group) {
+          return tl::unexpected(group.error());
+        }
+        auto port = parse_port(v->substr(colon + 1), flag);
+        if (!port) {
+          return tl::unexpected(port.error());
+        }
+        options.rewrite_group = *group;
+        options.rewrite_port = *port;
+      } else if (flag == "--nft") {
+        options.nft_program = std::string(*v);
+      } else if (flag == "--in") {
         if (!options.input_interface.empty()) {
           return fail(flag, "given twice (one ingress interface per instance)");
         }
@@ -130,12 +220,9 @@ Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
       } else if (flag == "--out") {
         options.output_interfaces.emplace_back(*v);
       } else if (flag == "--group") {
-        auto group = parse_ipv4(*v, flag);
+        auto group = parse_group(*v, flag);
         if (!group) {
           return tl::unexpected(group.error());
-        }
-        if (!IN_MULTICAST(ntohl(group->s_addr))) {
-          return fail(flag, quoted(*v) + " is not a multicast group (224.0.0.0/4)");
         }
         options.group = *group;
       } else if (flag == "--source") {
@@ -166,8 +253,11 @@ Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
   if (options.output_interfaces.empty()) {
     return fail("--out", "at least one egress interface is required");
   }
+  if (auto checked = check_method_flags(options); !checked) {
+    return tl::unexpected(checked.error());
+  }
   const size_t max_outputs = kMaxVifs - 1;
-  if (options.output_interfaces.size() > max_outputs) {
+  if (options.method == KfwdMethod::ipmr && options.output_interfaces.size() > max_outputs) {
     return fail("--out", std::to_string(options.output_interfaces.size()) +
                              " egress interfaces given; the kernel allows at most " +
                              std::to_string(max_outputs) +
@@ -184,7 +274,7 @@ Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
       }
     }
   }
-  if (options.source && !options.group) {
+  if (options.method == KfwdMethod::ipmr && options.source && !options.group) {
     return fail("--source", "needs --group (a static entry is one (S,G))");
   }
   return options;

@@ -29,15 +29,24 @@ namespace mrelay {
 /// The kernel's MAXVIFS (include/uapi/linux/mroute.h): VIFs per multicast routing table.
 inline constexpr int kMaxVifs = 32;
 
+/// How mrelay-kfwd makes the kernel replicate: multicast routing (MRT_*, this file) or an
+/// nftables netdev ingress chain with dup/fwd (nft_forwarder.h).
+enum class KfwdMethod { ipmr, nft };
+
 /// Command line of mrelay-kfwd.
 struct KfwdOptions {
+  KfwdMethod method = KfwdMethod::ipmr;        // --method
   std::string input_interface;                 // --in
   std::vector<std::string> output_interfaces;  // --out (repeatable)
   std::optional<in_addr> group;                // --group: only this group is forwarded
   std::optional<in_addr> source;               // --source: static (S,G) entry (needs --group)
-  double duration_s = 0;                       // --duration: 0 = until SIGTERM/SIGINT
-  bool json = false;                           // --json
-  std::string ready_file;                      // --ready-file: created once VIFs exist
+  std::optional<uint16_t> port;                // --port: UDP port matched (nft only)
+  std::optional<in_addr> rewrite_group;        // --rewrite GROUP:PORT (nft only)
+  std::optional<uint16_t> rewrite_port;
+  std::string nft_program = "nft";  // --nft PATH
+  double duration_s = 0;            // --duration: 0 = until SIGTERM/SIGINT
+  bool json = false;                // --json
+  std::string ready_file;           // --ready-file: created once VIFs exist
   bool help = false;
 };
 

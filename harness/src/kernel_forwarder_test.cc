@@ -120,5 +120,51 @@ TEST(KfwdUpcall, IgnoresIgmpPacketsAndShortReads) {
   EXPECT_FALSE(parse_upcall(short_read, sizeof short_read));
 }
 
+TEST(KfwdArgs, NftMethodNeedsGroupAndPortAndTakesARewrite) {
+  auto nft = parse({"--method", "nft", "--in", "rin0", "--out", "rout0", "--group", "239.1.1.1",
+                    "--port", "5000", "--rewrite", "239.2.0.1:6000", "--nft", "/usr/sbin/nft"});
+  ASSERT_TRUE(nft) << nft.error().to_string();
+  EXPECT_EQ(nft->method, KfwdMethod::nft);
+  EXPECT_EQ(*nft->port, 5000);
+  ASSERT_TRUE(nft->rewrite_group);
+  EXPECT_EQ(nft->rewrite_group->s_addr, inet_addr("239.2.0.1"));
+  EXPECT_EQ(*nft->rewrite_port, 6000);
+  EXPECT_EQ(nft->nft_program, "/usr/sbin/nft");
+
+  EXPECT_EQ(
+      parse({"--method", "nft", "--in", "rin0", "--out", "rout0", "--port", "5000"}).error().where,
+      "--group");
+  EXPECT_EQ(parse({"--method", "nft", "--in", "rin0", "--out", "rout0", "--group", "239.1.1.1"})
+                .error()
+                .where,
+            "--port");
+  EXPECT_EQ(parse({"--method", "bpf", "--in", "rin0", "--out", "rout0"}).error().where, "--method");
+  EXPECT_EQ(parse({"--method", "nft", "--in", "rin0", "--out", "rout0", "--group", "239.1.1.1",
+                   "--port", "70000"})
+                .error()
+                .where,
+            "--port");
+  EXPECT_EQ(parse({"--method", "nft", "--in", "rin0", "--out", "rout0", "--group", "239.1.1.1",
+                   "--port", "5000", "--rewrite", "10.0.0.1:6000"})
+                .error()
+                .where,
+            "--rewrite");
+}
+
+TEST(KfwdArgs, IpmrRefusesNftFlagsAndKeepsItsLimitWhileNftHasNone) {
+  EXPECT_EQ(parse({"--in", "rin0", "--out", "rout0", "--port", "5000"}).error().where, "--port");
+  EXPECT_EQ(parse({"--in", "rin0", "--out", "rout0", "--rewrite", "239.2.0.1:6000"}).error().where,
+            "--rewrite");
+  std::vector<std::string> many{"--method", "nft",       "--in",   "rin0",
+                                "--group",  "239.1.1.1", "--port", "5000"};
+  for (int i = 0; i < 40; ++i) {
+    many.insert(many.end(), {"--out", "rout" + std::to_string(i)});
+  }
+  EXPECT_TRUE(parse(many));
+  many[1] = "ipmr";
+  many.erase(many.begin() + 6, many.begin() + 8);  // --port is nft only
+  EXPECT_EQ(parse(many).error().where, "--out");
+}
+
 }  // namespace
 }  // namespace mrelay

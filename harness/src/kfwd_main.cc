@@ -1,11 +1,15 @@
-// mrelay-kfwd: the kernel's multicast forwarding as a reference forwarder for the rig.
+// mrelay-kfwd: the kernel's multicast replication as a reference forwarder for the rig, by
+// multicast routing (ipmr) or by an nftables netdev chain (nft).
 //
 //   ip netns exec mrl-ab12cd-relay0 mrelay-kfwd --in rin0 --out rout0 --out rout1 --json
 //   ip netns exec mrl-ab12cd-relay0 mrelay-kfwd --in rin0 --out rout0 --source 10.77.0.1
 //       --group 239.1.1.1 --duration 5 --json          (one command line)
+//   ip netns exec mrl-ab12cd-relay0 mrelay-kfwd --method nft --in rin0 --out rout0
+//       --group 239.1.1.1 --port 5000 --rewrite 239.2.0.1:6000 --json
 //
-// Runs until SIGTERM/SIGINT or --duration, then prints per-(S,G) and per-VIF counts read from
-// the kernel (SIOCGETSGCNT, SIOCGETVIFCNT) and removes its VIFs and routes (MRT_DONE).
+// Runs until SIGTERM/SIGINT or --duration, then prints the kernel's counts (ipmr: per-(S,G)
+// and per-VIF, SIOCGETSGCNT and SIOCGETVIFCNT; nft: the match rule's counter) and removes
+// what it installed (MRT_DONE; the nft table).
 // Flags: kfwd_usage() in kernel_forwarder.cc (or mrelay-kfwd --help).
 #include <arpa/inet.h>
 #include <linux/mroute.h>
@@ -23,6 +27,7 @@
 #include <vector>
 
 #include "kernel_forwarder.h"
+#include "nft_forwarder.h"
 
 namespace {
 
@@ -77,33 +82,92 @@ void install_signal_handlers() {
   sigaction(SIGINT, &action, nullptr);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  auto options = mrelay::parse_kfwd_args(argc, argv);
-  if (!options) {
-    std::fprintf(stderr, "mrelay-kfwd: %s\nTry 'mrelay-kfwd --help'.\n",
-                 options.error().to_string().c_str());
-    return 2;
+bool create_ready_file(const std::string& path) {
+  if (path.empty()) {
+    return true;
   }
-  if (options->help) {
-    std::fputs(mrelay::kfwd_usage().c_str(), stdout);
-    return 0;
+  std::ofstream ready(path);
+  if (!ready) {
+    std::fprintf(stderr, "mrelay-kfwd: --ready-file %s: cannot create\n", path.c_str());
+    return false;
   }
-  install_signal_handlers();
+  return true;
+}
 
+// Sleeps until SIGTERM/SIGINT or the deadline (0 = none), in kPollTimeoutMs steps.
+void wait_for_stop(uint64_t deadline_ns) {
+  while (g_stop == 0 && (deadline_ns == 0 || monotonic_ns() < deadline_ns)) {
+    ::poll(nullptr, 0, kPollTimeoutMs);
+  }
+}
+
+uint64_t deadline_after(double duration_s, uint64_t start_ns) {
+  return duration_s > 0 ? start_ns + static_cast<uint64_t>(duration_s * 1e9) : 0;
+}
+
+int run_nft(const mrelay::KfwdOptions& options) {
+  mrelay::NftForwarderPlan plan;
+  plan.input_interface = options.input_interface;
+  for (const std::string& name : options.output_interfaces) {
+    auto mac = mrelay::interface_mac(name);
+    if (!mac) {
+      return report_error(
+          mrelay::Error{"--out " + mac.error().where, mac.error().message, mac.error().sys_errno});
+    }
+    plan.outputs.push_back({name, *mac});
+  }
+  plan.group = *options.group;
+  plan.port = *options.port;
+  plan.source = options.source;
+  plan.rewrite_group = options.rewrite_group;
+  plan.rewrite_port = options.rewrite_port;
+  auto forwarder = mrelay::NftForwarder::install(plan, options.nft_program);
+  if (!forwarder) {
+    return report_error(forwarder.error());
+  }
+  if (!create_ready_file(options.ready_file)) {
+    return 1;
+  }
+  std::fprintf(stderr, "mrelay-kfwd: nftables replicating %s -> %zu interface(s)\n",
+               options.input_interface.c_str(), plan.outputs.size());
+  const uint64_t start_ns = monotonic_ns();
+  wait_for_stop(deadline_after(options.duration_s, start_ns));
+  const double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
+  auto counts = forwarder->counts();
+  if (!counts) {
+    return report_error(counts.error());
+  }
+  if (auto removed = forwarder->remove(); !removed) {
+    return report_error(removed.error());
+  }
+  nlohmann::json result{{"program", "mrelay-kfwd"},       {"method", "nft"},
+                        {"duration_s", duration_s},       {"matched_packets", counts->packets},
+                        {"matched_bytes", counts->bytes}, {"outputs", options.output_interfaces}};
+  if (options.json) {
+    std::printf("%s\n", result.dump().c_str());
+  } else {
+    std::printf(
+        "mrelay-kfwd: %.3f s, nftables: %llu packets matched and replicated to %zu "
+        "interface(s)\n",
+        duration_s, static_cast<unsigned long long>(counts->packets),
+        options.output_interfaces.size());
+  }
+  return 0;
+}
+
+int run_ipmr(const mrelay::KfwdOptions& options) {
   auto forwarder = mrelay::KernelForwarder::open();
   if (!forwarder) {
     return report_error(forwarder.error());
   }
   std::vector<std::string> vif_names;
-  auto input_vif = forwarder->add_vif(options->input_interface, "--in");
+  auto input_vif = forwarder->add_vif(options.input_interface, "--in");
   if (!input_vif) {
     return report_error(input_vif.error());
   }
-  vif_names.push_back(options->input_interface);
+  vif_names.push_back(options.input_interface);
   std::vector<int> output_vifs;
-  for (const std::string& name : options->output_interfaces) {
+  for (const std::string& name : options.output_interfaces) {
     auto vif = forwarder->add_vif(name, "--out");
     if (!vif) {
       return report_error(vif.error());
@@ -114,28 +178,22 @@ int main(int argc, char** argv) {
 
   std::vector<Route> routes;
   routes.reserve(kMaxRoutes);
-  if (options->source) {
-    auto added = forwarder->add_route(*options->source, *options->group, *input_vif, output_vifs);
+  if (options.source) {
+    auto added = forwarder->add_route(*options.source, *options.group, *input_vif, output_vifs);
     if (!added) {
       return report_error(added.error());
     }
-    routes.push_back({*options->source, *options->group});
+    routes.push_back({*options.source, *options.group});
   }
-  if (!options->ready_file.empty()) {
-    std::ofstream ready(options->ready_file);
-    if (!ready) {
-      std::fprintf(stderr, "mrelay-kfwd: --ready-file %s: cannot create\n",
-                   options->ready_file.c_str());
-      return 1;
-    }
+  if (!create_ready_file(options.ready_file)) {
+    return 1;
   }
   std::fprintf(stderr, "mrelay-kfwd: forwarding %s -> %zu interface(s), %s\n",
-               options->input_interface.c_str(), output_vifs.size(),
-               options->source ? "static (S,G)" : "learning (S,G) from upcalls");
+               options.input_interface.c_str(), output_vifs.size(),
+               options.source ? "static (S,G)" : "learning (S,G) from upcalls");
 
   const uint64_t start_ns = monotonic_ns();
-  const uint64_t deadline_ns =
-      options->duration_s > 0 ? start_ns + static_cast<uint64_t>(options->duration_s * 1e9) : 0;
+  const uint64_t deadline_ns = deadline_after(options.duration_s, start_ns);
   uint64_t upcalls = 0;
   uint64_t ignored_upcalls = 0;
   uint64_t route_errors = 0;
@@ -164,7 +222,7 @@ int main(int argc, char** argv) {
       ++upcalls;
       // Only (S,G) arriving on --in: installing entries for other VIFs would loop traffic.
       bool wanted = upcall->type == IGMPMSG_NOCACHE && upcall->vif == *input_vif &&
-                    (!options->group || upcall->group.s_addr == options->group->s_addr);
+                    (!options.group || upcall->group.s_addr == options.group->s_addr);
       bool known = false;
       for (const Route& route : routes) {
         known = known || same_route(route, upcall->source, upcall->group);
@@ -190,6 +248,7 @@ int main(int argc, char** argv) {
 
   nlohmann::json result;
   result["program"] = "mrelay-kfwd";
+  result["method"] = "ipmr";
   result["duration_s"] = duration_s;
   result["upcalls"] = upcalls;
   result["ignored_upcalls"] = ignored_upcalls;
@@ -224,7 +283,7 @@ int main(int argc, char** argv) {
     return report_error(done.error());
   }
 
-  if (options->json) {
+  if (options.json) {
     std::printf("%s\n", result.dump().c_str());
   } else {
     std::printf("mrelay-kfwd: %.3f s, %llu upcall(s)\n", duration_s,
@@ -244,4 +303,21 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = mrelay::parse_kfwd_args(argc, argv);
+  if (!options) {
+    std::fprintf(stderr, "mrelay-kfwd: %s\nTry 'mrelay-kfwd --help'.\n",
+                 options.error().to_string().c_str());
+    return 2;
+  }
+  if (options->help) {
+    std::fputs(mrelay::kfwd_usage().c_str(), stdout);
+    return 0;
+  }
+  install_signal_handlers();
+  return options->method == mrelay::KfwdMethod::nft ? run_nft(*options) : run_ipmr(*options);
 }

@@ -1,7 +1,7 @@
 // Child processes for the bench: see process.h. Uses fork+exec (not posix_spawn) because the
 // child must join a network namespace (setns) and set PR_SET_PDEATHSIG before exec.
 //
-//   auto r = mrelay::harness::run_capture({"git", "-C", "/work/main", "rev-parse", "HEAD"},
+//   auto r = mrelay::harness::run_capture({"git", "-C", "/path/to/mrelay", "rev-parse", "HEAD"},
 //                                         std::chrono::seconds(5));
 #include "mrelay_harness/process.h"
 
@@ -39,7 +39,8 @@ int open_output(const std::string& path) {
 }
 
 // Everything below runs in the forked child: only async-signal-safe calls, then exec.
-[[noreturn]] void exec_child(char* const* argv, int netns_fd, int out_fd, int err_fd) {
+[[noreturn]] void exec_child(char* const* argv, int netns_fd, bool scratch_netns, int out_fd,
+                             int err_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // The parent may have blocked or ignored signals; children start with the defaults.
   sigset_t none;
@@ -60,6 +61,11 @@ int open_output(const std::string& path) {
   }
   if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) {
     static const char kMessage[] = "spawn: setns(CLONE_NEWNET) failed\n";
+    [[maybe_unused]] auto unused = ::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+    ::_exit(126);
+  }
+  if (scratch_netns && ::unshare(CLONE_NEWNET) != 0) {
+    static const char kMessage[] = "spawn: unshare(CLONE_NEWNET) failed\n";
     [[maybe_unused]] auto unused = ::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
     ::_exit(126);
   }
@@ -136,7 +142,7 @@ Result<pid_t> spawn(const SpawnOptions& options) {
 
   const pid_t pid = ::fork();
   if (pid == 0) {
-    exec_child(argv.data(), netns_fd, out_fd, err_fd);
+    exec_child(argv.data(), netns_fd, options.scratch_netns, out_fd, err_fd);
   }
   const int fork_errno = errno;
   for (int fd : {netns_fd, out_fd, err_fd}) {
@@ -198,17 +204,15 @@ Result<std::string> read_text_file(const std::string& path) {
   return text.str();
 }
 
-Result<CaptureResult> run_capture(const std::vector<std::string>& argv,
-                                  std::chrono::milliseconds timeout, const std::string& netns) {
+namespace {
+
+Result<CaptureResult> capture(SpawnOptions options, std::chrono::milliseconds timeout) {
   char out_template[] = "/tmp/mrelay-bench-capture-XXXXXX";
   const int dir_ok = ::mkdtemp(out_template) != nullptr;
   if (!dir_ok) {
     return fail_errno("mkdtemp(/tmp/mrelay-bench-capture-*)");
   }
   const std::string dir = out_template;
-  SpawnOptions options;
-  options.argv = argv;
-  options.netns = netns;
   options.stdout_path = dir + "/out";
   options.stderr_path = dir + "/err";
   auto pid = spawn(options);
@@ -228,6 +232,24 @@ Result<CaptureResult> run_capture(const std::vector<std::string>& argv,
   ::unlink(options.stderr_path.c_str());
   ::rmdir(dir.c_str());
   return result;
+}
+
+}  // namespace
+
+Result<CaptureResult> run_capture(const std::vector<std::string>& argv,
+                                  std::chrono::milliseconds timeout, const std::string& netns) {
+  SpawnOptions options;
+  options.argv = argv;
+  options.netns = netns;
+  return capture(std::move(options), timeout);
+}
+
+Result<CaptureResult> run_capture_in_scratch_netns(const std::vector<std::string>& argv,
+                                                   std::chrono::milliseconds timeout) {
+  SpawnOptions options;
+  options.argv = argv;
+  options.scratch_netns = true;
+  return capture(std::move(options), timeout);
 }
 
 }  // namespace mrelay::harness

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end test of `mrelay-bench cell`: one short cell (1 s window, 10k pps, hop) with each
-# forwarder (mrelay, kernel, socat, direct); checks the record's fields exist and are sane
+# forwarder (mrelay, kernel, kernel-nft, socat, direct); checks the record's fields exist and are sane
 # (status ok, delivered_pps > 0, loss near 0 at this low rate, DESIGN §5 metric names
 # present, mrelay's syscalls/pkt and exhaustion measured); then that Ctrl-C during a cell and
 # a relay killed mid-window both still tear everything down; and that no mrl- namespace of
-# ours is left behind. Runtime ~25 s. Exit 77 (skipped) without root or built programs.
+# ours is left behind. A forwarder this kernel cannot run (`mrelay-bench probe`: ipmr for
+# kernel, nft_netdev_dup for kernel-nft) must be skipped -- exit 77, status "skipped" with the
+# reason -- and one it can run must not be; the skip is printed. Runtime ~30 s. Exit 77
+# (skipped) without root or built programs.
 #
 #   sudo MRELAY_BIN_DIR=build/bin netns/tests/bench_cell_test.sh
 set -euo pipefail
@@ -66,10 +69,36 @@ no_namespaces_left() {
   [[ -z $left ]] || fail "namespaces left behind by bench $pid: $left"
 }
 
-for forwarder in mrelay kernel socat direct; do
+# The capability a forwarder needs from this machine ("" = none).
+capability_of() {
+  case $1 in
+    kernel) echo ipmr ;;
+    kernel-nft) echo nft_netdev_dup ;;
+    socat) echo socat ;;
+    *) echo "" ;;
+  esac
+}
+
+for forwarder in mrelay kernel kernel-nft socat direct; do
   out=$TMP/$forwarder.json
   rc=0
   run_bench "$out" cell --forwarder "$forwarder" --rate 10000 --warmup 0.3 --window 1 || rc=$?
+  need=$(capability_of "$forwarder")
+  present=1
+  if [[ -n $need ]] && ! "$BIN_DIR/mrelay-bench" probe --need "$need" >/dev/null 2>&1; then
+    present=0
+  fi
+  if [[ $present -eq 0 ]]; then
+    [[ $rc -eq 77 ]] || fail "$forwarder cell without $need: exit $rc, expected 77 (skipped)"
+    "$PYTHON" - "$out" <<'PY' || fail "$forwarder: skipped record lacks status or reason"
+import json, sys
+record = json.load(open(sys.argv[1]))
+sys.exit(0 if record.get("status") == "skipped" and record.get("reason") else 1)
+PY
+    log "$forwarder: SKIPPED on this kernel, as it must be: $(grep -o 'cell skipped: .*' "$out.err")"
+    no_namespaces_left "${BENCH_PIDS[-1]}"
+    continue
+  fi
   [[ $rc -eq 0 ]] || fail "$forwarder cell exited $rc: $(tail -c 800 "$out.err")"
   no_namespaces_left "${BENCH_PIDS[-1]}"
   "$PYTHON" - "$out" "$forwarder" <<'PY' || fail "$forwarder record check failed"
@@ -103,9 +132,13 @@ if not errors:
         # perf may be unavailable on some kernels; when it is there, it must be plausible.
         spp = record["syscalls_per_pkt"]
         need(spp is None or 0 < spp < 10, "syscalls_per_pkt plausible (%r)" % spp)
-    if forwarder == "kernel":
+    if forwarder in ("kernel", "kernel-nft"):
         need(record["syscalls_per_pkt"] is None, "kernel syscalls_per_pkt is null")
         need(record["relay_cpu_pct"] is not None, "kernel core busy measured")
+        need(isinstance(record.get("kernel_report"), dict), "kernel_report present")
+    if forwarder == "kernel-nft":
+        need(record["kernel_report"].get("method") == "nft", "kernel_report.method nft")
+        need(record["kernel_report"].get("matched_packets", 0) > 0, "nft rule matched packets")
     if forwarder == "direct":
         need(record["relay_cpu_pct"] is None, "direct relay_cpu_pct is null")
 print("[bench_cell_test] %-6s delivered %.0f pps, loss %.3f %%, p99 %.1f us, syscalls/pkt %s, "

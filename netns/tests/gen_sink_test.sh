@@ -2,7 +2,7 @@
 # End-to-end test of mrelay-gen and mrelay-sink over a veth pair between two namespaces this
 # test creates (mrl-gs-<pid>-a, mrl-gs-<pid>-b) and always removes (EXIT trap).
 #
-#   sudo MRELAY_BIN_DIR=/work/main/build/bin bash netns/tests/gen_sink_test.sh
+#   sudo MRELAY_BIN_DIR=build/bin bash netns/tests/gen_sink_test.sh
 #
 # Checks, per case: sink received == gen sent (nothing is lost on an unloaded veth at 10k pps),
 # corrupted/lost/reordered/duplicated 0, per-stream sequence ranges equal to gen's, and the
@@ -15,7 +15,7 @@
 # running generator. About 15 s. Exit 77 = skipped (not root, no netns/veth, not built).
 set -euo pipefail
 
-BIN=${MRELAY_BIN_DIR:-/work/main/build/bin}
+BIN=${MRELAY_BIN_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
 PY=/usr/bin/python3  # Debian's interpreter; the first python3 on PATH may be another one
 ID=gs-$$
 NS_A=mrl-$ID-a

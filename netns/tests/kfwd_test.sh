@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# mrelay-kfwd, the kernel multicast forwarding reference: on hop with a static (S,G) entry
+# mrelay-kfwd --method ipmr, the kernel's multicast routing reference: on hop with a static (S,G) entry
 # and on fanout:4 with entries learned from IGMPMSG_NOCACHE upcalls, everything sent with TTL 2
 # arrives on every output (same group: the kernel cannot rewrite it) and the kernel's own
 # counters (SIOCGETSGCNT, SIOCGETVIFCNT) agree. TTL 1 is not forwarded; more than 31 outputs
-# is refused naming --out.
+# is refused naming --out. Skipped (77, with the reason) on a kernel without multicast
+# routing (CONFIG_IP_MROUTE); the nftables reference has its own test (kfwd_nft_test.sh).
 #
 #   sudo MRELAY_BIN_DIR=build/bin netns/tests/kfwd_test.sh
 # shellcheck source=netns/lib.sh
 source "$(dirname "$0")/../lib.sh"
 mrelay_require_root
 mrelay_require_programs mrelay-kfwd mrelay-gen mrelay-sink
+mrelay_require_capability ipmr
 mrelay_test_init kfw
 
 readonly RATE_PPS=10000

@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional, Sequence
 from . import results
 
 #: Forwarders in the order legends list them.
-FORWARDER_ORDER = ("mrelay", "kernel", "socat", "direct")
+FORWARDER_ORDER = ("mrelay", "kernel", "kernel-nft", "socat", "direct")
 #: The kernel's multicast routing table holds at most 32 virtual interfaces (MAXVIFS), so
 #: kernel forwarding cannot fan out wider; the fanout plot marks it.
 KERNEL_VIF_LIMIT = 32
@@ -324,7 +324,7 @@ def results_sections(doc: dict, out_dir: Path) -> list[Section]:
                 "receive buffer, not the forwarder."))
 
     total, per_output, kind = fanout_scaling(doc)
-    vline = (KERNEL_VIF_LIMIT, f"kernel limit: {KERNEL_VIF_LIMIT} VIFs")
+    vline = (KERNEL_VIF_LIMIT, f"ipmr limit: {KERNEL_VIF_LIMIT} VIFs")
     fanouts = sorted({x for pts in total.values() for x, _ in pts})
     sections.append(_plot_section(
         "Fanout scaling: total copies/s", total, "fanout_total.png", out_dir,

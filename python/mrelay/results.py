@@ -327,6 +327,7 @@ SUMMARY_COLUMNS = (
     ("syscalls_per_pkt", "sysc/pkt", 1.0, 4),
     ("buffer_exhaustion_pct", "exhaust %", 1.0, 2),
     ("relay_cpu_pct", "cpu %", 1.0, 1),
+    ("ratio_to_kernel", "/kernel", 1.0, 3),  # the best kernel reference (kernel_reference)
     ("ratio_to_direct", "/direct", 1.0, 3),
 )
 

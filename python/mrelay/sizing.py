@@ -3,7 +3,9 @@
 For each packet size and fanout measured in RESULTS (``mrelay-bench sweep`` output, e.g. of
 ``reports/sweeps/fanout.json`` or ``size_batch.json``): the relay's no-drop rate per relay core,
 the Gbit/s that rate carries out of the relay, the relay CPU per 100k pps, and the ratio to
-kernel forwarding measured on the same rig in the same run, under the machine fingerprint.
+the best kernel reference measured on the same rig in the same run (multicast routing,
+``kernel``, or nftables replication, ``kernel-nft``: whichever delivered more; the table says
+which), under the machine fingerprint.
 
     python3 -m mrelay sizing fanout.json size_batch.json > reports/sizing/vm2.md
 
@@ -25,6 +27,10 @@ from . import report, results
 HEADER_BYTES = 42
 
 
+#: The kernel references of the specs and their short labels ("× kernel (nft)").
+KERNEL_REFERENCES = {"kernel": "ipmr", "kernel-nft": "nft"}
+
+
 @dataclass
 class SizingRow:
     size: int
@@ -36,6 +42,7 @@ class SizingRow:
     relay_cpu_pct: Optional[float]
     kernel_pps: Optional[float]
     kernel_note: str = ""
+    kernel_reference: str = ""  # "ipmr" or "nft": which kernel reference kernel_pps is
 
     @property
     def pps_per_core(self) -> float:
@@ -76,7 +83,7 @@ def _ingress_rate(params: dict, samples: list[dict]) -> Optional[float]:
 def sizing_rows(doc: dict) -> list[SizingRow]:
     """One row per (size, fanout) the relay was measured at, best relay setting first."""
     best: dict[tuple[int, int], tuple[str, float, dict, list[dict]]] = {}
-    kernel: dict[tuple[int, int], tuple[str, float]] = {}
+    kernel: dict[tuple[int, int], tuple[str, float, str]] = {}
     unfound: dict[tuple[int, int], str] = {}  # relay NDR searches that found no rate
     for params, samples in report.cells(doc):
         source = "ndr" if params.get("rate_pps") == "ndr" else (
@@ -95,10 +102,11 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
             current = best.get(key)
             if current is None or rank > (current[0] == "ndr", current[1]):
                 best[key] = (source, rate, params, samples)
-        elif params.get("forwarder") == "kernel":
+        elif params.get("forwarder") in KERNEL_REFERENCES:
+            # The best kernel reference that ran: multicast routing or nftables.
             current_k = kernel.get(key)
             if current_k is None or rank > (current_k[0] == "ndr", current_k[1]):
-                kernel[key] = (source, rate)
+                kernel[key] = (source, rate, KERNEL_REFERENCES[params["forwarder"]])
     rows = []
     for key in sorted(unfound):
         if key not in best:
@@ -109,8 +117,8 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
         kernel_rate = kernel.get((size, fanout))
         note = ""
         if kernel_rate is None:
-            note = (f"beyond the kernel's {report.KERNEL_VIF_LIMIT}-VIF limit"
-                    if fanout > report.KERNEL_VIF_LIMIT else "not measured")
+            note = (f"beyond ipmr's {report.KERNEL_VIF_LIMIT}-VIF limit, no kernel-nft cell"
+                    if fanout > report.KERNEL_VIF_LIMIT else "not measured or skipped")
         elif kernel_rate[0] != source:
             note = f"kernel figure from {kernel_rate[0]}, relay from {source}"
         config = (f"{params.get('egress', '?')} b{params.get('batch', '?')} "
@@ -121,7 +129,8 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
                               workers=workers if isinstance(workers, int) else 1,
                               relay_cpu_pct=report.cell_median(samples, "relay_cpu_pct"),
                               kernel_pps=kernel_rate[1] if kernel_rate else None,
-                              kernel_note=note))
+                              kernel_note=note,
+                              kernel_reference=kernel_rate[2] if kernel_rate else ""))
     return rows
 
 
@@ -149,14 +158,15 @@ def format_markdown(doc: dict) -> str:
         return "\n".join(lines) + "\n"
     lines += [
         "| size (B) | fanout | rate | no-drop pps per core (in) | copies/s out | Gbit/s out "
-        "(payload / on wire) | relay CPU per 100k pps out | vs kernel forwarding | relay setting |",
+        "(payload / on wire) | relay CPU per 100k pps out | × kernel (reference) | relay setting |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     missing = [row for row in rows if row.source == "no NDR found"]
     rows = [row for row in rows if row.source != "no NDR found"]
     for row in rows:
         cpu = "-" if row.cpu_per_100k is None else f"{row.cpu_per_100k:.1f} % of a core"
-        ratio = (f"{row.kernel_ratio:.2f}x" if row.kernel_ratio is not None else "n/a") + (
+        ratio = (f"{row.kernel_ratio:.2f}x ({row.kernel_reference})"
+                 if row.kernel_ratio is not None else "n/a") + (
             f" ({row.kernel_note})" if row.kernel_note else "")
         lines.append(
             f"| {row.size} | {row.fanout} | {row.source} | {_k(row.pps_per_core)} | "
@@ -180,9 +190,10 @@ def format_markdown(doc: dict) -> str:
         "scaled to 100k delivered pps (copies, summed over outputs); CPU time is sampled in "
         "10 ms ticks, so low-rate rows are coarse"
         + (f" (median over rows: {statistics.median(medians):.1f} %)." if medians else "."),
-        "- *vs kernel forwarding*: the relay's rate ÷ kernel multicast forwarding's (MRT_* "
-        "socket options, same rig and run); the kernel cannot fan out past "
-        f"{report.KERNEL_VIF_LIMIT} interfaces.",
+        "- *vs kernel forwarding*: the relay's rate ÷ the best kernel reference's in the same "
+        "run and rig: `ipmr` = multicast routing (MRT_* socket options; cannot fan out past "
+        f"{report.KERNEL_VIF_LIMIT} interfaces; absent from kernels without CONFIG_IP_MROUTE), "
+        "`nft` = an nftables netdev ingress chain that rewrites and `dup`s to every output.",
         "- Measured on a shared 2-core VM (generator and sink share core 0, the relay has core "
         "1): figures are noisy, compare ratios more than absolute rates.",
     ]

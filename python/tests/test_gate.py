@@ -345,6 +345,28 @@ def test_reference_cells_are_not_gated_by_default():
     assert gate.compare(base, cand, forwarders=None).exit_code == gate.EXIT_REGRESSION
 
 
+def test_cells_this_machine_cannot_run_are_listed_not_missing():
+    # The baseline machine had multicast routing; this one skips the kernel (ipmr) cell with
+    # the probe's reason: printed, not judged, and not an inconclusive "missing" cell.
+    rng = np.random.default_rng(9)
+    base = document(cell_samples(rng, "a", 6) + cell_samples(rng, "k", 6, forwarder="kernel"))
+    reason = "kernel multicast forwarding (ipmr): not in this kernel (CONFIG_IP_MROUTE)"
+    cand = document(cell_samples(rng, "a", 6) +
+                    [sample("k", rep, forwarder="kernel", status="skipped", reason=reason)
+                     for rep in range(1, 7)])
+    report = gate.compare(base, cand, forwarders=None)
+    assert report.missing_cells == []
+    assert report.unavailable_cells == [("k", reason)]
+    assert report.exit_code == gate.EXIT_PASS, gate.format_report(report)
+    assert f"skipped on this machine (not judged): k: {reason}" in gate.format_report(report)
+    # A cell that failed instead of being skipped is still missing (inconclusive).
+    cand_failed = document(cell_samples(rng, "a", 6) +
+                           [sample("k", 1, forwarder="kernel", status="error", reason="x")])
+    failed = gate.compare(base, cand_failed, forwarders=None)
+    assert failed.missing_cells == ["k"]
+    assert failed.exit_code == gate.EXIT_INCONCLUSIVE
+
+
 # --- the re-run hook ----------------------------------------------------------------------
 
 

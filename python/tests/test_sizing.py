@@ -48,7 +48,7 @@ def test_rows_pick_the_best_setting_and_compute_figures():
     assert wide.kernel_ratio is None and "32-VIF" in wide.kernel_note
     saturated = rows[(512, 1)]
     assert saturated.source == "saturation" and saturated.pps_per_core == 120000.0
-    assert saturated.kernel_note == "not measured"
+    assert saturated.kernel_note == "not measured or skipped"
 
 
 def test_markdown_has_fingerprint_and_rows():
@@ -58,8 +58,26 @@ def test_markdown_has_fingerprint_and_rows():
     table_line = next(i for i, line in enumerate(lines) if line.startswith("| size"))
     assert machine_line < table_line
     assert "Test CPU @ 2.0GHz" in lines[machine_line] and "6.18.0-test" in lines[machine_line]
-    assert "| 1400 | 4 | ndr | 50.0k | 200.0k | 2.24 / 2.31 | 20.0 % of a core | 2.00x |" in text
-    assert "n/a (beyond the kernel's 32-VIF limit)" in text
+    assert ("| 1400 | 4 | ndr | 50.0k | 200.0k | 2.24 / 2.31 | 20.0 % of a core | 2.00x (ipmr) |"
+            in text)
+    assert "n/a (beyond ipmr's 32-VIF limit, no kernel-nft cell)" in text
+
+
+def test_the_best_kernel_reference_is_the_one_compared_and_named():
+    doc = sizing_document()
+    # nftables replication delivered more than multicast routing at 1400 B, fanout 4, and is
+    # the only kernel reference beyond 32 outputs.
+    doc["samples"] += [
+        sample(forwarder="kernel-nft", size=1400, fanout=4, rate="ndr", ndr_pps=40000.0,
+               delivered_pps=160000.0),
+        sample(forwarder="kernel-nft", size=1400, fanout=40, rate="ndr", ndr_pps=2500.0,
+               delivered_pps=100000.0),
+    ]
+    rows = {(r.size, r.fanout): r for r in sizing.sizing_rows(doc)}
+    assert rows[(1400, 4)].kernel_reference == "nft"
+    assert rows[(1400, 4)].kernel_ratio == pytest.approx(1.25)
+    assert rows[(1400, 40)].kernel_ratio == pytest.approx(2.0)
+    assert "| 1.25x (nft) |" in sizing.format_markdown(doc)
 
 
 def test_empty_results_say_what_to_run():

@@ -15,7 +15,7 @@
 #include <cstring>
 #include <vector>
 
-#include "kernel_probe.h"
+#include "mrelay/kernel_probe.h"
 #include "test_netns.h"
 
 namespace mrelay {

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "egress.h"
-#include "kernel_probe.h"
+#include "mrelay/kernel_probe.h"
 
 namespace mrelay {
 namespace {

@@ -1,5 +1,5 @@
 // Kernel feature probes; see kernel_probe.h.
-#include "kernel_probe.h"
+#include "mrelay/kernel_probe.h"
 
 #include <liburing.h>
 #include <linux/if_packet.h>

@@ -1,5 +1,5 @@
 // Kernel probes must be consistent with what the kernel then accepts.
-#include "kernel_probe.h"
+#include "mrelay/kernel_probe.h"
 
 #include <gtest/gtest.h>
 #include <liburing.h>

@@ -1,15 +1,18 @@
 // The relay process; see relay.h.
 #include "relay.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "ingress.h"
-#include "kernel_probe.h"
 #include "log.h"
+#include "mrelay/kernel_probe.h"
 #include "stats_json.h"
 
 namespace mrelay {
@@ -17,6 +20,25 @@ namespace {
 
 void log_line(const std::string& text) {
   log_message(LogLevel::info, text);
+}
+
+// With --rt-priority the workers run SCHED_FIFO and may keep every core they share with other
+// real-time work busy (a bench's generator and sink, another process's threads); a normal
+// priority control thread -- signals, SIGUSR1 stats lines, the control socket, metrics --
+// would then not run until the load stops, and a stats line asked for under load would come
+// seconds late. One step above the workers it is served at once; it sleeps in poll() nearly
+// always, so the workers lose no measurable CPU to it.
+void raise_control_thread_priority(uint32_t worker_priority) {
+  if (worker_priority == 0) {
+    return;
+  }
+  sched_param param{};
+  param.sched_priority = static_cast<int>(std::min<uint32_t>(worker_priority + 1, 99));
+  const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param);
+  log_message(err == 0 ? LogLevel::info : LogLevel::warn,
+              "control thread: SCHED_FIFO " + std::to_string(param.sched_priority) +
+                  (err == 0 ? "" : std::string(" failed: ") + std::strerror(err) +
+                                       " (stats and control may lag while workers are busy)"));
 }
 
 sigset_t relay_signals() {
@@ -135,6 +157,7 @@ int Relay::run() {
   }
   // A copy: live rule changes replace plan_ (and free the old plan) while serve() runs.
   const Config config = plan_->config;
+  raise_control_thread_priority(config.rt_priority);
   log_line("running: pid " + std::to_string(::getpid()) + ", ingress " +
            std::string(to_string(config.ingress)) + ", egress " +
            std::string(to_string(workers_.front()->backend())) + ", " +

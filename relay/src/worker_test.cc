@@ -19,7 +19,7 @@
 #include <cstring>
 #include <thread>
 
-#include "kernel_probe.h"
+#include "mrelay/kernel_probe.h"
 #include "test_netns.h"
 
 namespace mrelay {

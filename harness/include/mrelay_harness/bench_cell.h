@@ -1,16 +1,23 @@
 // One measurement ("cell") on the namespace rig: bring up the topology, start the sink, the
-// forwarder (mrelay, the kernel reference mrelay-kfwd, socat, or none for `direct`) and the
+// forwarder (mrelay, a kernel reference through mrelay-kfwd -- multicast routing or nftables
+// --, socat, or none for `direct`) and the
 // generator, sample every counter at the edges of the measuring window, stop everything by
 // PID, tear the rig down, and return one JSON record with the DESIGN §5 metrics.
 //
-//   BenchEnvironment env = default_environment("/work/main/build/bin");
+//   BenchEnvironment env = default_environment("build/bin");
 //   CellParams params; params.forwarder = Forwarder::mrelay; params.rate_pps = 50000;
 //   nlohmann::json record = run_cell(params, env, /*rep=*/1);
-//   record["status"] == "ok" | "unsupported" | "error"
+//   record["status"] == "ok" | "unsupported" | "skipped" | "error"
+//
+// "unsupported": the forwarder cannot do this cell anywhere (socat with fanout, ipmr beyond
+// 32 VIFs); "skipped": this machine lacks a capability the cell needs (env.capabilities),
+// with the reason; "error": it should have run and did not.
 //
 // Placement (stated in every record): the forwarder is pinned to env.relay_cpu (mrelay
-// --cpus, socat via taskset; the kernel reference's forwarding is steered there with RPS),
-// the generator and sink to env.load_cpu.
+// --cpus, socat via taskset; the kernel references' forwarding is steered there with RPS),
+// the generator and sink to env.load_cpu. `direct` gets the same two cores: RPS steers the
+// sink's receive work (the stack's softirq) to env.relay_cpu, as a forwarder's core carries
+// the forwarding and, through veth, the sink's receive work.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,6 +25,7 @@
 
 #include "mrelay_harness/bench_ndr.h"
 #include "mrelay_harness/bench_spec.h"
+#include "mrelay_harness/capabilities.h"
 
 namespace mrelay::harness {
 
@@ -45,6 +53,10 @@ struct BenchEnvironment {
   // (AF_PACKET ring copy, the IP stack's look at the frame) and socat runs on the generator's
   // core, which slows the generator and hides that work from the forwarder's core.
   bool ingress_rps_all = true;
+  // What this machine can do (probe_capabilities(), once per run): cells needing a missing
+  // capability are skipped with the reason. Empty = not probed: every cell is tried.
+  Capabilities capabilities;
+  std::string nft = "nft";  // the nft program for the kernel-nft reference
   bool keep_files = false;  // keep child outputs (logs) after the cell
   bool verbose = false;     // print each step to stderr
 };

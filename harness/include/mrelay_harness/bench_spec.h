@@ -8,7 +8,7 @@
 //
 // Spec (every key optional except "forwarders"; lists are the matrix axes):
 //   {"name": "quickstart",
-//    "forwarders": ["mrelay", "kernel", "socat", "direct"],
+//    "forwarders": ["mrelay", "kernel", "kernel-nft", "socat", "direct"],
 //    "sizes": [512], "batches": [32], "fanouts": [1],
 //    "backends": ["uring", "sendmmsg"], "ingress": ["packet"],
 //    "queue_depths": [1024], "sndbufs": [4194304],
@@ -17,8 +17,8 @@
 //    "relay_rcvbuf": 4194304, "sink_rcvbuf": 4194304, "gen_batch": 0, "streams": 1,
 //    "egress_qdisc": "", "ndr": {"loss_pct": 0.1, "resolution": 0.02, "min_rate": 1000}}
 // Backends, ingress modes, queue depths and send buffers are mrelay knobs: the references
-// (kernel, socat, direct) get one cell per size × batch × fanout × rate. Queue depth only
-// varies for the uring backend.
+// (kernel, kernel-nft, socat, direct) get one cell per size × batch × fanout × rate. Queue depth
+// only varies for the uring backend.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +30,21 @@
 
 namespace mrelay::harness {
 
-enum class Forwarder { mrelay, kernel, socat, direct };
+// The forwarders a cell can measure. kernel = the kernel's multicast routing (ipmr, where the
+// kernel has CONFIG_IP_MROUTE); kernel_nft ("kernel-nft") = in-kernel replication by an
+// nftables netdev chain, present on every modern kernel. Both are "kernel references":
+// the forwarding runs in softirq, not in a process of its own.
+enum class Forwarder { mrelay, kernel, kernel_nft, socat, direct };
+inline constexpr Forwarder kAllForwarders[] = {Forwarder::mrelay, Forwarder::kernel,
+                                               Forwarder::kernel_nft, Forwarder::socat,
+                                               Forwarder::direct};
 [[nodiscard]] std::string to_string(Forwarder forwarder);
+/// kernel and kernel_nft: replication inside the kernel, CPU measured on the forwarder's core.
+[[nodiscard]] constexpr bool is_kernel_reference(Forwarder forwarder) {
+  return forwarder == Forwarder::kernel || forwarder == Forwarder::kernel_nft;
+}
+/// "mrelay|kernel|kernel-nft|socat|direct", for messages.
+[[nodiscard]] std::string forwarder_names();
 [[nodiscard]] Result<Forwarder> parse_forwarder(const std::string& text, const std::string& where);
 
 /// NDR search knobs (RFC 2544 style binary search).

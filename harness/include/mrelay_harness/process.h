@@ -2,7 +2,7 @@
 // and stderr captured to files, wait with a deadline, signal or kill it by PID.
 //
 //   mrelay::harness::SpawnOptions options;
-//   options.argv = {"/work/main/build/bin/mrelay-sink", "--json", ...};
+//   options.argv = {"build/bin/mrelay-sink", "--json", ...};
 //   options.netns = "mrl-ab12cd-sink0";
 //   options.stdout_path = "/tmp/run/sink.json";
 //   auto pid = mrelay::harness::spawn(options);
@@ -30,6 +30,10 @@ struct SpawnOptions {
   std::string netns;              // network namespace name (/run/netns/NAME); empty = ours
   std::string stdout_path;        // file that receives stdout; empty = /dev/null
   std::string stderr_path;        // file that receives stderr; empty = /dev/null
+  // A new, empty network namespace of the child's own (unshare(CLONE_NEWNET)) instead of
+  // `netns`: it holds only loopback, vanishes with the child and everything it made there,
+  // so capability probes can add interfaces and qdiscs without naming or removing anything.
+  bool scratch_netns = false;
 };
 
 /// Forks and execs. Errors name the namespace, file or system call that failed; a failed
@@ -65,6 +69,11 @@ struct CaptureResult {
 [[nodiscard]] Result<CaptureResult> run_capture(const std::vector<std::string>& argv,
                                                 std::chrono::milliseconds timeout,
                                                 const std::string& netns = "");
+
+/// run_capture() inside a scratch network namespace of the child's own (see
+/// SpawnOptions::scratch_netns): for probes that create interfaces, qdiscs or rules.
+[[nodiscard]] Result<CaptureResult> run_capture_in_scratch_netns(
+    const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
 /// Set by the bench's SIGINT/SIGTERM handler (async-signal-safe); interruptible waits check it
 /// so a Ctrl-C reaches the teardown code within ~10 ms.
