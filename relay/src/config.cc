@@ -351,11 +351,10 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
 
 Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
-  MRELAY_TRY(check_keys(
-      root, "",
-      {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
-       "stats_interval_ms", "stats_json", "user", "group", "control_socket", "state_file",
-       "metrics_listen", "rules"}));
+  MRELAY_TRY(check_keys(root, "",
+                        {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority",
+                         "pool_buffers", "stats_interval_ms", "stats_json", "user", "group",
+                         "control_socket", "state_file", "metrics_listen", "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -375,16 +374,17 @@ Result<Config> read_config(const json& root) {
       std::string name;
       MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
       bool known = false;
-      for (EgressBackend candidate : {EgressBackend::send, EgressBackend::sendmmsg,
-                                      EgressBackend::uring, EgressBackend::packet,
-                                      EgressBackend::gso}) {
+      for (EgressBackend candidate :
+           {EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring,
+            EgressBackend::packet, EgressBackend::gso}) {
         if (name == to_string(candidate)) {
           config.egress.backend = candidate;
           known = true;
         }
       }
       if (!known) {
-        return fail("egress.backend", "'" + name + "' is not one of send, sendmmsg, uring, packet, gso");
+        return fail("egress.backend",
+                    "'" + name + "' is not one of send, sendmmsg, uring, packet, gso");
       }
     }
     if (const json* depth = find_key(*egress, "queue_depth")) {
@@ -524,6 +524,12 @@ Result<void> check_no_loop(const std::vector<Rule>& rules) {
         continue;
       }
       const size_t target = (step.next++)->second;
+      if (target == step.rule && output.interface != rule.input_interface) {
+        // A rule that relays its group unchanged to another interface (eth1 -> eth2, the
+        // plain router case) only feeds itself if the network brings the copy back; the
+        // TTL decrement ends that, as it does for a kernel router. Not refused.
+        continue;
+      }
       if (mark[target] == Mark::on_path) {
         // The loop: from `target` along the path back to this output. A very long one is
         // shortened in the middle; its first steps and the closing one name the rules.

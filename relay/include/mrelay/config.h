@@ -154,8 +154,10 @@ using InterfaceLookup = std::function<unsigned(const std::string&)>;
 /// Whole-config checks: at least one rule, multicast input groups, ports != 0, interfaces
 /// exist, rule names unique, no duplicate input, no output equal to its input, TTL ranges,
 /// link-local groups only with allow_link_local, no forwarding loop among the rules (an
-/// output whose group and port are some rule's input group and port, on any interface, feeds
-/// that rule: the host may loop the copy back through a veth pair or a switch), knob ranges.
+/// output whose group and port are another rule's input group and port, on any interface,
+/// feeds that rule: the host may loop the copy back through a veth pair or a switch; a rule
+/// relaying its own group to another interface is not a loop here -- the TTL ends that one),
+/// knob ranges.
 /// Errors name the field: "rules[1].outputs[0].interface: no such interface 'veth9'"; a loop
 /// error names the output that closes it and every rule on it by name.
 [[nodiscard]] Result<void> validate_config(const Config& config, const InterfaceLookup& lookup);
