@@ -42,8 +42,8 @@ constexpr const char* kInputGroup = "239.1.1.1";
 constexpr int kInputPort = 5000;
 constexpr const char* kOutputGroup = "239.2.0.1";
 constexpr int kOutputPort = 6000;
-// Generator TTL: the kernel reference decrements it and drops TTL 1; 2 for every forwarder
-// keeps the generator identical across them.
+// Generator TTL: the kernel reference and mrelay decrement it and drop TTL 1; 2 for every
+// forwarder keeps the generator identical across them.
 constexpr int kGeneratorTtl = 2;
 // Linux MAXVIFS: the kernel reference needs one VIF for the ingress plus one per output.
 constexpr uint32_t kMaxKernelVifs = 32;

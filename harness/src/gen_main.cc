@@ -62,7 +62,9 @@ struct Options {
   std::optional<double> duration_s;
   std::optional<uint64_t> count;
   double warmup_s = 0;
-  uint64_t ttl = 1;
+  // Multicast TTL. 64 (Linux's default unicast TTL): relays, like routers, forward only
+  // packets received with TTL > 1 and decrement it, so a chain of relays needs one per hop.
+  uint64_t ttl = 64;
   uint64_t sndbuf = 0;
   std::optional<uint64_t> cpu;
   bool json = false;
@@ -89,7 +91,8 @@ kernel accepted.
                       (at least one of --duration/--count; with both, whichever comes first)
   --warmup SECONDS    packets sent during the first SECONDS carry the warm-up flag and are
                       excluded from the measured counts (default 0)
-  --ttl N             multicast TTL, 1..255 (default 1)
+  --ttl N             multicast TTL, 1..255 (default 64; a relay or router forwards only
+                      TTL > 1 and decrements it per hop)
   --sndbuf BYTES      socket send buffer (SO_SNDBUFFORCE, else SO_SNDBUF); 0 = kernel default
   --cpu N             pin to CPU N (default: not pinned)
   --json              print one JSON object instead of text
@@ -159,7 +162,7 @@ Result<Options> parse_options(int argc, const char* const* argv) {
     } else if (flags.is("--ttl")) {
       auto v = flags.uint_value(1, 255);
       ok = check(v);
-      options.ttl = v.value_or(1);
+      options.ttl = v.value_or(options.ttl);
     } else if (flags.is("--sndbuf")) {
       auto v = flags.uint_value(0, INT32_MAX);
       ok = check(v);

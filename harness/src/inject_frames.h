@@ -68,7 +68,9 @@ struct FrameParams {
   uint32_t dst_group = 0;  // the relay's input group; the destination MAC is derived from it
   uint16_t src_port = 40000;
   uint16_t dst_port = 0;
-  uint8_t ttl = 1;
+  // 64, as mrelay-gen: the relay forwards only packets received with TTL > 1, so the valid
+  // kinds must arrive with more.
+  uint8_t ttl = 64;
   // UDP payload bytes of the ordinary kinds. 64: above the 32-byte test payload header, small
   // enough that truncation happens inside headers, never inside the payload.
   uint32_t payload_size = 64;

@@ -147,7 +147,9 @@ py::dict config_dict(const mrelay::Config& config) {
       item["interface"] = output.interface;
       item["group"] = address_text(output.address);
       item["port"] = output.port;
-      item["ttl"] = output.ttl;
+      // None: copies carry the received TTL - 1; a number: a fixed TTL.
+      item["ttl"] = output.ttl ? py::object(py::int_(*output.ttl)) : py::none();
+      item["ttl_threshold"] = output.ttl_threshold;
       outputs.append(item);
     }
     py::dict input;
@@ -159,6 +161,7 @@ py::dict config_dict(const mrelay::Config& config) {
     item["name"] = rule.name;
     item["input"] = input;
     item["outputs"] = outputs;
+    item["allow_link_local"] = rule.allow_link_local;
     rules.append(item);
   }
   py::dict egress;

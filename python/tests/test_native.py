@@ -146,7 +146,8 @@ def test_config_ok_returns_a_dict():
     assert rule["name"] == "cam1" and rule["input"]["group"] == "239.1.1.1"
     assert rule["input"]["source"] is None
     assert rule["outputs"][0] == {"interface": "rout0", "group": "239.2.2.2", "port": 6000,
-                                  "ttl": 1}
+                                  "ttl": None, "ttl_threshold": 1}
+    assert rule["allow_link_local"] is False
 
 
 @pytest.mark.parametrize("change, field", [

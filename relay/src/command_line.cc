@@ -51,6 +51,9 @@ constexpr std::array kFlags = {
     FlagSpec{"--user", "", true},         FlagSpec{"--group", "", true},
     FlagSpec{"--supervise", "", false},
     FlagSpec{"--rt-priority", "", true},
+    // TTL and loops (config.h): the quick form's per-output TTL options.
+    FlagSpec{"--ttl-threshold", "", true},
+    FlagSpec{"--allow-link-local", "", false},
 };
 
 // validate_knobs() reports JSON paths; a knob set by a flag is reported under the flag.
@@ -77,8 +80,9 @@ struct Flag {
 };
 
 // Bounds the flags check themselves (the rest go through validate_knobs()). Kept in step with
-// the JSON ranges in config.cc so both print "must be in 1..255".
+// the JSON ranges in config.cc so both print "must be in 1..255" / "must be in 1..254".
 constexpr uint64_t kMaxTtl = 255;
+constexpr uint64_t kMaxTtlThreshold = 254;
 constexpr uint64_t kMaxCpu = 1023;
 
 const FlagSpec* find_flag(std::string_view name) {
@@ -293,6 +297,8 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   std::vector<Output> quick_outputs;
   std::optional<in_addr> quick_source;
   std::optional<uint8_t> quick_ttl;
+  std::optional<uint8_t> quick_threshold;
+  bool quick_link_local = false;
   std::vector<std::string_view> given;  // flags seen, for renaming knob errors
 
   for (const Flag& flag : *flags) {
@@ -331,16 +337,19 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
         return fail(where, flag.value + " is not a unicast source address");
       }
       quick_source = source;
-    } else if (name == "--ttl") {
+    } else if (name == "--ttl" || name == "--ttl-threshold") {
+      const uint64_t max = name == "--ttl" ? kMaxTtl : kMaxTtlThreshold;
       auto ttl = parse_number(name, flag.value);
       if (!ttl) {
         return tl::unexpected(ttl.error());
       }
-      if (*ttl < 1 || *ttl > kMaxTtl) {
-        return fail(where, "must be in 1.." + std::to_string(kMaxTtl) + " (got " +
-                               std::to_string(*ttl) + ")");
+      if (*ttl < 1 || *ttl > max) {
+        return fail(where,
+                    "must be in 1.." + std::to_string(max) + " (got " + std::to_string(*ttl) + ")");
       }
-      quick_ttl = static_cast<uint8_t>(*ttl);
+      (name == "--ttl" ? quick_ttl : quick_threshold) = static_cast<uint8_t>(*ttl);
+    } else if (name == "--allow-link-local") {
+      quick_link_local = true;
     } else if (name == "--ingress") {
       auto mode = parse_choice(name, flag.value, std::array{IngressMode::packet, IngressMode::udp});
       if (!mode) {
@@ -437,6 +446,12 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   if (!quick_input && quick_ttl) {
     return fail("--ttl", "applies to the quick form only; needs --in and --out");
   }
+  if (!quick_input && quick_threshold) {
+    return fail("--ttl-threshold", "applies to the quick form only; needs --in and --out");
+  }
+  if (!quick_input && quick_link_local) {
+    return fail("--allow-link-local", "applies to the quick form only; needs --in and --out");
+  }
   if (quick_input) {
     Rule rule;
     rule.name = "cli";
@@ -445,8 +460,10 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     rule.port = quick_input->port;
     rule.source = quick_source;
     rule.outputs = std::move(quick_outputs);
+    rule.allow_link_local = quick_link_local;
     for (Output& output : rule.outputs) {
-      output.ttl = quick_ttl.value_or(output.ttl);
+      output.ttl = quick_ttl;
+      output.ttl_threshold = quick_threshold.value_or(output.ttl_threshold);
     }
     config.rules.push_back(std::move(rule));
   }
@@ -488,7 +505,19 @@ std::string usage_text() {
   text += "  --out IFACE:ADDR:PORT   quick form output: multicast group or unicast host;\n";
   text += "                          repeatable, one per output\n";
   text += "  --source ADDR           quick form: only packets from this source. Default: any\n";
-  text += "  --ttl N                 quick form: TTL of the copies, 1..255. Default: 1\n\n";
+  text += "  --ttl N                 quick form: fixed TTL of every copy, 1..255. Default: none,\n";
+  text += "                          each copy leaves with the received TTL - 1 (as from a\n";
+  text += "                          router; earlier versions: a fixed TTL of 1). A fixed\n";
+  text += "                          TTL restarts the count at this relay: loops through other\n";
+  text += "                          hosts then no longer die out\n";
+  text += "  --ttl-threshold N       quick form: forward only packets received with TTL > N,\n";
+  text += "                          1..254. Default: " + std::to_string(kDefaultTtlThreshold) +
+          " (a packet received with TTL <= 1 is\n";
+  text += "                          never forwarded, whatever the threshold)\n";
+  text += "  --allow-link-local      quick form: allow 224.0.0.0/24 groups (never forwarded\n";
+  text += "                          otherwise; refused at load). Default: refused\n";
+  text += "  Rules whose outputs feed each other's inputs (same group and port, any interface)\n";
+  text += "  are refused at load, reload and add_rule: a forwarding loop on this host.\n\n";
   text += "Data plane:\n";
   text += "  --ingress MODE          packet (AF_PACKET) | udp (joined UDP socket).\n";
   text += "                          Default: " + d_ingress + "\n";

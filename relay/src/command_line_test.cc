@@ -71,6 +71,20 @@ TEST(CommandLine, QuickFormBuildsOneRule) {
   EXPECT_EQ(rule.outputs[1].port, 7000);
   EXPECT_EQ(rule.outputs[0].ttl, 4);
   EXPECT_EQ(rule.outputs[1].ttl, 4);
+  EXPECT_EQ(rule.outputs[1].ttl_threshold, kDefaultTtlThreshold);
+  EXPECT_FALSE(rule.allow_link_local);
+}
+
+TEST(CommandLine, QuickFormTtlThresholdAndLinkLocal) {
+  auto cli = parse({"--in", "veth0:224.0.0.251:5353", "--out", "veth1:224.0.0.251:5353", "--out",
+                    "veth2:239.2.2.2:6000", "--ttl-threshold=3", "--allow-link-local"});
+  ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
+  const Rule& rule = cli->config.rules.at(0);
+  EXPECT_TRUE(rule.allow_link_local);
+  for (const Output& output : rule.outputs) {
+    EXPECT_EQ(output.ttl_threshold, 3);
+    EXPECT_FALSE(output.ttl.has_value());  // no --ttl: the received TTL - 1
+  }
 }
 
 TEST(CommandLine, EveryKnobFlagBothForms) {
@@ -109,7 +123,8 @@ TEST(CommandLine, EveryKnobFlagBothForms) {
   EXPECT_EQ(c.rt_priority, 10u);
   EXPECT_EQ(c.stats_interval_ms, 500u);
   EXPECT_EQ(c.stats_json_path, "/tmp/s.json");
-  EXPECT_EQ(c.rules.at(0).outputs.at(0).ttl, 1);  // default TTL without --ttl
+  // Without --ttl no fixed TTL: copies carry the received TTL - 1.
+  EXPECT_FALSE(c.rules.at(0).outputs.at(0).ttl.has_value());
 }
 
 TEST(CommandLine, DefaultsWithoutKnobFlags) {
@@ -201,11 +216,28 @@ TEST(CommandLine, HelpAndVersion) {
 
 TEST(CommandLine, UsageNamesEveryFlagWithItsDefault) {
   const std::string text = usage_text();
-  for (const char* flag : {"--config",      "--check-config", "--in",           "--out",
-                           "--source",      "--ttl",          "--ingress",      "--egress",
-                           "--queue-depth", "--batch",        "--sndbuf",       "--rcvbuf",
-                           "--workers",     "--cpus",         "--pool-buffers", "--stats-interval",
-                           "--stats-json",  "--rt-priority",  "--help",         "--version"}) {
+  for (const char* flag : {"--config",
+                           "--check-config",
+                           "--in",
+                           "--out",
+                           "--source",
+                           "--ttl",
+                           "--ingress",
+                           "--egress",
+                           "--queue-depth",
+                           "--batch",
+                           "--sndbuf",
+                           "--rcvbuf",
+                           "--workers",
+                           "--cpus",
+                           "--pool-buffers",
+                           "--stats-interval",
+                           "--stats-json",
+                           "--rt-priority",
+                           "--help",
+                           "--version",
+                           "--ttl-threshold",
+                           "--allow-link-local"}) {
     EXPECT_NE(text.find(std::string(" ") + flag + " "), std::string::npos) << flag;
   }
   EXPECT_NE(text.find("Default: 1024"), std::string::npos);   // queue depth
@@ -266,6 +298,12 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--cpus", "0-5000"}, "--cpus", "must be in 0..1023"},
       {{QUICK, "--stats-json="}, "--stats-json", "missing value"},
       {{"--ttl", "3"}, "--ttl", "quick form only"},
+      {{QUICK, "--ttl-threshold", "0"}, "--ttl-threshold", "must be in 1..254"},
+      {{QUICK, "--ttl-threshold", "255"}, "--ttl-threshold", "must be in 1..254"},
+      {{QUICK, "--ttl-threshold", "x"}, "--ttl-threshold", "not a number"},
+      {{"--ttl-threshold", "3"}, "--ttl-threshold", "quick form only"},
+      {{"--allow-link-local"}, "--allow-link-local", "quick form only"},
+      {{QUICK, "--allow-link-local=yes"}, "--allow-link-local", "takes no value"},
       {{}, "--config", "no rules"},
       {{"--egress", "send"}, "--config", "no rules"},
   };

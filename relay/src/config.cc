@@ -54,6 +54,9 @@ constexpr Range kPoolBuffersRange{64, 1u << 20};
 // Periodic stats in ms; more than an hour between lines is almost certainly a unit mistake.
 constexpr Range kStatsIntervalRange{0, 3'600'000};
 constexpr Range kTtlRange{1, 255};
+// A threshold of 255 would forward nothing (no TTL is above it); 0 would let a TTL-1 packet
+// through, whose copy would leave with TTL 0.
+constexpr Range kTtlThresholdRange{1, 254};
 constexpr Range kPortRange{1, 65535};
 
 // A config with thousands of rules is well under 1 MiB; 16 MiB stops a mistaken path such as
@@ -101,6 +104,11 @@ bool is_multicast(in_addr address) {
   return IN_MULTICAST(ntohl(address.s_addr));
 }
 
+// 224.0.0.0/24, the local network control block (RFC 5771): never forwarded by routers.
+bool is_link_local_multicast(in_addr address) {
+  return (ntohl(address.s_addr) & 0xffffff00u) == 0xe0000000u;
+}
+
 bool is_any_or_broadcast(in_addr address) {
   return address.s_addr == htonl(INADDR_ANY) || address.s_addr == htonl(INADDR_BROADCAST);
 }
@@ -121,6 +129,16 @@ Result<void> check_interface_name(const std::string& where, const std::string& n
 Result<void> check_input_group(const std::string& where, in_addr group) {
   if (!is_multicast(group)) {
     return fail(where, address_text(group) + " is not a multicast group (224.0.0.0/4)");
+  }
+  return {};
+}
+
+Result<void> check_link_local(const std::string& where, in_addr group, bool allowed) {
+  if (is_link_local_multicast(group) && !allowed) {
+    return fail(where, address_text(group) +
+                           " is link-local multicast (224.0.0.0/24), which routers never forward; "
+                           "set \"allow_link_local\": true on the rule (--allow-link-local) to "
+                           "relay it anyway");
   }
   return {};
 }
@@ -256,7 +274,7 @@ Result<const json*> require_key(const json& object, const std::string& path, std
 
 Result<Output> read_output(const json& value, const std::string& path) {
   MRELAY_TRY(expect_object(value, path));
-  MRELAY_TRY(check_keys(value, path, {"interface", "group", "port", "ttl"}));
+  MRELAY_TRY(check_keys(value, path, {"interface", "group", "port", "ttl", "ttl_threshold"}));
   Output output;
   const json* field = nullptr;
   MRELAY_ASSIGN(field, require_key(value, path, "interface"));
@@ -267,14 +285,20 @@ Result<Output> read_output(const json& value, const std::string& path) {
   MRELAY_ASSIGN(field, require_key(value, path, "port"));
   MRELAY_ASSIGN(output.port, read_uint(*field, join(path, "port"), kPortRange));
   if (const json* ttl = find_key(value, "ttl")) {
-    MRELAY_ASSIGN(output.ttl, read_uint(*ttl, join(path, "ttl"), kTtlRange));
+    uint8_t fixed = 0;
+    MRELAY_ASSIGN(fixed, read_uint(*ttl, join(path, "ttl"), kTtlRange));
+    output.ttl = fixed;
+  }
+  if (const json* threshold = find_key(value, "ttl_threshold")) {
+    MRELAY_ASSIGN(output.ttl_threshold,
+                  read_uint(*threshold, join(path, "ttl_threshold"), kTtlThresholdRange));
   }
   return output;
 }
 
 Result<Rule> read_rule(const json& value, const std::string& path, size_t index) {
   MRELAY_TRY(expect_object(value, path));
-  MRELAY_TRY(check_keys(value, path, {"name", "input", "outputs"}));
+  MRELAY_TRY(check_keys(value, path, {"name", "input", "outputs", "allow_link_local"}));
   Rule rule;
   rule.name = "rule" + std::to_string(index);
   if (const json* name = find_key(value, "name")) {
@@ -282,6 +306,14 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
     if (rule.name.empty()) {
       return fail(join(path, "name"), "must not be empty");
     }
+  }
+
+  if (const json* allow = find_key(value, "allow_link_local")) {
+    if (!allow->is_boolean()) {
+      return fail(join(path, "allow_link_local"),
+                  std::string("must be true or false, got ") + allow->type_name());
+    }
+    rule.allow_link_local = allow->get<bool>();
   }
 
   const json* input = nullptr;
@@ -319,11 +351,10 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
 
 Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
-  MRELAY_TRY(check_keys(
-      root, "",
-      {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
-       "stats_interval_ms", "stats_json", "user", "group", "control_socket", "state_file",
-       "metrics_listen", "rules"}));
+  MRELAY_TRY(check_keys(root, "",
+                        {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority",
+                         "pool_buffers", "stats_interval_ms", "stats_json", "user", "group",
+                         "control_socket", "state_file", "metrics_listen", "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -343,16 +374,17 @@ Result<Config> read_config(const json& root) {
       std::string name;
       MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
       bool known = false;
-      for (EgressBackend candidate : {EgressBackend::send, EgressBackend::sendmmsg,
-                                      EgressBackend::uring, EgressBackend::packet,
-                                      EgressBackend::gso}) {
+      for (EgressBackend candidate :
+           {EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring,
+            EgressBackend::packet, EgressBackend::gso}) {
         if (name == to_string(candidate)) {
           config.egress.backend = candidate;
           known = true;
         }
       }
       if (!known) {
-        return fail("egress.backend", "'" + name + "' is not one of send, sendmmsg, uring, packet, gso");
+        return fail("egress.backend",
+                    "'" + name + "' is not one of send, sendmmsg, uring, packet, gso");
       }
     }
     if (const json* depth = find_key(*egress, "queue_depth")) {
@@ -432,6 +464,106 @@ std::string strip_exception_id(const char* what) {
     }
   }
   return std::string(text);
+}
+
+// --- forwarding loops among one host's rules ------------------------------------------
+
+// Rule r feeds rule s when one of r's outputs sends to s's input group and port. The
+// interface does not matter: a veth pair, a bridge or a switch can carry a copy from any
+// output interface back to any input interface of the same host. The source filter does not
+// matter either: copies leave with this host's address, which a rule may well name.
+std::string feed_text(const Rule& from, const Output& output, const Rule& to) {
+  return "rule '" + from.name + "' sends " + address_text(output.address) + ":" +
+         std::to_string(output.port) + ", the input of rule '" + to.name + "'";
+}
+
+// A loop error names at most this many steps before the closing one: enough to show any loop
+// a person wrote; a generated ring of thousands of rules would make a megabyte message.
+constexpr size_t kLoopStepsNamed = 6;
+
+Result<void> check_no_loop(const std::vector<Rule>& rules) {
+  // Rules by input (group, port), so each output finds the rules it feeds directly.
+  std::multimap<std::pair<uint32_t, uint16_t>, size_t> by_input;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    by_input.emplace(std::pair{rules[i].group.s_addr, rules[i].port}, i);
+  }
+  // Iterative depth-first search (a long chain of rules must not exhaust the stack). A rule
+  // met again while it is still on the path closes a loop.
+  enum class Mark : uint8_t { unseen, on_path, done };
+  std::vector<Mark> mark(rules.size(), Mark::unseen);
+  struct Step {
+    size_t rule;
+    size_t output = 0;  // next output of `rule` to follow
+    std::multimap<std::pair<uint32_t, uint16_t>, size_t>::const_iterator next{}, end{};
+    bool started = false;  // next/end set for `output`
+  };
+  std::vector<Step> path;
+  for (size_t root = 0; root < rules.size(); ++root) {
+    if (mark[root] != Mark::unseen) {
+      continue;
+    }
+    path.push_back(Step{root});
+    mark[root] = Mark::on_path;
+    while (!path.empty()) {
+      Step& step = path.back();
+      const Rule& rule = rules[step.rule];
+      if (step.output == rule.outputs.size()) {
+        mark[step.rule] = Mark::done;
+        path.pop_back();
+        continue;
+      }
+      const Output& output = rule.outputs[step.output];
+      if (!step.started) {
+        std::tie(step.next, step.end) =
+            by_input.equal_range(std::pair{output.address.s_addr, output.port});
+        step.started = true;
+      }
+      if (step.next == step.end) {
+        ++step.output;
+        step.started = false;
+        continue;
+      }
+      const size_t target = (step.next++)->second;
+      if (target == step.rule && output.interface != rule.input_interface) {
+        // A rule that relays its group unchanged to another interface (eth1 -> eth2, the
+        // plain router case) only feeds itself if the network brings the copy back; the
+        // TTL decrement ends that, as it does for a kernel router. Not refused.
+        continue;
+      }
+      if (mark[target] == Mark::on_path) {
+        // The loop: from `target` along the path back to this output. A very long one is
+        // shortened in the middle; its first steps and the closing one name the rules.
+        std::string text = "forwarding loop on this host: ";
+        size_t first = 0;
+        while (path[first].rule != target) {
+          ++first;
+        }
+        const size_t steps = path.size() - first;  // rules on the loop
+        for (size_t k = first; k + 1 < path.size(); ++k) {
+          if (k - first == kLoopStepsNamed && steps > kLoopStepsNamed + 2) {
+            text += "... (" + std::to_string(steps - kLoopStepsNamed - 1) + " more steps); ";
+            k = path.size() - 2;
+            continue;
+          }
+          const Rule& from = rules[path[k].rule];
+          text += feed_text(from, from.outputs[path[k].output], rules[path[k + 1].rule]) + "; ";
+        }
+        text += feed_text(rule, output, rules[target]);
+        text += target == step.rule ? " itself" : "";
+        text +=
+            " (a copy that comes back in, through a veth pair, a bridge or a switch, is "
+            "relayed again and again); give one of these outputs another group or port";
+        return fail(
+            "rules[" + std::to_string(step.rule) + "].outputs[" + std::to_string(step.output) + "]",
+            text);
+      }
+      if (mark[target] == Mark::unseen) {
+        mark[target] = Mark::on_path;
+        path.push_back(Step{target});  // may move `step`: not used after this
+      }
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -625,6 +757,7 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
     const std::string input_path = join(path, "input");
     MRELAY_TRY(check_interface(join(input_path, "interface"), rule.input_interface));
     MRELAY_TRY(check_input_group(join(input_path, "group"), rule.group));
+    MRELAY_TRY(check_link_local(join(input_path, "group"), rule.group, rule.allow_link_local));
     MRELAY_TRY(check_range(join(input_path, "port"), rule.port, kPortRange));
     if (rule.source) {
       MRELAY_TRY(check_source(join(input_path, "source"), *rule.source));
@@ -647,8 +780,14 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
       const std::string output_path = index_path(outputs_path, k);
       MRELAY_TRY(check_interface(join(output_path, "interface"), output.interface));
       MRELAY_TRY(check_output_address(join(output_path, "group"), output.address));
+      MRELAY_TRY(
+          check_link_local(join(output_path, "group"), output.address, rule.allow_link_local));
       MRELAY_TRY(check_range(join(output_path, "port"), output.port, kPortRange));
-      MRELAY_TRY(check_range(join(output_path, "ttl"), output.ttl, kTtlRange));
+      if (output.ttl) {
+        MRELAY_TRY(check_range(join(output_path, "ttl"), *output.ttl, kTtlRange));
+      }
+      MRELAY_TRY(check_range(join(output_path, "ttl_threshold"), output.ttl_threshold,
+                             kTtlThresholdRange));
       if (output.interface == rule.input_interface && output.address.s_addr == rule.group.s_addr &&
           output.port == rule.port) {
         return fail(output_path,
@@ -662,7 +801,7 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
       }
     }
   }
-  return {};
+  return check_no_loop(config.rules);
 }
 
 Result<Output> parse_endpoint(std::string_view text, std::string_view flag) {

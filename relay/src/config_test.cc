@@ -101,6 +101,59 @@ std::vector<BadCase> bad_cases() {
        "must be in 1..255"},
       {"ttl_256", [](json& j) { j["rules"][0]["outputs"][0]["ttl"] = 256; },
        "rules[0].outputs[0].ttl", "must be in 1..255"},
+      {"ttl_string", [](json& j) { j["rules"][0]["outputs"][0]["ttl"] = "8"; },
+       "rules[0].outputs[0].ttl", "must be an integer"},
+      {"ttl_threshold_0", [](json& j) { j["rules"][0]["outputs"][0]["ttl_threshold"] = 0; },
+       "rules[0].outputs[0].ttl_threshold", "must be in 1..254"},
+      {"ttl_threshold_255", [](json& j) { j["rules"][0]["outputs"][0]["ttl_threshold"] = 255; },
+       "rules[0].outputs[0].ttl_threshold", "must be in 1..254"},
+      {"ttl_threshold_float", [](json& j) { j["rules"][0]["outputs"][0]["ttl_threshold"] = 2.5; },
+       "rules[0].outputs[0].ttl_threshold", "must be an integer"},
+      // Link-local groups (224.0.0.0/24) only with the rule's explicit allow_link_local.
+      {"link_local_input", [](json& j) { j["rules"][0]["input"]["group"] = "224.0.0.251"; },
+       "rules[0].input.group", "224.0.0.251 is link-local multicast"},
+      {"link_local_input_edge", [](json& j) { j["rules"][0]["input"]["group"] = "224.0.0.255"; },
+       "rules[0].input.group", "allow_link_local"},
+      {"link_local_output", [](json& j) { j["rules"][0]["outputs"][0]["group"] = "224.0.0.9"; },
+       "rules[0].outputs[0].group", "224.0.0.9 is link-local multicast"},
+      {"link_local_allowed_false",
+       [](json& j) {
+         j["rules"][0]["allow_link_local"] = false;
+         j["rules"][0]["outputs"][0]["group"] = "224.0.0.1";
+       },
+       "rules[0].outputs[0].group", "link-local"},
+      {"allow_link_local_not_boolean", [](json& j) { j["rules"][0]["allow_link_local"] = 1; },
+       "rules[0].allow_link_local", "must be true or false, got number"},
+      // Forwarding loops among one host's rules, on any interface (a rule feeding itself on
+      // its own input interface is the output_equals_input case above).
+      {"loop_two_rules",
+       [](json& j) {
+         j["rules"] = json::parse(R"([
+           {"name": "A", "input": {"interface": "veth1", "group": "239.1.1.1", "port": 5000},
+            "outputs": [{"interface": "veth0", "group": "239.2.2.2", "port": 6000}]},
+           {"name": "B", "input": {"interface": "veth1", "group": "239.2.2.2", "port": 6000},
+            "outputs": [{"interface": "veth0", "group": "239.1.1.1", "port": 5000}]}])");
+       },
+       "rules[1].outputs[0]",
+       "forwarding loop on this host: rule 'A' sends 239.2.2.2:6000, the input of rule 'B'; "
+       "rule 'B' sends 239.1.1.1:5000, the input of rule 'A'"},
+      {"loop_three_rules_through_a_source_filter",
+       [](json& j) {
+         j["rules"] = json::parse(R"([
+           {"name": "head", "input": {"interface": "veth0", "group": "239.9.9.9", "port": 1},
+            "outputs": [{"interface": "veth1", "group": "239.1.1.1", "port": 5000}]},
+           {"name": "A", "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000},
+            "outputs": [{"interface": "veth1", "group": "10.0.0.1", "port": 9},
+                        {"interface": "veth1", "group": "239.2.2.2", "port": 6000}]},
+           {"name": "B", "input": {"interface": "veth2", "group": "239.2.2.2", "port": 6000,
+                                   "source": "10.7.7.7"},
+            "outputs": [{"interface": "veth3", "group": "239.3.3.3", "port": 7000}]},
+           {"name": "C", "input": {"interface": "veth3", "group": "239.3.3.3", "port": 7000},
+            "outputs": [{"interface": "veth0", "group": "239.1.1.1", "port": 5000, "ttl": 4}]}])");
+       },
+       "rules[3].outputs[0]",
+       "rule 'A' sends 239.2.2.2:6000, the input of rule 'B'; rule 'B' sends 239.3.3.3:7000, "
+       "the input of rule 'C'; rule 'C' sends 239.1.1.1:5000, the input of rule 'A'"},
       {"missing_input_interface", [](json& j) { j["rules"][0]["input"]["interface"] = "veth9"; },
        "rules[0].input.interface", "no such interface 'veth9'"},
       {"missing_output_interface",
@@ -279,7 +332,10 @@ TEST(Config, BaseConfigIsGoodAndDefaultsApply) {
   EXPECT_EQ(rule.outputs[0].interface, "veth1");
   EXPECT_EQ(rule.outputs[0].address.s_addr, inet_addr("239.2.2.2"));
   EXPECT_EQ(rule.outputs[0].port, 6000);
-  EXPECT_EQ(rule.outputs[0].ttl, 1);
+  EXPECT_FALSE(rule.outputs[0].ttl.has_value());  // copies carry the received TTL - 1
+  EXPECT_EQ(rule.outputs[0].ttl_threshold, kDefaultTtlThreshold);
+  EXPECT_EQ(kDefaultTtlThreshold, 1);
+  EXPECT_FALSE(rule.allow_link_local);
 }
 
 TEST(Config, EveryKeyWithComments) {
@@ -293,8 +349,12 @@ TEST(Config, EveryKeyWithComments) {
       {"name": "cam1",
        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
                  "source": "10.9.9.9"},
-       "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000, "ttl": 8},
-                   {"interface": "veth2", "group": "10.0.0.7", "port": 7000}]}
+       "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000, "ttl": 8,
+                    "ttl_threshold": 16},
+                   {"interface": "veth2", "group": "10.0.0.7", "port": 7000}]},
+      {"name": "mdns", "allow_link_local": true,
+       "input": {"interface": "veth0", "group": "224.0.0.251", "port": 5353},
+       "outputs": [{"interface": "veth1", "group": "239.255.0.251", "port": 5353, "ttl": 2}]}
     ]
   })";
   auto config = parse_and_validate(text);
@@ -315,8 +375,79 @@ TEST(Config, EveryKeyWithComments) {
   ASSERT_TRUE(rule.source.has_value());
   EXPECT_EQ(rule.source->s_addr, inet_addr("10.9.9.9"));
   EXPECT_EQ(rule.outputs.at(0).ttl, 8);
+  EXPECT_EQ(rule.outputs.at(0).ttl_threshold, 16);
   EXPECT_EQ(rule.outputs.at(1).address.s_addr, inet_addr("10.0.0.7"));  // unicast output
-  EXPECT_EQ(rule.outputs.at(1).ttl, 1);
+  EXPECT_FALSE(rule.outputs.at(1).ttl.has_value());
+  EXPECT_EQ(rule.outputs.at(1).ttl_threshold, 1);
+  EXPECT_FALSE(rule.allow_link_local);
+  EXPECT_TRUE(config->rules.at(1).allow_link_local);
+}
+
+TEST(Config, RulesThatFeedEachOtherWithoutALoopAreAllowed) {
+  // A chain (a -> b -> c) and a diamond (d -> e, d -> f, e -> g, f -> g): outputs feed other
+  // rules' inputs, but no copy can come back to a rule it passed.
+  const char* text = R"({"rules": [
+    {"name": "a", "input": {"interface": "veth0", "group": "239.1.0.1", "port": 1},
+     "outputs": [{"interface": "veth1", "group": "239.1.0.2", "port": 2}]},
+    {"name": "b", "input": {"interface": "veth1", "group": "239.1.0.2", "port": 2},
+     "outputs": [{"interface": "veth2", "group": "239.1.0.3", "port": 3}]},
+    {"name": "c", "input": {"interface": "veth2", "group": "239.1.0.3", "port": 3},
+     "outputs": [{"interface": "veth3", "group": "239.1.0.4", "port": 4}]},
+    {"name": "g", "input": {"interface": "veth3", "group": "239.2.0.4", "port": 4},
+     "outputs": [{"interface": "veth0", "group": "239.2.0.5", "port": 5}]},
+    {"name": "d", "input": {"interface": "veth0", "group": "239.2.0.1", "port": 1},
+     "outputs": [{"interface": "veth1", "group": "239.2.0.2", "port": 2},
+                 {"interface": "veth2", "group": "239.2.0.3", "port": 3}]},
+    {"name": "e", "input": {"interface": "veth1", "group": "239.2.0.2", "port": 2},
+     "outputs": [{"interface": "veth3", "group": "239.2.0.4", "port": 4}]},
+    {"name": "f", "input": {"interface": "veth2", "group": "239.2.0.3", "port": 3},
+     "outputs": [{"interface": "veth3", "group": "239.2.0.4", "port": 4}]}
+  ]})";
+  auto config = parse_and_validate(text);
+  EXPECT_TRUE(config.has_value()) << config.error().to_string();
+  // The same group on another port is no edge either.
+  json j = base_config();
+  j["rules"][0]["outputs"][0] = {{"interface", "veth2"}, {"group", "239.1.1.1"}, {"port", 5001}};
+  EXPECT_TRUE(parse_and_validate(j.dump()).has_value());
+}
+
+TEST(Config, LongChainOfRulesIsCheckedWithoutRecursion) {
+  // 20000 rules, each feeding the next, the last one feeding the first: the loop is found
+  // (an iterative search; a recursive one this deep could overflow the stack).
+  Config config;
+  const auto group = [](uint32_t i) {
+    in_addr a{};
+    a.s_addr = htonl(0xef000000u + i);
+    return a;
+  };
+  constexpr uint32_t kRules = 20000;
+  for (uint32_t i = 0; i < kRules; ++i) {
+    Rule rule;
+    rule.name = "r";  // appended: GCC 12 warns falsely (-Wrestrict) on "r" + std::string
+    rule.name += std::to_string(i);
+    rule.input_interface = "veth0";
+    rule.group = group(i + 1);
+    rule.port = 5000;
+    Output output;
+    output.interface = "veth1";
+    output.address = group((i + 1) % kRules + 1);
+    output.port = 5000;
+    rule.outputs.push_back(output);
+    config.rules.push_back(std::move(rule));
+  }
+  auto looped = validate_config(config, fake_interfaces());
+  ASSERT_FALSE(looped.has_value());
+  EXPECT_EQ(looped.error().where, "rules[19999].outputs[0]");
+  const std::string& message = looped.error().message;
+  EXPECT_NE(message.find("rule 'r0' sends 239.0.0.2:5000, the input of rule 'r1'; "),
+            std::string::npos);
+  EXPECT_NE(message.find("(19993 more steps); rule 'r19999' sends 239.0.0.1:5000, the input of "
+                         "rule 'r0'"),
+            std::string::npos)
+      << message.substr(0, 600);
+  EXPECT_LT(message.size(), 1000u);
+  config.rules.back().outputs[0].port = 5001;  // break the ring: a chain remains
+  EXPECT_TRUE(validate_config(config, fake_interfaces()).has_value());
 }
 
 TEST(Config, SixtyFourOutputs) {
@@ -347,10 +478,16 @@ TEST(Config, SameInputWithDifferentSourcesIsAllowed) {
   auto config = parse_and_validate(j.dump());
   ASSERT_TRUE(config.has_value()) << config.error().to_string();
   EXPECT_EQ(config->rules.size(), 3u);
-  // The output may equal the input on another port or interface (not a loop).
+  // The output may equal the input on another port or interface (not a loop): relaying a
+  // group unchanged from one interface to another is the plain router case.
   json k = base_config();
   k["rules"][0]["outputs"][0] = {{"interface", "veth0"}, {"group", "239.1.1.1"}, {"port", 5001}};
   EXPECT_TRUE(parse_and_validate(k.dump()).has_value());
+  json unchanged = base_config();
+  unchanged["rules"][0]["outputs"].push_back(
+      {{"interface", "veth2"}, {"group", "239.1.1.1"}, {"port", 5000}});
+  auto relayed = parse_and_validate(unchanged.dump());
+  EXPECT_TRUE(relayed.has_value()) << relayed.error().to_string();
 }
 
 TEST(Config, InvalidJsonSyntax) {
@@ -386,6 +523,23 @@ TEST(Config, ValidateCatchesValuesSetInCode) {
   bad = validate_config(c, fake_interfaces());
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().where, "rules[0].input.group");
+  c = *config;
+  c.rules[0].outputs[0].ttl = 0;
+  bad = validate_config(c, fake_interfaces());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().where, "rules[0].outputs[0].ttl");
+  c = *config;
+  c.rules[0].outputs[0].ttl_threshold = 0;
+  bad = validate_config(c, fake_interfaces());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().where, "rules[0].outputs[0].ttl_threshold");
+  c = *config;
+  c.rules[0].group.s_addr = inet_addr("224.0.0.5");
+  bad = validate_config(c, fake_interfaces());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().where, "rules[0].input.group");
+  c.rules[0].allow_link_local = true;
+  EXPECT_TRUE(validate_config(c, fake_interfaces()).has_value());
   EXPECT_TRUE(validate_knobs(*config).has_value());
 }
 
@@ -465,7 +619,7 @@ TEST(Config, ParseEndpoint) {
   EXPECT_EQ(good->interface, "veth0");
   EXPECT_EQ(good->address.s_addr, inet_addr("239.1.1.1"));
   EXPECT_EQ(good->port, 5000);
-  EXPECT_EQ(good->ttl, 1);
+  EXPECT_FALSE(good->ttl.has_value());
   auto unicast = parse_endpoint("veth1:10.0.0.2:65535", "--out");
   ASSERT_TRUE(unicast.has_value());
   EXPECT_EQ(unicast->port, 65535);

@@ -43,12 +43,20 @@ json rule_object(const Rule& rule) {
   }
   json outputs = json::array();
   for (const Output& output : rule.outputs) {
-    outputs.push_back({{"interface", output.interface},
-                       {"group", address_text(output.address)},
-                       {"port", output.port},
-                       {"ttl", output.ttl}});
+    json item = {{"interface", output.interface},
+                 {"group", address_text(output.address)},
+                 {"port", output.port},
+                 {"ttl_threshold", output.ttl_threshold}};
+    if (output.ttl) {
+      item["ttl"] = *output.ttl;  // absent: copies carry the received TTL - 1
+    }
+    outputs.push_back(std::move(item));
   }
-  return {{"name", rule.name}, {"input", std::move(input)}, {"outputs", std::move(outputs)}};
+  json object = {{"name", rule.name}, {"input", std::move(input)}, {"outputs", std::move(outputs)}};
+  if (rule.allow_link_local) {
+    object["allow_link_local"] = true;
+  }
+  return object;
 }
 
 json ok_reply() {

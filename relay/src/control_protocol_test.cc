@@ -133,6 +133,23 @@ TEST(ControlProtocol, ErrorsNameTheFieldAndChangeNothing) {
        R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth0","group":"239.1.1.2",)"
        R"("port":1},"outputs":[]}})",
        "rule.outputs", "at least one output"},
+      // Rule a (test_rules.h) is eth0 239.1.1.1:5000 -> eth1 239.2.2.2:6000: b would send its
+      // copies back into a's input, a loop on this host (on any interface).
+      {"add: loop with a",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth1","group":"239.2.2.2",)"
+       R"("port":6000},"outputs":[{"interface":"eth0","group":"239.1.1.1","port":5000}]}})",
+       "rule.outputs[0]",
+       "forwarding loop on this host: rule 'a' sends 239.2.2.2:6000, the input of rule 'b'; "
+       "rule 'b' sends 239.1.1.1:5000, the input of rule 'a'"},
+      {"add: link-local input",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth0","group":"224.0.0.5",)"
+       R"("port":1},"outputs":[{"interface":"eth1","group":"239.2.2.3","port":2}]}})",
+       "rule.input.group", "link-local"},
+      {"add: threshold out of range",
+       R"({"cmd":"add_rule","rule":{"name":"b","input":{"interface":"eth0","group":"239.1.1.2",)"
+       R"("port":1},"outputs":[{"interface":"eth1","group":"239.2.2.3","port":2,)"
+       R"("ttl_threshold":255}]}})",
+       "rule.outputs[0].ttl_threshold", "must be in 1..254"},
       {"remove: unknown", R"({"cmd":"remove_rule","name":"zz"})", "name", "no rule named 'zz'"},
       {"remove: not a string", R"({"cmd":"remove_rule","name":1})", "name", "must be a string"},
       {"remove: last rule", R"({"cmd":"remove_rule","name":"a"})", "name", "last rule"},
@@ -176,7 +193,8 @@ TEST(ControlProtocol, AddListRemove) {
   reply = reply_of(target, R"({"cmd":"list_rules"})");
   ASSERT_EQ(reply["rules"].size(), 2u);
   json expected = json::parse(kRuleB);
-  expected["outputs"][0]["ttl"] = 1;  // defaults are spelled out
+  // Defaults are spelled out; no "ttl" (no fixed TTL: copies carry the received TTL - 1).
+  expected["outputs"][0]["ttl_threshold"] = 1;
   EXPECT_EQ(reply["rules"][1], expected);
   // list_rules speaks the config schema: its output adds back unchanged.
   FakeTarget other;

@@ -3,17 +3,27 @@
 //   std::vector<UniqueFd> sockets;  // one per output, from open_output_socket()
 //   auto egress = mrelay::make_egress({.backend = EgressBackend::uring, .queue_depth = 1024,
 //                                      .batch = 64}, fds, pool, counters);
-//   for (each packet) { for (each output o) { egress->send(o, buf, payload, len); } }
+//   for (each packet) { for (each output o) { egress->send(o, buf, payload, len, ttl); } }
 //   egress->flush();   // end of the loop turn: everything queued goes to the kernel
 //   egress->reap();    // completions (io_uring): release buffers, count errors
 //
 // Every backend takes a reference on the packet's buffer for each copy it accepts and
 // releases it when that copy is done, so one buffer serves every output. Nothing here
 // allocates, throws or logs after construction: failures are counted in WorkerCounters.
+//
+// Every copy carries its own IPv4 TTL (the worker decrements the received one). The UDP-socket
+// backends send it as an IP_TTL control message with the copy, which Linux applies to
+// multicast too (the per-call TTL overrides IP_MULTICAST_TTL), unless it equals the TTL the
+// socket sends anyway: then the copy goes without one. The packet backend writes it into the
+// IPv4 header it builds.
 #pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -52,15 +62,38 @@ struct OutputSocketOptions {
 /// Effective send buffer of a socket in bytes as the kernel reports it (doubled value).
 [[nodiscard]] int socket_sndbuf(int fd);
 
+/// The TTL a connected UDP output socket puts on a datagram sent without an IP_TTL control
+/// message (IP_MULTICAST_TTL for a multicast peer, IP_TTL otherwise); 0 when it cannot tell
+/// (not a connected IPv4 socket), so every copy then carries its TTL explicitly.
+[[nodiscard]] uint8_t output_socket_ttl(int fd) noexcept;
+
+/// Room for one IP_TTL control message (an int), aligned as cmsghdr requires.
+struct TtlControl {
+  alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(int))];
+};
+
+/// Writes an IP_TTL control message for `ttl` at `at` (CMSG_SPACE(sizeof(int)) bytes, aligned)
+/// and returns the bytes used. The caller points msg_control/msg_controllen at it.
+inline size_t write_ttl_control(unsigned char* at, uint8_t ttl) noexcept {
+  auto* cmsg = reinterpret_cast<cmsghdr*>(at);
+  cmsg->cmsg_level = IPPROTO_IP;
+  cmsg->cmsg_type = IP_TTL;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  const int value = ttl;
+  std::memcpy(CMSG_DATA(cmsg), &value, sizeof value);
+  return CMSG_SPACE(sizeof(int));
+}
+
 class Egress {
  public:
   virtual ~Egress() = default;
 
-  /// Hands one copy of `len` bytes at `data` (inside `buffer`) to output `output`.
-  /// Returns true when the copy was accepted (sent, or queued for sending); false when it was
-  /// dropped and counted. The caller keeps its own reference on `buffer`.
-  virtual bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data,
-                    uint32_t len) noexcept = 0;
+  /// Hands one copy of `len` bytes at `data` (inside `buffer`) to output `output`, to leave
+  /// with IPv4 TTL `ttl` (1..255). Returns true when the copy was accepted (sent, or queued for
+  /// sending); false when it was dropped and counted. The caller keeps its own reference on
+  /// `buffer`.
+  virtual bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data, uint32_t len,
+                    uint8_t ttl) noexcept = 0;
   /// End of a loop turn: pushes every queued copy to the kernel.
   virtual void flush() noexcept = 0;
   /// Processes completions that are ready (io_uring); no-op for synchronous backends.

@@ -9,8 +9,9 @@
 // they need ARP and routing, which is the kernel's job.
 //
 // Everything about an output is read back from its connected UDP socket (open_output_socket):
-// the interface it is bound to, its MAC, the source address and port the kernel chose, the
-// destination and the TTL, so the frames are the ones the socket would have sent.
+// the interface it is bound to, its MAC, the source address and port the kernel chose and the
+// destination, so the frames are the ones the socket would have sent. The TTL is each copy's
+// own, written into its header.
 //
 //   auto egress = mrelay::make_packet_egress({.backend = EgressBackend::packet, .batch = 64},
 //                                            fds, pool, counters);
@@ -71,7 +72,7 @@ FrameTemplate build_frame_template(const PacketOutput& output) noexcept {
   // ip[2..3] total length and ip[4..5] id are per packet (0 in the template).
   ip[6] = 0x40;  // DF, as Linux sets for UDP with path-MTU discovery on; never fragmented here
   ip[7] = 0;
-  ip[8] = output.ttl;
+  // ip[8] TTL: per copy (0 in the template, so the sum below leaves it out).
   ip[9] = IPPROTO_UDP;
   // ip[10..11] checksum: per packet, from partial_sum.
   std::memcpy(ip + 12, &output.src_addr.s_addr, 4);
@@ -82,8 +83,8 @@ FrameTemplate build_frame_template(const PacketOutput& output) noexcept {
   udp[2] = static_cast<uint8_t>(output.dst_port >> 8);
   udp[3] = static_cast<uint8_t>(output.dst_port);
   // udp[4..5] length per packet; udp[6..7] checksum 0 = none (RFC 768, IPv4 only).
-  // One's-complement sum of the header words that never change; per packet only the length
-  // and id are added (RFC 1624 style incremental update), not 10 words re-summed.
+  // One's-complement sum of the header words that never change; per packet only the length,
+  // id and TTL are added (RFC 1624 style incremental update), not 10 words re-summed.
   uint32_t sum = 0;
   for (size_t i = 0; i < kIpv4HeaderLen; i += 2) {
     sum += static_cast<uint32_t>(ip[i] << 8 | ip[i + 1]);
@@ -93,7 +94,7 @@ FrameTemplate build_frame_template(const PacketOutput& output) noexcept {
 }
 
 void stamp_frame_header(const FrameTemplate& frame, uint16_t ip_id, uint32_t payload_len,
-                        uint8_t* out) noexcept {
+                        uint8_t ttl, uint8_t* out) noexcept {
   std::memcpy(out, frame.bytes.data(), kFrameHeaderLen);
   const uint32_t ip_len = kIpv4HeaderLen + kUdpHeaderLen + payload_len;
   const uint32_t udp_len = kUdpHeaderLen + payload_len;
@@ -102,7 +103,9 @@ void stamp_frame_header(const FrameTemplate& frame, uint16_t ip_id, uint32_t pay
   ip[3] = static_cast<uint8_t>(ip_len);
   ip[4] = static_cast<uint8_t>(ip_id >> 8);
   ip[5] = static_cast<uint8_t>(ip_id);
-  uint32_t sum = frame.partial_sum + (ip_len & 0xffff) + ip_id;
+  ip[8] = ttl;
+  // The TTL is the high byte of the (TTL, protocol) word.
+  uint32_t sum = frame.partial_sum + (ip_len & 0xffff) + ip_id + (static_cast<uint32_t>(ttl) << 8);
   sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
   const auto checksum = static_cast<uint16_t>(~sum & 0xffff);
@@ -148,12 +151,6 @@ Result<PacketOutput> describe_output_socket(int fd) {
   output.dst_addr = peer.sin_addr;
   output.dst_port = ntohs(peer.sin_port);
   output.multicast = IN_MULTICAST(ntohl(peer.sin_addr.s_addr));
-  int ttl = 1;
-  socklen_t ttl_len = sizeof ttl;
-  if (output.multicast && ::getsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, &ttl_len) != 0) {
-    return fail_errno("packet egress: getsockopt(IP_MULTICAST_TTL)");
-  }
-  output.ttl = static_cast<uint8_t>(ttl);
   return output;
 }
 
@@ -206,13 +203,13 @@ class PacketEgress final : public Egress {
 
   ~PacketEgress() override { flush(); }
 
-  bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data,
-            uint32_t len) noexcept override {
+  bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data, uint32_t len,
+            uint8_t ttl) noexcept override {
     if (!outputs_[output].multicast) {
-      return unicast_->send(output, buffer, data, len);
+      return unicast_->send(output, buffer, data, len, ttl);
     }
     const uint32_t slot = queued_;
-    stamp_frame_header(templates_[output], ip_ids_[output]++, len,
+    stamp_frame_header(templates_[output], ip_ids_[output]++, len, ttl,
                        &headers_[static_cast<size_t>(slot) * kHeaderSlot]);
     iovecs_[2 * slot + 1].iov_base = const_cast<uint8_t*>(data);
     iovecs_[2 * slot + 1].iov_len = len;

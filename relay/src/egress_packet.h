@@ -4,7 +4,7 @@
 //
 //   mrelay::FrameTemplate frame = mrelay::build_frame_template(output);
 //   uint8_t header[mrelay::kFrameHeaderLen];
-//   mrelay::stamp_frame_header(frame, /*ip_id=*/7, /*payload_len=*/512, header);
+//   mrelay::stamp_frame_header(frame, /*ip_id=*/7, /*payload_len=*/512, /*ttl=*/63, header);
 #pragma once
 
 #include <netinet/in.h>
@@ -30,12 +30,11 @@ struct PacketOutput {
   in_addr dst_addr{};     // network order
   uint16_t src_port = 0;  // host order
   uint16_t dst_port = 0;  // host order
-  uint8_t ttl = 1;
   bool multicast = true;  // false: unicast, left to the UDP socket
 };
 
-/// An output's frame header with the per-packet fields (IPv4 total length, id, checksum; UDP
-/// length) zero, and the one's-complement sum of the IPv4 header's constant words.
+/// An output's frame header with the per-packet fields (IPv4 total length, id, TTL, checksum;
+/// UDP length) zero, and the one's-complement sum of the IPv4 header's constant words.
 struct FrameTemplate {
   std::array<uint8_t, kFrameHeaderLen> bytes{};
   uint32_t partial_sum = 0;
@@ -47,12 +46,12 @@ struct FrameTemplate {
 /// its checksum filled in, 0 when it is right).
 [[nodiscard]] uint16_t ipv4_header_checksum(const uint8_t* header, size_t len) noexcept;
 [[nodiscard]] FrameTemplate build_frame_template(const PacketOutput& output) noexcept;
-/// Writes kFrameHeaderLen bytes to `out`: the template with length, id and an incrementally
-/// computed IPv4 checksum; UDP checksum 0 (none, allowed for IPv4).
+/// Writes kFrameHeaderLen bytes to `out`: the template with length, id, TTL and an
+/// incrementally computed IPv4 checksum; UDP checksum 0 (none, allowed for IPv4).
 void stamp_frame_header(const FrameTemplate& frame, uint16_t ip_id, uint32_t payload_len,
-                        uint8_t* out) noexcept;
-/// Reads an output's interface, MAC, addresses, ports and TTL back from its connected UDP
-/// socket (open_output_socket), so the frames match what that socket would send.
+                        uint8_t ttl, uint8_t* out) noexcept;
+/// Reads an output's interface, MAC, addresses and ports back from its connected UDP socket
+/// (open_output_socket), so the frames match what that socket would send.
 [[nodiscard]] Result<PacketOutput> describe_output_socket(int fd);
 
 }  // namespace mrelay

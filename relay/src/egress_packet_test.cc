@@ -33,7 +33,6 @@ PacketOutput sample_output() {
   output.dst_addr = address("239.2.0.1");
   output.src_port = 40001;
   output.dst_port = 6000;
-  output.ttl = 3;
   return output;
 }
 
@@ -71,7 +70,7 @@ TEST(FrameTemplate, ConstantFields) {
   const uint8_t* ip = b + kEthHeaderLen;
   EXPECT_EQ(ip[0], 0x45);
   EXPECT_EQ(ip[6], 0x40);  // DF
-  EXPECT_EQ(ip[8], 3);     // TTL from the output
+  EXPECT_EQ(ip[8], 0);     // TTL: per copy, stamped with length and id
   EXPECT_EQ(ip[9], IPPROTO_UDP);
   const uint8_t* udp = ip + kIpv4HeaderLen;
   EXPECT_EQ(udp[0] << 8 | udp[1], 40001);
@@ -87,14 +86,17 @@ TEST(StampFrameHeader, IncrementalChecksumMatchesFullRecomputation) {
     const FrameTemplate frame = build_frame_template(output);
     for (uint32_t payload : {0u, 1u, 32u, 512u, 1400u, 1472u}) {
       for (uint32_t id : {0u, 1u, 0x7fffu, 0xfffeu, 0xffffu}) {
-        uint8_t header[kFrameHeaderLen];
-        stamp_frame_header(frame, static_cast<uint16_t>(id), payload, header);
-        const uint8_t* ip = header + kEthHeaderLen;
-        // A header with a right checksum sums to 0xffff, i.e. its checksum is 0.
-        EXPECT_EQ(ipv4_header_checksum(ip, kIpv4HeaderLen), 0)
-            << source << " payload " << payload << " id " << id;
-        EXPECT_EQ(ip[2] << 8 | ip[3], static_cast<int>(kIpv4HeaderLen + kUdpHeaderLen + payload));
-        EXPECT_EQ(ip[4] << 8 | ip[5], static_cast<int>(id));
+        for (uint8_t ttl : {uint8_t{1}, uint8_t{63}, uint8_t{128}, uint8_t{255}}) {
+          uint8_t header[kFrameHeaderLen];
+          stamp_frame_header(frame, static_cast<uint16_t>(id), payload, ttl, header);
+          const uint8_t* ip = header + kEthHeaderLen;
+          // A header with a right checksum sums to 0xffff, i.e. its checksum is 0.
+          EXPECT_EQ(ipv4_header_checksum(ip, kIpv4HeaderLen), 0)
+              << source << " payload " << payload << " id " << id << " ttl " << int{ttl};
+          EXPECT_EQ(ip[2] << 8 | ip[3], static_cast<int>(kIpv4HeaderLen + kUdpHeaderLen + payload));
+          EXPECT_EQ(ip[4] << 8 | ip[5], static_cast<int>(id));
+          EXPECT_EQ(ip[8], ttl);
+        }
       }
     }
   }
@@ -104,9 +106,10 @@ TEST(StampFrameHeader, ParsesBackToTheOutput) {
   const PacketOutput output = sample_output();
   const FrameTemplate frame = build_frame_template(output);
   std::vector<uint8_t> wire(kFrameHeaderLen + 512, 0xab);
-  stamp_frame_header(frame, 42, 512, wire.data());
+  stamp_frame_header(frame, 42, 512, 17, wire.data());
   UdpView view;
   ASSERT_EQ(parse_frame(wire.data(), wire.size(), view), ParseVerdict::ok);
+  EXPECT_EQ(view.ttl, 17);
   EXPECT_EQ(view.src_addr, output.src_addr.s_addr);
   EXPECT_EQ(view.dst_addr, output.dst_addr.s_addr);
   EXPECT_EQ(view.dst_port, output.dst_port);

@@ -6,7 +6,10 @@
 // buffer (no gathering copy here), the kernel builds one skb for the whole run and walks the
 // IP output path, the route and the device once per run instead of once per datagram; the
 // datagrams are cut at the device (or in hardware with USO), or on veth and loopback at the
-// receiving socket. The receivers see the same datagrams as with "sendmmsg".
+// receiving socket. The receivers see the same datagrams as with "sendmmsg". A run shares one
+// IPv4 header template, so it also ends where the copies' TTL changes.
+//
+// A message whose TTL differs from the socket's own carries an IP_TTL control message.
 //
 //   auto egress = mrelay::make_sendmmsg_egress({.batch = 64}, fds, pool, counters);
 #include <netinet/in.h>
@@ -44,14 +47,19 @@ class SendmmsgEgress final : public Egress {
         messages_(fds.size() * batch),
         iovecs_(fds.size() * batch),
         buffers_(fds.size() * batch),
-        segment_controls_(gso ? fds.size() * batch : 0),
+        ttls_(fds.size() * batch),
+        controls_(fds.size() * batch),
         run_first_(fds.size() * batch),
         run_length_(fds.size() * batch),
         queued_(fds.size(), 0),
         dirty_(),
         is_dirty_(fds.size(), false),
-        largest_segment_(fds.size(), gso ? kMaxRunBytes : 0) {
+        largest_segment_(fds.size(), gso ? kMaxRunBytes : 0),
+        socket_ttls_(fds.size()) {
     dirty_.reserve(fds.size());
+    for (size_t output = 0; output < fds.size(); ++output) {
+      socket_ttls_[output] = output_socket_ttl(fds[output]);
+    }
     for (size_t output = 0; output < fds.size() && gso; ++output) {
       // A segment must fit the path MTU with its IPv4 and UDP headers, or the kernel refuses
       // the whole run (EINVAL); larger copies go alone (and are fragmented as without GSO).
@@ -67,12 +75,13 @@ class SendmmsgEgress final : public Egress {
 
   ~SendmmsgEgress() override { drain(0); }
 
-  bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data,
-            uint32_t len) noexcept override {
+  bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data, uint32_t len,
+            uint8_t ttl) noexcept override {
     const size_t slot = static_cast<size_t>(output) * batch_ + queued_[output];
     iovecs_[slot].iov_base = const_cast<uint8_t*>(data);
     iovecs_[slot].iov_len = len;
     buffers_[slot] = buffer;
+    ttls_[slot] = ttl;
     pool_.retain(buffer);
     if (++queued_[output] == batch_) {
       flush_output(output);
@@ -107,8 +116,8 @@ class SendmmsgEgress final : public Egress {
   // Builds the messages for copies [first, count) of `output` (slots base + i), writing
   // them from message index `at` (at <= first), and returns how many. A copy larger than
   // the output's largest segment (0 without GSO) is its own message; otherwise a message
-  // takes a run of copies of one size, ending early after a shorter copy (UDP_SEGMENT lets
-  // only the last segment be short).
+  // takes a run of copies of one size and one TTL, ending early after a shorter copy
+  // (UDP_SEGMENT lets only the last segment be short).
   uint32_t build_messages(uint32_t output, uint32_t at, uint32_t first,
                           uint32_t count) noexcept {
     const size_t base = static_cast<size_t>(output) * batch_;
@@ -116,6 +125,7 @@ class SendmmsgEgress final : public Egress {
     for (uint32_t i = first; i < count;) {
       const size_t slot = base + i;
       const auto segment = static_cast<uint32_t>(iovecs_[slot].iov_len);
+      const uint8_t ttl = ttls_[slot];
       uint32_t length = 1;
       uint32_t bytes = segment;
       // An empty copy never joins a run: a segment size of 0 would send the run as one
@@ -123,7 +133,8 @@ class SendmmsgEgress final : public Egress {
       if (segment != 0 && segment <= largest_segment_[output]) {
         while (i + length < count && length < kMaxSegmentsPerRun) {
           const auto next = static_cast<uint32_t>(iovecs_[slot + length].iov_len);
-          if (next == 0 || next > segment || bytes + next > kMaxRunBytes) {
+          if (next == 0 || next > segment || bytes + next > kMaxRunBytes ||
+              ttls_[slot + length] != ttl) {
             break;
           }
           bytes += next;
@@ -137,17 +148,23 @@ class SendmmsgEgress final : public Egress {
       header = msghdr{};
       header.msg_iov = &iovecs_[slot];
       header.msg_iovlen = length;
+      MessageControl& control = controls_[base + messages];
+      size_t used = 0;
       if (length > 1) {
-        SegmentControl& control = segment_controls_[base + messages];
-        std::memset(&control, 0, sizeof control);
-        header.msg_control = control.bytes;
-        header.msg_controllen = sizeof control.bytes;
-        cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
+        auto* cmsg = reinterpret_cast<cmsghdr*>(control.bytes);
         cmsg->cmsg_level = SOL_UDP;
         cmsg->cmsg_type = UDP_SEGMENT;
         cmsg->cmsg_len = CMSG_LEN(sizeof(uint16_t));
         const auto size = static_cast<uint16_t>(segment);
         std::memcpy(CMSG_DATA(cmsg), &size, sizeof size);
+        used = CMSG_SPACE(sizeof(uint16_t));
+      }
+      if (ttl != socket_ttls_[output]) {
+        used += write_ttl_control(control.bytes + used, ttl);
+      }
+      if (used != 0) {
+        header.msg_control = control.bytes;
+        header.msg_controllen = used;
       }
       run_first_[base + messages] = i;
       run_length_[base + messages] = length;
@@ -215,9 +232,10 @@ class SendmmsgEgress final : public Egress {
     queued_[output] = 0;
   }
 
-  // One UDP_SEGMENT control message (a uint16_t), aligned as cmsghdr requires.
-  struct SegmentControl {
-    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(uint16_t))];
+  // Room for a UDP_SEGMENT control message (a uint16_t) and an IP_TTL one (an int), aligned
+  // as cmsghdr requires.
+  struct MessageControl {
+    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int))];
   };
 
   const uint32_t batch_;
@@ -225,18 +243,20 @@ class SendmmsgEgress final : public Egress {
   std::span<const int> fds_;
   BufferPool& pool_;
   WorkerCounters& counters_;
-  std::vector<mmsghdr> messages_;                // [output * batch + message]
-  std::vector<iovec> iovecs_;                    // [output * batch + copy]
-  std::vector<PacketBuffer*> buffers_;           // [output * batch + copy]
-  std::vector<SegmentControl> segment_controls_; // [output * batch + message], gso only
-  std::vector<uint32_t> run_first_;              // [output * batch + message]: first copy
-  std::vector<uint32_t> run_length_;             // [output * batch + message]: copies in it
-  std::vector<uint32_t> queued_;                 // copies queued per output
-  std::vector<uint32_t> dirty_;  // outputs with queued copies, in first-queued order
+  std::vector<mmsghdr> messages_;         // [output * batch + message]
+  std::vector<iovec> iovecs_;             // [output * batch + copy]
+  std::vector<PacketBuffer*> buffers_;    // [output * batch + copy]
+  std::vector<uint8_t> ttls_;             // [output * batch + copy]
+  std::vector<MessageControl> controls_;  // [output * batch + message]
+  std::vector<uint32_t> run_first_;       // [output * batch + message]: first copy
+  std::vector<uint32_t> run_length_;      // [output * batch + message]: copies in it
+  std::vector<uint32_t> queued_;          // copies queued per output
+  std::vector<uint32_t> dirty_;           // outputs with queued copies, in first-queued order
   std::vector<bool> is_dirty_;
   // Per output: the largest copy that may join a GSO run (path MTU - 28 bytes); 0 without
   // GSO and once the output's path refused a GSO send.
   std::vector<uint32_t> largest_segment_;
+  std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
 };
 
 }  // namespace

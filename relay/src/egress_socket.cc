@@ -40,13 +40,17 @@ Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
     return fail_errno(where + ": setsockopt(SO_BINDTODEVICE, " + output.interface + ")");
   }
   const bool multicast = IN_MULTICAST(ntohl(output.address.s_addr));
+  // The socket's own TTL: a fixed TTL when the output has one (then no copy needs a control
+  // message); otherwise 1, what a copy would get if it ever left without its own TTL, so such
+  // a copy could not travel further than the next hop.
+  const int socket_ttl = output.ttl.value_or(1);
   if (multicast) {
     ip_mreqn mreq{};
     mreq.imr_ifindex = static_cast<int>(ifindex);
     if (::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) != 0) {
       return fail_errno(where + ": setsockopt(IP_MULTICAST_IF)");
     }
-    if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_MULTICAST_TTL, output.ttl, where,
+    if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_MULTICAST_TTL, socket_ttl, where,
                                  "IP_MULTICAST_TTL");
         !ok) {
       return tl::unexpected(ok.error());
@@ -58,7 +62,7 @@ Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
       return tl::unexpected(ok.error());
     }
   }
-  if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_TTL, output.ttl, where, "IP_TTL"); !ok) {
+  if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_TTL, socket_ttl, where, "IP_TTL"); !ok) {
     return tl::unexpected(ok.error());
   }
   if (options.sndbuf != 0) {
@@ -92,6 +96,23 @@ int socket_sndbuf(int fd) {
     return -1;
   }
   return bytes;
+}
+
+uint8_t output_socket_ttl(int fd) noexcept {
+  sockaddr_in peer{};
+  socklen_t peer_len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 ||
+      peer.sin_family != AF_INET) {
+    return 0;
+  }
+  const bool multicast = IN_MULTICAST(ntohl(peer.sin_addr.s_addr));
+  int ttl = 0;
+  socklen_t ttl_len = sizeof ttl;
+  if (::getsockopt(fd, IPPROTO_IP, multicast ? IP_MULTICAST_TTL : IP_TTL, &ttl, &ttl_len) != 0 ||
+      ttl < 1 || ttl > 255) {
+    return 0;
+  }
+  return static_cast<uint8_t>(ttl);
 }
 
 Result<std::unique_ptr<Egress>> make_egress(const EgressOptions& options, std::span<const int> fds,

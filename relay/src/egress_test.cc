@@ -1,5 +1,7 @@
 // Egress backends over loopback: every backend sends N packets to 3 outputs (3 UDP sockets on
-// 127.0.0.1), all arrive intact, every buffer returns to the pool, counters match.
+// 127.0.0.1), all arrive intact, every buffer returns to the pool, counters match; every copy
+// leaves with the TTL it was given (unicast on loopback, multicast over a veth pair in a
+// private namespace, every backend including packet).
 #include "egress.h"
 
 #include <arpa/inet.h>
@@ -128,7 +130,7 @@ TEST_P(EgressTest, FanoutThreeAllArriveIntact) {
     ASSERT_NE(buffer, nullptr);
     const uint32_t len = fill_payload(buffer->data, i);
     for (uint32_t o = 0; o < kOutputs; ++o) {
-      EXPECT_TRUE((*egress)->send(o, buffer, buffer->data, len));
+      EXPECT_TRUE((*egress)->send(o, buffer, buffer->data, len, 1));
     }
     expected_bytes += static_cast<uint64_t>(len) * kOutputs;
     pool.release(buffer);
@@ -215,7 +217,7 @@ TEST(UringEgress, TinyQueueDepthCountsQueueFull) {
       PacketBuffer* buffer = pool.acquire();
       ASSERT_NE(buffer, nullptr);
       std::memset(buffer->data, 0xab, 64);
-      accepted += (*egress)->send(0, buffer, buffer->data, 64) ? 1 : 0;
+      accepted += (*egress)->send(0, buffer, buffer->data, 64, 1) ? 1 : 0;
       pool.release(buffer);
     }
     (*egress)->flush();
@@ -248,8 +250,8 @@ TEST(SendmmsgEgress, FullSocketBufferCountsEagainOncePerPacket) {
   ASSERT_TRUE(egress);
   for (uint32_t i = 0; i < kPackets; ++i) {
     PacketBuffer* buffer = pool.acquire();
-    (*egress)->send(0, buffer, buffer->data, 32);
-    (*egress)->send(1, buffer, buffer->data, 32);
+    (*egress)->send(0, buffer, buffer->data, 32, 1);
+    (*egress)->send(1, buffer, buffer->data, 32, 1);
     pool.release(buffer);
   }
   (*egress)->flush();
@@ -289,7 +291,7 @@ TEST_F(LoopbackOutputs, GsoRunsArriveAsSeparateDatagrams) {
     std::memcpy(buffer->data, &i, sizeof i);
     std::memset(buffer->data + sizeof i, static_cast<int>(i & 0xff), len - sizeof i);
     for (uint32_t o = 0; o < 2; ++o) {
-      EXPECT_TRUE((*egress)->send(o, buffer, buffer->data, len));
+      EXPECT_TRUE((*egress)->send(o, buffer, buffer->data, len, 1));
     }
     pool.release(buffer);
   }
@@ -337,7 +339,7 @@ TEST_F(LoopbackOutputs, GsoKeepsEmptyCopiesAsDatagrams) {
     PacketBuffer* buffer = pool.acquire();
     ASSERT_NE(buffer, nullptr);
     std::memset(buffer->data, 0x5a, len);
-    EXPECT_TRUE((*egress)->send(0, buffer, buffer->data, len));
+    EXPECT_TRUE((*egress)->send(0, buffer, buffer->data, len, 1));
     pool.release(buffer);
   }
   (*egress)->flush();
@@ -387,7 +389,7 @@ TEST(GsoEgress, CopiesAboveTheMtuGoAloneWithoutFallback) {
       PacketBuffer* buffer = pool.acquire();
       const uint32_t len = i % 10 == 9 ? 1500 : 1000;
       std::memcpy(buffer->data, &i, sizeof i);
-      (*egress)->send(0, buffer, buffer->data, len);
+      (*egress)->send(0, buffer, buffer->data, len, 1);
       pool.release(buffer);
     }
     (*egress)->flush();
@@ -417,6 +419,217 @@ TEST(GsoEgress, CopiesAboveTheMtuGoAloneWithoutFallback) {
   }
   EXPECT_EQ(result, "");
 }
+
+// ---- TTL per copy ------------------------------------------------------------------------
+
+// Asks the kernel for each received datagram's TTL (IP_RECVTTL).
+void enable_recv_ttl(int fd) {
+  const int one = 1;
+  EXPECT_EQ(::setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof one), 0);
+}
+
+// Reads one waiting datagram into `data`; returns its length (-1 when none) and its TTL.
+ssize_t receive_with_ttl(int fd, uint8_t* data, size_t capacity, int* ttl) {
+  iovec iov{data, capacity};
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int))];
+  msghdr message{};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  const ssize_t len = ::recvmsg(fd, &message, MSG_DONTWAIT);
+  *ttl = -1;
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&message); len >= 0 && cmsg != nullptr;
+       cmsg = CMSG_NXTHDR(&message, cmsg)) {
+    if (cmsg->cmsg_level == IPPROTO_IP && cmsg->cmsg_type == IP_TTL) {
+      std::memcpy(ttl, CMSG_DATA(cmsg), sizeof *ttl);
+    }
+  }
+  return len;
+}
+
+// The TTL of copy `i` to output `o`: runs of three equal TTLs (GSO may join those, and must
+// cut where the TTL changes), including 1 (the socket's own TTL: no control message) and 5
+// (the fixed TTL of the multicast test's second output).
+uint8_t copy_ttl(uint32_t i, uint32_t o) {
+  constexpr uint8_t kTtls[] = {64, 63, 1, 255, 2, 5, 200, 1, 9};
+  return kTtls[(i / 3 + o) % (sizeof kTtls / sizeof kTtls[0])];
+}
+
+// Sends `copies` equal-sized copies to each output with copy_ttl(), in loop turns of 20 copies
+// as the worker does. Payload: the 4-byte copy index, then filler.
+void send_ttl_pattern(Egress& egress, BufferPool& pool, uint32_t outputs, uint32_t copies) {
+  constexpr uint32_t kSize = 200;
+  for (uint32_t i = 0; i < copies; ++i) {
+    PacketBuffer* buffer = pool.acquire();
+    ASSERT_NE(buffer, nullptr);
+    std::memset(buffer->data, 0x3c, kSize);
+    std::memcpy(buffer->data, &i, sizeof i);
+    for (uint32_t o = 0; o < outputs; ++o) {
+      EXPECT_TRUE(egress.send(o, buffer, buffer->data, kSize, copy_ttl(i, o)));
+    }
+    pool.release(buffer);
+    if (i % 20 == 19) {
+      egress.flush();
+      egress.reap();
+    }
+  }
+  egress.drain(1000);
+}
+
+// Reads `copies` datagrams (waiting up to 2 s for stragglers) and checks each one's TTL against
+// copy_ttl(index, output). Returns "" or what went wrong.
+std::string check_ttls(int fd, uint32_t output, uint32_t copies) {
+  std::vector<int> seen(copies, 0);
+  uint32_t received = 0;
+  std::string problems;
+  for (int waits = 0; received < copies && waits < 200;) {
+    uint8_t data[BufferPool::kBufferSize];
+    int ttl = -1;
+    const ssize_t len = receive_with_ttl(fd, data, sizeof data, &ttl);
+    if (len < 0) {
+      pollfd ready{fd, POLLIN, 0};
+      ::poll(&ready, 1, 10);
+      ++waits;
+      continue;
+    }
+    uint32_t index = UINT32_MAX;
+    if (len >= 4) {
+      std::memcpy(&index, data, sizeof index);
+    }
+    if (index >= copies || ++seen[index] != 1) {
+      problems += "output " + std::to_string(output) + ": stray or duplicate copy " +
+                  std::to_string(index) + "; ";
+      continue;
+    }
+    ++received;
+    if (ttl != copy_ttl(index, output)) {
+      problems += "output " + std::to_string(output) + " copy " + std::to_string(index) + ": TTL " +
+                  std::to_string(ttl) + ", sent with " + std::to_string(copy_ttl(index, output)) +
+                  "; ";
+    }
+  }
+  if (received != copies) {
+    problems += "output " + std::to_string(output) + ": " + std::to_string(received) + " of " +
+                std::to_string(copies) + " copies arrived; ";
+  }
+  return problems;
+}
+
+// Unicast on loopback: every backend that serves it puts each copy's own TTL on the wire.
+TEST_P(EgressTest, EveryCopyLeavesWithItsOwnTtl) {
+  constexpr uint32_t kCopies = 90;
+  for (const Receiver& receiver : receivers_) {
+    enable_recv_ttl(receiver.fd.get());
+  }
+  BufferPool pool(kCopies);
+  WorkerCounters counters{};
+  auto egress =
+      make_egress({.backend = GetParam(), .queue_depth = 256, .batch = 16}, fds_, pool, counters);
+  ASSERT_TRUE(egress) << egress.error().to_string();
+  send_ttl_pattern(**egress, pool, kOutputs, kCopies);
+  EXPECT_EQ(pool.available(), pool.capacity()) << "a buffer reference leaked";
+  EXPECT_EQ(counters.tx_packets, kCopies * kOutputs);
+  for (uint32_t o = 0; o < kOutputs; ++o) {
+    EXPECT_EQ(check_ttls(receivers_[o].fd.get(), o, kCopies), "");
+  }
+}
+
+// Multicast over a veth pair in a private namespace, every backend including packet (which
+// writes the IPv4 header itself): each copy arrives with the TTL it was given, whatever the
+// socket's IP_MULTICAST_TTL (1 for output 0, a fixed 5 for output 1). For the socket backends
+// this checks on the running kernel that a per-message IP_TTL overrides IP_MULTICAST_TTL.
+std::string run_multicast_ttl(EgressBackend backend) {
+  if (backend == EgressBackend::uring && !probe_io_uring().available) {
+    return "SKIP: " + probe_io_uring().describe();
+  }
+  if (backend == EgressBackend::gso && !probe_udp_gso()) {
+    return "SKIP: no UDP_SEGMENT on this kernel";
+  }
+  for (const std::string& step :
+       {testing::create_veth_pair("mrlt0", "mrlt1"), testing::interface_up("mrlt0"),
+        testing::interface_up("mrlt1"), testing::add_ipv4_address("mrlt0", "10.99.0.1"),
+        // The copies come from an address of this same namespace: let mrlt1 take them.
+        testing::write_sysctl("net/ipv4/conf/mrlt1/accept_local", "1")}) {
+    if (!step.empty()) {
+      return step;
+    }
+  }
+  const unsigned out_index = ::if_nametoindex("mrlt0");
+  const unsigned in_index = ::if_nametoindex("mrlt1");
+  constexpr uint32_t kTwoOutputs = 2;
+  constexpr uint32_t kCopies = 90;
+  std::vector<UniqueFd> receivers;
+  std::vector<UniqueFd> sockets;
+  std::vector<int> fds;
+  for (uint32_t o = 0; o < kTwoOutputs; ++o) {
+    Output output;
+    output.interface = "mrlt0";
+    output.address.s_addr = htonl(0xef090901u + o);  // 239.9.9.1, 239.9.9.2
+    output.port = static_cast<uint16_t>(7001 + o);
+    if (o == 1) {
+      output.ttl = 5;
+    }
+    UniqueFd receiver(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+    const int bytes = 4 << 20;
+    ::setsockopt(receiver.get(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
+    sockaddr_in bound{};
+    bound.sin_family = AF_INET;
+    bound.sin_addr = output.address;
+    bound.sin_port = htons(output.port);
+    ip_mreqn join{};
+    join.imr_multiaddr = output.address;
+    join.imr_ifindex = static_cast<int>(in_index);
+    if (::bind(receiver.get(), reinterpret_cast<sockaddr*>(&bound), sizeof bound) != 0 ||
+        ::setsockopt(receiver.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &join, sizeof join) != 0) {
+      return std::string("receiver: ") + std::strerror(errno);
+    }
+    enable_recv_ttl(receiver.get());
+    receivers.push_back(std::move(receiver));
+    auto fd = open_output_socket(output, out_index, {.sndbuf = 1 << 20}, "test output");
+    if (!fd) {
+      return fd.error().to_string();
+    }
+    fds.push_back(fd->get());
+    sockets.push_back(std::move(*fd));
+  }
+  BufferPool pool(kCopies);
+  WorkerCounters counters{};
+  auto egress =
+      make_egress({.backend = backend, .queue_depth = 256, .batch = 16}, fds, pool, counters);
+  if (!egress) {
+    return egress.error().to_string();
+  }
+  send_ttl_pattern(**egress, pool, kTwoOutputs, kCopies);
+  std::string problems;
+  if (counters.tx_packets != kCopies * kTwoOutputs) {
+    problems += "tx_packets " + std::to_string(counters.tx_packets) + "; ";
+  }
+  for (uint32_t o = 0; o < kTwoOutputs; ++o) {
+    problems += check_ttls(receivers[o].get(), o, kCopies);
+  }
+  return problems;
+}
+
+class MulticastTtl : public ::testing::TestWithParam<EgressBackend> {};
+
+TEST_P(MulticastTtl, EveryCopyArrivesWithItsOwnTtl) {
+  const EgressBackend backend = GetParam();
+  const std::string result =
+      testing::run_in_private_netns([backend] { return run_multicast_ttl(backend); });
+  if (result.rfind("SKIP: ", 0) == 0) {
+    GTEST_SKIP() << result.substr(6);
+  }
+  EXPECT_EQ(result, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, MulticastTtl,
+                         ::testing::Values(EgressBackend::send, EgressBackend::sendmmsg,
+                                           EgressBackend::uring, EgressBackend::gso,
+                                           EgressBackend::packet),
+                         [](const auto& param_info) {
+                           return std::string(to_string(param_info.param));
+                         });
 
 }  // namespace
 }  // namespace mrelay

@@ -3,6 +3,8 @@
 // reference, length) named by the CQE's user_data, and the slot and buffer reference are
 // released when the CQE is reaped. With no slot free the copy is dropped and counted
 // (uring_sq_full, drop_queue_full): the queue-depth ceiling of the November 2025 report.
+// A copy whose TTL differs from its socket's own goes as IORING_OP_SENDMSG with an IP_TTL
+// control message; the message lives in the copy's slot until its completion.
 //
 //   auto egress = mrelay::make_uring_egress({.backend = EgressBackend::uring,
 //                                            .queue_depth = 1024, .batch = 64},
@@ -34,11 +36,15 @@ class UringEgress final : public Egress {
         pool_(pool),
         counters_(counters),
         slots_(options.queue_depth),
-        free_slots_(options.queue_depth) {
+        free_slots_(options.queue_depth),
+        socket_ttls_(fds.size()) {
     for (uint32_t i = 0; i < depth_; ++i) {
       free_slots_[i] = depth_ - 1 - i;
     }
     free_top_ = depth_;
+    for (size_t o = 0; o < fds.size(); ++o) {
+      socket_ttls_[o] = output_socket_ttl(fds[o]);
+    }
   }
 
   Result<void> init(const UringProbe& probe) {
@@ -84,8 +90,8 @@ class UringEgress final : public Egress {
     }
   }
 
-  bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data,
-            uint32_t len) noexcept override {
+  bool send(uint32_t output, PacketBuffer* buffer, const uint8_t* data, uint32_t len,
+            uint8_t ttl) noexcept override {
     if (free_count_() == 0) {
       reap();
       if (free_count_() == 0 && pending_ > 0) {
@@ -110,13 +116,24 @@ class UringEgress final : public Egress {
       }
     }
     const uint32_t slot = free_slots_[--free_top_];
-    slots_[slot] = Slot{buffer, len};
+    Slot& entry = slots_[slot];
+    entry.buffer = buffer;
+    entry.len = len;
     pool_.retain(buffer);
-    if (fixed_files_) {
-      io_uring_prep_send(sqe, static_cast<int>(output), data, len, 0);
-      sqe->flags |= IOSQE_FIXED_FILE;
+    const int fd = fixed_files_ ? static_cast<int>(output) : fds_[output];
+    if (ttl == socket_ttls_[output]) {
+      io_uring_prep_send(sqe, fd, data, len, 0);
     } else {
-      io_uring_prep_send(sqe, fds_[output], data, len, 0);
+      entry.iov = iovec{const_cast<uint8_t*>(data), len};
+      entry.message = msghdr{};
+      entry.message.msg_iov = &entry.iov;
+      entry.message.msg_iovlen = 1;
+      entry.message.msg_control = entry.control.bytes;
+      entry.message.msg_controllen = write_ttl_control(entry.control.bytes, ttl);
+      io_uring_prep_sendmsg(sqe, fd, &entry.message, 0);
+    }
+    if (fixed_files_) {
+      sqe->flags |= IOSQE_FIXED_FILE;
     }
     io_uring_sqe_set_data64(sqe, slot);
     if (++pending_ >= batch_) {
@@ -200,6 +217,10 @@ class UringEgress final : public Egress {
   struct Slot {
     PacketBuffer* buffer = nullptr;
     uint32_t len = 0;
+    // SENDMSG only: the message the kernel reads until the completion.
+    msghdr message{};
+    iovec iov{};
+    TtlControl control{};
   };
 
   uint32_t free_count_() const noexcept { return free_top_; }
@@ -245,6 +266,7 @@ class UringEgress final : public Egress {
   uint32_t pending_ = 0;  // SQEs prepared but not yet submitted
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;  // stack of free slot indices
+  std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
   uint32_t free_top_ = 0;
   std::string notes_;
 };
@@ -261,8 +283,8 @@ Result<std::unique_ptr<Egress>> make_uring_egress(const EgressOptions& options,
   if (!probe.available) {
     return fail("io_uring_queue_init", "io_uring unavailable", probe.init_errno);
   }
-  if (!probe.op_send) {
-    return fail("io_uring", "kernel lacks IORING_OP_SEND (Linux 5.6+)");
+  if (!probe.op_send || !probe.op_sendmsg) {
+    return fail("io_uring", "kernel lacks IORING_OP_SEND or IORING_OP_SENDMSG (Linux 5.6+)");
   }
   auto egress = std::make_unique<UringEgress>(options, fds, pool, counters);
   if (auto ok = egress->init(probe); !ok) {

@@ -94,7 +94,7 @@ class PacketRing {
 
 /// UDP socket bound to group:port (SO_REUSEADDR + SO_REUSEPORT so several workers share it),
 /// SO_BINDTODEVICE to the ingress interface, joined to the group there (ip_mreqn ifindex),
-/// IP_MULTICAST_ALL 0 (only this group), SO_RXQ_OVFL on, non-blocking.
+/// IP_MULTICAST_ALL 0 (only this group), SO_RXQ_OVFL and IP_RECVTTL on, non-blocking.
 [[nodiscard]] Result<UniqueFd> open_udp_ingress_socket(const std::string& interface,
                                                        unsigned ifindex, in_addr group,
                                                        uint16_t port,

@@ -58,6 +58,10 @@ Result<UniqueFd> open_udp_ingress_socket(const std::string& interface, unsigned 
       return tl::unexpected(ok.error());
     }
   }
+  // The received TTL of every datagram, as a control message: copies leave with it minus one.
+  if (auto ok = set_flag(fd.get(), IPPROTO_IP, IP_RECVTTL, where, "IP_RECVTTL"); !ok) {
+    return tl::unexpected(ok.error());
+  }
   // Only datagrams that arrived on the ingress interface.
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
                    static_cast<socklen_t>(interface.size())) != 0) {

@@ -49,6 +49,7 @@ std::string UringProbe::describe() const {
     list += name;
   };
   add(op_send, "OP_SEND");
+  add(op_sendmsg, "OP_SENDMSG");
   add(single_issuer, "SINGLE_ISSUER");
   add(defer_taskrun, "DEFER_TASKRUN");
   add(coop_taskrun, "COOP_TASKRUN");
@@ -85,6 +86,7 @@ UringProbe probe_io_uring() {
   probe.available = true;
   if (io_uring_probe* ops = io_uring_get_probe_ring(&ring); ops != nullptr) {
     probe.op_send = io_uring_opcode_supported(ops, IORING_OP_SEND) != 0;
+    probe.op_sendmsg = io_uring_opcode_supported(ops, IORING_OP_SENDMSG) != 0;
     io_uring_free_probe(ops);
   }
   UniqueFd event(::eventfd(0, EFD_CLOEXEC));

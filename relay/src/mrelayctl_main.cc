@@ -200,8 +200,12 @@ void print_rules(const json& reply) {
       outputs.append(output["interface"].get<std::string>()).append(":");
       outputs.append(output["group"].get<std::string>()).append(":");
       outputs.append(number(output["port"]));
-      if (output.value("ttl", 1) != 1) {
+      // Shown only when not the default: a fixed TTL, a threshold above 1.
+      if (output.contains("ttl")) {
         outputs.append("/ttl").append(number(output["ttl"]));
+      }
+      if (output.value("ttl_threshold", 1) != 1) {
+        outputs.append("/threshold").append(number(output["ttl_threshold"]));
       }
     }
     rows.push_back({rule["name"].get<std::string>(),

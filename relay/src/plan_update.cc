@@ -15,7 +15,7 @@ namespace {
 
 bool same_output(const Output& a, const Output& b) {
   return a.interface == b.interface && a.address.s_addr == b.address.s_addr && a.port == b.port &&
-         a.ttl == b.ttl;
+         a.ttl == b.ttl && a.ttl_threshold == b.ttl_threshold;
 }
 
 bool same_endpoint(const IngressEndpoint& a, const IngressEndpoint& b, IngressMode mode) {
@@ -50,7 +50,8 @@ bool same_rule(const Rule& a, const Rule& b) {
   if (a.name != b.name || a.input_interface != b.input_interface ||
       a.group.s_addr != b.group.s_addr || a.port != b.port ||
       a.source.has_value() != b.source.has_value() ||
-      (a.source && a.source->s_addr != b.source->s_addr) || a.outputs.size() != b.outputs.size()) {
+      (a.source && a.source->s_addr != b.source->s_addr) ||
+      a.allow_link_local != b.allow_link_local || a.outputs.size() != b.outputs.size()) {
     return false;
   }
   for (size_t o = 0; o < a.outputs.size(); ++o) {

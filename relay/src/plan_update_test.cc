@@ -59,6 +59,21 @@ TEST(RuleDiff, NamesAddedRemovedChanged) {
   EXPECT_TRUE(diff_rules(before, before).empty());
 }
 
+TEST(RuleDiff, TtlSettingsArePartOfTheDefinition) {
+  const std::vector<Rule> before = {make_rule("a", "eth0", "239.1.1.1", 5000, {{"eth1", 6000}})};
+  for (int change = 0; change < 3; ++change) {
+    std::vector<Rule> after = before;
+    if (change == 0) {
+      after[0].outputs[0].ttl = 9;
+    } else if (change == 1) {
+      after[0].outputs[0].ttl_threshold = 16;
+    } else {
+      after[0].allow_link_local = true;
+    }
+    EXPECT_EQ(diff_rules(before, after).changed, std::vector<std::string>{"a"}) << change;
+  }
+}
+
 TEST(NextPlan, KeepsOwnersAndLinksRulesAndOutputs) {
   Config config;
   config.ingress = IngressMode::udp;
@@ -216,6 +231,9 @@ std::string run_swap(EgressBackend backend) {
   ip_mreqn via{};
   via.imr_ifindex = static_cast<int>(::if_nametoindex("lo"));
   ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+  // Above 1: the relay forwards only what it could send on with a TTL of at least 1.
+  const int ttl = 8;
+  ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
   std::atomic<bool> sender_done{false};
   std::thread paced([&] {
     for (uint32_t i = 0; i < kPacketsA; ++i) {
@@ -238,6 +256,7 @@ std::string run_swap(EgressBackend backend) {
   }
   UniqueFd sender_b(::socket(AF_INET, SOCK_DGRAM, 0));
   ::setsockopt(sender_b.get(), IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+  ::setsockopt(sender_b.get(), IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
   uint32_t got_b = 0;
   if (failure.empty()) {
     for (uint32_t i = 0; i < kPacketsB; ++i) {

@@ -68,6 +68,32 @@ TEST_F(RestoreState, BrokenOrInvalidStateIsIgnored) {
   EXPECT_EQ(names(restore_state(config, fake_lookup)), std::vector<std::string>{"a"});
 }
 
+TEST_F(RestoreState, LoopingStateIsIgnored) {
+  // b sends into a's input and a into b's: a state file that would form a loop on this host
+  // (written by hand, or by an older relay) is refused like any invalid one.
+  Rule b = rule_named("b", "239.2.2.2");
+  b.input_interface = "eth1";
+  b.port = 6000;
+  ::inet_pton(AF_INET, "239.1.1.1", &b.outputs[0].address);
+  b.outputs[0].port = 5000;
+  write(state(config.rules, {rule_named("a", "239.1.1.1"), b}));
+  EXPECT_EQ(names(restore_state(config, fake_lookup)), std::vector<std::string>{"a"});
+}
+
+TEST_F(RestoreState, TtlSettingsSurviveTheRoundTrip) {
+  Rule b = rule_named("b", "224.0.0.251");
+  b.allow_link_local = true;
+  b.outputs[0].ttl = 9;
+  b.outputs[0].ttl_threshold = 3;
+  write(state(config.rules, {rule_named("a", "239.1.1.1"), b}));
+  const Config restored = restore_state(config, fake_lookup);
+  ASSERT_EQ(names(restored), (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(restored.rules[0].outputs[0].ttl.has_value());
+  EXPECT_TRUE(restored.rules[1].allow_link_local);
+  EXPECT_EQ(restored.rules[1].outputs[0].ttl, 9);
+  EXPECT_EQ(restored.rules[1].outputs[0].ttl_threshold, 3);
+}
+
 }  // namespace
 }  // namespace mrelay
 

@@ -88,6 +88,8 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
       plan.outputs.push_back(rule.outputs[o]);
       plan.output_ifindex.push_back(out_index);
       plan.output_where.push_back(where);
+      plan.output_ttl.push_back(
+          {.threshold = rule.outputs[o].ttl_threshold, .fixed = rule.outputs[o].ttl.value_or(0)});
     }
   }
   plan.rule_counters.assign(config.workers, std::vector<RuleCounters>(config.rules.size()));
@@ -381,6 +383,9 @@ void Worker::handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* 
   }
   ++rule_counters_[rule].matched_packets;
   rule_counters_[rule].matched_bytes += view.payload_len;
+  if (ttl_expired(view.ttl)) {
+    return;
+  }
   PacketBuffer* buffer = pool_->acquire();
   if (buffer == nullptr) {
     ++counters_.drop_buffer_exhausted;
@@ -390,17 +395,34 @@ void Worker::handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* 
   // The ring frame goes back to the kernel at once; the payload lives on in the pool buffer
   // until its last copy is sent (one copy per packet, not per output).
   std::memcpy(buffer->data, view.payload, view.payload_len);
-  (void)send_to_outputs(rule, buffer, buffer->data, view.payload_len);
+  (void)send_to_outputs(rule, buffer, buffer->data, view.payload_len, view.ttl);
   pool_->release(buffer);
 }
 
+bool Worker::ttl_expired(uint8_t ttl) noexcept {
+  // A router never sends a packet with TTL 0: one received with TTL 1 ends here (TTL 0 cannot
+  // arrive from a conforming sender). With the decrement in send_to_outputs, this is what ends
+  // a forwarding loop through other hosts, which no check of one host's rules can see.
+  if (ttl > 1) {
+    return false;
+  }
+  ++counters_.drop_ttl_expired;
+  return true;
+}
+
 bool Worker::send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload,
-                             uint32_t len) {
+                             uint32_t len, uint8_t ttl) {
   const uint32_t first = plan_->rule_first_output[static_cast<size_t>(rule)];
   const uint32_t count = plan_->rule_output_count[static_cast<size_t>(rule)];
   bool handed = false;
   for (uint32_t o = first; o < first + count; ++o) {
-    const bool accepted = egress_->send(o, buffer, payload, len);
+    const OutputTtl& output_ttl = plan_->output_ttl[o];
+    if (ttl <= output_ttl.threshold) {
+      ++counters_.drop_ttl_threshold;
+      continue;
+    }
+    const uint8_t copy_ttl = output_ttl.fixed != 0 ? output_ttl.fixed : ttl - 1;
+    const bool accepted = egress_->send(o, buffer, payload, len, copy_ttl);
     ++(accepted ? output_counters_[o].queued_packets : output_counters_[o].dropped_packets);
     handed = accepted || handed;
   }
@@ -467,17 +489,27 @@ void Worker::handle_frame(const IngressSocket& socket, uint32_t slot, uint32_t l
   }
   ++rule_counters_[rule].matched_packets;
   rule_counters_[rule].matched_bytes += view.payload_len;
-  forward(rule, slot, view.payload, view.payload_len);
+  if (ttl_expired(view.ttl)) {
+    return;
+  }
+  forward(rule, slot, view.payload, view.payload_len, view.ttl);
 }
 
 void Worker::handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len) {
   ++counters_.rx_packets;
   msghdr& header = messages_[slot].msg_hdr;
+  // The received TTL (IP_RECVTTL). Without one (cannot happen: the option is set at open) the
+  // packet counts as expired rather than being forwarded with a TTL nobody knows.
+  uint8_t ttl = 0;
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(&header); cmsg != nullptr; cmsg = CMSG_NXTHDR(&header, cmsg)) {
     if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SO_RXQ_OVFL) {
       uint32_t overflow = 0;
       std::memcpy(&overflow, CMSG_DATA(cmsg), sizeof overflow);
       note_socket_drops(socket, overflow);
+    } else if (cmsg->cmsg_level == IPPROTO_IP && cmsg->cmsg_type == IP_TTL) {
+      int value = 0;
+      std::memcpy(&value, CMSG_DATA(cmsg), sizeof value);
+      ttl = static_cast<uint8_t>(value);
     }
   }
   if ((header.msg_flags & MSG_TRUNC) != 0) {
@@ -493,10 +525,14 @@ void Worker::handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len)
   }
   ++rule_counters_[rule].matched_packets;
   rule_counters_[rule].matched_bytes += len;
-  forward(rule, slot, static_cast<const uint8_t*>(iovecs_[slot].iov_base), len);
+  if (ttl_expired(ttl)) {
+    return;
+  }
+  forward(rule, slot, static_cast<const uint8_t*>(iovecs_[slot].iov_base), len, ttl);
 }
 
-void Worker::forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32_t len) {
+void Worker::forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32_t len,
+                     uint8_t ttl) {
   PacketBuffer* buffer = slot_buffers_[slot];
   if (buffer == nullptr) {
     // Read into scratch because the pool was empty: the packet cannot be relayed.
@@ -504,7 +540,7 @@ void Worker::forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32
     ++counters_.exhausted_packets;
     return;
   }
-  if (send_to_outputs(rule, buffer, payload, len)) {
+  if (send_to_outputs(rule, buffer, payload, len, ttl)) {
     // The copies hold their own references; the slot takes a fresh buffer next turn.
     pool_->release(buffer);
     slot_buffers_[slot] = nullptr;

@@ -70,6 +70,12 @@ struct OutputCounters {
   uint64_t dropped_packets = 0;
 };
 
+/// An output's TTL settings in the form the hot path reads (Output::ttl, ttl_threshold).
+struct OutputTtl {
+  uint8_t threshold = kDefaultTtlThreshold;  // forward only a received TTL above this
+  uint8_t fixed = 0;                         // TTL of every copy; 0 = the received TTL - 1
+};
+
 /// Everything the workers share, built once from a validated Config (allocation happens here).
 struct RelayPlan {
   Config config;
@@ -79,6 +85,7 @@ struct RelayPlan {
   std::vector<Output> outputs;              // every rule's outputs, flattened
   std::vector<unsigned> output_ifindex;     // per flattened output
   std::vector<std::string> output_where;    // "rules[0].outputs[2]" for error messages
+  std::vector<OutputTtl> output_ttl;        // per flattened output
   std::vector<uint32_t> rule_first_output;  // per rule: index into outputs
   std::vector<uint32_t> rule_output_count;  // per rule
   int fanout_id = -1;  // PACKET_FANOUT group id when workers > 1 in packet mode
@@ -176,10 +183,13 @@ class Worker {
   uint32_t receive(IngressSocket& socket);
   void handle_frame(const IngressSocket& socket, uint32_t slot, uint32_t len);
   void handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len);
-  void forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32_t len);
+  void forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32_t len, uint8_t ttl);
   uint32_t receive_ring(IngressSocket& socket);
   void handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* frame);
-  bool send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload, uint32_t len);
+  bool send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload, uint32_t len,
+                       uint8_t ttl);
+  // Counts and returns true when a packet received with `ttl` may not be forwarded at all.
+  bool ttl_expired(uint8_t ttl) noexcept;
   void refresh_kernel_drops() noexcept;
   void note_socket_drops(IngressSocket& socket, uint32_t cumulative) noexcept;
   void clear_ingress_errors() noexcept;
@@ -214,7 +224,7 @@ class Worker {
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_in> sources_;  // udp mode
-  // udp mode: room for one SO_RXQ_OVFL control message per slot.
+  // udp mode: room per slot for the SO_RXQ_OVFL and IP_TTL control messages (24 bytes each).
   static constexpr size_t kControlSize = 64;
   std::vector<uint8_t> control_;
 

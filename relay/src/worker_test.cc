@@ -1,5 +1,6 @@
 // Worker tests: the plan built from a config, and the whole loop (UDP ingress -> rule ->
-// 3 outputs) for every egress backend, on the loopback of a private network namespace.
+// 3 outputs with different TTL settings) for every egress backend, on the loopback of a
+// private network namespace.
 //
 // The loop test forks a child that unshare(CLONE_NEWNET)s: the child gets its own loopback
 // (marked MULTICAST there), so nothing touches the host's interfaces and the namespace goes
@@ -86,6 +87,20 @@ TEST(RelayPlan, FlattensOutputsAndDedupesIngress) {
   EXPECT_GE(fanout->fanout_id, 0);
 }
 
+TEST(RelayPlan, CarriesEachOutputsTtlSettings) {
+  Config config;
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}, {"eth1", 6001}}));
+  config.rules[0].outputs[1].ttl = 7;
+  config.rules[0].outputs[1].ttl_threshold = 32;
+  auto plan = build_plan(config, fake_lookup);
+  ASSERT_TRUE(plan) << plan.error().to_string();
+  ASSERT_EQ(plan->output_ttl.size(), 2u);
+  EXPECT_EQ(plan->output_ttl[0].threshold, kDefaultTtlThreshold);
+  EXPECT_EQ(plan->output_ttl[0].fixed, 0);  // the received TTL - 1
+  EXPECT_EQ(plan->output_ttl[1].threshold, 32);
+  EXPECT_EQ(plan->output_ttl[1].fixed, 7);
+}
+
 TEST(RelayPlan, MissingInterfaceNamesTheField) {
   Config config;
   config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth9", 6000}}));
@@ -98,9 +113,28 @@ TEST(RelayPlan, MissingInterfaceNamesTheField) {
 
 constexpr uint32_t kPackets = 400;
 constexpr int kOutputs = 3;
+// Received TTLs, packet i gets kInputTtls[i % 6]: 1 is never forwarded; 2 and 5 are not above
+// output 1's threshold of 5; 6, 64 and 255 go everywhere.
+constexpr uint8_t kInputTtls[] = {1, 2, 5, 6, 64, 255};
+constexpr uint8_t kThreshold = 5;  // output 1's ttl_threshold
+constexpr uint8_t kFixedTtl = 9;   // output 2's ttl
+
+uint8_t input_ttl(uint32_t i) {
+  return kInputTtls[i % (sizeof kInputTtls / sizeof kInputTtls[0])];
+}
+
+// The TTL copy i must arrive with on output o, or 0 when it must not be sent there.
+uint8_t expected_ttl(uint32_t i, int o) {
+  const uint8_t ttl = input_ttl(i);
+  if (ttl <= 1 || (o == 1 && ttl <= kThreshold)) {
+    return 0;
+  }
+  return o == 2 ? kFixedTtl : static_cast<uint8_t>(ttl - 1);
+}
 
 // Runs in a child inside a private network namespace (test_netns.h). Returns "" on success,
-// "SKIP: why" or a failure description.
+// "SKIP: why" or a failure description. UDP ingress, three outputs: the default (received
+// TTL - 1), ttl_threshold 5, and a fixed ttl 9.
 std::string run_udp_loop(EgressBackend backend) {
   if (backend == EgressBackend::uring && !probe_io_uring().available) {
     return "SKIP: " + probe_io_uring().describe();
@@ -116,6 +150,8 @@ std::string run_udp_loop(EgressBackend backend) {
     // The test reads only after sending: room for all 400 copies (default holds ~270).
     const int bytes = 4 << 20;
     ::setsockopt(receivers.back().get(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
+    const int one = 1;
+    ::setsockopt(receivers.back().get(), IPPROTO_IP, IP_RECVTTL, &one, sizeof one);
     sockaddr_in bound{};
     bound.sin_family = AF_INET;
     bound.sin_addr = address("127.0.0.1");
@@ -126,6 +162,12 @@ std::string run_udp_loop(EgressBackend backend) {
     output.interface = "lo";
     output.address = address("127.0.0.1");
     output.port = ntohs(bound.sin_port);
+    if (o == 1) {
+      output.ttl_threshold = kThreshold;
+    }
+    if (o == 2) {
+      output.ttl = kFixedTtl;
+    }
     rule.outputs.push_back(output);
   }
   Config config;
@@ -158,36 +200,73 @@ std::string run_udp_loop(EgressBackend backend) {
   group.sin_family = AF_INET;
   group.sin_addr = rule.group;
   group.sin_port = htons(rule.port);
+  uint32_t sent_forwardable = 0;  // packets with a TTL above 1
+  uint64_t expected_copies = 0;
   for (uint32_t i = 0; i < kPackets; ++i) {
     uint8_t payload[100];
     std::memset(payload, static_cast<int>(i & 0xff), sizeof payload);
     std::memcpy(payload, &i, sizeof i);
-    ::sendto(sender.get(), payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&group),
-             sizeof group);
+    // Each packet with its own TTL (a per-message IP_TTL works for multicast too).
+    iovec iov{payload, sizeof payload};
+    alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_name = &group;
+    message.msg_namelen = sizeof group;
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
+    cmsg->cmsg_level = IPPROTO_IP;
+    cmsg->cmsg_type = IP_TTL;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    const int ttl = input_ttl(i);
+    std::memcpy(CMSG_DATA(cmsg), &ttl, sizeof ttl);
+    ::sendmsg(sender.get(), &message, 0);
+    sent_forwardable += ttl > 1 ? 1 : 0;
+    for (int o = 0; o < kOutputs; ++o) {
+      expected_copies += expected_ttl(i, o) != 0 ? 1 : 0;
+    }
     if (i % 50 == 49) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));  // stay under rcvbuf sizes
     }
   }
-  // Wait (bounded) for every copy, checking each payload.
+  // Wait (bounded) for every copy, checking each payload and TTL.
   std::vector<uint32_t> received(kOutputs, 0);
   std::string failure;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   while (std::chrono::steady_clock::now() < deadline) {
-    uint32_t total = 0;
+    uint64_t total = 0;
     for (int o = 0; o < kOutputs; ++o) {
       uint8_t data[256];
+      iovec iov{data, sizeof data};
+      alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(int))];
+      msghdr message{};
+      message.msg_iov = &iov;
+      message.msg_iovlen = 1;
+      message.msg_control = control;
+      message.msg_controllen = sizeof control;
       ssize_t len;
-      while ((len = ::recv(receivers[o].get(), data, sizeof data, 0)) > 0) {
+      while ((len = ::recvmsg(receivers[o].get(), &message, 0)) > 0) {
         uint32_t index = 0;
         std::memcpy(&index, data, sizeof index);
+        int ttl = -1;
+        if (cmsghdr* cmsg = CMSG_FIRSTHDR(&message); cmsg != nullptr) {
+          std::memcpy(&ttl, CMSG_DATA(cmsg), sizeof ttl);
+        }
         if (len != 100 || data[99] != static_cast<uint8_t>(index & 0xff)) {
           failure = "corrupted copy on output " + std::to_string(o);
+        } else if (ttl != expected_ttl(index, o)) {
+          failure = "output " + std::to_string(o) + " packet " + std::to_string(index) +
+                    " (received TTL " + std::to_string(input_ttl(index)) + "): TTL " +
+                    std::to_string(ttl) + ", expected " + std::to_string(expected_ttl(index, o));
         }
         ++received[o];
+        message.msg_controllen = sizeof control;
       }
       total += received[o];
     }
-    if (total >= kPackets * kOutputs) {
+    if (total >= expected_copies) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -202,16 +281,25 @@ std::string run_udp_loop(EgressBackend backend) {
   }
   const WorkerCounters& c = worker.counters();
   std::string text;
+  uint64_t got = 0;
   for (int o = 0; o < kOutputs; ++o) {
-    if (received[o] != kPackets) {
-      text += "output " + std::to_string(o) + " got " + std::to_string(received[o]) + "; ";
-    }
+    got += received[o];
   }
-  if (c.rx_packets != kPackets || c.fwd_packets != kPackets ||
-      c.tx_packets != kPackets * kOutputs || c.rx_bytes != kPackets * 100u ||
+  if (got != expected_copies) {
+    text += "got " + std::to_string(got) + " copies, expected " + std::to_string(expected_copies) +
+            "; ";
+  }
+  const uint64_t expired = kPackets - sent_forwardable;
+  const uint64_t below_threshold = kPackets * kOutputs - expired * kOutputs - expected_copies;
+  if (c.rx_packets != kPackets || c.fwd_packets != sent_forwardable ||
+      c.tx_packets != expected_copies || c.rx_bytes != kPackets * 100u ||
+      c.drop_ttl_expired != expired || c.drop_ttl_threshold != below_threshold ||
       c.exhausted_packets != 0 || c.unmatched_no_rule != 0) {
     text += "counters rx " + std::to_string(c.rx_packets) + " fwd " +
-            std::to_string(c.fwd_packets) + " tx " + std::to_string(c.tx_packets) + " exhausted " +
+            std::to_string(c.fwd_packets) + " tx " + std::to_string(c.tx_packets) +
+            " ttl_expired " + std::to_string(c.drop_ttl_expired) + " (want " +
+            std::to_string(expired) + ") ttl_threshold " + std::to_string(c.drop_ttl_threshold) +
+            " (want " + std::to_string(below_threshold) + ") exhausted " +
             std::to_string(c.exhausted_packets) + "; ";
   }
   if (c.syscalls == 0 || (backend != EgressBackend::send && c.batches == 0)) {
@@ -225,7 +313,9 @@ std::string run_udp_loop(EgressBackend backend) {
 
 class WorkerLoop : public ::testing::TestWithParam<EgressBackend> {};
 
-TEST_P(WorkerLoop, UdpIngressFanoutThree) {
+// Every copy carries the received TTL - 1 (or its output's fixed TTL), a packet received with
+// TTL 1 is never forwarded, a threshold holds back what is not above it; each counted once.
+TEST_P(WorkerLoop, UdpIngressFanoutThreeWithTtls) {
   const EgressBackend backend = GetParam();
   const std::string result =
       testing::run_in_private_netns([backend] { return run_udp_loop(backend); });

@@ -16,9 +16,16 @@
 //       {"name": "cam1",
 //        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
 //                  "source": "10.9.9.9"},            // source optional (SSM-like filter)
-//        "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000, "ttl": 1}]}
+//        "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000,
+//                     "ttl_threshold": 1,          // optional: forward only input TTL > 1
+//                     "ttl": 8}],                  // optional: fixed TTL instead of TTL - 1
+//        "allow_link_local": false}               // optional: 224.0.0.0/24 groups allowed
 //     ]
 //   }
+//
+// TTL: every copy leaves with the received packet's TTL minus one, as from a router, and a
+// packet received with TTL <= 1 is never forwarded; so a loop through other hosts dies out.
+// One host's rules may not form a loop at all (validate_config).
 #pragma once
 
 #include <netinet/in.h>
@@ -41,12 +48,23 @@ enum class EgressBackend : uint8_t { send, sendmmsg, uring, packet, gso };
 [[nodiscard]] std::string_view to_string(IngressMode mode);
 [[nodiscard]] std::string_view to_string(EgressBackend backend);
 
+// Default per-output TTL threshold: forward packets received with TTL > 1, i.e. every packet
+// whose copy can leave with a TTL of at least 1 (the kernel's multicast VIFs also default to 1).
+inline constexpr uint8_t kDefaultTtlThreshold = 1;
+
 /// One destination of a rule. `address` may be a multicast group or a unicast host.
 struct Output {
   std::string interface;
   in_addr address{};  // network byte order
   uint16_t port = 0;  // host byte order
-  uint8_t ttl = 1;    // multicast TTL / unicast TTL of the copies sent
+  // Fixed TTL of every copy (JSON "ttl", --ttl), 1..255. Unset (the default): the received
+  // packet's TTL - 1, as a router forwards, which is what makes a loop through other hosts
+  // die out. A fixed TTL restarts the count at every pass through this relay, so set it only
+  // where no loop is possible (or to 1, the last hop).
+  std::optional<uint8_t> ttl;
+  // Forward only packets received with a TTL above this (JSON "ttl_threshold",
+  // --ttl-threshold), 1..254: the kernel's per-VIF threshold, to keep scoped traffic in.
+  uint8_t ttl_threshold = kDefaultTtlThreshold;
 };
 
 /// input {interface, group, port, optional source} -> outputs (any number, 64+ works).
@@ -57,6 +75,10 @@ struct Rule {
   uint16_t port = 0;
   std::optional<in_addr> source;  // only packets from this source match, when set
   std::vector<Output> outputs;
+  // Link-local groups (224.0.0.0/24: routing protocols, mDNS, IGMP) belong to one link and no
+  // router forwards them; a rule whose input or output group is one is refused unless this
+  // says so (JSON "allow_link_local", --allow-link-local).
+  bool allow_link_local = false;
 };
 
 struct EgressConfig {
@@ -130,8 +152,14 @@ using InterfaceLookup = std::function<unsigned(const std::string&)>;
 [[nodiscard]] InterfaceLookup system_interfaces();
 
 /// Whole-config checks: at least one rule, multicast input groups, ports != 0, interfaces
-/// exist, rule names unique, no duplicate input, no output equal to its input, knob ranges.
-/// Errors name the field: "rules[1].outputs[0].interface: no such interface 'veth9'".
+/// exist, rule names unique, no duplicate input, no output equal to its input, TTL ranges,
+/// link-local groups only with allow_link_local, no forwarding loop among the rules (an
+/// output whose group and port are another rule's input group and port, on any interface,
+/// feeds that rule: the host may loop the copy back through a veth pair or a switch; a rule
+/// relaying its own group to another interface is not a loop here -- the TTL ends that one),
+/// knob ranges.
+/// Errors name the field: "rules[1].outputs[0].interface: no such interface 'veth9'"; a loop
+/// error names the output that closes it and every rule on it by name.
 [[nodiscard]] Result<void> validate_config(const Config& config, const InterfaceLookup& lookup);
 
 /// The knob range checks alone (everything except rules): queue_depth, batch, sndbuf, rcvbuf,

@@ -40,7 +40,12 @@ namespace mrelay {
   X(ingress_errors, "socket errors read off ingress sockets (ENETDOWN while the link is down)")   \
   X(output_rebinds, "outputs re-attached to a re-created interface (new ifindex)")               \
   X(output_rebind_failures, "re-attach attempts that failed (EPERM without CAP_NET_RAW...)")    \
-  X(gso_fallbacks, "outputs switched from UDP GSO to one datagram per message (EIO, EINVAL)")
+  X(gso_fallbacks, "outputs switched from UDP GSO to one datagram per message (EIO, EINVAL)")   \
+  /* TTL and loops */                                                                           \
+  X(drop_ttl_expired,                                                                           \
+    "received packets matching a rule dropped: TTL <= 1 (a copy would leave with TTL 0)")       \
+  X(drop_ttl_threshold, "copies not sent: the received TTL is not above the output's "          \
+                        "ttl_threshold")
 
 struct alignas(64) WorkerCounters {
 #define MRELAY_COUNTER_FIELD(name, help) uint64_t name = 0;

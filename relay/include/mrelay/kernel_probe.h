@@ -10,9 +10,10 @@
 namespace mrelay {
 
 struct UringProbe {
-  bool available = false;  // io_uring_queue_init works at all
-  int init_errno = 0;      // why not, when !available (ENOSYS, EPERM from io_uring_disabled...)
-  bool op_send = false;    // IORING_OP_SEND supported
+  bool available = false;   // io_uring_queue_init works at all
+  int init_errno = 0;       // why not, when !available (ENOSYS, EPERM from io_uring_disabled...)
+  bool op_send = false;     // IORING_OP_SEND supported
+  bool op_sendmsg = false;  // IORING_OP_SENDMSG supported (copies with their own TTL)
   bool single_issuer = false;
   bool defer_taskrun = false;  // needs single_issuer
   bool coop_taskrun = false;
