@@ -112,6 +112,15 @@ TEST(CommandLine, EveryKnobFlagBothForms) {
   EXPECT_EQ(c.rules.at(0).outputs.at(0).ttl, 1);  // default TTL without --ttl
 }
 
+TEST(CommandLine, QuickFormVlan) {
+  auto cli = parse({QUICK, "--vlan", "100"});
+  ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
+  EXPECT_EQ(cli->config.rules.at(0).vlan, 100);
+  auto untagged = parse({QUICK});
+  ASSERT_TRUE(untagged.has_value()) << untagged.error().to_string();
+  EXPECT_EQ(untagged->config.rules.at(0).vlan, 0);
+}
+
 TEST(CommandLine, DefaultsWithoutKnobFlags) {
   auto cli = parse({QUICK});
   ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
@@ -202,7 +211,8 @@ TEST(CommandLine, HelpAndVersion) {
 TEST(CommandLine, UsageNamesEveryFlagWithItsDefault) {
   const std::string text = usage_text();
   for (const char* flag : {"--config",      "--check-config", "--in",           "--out",
-                           "--source",      "--ttl",          "--ingress",      "--egress",
+                           "--source",      "--ttl",          "--vlan",
+                           "--ingress",     "--egress",
                            "--queue-depth", "--batch",        "--sndbuf",       "--rcvbuf",
                            "--workers",     "--cpus",         "--pool-buffers", "--stats-interval",
                            "--stats-json",  "--rt-priority",  "--help",         "--version"}) {
@@ -250,6 +260,9 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--in", "veth2:239.1.1.2:5000"}, "--in", "given twice"},
       {{QUICK, "--source", "10.1"}, "--source", "not an IPv4 address"},
       {{QUICK, "--source", "239.1.1.1"}, "--source", "not a unicast source"},
+      {{QUICK, "--vlan", "0"}, "--vlan", "must be in 1..4094"},
+      {{QUICK, "--vlan", "4095"}, "--vlan", "must be in 1..4094"},
+      {{"--vlan", "100"}, "--vlan", "quick form only"},
       {{QUICK, "--ttl", "0"}, "--ttl", "must be in 1..255"},
       {{QUICK, "--ttl", "256"}, "--ttl", "must be in 1..255"},
       {{"--config", "/nonexistent/x.json", "--ttl", "3"}, "/nonexistent/x.json", "cannot open"},

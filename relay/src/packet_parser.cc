@@ -72,6 +72,14 @@ std::string_view to_string(ParseVerdict verdict) {
       return "fragment";
     case ParseVerdict::not_udp:
       return "not_udp";
+    case ParseVerdict::other_host:
+      return "other_host";
+    case ParseVerdict::martian_source:
+      return "martian_source";
+    case ParseVerdict::bad_udp_checksum:
+      return "bad_udp_checksum";
+    case ParseVerdict::bad_gso:
+      return "bad_gso";
   }
   return "unknown";
 }
@@ -83,16 +91,21 @@ bool is_malformed(ParseVerdict verdict) {
     case ParseVerdict::bad_length:
     case ParseVerdict::bad_checksum:
     case ParseVerdict::fragment:
+    case ParseVerdict::bad_udp_checksum:
+    case ParseVerdict::bad_gso:
       return true;
     case ParseVerdict::ok:
     case ParseVerdict::not_ipv4:
     case ParseVerdict::not_udp:
+    case ParseVerdict::other_host:
+    case ParseVerdict::martian_source:
       return false;
   }
   return false;
 }
 
-ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, UdpView& out) noexcept {
+ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, const FrameMeta& /*meta*/,
+                        UdpView& out) noexcept {
   if (packet == nullptr || len < kIpv4MinHeaderSize) {
     return ParseVerdict::truncated;
   }
@@ -136,7 +149,8 @@ ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, UdpView& out) noexcep
   return ParseVerdict::ok;
 }
 
-ParseVerdict parse_frame(const uint8_t* frame, size_t len, UdpView& out) noexcept {
+ParseVerdict parse_frame(const uint8_t* frame, size_t len, const FrameMeta& meta,
+                         UdpView& out) noexcept {
   if (frame == nullptr || len < kEthernetHeaderSize) {
     return ParseVerdict::truncated;
   }
@@ -168,11 +182,15 @@ ParseVerdict parse_frame(const uint8_t* frame, size_t len, UdpView& out) noexcep
   if (ethertype != kEthertypeIpv4) {
     return ParseVerdict::not_ipv4;
   }
-  const ParseVerdict verdict = parse_ipv4(frame + offset, len - offset, out);
+  const ParseVerdict verdict = parse_ipv4(frame + offset, len - offset, meta, out);
   if (verdict == ParseVerdict::ok) {
     out.vlan_id = vlan_id;
   }
   return verdict;
+}
+
+bool is_martian_source(uint32_t /*address*/) noexcept {
+  return false;
 }
 
 }  // namespace mrelay

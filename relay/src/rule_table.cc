@@ -89,8 +89,8 @@ int32_t RuleTable::probe(unsigned ifindex, uint32_t group, uint16_t port, bool a
   }
 }
 
-int32_t RuleTable::find(unsigned ifindex, uint32_t group, uint16_t port,
-                        uint32_t source) const noexcept {
+int32_t RuleTable::find(unsigned ifindex, uint32_t group, uint16_t port, uint32_t source,
+                        uint16_t /*vlan*/) const noexcept {
   if (ifindex == 0 || slots_.empty()) {
     return -1;  // a default-constructed table, or a packet with no interface
   }

@@ -20,9 +20,10 @@ class RuleTable {
 
   /// Index into the rules vector given at construction, or -1 when nothing matches.
   /// A rule with a source matches only that source and wins over an any-source rule
-  /// for the same (ifindex, group, port). Addresses in network byte order, port host order.
-  [[nodiscard]] int32_t find(unsigned ifindex, uint32_t group, uint16_t port,
-                             uint32_t source) const noexcept;
+  /// for the same (ifindex, vlan, group, port). `vlan` is the frame's VLAN id, 0 untagged:
+  /// a rule matches only its own VLAN. Addresses in network byte order, port host order.
+  [[nodiscard]] int32_t find(unsigned ifindex, uint32_t group, uint16_t port, uint32_t source,
+                             uint16_t vlan = 0) const noexcept;
 
   [[nodiscard]] size_t size() const noexcept { return rule_count_; }
 
