@@ -170,9 +170,9 @@ size_t write_datagram(const FrameParams& params, const DatagramShape& shape, uin
   for (uint32_t s = 0; s < shape.segments; ++s) {
     uint8_t* payload = udp + kUdpHeaderSize + static_cast<size_t>(s) * shape.payload_size;
     if (shape.payload_size >= kPayloadHeaderSize) {
-      stamp_payload(payload, shape.payload_size,
-                    {.stream = params.stream, .sequence = sequence + s,
-                     .send_time_ns = send_time_ns});
+      stamp_payload(
+          payload, shape.payload_size,
+          {.stream = params.stream, .sequence = sequence + s, .send_time_ns = send_time_ns});
     } else {
       std::memset(payload, 0xa5, shape.payload_size);
     }
@@ -232,16 +232,13 @@ uint32_t datagrams_per_frame(InjectKind kind, const FrameParams& params) {
 
 std::array<uint8_t, VnetHeader::kSize> VnetHeader::serialise() const {
   std::array<uint8_t, kSize> out{};
-  auto store_le16 = [&out](size_t at, uint16_t value) {
-    out[at] = static_cast<uint8_t>(value);
-    out[at + 1] = static_cast<uint8_t>(value >> 8);
-  };
+  auto store16 = [&out](size_t at, uint16_t value) { std::memcpy(out.data() + at, &value, 2); };
   out[0] = flags;
   out[1] = gso_type;
-  store_le16(2, hdr_len);
-  store_le16(4, gso_size);
-  store_le16(6, csum_start);
-  store_le16(8, csum_offset);
+  store16(2, hdr_len);
+  store16(4, gso_size);
+  store16(6, csum_start);
+  store16(8, csum_offset);
   return out;
 }
 

@@ -24,43 +24,43 @@
 namespace mrelay::harness {
 
 // X(kind, relay counter expected in packet mode, what the frame is)
-#define MRELAY_INJECT_KINDS(X)                                                                \
-  X(truncated_eth, "malformed_truncated",                                                     \
-    "14-byte frame: Ethernet header (type IPv4) and nothing after it")                        \
-  X(truncated_ip, "malformed_truncated", "frame ends 12 bytes into the IPv4 header")          \
-  X(truncated_udp, "malformed_truncated", "valid IPv4 header, frame ends inside UDP header")  \
-  X(bad_ihl, "malformed_bad_ip_header", "IHL 4 (16 bytes, below the 20-byte minimum)")        \
-  X(total_len_long, "malformed_bad_length", "IPv4 total length 200 bytes beyond the frame")   \
-  X(total_len_short, "malformed_bad_length", "IPv4 total length shorter than IP+UDP headers") \
-  X(udp_len_lie, "malformed_bad_length", "UDP length 100 bytes more than the IPv4 length")    \
-  X(fragment_mf, "malformed_fragment", "first fragment: MF set, offset 0")                    \
-  X(fragment_offset, "malformed_fragment", "last fragment: MF clear, offset 1480 bytes")      \
-  X(ip_options, "fwd_packets", "valid UDP with a 4-byte Router Alert IPv4 option (IHL 6)")    \
-  X(non_udp, "unmatched_not_udp", "IPv4 protocol 6 (TCP) to the group")                       \
-  X(not_ipv4, "none",                                                                         \
-    "ethertype 0x88b5 (local experimental): the relay's socket filter keeps it out")          \
-  X(bad_checksum, "malformed_bad_checksum", "IPv4 header checksum off by one")                \
-  X(vlan_valid, "unmatched_no_rule",                                                          \
-    "valid UDP inside an 802.1Q tag (VLAN 100): only a rule on VLAN 100 takes it")            \
-  X(jumbo, "rx_oversize",                                                                     \
-    "valid UDP in a frame larger than a relay ring slot (needs MTU >= --jumbo-size)")         \
-  X(other_host, "rejected_other_host",                                                        \
-    "valid UDP to a unicast MAC that is not the receiver's (PACKET_OTHERHOST)")               \
+#define MRELAY_INJECT_KINDS(X)                                                                 \
+  X(truncated_eth, "malformed_truncated",                                                      \
+    "14-byte frame: Ethernet header (type IPv4) and nothing after it")                         \
+  X(truncated_ip, "malformed_truncated", "frame ends 12 bytes into the IPv4 header")           \
+  X(truncated_udp, "malformed_truncated", "valid IPv4 header, frame ends inside UDP header")   \
+  X(bad_ihl, "malformed_bad_ip_header", "IHL 4 (16 bytes, below the 20-byte minimum)")         \
+  X(total_len_long, "malformed_bad_length", "IPv4 total length 200 bytes beyond the frame")    \
+  X(total_len_short, "malformed_bad_length", "IPv4 total length shorter than IP+UDP headers")  \
+  X(udp_len_lie, "malformed_bad_length", "UDP length 100 bytes more than the IPv4 length")     \
+  X(fragment_mf, "malformed_fragment", "first fragment: MF set, offset 0")                     \
+  X(fragment_offset, "malformed_fragment", "last fragment: MF clear, offset 1480 bytes")       \
+  X(ip_options, "fwd_packets", "valid UDP with a 4-byte Router Alert IPv4 option (IHL 6)")     \
+  X(non_udp, "unmatched_not_udp", "IPv4 protocol 6 (TCP) to the group")                        \
+  X(not_ipv4, "none",                                                                          \
+    "ethertype 0x88b5 (local experimental): the relay's socket filter keeps it out")           \
+  X(bad_checksum, "malformed_bad_checksum", "IPv4 header checksum off by one")                 \
+  X(vlan_valid, "unmatched_no_rule",                                                           \
+    "valid UDP inside an 802.1Q tag (VLAN 100): only a rule on VLAN 100 takes it")             \
+  X(jumbo, "rx_oversize",                                                                      \
+    "valid UDP in a frame larger than a relay ring slot (needs MTU >= --jumbo-size)")          \
+  X(other_host, "rejected_other_host",                                                         \
+    "valid UDP to a unicast MAC that is not the receiver's (PACKET_OTHERHOST)")                \
   X(source_zeronet, "rejected_martian_source", "valid UDP from 0.1.2.3 (\"this network\")")    \
-  X(source_loopback, "rejected_martian_source", "valid UDP from 127.0.0.1")                   \
-  X(source_multicast, "rejected_martian_source", "valid UDP from 224.0.0.1")                  \
-  X(source_class_e, "rejected_martian_source", "valid UDP from 240.0.0.1")                    \
-  X(source_broadcast, "rejected_martian_source", "valid UDP from 255.255.255.255")            \
-  X(udp_bad_checksum, "malformed_udp_checksum", "UDP checksum present and off by one")        \
-  X(udp_checksum, "fwd_packets", "valid UDP with a correct UDP checksum")                     \
-  X(udp_partial_checksum, "fwd_packets",                                                      \
+  X(source_loopback, "rejected_martian_source", "valid UDP from 127.0.0.1")                    \
+  X(source_multicast, "rejected_martian_source", "valid UDP from 224.0.0.1")                   \
+  X(source_class_e, "rejected_martian_source", "valid UDP from 240.0.0.1")                     \
+  X(source_broadcast, "rejected_martian_source", "valid UDP from 255.255.255.255")             \
+  X(udp_bad_checksum, "malformed_udp_checksum", "UDP checksum present and off by one")         \
+  X(udp_checksum, "fwd_packets", "valid UDP with a correct UDP checksum")                      \
+  X(udp_partial_checksum, "fwd_packets",                                                       \
     "UDP checksum not final (vnet NEEDS_CSUM: CHECKSUM_PARTIAL, as a local sender's on veth)") \
-  X(vlan_other, "unmatched_no_rule", "valid UDP inside an 802.1Q tag (VLAN 200)")             \
-  X(qinq_valid, "unmatched_no_rule",                                                          \
-    "valid UDP in 802.1ad VLAN 100 + 802.1Q VLAN 7: only a rule on VLAN 100 takes it")        \
-  X(gso_run, "fwd_packets",                                                                   \
-    "UDP GSO super-frame (vnet UDP_L4): 5 datagrams of 200 bytes, each forwarded")            \
-  X(gso_run_large, "fwd_packets",                                                             \
+  X(vlan_other, "unmatched_no_rule", "valid UDP inside an 802.1Q tag (VLAN 200)")              \
+  X(qinq_valid, "unmatched_no_rule",                                                           \
+    "valid UDP in 802.1ad VLAN 100 + 802.1Q VLAN 7: only a rule on VLAN 100 takes it")         \
+  X(gso_run, "fwd_packets",                                                                    \
+    "UDP GSO super-frame (vnet UDP_L4): 5 datagrams of 200 bytes, each forwarded")             \
+  X(gso_run_large, "fwd_packets",                                                              \
     "UDP GSO super-frame: 46 datagrams of 1400 bytes (64 KiB, beyond a ring slot)")
 
 enum class InjectKind : uint8_t {
@@ -113,8 +113,8 @@ struct FrameParams {
 
 /// Datagrams a frame of this kind carries: the segments of a GSO super-frame, else 1.
 [[nodiscard]] uint32_t datagrams_per_frame(InjectKind kind, const FrameParams& params);
-/// struct virtio_net_hdr (linux/virtio_net.h), in host order; written little-endian (the
-/// byte order of a packet socket's vnet header on every current kernel) by serialise().
+/// struct virtio_net_hdr (linux/virtio_net.h); serialise() writes it in host byte order, the
+/// order a packet socket reads it in (the kernel's legacy virtio order, vio_le()).
 struct VnetHeader {
   uint8_t flags = 0;  // VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
   uint8_t gso_type = 0;

@@ -331,11 +331,12 @@ int run(const Options& options) {
   for (const auto& [kind, result] : results) {
     total_sent += result.sent;
     total_errors += result.errors;
-    nlohmann::json entry = {{"sent", result.sent},
-                            {"errors", result.errors},
-                            {"frame_bytes", result.frame_bytes},
-                            {"datagrams_per_frame", mrelay::harness::datagrams_per_frame(kind, params)},
-                            {"expected_counter", mrelay::harness::expected_counter(kind)}};
+    nlohmann::json entry = {
+        {"sent", result.sent},
+        {"errors", result.errors},
+        {"frame_bytes", result.frame_bytes},
+        {"datagrams_per_frame", mrelay::harness::datagrams_per_frame(kind, params)},
+        {"expected_counter", mrelay::harness::expected_counter(kind)}};
     if (result.errors > 0) {
       entry["last_error"] = mrelay::harness::errno_name(result.last_errno);
     }

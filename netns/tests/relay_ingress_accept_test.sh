@@ -17,6 +17,9 @@
 #   - UDP GSO super-frames: 5 x 200 B, and 46 x 1400 B (64 KiB, beyond a ring slot)
 #                                                         -> every segment forwarded as its own
 #                                                            datagram (gso_frames/gso_segments)
+#     With MRELAY_PACKET_RX=recvmmsg (the A/B read path, also the fallback when the kernel
+#     refuses a ring) a frame longer than a 2 KiB buffer cannot be read whole: the 64 KiB
+#     super-frames are counted as rx_truncated instead, and nothing of them is forwarded.
 # Phase "vlan" (config: the same group and port untagged and on VLAN 100, to two outputs):
 #   - VLAN 100 and QinQ with outer VLAN 100 reach the VLAN 100 rule's output only, untagged
 #     frames the untagged rule's only, VLAN 200 no rule (unmatched_no_rule).
@@ -114,8 +117,13 @@ PY
 }
 
 # --- phase "untagged": every acceptance check against a rule without a VLAN ----------------
-# Forwarded: 3 + 3 single datagrams, 2 x 5 and 2 x 46 GSO segments.
-start_sink untagged-sink "$sink" snk0 "$OUT_UNTAGGED" $((3 + 3 + 2 * 5 + 2 * 46)) --idle-exit 10
+# Forwarded: 3 + 3 single datagrams, 2 x 5 and 2 x 46 GSO segments (read whole by the ring).
+large_frames=2 large_segments=92 large_truncated=0 large_stream=', "904": ["239.2.0.1", 92]'
+if [[ ${MRELAY_PACKET_RX:-} == recvmmsg ]]; then
+  large_frames=0 large_segments=0 large_truncated=2 large_stream=''
+fi
+start_sink untagged-sink "$sink" snk0 "$OUT_UNTAGGED" $((3 + 3 + 10 + large_segments)) \
+  --idle-exit 10
 sink_pid=$SINK_PID
 start_relay untagged-relay "$relay" rin0 "$GROUP" --ingress packet --egress "$EGRESS" \
   --in "rin0:$GROUP:$PORT" --out "rout0:$OUT_UNTAGGED"
@@ -132,10 +140,11 @@ wait_sink untagged-sink "$sink_pid"
 kill -0 "$relay_pid" 2>/dev/null || mrelay_fail "relay died during the injection"
 stop_relay untagged-relay "$relay_pid"
 check untagged '{"counters": {"rejected_other_host": 1, "rejected_martian_source": 5,
-  "malformed_udp_checksum": 1, "unmatched_no_rule": 3, "gso_frames": 4, "gso_segments": 102,
-  "rx_packets": 20, "fwd_packets": 108},
-  "streams": {"901": ["239.2.0.1", 3], "902": ["239.2.0.1", 3], "903": ["239.2.0.1", 10],
-              "904": ["239.2.0.1", 92]}}'
+  "malformed_udp_checksum": 1, "unmatched_no_rule": 3, "gso_frames": '$((2 + large_frames))',
+  "gso_segments": '$((10 + large_segments))', "rx_truncated": '$large_truncated',
+  "rx_packets": 20, "fwd_packets": '$((16 + large_segments))'},
+  "streams": {"901": ["239.2.0.1", 3], "902": ["239.2.0.1", 3],
+              "903": ["239.2.0.1", 10]'"$large_stream"'}}'
 
 # --- phase "vlan": the VLAN is part of the rule's key --------------------------------------
 config=$MRELAY_TMP/vlan.json

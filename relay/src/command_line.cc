@@ -38,6 +38,7 @@ constexpr std::array kFlags = {
     FlagSpec{"--config", "", true},       FlagSpec{"--check-config", "", true},
     FlagSpec{"--in", "", true},           FlagSpec{"--out", "", true},
     FlagSpec{"--source", "", true},       FlagSpec{"--ttl", "", true},
+    FlagSpec{"--vlan", "", true},
     FlagSpec{"--ingress", "", true},      FlagSpec{"--egress", "", true},
     FlagSpec{"--queue-depth", "", true},  FlagSpec{"--batch", "", true},
     FlagSpec{"--sndbuf", "", true},       FlagSpec{"--rcvbuf", "", true},
@@ -79,6 +80,7 @@ struct Flag {
 // Bounds the flags check themselves (the rest go through validate_knobs()). Kept in step with
 // the JSON ranges in config.cc so both print "must be in 1..255".
 constexpr uint64_t kMaxTtl = 255;
+constexpr uint64_t kMaxVlan = 4094;  // 802.1Q: 4095 is reserved, 0 means no VLAN
 constexpr uint64_t kMaxCpu = 1023;
 
 const FlagSpec* find_flag(std::string_view name) {
@@ -293,6 +295,7 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   std::vector<Output> quick_outputs;
   std::optional<in_addr> quick_source;
   std::optional<uint8_t> quick_ttl;
+  std::optional<uint16_t> quick_vlan;
   std::vector<std::string_view> given;  // flags seen, for renaming knob errors
 
   for (const Flag& flag : *flags) {
@@ -341,6 +344,16 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
                                std::to_string(*ttl) + ")");
       }
       quick_ttl = static_cast<uint8_t>(*ttl);
+    } else if (name == "--vlan") {
+      auto vlan = parse_number(name, flag.value);
+      if (!vlan) {
+        return tl::unexpected(vlan.error());
+      }
+      if (*vlan < 1 || *vlan > kMaxVlan) {
+        return fail(where, "must be in 1.." + std::to_string(kMaxVlan) + " (got " +
+                               std::to_string(*vlan) + ")");
+      }
+      quick_vlan = static_cast<uint16_t>(*vlan);
     } else if (name == "--ingress") {
       auto mode = parse_choice(name, flag.value, std::array{IngressMode::packet, IngressMode::udp});
       if (!mode) {
@@ -437,6 +450,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   if (!quick_input && quick_ttl) {
     return fail("--ttl", "applies to the quick form only; needs --in and --out");
   }
+  if (!quick_input && quick_vlan) {
+    return fail("--vlan", "applies to the quick form only; needs --in and --out");
+  }
   if (quick_input) {
     Rule rule;
     rule.name = "cli";
@@ -444,6 +460,7 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     rule.group = quick_input->address;
     rule.port = quick_input->port;
     rule.source = quick_source;
+    rule.vlan = quick_vlan.value_or(0);
     rule.outputs = std::move(quick_outputs);
     for (Output& output : rule.outputs) {
       output.ttl = quick_ttl.value_or(output.ttl);
@@ -488,7 +505,9 @@ std::string usage_text() {
   text += "  --out IFACE:ADDR:PORT   quick form output: multicast group or unicast host;\n";
   text += "                          repeatable, one per output\n";
   text += "  --source ADDR           quick form: only packets from this source. Default: any\n";
-  text += "  --ttl N                 quick form: TTL of the copies, 1..255. Default: 1\n\n";
+  text += "  --ttl N                 quick form: TTL of the copies, 1..255. Default: 1\n";
+  text += "  --vlan N                quick form, packet ingress: take the frames of 802.1Q VLAN\n";
+  text += "                          N (1..4094) on a trunk. Default: untagged frames only\n\n";
   text += "Data plane:\n";
   text += "  --ingress MODE          packet (AF_PACKET) | udp (joined UDP socket).\n";
   text += "                          Default: " + d_ingress + "\n";

@@ -210,12 +210,12 @@ TEST(CommandLine, HelpAndVersion) {
 
 TEST(CommandLine, UsageNamesEveryFlagWithItsDefault) {
   const std::string text = usage_text();
-  for (const char* flag : {"--config",      "--check-config", "--in",           "--out",
-                           "--source",      "--ttl",          "--vlan",
-                           "--ingress",     "--egress",
-                           "--queue-depth", "--batch",        "--sndbuf",       "--rcvbuf",
-                           "--workers",     "--cpus",         "--pool-buffers", "--stats-interval",
-                           "--stats-json",  "--rt-priority",  "--help",         "--version"}) {
+  for (const char* flag :
+       {"--config",       "--check-config",   "--in",         "--out",         "--source",
+        "--ttl",          "--vlan",           "--ingress",    "--egress",      "--queue-depth",
+        "--batch",        "--sndbuf",         "--rcvbuf",     "--workers",     "--cpus",
+        "--pool-buffers", "--stats-interval", "--stats-json", "--rt-priority", "--help",
+        "--version"}) {
     EXPECT_NE(text.find(std::string(" ") + flag + " "), std::string::npos) << flag;
   }
   EXPECT_NE(text.find("Default: 1024"), std::string::npos);   // queue depth

@@ -291,14 +291,20 @@ std::vector<Case> cases() {
       {"pkttype_host", [](FrameBuilder&) {}, ParseVerdict::ok, {}, {}, with_pkttype(0)},
       {"pkttype_broadcast", [](FrameBuilder&) {}, ParseVerdict::ok, {}, {}, with_pkttype(1)},
       {"pkttype_multicast", [](FrameBuilder&) {}, ParseVerdict::ok, {}, {}, with_pkttype(2)},
-      {"pkttype_otherhost", [](FrameBuilder&) {}, ParseVerdict::other_host, {}, {},
+      {"pkttype_otherhost",
+       [](FrameBuilder&) {},
+       ParseVerdict::other_host,
+       {},
+       {},
        with_pkttype(3)},
-      {"pkttype_outgoing", [](FrameBuilder&) {}, ParseVerdict::other_host, {}, {},
-       with_pkttype(4)},
-      {"pkttype_loopback", [](FrameBuilder&) {}, ParseVerdict::other_host, {}, {},
-       with_pkttype(5)},
-      {"pkttype_otherhost_checked_before_bytes", [](FrameBuilder&) {}, ParseVerdict::other_host,
-       {}, [](std::vector<uint8_t>& f) { f.resize(10); }, with_pkttype(3)},
+      {"pkttype_outgoing", [](FrameBuilder&) {}, ParseVerdict::other_host, {}, {}, with_pkttype(4)},
+      {"pkttype_loopback", [](FrameBuilder&) {}, ParseVerdict::other_host, {}, {}, with_pkttype(5)},
+      {"pkttype_otherhost_checked_before_bytes",
+       [](FrameBuilder&) {},
+       ParseVerdict::other_host,
+       {},
+       [](std::vector<uint8_t>& f) { f.resize(10); },
+       with_pkttype(3)},
 
       // Martian sources (what ip_route_input refuses): never forwarded.
       {"source_zeronet_0_0_0_0", from_source("0.0.0.0"), ParseVerdict::martian_source},
@@ -323,8 +329,8 @@ std::vector<Case> cases() {
 
       // UDP checksum: verified when present and not already settled by the kernel.
       {"udp_checksum_correct", udp_checksum(UdpChecksum::correct), ParseVerdict::ok},
-      {"udp_checksum_correct_odd_payload", udp_checksum(UdpChecksum::correct, 33),
-       ParseVerdict::ok, Expected{.payload_len = 33}},
+      {"udp_checksum_correct_odd_payload", udp_checksum(UdpChecksum::correct, 33), ParseVerdict::ok,
+       Expected{.payload_len = 33}},
       {"udp_checksum_correct_1400", udp_checksum(UdpChecksum::correct, 1400), ParseVerdict::ok,
        Expected{.payload_len = 1400}},
       {"udp_checksum_wrong", udp_checksum(UdpChecksum::wrong), ParseVerdict::bad_udp_checksum},
@@ -332,13 +338,23 @@ std::vector<Case> cases() {
        ParseVerdict::bad_udp_checksum},
       {"udp_checksum_wrong_empty_payload", udp_checksum(UdpChecksum::wrong, 0),
        ParseVerdict::bad_udp_checksum},
-      {"udp_checksum_payload_byte_flipped", udp_checksum(UdpChecksum::correct),
-       ParseVerdict::bad_udp_checksum, {},
+      {"udp_checksum_payload_byte_flipped",
+       udp_checksum(UdpChecksum::correct),
+       ParseVerdict::bad_udp_checksum,
+       {},
        [](std::vector<uint8_t>& f) { f[14 + 20 + 8 + 3] ^= 0x40; }},
-      {"udp_checksum_wrong_partial", udp_checksum(UdpChecksum::wrong), ParseVerdict::ok, {}, {},
+      {"udp_checksum_wrong_partial",
+       udp_checksum(UdpChecksum::wrong),
+       ParseVerdict::ok,
+       {},
+       {},
        with_checksum(ChecksumState::partial)},
-      {"udp_checksum_wrong_verified_by_kernel", udp_checksum(UdpChecksum::wrong),
-       ParseVerdict::ok, {}, {}, with_checksum(ChecksumState::verified)},
+      {"udp_checksum_wrong_verified_by_kernel",
+       udp_checksum(UdpChecksum::wrong),
+       ParseVerdict::ok,
+       {},
+       {},
+       with_checksum(ChecksumState::verified)},
       {"udp_checksum_wrong_in_vlan_frame",
        [](FrameBuilder& b) {
          b.vlan_tpids = {0x8100};
@@ -348,36 +364,76 @@ std::vector<Case> cases() {
        ParseVerdict::bad_udp_checksum},
 
       // VLAN: the tag the kernel moved into metadata is the outermost one.
-      {"vlan_from_metadata", [](FrameBuilder&) {}, ParseVerdict::ok, Expected{.vlan_id = 100},
-       {}, with_vlan_tag(0xa064)},
-      {"vlan_metadata_priority_tag_is_untagged", [](FrameBuilder&) {}, ParseVerdict::ok,
-       Expected{.vlan_id = 0}, {}, with_vlan_tag(0xe000)},
+      {"vlan_from_metadata",
+       [](FrameBuilder&) {},
+       ParseVerdict::ok,
+       Expected{.vlan_id = 100},
+       {},
+       with_vlan_tag(0xa064)},
+      {"vlan_metadata_priority_tag_is_untagged",
+       [](FrameBuilder&) {},
+       ParseVerdict::ok,
+       Expected{.vlan_id = 0},
+       {},
+       with_vlan_tag(0xe000)},
+      {"vlan_metadata_priority_tag_then_in_frame_tag",
+       [](FrameBuilder& b) {
+         b.vlan_tpids = {0x8100};
+         b.vlan_ids = {7};
+       },
+       ParseVerdict::ok,
+       Expected{.vlan_id = 7, .payload_offset = 18 + 28},
+       {},
+       with_vlan_tag(0x2000)},
       {"vlan_metadata_outer_in_frame_inner",
        [](FrameBuilder& b) {
          b.vlan_tpids = {0x8100};
          b.vlan_ids = {7};
        },
-       ParseVerdict::ok, Expected{.vlan_id = 100, .payload_offset = 18 + 28}, {},
+       ParseVerdict::ok,
+       Expected{.vlan_id = 100, .payload_offset = 18 + 28},
+       {},
        with_vlan_tag(100)},
 
       // GSO super-frames: UDP_L4 only, with a segment size.
-      {"gso_udp_l4", [](FrameBuilder& b) { b.payload_size = 1000; }, ParseVerdict::ok,
-       Expected{.payload_len = 1000, .segment_size = 200}, {}, with_gso(kGsoUdpL4, 200)},
-      {"gso_udp_l4_ecn_flag", [](FrameBuilder& b) { b.payload_size = 1000; }, ParseVerdict::ok,
-       Expected{.payload_len = 1000, .segment_size = 200}, {},
+      {"gso_udp_l4",
+       [](FrameBuilder& b) { b.payload_size = 1000; },
+       ParseVerdict::ok,
+       Expected{.payload_len = 1000, .segment_size = 200},
+       {},
+       with_gso(kGsoUdpL4, 200)},
+      {"gso_udp_l4_ecn_flag",
+       [](FrameBuilder& b) { b.payload_size = 1000; },
+       ParseVerdict::ok,
+       Expected{.payload_len = 1000, .segment_size = 200},
+       {},
        with_gso(kGsoUdpL4 | kGsoEcn, 200)},
       {"gso_checksum_field_not_judged",
        [](FrameBuilder& b) {
          b.payload_size = 1000;
          b.udp_checksum = UdpChecksum::wrong;
        },
-       ParseVerdict::ok, Expected{.payload_len = 1000, .segment_size = 200}, {},
+       ParseVerdict::ok,
+       Expected{.payload_len = 1000, .segment_size = 200},
+       {},
        with_gso(kGsoUdpL4, 200)},
-      {"gso_size_zero", [](FrameBuilder& b) { b.payload_size = 1000; }, ParseVerdict::bad_gso,
-       {}, {}, with_gso(kGsoUdpL4, 0)},
-      {"gso_tcpv4", [](FrameBuilder& b) { b.payload_size = 1000; }, ParseVerdict::bad_gso, {},
-       {}, with_gso(1, 200)},
-      {"gso_ufo", [](FrameBuilder& b) { b.payload_size = 1000; }, ParseVerdict::bad_gso, {}, {},
+      {"gso_size_zero",
+       [](FrameBuilder& b) { b.payload_size = 1000; },
+       ParseVerdict::bad_gso,
+       {},
+       {},
+       with_gso(kGsoUdpL4, 0)},
+      {"gso_tcpv4",
+       [](FrameBuilder& b) { b.payload_size = 1000; },
+       ParseVerdict::bad_gso,
+       {},
+       {},
+       with_gso(1, 200)},
+      {"gso_ufo",
+       [](FrameBuilder& b) { b.payload_size = 1000; },
+       ParseVerdict::bad_gso,
+       {},
+       {},
        with_gso(3, 200)},
   };
 }
@@ -532,8 +588,8 @@ TEST(PacketParser, MartianSources) {
                               "239.255.255.255", "240.0.0.0", "254.1.2.3", "255.255.255.255"}) {
     EXPECT_TRUE(is_martian_source(inet_addr(address))) << address;
   }
-  for (const char* address : {"1.0.0.0", "10.0.0.1", "126.255.255.255", "128.0.0.0",
-                              "192.0.2.1", "223.255.255.255"}) {
+  for (const char* address :
+       {"1.0.0.0", "10.0.0.1", "126.255.255.255", "128.0.0.0", "192.0.2.1", "223.255.255.255"}) {
     EXPECT_FALSE(is_martian_source(inet_addr(address))) << address;
   }
 }

@@ -135,10 +135,10 @@ TEST(RuleTable, DuplicateKeyKeepsTheFirstRule) {
 // that names no VLAN takes untagged frames only.
 TEST(RuleTable, VlanIsPartOfTheKey) {
   const std::vector<Rule> rules = {
-      make_rule("veth0", "239.1.1.1", 5000),                     // 0: untagged
-      make_rule("veth0", "239.1.1.1", 5000, nullptr, 100),       // 1: VLAN 100
-      make_rule("veth0", "239.1.1.1", 5000, "10.0.0.1", 100),    // 2: VLAN 100, one source
-      make_rule("veth0", "239.7.7.7", 5000, nullptr, 200),       // 3: VLAN 200 only
+      make_rule("veth0", "239.1.1.1", 5000),                   // 0: untagged
+      make_rule("veth0", "239.1.1.1", 5000, nullptr, 100),     // 1: VLAN 100
+      make_rule("veth0", "239.1.1.1", 5000, "10.0.0.1", 100),  // 2: VLAN 100, one source
+      make_rule("veth0", "239.7.7.7", 5000, nullptr, 200),     // 3: VLAN 200 only
   };
   const RuleTable table(rules, fake_interfaces());
   ASSERT_EQ(table.size(), rules.size());

@@ -17,13 +17,13 @@ namespace mrelay {
 /// Why a frame was not forwarded, or ok. Each non-ok value maps to one counter.
 enum class ParseVerdict : uint8_t {
   ok,
-  truncated,        // frame ends inside the Ethernet, VLAN, IPv4 or UDP header
-  not_ipv4,         // ethertype is not IPv4 (after an optional 802.1Q tag): unmatched
-  bad_ip_header,    // version != 4 or IHL < 5 or IHL beyond the frame
-  bad_length,       // IPv4 total length or UDP length disagrees with the frame
-  bad_checksum,     // IPv4 header checksum wrong
-  fragment,         // MF set or fragment offset != 0: relay forwards whole datagrams only
-  not_udp,          // IPv4 protocol is not UDP: unmatched
+  truncated,      // frame ends inside the Ethernet, VLAN, IPv4 or UDP header
+  not_ipv4,       // ethertype is not IPv4 (after an optional 802.1Q tag): unmatched
+  bad_ip_header,  // version != 4 or IHL < 5 or IHL beyond the frame
+  bad_length,     // IPv4 total length or UDP length disagrees with the frame
+  bad_checksum,   // IPv4 header checksum wrong
+  fragment,       // MF set or fragment offset != 0: relay forwards whole datagrams only
+  not_udp,        // IPv4 protocol is not UDP: unmatched
   // What the kernel's own receive path would refuse (ip_rcv, ip_route_input, udp_rcv):
   other_host,        // link-layer packet type not host, multicast or broadcast: rejected
   martian_source,    // source in 0/8, 127/8, 224/4 or 240/4: rejected
