@@ -215,7 +215,9 @@ ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, const FrameMeta& meta
     return ParseVerdict::martian_source;
   }
   const bool gso = meta.gso_type != kGsoNone;
-  if (gso && !gso_splittable(meta)) {
+  const size_t payload_len = udp_len - kUdpHeaderSize;
+  if (gso && (!gso_splittable(meta) ||
+              payload_len > static_cast<size_t>(meta.gso_size) * kMaxGsoSegments)) {
     return ParseVerdict::bad_gso;
   }
   // A GSO frame's checksum field is a template for its segments (partial, or verified by
@@ -233,7 +235,7 @@ ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, const FrameMeta& meta
   out.src_port = load_be16(udp);
   out.dst_port = load_be16(udp + 2);
   out.payload = udp + kUdpHeaderSize;
-  out.payload_len = static_cast<uint32_t>(udp_len - kUdpHeaderSize);
+  out.payload_len = static_cast<uint32_t>(payload_len);
   out.segment_size = gso ? meta.gso_size : 0;
   return ParseVerdict::ok;
 }

@@ -46,7 +46,7 @@ namespace mrelay {
     "frames for another host: packet type not host, multicast or broadcast (PACKET_OTHERHOST)") \
   X(rejected_martian_source, "IPv4 source in 0/8, 127/8, 224/4 or 240/4 (martian)")             \
   X(malformed_udp_checksum, "UDP checksum present, final and wrong")                            \
-  X(malformed_gso, "GSO frames the relay cannot split (not UDP_L4, or segment size 0)")         \
+  X(malformed_gso, "GSO frames the relay cannot split (not UDP_L4, segment size 0, > 128 segs)") \
   X(gso_frames, "UDP GSO super-frames received (a sender's run crossing a veth unsegmented)")   \
   X(gso_segments, "datagrams split out of gso_frames, each forwarded on its own")               \
   X(rx_truncated,                                                                               \

@@ -28,7 +28,8 @@ enum class ParseVerdict : uint8_t {
   other_host,        // link-layer packet type not host, multicast or broadcast: rejected
   martian_source,    // source in 0/8, 127/8, 224/4 or 240/4: rejected
   bad_udp_checksum,  // UDP checksum present (non-zero), final, and wrong
-  bad_gso,           // GSO frame the relay cannot split (not UDP_L4, or segment size 0)
+  bad_gso,           // GSO frame the relay cannot split (not UDP_L4, segment size 0, or more
+                     // than kMaxGsoSegments segments)
 };
 
 [[nodiscard]] std::string_view to_string(ParseVerdict verdict);
@@ -53,6 +54,10 @@ inline constexpr uint8_t kPacketOtherHost = 3;
 inline constexpr uint8_t kGsoNone = 0;
 inline constexpr uint8_t kGsoUdpL4 = 5;
 inline constexpr uint8_t kGsoEcn = 0x80;  // flag bit, ignored
+/// Most datagrams a UDP GSO frame may carry: the kernel's own ceiling (UDP_MAX_SEGMENTS, 128
+/// since Linux 6.x; UDP GRO merges at most 64). A frame claiming more was not built by it, and
+/// splitting e.g. 64 KiB into 1-byte segments would stall the loop on one frame.
+inline constexpr uint32_t kMaxGsoSegments = 128;
 
 /// What the kernel says about a frame beside its bytes. The defaults describe bytes with no
 /// such knowledge (a frame addressed to this host, untagged, checksum unverified, not GSO).
