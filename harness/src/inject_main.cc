@@ -353,7 +353,7 @@ int run(const Options& options) {
     std::printf("%s\n", report.dump().c_str());
   } else {
     for (const auto& [name, entry] : kinds.items()) {
-      std::printf("%-16s sent %6llu errors %llu (%zu-byte frames) -> %s\n", name.c_str(),
+      std::printf("%-20s sent %6llu errors %llu (%zu-byte frames) -> %s\n", name.c_str(),
                   static_cast<unsigned long long>(entry["sent"].get<uint64_t>()),
                   static_cast<unsigned long long>(entry["errors"].get<uint64_t>()),
                   entry["frame_bytes"].get<size_t>(),
@@ -382,7 +382,7 @@ int main(int argc, char** argv) {
   }
   if (options->list) {
     for (InjectKind kind : mrelay::harness::kAllInjectKinds) {
-      std::printf("%-16s -> %-24s %s\n", std::string(mrelay::harness::to_string(kind)).c_str(),
+      std::printf("%-20s -> %-24s %s\n", std::string(mrelay::harness::to_string(kind)).c_str(),
                   std::string(mrelay::harness::expected_counter(kind)).c_str(),
                   std::string(mrelay::harness::describe(kind)).c_str());
     }
