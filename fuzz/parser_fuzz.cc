@@ -3,7 +3,11 @@
 // relay's forwarding relies on, and aborts when one breaks:
 //   - ok => the payload lies inside the input, and payload_len matches the IPv4/UDP lengths;
 //   - parse_frame on an untagged IPv4 frame agrees with parse_ipv4 on the bytes after it;
-//   - the verdict has a name and is_malformed() puts it in exactly one counter family.
+//   - with kernel metadata (FrameMeta taken from the input's first bytes): ok => the payload
+//     lies inside the input, a GSO view has a segment size, and the datagram count covers the
+//     payload;
+//   - the verdict has a name and is_malformed() puts it in exactly one counter family
+//     (malformed; or ok, unmatched, rejected).
 //
 //   ci/fuzz.sh                                            # builds and runs both targets
 //   build-fuzz/fuzz/mrelay_parser_fuzz -max_total_time=60 /tmp/corpus fuzz/corpus/parser
@@ -59,8 +63,10 @@ void check_verdict_named(mrelay::ParseVerdict verdict, size_t size) {
   }
   const bool unmatched =
       verdict == mrelay::ParseVerdict::not_ipv4 || verdict == mrelay::ParseVerdict::not_udp;
+  const bool rejected = verdict == mrelay::ParseVerdict::other_host ||
+                        verdict == mrelay::ParseVerdict::martian_source;
   const bool ok = verdict == mrelay::ParseVerdict::ok;
-  if (mrelay::is_malformed(verdict) == (ok || unmatched)) {
+  if (mrelay::is_malformed(verdict) == (ok || unmatched || rejected)) {
     invariant_broken("is_malformed() disagrees with the counter families", size);
   }
 }
@@ -93,6 +99,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         frame_view.payload > end ||
         frame_view.payload_len > static_cast<size_t>(end - frame_view.payload)) {
       invariant_broken("ok tagged payload outside the input", size);
+    }
+  }
+
+  // L2 with what the kernel says beside the frame, drawn from the first kMetaBytes bytes.
+  constexpr size_t kMetaBytes = 6;
+  if (size >= kMetaBytes) {
+    mrelay::FrameMeta meta;
+    meta.pkttype = data[0] & 0x07;
+    meta.vlan_valid = (data[1] & 1) != 0;
+    meta.vlan_tci = static_cast<uint16_t>((data[2] << 8) | data[3]);
+    meta.checksum = static_cast<mrelay::ChecksumState>(data[1] % 3);
+    meta.gso_type = (data[1] & 0x80) != 0 ? data[4] : mrelay::kGsoNone;
+    meta.gso_size = static_cast<uint16_t>(data[5] * 7);
+    const uint8_t* frame = data + kMetaBytes;
+    const size_t frame_size = size - kMetaBytes;
+    mrelay::UdpView meta_view;
+    const mrelay::ParseVerdict meta_verdict =
+        mrelay::parse_frame(frame, frame_size, meta, meta_view);
+    check_verdict_named(meta_verdict, size);
+    if (meta_verdict == mrelay::ParseVerdict::ok) {
+      const uint8_t* end = frame + frame_size;
+      if (meta_view.payload == nullptr || meta_view.payload < frame || meta_view.payload > end ||
+          meta_view.payload_len > static_cast<size_t>(end - meta_view.payload)) {
+        invariant_broken("ok payload outside the input (with metadata)", size);
+      }
+      if ((meta.gso_type != mrelay::kGsoNone) != (meta_view.segment_size != 0)) {
+        invariant_broken("GSO frame without a segment size, or a segment size without GSO", size);
+      }
+      const uint64_t count = mrelay::datagram_count(meta_view);
+      if (meta_view.segment_size != 0 && count * meta_view.segment_size < meta_view.payload_len) {
+        invariant_broken("datagram_count() does not cover the payload", size);
+      }
     }
   }
 

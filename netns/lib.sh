@@ -452,13 +452,17 @@ gen_sent, outputs, label = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 problems = []
 if t["fwd_packets"] != gen_sent:
     problems.append(f"relay fwd_packets {t['fwd_packets']} != generator sent {gen_sent}")
-if t["rx_packets"] < t["fwd_packets"]:
-    problems.append(f"relay rx_packets {t['rx_packets']} < fwd_packets {t['fwd_packets']}")
+# A UDP GSO super-frame is one rx packet carrying several datagrams (gso_segments).
+rx_datagrams = t["rx_packets"] - t.get("gso_frames", 0) + t.get("gso_segments", 0)
+if rx_datagrams < t["fwd_packets"]:
+    problems.append(f"relay received {rx_datagrams} datagrams (rx_packets {t['rx_packets']}) "
+                    f"< fwd_packets {t['fwd_packets']}")
 if t["tx_packets"] != t["fwd_packets"] * outputs:
     problems.append(f"relay tx_packets {t['tx_packets']} != fwd_packets "
                     f"{t['fwd_packets']} x {outputs}")
 for key in ("exhausted_packets", "drop_buffer_exhausted", "drop_queue_full", "drop_enobufs",
-            "drop_eagain", "drop_other_errno", "kernel_drops"):
+            "drop_eagain", "drop_other_errno", "kernel_drops", "rx_truncated", "rx_oversize",
+            "malformed_gso", "malformed_udp_checksum"):
     if t.get(key, 0):
         problems.append(f"relay {key} = {t[key]}")
 if len(sys.argv) > 5:

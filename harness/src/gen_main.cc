@@ -6,7 +6,8 @@
 // Streams are interleaved round-robin (stream i goes to group i % groups), each with its own
 // sequence from 0. Each payload is stamped once when its batch slot is filled (hashing the
 // whole payload) and only its time is rewritten, O(1), just before the send call. Pacing is a
-// token bucket on CLOCK_MONOTONIC whose burst is at most --batch packets. `sent` counts what
+// token bucket on CLOCK_MONOTONIC whose burst is at most --batch packets (with --bursts,
+// exactly --batch packets back to back, one sendmmsg, every time). `sent` counts what
 // the kernel accepted; a packet whose send failed is not retried (its sequence number is used,
 // so the sink sees a gap) and is counted under its errno.
 #include <arpa/inet.h>
@@ -59,6 +60,7 @@ struct Options {
   uint64_t size = 512;
   double rate = 0;  // packets/s over all streams; 0 = unpaced
   uint64_t batch = 32;
+  bool bursts = false;  // wait for --batch tokens and send them back to back
   std::optional<double> duration_s;
   std::optional<uint64_t> count;
   double warmup_s = 0;
@@ -86,6 +88,9 @@ kernel accepted.
   --rate PPS          total packets/s over all streams, token bucket with a burst of --batch;
                       0 = as fast as possible (default 0)
   --batch N           packets per sendmmsg call, 1..1024; 1 = one sendto per packet (default 32)
+  --bursts            with --rate: always send whole --batch bursts back to back (one sendmmsg),
+                      paced so the average is --rate; without it a paced sender mostly sends
+                      one packet at a time. Gives a relay runs of datagrams to batch (GSO)
   --duration SECONDS  stop after this long (float)
   --count N           stop after N packets were accepted by the kernel (warm-up included)
                       (at least one of --duration/--count; with both, whichever comes first)
@@ -143,6 +148,9 @@ Result<Options> parse_options(int argc, const char* const* argv) {
       auto v = flags.uint_value(1, kMaxBatch);
       ok = check(v);
       options.batch = v.value_or(0);
+    } else if (flags.is("--bursts")) {
+      ok = flags.no_value();
+      options.bursts = true;
     } else if (flags.is("--duration")) {
       auto v = flags.double_value(0.001, 1e6);
       ok = check(v);
@@ -276,13 +284,15 @@ struct Report {
 };
 
 // Token bucket: `tokens` packets may go now; refills at `rate` per second up to `burst`.
+// With `whole`, nothing goes until all `wanted` packets may go at once.
 class Pacer {
  public:
-  Pacer(double rate, uint64_t burst, uint64_t now_ns)
+  Pacer(double rate, uint64_t burst, uint64_t now_ns, bool whole = false)
       : rate_per_ns_(rate / 1e9),
         burst_(static_cast<double>(burst)),
         tokens_(1.0),
-        last_ns_(now_ns) {}
+        last_ns_(now_ns),
+        whole_(whole) {}
 
   /// Packets allowed now, at most `wanted`; 0 means wait until wait_until_ns().
   uint64_t take(uint64_t wanted, uint64_t now_ns) {
@@ -291,12 +301,16 @@ class Pacer {
     }
     tokens_ = std::min(burst_, tokens_ + static_cast<double>(now_ns - last_ns_) * rate_per_ns_);
     last_ns_ = now_ns;
+    needed_ = whole_ ? static_cast<double>(wanted) : 1.0;
+    if (tokens_ < needed_) {
+      return 0;
+    }
     const auto allowed = std::min<uint64_t>(wanted, static_cast<uint64_t>(tokens_));
     tokens_ -= static_cast<double>(allowed);
     return allowed;
   }
   [[nodiscard]] uint64_t wait_until_ns() const {
-    return last_ns_ + static_cast<uint64_t>(std::ceil((1.0 - tokens_) / rate_per_ns_));
+    return last_ns_ + static_cast<uint64_t>(std::ceil((needed_ - tokens_) / rate_per_ns_));
   }
 
  private:
@@ -304,6 +318,8 @@ class Pacer {
   double burst_;
   double tokens_;
   uint64_t last_ns_;
+  bool whole_;
+  double needed_ = 1.0;  // tokens the last take() waited for
 };
 
 void sleep_until(uint64_t when_ns) {
@@ -343,7 +359,7 @@ Result<Report> run(const Options& options, int fd) {
       options.duration_s ? start_ns + static_cast<uint64_t>(*options.duration_s * 1e9) : UINT64_MAX;
   const uint64_t warmup_end_ns = start_ns + static_cast<uint64_t>(options.warmup_s * 1e9);
   const uint64_t count = options.count.value_or(UINT64_MAX);
-  Pacer pacer(options.rate, batch, start_ns);
+  Pacer pacer(options.rate, batch, start_ns, options.bursts);
   uint64_t next_stream = 0;
   uint64_t failures_in_a_row = 0;
 
@@ -481,6 +497,7 @@ nlohmann::json to_json(const Options& options, const Report& report) {
       {"offered_rate_pps", options.rate},
       {"size", options.size},
       {"batch", options.batch},
+      {"bursts", options.bursts},
       {"streams", streams},
       {"syscalls", report.syscalls}};
 }

@@ -6,7 +6,10 @@
 //   mrelay-inject --interface gen0 --group 239.1.1.1:5000 --kind udp_len_lie,jumbo --count 5
 //
 // Frames are addressed to the relay's input group and port (destination MAC from the group),
-// so they reach the rule's parser. Only loopback and veth interfaces are accepted: raw frames
+// so they reach the rule's parser. Every frame goes out behind a virtio_net_hdr
+// (PACKET_VNET_HDR): all zero for plain frames, a checksum still to complete or a UDP GSO
+// super-frame for the kinds that need one, so the receiver sees the offload state a local
+// sender's frames have on veth. Only loopback and veth interfaces are accepted: raw frames
 // bypass every routing decision, so the rig's own links are the only safe place for them.
 // Needs CAP_NET_RAW (run inside the rig's namespace as root).
 #include <arpa/inet.h>
@@ -59,7 +62,8 @@ constexpr const char* kUsage =
     R"(usage: mrelay-inject --interface IFACE --group GROUP:PORT --kind KIND[,KIND...] [flags]
 
 Writes raw Ethernet frames (AF_PACKET, needs CAP_NET_RAW) addressed to GROUP:PORT: malformed
-ones the relay must count by reason, and valid-but-unusual ones it must forward.
+ones the relay must count by reason, and valid-but-unusual ones it must forward (a GSO kind
+carries several datagrams, stamped with consecutive sequence numbers).
 
   --interface IFACE    where to write the frames; must be loopback or a veth (required)
   --group GROUP:PORT   the relay's input group and port (required)
@@ -72,7 +76,8 @@ ones the relay must count by reason, and valid-but-unusual ones it must forward.
                        interface MTU (and its peer's) must be at least this
   --stream N           test-payload stream id of the forwarded kinds, 0..65535 (default 900)
   --list-kinds         print every kind, its expected relay counter and what it is, then exit
-  --json               print one JSON object: frames sent and send errors per kind
+  --json               print one JSON object: frames sent, datagrams per frame and send
+                       errors per kind
   --help               this text
 Exit status: 0 when every frame was sent, 1 when a send failed, 2 on a usage error.
 )";
@@ -218,6 +223,12 @@ Result<void> open_socket(const Options& options, Socket& sock) {
   if (sock.fd < 0) {
     return mrelay::fail_errno("socket(AF_PACKET, SOCK_RAW) (needs CAP_NET_RAW)");
   }
+  // Every frame is sent behind a virtio_net_hdr, so a kind can ask for a checksum the kernel
+  // completes (CHECKSUM_PARTIAL) or for a UDP GSO super-frame.
+  const int one = 1;
+  if (setsockopt(sock.fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) != 0) {
+    return mrelay::fail_errno("setsockopt(PACKET_VNET_HDR)");
+  }
   ifreq request{};
   std::strncpy(request.ifr_name, options.interface.c_str(), IFNAMSIZ - 1);
   if (ioctl(sock.fd, SIOCGIFHWADDR, &request) != 0) {
@@ -285,18 +296,24 @@ int run(const Options& options) {
     }
     KindResult& result = found->second;
     const bool forwarded = mrelay::harness::expected_counter(kind) == "fwd_packets";
+    const uint32_t datagrams = mrelay::harness::datagrams_per_frame(kind, params);
+    const auto vnet = mrelay::harness::vnet_header(kind, params).serialise();
     for (uint64_t i = 0; i < options.count && !mrelay::harness::stop_requested(); ++i) {
       const uint64_t sequence = forwarded ? forwarded_sequence : i;
       const size_t len =
           mrelay::harness::build_frame(kind, params, sequence, monotonic_now_ns(), frame);
       result.frame_bytes = len;
-      const ssize_t written =
-          sendto(sock.fd, frame.data(), len, 0, reinterpret_cast<const sockaddr*>(&destination),
-                 sizeof destination);
-      if (written == static_cast<ssize_t>(len)) {
+      iovec parts[2] = {{const_cast<uint8_t*>(vnet.data()), vnet.size()}, {frame.data(), len}};
+      msghdr message{};
+      message.msg_name = &destination;
+      message.msg_namelen = sizeof destination;
+      message.msg_iov = parts;
+      message.msg_iovlen = 2;
+      const ssize_t written = sendmsg(sock.fd, &message, 0);
+      if (written == static_cast<ssize_t>(vnet.size() + len)) {
         ++result.sent;
         if (forwarded) {
-          ++forwarded_sequence;
+          forwarded_sequence += datagrams;
         }
       } else {
         ++result.errors;
@@ -314,10 +331,12 @@ int run(const Options& options) {
   for (const auto& [kind, result] : results) {
     total_sent += result.sent;
     total_errors += result.errors;
-    nlohmann::json entry = {{"sent", result.sent},
-                            {"errors", result.errors},
-                            {"frame_bytes", result.frame_bytes},
-                            {"expected_counter", mrelay::harness::expected_counter(kind)}};
+    nlohmann::json entry = {
+        {"sent", result.sent},
+        {"errors", result.errors},
+        {"frame_bytes", result.frame_bytes},
+        {"datagrams_per_frame", mrelay::harness::datagrams_per_frame(kind, params)},
+        {"expected_counter", mrelay::harness::expected_counter(kind)}};
     if (result.errors > 0) {
       entry["last_error"] = mrelay::harness::errno_name(result.last_errno);
     }
@@ -334,7 +353,7 @@ int run(const Options& options) {
     std::printf("%s\n", report.dump().c_str());
   } else {
     for (const auto& [name, entry] : kinds.items()) {
-      std::printf("%-16s sent %6llu errors %llu (%zu-byte frames) -> %s\n", name.c_str(),
+      std::printf("%-20s sent %6llu errors %llu (%zu-byte frames) -> %s\n", name.c_str(),
                   static_cast<unsigned long long>(entry["sent"].get<uint64_t>()),
                   static_cast<unsigned long long>(entry["errors"].get<uint64_t>()),
                   entry["frame_bytes"].get<size_t>(),
@@ -363,7 +382,7 @@ int main(int argc, char** argv) {
   }
   if (options->list) {
     for (InjectKind kind : mrelay::harness::kAllInjectKinds) {
-      std::printf("%-16s -> %-24s %s\n", std::string(mrelay::harness::to_string(kind)).c_str(),
+      std::printf("%-20s -> %-24s %s\n", std::string(mrelay::harness::to_string(kind)).c_str(),
                   std::string(mrelay::harness::expected_counter(kind)).c_str(),
                   std::string(mrelay::harness::describe(kind)).c_str());
     }

@@ -157,6 +157,7 @@ py::dict config_dict(const mrelay::Config& config) {
     input["group"] = address_text(rule.group);
     input["port"] = rule.port;
     input["source"] = rule.source ? py::object(py::str(address_text(*rule.source))) : py::none();
+    input["vlan"] = rule.vlan != 0 ? py::object(py::int_(rule.vlan)) : py::none();
     py::dict item;
     item["name"] = rule.name;
     item["input"] = input;

@@ -38,6 +38,7 @@ constexpr std::array kFlags = {
     FlagSpec{"--config", "", true},       FlagSpec{"--check-config", "", true},
     FlagSpec{"--in", "", true},           FlagSpec{"--out", "", true},
     FlagSpec{"--source", "", true},       FlagSpec{"--ttl", "", true},
+    FlagSpec{"--vlan", "", true},
     FlagSpec{"--ingress", "", true},      FlagSpec{"--egress", "", true},
     FlagSpec{"--queue-depth", "", true},  FlagSpec{"--batch", "", true},
     FlagSpec{"--sndbuf", "", true},       FlagSpec{"--rcvbuf", "", true},
@@ -83,6 +84,7 @@ struct Flag {
 // the JSON ranges in config.cc so both print "must be in 1..255" / "must be in 1..254".
 constexpr uint64_t kMaxTtl = 255;
 constexpr uint64_t kMaxTtlThreshold = 254;
+constexpr uint64_t kMaxVlan = 4094;  // 802.1Q: 4095 is reserved, 0 means no VLAN
 constexpr uint64_t kMaxCpu = 1023;
 
 const FlagSpec* find_flag(std::string_view name) {
@@ -299,6 +301,7 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   std::optional<uint8_t> quick_ttl;
   std::optional<uint8_t> quick_threshold;
   bool quick_link_local = false;
+  std::optional<uint16_t> quick_vlan;
   std::vector<std::string_view> given;  // flags seen, for renaming knob errors
 
   for (const Flag& flag : *flags) {
@@ -350,6 +353,16 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
       (name == "--ttl" ? quick_ttl : quick_threshold) = static_cast<uint8_t>(*ttl);
     } else if (name == "--allow-link-local") {
       quick_link_local = true;
+    } else if (name == "--vlan") {
+      auto vlan = parse_number(name, flag.value);
+      if (!vlan) {
+        return tl::unexpected(vlan.error());
+      }
+      if (*vlan < 1 || *vlan > kMaxVlan) {
+        return fail(where, "must be in 1.." + std::to_string(kMaxVlan) + " (got " +
+                               std::to_string(*vlan) + ")");
+      }
+      quick_vlan = static_cast<uint16_t>(*vlan);
     } else if (name == "--ingress") {
       auto mode = parse_choice(name, flag.value, std::array{IngressMode::packet, IngressMode::udp});
       if (!mode) {
@@ -452,6 +465,9 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   if (!quick_input && quick_link_local) {
     return fail("--allow-link-local", "applies to the quick form only; needs --in and --out");
   }
+  if (!quick_input && quick_vlan) {
+    return fail("--vlan", "applies to the quick form only; needs --in and --out");
+  }
   if (quick_input) {
     Rule rule;
     rule.name = "cli";
@@ -459,6 +475,7 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     rule.group = quick_input->address;
     rule.port = quick_input->port;
     rule.source = quick_source;
+    rule.vlan = quick_vlan.value_or(0);
     rule.outputs = std::move(quick_outputs);
     rule.allow_link_local = quick_link_local;
     for (Output& output : rule.outputs) {
@@ -516,6 +533,8 @@ std::string usage_text() {
   text += "                          never forwarded, whatever the threshold)\n";
   text += "  --allow-link-local      quick form: allow 224.0.0.0/24 groups (never forwarded\n";
   text += "                          otherwise; refused at load). Default: refused\n";
+  text += "  --vlan N                quick form, packet ingress: take the frames of 802.1Q VLAN\n";
+  text += "                          N (1..4094) on a trunk. Default: untagged frames only\n";
   text += "  Rules whose outputs feed each other's inputs (same group and port, any interface)\n";
   text += "  are refused at load, reload and add_rule: a forwarding loop on this host.\n\n";
   text += "Data plane:\n";

@@ -127,6 +127,15 @@ TEST(CommandLine, EveryKnobFlagBothForms) {
   EXPECT_FALSE(c.rules.at(0).outputs.at(0).ttl.has_value());
 }
 
+TEST(CommandLine, QuickFormVlan) {
+  auto cli = parse({QUICK, "--vlan", "100"});
+  ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
+  EXPECT_EQ(cli->config.rules.at(0).vlan, 100);
+  auto untagged = parse({QUICK});
+  ASSERT_TRUE(untagged.has_value()) << untagged.error().to_string();
+  EXPECT_EQ(untagged->config.rules.at(0).vlan, 0);
+}
+
 TEST(CommandLine, DefaultsWithoutKnobFlags) {
   auto cli = parse({QUICK});
   ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
@@ -222,6 +231,7 @@ TEST(CommandLine, UsageNamesEveryFlagWithItsDefault) {
                            "--out",
                            "--source",
                            "--ttl",
+                           "--vlan",
                            "--ingress",
                            "--egress",
                            "--queue-depth",
@@ -282,6 +292,9 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--in", "veth2:239.1.1.2:5000"}, "--in", "given twice"},
       {{QUICK, "--source", "10.1"}, "--source", "not an IPv4 address"},
       {{QUICK, "--source", "239.1.1.1"}, "--source", "not a unicast source"},
+      {{QUICK, "--vlan", "0"}, "--vlan", "must be in 1..4094"},
+      {{QUICK, "--vlan", "4095"}, "--vlan", "must be in 1..4094"},
+      {{"--vlan", "100"}, "--vlan", "quick form only"},
       {{QUICK, "--ttl", "0"}, "--ttl", "must be in 1..255"},
       {{QUICK, "--ttl", "256"}, "--ttl", "must be in 1..255"},
       {{"--config", "/nonexistent/x.json", "--ttl", "3"}, "/nonexistent/x.json", "cannot open"},

@@ -57,6 +57,8 @@ constexpr Range kTtlRange{1, 255};
 // A threshold of 255 would forward nothing (no TTL is above it); 0 would let a TTL-1 packet
 // through, whose copy would leave with TTL 0.
 constexpr Range kTtlThresholdRange{1, 254};
+// 802.1Q VLAN ids: 0 means "priority tag only" and 4095 is reserved (IEEE 802.1Q 9.6).
+constexpr Range kVlanRange{1, 4094};
 constexpr Range kPortRange{1, 65535};
 
 // A config with thousands of rules is well under 1 MiB; 16 MiB stops a mistaken path such as
@@ -320,7 +322,7 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
   MRELAY_ASSIGN(input, require_key(value, path, "input"));
   const std::string input_path = join(path, "input");
   MRELAY_TRY(expect_object(*input, input_path));
-  MRELAY_TRY(check_keys(*input, input_path, {"interface", "group", "port", "source"}));
+  MRELAY_TRY(check_keys(*input, input_path, {"interface", "group", "port", "source", "vlan"}));
   const json* field = nullptr;
   MRELAY_ASSIGN(field, require_key(*input, input_path, "interface"));
   MRELAY_ASSIGN(rule.input_interface, read_interface(*field, join(input_path, "interface")));
@@ -334,6 +336,9 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
     MRELAY_ASSIGN(address, read_ipv4(*source, join(input_path, "source")));
     MRELAY_TRY(check_source(join(input_path, "source"), address));
     rule.source = address;
+  }
+  if (const json* vlan = find_key(*input, "vlan")) {
+    MRELAY_ASSIGN(rule.vlan, read_uint(*vlan, join(input_path, "vlan"), kVlanRange));
   }
 
   const json* outputs = nullptr;
@@ -741,7 +746,7 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
 
   // Value of the maps: index of the first rule that used the key, for the message.
   std::map<std::string, size_t> names;
-  using InputKey = std::tuple<std::string, uint32_t, uint16_t, bool, uint32_t>;
+  using InputKey = std::tuple<std::string, uint16_t, uint32_t, uint16_t, bool, uint32_t>;
   std::map<InputKey, size_t> inputs;
 
   for (size_t i = 0; i < config.rules.size(); ++i) {
@@ -762,11 +767,22 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
     if (rule.source) {
       MRELAY_TRY(check_source(join(input_path, "source"), *rule.source));
     }
-    const InputKey input_key{rule.input_interface, rule.group.s_addr, rule.port,
+    if (rule.vlan != 0) {
+      MRELAY_TRY(check_range(join(input_path, "vlan"), rule.vlan, kVlanRange));
+      if (config.ingress != IngressMode::packet) {
+        return fail(join(input_path, "vlan"),
+                    "needs packet ingress (a UDP socket never sees the 802.1Q tag; use the "
+                    "VLAN's own interface, e.g. eth0." +
+                        std::to_string(rule.vlan) + ", without \"vlan\")");
+      }
+    }
+    const InputKey input_key{rule.input_interface,    rule.vlan,
+                             rule.group.s_addr,       rule.port,
                              rule.source.has_value(), rule.source ? rule.source->s_addr : 0};
     if (auto [it, inserted] = inputs.emplace(input_key, i); !inserted) {
       return fail(input_path, "same interface, group, port and source as rules[" +
-                                  std::to_string(it->second) + "]");
+                                  std::to_string(it->second) + "]" +
+                                  (rule.vlan != 0 ? " on VLAN " + std::to_string(rule.vlan) : ""));
     }
 
     const std::string outputs_path = join(path, "outputs");

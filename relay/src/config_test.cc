@@ -170,6 +170,27 @@ std::vector<BadCase> bad_cases() {
          j["rules"].push_back(second);
        },
        "rules[1].input", "same interface, group, port and source as rules[0]"},
+      {"vlan_0", [](json& j) { j["rules"][0]["input"]["vlan"] = 0; }, "rules[0].input.vlan",
+       "must be in 1..4094"},
+      {"vlan_4095", [](json& j) { j["rules"][0]["input"]["vlan"] = 4095; }, "rules[0].input.vlan",
+       "must be in 1..4094"},
+      {"vlan_string", [](json& j) { j["rules"][0]["input"]["vlan"] = "100"; },
+       "rules[0].input.vlan", "must be an integer"},
+      {"vlan_with_udp_ingress",
+       [](json& j) {
+         j["ingress"] = "udp";
+         j["rules"][0]["input"]["vlan"] = 100;
+       },
+       "rules[0].input.vlan", "needs packet ingress"},
+      {"duplicate_rule_same_vlan",
+       [](json& j) {
+         j["rules"][0]["input"]["vlan"] = 100;
+         json second = j["rules"][0];
+         second["name"] = "cam2";
+         second["outputs"][0]["port"] = 6001;
+         j["rules"].push_back(second);
+       },
+       "rules[1].input", "same interface, group, port and source as rules[0] on VLAN 100"},
       {"duplicate_rule_same_source",
        [](json& j) {
          j["rules"][0]["input"]["source"] = "10.9.9.9";
@@ -448,6 +469,28 @@ TEST(Config, LongChainOfRulesIsCheckedWithoutRecursion) {
   EXPECT_LT(message.size(), 1000u);
   config.rules.back().outputs[0].port = 5001;  // break the ring: a chain remains
   EXPECT_TRUE(validate_config(config, fake_interfaces()).has_value());
+}
+
+TEST(Config, VlanOnTheRuleInput) {
+  json j = base_config();
+  EXPECT_EQ(parse_and_validate(j.dump())->rules.at(0).vlan, 0);  // default: untagged only
+  // The same group and port on two VLANs and untagged are three rules, not duplicates.
+  json tagged = j["rules"][0];
+  tagged["name"] = "cam1_vlan100";
+  tagged["input"]["vlan"] = 100;
+  json other = tagged;
+  other["name"] = "cam1_vlan4094";
+  other["input"]["vlan"] = 4094;
+  j["rules"].push_back(tagged);
+  j["rules"].push_back(other);
+  auto config = parse_and_validate(j.dump());
+  ASSERT_TRUE(config.has_value()) << config.error().to_string();
+  EXPECT_EQ(config->rules.at(0).vlan, 0);
+  EXPECT_EQ(config->rules.at(1).vlan, 100);
+  EXPECT_EQ(config->rules.at(2).vlan, 4094);
+  auto rule = parse_rule_json(tagged.dump(), "rule");
+  ASSERT_TRUE(rule.has_value()) << rule.error().to_string();
+  EXPECT_EQ(rule->vlan, 100);
 }
 
 TEST(Config, SixtyFourOutputs) {

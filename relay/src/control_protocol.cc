@@ -41,6 +41,9 @@ json rule_object(const Rule& rule) {
   if (rule.source) {
     input["source"] = address_text(*rule.source);
   }
+  if (rule.vlan != 0) {
+    input["vlan"] = rule.vlan;
+  }
   json outputs = json::array();
   for (const Output& output : rule.outputs) {
     json item = {{"interface", output.interface},

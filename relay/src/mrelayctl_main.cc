@@ -208,9 +208,13 @@ void print_rules(const json& reply) {
         outputs.append("/threshold").append(number(output["ttl_threshold"]));
       }
     }
+    // A rule on a VLAN of a trunk shows as IFACE@vlanN.
+    std::string where = input["interface"].get<std::string>();
+    if (input.contains("vlan")) {
+      where.append("@vlan").append(number(input["vlan"]));
+    }
     rows.push_back({rule["name"].get<std::string>(),
-                    input["interface"].get<std::string>() + ":" +
-                        input["group"].get<std::string>() + ":" + number(input["port"]),
+                    where + ":" + input["group"].get<std::string>() + ":" + number(input["port"]),
                     input.value("source", std::string("any")), outputs});
   }
   print_table(rows);

@@ -1,15 +1,27 @@
 // Frame parsing for the data plane: Ethernet [802.1ad] [802.1Q] IPv4 UDP -> UdpView.
 //
 //   mrelay::UdpView view;
-//   if (mrelay::parse_frame(frame, len, view) == mrelay::ParseVerdict::ok) {
-//     int32_t rule = table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr);
+//   if (mrelay::parse_frame(frame, len, meta, view) == mrelay::ParseVerdict::ok) {
+//     int32_t rule = table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr,
+//                               view.vlan_id);
 //   }
 //
 // Every read is bounds-checked against `len` before it happens; the functions touch no memory
 // outside [frame, frame + len), allocate nothing and cannot throw, so any byte string is safe.
-// The IPv4 header checksum is verified (a corrupted header could send the copy to the wrong
-// group); the UDP checksum is not (it is optional in IPv4 and the relay forwards the payload
-// unchanged, so the receiver can still check it end to end).
+//
+// A packet socket sees frames before the kernel's IP layer has judged them, so the parser
+// applies what that layer would (ip_rcv, ip_route_input_noref, __udp4_lib_rcv), or the relay
+// would forward what the host itself refuses:
+// - only frames whose link-layer packet type says "for this host" (host, multicast,
+//   broadcast): a frame for another MAC reaches a packet socket, never the IP layer;
+// - the IPv4 header checksum (a corrupted header could send the copy to the wrong group);
+// - no martian source (ip_route_input_slow / ip_route_input_mc refuse multicast, limited
+//   broadcast, 0/8 and loopback sources; 240/4 is refused here as well: reserved, never a
+//   sender);
+// - the UDP checksum when present. The relay sends only the payload and its egress computes a
+//   fresh, valid checksum for every copy, so a corrupted datagram would leave laundered.
+//   Not judged when the kernel reports it CHECKSUM_PARTIAL (a local sender's frame on veth:
+//   the field holds only the pseudo-header sum) or already verified it.
 #include <cstring>
 
 #include "mrelay/packet.h"
@@ -26,6 +38,7 @@ constexpr uint16_t kEthertypeIpv4 = 0x0800;
 constexpr uint16_t kEthertypeVlan = 0x8100;  // 802.1Q customer tag
 constexpr uint16_t kEthertypeQinQ = 0x88a8;  // 802.1ad service tag (outer tag of QinQ)
 constexpr uint8_t kIpProtocolUdp = 17;
+constexpr size_t kUdpChecksumOffset = 6;
 constexpr uint16_t kIpFlagMoreFragments = 0x2000;
 constexpr uint16_t kIpFragmentOffsetMask = 0x1fff;
 constexpr uint16_t kVlanIdMask = 0x0fff;
@@ -52,7 +65,65 @@ inline bool ipv4_checksum_ok(const uint8_t* header, size_t header_len) noexcept 
   return sum == 0xffff;
 }
 
+// One's-complement sum of `len` bytes, unfolded, in the byte order of the loads (RFC 1071
+// §2(B): the sum is byte-order independent, so words are loaded natively, 4 bytes at a time,
+// and only compared with 0xffff at the end, which reads the same in either order).
+inline uint64_t sum_native(const uint8_t* data, size_t len) noexcept {
+  uint64_t sum = 0;
+  for (; len >= 4; data += 4, len -= 4) {
+    sum += load_raw32(data);
+  }
+  if (len >= 2) {
+    uint16_t half;
+    std::memcpy(&half, data, sizeof half);
+    sum += half;
+    data += 2;
+    len -= 2;
+  }
+  if (len == 1) {
+    const uint8_t last[2] = {*data, 0};  // an odd last byte is padded with zero on the right
+    uint16_t half;
+    std::memcpy(&half, last, sizeof half);
+    sum += half;
+  }
+  return sum;
+}
+
+inline uint16_t fold(uint64_t sum) noexcept {
+  while ((sum >> 16) != 0) {
+    sum = (sum & 0xffff) + (sum >> 16);
+  }
+  return static_cast<uint16_t>(sum);
+}
+
+// RFC 768: the sum over the pseudo header (source, destination, zero, protocol, UDP length)
+// and the whole datagram, checksum field included, is 0xffff when the checksum is right.
+// `udp` points at the UDP header, `udp_len` bytes long (already checked to lie in the frame).
+inline bool udp_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_len) noexcept {
+  const uint8_t tail[4] = {0, kIpProtocolUdp, static_cast<uint8_t>(udp_len >> 8),
+                           static_cast<uint8_t>(udp_len & 0xff)};
+  const uint64_t sum = sum_native(ip + 12, 8) + load_raw32(tail) + sum_native(udp, udp_len);
+  return fold(sum) == 0xffff;
+}
+
+// ip_rcv() drops PACKET_OTHERHOST; a packet socket also sees PACKET_OUTGOING (the host's own
+// frames) and PACKET_LOOPBACK, neither of them an arrival.
+inline bool addressed_to_host(uint8_t pkttype) noexcept {
+  return pkttype == kPacketHost || pkttype == kPacketMulticast || pkttype == kPacketBroadcast;
+}
+
+// GSO: only a UDP_L4 super-frame (a sender's UDP_SEGMENT run, or UDP GRO) can be split into
+// datagrams; it needs a segment size. The ECN flag bit does not change the layout.
+inline bool gso_splittable(const FrameMeta& meta) noexcept {
+  return (meta.gso_type & static_cast<uint8_t>(~kGsoEcn)) == kGsoUdpL4 && meta.gso_size != 0;
+}
+
 }  // namespace
+
+bool is_martian_source(uint32_t address) noexcept {
+  const auto* octets = reinterpret_cast<const uint8_t*>(&address);  // network byte order
+  return octets[0] == 0 || octets[0] == 127 || octets[0] >= 224;
+}
 
 std::string_view to_string(ParseVerdict verdict) {
   switch (verdict) {
@@ -72,6 +143,14 @@ std::string_view to_string(ParseVerdict verdict) {
       return "fragment";
     case ParseVerdict::not_udp:
       return "not_udp";
+    case ParseVerdict::other_host:
+      return "other_host";
+    case ParseVerdict::martian_source:
+      return "martian_source";
+    case ParseVerdict::bad_udp_checksum:
+      return "bad_udp_checksum";
+    case ParseVerdict::bad_gso:
+      return "bad_gso";
   }
   return "unknown";
 }
@@ -83,16 +162,24 @@ bool is_malformed(ParseVerdict verdict) {
     case ParseVerdict::bad_length:
     case ParseVerdict::bad_checksum:
     case ParseVerdict::fragment:
+    case ParseVerdict::bad_udp_checksum:
+    case ParseVerdict::bad_gso:
       return true;
     case ParseVerdict::ok:
     case ParseVerdict::not_ipv4:
     case ParseVerdict::not_udp:
+    case ParseVerdict::other_host:
+    case ParseVerdict::martian_source:
       return false;
   }
   return false;
 }
 
-ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, UdpView& out) noexcept {
+ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, const FrameMeta& meta,
+                        UdpView& out) noexcept {
+  if (!addressed_to_host(meta.pkttype)) {
+    return ParseVerdict::other_host;
+  }
   if (packet == nullptr || len < kIpv4MinHeaderSize) {
     return ParseVerdict::truncated;
   }
@@ -124,6 +211,22 @@ ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, UdpView& out) noexcep
   if (udp_len < kUdpHeaderSize || udp_len != total_len - header_len) {
     return ParseVerdict::bad_length;
   }
+  if (is_martian_source(load_raw32(packet + 12))) {
+    return ParseVerdict::martian_source;
+  }
+  const bool gso = meta.gso_type != kGsoNone;
+  const size_t payload_len = udp_len - kUdpHeaderSize;
+  if (gso && (!gso_splittable(meta) ||
+              payload_len > static_cast<size_t>(meta.gso_size) * kMaxGsoSegments)) {
+    return ParseVerdict::bad_gso;
+  }
+  // A GSO frame's checksum field is a template for its segments (partial, or verified by
+  // GRO segment by segment), never a checksum over the whole super-frame.
+  const bool judge_checksum = !gso && meta.checksum == ChecksumState::unverified &&
+                              load_be16(udp + kUdpChecksumOffset) != 0;
+  if (judge_checksum && !udp_checksum_ok(packet, udp, udp_len)) {
+    return ParseVerdict::bad_udp_checksum;
+  }
 
   out.src_addr = load_raw32(packet + 12);
   out.dst_addr = load_raw32(packet + 16);
@@ -132,25 +235,36 @@ ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, UdpView& out) noexcep
   out.src_port = load_be16(udp);
   out.dst_port = load_be16(udp + 2);
   out.payload = udp + kUdpHeaderSize;
-  out.payload_len = static_cast<uint32_t>(udp_len - kUdpHeaderSize);
+  out.payload_len = static_cast<uint32_t>(payload_len);
+  out.segment_size = gso ? meta.gso_size : 0;
   return ParseVerdict::ok;
 }
 
-ParseVerdict parse_frame(const uint8_t* frame, size_t len, UdpView& out) noexcept {
+ParseVerdict parse_frame(const uint8_t* frame, size_t len, const FrameMeta& meta,
+                         UdpView& out) noexcept {
+  if (!addressed_to_host(meta.pkttype)) {
+    return ParseVerdict::other_host;
+  }
   if (frame == nullptr || len < kEthernetHeaderSize) {
     return ParseVerdict::truncated;
   }
   size_t offset = kEthernetHeaderSize;
   uint16_t ethertype = load_be16(frame + 12);
-  uint16_t vlan_id = 0;
-  bool tagged = false;
-  // At most two tags: an optional 802.1ad outer tag, then an optional 802.1Q tag. vlan_id
-  // reports the outermost tag, the one that identifies the segment the frame arrived on.
+  // The kernel takes the outer tag out of the frame into metadata before a packet socket
+  // sees it (skb_vlan_untag); a second tag (QinQ) stays in the frame. VLAN id 0 is a
+  // priority-only tag (802.1p), not a VLAN: the next tag, if any, names the VLAN.
+  uint16_t vlan_id = meta.vlan_valid ? (meta.vlan_tci & kVlanIdMask) : 0;
+  bool tagged = vlan_id != 0;
+  // At most two tags in the frame: an optional 802.1ad outer tag, then an optional 802.1Q tag.
+  // vlan_id reports the outermost tag, the one that identifies the segment the frame arrived
+  // on.
   if (ethertype == kEthertypeQinQ) {
     if (len < offset + kVlanTagSize) {
       return ParseVerdict::truncated;
     }
-    vlan_id = load_be16(frame + offset) & kVlanIdMask;
+    if (!tagged) {
+      vlan_id = load_be16(frame + offset) & kVlanIdMask;
+    }
     tagged = true;
     ethertype = load_be16(frame + offset + 2);
     offset += kVlanTagSize;
@@ -168,7 +282,7 @@ ParseVerdict parse_frame(const uint8_t* frame, size_t len, UdpView& out) noexcep
   if (ethertype != kEthertypeIpv4) {
     return ParseVerdict::not_ipv4;
   }
-  const ParseVerdict verdict = parse_ipv4(frame + offset, len - offset, out);
+  const ParseVerdict verdict = parse_ipv4(frame + offset, len - offset, meta, out);
   if (verdict == ParseVerdict::ok) {
     out.vlan_id = vlan_id;
   }

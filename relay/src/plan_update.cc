@@ -47,7 +47,7 @@ std::string name_list(const std::vector<std::string>& names) {
 }  // namespace
 
 bool same_rule(const Rule& a, const Rule& b) {
-  if (a.name != b.name || a.input_interface != b.input_interface ||
+  if (a.name != b.name || a.input_interface != b.input_interface || a.vlan != b.vlan ||
       a.group.s_addr != b.group.s_addr || a.port != b.port ||
       a.source.has_value() != b.source.has_value() ||
       (a.source && a.source->s_addr != b.source->s_addr) ||

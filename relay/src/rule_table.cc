@@ -1,4 +1,4 @@
-// Rule lookup: open-addressing hash over (ifindex, group, port, source).
+// Rule lookup: open-addressing hash over (ifindex, VLAN, group, port, source).
 //
 //   mrelay::RuleTable table(config.rules, mrelay::system_interfaces());
 //   int32_t rule = table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr);
@@ -18,6 +18,8 @@ namespace {
 
 // Smallest table: 8 slots keep tiny configs from wrapping around on every probe.
 constexpr size_t kMinSlots = 8;
+// 802.1Q VLAN ids are 12 bits.
+constexpr uint16_t kVlanIdMask = 0x0fff;
 
 // splitmix64's finaliser: spreads the (highly regular) group/port bits over the index bits.
 inline uint64_t mix(uint64_t x) noexcept {
@@ -29,12 +31,19 @@ inline uint64_t mix(uint64_t x) noexcept {
   return x;
 }
 
-inline uint64_t slot_hash(unsigned ifindex, uint32_t group, uint16_t port, bool any_source,
-                          uint32_t source) noexcept {
+inline uint64_t slot_hash(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,
+                          bool any_source, uint32_t source) noexcept {
   const uint64_t location = (static_cast<uint64_t>(ifindex) << 32) | group;
-  const uint64_t filter = (static_cast<uint64_t>(port) << 33) |
+  const uint64_t filter = (static_cast<uint64_t>(vlan) << 49) |
+                          (static_cast<uint64_t>(port) << 33) |
                           (static_cast<uint64_t>(any_source) << 32) | (any_source ? 0 : source);
   return mix(location ^ mix(filter));
+}
+
+inline bool slot_matches(const auto& slot, unsigned ifindex, uint16_t vlan, uint32_t group,
+                         uint16_t port, bool any_source, uint32_t source) noexcept {
+  return slot.ifindex == ifindex && slot.vlan == vlan && slot.group == group && slot.port == port &&
+         static_cast<bool>(slot.any_source) == any_source && slot.source == source;
 }
 
 }  // namespace
@@ -52,12 +61,12 @@ RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& look
     }
     const bool any_source = !rule.source.has_value();
     const uint32_t source = any_source ? 0 : rule.source->s_addr;
-    size_t at = slot_hash(ifindex, rule.group.s_addr, rule.port, any_source, source) & mask_;
+    const uint16_t vlan = rule.vlan & kVlanIdMask;
+    size_t at = slot_hash(ifindex, vlan, rule.group.s_addr, rule.port, any_source, source) & mask_;
     bool duplicate = false;
     while (slots_[at].ifindex != 0) {
-      const Slot& slot = slots_[at];
-      if (slot.ifindex == ifindex && slot.group == rule.group.s_addr && slot.port == rule.port &&
-          slot.any_source == any_source && slot.source == source) {
+      if (slot_matches(slots_[at], ifindex, vlan, rule.group.s_addr, rule.port, any_source,
+                       source)) {
         duplicate = true;  // validate_config() rejects these; the first rule keeps the key
         break;
       }
@@ -66,41 +75,46 @@ RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& look
     if (duplicate) {
       continue;
     }
-    slots_[at] = Slot{ifindex,   rule.group.s_addr, source,
-                      rule.port, any_source,        static_cast<int32_t>(index)};
+    Slot& slot = slots_[at];
+    slot.ifindex = ifindex;
+    slot.group = rule.group.s_addr;
+    slot.source = source;
+    slot.port = rule.port;
+    slot.vlan = vlan;
+    slot.any_source = any_source ? 1 : 0;
+    slot.rule = static_cast<int32_t>(index);
     ++rule_count_;
     has_source_rules_ = has_source_rules_ || !any_source;
   }
 }
 
-int32_t RuleTable::probe(unsigned ifindex, uint32_t group, uint16_t port, bool any_source,
-                         uint32_t source) const noexcept {
-  size_t at = slot_hash(ifindex, group, port, any_source, source) & mask_;
+int32_t RuleTable::probe(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,
+                         bool any_source, uint32_t source) const noexcept {
+  size_t at = slot_hash(ifindex, vlan, group, port, any_source, source) & mask_;
   while (true) {
     const Slot& slot = slots_[at];
     if (slot.ifindex == 0) {
       return -1;
     }
-    if (slot.ifindex == ifindex && slot.group == group && slot.port == port &&
-        slot.any_source == any_source && slot.source == source) {
+    if (slot_matches(slot, ifindex, vlan, group, port, any_source, source)) {
       return slot.rule;
     }
     at = (at + 1) & mask_;
   }
 }
 
-int32_t RuleTable::find(unsigned ifindex, uint32_t group, uint16_t port,
-                        uint32_t source) const noexcept {
-  if (ifindex == 0 || slots_.empty()) {
-    return -1;  // a default-constructed table, or a packet with no interface
+int32_t RuleTable::find(unsigned ifindex, uint32_t group, uint16_t port, uint32_t source,
+                        uint16_t vlan) const noexcept {
+  if (ifindex == 0 || slots_.empty() || vlan > kVlanIdMask) {
+    return -1;  // a default-constructed table, a packet with no interface, no such VLAN id
   }
   if (has_source_rules_) {
-    const int32_t exact = probe(ifindex, group, port, /*any_source=*/false, source);
+    const int32_t exact = probe(ifindex, vlan, group, port, /*any_source=*/false, source);
     if (exact >= 0) {
       return exact;
     }
   }
-  return probe(ifindex, group, port, /*any_source=*/true, 0);
+  return probe(ifindex, vlan, group, port, /*any_source=*/true, 0);
 }
 
 }  // namespace mrelay

@@ -30,10 +30,11 @@ uint32_t addr(const char* text) {
 }
 
 Rule make_rule(const std::string& interface, const char* group, uint16_t port,
-               const char* source = nullptr) {
+               const char* source = nullptr, uint16_t vlan = 0) {
   Rule rule;
   rule.name = interface + "/" + group + ":" + std::to_string(port);
   rule.input_interface = interface;
+  rule.vlan = vlan;
   rule.group.s_addr = addr(group);
   rule.port = port;
   if (source != nullptr) {
@@ -128,6 +129,30 @@ TEST(RuleTable, DuplicateKeyKeepsTheFirstRule) {
   const RuleTable table(rules, fake_interfaces());
   EXPECT_EQ(table.size(), 1u);
   EXPECT_EQ(table.find(kVeth0, addr("239.1.1.1"), 5000, 0), 0);
+}
+
+// On a trunk the VLAN is part of the key: a rule takes its own VLAN's frames only, and a rule
+// that names no VLAN takes untagged frames only.
+TEST(RuleTable, VlanIsPartOfTheKey) {
+  const std::vector<Rule> rules = {
+      make_rule("veth0", "239.1.1.1", 5000),                   // 0: untagged
+      make_rule("veth0", "239.1.1.1", 5000, nullptr, 100),     // 1: VLAN 100
+      make_rule("veth0", "239.1.1.1", 5000, "10.0.0.1", 100),  // 2: VLAN 100, one source
+      make_rule("veth0", "239.7.7.7", 5000, nullptr, 200),     // 3: VLAN 200 only
+  };
+  const RuleTable table(rules, fake_interfaces());
+  ASSERT_EQ(table.size(), rules.size());
+  const uint32_t group = addr("239.1.1.1");
+  EXPECT_EQ(table.find(kVeth0, group, 5000, addr("10.0.0.9"), 0), 0);
+  EXPECT_EQ(table.find(kVeth0, group, 5000, addr("10.0.0.9")), 0);  // default: untagged
+  EXPECT_EQ(table.find(kVeth0, group, 5000, addr("10.0.0.9"), 100), 1);
+  EXPECT_EQ(table.find(kVeth0, group, 5000, addr("10.0.0.1"), 100), 2);
+  EXPECT_EQ(table.find(kVeth0, group, 5000, addr("10.0.0.1"), 0), 0);
+  EXPECT_EQ(table.find(kVeth0, group, 5000, addr("10.0.0.9"), 101), -1);
+  EXPECT_EQ(table.find(kVeth0, group, 5000, addr("10.0.0.9"), 4094), -1);
+  EXPECT_EQ(table.find(kVeth0, addr("239.7.7.7"), 5000, addr("10.0.0.9"), 200), 3);
+  EXPECT_EQ(table.find(kVeth0, addr("239.7.7.7"), 5000, addr("10.0.0.9"), 0), -1);
+  EXPECT_EQ(table.find(kVeth0, addr("239.7.7.7"), 5000, addr("10.0.0.9"), 100), -1);
 }
 
 TEST(RuleTable, ThousandRules) {

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +47,35 @@ void count_verdict(ParseVerdict verdict, WorkerCounters& counters) noexcept {
     case ParseVerdict::not_udp:
       ++counters.unmatched_not_udp;
       break;
+    case ParseVerdict::other_host:
+      ++counters.rejected_other_host;
+      break;
+    case ParseVerdict::martian_source:
+      ++counters.rejected_martian_source;
+      break;
+    case ParseVerdict::bad_udp_checksum:
+      ++counters.malformed_udp_checksum;
+      break;
+    case ParseVerdict::bad_gso:
+      ++counters.malformed_gso;
+      break;
+  }
+}
+
+// A frame the relay could not read whole (longer than its ring slot or receive buffer) can
+// still be refused on its headers, the checks the parser makes before it looks at any length;
+// anything else about it is unknown, and it counts as rx_truncated.
+bool refused_on_headers(ParseVerdict verdict) noexcept {
+  switch (verdict) {
+    case ParseVerdict::other_host:
+    case ParseVerdict::not_ipv4:
+    case ParseVerdict::not_udp:
+    case ParseVerdict::bad_ip_header:
+    case ParseVerdict::bad_checksum:
+    case ParseVerdict::fragment:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -182,14 +212,22 @@ Result<void> Worker::open() {
   iovecs_.assign(kRecvBatch, iovec{});
   sources_.assign(kRecvBatch, sockaddr_in{});
   control_.assign(static_cast<size_t>(kRecvBatch) * kControlSize, 0);
+  link_sources_.assign(packet_mode_ ? kRecvBatch : 0, sockaddr_ll{});
+  if (packet_mode_) {
+    // Frames longer than a ring slot are read whole from the socket queue into this one buffer
+    // (read_ring_copy); allocated once, 64 KiB.
+    copy_buffer_.reset(new uint8_t[kCopyBufferSize]);
+  }
   for (uint32_t i = 0; i < kRecvBatch; ++i) {
     iovecs_[i].iov_len = BufferPool::kBufferSize;
     msghdr& header = messages_[i].msg_hdr;
     header.msg_iov = &iovecs_[i];
     header.msg_iovlen = 1;
-    if (!packet_mode_) {
+    header.msg_control = &control_[static_cast<size_t>(i) * kControlSize];
+    if (packet_mode_) {
+      header.msg_name = &link_sources_[i];  // sll_pkttype; PACKET_AUXDATA in the control
+    } else {
       header.msg_name = &sources_[i];
-      header.msg_control = &control_[static_cast<size_t>(i) * kControlSize];
     }
   }
   wake_fd_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -363,50 +401,99 @@ uint32_t Worker::receive_ring(IngressSocket& socket) {
 
 void Worker::handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* frame) {
   ++counters_.rx_packets;
+  const FrameMeta meta = ring_frame_meta(frame);
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(frame) + frame->tp_mac;
+  size_t len = frame->tp_snaplen;
   if (frame->tp_len > frame->tp_snaplen) {
-    ++counters_.malformed_truncated;  // larger than a ring frame (jumbo frame)
-    return;
+    // Longer than a slot (a GSO super-frame, a jumbo frame), or cut to its headers by the
+    // socket filter (not UDP). The kernel queued a whole copy of the former beside the slot.
+    ++counters_.syscalls;
+    const size_t whole =
+        read_ring_copy(socket.fd.get(), frame, copy_buffer_.get(), kCopyBufferSize);
+    if (whole == 0) {
+      count_partial_frame(meta, data, len);
+      return;
+    }
+    data = copy_buffer_.get() + kVnetHeaderSize;
+    len = whole;
   }
   UdpView view;
-  const auto* data = reinterpret_cast<const uint8_t*>(frame) + frame->tp_mac;
-  const ParseVerdict verdict = parse_frame(data, frame->tp_snaplen, view);
-  if (verdict != ParseVerdict::ok) {
-    count_verdict(verdict, counters_);
-    return;
+  const int32_t rule = accept_frame(socket, meta, data, len, view);
+  if (rule >= 0) {
+    // The ring frame goes back to the kernel at once; each datagram lives on in a pool buffer
+    // until its last copy is sent (one copy per datagram, not per output).
+    copy_and_send(rule, view);
   }
-  counters_.rx_bytes += view.payload_len;
-  const int32_t rule =
-      plan_->table.find(socket.ifindex, view.dst_addr, view.dst_port, view.src_addr);
-  if (rule < 0) {
-    ++counters_.unmatched_no_rule;
-    return;
-  }
-  ++rule_counters_[rule].matched_packets;
-  rule_counters_[rule].matched_bytes += view.payload_len;
-  if (ttl_expired(view.ttl)) {
-    return;
-  }
-  PacketBuffer* buffer = pool_->acquire();
-  if (buffer == nullptr) {
-    ++counters_.drop_buffer_exhausted;
-    ++counters_.exhausted_packets;
-    return;
-  }
-  // The ring frame goes back to the kernel at once; the payload lives on in the pool buffer
-  // until its last copy is sent (one copy per packet, not per output).
-  std::memcpy(buffer->data, view.payload, view.payload_len);
-  (void)send_to_outputs(rule, buffer, buffer->data, view.payload_len, view.ttl);
-  pool_->release(buffer);
 }
 
-bool Worker::ttl_expired(uint8_t ttl) noexcept {
+void Worker::count_partial_frame(const FrameMeta& meta, const uint8_t* data, size_t len) noexcept {
+  UdpView view;
+  const ParseVerdict verdict = parse_frame(data, len, meta, view);
+  if (refused_on_headers(verdict)) {
+    count_verdict(verdict, counters_);
+  } else {
+    ++counters_.rx_truncated;
+  }
+}
+
+int32_t Worker::accept_frame(const IngressSocket& socket, const FrameMeta& meta,
+                             const uint8_t* frame, size_t len, UdpView& view) noexcept {
+  const ParseVerdict verdict = parse_frame(frame, len, meta, view);
+  if (verdict != ParseVerdict::ok) {
+    count_verdict(verdict, counters_);
+    return -1;
+  }
+  counters_.rx_bytes += view.payload_len;
+  const uint32_t datagrams = datagram_count(view);
+  if (view.segment_size != 0) {
+    ++counters_.gso_frames;
+    counters_.gso_segments += datagrams;
+  }
+  const int32_t rule =
+      plan_->table.find(socket.ifindex, view.dst_addr, view.dst_port, view.src_addr, view.vlan_id);
+  if (rule < 0) {
+    ++counters_.unmatched_no_rule;
+    return -1;
+  }
+  rule_counters_[rule].matched_packets += datagrams;
+  rule_counters_[rule].matched_bytes += view.payload_len;
+  if (ttl_expired(view.ttl, datagrams)) {
+    return -1;
+  }
+  return rule;
+}
+
+void Worker::copy_and_send(int32_t rule, const UdpView& view) noexcept {
+  const uint32_t datagrams = datagram_count(view);
+  const uint32_t step = datagrams == 1 ? view.payload_len : view.segment_size;
+  for (uint32_t i = 0; i < datagrams; ++i) {
+    const uint32_t offset = i * step;
+    const uint32_t len = std::min(step, view.payload_len - offset);
+    if (len > BufferPool::kBufferSize) {
+      ++counters_.rx_oversize;  // a jumbo datagram: read whole, but no buffer holds it
+      continue;
+    }
+    PacketBuffer* buffer = pool_->acquire();
+    if (buffer == nullptr) {
+      ++counters_.drop_buffer_exhausted;
+      ++counters_.exhausted_packets;
+      continue;
+    }
+    std::memcpy(buffer->data, view.payload + offset, len);
+    (void)send_to_outputs(rule, buffer, buffer->data, len, view.ttl);
+    pool_->release(buffer);
+  }
+}
+
+bool Worker::ttl_expired(uint8_t ttl, uint32_t datagrams) noexcept {
   // A router never sends a packet with TTL 0: one received with TTL 1 ends here (TTL 0 cannot
   // arrive from a conforming sender). With the decrement in send_to_outputs, this is what ends
-  // a forwarding loop through other hosts, which no check of one host's rules can see.
+  // a forwarding loop through other hosts, which no check of one host's rules can see. A GSO
+  // frame's datagrams share its IP header: each counts.
   if (ttl > 1) {
     return false;
   }
-  ++counters_.drop_ttl_expired;
+  counters_.drop_ttl_expired += datagrams;
   return true;
 }
 
@@ -445,10 +532,8 @@ uint32_t Worker::receive(IngressSocket& socket) {
                               : scratch_.get() + static_cast<size_t>(i) * BufferPool::kBufferSize;
     msghdr& header = messages_[i].msg_hdr;
     header.msg_flags = 0;
-    if (!packet_mode_) {
-      header.msg_namelen = sizeof(sockaddr_in);
-      header.msg_controllen = kControlSize;
-    }
+    header.msg_namelen = packet_mode_ ? sizeof(sockaddr_ll) : sizeof(sockaddr_in);
+    header.msg_controllen = kControlSize;
   }
   ++counters_.syscalls;
   const int count =
@@ -469,30 +554,37 @@ uint32_t Worker::receive(IngressSocket& socket) {
 
 void Worker::handle_frame(const IngressSocket& socket, uint32_t slot, uint32_t len) {
   ++counters_.rx_packets;
-  if ((messages_[slot].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
-    ++counters_.malformed_truncated;  // larger than a buffer (jumbo frame)
+  msghdr& header = messages_[slot].msg_hdr;
+  const auto* bytes = static_cast<const uint8_t*>(iovecs_[slot].iov_base);
+  if (len < kVnetHeaderSize) {
+    ++counters_.malformed_truncated;  // never from the kernel: every frame has its header
+    return;
+  }
+  const tpacket_auxdata* auxdata = nullptr;
+  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&header); cmsg != nullptr; cmsg = CMSG_NXTHDR(&header, cmsg)) {
+    if (cmsg->cmsg_level == SOL_PACKET && cmsg->cmsg_type == PACKET_AUXDATA) {
+      auxdata = reinterpret_cast<const tpacket_auxdata*>(CMSG_DATA(cmsg));
+    }
+  }
+  const FrameMeta meta = received_frame_meta(link_sources_[slot], auxdata, bytes);
+  const uint8_t* frame = bytes + kVnetHeaderSize;
+  const size_t frame_len = len - kVnetHeaderSize;
+  if ((header.msg_flags & MSG_TRUNC) != 0) {
+    // Longer than a buffer (a GSO super-frame over 2 KiB, a jumbo frame): the rest is lost.
+    // The ring (the default) reads such frames whole.
+    count_partial_frame(meta, frame, frame_len);
     return;
   }
   UdpView view;
-  const auto* frame = static_cast<const uint8_t*>(iovecs_[slot].iov_base);
-  const ParseVerdict verdict = parse_frame(frame, len, view);
-  if (verdict != ParseVerdict::ok) {
-    count_verdict(verdict, counters_);
-    return;
-  }
-  counters_.rx_bytes += view.payload_len;
-  const int32_t rule =
-      plan_->table.find(socket.ifindex, view.dst_addr, view.dst_port, view.src_addr);
+  const int32_t rule = accept_frame(socket, meta, frame, frame_len, view);
   if (rule < 0) {
-    ++counters_.unmatched_no_rule;
     return;
   }
-  ++rule_counters_[rule].matched_packets;
-  rule_counters_[rule].matched_bytes += view.payload_len;
-  if (ttl_expired(view.ttl)) {
-    return;
+  if (view.segment_size != 0) {
+    copy_and_send(rule, view);  // one buffer per datagram; the slot keeps its own
+  } else {
+    forward(rule, slot, view.payload, view.payload_len, view.ttl);
   }
-  forward(rule, slot, view.payload, view.payload_len, view.ttl);
 }
 
 void Worker::handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len) {

@@ -186,10 +186,21 @@ class Worker {
   void forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32_t len, uint8_t ttl);
   uint32_t receive_ring(IngressSocket& socket);
   void handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* frame);
+  // Parses one frame with what the kernel said about it, counts a refusal, looks up the rule
+  // (by interface, VLAN, group, port, source) and counts the match; -1 when not forwarded.
+  int32_t accept_frame(const IngressSocket& socket, const FrameMeta& meta, const uint8_t* frame,
+                       size_t len, UdpView& view) noexcept;
+  // Counts a frame only part of which could be read: by its headers when they refuse it,
+  // else as rx_truncated.
+  void count_partial_frame(const FrameMeta& meta, const uint8_t* data, size_t len) noexcept;
+  // Copies each datagram of `view` (one, or a GSO super-frame's segments) into its own pool
+  // buffer and hands it to the rule's outputs.
+  void copy_and_send(int32_t rule, const UdpView& view) noexcept;
   bool send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload, uint32_t len,
                        uint8_t ttl);
-  // Counts and returns true when a packet received with `ttl` may not be forwarded at all.
-  bool ttl_expired(uint8_t ttl) noexcept;
+  // Counts (once per datagram) and returns true when a packet received with `ttl` may not be
+  // forwarded at all.
+  bool ttl_expired(uint8_t ttl, uint32_t datagrams = 1) noexcept;
   void refresh_kernel_drops() noexcept;
   void note_socket_drops(IngressSocket& socket, uint32_t cumulative) noexcept;
   void clear_ingress_errors() noexcept;
@@ -223,10 +234,15 @@ class Worker {
   std::unique_ptr<uint8_t[]> scratch_;
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
-  std::vector<sockaddr_in> sources_;  // udp mode
-  // udp mode: room per slot for the SO_RXQ_OVFL and IP_TTL control messages (24 bytes each).
+  std::vector<sockaddr_in> sources_;       // udp mode
+  std::vector<sockaddr_ll> link_sources_;  // packet mode (recvmmsg): each frame's packet type
+  // Room per slot for the control messages: SO_RXQ_OVFL and IP_TTL (udp mode, 24 bytes each),
+  // PACKET_AUXDATA (packet mode).
   static constexpr size_t kControlSize = 64;
   std::vector<uint8_t> control_;
+  // Packet mode: a frame longer than its ring slot, read whole (virtio_net_hdr included).
+  static constexpr size_t kCopyBufferSize = kVnetHeaderSize + kMaxIngressFrame;
+  std::unique_ptr<uint8_t[]> copy_buffer_;
 
   // Live updates: the mailbox (one pending update at most), the generation applied last, and
   // an eventfd in pollfds_ so an idle loop wakes at once instead of after kIdlePollMs.

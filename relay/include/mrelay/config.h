@@ -15,7 +15,8 @@
 //     "rules": [
 //       {"name": "cam1",
 //        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
-//                  "source": "10.9.9.9"},            // source optional (SSM-like filter)
+//                  "source": "10.9.9.9",             // source optional (SSM-like filter)
+//                  "vlan": 100},                     // optional: 802.1Q id on a trunk
 //        "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000,
 //                     "ttl_threshold": 1,          // optional: forward only input TTL > 1
 //                     "ttl": 8}],                  // optional: fixed TTL instead of TTL - 1
@@ -67,10 +68,14 @@ struct Output {
   uint8_t ttl_threshold = kDefaultTtlThreshold;
 };
 
-/// input {interface, group, port, optional source} -> outputs (any number, 64+ works).
+/// input {interface, [vlan], group, port, optional source} -> outputs (any number, 64+ works).
 struct Rule {
   std::string name;  // unique; defaults to "rule<N>" when the config gives none
   std::string input_interface;
+  // 802.1Q VLAN id (1..4094) of the frames this rule takes on a trunk; 0 = untagged frames
+  // only (a frame tagged with VLAN 0, priority only, counts as untagged). Packet ingress only:
+  // a UDP socket never sees the tag (use the VLAN interface, eth0.100, instead).
+  uint16_t vlan = 0;
   in_addr group{};  // network byte order; must be multicast
   uint16_t port = 0;
   std::optional<in_addr> source;  // only packets from this source match, when set

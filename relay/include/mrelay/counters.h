@@ -25,7 +25,7 @@ namespace mrelay {
   X(malformed_fragment, "IPv4 fragments (not reassembled)")                                    \
   X(unmatched_not_ipv4, "frames that are not IPv4")                                            \
   X(unmatched_not_udp, "IPv4 packets that are not UDP")                                        \
-  X(unmatched_no_rule, "UDP packets matching no rule (group, port, source)")                   \
+  X(unmatched_no_rule, "UDP packets matching no rule (interface, VLAN, group, port, source)")   \
   X(exhausted_packets,                                                                         \
     "received packets not handed to every output: no buffer, no queue slot, ENOBUFS/EAGAIN")   \
   X(drop_buffer_exhausted, "packets dropped: buffer pool empty")                               \
@@ -45,7 +45,18 @@ namespace mrelay {
   X(drop_ttl_expired,                                                                           \
     "received packets matching a rule dropped: TTL <= 1 (a copy would leave with TTL 0)")       \
   X(drop_ttl_threshold, "copies not sent: the received TTL is not above the output's "          \
-                        "ttl_threshold")
+                        "ttl_threshold")                                                           \
+  /* packet ingress acceptance: what the kernel's own receive path would refuse */              \
+  X(rejected_other_host,                                                                        \
+    "frames for another host: packet type not host, multicast or broadcast (PACKET_OTHERHOST)") \
+  X(rejected_martian_source, "IPv4 source in 0/8, 127/8, 224/4 or 240/4 (martian)")             \
+  X(malformed_udp_checksum, "UDP checksum present, final and wrong")                            \
+  X(malformed_gso, "GSO frames the relay cannot split (not UDP_L4, segment size 0, > 128 segs)") \
+  X(gso_frames, "UDP GSO super-frames received (a sender's run crossing a veth unsegmented)")   \
+  X(gso_segments, "datagrams split out of gso_frames, each forwarded on its own")               \
+  X(rx_truncated,                                                                               \
+    "frames longer than the receive slot whose whole copy could not be read: dropped")          \
+  X(rx_oversize, "datagrams with a UDP payload larger than a packet buffer (2048 bytes)")
 
 struct alignas(64) WorkerCounters {
 #define MRELAY_COUNTER_FIELD(name, help) uint64_t name = 0;

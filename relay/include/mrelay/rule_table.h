@@ -1,8 +1,9 @@
-// Rule lookup for the data plane: (ingress ifindex, group, port, source) -> rule index.
+// Rule lookup for the data plane: (ingress ifindex, VLAN, group, port, source) -> rule index.
 // Built once from a validated Config (allocation happens here); find() never allocates.
 //
 //   mrelay::RuleTable table(config.rules, mrelay::system_interfaces());
-//   int32_t rule = table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr);
+//   int32_t rule = table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr,
+//                             view.vlan_id);
 #pragma once
 
 #include <cstdint>
@@ -20,27 +21,29 @@ class RuleTable {
 
   /// Index into the rules vector given at construction, or -1 when nothing matches.
   /// A rule with a source matches only that source and wins over an any-source rule
-  /// for the same (ifindex, group, port). Addresses in network byte order, port host order.
-  [[nodiscard]] int32_t find(unsigned ifindex, uint32_t group, uint16_t port,
-                             uint32_t source) const noexcept;
+  /// for the same (ifindex, vlan, group, port). `vlan` is the frame's VLAN id, 0 untagged:
+  /// a rule matches only its own VLAN. Addresses in network byte order, port host order.
+  [[nodiscard]] int32_t find(unsigned ifindex, uint32_t group, uint16_t port, uint32_t source,
+                             uint16_t vlan = 0) const noexcept;
 
   [[nodiscard]] size_t size() const noexcept { return rule_count_; }
 
  private:
-  // One (ifindex, group, port, source) entry. A rule with a source and an any-source rule
-  // for the same (ifindex, group, port) live in different slots; find() probes the exact
-  // source first. 20 bytes, so a probe sequence usually stays inside one cache line.
+  // One (ifindex, vlan, group, port, source) entry. A rule with a source and an any-source
+  // rule for the same (ifindex, vlan, group, port) live in different slots; find() probes the
+  // exact source first. 20 bytes, so a probe sequence usually stays inside one cache line.
   struct Slot {
-    uint32_t ifindex = 0;  // 0 = empty slot (no interface has index 0)
-    uint32_t group = 0;    // network byte order
-    uint32_t source = 0;   // network byte order; ignored when any_source
-    uint16_t port = 0;     // host byte order
-    bool any_source = true;
+    uint32_t ifindex = 0;    // 0 = empty slot (no interface has index 0)
+    uint32_t group = 0;      // network byte order
+    uint32_t source = 0;     // network byte order; ignored when any_source
+    uint16_t port = 0;       // host byte order
+    uint16_t vlan : 12 = 0;  // 802.1Q id, 0 = untagged
+    uint16_t any_source : 1 = 1;
     int32_t rule = -1;
   };
 
-  [[nodiscard]] int32_t probe(unsigned ifindex, uint32_t group, uint16_t port, bool any_source,
-                              uint32_t source) const noexcept;
+  [[nodiscard]] int32_t probe(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,
+                              bool any_source, uint32_t source) const noexcept;
 
   std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size, load <= 0.5
   size_t mask_ = 0;          // slots_.size() - 1
