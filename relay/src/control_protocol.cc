@@ -307,6 +307,8 @@ std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan) {
             __atomic_load_n(&per_worker[o].queued_packets, __ATOMIC_RELAXED);
         output.counters.dropped_packets +=
             __atomic_load_n(&per_worker[o].dropped_packets, __ATOMIC_RELAXED);
+        output.counters.failed_packets +=
+            __atomic_load_n(&per_worker[o].failed_packets, __ATOMIC_RELAXED);
       }
       rule.outputs.push_back(std::move(output));
     }
@@ -324,7 +326,8 @@ std::string format_stats_object(const RelayStats& stats) {
     for (const OutputStats& output : rule.outputs) {
       outputs.push_back({{"output", output_label(output.output)},
                          {"queued_packets", output.counters.queued_packets},
-                         {"dropped_packets", output.counters.dropped_packets}});
+                         {"dropped_packets", output.counters.dropped_packets},
+                         {"failed_packets", output.counters.failed_packets}});
     }
     rules.push_back({{"name", rule.name},
                      {"matched_packets", rule.counters.matched_packets},
@@ -399,6 +402,16 @@ std::string format_prometheus(const RelayStats& stats) {
       append_sample(out, "mrelay_output_dropped_packets_total",
                     {{"rule", rule.name}, {"output", output_label(output.output)}},
                     output.counters.dropped_packets);
+    }
+  }
+  append_family(out, "mrelay_output_failed_packets_total", "counter",
+                "Accepted copies for this output that were not sent after all (a later send or "
+                "completion failed: EAGAIN, ENOBUFS, errno; or cancelled at a teardown).");
+  for (const RuleStats& rule : stats.rules) {
+    for (const OutputStats& output : rule.outputs) {
+      append_sample(out, "mrelay_output_failed_packets_total",
+                    {{"rule", rule.name}, {"output", output_label(output.output)}},
+                    output.counters.failed_packets);
     }
   }
   return out;

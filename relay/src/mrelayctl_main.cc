@@ -239,16 +239,17 @@ void print_stats(const json& reply) {
   rows.push_back(total);
   print_table(rows);
   std::printf("\n");
-  std::vector<std::vector<std::string>> rule_rows{
-      {"RULE", "MATCHED_PKTS", "MATCHED_BYTES", "OUTPUT", "QUEUED_PKTS", "DROPPED_PKTS"}};
+  std::vector<std::vector<std::string>> rule_rows{{"RULE", "MATCHED_PKTS", "MATCHED_BYTES",
+                                                   "OUTPUT", "QUEUED_PKTS", "DROPPED_PKTS",
+                                                   "FAILED_PKTS"}};
   for (const json& rule : stats.value("rules", json::array())) {
     bool first = true;
     for (const json& output : rule["outputs"]) {
-      rule_rows.push_back({first ? rule["name"].get<std::string>() : "",
-                           first ? number(rule["matched_packets"]) : "",
-                           first ? number(rule["matched_bytes"]) : "",
-                           output["output"].get<std::string>(), number(output["queued_packets"]),
-                           number(output["dropped_packets"])});
+      rule_rows.push_back(
+          {first ? rule["name"].get<std::string>() : "",
+           first ? number(rule["matched_packets"]) : "", first ? number(rule["matched_bytes"]) : "",
+           output["output"].get<std::string>(), number(output["queued_packets"]),
+           number(output["dropped_packets"]), number(output.value("failed_packets", json(0)))});
       first = false;
     }
   }

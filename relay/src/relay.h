@@ -67,6 +67,13 @@ class Relay : public ControlTarget {
   // until SIGTERM/SIGINT; SIGHUP; the state file; the stats snapshot.
   [[nodiscard]] Result<void> open_control();
   void serve(const sigset_t& signals, uint64_t interval_ns);
+  // Fails (naming the lagging worker) unless every worker runs plan_ and has no update
+  // pending; then frees what was kept for a worker that was late.
+  [[nodiscard]] Result<void> workers_in_step();
+  // Builds the successor of plan_ for `next_config` (validated), hands each worker its update
+  // and waits for the switch; `what` describes the change for the log.
+  [[nodiscard]] Result<void> switch_plan(const Config& next_config, const std::string& origin,
+                                         const std::string& what);
   void reload();
   void save_state();
   [[nodiscard]] RelayStats collect(std::string_view event);
@@ -79,7 +86,6 @@ class Relay : public ControlTarget {
   ControlServer control_;
   ConfigSource config_source_;
   std::vector<Rule> base_rules_;
-  uint64_t generation_ = 0;
   // Plans and updates a worker did not acknowledge in time: kept alive until shutdown, since
   // that worker may still read them.
   std::vector<std::shared_ptr<RelayPlan>> unacknowledged_plans_;

@@ -155,10 +155,41 @@ Result<void> Relay::apply_rules(const Config& candidate, const std::string& orig
   // The running knobs stay (fixed_knob_changes); only the rules change.
   Config next_config = plan_->config;
   next_config.rules = candidate.rules;
-  const InterfaceLookup lookup = system_interfaces();
-  if (auto valid = validate_config(next_config, lookup); !valid) {
+  if (auto valid = validate_config(next_config, system_interfaces()); !valid) {
     return valid;
   }
+  if (auto switched = switch_plan(next_config, origin, diff.describe()); !switched) {
+    return switched;
+  }
+  save_state();
+  return {};
+}
+
+Result<void> Relay::workers_in_step() {
+  for (auto& worker : workers_) {
+    const uint64_t runs = worker->applied_generation();
+    if (runs != plan_->generation || worker->update_pending()) {
+      // A worker that missed a switch deadline still runs an older plan: an update built on
+      // the current one would not fit it (plan_update.h). Refuse; nothing changes.
+      return fail("relay", "worker " + std::to_string(worker->index()) +
+                               " has not switched to the previous change yet (it runs plan " +
+                               std::to_string(runs) + ", the relay " +
+                               std::to_string(plan_->generation) +
+                               "); nothing changed, try again later");
+    }
+  }
+  // Every worker caught up: what was kept for a late worker can go.
+  unacknowledged_plans_.clear();
+  unacknowledged_updates_.clear();
+  return {};
+}
+
+Result<void> Relay::switch_plan(const Config& next_config, const std::string& origin,
+                                const std::string& what) {
+  if (auto ok = workers_in_step(); !ok) {
+    return ok;
+  }
+  const InterfaceLookup lookup = system_interfaces();
   auto next = build_next_plan(*plan_, next_config, lookup);
   if (!next) {
     return tl::unexpected(next.error());
@@ -167,28 +198,31 @@ Result<void> Relay::apply_rules(const Config& candidate, const std::string& orig
   if (!joined) {
     return tl::unexpected(joined.error());
   }
-  const uint64_t generation = ++generation_;
+  const uint64_t generation = (*next)->generation;
   std::vector<std::unique_ptr<WorkerUpdate>> updates;
   for (auto& worker : workers_) {
-    auto update = prepare_worker_update(*plan_, *next, worker->index(), generation);
+    auto update = prepare_worker_update(*plan_, *next, worker->index());
     if (!update) {
       return tl::unexpected(update.error());  // sockets opened so far close here
     }
     updates.push_back(std::move(*update));
   }
-  // Past this point nothing can fail: publish, then wait for every worker to switch.
+  // Past this point nothing can fail: publish, then wait for every worker to switch. Every
+  // worker's mailbox is empty (workers_in_step), so every post succeeds.
   const uint64_t posted_ns = monotonic_ns();
   for (size_t w = 0; w < workers_.size(); ++w) {
-    workers_[w]->post_update(updates[w].get());
+    (void)workers_[w]->post_update(updates[w].get());
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kSwitchWaitMs);
   bool all_switched = false;
-  while (!all_switched && std::chrono::steady_clock::now() < deadline) {
+  bool rejected = false;
+  while (!all_switched && !rejected && std::chrono::steady_clock::now() < deadline) {
     all_switched = true;
     for (auto& worker : workers_) {
       all_switched = all_switched && worker->applied_generation() >= generation;
+      rejected = rejected || worker->rejected_generation() == generation;
     }
-    if (!all_switched) {
+    if (!all_switched && !rejected) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
@@ -197,22 +231,26 @@ Result<void> Relay::apply_rules(const Config& candidate, const std::string& orig
   commit_memberships(next_config, memberships_, std::move(*joined));
   std::shared_ptr<RelayPlan> previous = std::exchange(plan_, std::move(*next));
   if (!all_switched) {
-    // A worker still reads the old plan and has not taken its update: keep both alive.
+    // A worker still reads the old plan and has not taken its update: keep both alive. The
+    // next change waits until it caught up (workers_in_step).
     unacknowledged_plans_.push_back(std::move(previous));
     for (auto& update : updates) {
       unacknowledged_updates_.push_back(std::move(update));
     }
-    log_message(LogLevel::error, origin + ": a worker did not switch within " +
-                                     std::to_string(kSwitchWaitMs) + " ms; it will when it can");
+    log_message(
+        LogLevel::error,
+        origin + (rejected ? ": a worker rejected the update (built on a plan it does "
+                             "not run); restart the relay"
+                           : ": a worker did not switch within " + std::to_string(kSwitchWaitMs) +
+                                 " ms; it will when it can"));
   }
   // `previous` and `updates` go here: the old plan, retired sockets and group memberships.
-  log_message(LogLevel::info, origin + ": applied (" + diff.describe() + "), " +
+  log_message(LogLevel::info, origin + ": applied (" + what + "), " +
                                   std::to_string(plan_->config.rules.size()) + " rules, " +
                                   std::to_string(plan_->outputs.size()) +
                                   " outputs, workers "
                                   "switched in " +
                                   std::to_string(switch_us) + " us");
-  save_state();
   return {};
 }
 

@@ -27,10 +27,11 @@ namespace mrelay {
   X(unmatched_not_udp, "IPv4 packets that are not UDP")                                        \
   X(unmatched_no_rule, "UDP packets matching no rule (group, port, source)")                   \
   X(exhausted_packets,                                                                         \
-    "received packets not handed to every output: no buffer, no queue slot, ENOBUFS/EAGAIN")   \
-  X(drop_buffer_exhausted, "packets dropped: buffer pool empty")                               \
+    "packets that lost at least one copy to a full queue or buffer (drop_queue_full, "         \
+    "drop_enobufs, drop_eagain); a summary per packet, not a drop count (docs/metrics.md)")     \
+  X(drop_buffer_exhausted, "packets dropped: buffer pool empty (no copy made)")                \
   X(drop_queue_full, "copies dropped: per-output send queue full")                             \
-  X(drop_enobufs, "copies dropped: send returned ENOBUFS")                                     \
+  X(drop_enobufs, "copies dropped: send returned ENOBUFS (socket memory, or a qdisc drop)")     \
   X(drop_eagain, "copies dropped: send returned EAGAIN (socket send buffer full)")             \
   X(drop_other_errno, "copies dropped: send failed with another errno")                        \
   X(syscalls, "system calls made by the data plane loop")                                      \
@@ -40,7 +41,10 @@ namespace mrelay {
   X(ingress_errors, "socket errors read off ingress sockets (ENETDOWN while the link is down)")   \
   X(output_rebinds, "outputs re-attached to a re-created interface (new ifindex)")               \
   X(output_rebind_failures, "re-attach attempts that failed (EPERM without CAP_NET_RAW...)")    \
-  X(gso_fallbacks, "outputs switched from UDP GSO to one datagram per message (EIO, EINVAL)")
+  X(gso_fallbacks, "outputs switched from UDP GSO to one datagram per message (EIO, EINVAL)") \
+  /* control plane, drops and lifecycle */                                                     \
+  X(drop_cancelled,                                                                            \
+    "copies still in flight when the egress was torn down (rule change, shutdown) and cancelled")
 
 struct alignas(64) WorkerCounters {
 #define MRELAY_COUNTER_FIELD(name, help) uint64_t name = 0;
