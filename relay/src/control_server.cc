@@ -27,6 +27,10 @@ constexpr size_t kReadChunk = 16384;
 
 }  // namespace
 
+ControlServer::ControlServer() : ControlServer(Limits{}) {}
+
+ControlServer::ControlServer(const Limits& limits) : limits_(limits) {}
+
 ControlServer::~ControlServer() {
   if (!unix_path_.empty()) {
     struct stat info {};
@@ -153,9 +157,9 @@ void ControlServer::service(const std::vector<pollfd>& fds, const RequestHandler
     if (!client.closed && client.close_after_write && client.out_sent >= client.out.size()) {
       client.closed = true;
     }
-    if (!client.closed && now - client.last_active_ns > kClientIdleMs * 1000000u) {
-      log_message(LogLevel::debug, "control: closing a client idle for " +
-                                       std::to_string(kClientIdleMs / 1000) + " s");
+    if (!client.closed && now - client.last_active_ns > limits_.idle_ms * 1000000u) {
+      log_message(LogLevel::debug,
+                  "control: closing a client idle for " + std::to_string(limits_.idle_ms) + " ms");
       client.closed = true;
     }
   }
@@ -179,17 +183,17 @@ void ControlServer::accept_clients(int listener, Kind kind) {
     if (!fd) {
       return;  // EAGAIN: nothing more queued (or a transient error; poll() will say)
     }
-    if (clients_.size() >= kMaxClients) {
+    if (clients_.size() >= limits_.max_clients) {
       // Best effort, non-blocking: a short line always fits an empty socket buffer.
       const std::string reply =
           kind == Kind::http
               ? std::string("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n")
-              : error_reply(Error{"connection",
-                                  "too many clients (limit " + std::to_string(kMaxClients) + ")"}) +
+              : error_reply(Error{"connection", "too many clients (limit " +
+                                                    std::to_string(limits_.max_clients) + ")"}) +
                     "\n";
       (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      log_message(LogLevel::warn, "control: refused a client, " + std::to_string(kMaxClients) +
-                                      " already connected");
+      log_message(LogLevel::warn, "control: refused a client, " +
+                                      std::to_string(limits_.max_clients) + " already connected");
       continue;
     }
     Client client;

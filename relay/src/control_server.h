@@ -45,7 +45,14 @@ class ControlServer {
   using RequestHandler = std::function<std::string(std::string_view line)>;
   using MetricsHandler = std::function<std::string()>;
 
-  ControlServer() = default;
+  // The limits above, as one value a test can shrink.
+  struct Limits {
+    size_t max_clients = kMaxClients;
+    uint64_t idle_ms = kClientIdleMs;
+  };
+
+  ControlServer();
+  explicit ControlServer(const Limits& limits);
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
@@ -86,6 +93,7 @@ class ControlServer {
   void handle_http(Client& client, const MetricsHandler& on_metrics);
   void write_client(Client& client);
 
+  Limits limits_;
   UniqueFd unix_listener_;
   UniqueFd http_listener_;
   std::string unix_path_;

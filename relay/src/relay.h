@@ -58,6 +58,8 @@ class Relay : public ControlTarget {
   [[nodiscard]] Result<void> apply_rules(const Config& candidate,
                                          const std::string& origin) override;
   [[nodiscard]] RelayStats stats() override;
+  /// The Prometheus text GET /metrics answers.
+  [[nodiscard]] std::string metrics_text();
 
  private:
   Relay() = default;

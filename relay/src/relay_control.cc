@@ -101,7 +101,7 @@ void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
     return;
   }
   const auto on_request = [this](std::string_view line) { return handle_request(line, *this); };
-  const auto on_metrics = [this] { return format_prometheus(collect("stats")); };
+  const auto on_metrics = [this] { return metrics_text(); };
   uint64_t next_stats_ns = interval_ns > 0 ? start_ns_ + interval_ns : 0;
   std::vector<pollfd> fds;
   for (;;) {
@@ -360,6 +360,10 @@ RelayStats Relay::collect(std::string_view event) {
 
 RelayStats Relay::stats() {
   return collect("stats");
+}
+
+std::string Relay::metrics_text() {
+  return format_prometheus(collect("stats"));
 }
 
 Config restore_state(Config config, const InterfaceLookup& lookup) {
