@@ -323,7 +323,7 @@ Result<Config> read_config(const json& root) {
       root, "",
       {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
        "stats_interval_ms", "stats_json", "user", "group", "control_socket", "state_file",
-       "metrics_listen", "rules"}));
+       "metrics_listen", "control_group", "control_read_group", "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -402,7 +402,9 @@ Result<Config> read_config(const json& root) {
 
   for (auto [key, target] : {std::pair{"control_socket", &config.control_socket},
                              std::pair{"state_file", &config.state_file},
-                             std::pair{"metrics_listen", &config.metrics_listen}}) {
+                             std::pair{"metrics_listen", &config.metrics_listen},
+                             std::pair{"control_group", &config.control_group},
+                             std::pair{"control_read_group", &config.control_read_group}}) {
     if (const json* value = find_key(root, key)) {
       std::string text;
       MRELAY_ASSIGN(text, read_string(*value, key));

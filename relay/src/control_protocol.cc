@@ -147,13 +147,24 @@ Result<json> remove_rule(const json& request, ControlTarget& target) {
   return reply;
 }
 
-Result<json> dispatch(const json& request, ControlTarget& target) {
+// The commands a read-only connection may use: they change nothing.
+bool read_only_command(std::string_view cmd) {
+  return cmd == "ping" || cmd == "version" || cmd == "list_rules" || cmd == "stats";
+}
+
+Result<json> dispatch(const json& request, ControlTarget& target, ControlRole role) {
   if (!request.is_object()) {
     return fail("request", std::string("must be a JSON object, got ") + request.type_name());
   }
   auto cmd = string_field(request, "cmd");
   if (!cmd) {
     return tl::unexpected(cmd.error());
+  }
+  if (role == ControlRole::read_only && !read_only_command(*cmd)) {
+    target.note_refused_request(*cmd);
+    return fail("cmd", "'" + *cmd +
+                           "' needs full control access; this connection is read-only "
+                           "(--control-read-group): ping, version, list_rules, stats");
   }
   if (*cmd == "ping") {
     if (auto ok = check_request_keys(request, {}); !ok) {
@@ -319,7 +330,7 @@ std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan) {
 
 std::string format_stats_object(const RelayStats& stats) {
   // The stats line (a contract with the rig) plus the per-rule section.
-  json object = json::parse(format_stats_json(stats.header, stats.workers));
+  json object = json::parse(format_stats_json(stats.header, stats.workers, &stats.process));
   json rules = json::array();
   for (const RuleStats& rule : stats.rules) {
     json outputs = json::array();
@@ -373,6 +384,14 @@ std::string format_prometheus(const RelayStats& stats) {
       append_sample(out, family, {{"worker", worker_labels[w]}}, value);
     }
   });
+
+  // Process counters (control plane, lifecycle): one sample each, no worker label.
+  for_each_process_counter(stats.process,
+                           [&](std::string_view counter, uint64_t value, std::string_view help) {
+                             const std::string family = "mrelay_" + std::string(counter) + "_total";
+                             append_family(out, family, "counter", help);
+                             append_sample(out, family, {}, value);
+                           });
 
   append_family(out, "mrelay_rule_matched_packets_total", "counter",
                 "Packets the rule table matched to this rule.");
@@ -434,7 +453,7 @@ std::string error_reply(const Error& error) {
   return dump_line(json{{"ok", false}, {"error", error.to_string()}, {"field", error.where}});
 }
 
-std::string handle_request(std::string_view line, ControlTarget& target) {
+std::string handle_request(std::string_view line, ControlTarget& target, ControlRole role) {
   if (line.size() > kMaxRequestBytes) {
     return error_reply(Error{
         "request", "request too large (limit " + std::to_string(kMaxRequestBytes) + " bytes)"});
@@ -451,7 +470,7 @@ std::string handle_request(std::string_view line, ControlTarget& target) {
     return error_reply(Error{"request", "malformed JSON: " + what});
   }
   try {
-    auto reply = dispatch(request, target);
+    auto reply = dispatch(request, target, role);
     if (!reply) {
       return error_reply(reply.error());
     }

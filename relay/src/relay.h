@@ -24,9 +24,11 @@
 
 #include "control_protocol.h"
 #include "control_server.h"
+#include "log.h"
 #include "mrelay/config.h"
 #include "mrelay/error.h"
 #include "plan_update.h"
+#include "state_file.h"
 #include "unique_fd.h"
 #include "worker.h"
 
@@ -58,7 +60,9 @@ class Relay : public ControlTarget {
   [[nodiscard]] Result<void> apply_rules(const Config& candidate,
                                          const std::string& origin) override;
   [[nodiscard]] RelayStats stats() override;
-  /// The Prometheus text GET /metrics answers.
+  void note_refused_request(std::string_view cmd) override;
+  /// The Prometheus text GET /metrics answers, from the counters as they are (never waits for
+  /// the workers).
   [[nodiscard]] std::string metrics_text();
 
  private:
@@ -78,7 +82,13 @@ class Relay : public ControlTarget {
                                          const std::string& what);
   void reload();
   void save_state();
-  [[nodiscard]] RelayStats collect(std::string_view event);
+  // The stats snapshot; `wait_for_workers`: first let each worker fold in fresh kernel drop
+  // counts (up to kRefreshWaitMs), for the stats line and mrelayctl stats.
+  [[nodiscard]] RelayStats collect(std::string_view event, bool wait_for_workers = true);
+  // The metrics port: bound at start, or retried from the loop while it is busy.
+  void log_metrics_url();
+  void schedule_metrics_retry(const Error& error, uint64_t now);
+  void retry_metrics(uint64_t now);
 
   std::shared_ptr<RelayPlan> plan_;
   MembershipMap memberships_;
@@ -86,6 +96,10 @@ class Relay : public ControlTarget {
   std::atomic<bool> stop_{false};
   uint64_t start_ns_ = 0;
   ControlServer control_;
+  ProcessCounters process_;  // the main thread's counters (counters.h), also the server's
+  RateLimitedLog refusal_log_{1'000'000'000};  // refused read-only requests, 1 line/s at most
+  uint64_t metrics_retry_ns_ = 0;              // next bind attempt of a busy metrics port, 0 = none
+  uint64_t metrics_backoff_ms_ = 0;
   ConfigSource config_source_;
   std::vector<Rule> base_rules_;
   // Plans and updates a worker did not acknowledge in time: kept alive until shutdown, since
@@ -94,9 +108,9 @@ class Relay : public ControlTarget {
   std::vector<std::unique_ptr<WorkerUpdate>> unacknowledged_updates_;
 };
 
-/// Replaces config.rules with the rules saved in config.state_file, when that file exists and
-/// was saved on top of the same file rules (otherwise the file was edited since: its rules
-/// win). Logs what it did; a state file that cannot be read or parsed is reported and ignored.
-[[nodiscard]] Config restore_state(Config config, const InterfaceLookup& lookup);
+/// The signals the relay handles (SIGINT, SIGTERM, SIGUSR1, SIGHUP). main() blocks them first
+/// thing, so one that arrives during start-up waits for the loop instead of killing the
+/// process with its default action; run() reads them from a signalfd.
+[[nodiscard]] sigset_t relay_signals();
 
 }  // namespace mrelay

@@ -15,7 +15,10 @@
 #include <thread>
 
 #include "log.h"
+#include "privileges.h"
 #include "relay.h"
+#include "safe_file.h"
+#include "state_file.h"
 #include "stats_json.h"
 
 namespace mrelay {
@@ -30,8 +33,13 @@ constexpr int kRefreshWaitMs = 200;
 constexpr int kSwitchWaitMs = 5000;
 // The main loop wakes at least this often (ms) to expire idle control clients.
 constexpr int kMaxPollMs = 1000;
-// A state file is a list of rules: 16 MiB is far beyond any real one and bounds a mistake.
-constexpr size_t kMaxStateFileBytes = 16u << 20;
+// Retrying a busy metrics port: the first retry after this long (ms), doubling to the maximum.
+// 1 s catches a port freed by a restarting exporter at once; 30 s keeps a port squatted for
+// good from costing more than a bind and a log line every half minute.
+constexpr uint64_t kMetricsRetryFirstMs = 1000;
+constexpr uint64_t kMetricsRetryMaxMs = 30'000;
+// Shortest time between two log lines about refused control requests (ms).
+constexpr uint64_t kRefusalLogPeriodMs = 1000;
 
 // The knobs a reload cannot change on a running relay (they shape workers and sockets).
 std::vector<std::string> fixed_knob_changes(const Config& running, const Config& next) {
@@ -55,11 +63,9 @@ std::vector<std::string> fixed_knob_changes(const Config& running, const Config&
   check(running.control_socket != next.control_socket, "control_socket");
   check(running.state_file != next.state_file, "state_file");
   check(running.metrics_listen != next.metrics_listen, "metrics_listen");
+  check(running.control_group != next.control_group, "control_group");
+  check(running.control_read_group != next.control_read_group, "control_read_group");
   return changed;
-}
-
-std::string rules_array_text(const std::vector<Rule>& rules) {
-  return nlohmann::json::parse(rules_to_json(rules))["rules"].dump();
 }
 
 }  // namespace
@@ -75,22 +81,94 @@ InterfaceLookup Relay::interfaces() const {
 
 Result<void> Relay::open_control() {
   const Config& config = plan_->config;
+  control_.set_counters(&process_);
   if (!config.control_socket.empty()) {
-    if (auto ok = control_.open_unix(config.control_socket); !ok) {
+    ControlServer::PeerPolicy policy;
+    if (!config.control_group.empty()) {
+      auto gid = resolve_group(config.control_group, "--control-group");
+      if (!gid) {
+        return tl::unexpected(gid.error());
+      }
+      policy.control_group = *gid;
+    }
+    if (!config.control_read_group.empty()) {
+      auto gid = resolve_group(config.control_read_group, "--control-read-group");
+      if (!gid) {
+        return tl::unexpected(gid.error());
+      }
+      policy.read_group = *gid;
+    }
+    control_.set_peer_policy(policy);
+    // A read-only group needs to reach the socket whatever its file group is: 0666, and the
+    // peer check at accept decides (control_server.h).
+    const mode_t mode = policy.read_group ? 0666 : 0660;
+    if (auto ok = control_.open_unix(config.control_socket, mode); !ok) {
       return ok;
     }
-    log_message(LogLevel::info, "control socket " + config.control_socket + " (mode 0660)");
+    if (policy.control_group && ::chown(config.control_socket.c_str(), static_cast<uid_t>(-1),
+                                        *policy.control_group) != 0) {
+      return fail_errno("--control-group: chown " + config.control_socket);
+    }
+    char mode_text[8];
+    std::snprintf(mode_text, sizeof mode_text, "%04o", static_cast<unsigned>(mode));
+    log_message(LogLevel::info,
+                "control socket " + config.control_socket + " (mode " + mode_text +
+                    "; full access: root, the relay's uid" +
+                    (policy.control_group ? ", group " + config.control_group : std::string()) +
+                    (policy.read_group ? "; read-only: group " + config.control_read_group
+                                       : std::string()) +
+                    ")");
   }
   if (!config.metrics_listen.empty()) {
     if (auto ok = control_.open_http(config.metrics_listen); !ok) {
-      return ok;
+      if (ok.error().sys_errno != EADDRINUSE) {
+        return ok;  // not a loopback address, no such address...: a configuration error
+      }
+      // Busy (another exporter, or the previous relay's socket lingering): start anyway and
+      // retry in the loop; the data plane does not need the metrics port.
+      schedule_metrics_retry(ok.error(), monotonic_ns());
+    } else {
+      log_metrics_url();
     }
-    // The bound port, not the configured one: ":0" lets the kernel choose (tests do).
-    const std::string host = config.metrics_listen.substr(0, config.metrics_listen.rfind(':'));
-    log_message(LogLevel::info, "metrics on http://" + host + ":" +
-                                    std::to_string(control_.http_port()) + "/metrics");
   }
   return {};
+}
+
+void Relay::log_metrics_url() {
+  // The bound port, not the configured one: ":0" lets the kernel choose (tests do).
+  const std::string& listen = plan_->config.metrics_listen;
+  log_message(LogLevel::info, "metrics on http://" + listen.substr(0, listen.rfind(':')) + ":" +
+                                  std::to_string(control_.http_port()) + "/metrics");
+}
+
+void Relay::schedule_metrics_retry(const Error& error, uint64_t now) {
+  metrics_backoff_ms_ = metrics_backoff_ms_ == 0
+                            ? kMetricsRetryFirstMs
+                            : std::min(metrics_backoff_ms_ * 2, kMetricsRetryMaxMs);
+  metrics_retry_ns_ = now + metrics_backoff_ms_ * 1000000u;
+  ++process_.metrics_bind_retries;
+  log_message(LogLevel::warn, error.to_string() + ": metrics port busy; retrying in " +
+                                  std::to_string(metrics_backoff_ms_) + " ms");
+}
+
+void Relay::retry_metrics(uint64_t now) {
+  if (metrics_retry_ns_ == 0 || now < metrics_retry_ns_) {
+    return;
+  }
+  if (auto ok = control_.open_http(plan_->config.metrics_listen); !ok) {
+    schedule_metrics_retry(ok.error(), now);
+    return;
+  }
+  metrics_retry_ns_ = 0;
+  metrics_backoff_ms_ = 0;
+  log_metrics_url();
+}
+
+void Relay::note_refused_request(std::string_view cmd) {
+  ++process_.control_request_refused;
+  refusal_log_.log(monotonic_ns(), LogLevel::warn,
+                   "control: refused '" + std::string(cmd) +
+                       "' on a read-only connection (--control-read-group)");
 }
 
 void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
@@ -100,7 +178,9 @@ void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
                 std::string("signalfd failed: ") + std::strerror(errno) + "; stopping");
     return;
   }
-  const auto on_request = [this](std::string_view line) { return handle_request(line, *this); };
+  const auto on_request = [this](std::string_view line, ControlRole role) {
+    return handle_request(line, *this, role);
+  };
   const auto on_metrics = [this] { return metrics_text(); };
   uint64_t next_stats_ns = interval_ns > 0 ? start_ns_ + interval_ns : 0;
   std::vector<pollfd> fds;
@@ -113,6 +193,10 @@ void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
     if (interval_ns > 0) {
       const uint64_t wait_ns = next_stats_ns > now ? next_stats_ns - now : 0;
       timeout_ms = static_cast<int>(std::min<uint64_t>(wait_ns / 1000000u + 1, kMaxPollMs));
+    }
+    if (metrics_retry_ns_ != 0) {
+      const uint64_t wait_ns = metrics_retry_ns_ > now ? metrics_retry_ns_ - now : 0;
+      timeout_ms = std::min(timeout_ms, static_cast<int>(wait_ns / 1000000u + 1));
     }
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
     if (ready < 0 && errno != EINTR) {
@@ -136,6 +220,7 @@ void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
       }
     }
     control_.service(fds, on_request, on_metrics);
+    retry_metrics(monotonic_ns());
     if (interval_ns > 0 && monotonic_ns() >= next_stats_ns) {
       emit_stats("stats", stdout);
       // Skip missed ticks instead of bursting lines after a stall.
@@ -291,39 +376,28 @@ void Relay::save_state() {
   if (path.empty()) {
     return;
   }
-  // {"base": the config file's rules this state was made on top of, "rules": the running ones}
-  nlohmann::json state;
-  state["base"] = nlohmann::json::parse(rules_array_text(base_rules_));
-  state["rules"] = nlohmann::json::parse(rules_array_text(plan_->config.rules));
-  const std::string text = state.dump(2) + "\n";
-  // Write a temporary file beside it and rename(): a crash leaves the old or the new file,
-  // never half of one.
-  const std::string temporary = path + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  bool ok = fd >= 0;
-  size_t written = 0;
-  while (ok && written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    ok = n > 0 || (n < 0 && errno == EINTR);
-    written += n > 0 ? static_cast<size_t>(n) : 0;
-  }
-  ok = ok && ::fsync(fd) == 0;
-  const int saved = errno;
-  if (fd >= 0) {
-    ::close(fd);
-  }
-  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    log_message(LogLevel::error, "--state-file " + path + ": cannot save (" +
-                                     std::strerror(ok ? errno : saved) + "); rules not persisted");
-    ::unlink(temporary.c_str());
+  // {"base": the config file's rules this state was made on top of, "rules": the running ones},
+  // through a temporary file and rename (safe_file.h): a crash leaves the old or the new file,
+  // and nothing planted at the path or beside it is followed.
+  if (auto saved = replace_file(path, state_text(base_rules_, plan_->config.rules), 0640,
+                                "--state-file " + path);
+      !saved) {
+    ++process_.state_save_failures;
+    log_message(LogLevel::error, saved.error().to_string() + "; rules not persisted");
     return;
   }
   log_message(LogLevel::debug, "--state-file " + path + ": saved " +
                                    std::to_string(plan_->config.rules.size()) + " rules");
 }
 
-RelayStats Relay::collect(std::string_view event) {
-  if (!stop_.load(std::memory_order_relaxed)) {
+RelayStats Relay::collect(std::string_view event, bool wait_for_workers) {
+  if (!wait_for_workers) {
+    // Ask for fresh kernel drop counts for the next reader, and use the counters as they are:
+    // the workers fold them in every Worker::kKernelDropsPeriodMs anyway.
+    for (auto& worker : workers_) {
+      (void)worker->request_refresh();
+    }
+  } else if (!stop_.load(std::memory_order_relaxed)) {
     // Ask each worker to fold in fresh kernel drop counts, and wait a little for it.
     std::vector<uint64_t> requests;
     requests.reserve(workers_.size());
@@ -355,6 +429,7 @@ RelayStats Relay::collect(std::string_view event) {
   header.batch = plan_->config.egress.batch;
   header.sndbuf = plan_->config.egress.sndbuf;
   stats.rules = collect_rule_stats(*plan_);
+  stats.process = process_;
   return stats;
 }
 
@@ -363,52 +438,9 @@ RelayStats Relay::stats() {
 }
 
 std::string Relay::metrics_text() {
-  return format_prometheus(collect("stats"));
-}
-
-Config restore_state(Config config, const InterfaceLookup& lookup) {
-  const std::string& path = config.state_file;
-  if (path.empty() || ::access(path.c_str(), F_OK) != 0) {
-    return config;
-  }
-  const std::string where = "--state-file " + path;
-  auto text = read_text_file(path, "state file", kMaxStateFileBytes);
-  if (!text) {
-    log_message(LogLevel::warn, where + ": " + text.error().to_string() + "; ignored");
-    return config;
-  }
-  nlohmann::json state = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (!state.is_object() || !state.contains("base") || !state.contains("rules") ||
-      !state["rules"].is_array()) {
-    log_message(LogLevel::warn, where +
-                                    ": not a state file ({\"base\":[..],\"rules\":[..]}); "
-                                    "ignored");
-    return config;
-  }
-  if (state["base"].dump() != rules_array_text(config.rules)) {
-    log_message(LogLevel::info, where +
-                                    ": the configuration's rules changed since the state "
-                                    "was saved; using the configuration's rules");
-    return config;
-  }
-  Config restored = config;
-  restored.rules.clear();
-  for (size_t i = 0; i < state["rules"].size(); ++i) {
-    auto rule = parse_rule_json(state["rules"][i].dump(), "rules[" + std::to_string(i) + "]");
-    if (!rule) {
-      log_message(LogLevel::warn, where + ": " + rule.error().to_string() + "; ignored");
-      return config;
-    }
-    restored.rules.push_back(std::move(*rule));
-  }
-  if (auto valid = validate_config(restored, lookup); !valid) {
-    log_message(LogLevel::warn,
-                where + ": " + valid.error().to_string() + "; using the configuration's rules");
-    return config;
-  }
-  log_message(LogLevel::info, where + ": restored " + std::to_string(restored.rules.size()) +
-                                  " rules saved at run time");
-  return restored;
+  // Never waits for the workers: a scrape must not stall the control loop (and with it every
+  // other client, signal and rule change) for up to kRefreshWaitMs.
+  return format_prometheus(collect("stats", /*wait_for_workers=*/false));
 }
 
 }  // namespace mrelay

@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "relay.h"
+#include "test_netns.h"
 #include "test_rules.h"
 
 namespace mrelay {
@@ -94,6 +96,57 @@ TEST(MetricsListen, LoopbackOnlyNamedByFlagOrKey) {
   auto endpoint = parse_metrics_listen("127.0.0.2:9477", "x");
   ASSERT_TRUE(endpoint);
   EXPECT_EQ(endpoint->port, 9477);
+}
+
+// ---- metrics scrapes ---------------------------------------------------------------------
+
+// A scrape is answered from the counters as they are, without waiting for the workers: here
+// the workers are not even running (as if busy), and 10 scrapes must not take 10 refresh waits
+// (200 ms each) of the control loop. Relay::create on the loopback of a private namespace.
+std::string scrapes_do_not_wait() {
+  Config config;
+  config.ingress = IngressMode::udp;
+  config.egress.backend = EgressBackend::sendmmsg;
+  config.pool_buffers = 64;
+  Rule rule;
+  rule.name = "a";
+  rule.input_interface = "lo";
+  ::inet_pton(AF_INET, "239.1.1.1", &rule.group);
+  rule.port = 5000;
+  Output output;
+  output.interface = "lo";
+  ::inet_pton(AF_INET, "127.0.0.1", &output.address);
+  output.port = 6000;
+  rule.outputs.push_back(output);
+  config.rules.push_back(rule);
+  auto relay = Relay::create(config);
+  if (!relay) {
+    return "create: " + relay.error().to_string();
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::string text;
+  for (int i = 0; i < 10; ++i) {
+    text = (*relay)->metrics_text();
+  }
+  const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - start)
+                              .count();
+  if (text.find("mrelay_rx_packets_total{worker=\"0\"} 0") == std::string::npos) {
+    return "no worker counters in the scrape";
+  }
+  // 10 x 200 ms = 2 s when each scrape waits; a scrape that does not wait takes microseconds.
+  if (elapsed_ms >= 1000) {
+    return "10 scrapes took " + std::to_string(elapsed_ms) + " ms of the control loop";
+  }
+  return "";
+}
+
+TEST(RelayMetrics, ScrapesDoNotWaitForWorkers) {
+  const std::string result = testing::run_in_private_netns(scrapes_do_not_wait);
+  if (result.rfind("SKIP: ", 0) == 0) {
+    GTEST_SKIP() << result.substr(6);
+  }
+  EXPECT_EQ(result, "");
 }
 
 }  // namespace

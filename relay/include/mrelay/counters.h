@@ -67,4 +67,34 @@ void for_each_counter(const WorkerCounters& c, Fn&& fn) {
 #undef MRELAY_COUNTER_VISIT
 }
 
+// control plane, drops and lifecycle: counters of the process itself, one set per process,
+// written by the main thread only (the control plane and interface tracking) and read by it
+// (stats, Prometheus). The stats line carries them as "process":{...}; Prometheus as
+// mrelay_<name>_total without a worker label. X(name, help) as above.
+#define MRELAY_PROCESS_COUNTERS(X)                                                             \
+  X(control_peer_refused,                                                                      \
+    "control connections refused: peer not root, not the relay's uid, not in a control group") \
+  X(control_request_refused, "control requests refused: command needs full access, read-only") \
+  X(control_busy_refused, "control connections refused: every control client slot taken")     \
+  X(metrics_busy_refused, "metrics connections refused (503): every metrics client slot taken") \
+  X(client_deadline_closes, "control/metrics clients closed for missing their deadline")      \
+  X(metrics_bind_retries, "binds of the metrics port that failed (busy) and were retried")     \
+  X(ingress_reopens, "ingress interfaces re-opened after being deleted and re-created")        \
+  X(ingress_reopen_failures, "ingress re-opens that failed (logged; retried at the next event)") \
+  X(state_save_failures, "state file saves that failed (e.g. a symlink at the path: refused)")
+
+struct ProcessCounters {
+#define MRELAY_COUNTER_FIELD(name, help) uint64_t name = 0;
+  MRELAY_PROCESS_COUNTERS(MRELAY_COUNTER_FIELD)
+#undef MRELAY_COUNTER_FIELD
+};
+
+/// Calls fn(name, value, help) for every process counter in declaration order.
+template <typename Fn>
+void for_each_process_counter(const ProcessCounters& c, Fn&& fn) {
+#define MRELAY_COUNTER_VISIT(name, help) fn(std::string_view(#name), c.name, std::string_view(help));
+  MRELAY_PROCESS_COUNTERS(MRELAY_COUNTER_VISIT)
+#undef MRELAY_COUNTER_VISIT
+}
+
 }  // namespace mrelay
