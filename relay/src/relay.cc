@@ -92,6 +92,13 @@ Result<std::unique_ptr<Relay>> Relay::create(const Config& config) {
   if (auto control = relay->open_control(); !control) {
     return tl::unexpected(control.error());
   }
+  // Following ingress interfaces is a convenience: without it the relay still runs, and a
+  // re-created ingress interface needs a restart (as before).
+  if (auto links = relay->links_.open(); !links) {
+    log_message(LogLevel::warn, links.error().to_string() +
+                                    ": ingress interfaces deleted and re-created will not be "
+                                    "re-opened (restart the relay then)");
+  }
   return relay;
 }
 

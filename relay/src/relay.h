@@ -19,11 +19,14 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <set>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "control_protocol.h"
 #include "control_server.h"
+#include "link_monitor.h"
 #include "log.h"
 #include "mrelay/config.h"
 #include "mrelay/error.h"
@@ -85,6 +88,10 @@ class Relay : public ControlTarget {
   // The stats snapshot; `wait_for_workers`: first let each worker fold in fresh kernel drop
   // counts (up to kRefreshWaitMs), for the stats line and mrelayctl stats.
   [[nodiscard]] RelayStats collect(std::string_view event, bool wait_for_workers = true);
+  // Ingress interfaces deleted and re-created (link_monitor.h): compares each ingress
+  // interface's index with the plan's and re-opens those that changed (a plan switch with the
+  // same rules); a failure is retried after kIngressRetryMs.
+  void follow_ingress_interfaces(uint64_t now);
   // The metrics port: bound at start, or retried from the loop while it is busy.
   void log_metrics_url();
   void schedule_metrics_retry(const Error& error, uint64_t now);
@@ -100,6 +107,9 @@ class Relay : public ControlTarget {
   RateLimitedLog refusal_log_{1'000'000'000};  // refused read-only requests, 1 line/s at most
   uint64_t metrics_retry_ns_ = 0;              // next bind attempt of a busy metrics port, 0 = none
   uint64_t metrics_backoff_ms_ = 0;
+  LinkMonitor links_;
+  std::set<std::string> missing_ingress_;  // ingress interfaces gone (logged once each)
+  uint64_t ingress_retry_ns_ = 0;          // next re-open attempt after a failure, 0 = none
   ConfigSource config_source_;
   std::vector<Rule> base_rules_;
   // Plans and updates a worker did not acknowledge in time: kept alive until shutdown, since

@@ -38,8 +38,10 @@ constexpr int kMaxPollMs = 1000;
 // good from costing more than a bind and a log line every half minute.
 constexpr uint64_t kMetricsRetryFirstMs = 1000;
 constexpr uint64_t kMetricsRetryMaxMs = 30'000;
-// Shortest time between two log lines about refused control requests (ms).
-constexpr uint64_t kRefusalLogPeriodMs = 1000;
+// After a failed re-open of a re-created ingress interface (a worker still switching, an
+// output interface missing at that instant), the next attempt comes this much later (ms)
+// unless a link event comes first: once a second bounds the work and the log lines.
+constexpr uint64_t kIngressRetryMs = 1000;
 
 // The knobs a reload cannot change on a running relay (they shape workers and sockets).
 std::vector<std::string> fixed_knob_changes(const Config& running, const Config& next) {
@@ -187,6 +189,7 @@ void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
   for (;;) {
     fds.clear();
     fds.push_back(pollfd{signal_fd.get(), POLLIN, 0});
+    fds.push_back(pollfd{links_.fd(), POLLIN, 0});  // -1 when not open: poll() skips it
     control_.append_pollfds(fds);
     int timeout_ms = kMaxPollMs;
     const uint64_t now = monotonic_ns();
@@ -194,9 +197,11 @@ void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
       const uint64_t wait_ns = next_stats_ns > now ? next_stats_ns - now : 0;
       timeout_ms = static_cast<int>(std::min<uint64_t>(wait_ns / 1000000u + 1, kMaxPollMs));
     }
-    if (metrics_retry_ns_ != 0) {
-      const uint64_t wait_ns = metrics_retry_ns_ > now ? metrics_retry_ns_ - now : 0;
-      timeout_ms = std::min(timeout_ms, static_cast<int>(wait_ns / 1000000u + 1));
+    for (const uint64_t retry_ns : {metrics_retry_ns_, ingress_retry_ns_}) {
+      if (retry_ns != 0) {
+        const uint64_t wait_ns = retry_ns > now ? retry_ns - now : 0;
+        timeout_ms = std::min(timeout_ms, static_cast<int>(wait_ns / 1000000u + 1));
+      }
     }
     const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
     if (ready < 0 && errno != EINTR) {
@@ -221,6 +226,10 @@ void Relay::serve(const sigset_t& signals, uint64_t interval_ns) {
     }
     control_.service(fds, on_request, on_metrics);
     retry_metrics(monotonic_ns());
+    const bool links_changed = ready > 0 && (fds[1].revents & POLLIN) != 0 && links_.drain();
+    if (links_changed || (ingress_retry_ns_ != 0 && monotonic_ns() >= ingress_retry_ns_)) {
+      follow_ingress_interfaces(monotonic_ns());
+    }
     if (interval_ns > 0 && monotonic_ns() >= next_stats_ns) {
       emit_stats("stats", stdout);
       // Skip missed ticks instead of bursting lines after a stall.
@@ -337,6 +346,55 @@ Result<void> Relay::switch_plan(const Config& next_config, const std::string& or
                                   "switched in " +
                                   std::to_string(switch_us) + " us");
   return {};
+}
+
+void Relay::follow_ingress_interfaces(uint64_t now) {
+  ingress_retry_ns_ = 0;
+  const InterfaceLookup lookup = system_interfaces();
+  std::set<std::string> recreated;
+  std::string what;
+  for (const IngressEndpoint& endpoint : plan_->ingress) {
+    const std::string& name = endpoint.interface;
+    if (recreated.count(name) != 0) {
+      continue;
+    }
+    const unsigned index = lookup(name);
+    if (index == 0) {
+      if (missing_ingress_.insert(name).second) {
+        log_message(LogLevel::warn, "ingress interface " + name +
+                                        " is gone: its rules receive nothing until it is back "
+                                        "(re-opened then, no restart needed)");
+      }
+      continue;
+    }
+    missing_ingress_.erase(name);
+    if (index != endpoint.ifindex) {
+      recreated.insert(name);
+      what += (what.empty() ? "" : ", ") + name + " (ifindex " + std::to_string(endpoint.ifindex) +
+              " -> " + std::to_string(index) + ")";
+    }
+  }
+  if (recreated.empty()) {
+    return;
+  }
+  // The group memberships were joined on the old interface and went with it: drop them, so
+  // the switch joins them again on the new one (packet ingress; udp sockets join themselves).
+  for (auto it = memberships_.begin(); it != memberships_.end();) {
+    it = recreated.count(it->first.first) != 0 ? memberships_.erase(it) : std::next(it);
+  }
+  // The same rules against the new indexes: the endpoints of the re-created interfaces are
+  // new (fresh sockets), everything else keeps its sockets (plan_update.h).
+  if (auto switched =
+          switch_plan(plan_->config, "ingress interface re-created", "re-opened ingress " + what);
+      !switched) {
+    ++process_.ingress_reopen_failures;
+    ingress_retry_ns_ = now + kIngressRetryMs * 1000000u;
+    log_message(LogLevel::error, "ingress " + what + " re-created, re-opening failed: " +
+                                     switched.error().to_string() + "; retrying in " +
+                                     std::to_string(kIngressRetryMs) + " ms");
+    return;
+  }
+  process_.ingress_reopens += recreated.size();
 }
 
 void Relay::reload() {
