@@ -252,7 +252,10 @@ TEST(SendmmsgEgress, FullSocketBufferCountsEagainOncePerPacket) {
   constexpr uint32_t kPackets = 40;
   BufferPool pool(kPackets);
   WorkerCounters counters{};
-  auto egress = make_egress({.backend = EgressBackend::sendmmsg, .batch = 8}, fds, pool, counters);
+  OutputCounters per_output[2] = {};
+  auto egress =
+      make_egress({.backend = EgressBackend::sendmmsg, .batch = 8, .output_counters = per_output},
+                  fds, pool, counters);
   ASSERT_TRUE(egress);
   for (uint32_t i = 0; i < kPackets; ++i) {
     PacketBuffer* buffer = pool.acquire();
@@ -263,6 +266,7 @@ TEST(SendmmsgEgress, FullSocketBufferCountsEagainOncePerPacket) {
   (*egress)->flush();
   EXPECT_EQ(pool.available(), pool.capacity());
   EXPECT_EQ(counters.tx_packets + counters.drop_eagain, 2 * kPackets);
+  EXPECT_EQ(per_output[0].failed_packets + per_output[1].failed_packets, counters.drop_eagain);
   EXPECT_GT(counters.drop_eagain, 0u);  // a few KB of send buffer cannot hold 80 datagrams
   // Every packet whose copies were not all sent counts exactly once.
   EXPECT_LE(counters.exhausted_packets, kPackets);
@@ -544,9 +548,13 @@ TEST_F(LoopbackOutputs, UringStalledOutputDoesNotStarveOthers) {
   constexpr uint32_t kPackets = 300;
   BufferPool pool(kPackets);
   WorkerCounters counters{};
+  OutputCounters per_output[2] = {};
   {
-    auto egress = make_egress({.backend = EgressBackend::uring, .queue_depth = 8, .batch = 4}, fds,
-                              pool, counters);
+    auto egress = make_egress({.backend = EgressBackend::uring,
+                               .queue_depth = 8,
+                               .batch = 4,
+                               .output_counters = per_output},
+                              fds, pool, counters);
     ASSERT_TRUE(egress) << egress.error().to_string();
     for (uint32_t i = 0; i < kPackets; ++i) {
       PacketBuffer* buffer = pool.acquire();
@@ -564,6 +572,9 @@ TEST_F(LoopbackOutputs, UringStalledOutputDoesNotStarveOthers) {
   EXPECT_EQ(counters.drop_queue_full, 0u);
   EXPECT_GT(counters.drop_eagain, 0u);
   EXPECT_EQ(sent_or_dropped(counters), 2 * kPackets);
+  // Each failed copy is charged to its output: the stalled one, never the healthy one.
+  EXPECT_EQ(per_output[0].failed_packets, counters.drop_eagain);
+  EXPECT_EQ(per_output[1].failed_packets, 0u);
   EXPECT_EQ(pool.available(), pool.capacity());
   uint8_t data[BufferPool::kBufferSize];
   uint32_t expected = 0;
