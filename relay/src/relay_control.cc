@@ -149,7 +149,7 @@ void Relay::schedule_metrics_retry(const Error& error, uint64_t now) {
                             : std::min(metrics_backoff_ms_ * 2, kMetricsRetryMaxMs);
   metrics_retry_ns_ = now + metrics_backoff_ms_ * 1000000u;
   ++process_.metrics_bind_retries;
-  log_message(LogLevel::warn, error.to_string() + ": metrics port busy; retrying in " +
+  log_message(LogLevel::warn, error.to_string() + ": metrics port not bound (busy); retrying in " +
                                   std::to_string(metrics_backoff_ms_) + " ms");
 }
 

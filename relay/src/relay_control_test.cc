@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <fstream>
 
 #include "relay.h"
@@ -101,8 +103,8 @@ TEST(MetricsListen, LoopbackOnlyNamedByFlagOrKey) {
 // ---- metrics scrapes ---------------------------------------------------------------------
 
 // A scrape is answered from the counters as they are, without waiting for the workers: here
-// the workers are not even running (as if busy), and 10 scrapes must not take 10 refresh waits
-// (200 ms each) of the control loop. Relay::create on the loopback of a private namespace.
+// the workers are not even running (as if busy), and a scrape must not hold the control loop
+// for a refresh wait (200 ms). Relay::create on the loopback of a private namespace.
 std::string scrapes_do_not_wait() {
   Config config;
   config.ingress = IngressMode::udp;
@@ -123,20 +125,24 @@ std::string scrapes_do_not_wait() {
   if (!relay) {
     return "create: " + relay.error().to_string();
   }
-  const auto start = std::chrono::steady_clock::now();
+  // The fastest of 10 scrapes: one that waits for the workers takes their full refresh wait
+  // (200 ms) every time; one that does not takes microseconds, unless the machine stalls it,
+  // and it would have to stall all 10.
   std::string text;
+  int64_t fastest_ms = INT64_MAX;
   for (int i = 0; i < 10; ++i) {
+    const auto start = std::chrono::steady_clock::now();
     text = (*relay)->metrics_text();
+    fastest_ms =
+        std::min<int64_t>(fastest_ms, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - start)
+                                          .count());
   }
-  const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - start)
-                              .count();
   if (text.find("mrelay_rx_packets_total{worker=\"0\"} 0") == std::string::npos) {
     return "no worker counters in the scrape";
   }
-  // 10 x 200 ms = 2 s when each scrape waits; a scrape that does not wait takes microseconds.
-  if (elapsed_ms >= 1000) {
-    return "10 scrapes took " + std::to_string(elapsed_ms) + " ms of the control loop";
+  if (fastest_ms >= 100) {
+    return "the fastest of 10 scrapes held the control loop " + std::to_string(fastest_ms) + " ms";
   }
   return "";
 }
