@@ -104,8 +104,9 @@ class Relay : public ControlTarget {
   uint64_t start_ns_ = 0;
   ControlServer control_;
   ProcessCounters process_;  // the main thread's counters (counters.h), also the server's
-  RateLimitedLog refusal_log_{1'000'000'000};  // refused read-only requests, 1 line/s at most
-  uint64_t metrics_retry_ns_ = 0;              // next bind attempt of a busy metrics port, 0 = none
+  // Refused read-only requests: logged as often as the control server logs refused peers.
+  RateLimitedLog refusal_log_{ControlServer::kRefusalLogPeriodMs * 1000000u};
+  uint64_t metrics_retry_ns_ = 0;  // next bind attempt of a busy metrics port, 0 = none
   uint64_t metrics_backoff_ms_ = 0;
   LinkMonitor links_;
   std::set<std::string> missing_ingress_;  // ingress interfaces gone (logged once each)
