@@ -352,6 +352,11 @@ case_ingress_recreate() {
     show_logs "$MRELAY_TMP/ir-$mode-relay"
     mrelay_fail "$label: the relay never joined 239.1.1.1 on the re-created rin0"
   fi
+  # The workers switched to the new socket (logged once every worker acknowledged).
+  if ! wait_until 10 grep -q "re-opened ingress rin0" "$MRELAY_TMP/ir-$mode-relay.err"; then
+    show_logs "$MRELAY_TMP/ir-$mode-relay"
+    mrelay_fail "$label: the relay never reported re-opening rin0"
+  fi
   kill -0 "$relay_pid" 2>/dev/null || mrelay_fail "$label: the relay died"
   # Run 2 through the re-created interface: a second generator process (its own sequence).
   start_gen ir-$mode-gen2 --rate "$RATE_PPS" --count "$half"

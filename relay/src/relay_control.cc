@@ -288,10 +288,6 @@ Result<void> Relay::switch_plan(const Config& next_config, const std::string& or
   if (!next) {
     return tl::unexpected(next.error());
   }
-  auto joined = join_new_groups(next_config, memberships_, lookup);
-  if (!joined) {
-    return tl::unexpected(joined.error());
-  }
   const uint64_t generation = (*next)->generation;
   std::vector<std::unique_ptr<WorkerUpdate>> updates;
   for (auto& worker : workers_) {
@@ -300,6 +296,12 @@ Result<void> Relay::switch_plan(const Config& next_config, const std::string& or
       return tl::unexpected(update.error());  // sockets opened so far close here
     }
     updates.push_back(std::move(*update));
+  }
+  // Joined once the sockets that read the groups exist (a packet socket receives from its
+  // bind on): a sender that waits for the membership (ip maddr) finds the relay listening.
+  auto joined = join_new_groups(next_config, memberships_, lookup);
+  if (!joined) {
+    return tl::unexpected(joined.error());
   }
   // Past this point nothing can fail: publish, then wait for every worker to switch. Every
   // worker's mailbox is empty (workers_in_step), so every post succeeds.
