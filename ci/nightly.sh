@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Nightly regression gate: build, run the nightly suite, gate it against the stored baseline
 # of this machine's profile, and write the verdict and a report to reports/nightly/<date>/.
-# Exits with the gate's code: 0 pass, 1 regression, 3 inconclusive, 2 error.
+# Exits with the gate's code: 0 pass, 1 regression (or a fuzzing crash), 3 inconclusive, 2 error.
 # Needs root (network namespaces). ~20 minutes on the 2-core VM (under 30 with re-runs).
 #
 #   sudo ci/nightly.sh                            # profile vm2-nightly
 #   sudo MRELAY_MACHINE=ci-runner ci/nightly.sh   # baseline reports/baselines/ci-runner-nightly.json
 #   sudo MRELAY_NIGHTLY_SUITE=smoke ci/nightly.sh # a quick rehearsal with the smoke suite
+#   sudo MRELAY_NIGHTLY_FUZZ_SECONDS=0 ci/nightly.sh  # without the long fuzzing run
+#
+# After the gate, every libFuzzer target runs MRELAY_NIGHTLY_FUZZ_SECONDS (600) each
+# (ci/fuzz.sh; six targets: about an hour more); its log goes to fuzz.log beside the verdict,
+# and a crash turns a passing gate into exit 1 (reproducers kept, path in the log).
 #
 # Outputs in reports/nightly/<UTC date>/: results.json (every raw sample), verdict.md and
 # verdict.json (the gate's table), gate.log, report/ (python3 -m mrelay report, when present).
@@ -57,6 +62,19 @@ if (cd "$MRELAY_ROOT/python" && "$MRELAY_PYTHON" -m mrelay report --help >/dev/n
   fi
 else
   echo "nightly: 'python3 -m mrelay report' not available in this checkout: report skipped"
+fi
+
+# The fuzz targets, longer than CI can afford: 10 minutes each searches far deeper than the
+# 15 s per target of every CI run.
+fuzz_seconds="${MRELAY_NIGHTLY_FUZZ_SECONDS:-600}"
+if [[ $fuzz_seconds -gt 0 ]]; then
+  echo "== nightly: fuzzing, ${fuzz_seconds}s per target (log: $out/fuzz.log)"
+  if MRELAY_FUZZ_SECONDS="$fuzz_seconds" "$MRELAY_ROOT/ci/fuzz.sh" >"$out/fuzz.log" 2>&1; then
+    tail -n 1 "$out/fuzz.log"
+  else
+    echo "nightly: fuzzing FAILED; see $out/fuzz.log" >&2
+    [[ $code -eq 0 ]] && code=1
+  fi
 fi
 
 echo "nightly: gate exit $code; verdict in $out/verdict.md"

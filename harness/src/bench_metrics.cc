@@ -224,8 +224,11 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
     deltas = counter_deltas(*obs.relay_start, *obs.relay_end);
     fwd_packets = number_or(deltas, "fwd_packets", 0);
     const double rx = number_or(deltas, "rx_packets", 0);
-    exhaustion_pct =
-        rx > 0 ? 100.0 * number_or(deltas, "exhausted_packets", 0) / rx : std::optional(0.0);
+    // Disjoint: a packet read with the pool empty is counted in drop_buffer_exhausted only,
+    // one that lost copies at egress in exhausted_packets only (docs/metrics.md).
+    const double exhausted =
+        number_or(deltas, "exhausted_packets", 0) + number_or(deltas, "drop_buffer_exhausted", 0);
+    exhaustion_pct = rx > 0 ? 100.0 * exhausted / rx : std::optional(0.0);
   }
   out["relay_counters"] = deltas;
   out["relay_window_s"] = stats_window_s(obs) > 0 ? json(stats_window_s(obs)) : json(nullptr);

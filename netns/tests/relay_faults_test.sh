@@ -8,6 +8,11 @@
 #              relay's counted send errors, output 1 loses nothing.
 #   ingress    rin0 down for 0.5 s, then up (packet ring and udp ingress): traffic resumes, the
 #              group is joined again, the relay does not spin while the link is down.
+#   ingress-recreate
+#              rin0 deleted and re-created (a new ifindex; the source's gen0 with it, it is the
+#              same veth pair) between two paced runs, packet and udp ingress: the relay follows
+#              the interface (netlink) and re-opens its ingress, the second run reaches both
+#              outputs in full (ingress_reopens >= 1), without a restart.
 #   kill       --supervise, the relay child killed with SIGKILL: restarted, traffic resumes, the
 #              sequence gap at the sinks is measured.
 #   stalled    one sink SIGSTOPped for 1 s: the other output gets everything, the relay counts
@@ -32,7 +37,7 @@ readonly COUNT=6000
 readonly FAULT_AT_S=1
 # How long the fault lasts (interface gone / link down / sink stopped), in seconds.
 readonly FAULT_FOR_S=0.5
-readonly CASES=${MRELAY_FAULT_CASES:-"egress ingress-packet ingress-udp kill stalled smallbuf-udp smallbuf-packet"}
+readonly CASES=${MRELAY_FAULT_CASES:-"egress ingress-packet ingress-udp ingress-recreate-packet ingress-recreate-udp kill stalled smallbuf-udp smallbuf-packet"}
 # Sinks outlive a fault's silence: they stop 3 s after their last packet (or on the duration).
 readonly SINK_IDLE_S=3
 
@@ -43,6 +48,9 @@ sink=$(topo_get 'j["sinks"][0]["ns"]')
 # Addresses of the rout0 <-> snk0 pair, to re-create it as the rig made it.
 rout0_addr=$(topo_get '[f for f in j["relays"][0]["feeds"] if f["egress"] == "rout0"][0]["address"]')
 snk0_addr=$(topo_get '[f for f in j["relays"][0]["feeds"] if f["egress"] == "rout0"][0]["peer"]')
+# Addresses of the gen0 <-> rin0 pair, to re-create it as the rig made it.
+gen0_addr=$(topo_get 'j["sources"][0]["address"]')
+rin0_addr=$(topo_get 'j["sources"][0]["peer"]')
 
 readonly OUT0=239.2.0.1:6000
 readonly OUT1=239.2.0.2:6001
@@ -310,6 +318,78 @@ $code" "$MRELAY_TMP/in-$mode-gen.out" "$MRELAY_TMP/in-$mode-s0.out" "$MRELAY_TMP
     "$MRELAY_TMP/in-$mode-relay.stats" "$mode" "$cpu_ms" "$down_ms"
 }
 
+# --- ingress re-created: rin0 deleted and added again (new ifindex) -----------------------
+# relay_rejoined NS IFACE GROUP OLD_INDEX: the interface exists with another index than before
+# and shows the group again (the relay joined it on the new interface).
+relay_rejoined() {
+  local index
+  index=$(ip -n "$1" -o link show "$2" 2>/dev/null | cut -d: -f1) || return 1
+  [[ -n $index && $index != "$4" ]] && relay_joined "$1" "$2" "$3"
+}
+
+case_ingress_recreate() {
+  local mode=$1 label="ingress re-created ($1)"
+  local half=$((COUNT / 2))
+  start_sinks ir-$mode "$SINK_IDLE_S"
+  local s0=$S0_PID s1=$S1_PID
+  start_relay ir-$mode-relay "$relay" rin0 239.1.1.1 --ingress "$mode" "${relay_outputs[@]}"
+  local relay_pid=$RELAY_PID
+  # Run 1 on the original interface.
+  start_gen ir-$mode-gen1 --rate "$RATE_PPS" --count "$half"
+  wait_gen ir-$mode-gen1 "$GEN_PID"
+  local old_index
+  old_index=$(ip -n "$relay" -o link show rin0 | cut -d: -f1)
+  # Deleting rin0 deletes its peer gen0 too; re-create the pair as the rig made it.
+  ip -n "$relay" link del rin0
+  ip link add rin0 netns "$relay" type veth peer name gen0 netns "$src"
+  ip netns exec "$relay" sysctl -q -w net.ipv4.conf.rin0.rp_filter=0 >/dev/null
+  ip -n "$relay" addr add "$rin0_addr/24" dev rin0
+  ip -n "$src" addr add "$gen0_addr/24" dev gen0
+  ip -n "$relay" link set rin0 up
+  ip -n "$src" link set gen0 up
+  ip -n "$src" route replace 224.0.0.0/4 dev gen0
+  if ! wait_until 10 relay_rejoined "$relay" rin0 239.1.1.1 "$old_index"; then
+    show_logs "$MRELAY_TMP/ir-$mode-relay"
+    mrelay_fail "$label: the relay never joined 239.1.1.1 on the re-created rin0"
+  fi
+  # The workers switched to the new socket (logged once every worker acknowledged).
+  if ! wait_until 10 grep -q "re-opened ingress rin0" "$MRELAY_TMP/ir-$mode-relay.err"; then
+    show_logs "$MRELAY_TMP/ir-$mode-relay"
+    mrelay_fail "$label: the relay never reported re-opening rin0"
+  fi
+  kill -0 "$relay_pid" 2>/dev/null || mrelay_fail "$label: the relay died"
+  # Run 2 through the re-created interface: a second generator process (its own sequence).
+  start_gen ir-$mode-gen2 --rate "$RATE_PPS" --count "$half"
+  wait_gen ir-$mode-gen2 "$GEN_PID"
+  wait_sink ir-$mode-s0 "$s0"
+  wait_sink ir-$mode-s1 "$s1"
+  stop_relay ir-$mode-relay "$relay_pid"
+  local code
+  read -r -d '' code <<'PYEOF' || true
+gen1, gen2, s0, s1 = (load(p) for p in sys.argv[2:6])
+t = final_totals(sys.argv[6])
+p = json.loads([l for l in open(sys.argv[6]) if l.strip().startswith("{")][-1]).get("process", {})
+mode = sys.argv[7]
+sent = gen1["sent"] + gen2["sent"]
+for name, sink in (("snk0", s0), ("snk1", s1)):
+    if sink["received"] != sent:
+        problems.append(f"{name} received {sink['received']}, the two runs sent {gen1['sent']} + "
+                        f"{gen2['sent']} = {sent}")
+if t["fwd_packets"] != sent or t["tx_packets"] != 2 * sent:
+    problems.append(f"relay fwd {t['fwd_packets']} tx {t['tx_packets']}, sent {sent} x 2")
+if p.get("ingress_reopens", 0) < 1:
+    problems.append(f"relay ingress_reopens = {p.get('ingress_reopens')}")
+print(f"SUMMARY ingress re-created ({mode}): rin0 deleted and added again between two runs of "
+      f"{gen1['sent']} packets; both outputs got all {sent} without a restart; ingress_reopens "
+      f"{p.get('ingress_reopens')}", file=sys.stderr)
+for p_ in problems: print(p_)
+PYEOF
+  verdict "$label" "$PY_PRELUDE
+$code" "$MRELAY_TMP/ir-$mode-gen1.out" "$MRELAY_TMP/ir-$mode-gen2.out" \
+    "$MRELAY_TMP/ir-$mode-s0.out" "$MRELAY_TMP/ir-$mode-s1.out" "$MRELAY_TMP/ir-$mode-relay.stats" \
+    "$mode"
+}
+
 # --- kill: supervised relay child killed with SIGKILL --------------------------------------
 supervised_child() {
   # The last "started relay pid N" line of the supervisor.
@@ -502,6 +582,8 @@ for case in $CASES; do
     egress) case_egress ;;
     ingress-packet) case_ingress packet ;;
     ingress-udp) case_ingress udp ;;
+    ingress-recreate-packet) case_ingress_recreate packet ;;
+    ingress-recreate-udp) case_ingress_recreate udp ;;
     kill) case_kill ;;
     stalled) case_stalled ;;
     smallbuf-udp) case_smallbuf udp ;;

@@ -55,6 +55,9 @@ constexpr std::array kFlags = {
     // TTL and loops (config.h): the quick form's per-output TTL options.
     FlagSpec{"--ttl-threshold", "", true},
     FlagSpec{"--allow-link-local", "", false},
+    // Control-socket access (control_server.h).
+    FlagSpec{"--control-group", "", true},
+    FlagSpec{"--control-read-group", "", true},
 };
 
 // validate_knobs() reports JSON paths; a knob set by a flag is reported under the flag.
@@ -403,14 +406,17 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     } else if (name == "--supervise") {
       result.supervise = true;
     } else if (name == "--control-socket" || name == "--state-file" || name == "--metrics-listen" ||
-               name == "--log-level") {
+               name == "--log-level" || name == "--control-group" ||
+               name == "--control-read-group") {
       if (flag.value.empty()) {
         return fail(where, "missing value");
       }
-      std::string& target = name == "--control-socket"   ? config.control_socket
-                            : name == "--state-file"     ? config.state_file
-                            : name == "--metrics-listen" ? config.metrics_listen
-                                                         : result.log_level;
+      std::string& target = name == "--control-socket"       ? config.control_socket
+                            : name == "--state-file"         ? config.state_file
+                            : name == "--metrics-listen"     ? config.metrics_listen
+                            : name == "--control-group"      ? config.control_group
+                            : name == "--control-read-group" ? config.control_read_group
+                                                             : result.log_level;
       target = flag.value;
     } else {
       // The plain-number knobs.
@@ -571,20 +577,33 @@ std::string usage_text() {
   text += "Output:\n";
   text += "  --stats-interval MS     a stats line every MS milliseconds, 0 = off, max 3600000.\n";
   text += "                          Default: " + std::to_string(defaults.stats_interval_ms) + "\n";
-  text += "  --stats-json FILE       final stats as JSON to FILE instead of stdout.\n";
-  text += "                          Default: stdout\n";
+  text += "  --stats-json FILE       final stats as JSON to FILE instead of stdout, written\n";
+  text += "                          to a temporary file and renamed; a symlink or other\n";
+  text += "                          non-regular file at FILE is refused. Default: stdout\n";
   text += "\nControl (docs/operations.md):\n";
   text += "  --control-socket PATH   Unix socket for mrelayctl (JSON lines: add_rule,\n";
   text += "                          remove_rule, list_rules, stats, set_log_level, ping,\n";
-  text += "                          version), created 0660. Default: none\n";
+  text += "                          version), created 0660. Every peer is checked\n";
+  text += "                          (SO_PEERCRED): root and the relay's own uid have full\n";
+  text += "                          access, anyone else is refused unless in a group below.\n";
+  text += "                          Default: none\n";
+  text += "  --control-group GROUP   members (name or gid) get full control access; the\n";
+  text += "                          socket file gets this group. Default: none\n";
+  text += "  --control-read-group GROUP\n";
+  text += "                          members get read-only access (ping, version,\n";
+  text += "                          list_rules, stats); the socket becomes 0666 so they can\n";
+  text += "                          connect (every peer is still checked). Default: none\n";
   text += "  --state-file PATH       rules added/removed at run time are saved here and\n";
-  text += "                          restored at the next start. Default: none\n";
+  text += "                          restored at the next start (temporary file + rename;\n";
+  text += "                          symlinks are never followed). Default: none\n";
   text += "  --metrics-listen ADDR   127.0.0.1:PORT: Prometheus text on HTTP GET /metrics,\n";
-  text += "                          loopback addresses only. Default: none\n";
+  text += "                          loopback addresses only; a busy port is logged and\n";
+  text += "                          retried (1 s doubling to 30 s). Default: none\n";
   text += "  --log-level LEVEL       error | warn | info | debug. Default: info\n";
   text += "Signals: SIGHUP re-reads --config (valid: rules applied as a diff; invalid: logged,\n";
   text += "         nothing changes); SIGUSR1 prints a stats line; SIGTERM/SIGINT drain, print\n";
-  text += "         the final counters and exit 0.\n\nOperations:\n";
+  text += "         the final counters and exit 0. Signals that arrive during start-up wait\n";
+  text += "         and are handled once the relay runs.\n\nOperations:\n";
   text += "  --user NAME             after opening every socket, switch to this user (name or\n";
   text += "                          uid) and keep only the capabilities the data plane uses:\n";
   text += "                          CAP_NET_RAW for packet ingress or egress, CAP_SYS_NICE for\n";

@@ -335,5 +335,22 @@ TEST(CommandLine, ErrorsNameTheFlag) {
   }
 }
 
+
+// Control-socket access: both groups by flag or key (flags win), each naming itself when empty.
+TEST(CommandLine, ControlGroups) {
+  auto cli = parse({QUICK, "--control-group", "mrelay-admin", "--control-read-group=4243"});
+  ASSERT_TRUE(cli) << cli.error().to_string();
+  EXPECT_EQ(cli->config.control_group, "mrelay-admin");
+  EXPECT_EQ(cli->config.control_read_group, "4243");
+  TempConfig file(R"({"control_group":"ops","control_read_group":"monitor","rules":[]})");
+  auto from_file = parse({"--config", file.path(), QUICK, "--control-group", "admin"});
+  ASSERT_TRUE(from_file) << from_file.error().to_string();
+  EXPECT_EQ(from_file->config.control_group, "admin");
+  EXPECT_EQ(from_file->config.control_read_group, "monitor");
+  auto empty = parse({QUICK, "--control-read-group="});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().where, "--control-read-group");
+}
+
 }  // namespace
 }  // namespace mrelay

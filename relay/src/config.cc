@@ -356,10 +356,11 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
 
 Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
-  MRELAY_TRY(check_keys(root, "",
-                        {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority",
-                         "pool_buffers", "stats_interval_ms", "stats_json", "user", "group",
-                         "control_socket", "state_file", "metrics_listen", "rules"}));
+  MRELAY_TRY(check_keys(
+      root, "",
+      {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
+       "stats_interval_ms", "stats_json", "user", "group", "control_socket", "state_file",
+       "metrics_listen", "control_group", "control_read_group", "rules"}));
   Config config;
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
@@ -439,7 +440,9 @@ Result<Config> read_config(const json& root) {
 
   for (auto [key, target] : {std::pair{"control_socket", &config.control_socket},
                              std::pair{"state_file", &config.state_file},
-                             std::pair{"metrics_listen", &config.metrics_listen}}) {
+                             std::pair{"metrics_listen", &config.metrics_listen},
+                             std::pair{"control_group", &config.control_group},
+                             std::pair{"control_read_group", &config.control_read_group}}) {
     if (const json* value = find_key(root, key)) {
       std::string text;
       MRELAY_ASSIGN(text, read_string(*value, key));

@@ -158,13 +158,24 @@ Result<json> remove_rule(const json& request, ControlTarget& target) {
   return reply;
 }
 
-Result<json> dispatch(const json& request, ControlTarget& target) {
+// The commands a read-only connection may use: they change nothing.
+bool read_only_command(std::string_view cmd) {
+  return cmd == "ping" || cmd == "version" || cmd == "list_rules" || cmd == "stats";
+}
+
+Result<json> dispatch(const json& request, ControlTarget& target, ControlRole role) {
   if (!request.is_object()) {
     return fail("request", std::string("must be a JSON object, got ") + request.type_name());
   }
   auto cmd = string_field(request, "cmd");
   if (!cmd) {
     return tl::unexpected(cmd.error());
+  }
+  if (role == ControlRole::read_only && !read_only_command(*cmd)) {
+    target.note_refused_request(*cmd);
+    return fail("cmd", "'" + *cmd +
+                           "' needs full control access; this connection is read-only "
+                           "(--control-read-group): ping, version, list_rules, stats");
   }
   if (*cmd == "ping") {
     if (auto ok = check_request_keys(request, {}); !ok) {
@@ -318,6 +329,8 @@ std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan) {
             __atomic_load_n(&per_worker[o].queued_packets, __ATOMIC_RELAXED);
         output.counters.dropped_packets +=
             __atomic_load_n(&per_worker[o].dropped_packets, __ATOMIC_RELAXED);
+        output.counters.failed_packets +=
+            __atomic_load_n(&per_worker[o].failed_packets, __ATOMIC_RELAXED);
       }
       rule.outputs.push_back(std::move(output));
     }
@@ -328,14 +341,15 @@ std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan) {
 
 std::string format_stats_object(const RelayStats& stats) {
   // The stats line (a contract with the rig) plus the per-rule section.
-  json object = json::parse(format_stats_json(stats.header, stats.workers));
+  json object = json::parse(format_stats_json(stats.header, stats.workers, &stats.process));
   json rules = json::array();
   for (const RuleStats& rule : stats.rules) {
     json outputs = json::array();
     for (const OutputStats& output : rule.outputs) {
       outputs.push_back({{"output", output_label(output.output)},
                          {"queued_packets", output.counters.queued_packets},
-                         {"dropped_packets", output.counters.dropped_packets}});
+                         {"dropped_packets", output.counters.dropped_packets},
+                         {"failed_packets", output.counters.failed_packets}});
     }
     rules.push_back({{"name", rule.name},
                      {"matched_packets", rule.counters.matched_packets},
@@ -382,6 +396,14 @@ std::string format_prometheus(const RelayStats& stats) {
     }
   });
 
+  // Process counters (control plane, lifecycle): one sample each, no worker label.
+  for_each_process_counter(stats.process,
+                           [&](std::string_view counter, uint64_t value, std::string_view help) {
+                             const std::string family = "mrelay_" + std::string(counter) + "_total";
+                             append_family(out, family, "counter", help);
+                             append_sample(out, family, {}, value);
+                           });
+
   append_family(out, "mrelay_rule_matched_packets_total", "counter",
                 "Packets the rule table matched to this rule.");
   for (const RuleStats& rule : stats.rules) {
@@ -412,6 +434,16 @@ std::string format_prometheus(const RelayStats& stats) {
                     output.counters.dropped_packets);
     }
   }
+  append_family(out, "mrelay_output_failed_packets_total", "counter",
+                "Accepted copies for this output that were not sent after all (a later send or "
+                "completion failed: EAGAIN, ENOBUFS, errno; or cancelled at a teardown).");
+  for (const RuleStats& rule : stats.rules) {
+    for (const OutputStats& output : rule.outputs) {
+      append_sample(out, "mrelay_output_failed_packets_total",
+                    {{"rule", rule.name}, {"output", output_label(output.output)}},
+                    output.counters.failed_packets);
+    }
+  }
   return out;
 }
 
@@ -432,7 +464,7 @@ std::string error_reply(const Error& error) {
   return dump_line(json{{"ok", false}, {"error", error.to_string()}, {"field", error.where}});
 }
 
-std::string handle_request(std::string_view line, ControlTarget& target) {
+std::string handle_request(std::string_view line, ControlTarget& target, ControlRole role) {
   if (line.size() > kMaxRequestBytes) {
     return error_reply(Error{
         "request", "request too large (limit " + std::to_string(kMaxRequestBytes) + " bytes)"});
@@ -449,7 +481,7 @@ std::string handle_request(std::string_view line, ControlTarget& target) {
     return error_reply(Error{"request", "malformed JSON: " + what});
   }
   try {
-    auto reply = dispatch(request, target);
+    auto reply = dispatch(request, target, role);
     if (!reply) {
       return error_reply(reply.error());
     }

@@ -8,6 +8,9 @@
 //   {"cmd":"stats"}                                  -> {"ok":true,"stats":{total,workers,rules}}
 //   {"cmd":"stats","format":"prometheus"}            -> {"ok":true,"prometheus":"# HELP ..."}
 //   {"cmd":"set_log_level","level":"debug"}          -> {"ok":true,"level":"debug"}
+//   read-only connection, add_rule                   -> {"ok":false,"error":"cmd: 'add_rule'
+//                                                        needs full control access;
+//                                                        ...","field":"cmd"}
 //   anything wrong                                   -> {"ok":false,"error":"rule.input.group: ..",
 //                                                        "field":"rule.input.group"}
 //
@@ -47,7 +50,12 @@ struct RelayStats {
   StatsHeader header;
   std::vector<WorkerStats> workers;
   std::vector<RuleStats> rules;
+  ProcessCounters process;  // the main thread's own (control plane, lifecycle)
 };
+
+/// What a control connection may do, from its peer's credentials (control_server.h):
+/// read_only may ping, version, list_rules and stats; full may do everything.
+enum class ControlRole : uint8_t { read_only, full };
 
 /// Sums the plan's per-worker rule/output counters (relaxed loads; workers keep writing).
 [[nodiscard]] std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan);
@@ -74,10 +82,14 @@ class ControlTarget {
   [[nodiscard]] virtual Result<void> apply_rules(const Config& candidate,
                                                  const std::string& origin) = 0;
   [[nodiscard]] virtual RelayStats stats() = 0;
+  /// A read-only connection asked for `cmd`, which needs full access (the reply says so).
+  virtual void note_refused_request(std::string_view cmd) { (void)cmd; }
 };
 
-/// Handles one request line (without its newline); returns the reply line (without newline).
-[[nodiscard]] std::string handle_request(std::string_view line, ControlTarget& target);
+/// Handles one request line (without its newline) from a connection with `role`; returns the
+/// reply line (without newline). A command the role does not allow is an error naming "cmd".
+[[nodiscard]] std::string handle_request(std::string_view line, ControlTarget& target,
+                                         ControlRole role = ControlRole::full);
 
 /// The reply for an error: {"ok":false,"error":"where: message","field":"where"}.
 [[nodiscard]] std::string error_reply(const Error& error);

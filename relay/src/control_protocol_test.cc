@@ -4,11 +4,13 @@
 #include "control_protocol.h"
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,10 +61,13 @@ class FakeTarget : public ControlTarget {
     return stats;
   }
 
+  void note_refused_request(std::string_view cmd) override { refused.emplace_back(cmd); }
+
   Config config;
   int applied = 0;
   bool refuse = false;
   std::string last_origin;
+  std::vector<std::string> refused;  // commands refused to a read-only connection
 };
 
 json reply_of(FakeTarget& target, std::string_view line) {
@@ -285,7 +290,8 @@ void pump(ControlServer& server, FakeTarget& target, int ms) {
     server.append_pollfds(fds);
     ::poll(fds.data(), fds.size(), 5);
     server.service(
-        fds, [&](std::string_view line) { return handle_request(line, target); },
+        fds,
+        [&](std::string_view line, ControlRole role) { return handle_request(line, target, role); },
         [] { return std::string("metrics\n"); });
   }
 }
@@ -410,12 +416,12 @@ TEST(ControlServer, ClientsBeyondTheLimitGetAnError) {
   ASSERT_TRUE(server.open_unix(path));
   FakeTarget target;
   std::vector<UniqueFd> clients;
-  for (size_t i = 0; i < ControlServer::kMaxClients + 3; ++i) {
+  for (size_t i = 0; i < ControlServer::kMaxControlClients + 3; ++i) {
     clients.push_back(connect_to(path));
     ASSERT_TRUE(clients.back());
   }
   pump(server, target, 100);
-  EXPECT_EQ(server.client_count(), ControlServer::kMaxClients);
+  EXPECT_EQ(server.client_count(), ControlServer::kMaxControlClients);
   const std::string extra = read_some(clients.back().get(), 500);
   EXPECT_NE(extra.find("too many clients"), std::string::npos) << extra;
 }
@@ -445,6 +451,240 @@ TEST(ControlServer, MetricsHttpLoopbackOnly) {
   EXPECT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
   EXPECT_NE(response.find("text/plain; version=0.0.4"), std::string::npos);
   EXPECT_NE(response.find("\r\n\r\nmetrics\n"), std::string::npos);
+}
+
+// ---- budgets and deadlines ---------------------------------------------------------------
+
+UniqueFd connect_http(uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    return UniqueFd();
+  }
+  return fd;
+}
+
+// A local user holding 64 idle connections to the metrics port must not lock the operator out
+// of the control socket: the two have separate client budgets.
+TEST(ControlServer, IdleHttpClientsDoNotLockOutControl) {
+  const std::string path = temp_path("budget");
+  ControlServer server;
+  ASSERT_TRUE(server.open_unix(path));
+  ASSERT_TRUE(server.open_http("127.0.0.1:0"));
+  FakeTarget target;
+  std::vector<UniqueFd> idle;
+  for (int i = 0; i < 64; ++i) {
+    idle.push_back(connect_http(server.http_port()));
+    ASSERT_TRUE(idle.back());
+  }
+  pump(server, target, 100);  // every queued connection is accepted or refused
+  UniqueFd control = connect_to(path);
+  ASSERT_TRUE(control);
+  ASSERT_GT(::send(control.get(), "{\"cmd\":\"ping\"}\n", 15, 0), 0);
+  std::string reply;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (reply.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pump(server, target, 10);
+    reply += read_some(control.get(), 10);
+  }
+  EXPECT_NE(reply.find("\"pong\":true"), std::string::npos) << reply;
+}
+
+// A slow-loris client that sends one byte at a time and never completes a request must be
+// cut off once its deadline passes, however regularly its bytes arrive.
+TEST(ControlServer, SlowLorisControlClientIsCutOff) {
+  const std::string path = temp_path("loris");
+  ControlServer server(ControlServer::Limits{.idle_ms = 300});
+  ASSERT_TRUE(server.open_unix(path));
+  FakeTarget target;
+  UniqueFd loris = connect_to(path);
+  ASSERT_TRUE(loris);
+  bool closed = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    closed = ::send(loris.get(), "{", 1, MSG_NOSIGNAL) < 0;  // EPIPE once the server closed
+    pump(server, target, 50);
+    closed = closed || read_some(loris.get(), 0).find("<EOF>") != std::string::npos;
+  }
+  EXPECT_TRUE(closed) << "a client trickling bytes held its slot for 5 s (deadline 300 ms)";
+  EXPECT_EQ(server.client_count(), 0u);
+}
+
+// A slow-loris HTTP client (a request head trickling in) is cut at its deadline, counted
+// once per close.
+TEST(ControlServer, SlowLorisHttpClientIsCutOff) {
+  ControlServer server(ControlServer::Limits{.http_ms = 300});
+  ProcessCounters counters;
+  server.set_counters(&counters);
+  ASSERT_TRUE(server.open_http("127.0.0.1:0"));
+  FakeTarget target;
+  UniqueFd loris = connect_http(server.http_port());
+  ASSERT_TRUE(loris);
+  ASSERT_GT(::send(loris.get(), "GET /metrics HTTP/1.1\r\n", 23, 0), 0);
+  bool closed = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    closed = ::send(loris.get(), "X", 1, MSG_NOSIGNAL) < 0;
+    pump(server, target, 50);
+    closed = closed || read_some(loris.get(), 0).find("<EOF>") != std::string::npos;
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(server.client_count(), 0u);
+  EXPECT_EQ(counters.client_deadline_closes, 1u);
+}
+
+// A control client that completes requests keeps its slot: each answered request moves its
+// deadline (bytes alone do not). Requests ~50 ms apart against a 1 s deadline, until the
+// client has outlived two deadlines. The server answers a request at the earliest when it
+// was sent, so a close is only right once 1 s passed since the previous request was sent:
+// were the machine to stall that long, the test skips instead of judging.
+TEST(ControlServer, RequestsMoveTheDeadline) {
+  constexpr int kIdleMs = 1000;
+  const std::string path = temp_path("alive");
+  ControlServer server(ControlServer::Limits{.idle_ms = kIdleMs});
+  ASSERT_TRUE(server.open_unix(path));
+  FakeTarget target;
+  UniqueFd client = connect_to(path);
+  ASSERT_TRUE(client);
+  const auto start = std::chrono::steady_clock::now();
+  auto previous_sent = start;  // the connect: the first deadline counts from the accept
+  bool outlived = false;
+  while (!outlived) {
+    outlived = std::chrono::steady_clock::now() - start > std::chrono::milliseconds(2 * kIdleMs);
+    const auto sent = std::chrono::steady_clock::now();
+    std::string reply;
+    if (::send(client.get(), "{\"cmd\":\"ping\"}\n", 15, MSG_NOSIGNAL) == 15) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (reply.find('\n') == std::string::npos && reply.find("<EOF>") == std::string::npos &&
+             std::chrono::steady_clock::now() < deadline) {
+        pump(server, target, 10);
+        reply += read_some(client.get(), 10);
+      }
+    }
+    if (reply.find("pong") == std::string::npos) {
+      if (sent - previous_sent >= std::chrono::milliseconds(kIdleMs)) {
+        GTEST_SKIP() << "the machine stalled past the deadline between two requests";
+      }
+      FAIL() << "closed within its deadline: " << reply;
+    }
+    previous_sent = sent;
+    pump(server, target, 50);
+  }
+}
+
+// Peer roles, table-driven: root and the relay's uid are full; then the groups.
+TEST(ControlServer, PeerRoles) {
+  struct Case {
+    const char* label;
+    uid_t uid;
+    std::vector<gid_t> groups;
+    ControlServer::PeerPolicy policy;
+    std::optional<ControlRole> role;
+  };
+  const ControlServer::PeerPolicy none;
+  const ControlServer::PeerPolicy both{.control_group = 100, .read_group = 200};
+  const std::vector<Case> cases = {
+      {"root", 0, {0}, none, ControlRole::full},
+      {"the relay's own uid", 65534, {65534}, none, ControlRole::full},
+      {"a stranger sharing the relay's group", 4242, {65534}, none, std::nullopt},
+      {"control group, primary", 5000, {100}, both, ControlRole::full},
+      {"control group, supplementary", 5000, {5000, 7, 100}, both, ControlRole::full},
+      {"read group", 5000, {5000, 200}, both, ControlRole::read_only},
+      {"both groups: full wins", 5000, {200, 100}, both, ControlRole::full},
+      {"neither group", 5000, {5000, 300}, both, std::nullopt},
+      {"read group only configured",
+       5000,
+       {200},
+       {.control_group = std::nullopt, .read_group = 200},
+       ControlRole::read_only},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(role_for_peer(c.uid, c.groups, 65534, c.policy), c.role) << c.label;
+  }
+}
+
+// The server applies the policy to real peers: a child process that switches to another uid
+// (root only) is refused with an error naming it, and counted.
+TEST(ControlServer, PeerOutsideThePolicyIsRefused) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "needs root to connect as another uid";
+  }
+  const std::string path = temp_path("peer");
+  ControlServer server;
+  ProcessCounters counters;
+  server.set_counters(&counters);
+  ASSERT_TRUE(server.open_unix(path, 0666));
+  FakeTarget target;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    std::string reply = "setuid failed";
+    if (::setgroups(0, nullptr) == 0 && ::setresgid(4242, 4242, 4242) == 0 &&
+        ::setresuid(4242, 4242, 4242) == 0) {
+      UniqueFd fd = connect_to(path);
+      reply = fd ? read_some(fd.get(), 3000) : "connect failed";
+    }
+    (void)!::write(pipe_fds[1], reply.data(), reply.size());
+    ::_exit(0);
+  }
+  ::close(pipe_fds[1]);
+  pump_until(
+      server, target, [&] { return counters.control_peer_refused > 0; }, 5000);
+  std::string reply;
+  char chunk[512];
+  ssize_t got;
+  while ((got = ::read(pipe_fds[0], chunk, sizeof chunk)) > 0) {
+    reply.append(chunk, static_cast<size_t>(got));
+  }
+  ::close(pipe_fds[0]);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_EQ(counters.control_peer_refused, 1u);
+  EXPECT_NE(reply.find("uid 4242"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("not root"), std::string::npos) << reply;
+  EXPECT_EQ(server.client_count(), 0u);
+}
+
+// A read-only connection: reading commands work, changing ones are refused by name, noted,
+// and change nothing.
+TEST(ControlProtocol, ReadOnlyRoleRefusesChanges) {
+  FakeTarget target;
+  for (const char* line : {R"({"cmd":"ping"})", R"({"cmd":"version"})", R"({"cmd":"list_rules"})",
+                           R"({"cmd":"stats"})"}) {
+    EXPECT_TRUE(json::parse(handle_request(line, target, ControlRole::read_only))["ok"]) << line;
+  }
+  const std::string add = std::string(R"({"cmd":"add_rule","rule":)") + kRuleB + "}";
+  for (const std::string& line : {add, std::string(R"({"cmd":"remove_rule","name":"a"})"),
+                                  std::string(R"({"cmd":"set_log_level","level":"debug"})")}) {
+    const json reply = json::parse(handle_request(line, target, ControlRole::read_only));
+    EXPECT_FALSE(reply["ok"]) << line;
+    EXPECT_EQ(reply["field"], "cmd");
+    EXPECT_NE(reply["error"].get<std::string>().find("read-only"), std::string::npos);
+  }
+  EXPECT_EQ(target.refused, (std::vector<std::string>{"add_rule", "remove_rule", "set_log_level"}));
+  EXPECT_EQ(rule_names(target.config), std::vector<std::string>{"a"});
+  EXPECT_EQ(target.applied, 0);
+}
+
+// Process counters reach the stats object and Prometheus (one sample each, no worker label).
+TEST(ControlProtocol, ProcessCountersInStatsAndPrometheus) {
+  FakeTarget target;
+  RelayStats stats = target.stats();
+  stats.process.control_peer_refused = 3;
+  stats.process.metrics_bind_retries = 2;
+  const json object = json::parse(format_stats_object(stats));
+  EXPECT_EQ(object["process"]["control_peer_refused"], 3);
+  EXPECT_EQ(object["process"]["metrics_bind_retries"], 2);
+  const std::string text = format_prometheus(stats);
+  EXPECT_NE(text.find("# TYPE mrelay_control_peer_refused_total counter\n"
+                      "mrelay_control_peer_refused_total 3\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("mrelay_output_failed_packets_total{rule=\"a\""), std::string::npos);
 }
 
 }  // namespace

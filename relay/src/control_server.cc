@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "control_framing.h"
 #include "control_protocol.h"
 #include "log.h"
 #include "mrelay/config.h"
@@ -27,6 +28,10 @@ constexpr size_t kReadChunk = 16384;
 
 }  // namespace
 
+ControlServer::ControlServer() : ControlServer(Limits{}) {}
+
+ControlServer::ControlServer(const Limits& limits) : limits_(limits) {}
+
 ControlServer::~ControlServer() {
   if (!unix_path_.empty()) {
     struct stat info {};
@@ -38,7 +43,7 @@ ControlServer::~ControlServer() {
   }
 }
 
-Result<void> ControlServer::open_unix(const std::string& path) {
+Result<void> ControlServer::open_unix(const std::string& path, mode_t mode) {
   const std::string where = "--control-socket " + path;
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -67,19 +72,20 @@ Result<void> ControlServer::open_unix(const std::string& path) {
   if (!fd) {
     return fail_errno(where + ": socket(AF_UNIX)");
   }
-  // The file is created by bind() with the umask applied: make it 0660 from the start, so
-  // there is no moment where others could connect, then chmod in case the umask was odd.
-  const mode_t old_mask = ::umask(0117);
+  // The file is created by bind() with the umask applied: make it `mode` at most from the
+  // start, so there is no moment where others could connect, then chmod in case the umask was
+  // odd.
+  const mode_t old_mask = ::umask(static_cast<mode_t>(~mode & 0777));
   const int bound = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address);
   const int bind_errno = errno;
   ::umask(old_mask);
   if (bound != 0) {
     return fail(where, "bind failed", bind_errno);
   }
-  if (::chmod(path.c_str(), 0660) != 0 || ::lstat(path.c_str(), &info) != 0) {
+  if (::chmod(path.c_str(), mode) != 0 || ::lstat(path.c_str(), &info) != 0) {
     const int saved = errno;
     ::unlink(path.c_str());
-    return fail(where, "chmod 0660 failed", saved);
+    return fail(where, "chmod failed", saved);
   }
   if (::listen(fd.get(), kListenBacklog) != 0) {
     const int saved = errno;
@@ -144,7 +150,6 @@ void ControlServer::service(const std::vector<pollfd>& fds, const RequestHandler
     Client& client = clients_[i];
     const short revents = fds[first_ + 2 + i].revents;
     if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-      client.last_active_ns = now;
       read_client(client, on_request, on_metrics);
     }
     if (!client.closed && client.out_sent < client.out.size()) {
@@ -153,9 +158,17 @@ void ControlServer::service(const std::vector<pollfd>& fds, const RequestHandler
     if (!client.closed && client.close_after_write && client.out_sent >= client.out.size()) {
       client.closed = true;
     }
-    if (!client.closed && now - client.last_active_ns > kClientIdleMs * 1000000u) {
-      log_message(LogLevel::debug, "control: closing a client idle for " +
-                                       std::to_string(kClientIdleMs / 1000) + " s");
+  }
+  // Deadlines: absolute, whatever the client sent meanwhile (clients accepted since the poll
+  // have theirs in the future).
+  for (Client& client : clients_) {
+    if (!client.closed && now > client.deadline_ns) {
+      ++counters_->client_deadline_closes;
+      log_message(LogLevel::debug, std::string(client.kind == Kind::http ? "metrics" : "control") +
+                                       ": closing a client past its deadline (" +
+                                       std::to_string(client.kind == Kind::http ? limits_.http_ms
+                                                                                : limits_.idle_ms) +
+                                       " ms)");
       client.closed = true;
     }
   }
@@ -172,30 +185,98 @@ void ControlServer::service(const std::vector<pollfd>& fds, const RequestHandler
   }
 }
 
+std::optional<ControlRole> role_for_peer(uid_t uid, std::span<const gid_t> groups, uid_t own_uid,
+                                         const ControlServer::PeerPolicy& policy) {
+  if (uid == 0 || uid == own_uid) {
+    return ControlRole::full;
+  }
+  const auto member = [&groups](const std::optional<gid_t>& group) {
+    return group && std::find(groups.begin(), groups.end(), *group) != groups.end();
+  };
+  if (member(policy.control_group)) {
+    return ControlRole::full;
+  }
+  if (member(policy.read_group)) {
+    return ControlRole::read_only;
+  }
+  return std::nullopt;
+}
+
+std::optional<ControlRole> ControlServer::peer_role(int fd, std::string& who) const {
+  ucred peer{};
+  socklen_t size = sizeof peer;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0) {
+    who = std::string("a peer whose credentials cannot be read (") + std::strerror(errno) + ")";
+    return std::nullopt;
+  }
+  who = "uid " + std::to_string(peer.uid) + " gid " + std::to_string(peer.gid) + " (pid " +
+        std::to_string(peer.pid) + ")";
+  // The primary group, then every supplementary group (Linux 4.13+; without it the primary
+  // group alone decides).
+  std::vector<gid_t> groups{peer.gid};
+  if (policy_.control_group || policy_.read_group) {
+    std::vector<gid_t> extra(64);
+    socklen_t bytes = static_cast<socklen_t>(extra.size() * sizeof(gid_t));
+    int got = ::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, extra.data(), &bytes);
+    if (got != 0 && errno == ERANGE) {
+      extra.resize(bytes / sizeof(gid_t));
+      got = ::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, extra.data(), &bytes);
+    }
+    if (got == 0) {
+      groups.insert(groups.end(), extra.begin(), extra.begin() + bytes / sizeof(gid_t));
+    }
+  }
+  return role_for_peer(peer.uid, groups, ::geteuid(), policy_);
+}
+
+void ControlServer::refuse(int fd, Kind kind, const std::string& why, uint64_t now) {
+  // Best effort, non-blocking: a short line always fits an empty socket buffer.
+  const std::string reply =
+      kind == Kind::http
+          ? std::string("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n")
+          : error_reply(Error{"connection", why}) + "\n";
+  (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  refusal_log_.log(
+      now, LogLevel::warn,
+      std::string(kind == Kind::http ? "metrics" : "control") + ": refused a connection: " + why);
+}
+
 void ControlServer::accept_clients(int listener, Kind kind) {
+  const size_t limit = kind == Kind::http ? limits_.http_clients : limits_.control_clients;
   // Everything queued, but bounded: the backlog is at most kListenBacklog.
   for (int i = 0; i < kListenBacklog; ++i) {
     UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
       return;  // EAGAIN: nothing more queued (or a transient error; poll() will say)
     }
-    if (clients_.size() >= kMaxClients) {
-      // Best effort, non-blocking: a short line always fits an empty socket buffer.
-      const std::string reply =
-          kind == Kind::http
-              ? std::string("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n")
-              : error_reply(Error{"connection",
-                                  "too many clients (limit " + std::to_string(kMaxClients) + ")"}) +
-                    "\n";
-      (void)!::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      log_message(LogLevel::warn, "control: refused a client, " + std::to_string(kMaxClients) +
-                                      " already connected");
+    const uint64_t now = monotonic_ns();
+    ControlRole role = ControlRole::full;
+    if (kind == Kind::control) {
+      std::string who;
+      const std::optional<ControlRole> granted = peer_role(fd.get(), who);
+      if (!granted) {
+        ++counters_->control_peer_refused;
+        refuse(fd.get(), kind,
+               who + ": not root, not the relay's uid " + std::to_string(::geteuid()) +
+                   ", not in --control-group or --control-read-group",
+               now);
+        continue;
+      }
+      role = *granted;
+    }
+    const size_t taken = static_cast<size_t>(
+        std::count_if(clients_.begin(), clients_.end(),
+                      [kind](const Client& client) { return client.kind == kind; }));
+    if (taken >= limit) {
+      ++(kind == Kind::http ? counters_->metrics_busy_refused : counters_->control_busy_refused);
+      refuse(fd.get(), kind, "too many clients (limit " + std::to_string(limit) + ")", now);
       continue;
     }
     Client client;
     client.fd = std::move(fd);
     client.kind = kind;
-    client.last_active_ns = monotonic_ns();
+    client.role = role;
+    client.deadline_ns = now + (kind == Kind::http ? limits_.http_ms : limits_.idle_ms) * 1000000u;
     clients_.push_back(std::move(client));
   }
 }
@@ -220,36 +301,19 @@ void ControlServer::read_client(Client& client, const RequestHandler& on_request
     handle_http(client, on_metrics);
     return;
   }
-  // Every complete line is answered now: the work is bounded by one kReadChunk per call.
-  size_t start = 0;
-  while (true) {
-    const size_t newline = client.in.find('\n', start);
-    if (newline == std::string::npos) {
-      break;
-    }
-    std::string_view line(client.in.data() + start, newline - start);
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-    }
-    start = newline + 1;
-    if (line.empty()) {
-      continue;  // blank lines (an interactive user pressing enter) are not requests
-    }
-    if (line.size() > kMaxRequestBytes) {
-      start = client.in.size() + 1;  // reported below; nothing after it is read
-      break;
-    }
-    client.out += on_request(line);
-    client.out += '\n';
-  }
-  const bool too_large = start > client.in.size();
-  client.in.erase(0, std::min(start, client.in.size()));
-  if (too_large || client.in.size() > kMaxRequestBytes) {
+  // Every complete line is answered now: the work is bounded by one kReadChunk per call. Each
+  // answered request moves the client's deadline; bytes alone never do.
+  const Framing framing =
+      take_request_lines(client.in, kMaxRequestBytes, [&](std::string_view line) {
+        client.out += on_request(line, client.role);
+        client.out += '\n';
+        client.deadline_ns = monotonic_ns() + limits_.idle_ms * 1000000u;
+      });
+  if (framing == Framing::too_large) {
     client.out += error_reply(Error{"request", "request too large (limit " +
                                                    std::to_string(kMaxRequestBytes) +
                                                    " bytes per line); closing"});
     client.out += '\n';
-    client.in.clear();
     client.close_after_write = true;
   }
   if (client.out.size() - client.out_sent > kMaxReplyBacklog) {
@@ -259,26 +323,28 @@ void ControlServer::read_client(Client& client, const RequestHandler& on_request
 }
 
 void ControlServer::handle_http(Client& client, const MetricsHandler& on_metrics) {
-  const size_t head_end = client.in.find("\r\n\r\n");
-  if (head_end == std::string::npos) {
-    if (client.in.size() > kMaxHttpHead) {
-      client.out = "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n";
-      client.close_after_write = true;
-    }
-    return;
-  }
-  const std::string_view request_line(client.in.data(), client.in.find("\r\n"));
-  std::string status = "200 OK";
+  std::string status;
   std::string body;
-  if (!request_line.starts_with("GET ")) {
-    status = "405 Method Not Allowed";
-    body = "only GET /metrics\n";
-  } else if (!(request_line.starts_with("GET /metrics ") ||
-               request_line.starts_with("GET /metrics?"))) {
-    status = "404 Not Found";
-    body = "metrics are at /metrics\n";
-  } else {
-    body = on_metrics();
+  switch (parse_http_head(client.in, kMaxHttpHead)) {
+    case HttpVerdict::incomplete:
+      return;
+    case HttpVerdict::too_large:
+      client.out = "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n";
+      client.in.clear();
+      client.close_after_write = true;
+      return;
+    case HttpVerdict::bad_method:
+      status = "405 Method Not Allowed";
+      body = "only GET /metrics\n";
+      break;
+    case HttpVerdict::not_found:
+      status = "404 Not Found";
+      body = "metrics are at /metrics\n";
+      break;
+    case HttpVerdict::metrics:
+      status = "200 OK";
+      body = on_metrics();
+      break;
   }
   client.out = "HTTP/1.1 " + status +
                "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: " +

@@ -36,23 +36,40 @@
 
 namespace mrelay {
 
+/// Per-output counters, one array per worker (the worker is the only writer; readers load
+/// relaxed). queued = the egress backend accepted the copy (sent at once, or queued for the
+/// batch / io_uring); dropped = it refused the copy at hand-over (no queue slot, or a
+/// synchronous send error); failed = an accepted copy that was not sent after all (a later
+/// sendmmsg or an io_uring completion failed, or it was cancelled at a teardown). So
+/// queued = sent + failed + in flight, per output (docs/metrics.md).
+struct OutputCounters {
+  uint64_t queued_packets = 0;
+  uint64_t dropped_packets = 0;
+  uint64_t failed_packets = 0;
+};
+
 struct EgressOptions {
   EgressBackend backend = EgressBackend::uring;
   uint32_t queue_depth = 1024;  // io_uring SQ entries = max copies in flight (uring only)
   uint32_t batch = 64;          // copies per sendmmsg (per output) or per io_uring submit
+  // Where accepted copies that fail later are counted per output (index = output number);
+  // empty = only in the worker's drop_* counters. Must outlive the Egress.
+  std::span<OutputCounters> output_counters{};
 };
 
 /// Options of the UDP socket for one output.
 struct OutputSocketOptions {
   uint32_t sndbuf = 0;  // bytes, 0 = kernel default; SO_SNDBUFFORCE tried first
   // Non-blocking sockets: a full send buffer is counted (drop_eagain) instead of stalling the
-  // single-threaded loop (send/sendmmsg) or parking copies in io_uring (uring), which would
-  // reorder a stream when parked copies retry after later ones succeeded.
+  // single-threaded loop (send/sendmmsg). io_uring ignores O_NONBLOCK for sends (it would park
+  // the copy and retry when space frees, reordering the stream): the uring backend passes
+  // MSG_DONTWAIT on every send for the same effect.
   bool non_blocking = true;
 };
 
 /// Opens the UDP socket for one output: SO_BINDTODEVICE, IP_MULTICAST_IF (ip_mreqn ifindex),
-/// TTL, IP_MULTICAST_LOOP 0, SO_SNDBUF(FORCE), connect()ed so the route is cached. `ifindex`
+/// TTL, IP_MULTICAST_LOOP 0, SO_SNDBUF(FORCE), IP_RECVERR (a copy the qdisc drops fails with
+/// ENOBUFS instead of being reported sent), connect()ed so the route is cached. `ifindex`
 /// is the output interface's index. Errors name `where` (e.g. "rules[0].outputs[2]") and the
 /// failing setsockopt.
 [[nodiscard]] Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
@@ -152,6 +169,17 @@ inline void count_send_error(int err, PacketBuffer* buffer, WorkerCounters& coun
   if (exhausted && !buffer->exhausted) {
     buffer->exhausted = true;
     ++counters.exhausted_packets;
+  }
+}
+
+/// Counts one accepted copy that failed after hand-over (by errno, as count_send_error) and
+/// charges it to its output, when the caller gave per-output counters.
+inline void count_failed_copy(int err, uint32_t output, PacketBuffer* buffer,
+                              WorkerCounters& counters,
+                              std::span<OutputCounters> output_counters) noexcept {
+  count_send_error(err, buffer, counters);
+  if (output < output_counters.size()) {
+    ++output_counters[output].failed_packets;
   }
 }
 

@@ -161,9 +161,11 @@ constexpr uint32_t kMaxMessages = 1024;
 
 class PacketEgress final : public Egress {
  public:
-  PacketEgress(std::span<const int> fds, BufferPool& pool, WorkerCounters& counters,
-               UniqueFd socket, std::vector<PacketOutput> outputs, std::unique_ptr<Egress> unicast)
+  PacketEgress(std::span<const int> fds, std::span<OutputCounters> output_counters,
+               BufferPool& pool, WorkerCounters& counters, UniqueFd socket,
+               std::vector<PacketOutput> outputs, std::unique_ptr<Egress> unicast)
       : fds_(fds),
+        output_counters_(output_counters),
         pool_(pool),
         counters_(counters),
         socket_(std::move(socket)),
@@ -190,6 +192,7 @@ class PacketEgress final : public Egress {
     iovecs_.assign(static_cast<size_t>(capacity_) * 2, iovec{});
     headers_.assign(static_cast<size_t>(capacity_) * kHeaderSlot, 0);
     buffers_.assign(capacity_, nullptr);
+    slot_outputs_.assign(capacity_, 0);
     for (uint32_t i = 0; i < capacity_; ++i) {
       iovecs_[2 * i].iov_base = &headers_[static_cast<size_t>(i) * kHeaderSlot];
       iovecs_[2 * i].iov_len = kFrameHeaderLen;
@@ -215,6 +218,7 @@ class PacketEgress final : public Egress {
     iovecs_[2 * slot + 1].iov_len = len;
     messages_[slot].msg_hdr.msg_name = &addresses_[output];
     buffers_[slot] = buffer;
+    slot_outputs_[slot] = output;
     pool_.retain(buffer);
     if (++queued_ == capacity_) {
       flush_frames();
@@ -268,7 +272,7 @@ class PacketEgress final : public Egress {
       // from an interface that went away): drop that copy only; the others may be for
       // interfaces that are fine.
       const int err = sent < 0 ? errno : EAGAIN;
-      count_send_error(err, buffers_[done], counters_);
+      count_failed_copy(err, slot_outputs_[done], buffers_[done], counters_, output_counters_);
       pool_.release(buffers_[done]);
       ++done;
     }
@@ -276,6 +280,7 @@ class PacketEgress final : public Egress {
   }
 
   std::span<const int> fds_;
+  std::span<OutputCounters> output_counters_;  // per output: copies that failed after hand-over
   BufferPool& pool_;
   WorkerCounters& counters_;
   UniqueFd socket_;
@@ -292,6 +297,7 @@ class PacketEgress final : public Egress {
   std::vector<iovec> iovecs_;  // 2 per message: header, payload
   std::vector<uint8_t> headers_;
   std::vector<PacketBuffer*> buffers_;
+  std::vector<uint32_t> slot_outputs_;  // per queued copy: its output
 };
 
 }  // namespace
@@ -332,8 +338,9 @@ Result<std::unique_ptr<Egress>> make_packet_egress(const EgressOptions& options,
   if (any_unicast) {
     unicast = make_sendmmsg_egress(options, fds, pool, counters);
   }
-  auto egress = std::make_unique<PacketEgress>(fds, pool, counters, std::move(socket),
-                                               std::move(outputs), std::move(unicast));
+  auto egress =
+      std::make_unique<PacketEgress>(fds, options.output_counters, pool, counters,
+                                     std::move(socket), std::move(outputs), std::move(unicast));
   egress->set_qdisc_bypass(bypass);
   return std::unique_ptr<Egress>(std::move(egress));
 }

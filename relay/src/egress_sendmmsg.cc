@@ -36,11 +36,13 @@ constexpr int kIpv4UdpHeaderBytes = 28;
 
 class SendmmsgEgress final : public Egress {
  public:
-  SendmmsgEgress(uint32_t batch, bool gso, std::span<const int> fds, BufferPool& pool,
+  SendmmsgEgress(uint32_t batch, bool gso, std::span<const int> fds,
+                 std::span<OutputCounters> output_counters, BufferPool& pool,
                  WorkerCounters& counters)
       : batch_(batch),
         gso_(gso),
         fds_(fds),
+        output_counters_(output_counters),
         pool_(pool),
         counters_(counters),
         // Everything is reserved here (outputs x batch) so send() never allocates.
@@ -106,10 +108,9 @@ class SendmmsgEgress final : public Egress {
     return gso_ ? EgressBackend::gso : EgressBackend::sendmmsg;
   }
   std::string describe() const override {
-    return std::string("egress ") + (gso_ ? "gso (sendmmsg, UDP_SEGMENT runs of equal size)"
-                                          : "sendmmsg") +
-           ": batch " + std::to_string(batch_) + " per output, " + std::to_string(fds_.size()) +
-           " outputs";
+    return std::string("egress ") +
+           (gso_ ? "gso (sendmmsg, UDP_SEGMENT runs of equal size)" : "sendmmsg") + ": batch " +
+           std::to_string(batch_) + " per output, " + std::to_string(fds_.size()) + " outputs";
   }
 
  private:
@@ -174,14 +175,15 @@ class SendmmsgEgress final : public Egress {
     return messages - at;
   }
 
-  void finish_copies(size_t base, uint32_t first, uint32_t length, int err) noexcept {
+  void finish_copies(uint32_t output, uint32_t first, uint32_t length, int err) noexcept {
+    const size_t base = static_cast<size_t>(output) * batch_;
     for (uint32_t i = first; i < first + length; ++i) {
       const size_t slot = base + i;
       if (err == 0) {
         ++counters_.tx_packets;
         counters_.tx_bytes += iovecs_[slot].iov_len;
       } else {
-        count_send_error(err, buffers_[slot], counters_);
+        count_failed_copy(err, output, buffers_[slot], counters_, output_counters_);
       }
       pool_.release(buffers_[slot]);
     }
@@ -197,12 +199,12 @@ class SendmmsgEgress final : public Egress {
     while (done < total) {
       ++counters_.syscalls;
       ++counters_.batches;
-      const int sent = ::sendmmsg(fds_[output], &messages_[base + done], total - done,
-                                  MSG_DONTWAIT);
+      const int sent =
+          ::sendmmsg(fds_[output], &messages_[base + done], total - done, MSG_DONTWAIT);
       if (sent > 0) {
         for (int m = 0; m < sent; ++m) {
           const size_t message = base + done + static_cast<size_t>(m);
-          finish_copies(base, run_first_[message], run_length_[message], 0);
+          finish_copies(output, run_first_[message], run_length_[message], 0);
         }
         done += static_cast<uint32_t>(sent);
         continue;
@@ -212,7 +214,7 @@ class SendmmsgEgress final : public Egress {
       if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
         // The socket's buffer is full: the rest of this batch would fail the same way, and
         // retrying would only burn syscalls.
-        finish_copies(base, run_first_[failed], count - run_first_[failed], err);
+        finish_copies(output, run_first_[failed], count - run_first_[failed], err);
         break;
       }
       if (run_length_[failed] > 1 && (err == EIO || err == EINVAL || err == EMSGSIZE ||
@@ -226,7 +228,7 @@ class SendmmsgEgress final : public Egress {
         continue;
       }
       // A per-message failure (e.g. ECONNREFUSED on a unicast output): drop that copy only.
-      finish_copies(base, run_first_[failed], run_length_[failed], err);
+      finish_copies(output, run_first_[failed], run_length_[failed], err);
       ++done;
     }
     queued_[output] = 0;
@@ -241,6 +243,7 @@ class SendmmsgEgress final : public Egress {
   const uint32_t batch_;
   const bool gso_;
   std::span<const int> fds_;
+  std::span<OutputCounters> output_counters_;
   BufferPool& pool_;
   WorkerCounters& counters_;
   std::vector<mmsghdr> messages_;         // [output * batch + message]
@@ -263,8 +266,8 @@ class SendmmsgEgress final : public Egress {
 
 std::unique_ptr<Egress> make_sendmmsg_egress(const EgressOptions& options, std::span<const int> fds,
                                              BufferPool& pool, WorkerCounters& counters) {
-  return std::make_unique<SendmmsgEgress>(options.batch, options.backend == EgressBackend::gso,
-                                          fds, pool, counters);
+  return std::make_unique<SendmmsgEgress>(options.batch, options.backend == EgressBackend::gso, fds,
+                                          options.output_counters, pool, counters);
 }
 
 }  // namespace mrelay

@@ -65,6 +65,14 @@ Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
   if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_TTL, socket_ttl, where, "IP_TTL"); !ok) {
     return tl::unexpected(ok.error());
   }
+  // Without IP_RECVERR the kernel reports a datagram its qdisc dropped (ENOBUFS inside
+  // udp_send_skb) to the sender as sent: tx_packets would count copies that never left. With it
+  // the send fails with ENOBUFS and is counted (drop_enobufs). Errors the kernel also queues on
+  // the socket's error queue (ICMP for unicast outputs) are never read: that queue is bounded
+  // by the socket's receive buffer, and each error still fails one send as before.
+  if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_RECVERR, 1, where, "IP_RECVERR"); !ok) {
+    return tl::unexpected(ok.error());
+  }
   if (options.sndbuf != 0) {
     // SO_SNDBUFFORCE ignores net.core.wmem_max (needs CAP_NET_ADMIN); plain SO_SNDBUF is
     // capped by it. The kernel doubles the value either way, so pass the requested size.

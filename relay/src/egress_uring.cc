@@ -1,10 +1,18 @@
 // Egress backend "uring": one IORING_OP_SEND per copy, submitted every `batch` SQEs and at the
 // end of each loop turn. At most `queue_depth` copies are in flight: each holds a slot (buffer
-// reference, length) named by the CQE's user_data, and the slot and buffer reference are
-// released when the CQE is reaped. With no slot free the copy is dropped and counted
+// reference, length, output) named by the CQE's user_data, and the slot and buffer reference
+// are released when the CQE is reaped. With no slot free the copy is dropped and counted
 // (uring_sq_full, drop_queue_full): the queue-depth ceiling of the November 2025 report.
 // A copy whose TTL differs from its socket's own goes as IORING_OP_SENDMSG with an IP_TTL
 // control message; the message lives in the copy's slot until its completion.
+//
+// Every send carries MSG_DONTWAIT. io_uring does not honour the socket's O_NONBLOCK for sends:
+// without the flag a copy to a full socket buffer is parked (poll armed) and retried when space
+// frees, holding its slot meanwhile, so one stalled output could take every slot from the
+// others, and a parked copy could leave after later ones (reordering). With it the completion
+// says EAGAIN at once: counted per output (failed_packets) and as exhaustion (drop_eagain).
+// Copies still in flight when the egress is torn down are cancelled and counted
+// (drop_cancelled).
 //
 //   auto egress = mrelay::make_uring_egress({.backend = EgressBackend::uring,
 //                                            .queue_depth = 1024, .batch = 64},
@@ -33,6 +41,7 @@ class UringEgress final : public Egress {
       : depth_(options.queue_depth),
         batch_(options.batch),
         fds_(fds),
+        output_counters_(options.output_counters),
         pool_(pool),
         counters_(counters),
         slots_(options.queue_depth),
@@ -80,12 +89,18 @@ class UringEgress final : public Egress {
       return;
     }
     drain(0);
-    // Exiting the ring cancels whatever is still in flight; only then may buffers return.
+    // Exiting the ring cancels whatever is still in flight; only then may buffers return. Each
+    // such copy was accepted and never sent: it is counted once, as cancelled.
     io_uring_queue_exit(&ring_);
     for (uint32_t i = 0; i < depth_; ++i) {
-      if (slots_[i].buffer != nullptr) {
-        pool_.release(slots_[i].buffer);
-        slots_[i].buffer = nullptr;
+      Slot& slot = slots_[i];
+      if (slot.buffer != nullptr) {
+        ++counters_.drop_cancelled;
+        if (slot.output < output_counters_.size()) {
+          ++output_counters_[slot.output].failed_packets;
+        }
+        pool_.release(slot.buffer);
+        slot.buffer = nullptr;
       }
     }
   }
@@ -119,10 +134,13 @@ class UringEgress final : public Egress {
     Slot& entry = slots_[slot];
     entry.buffer = buffer;
     entry.len = len;
+    entry.output = output;
     pool_.retain(buffer);
     const int fd = fixed_files_ ? static_cast<int>(output) : fds_[output];
+    // MSG_DONTWAIT: a full socket buffer fails the copy at once (EAGAIN, counted) instead of
+    // parking it in io_uring's worker pool, where one slow output would hold every slot.
     if (ttl == socket_ttls_[output]) {
-      io_uring_prep_send(sqe, fd, data, len, 0);
+      io_uring_prep_send(sqe, fd, data, len, MSG_DONTWAIT);
     } else {
       entry.iov = iovec{const_cast<uint8_t*>(data), len};
       entry.message = msghdr{};
@@ -130,7 +148,7 @@ class UringEgress final : public Egress {
       entry.message.msg_iovlen = 1;
       entry.message.msg_control = entry.control.bytes;
       entry.message.msg_controllen = write_ttl_control(entry.control.bytes, ttl);
-      io_uring_prep_sendmsg(sqe, fd, &entry.message, 0);
+      io_uring_prep_sendmsg(sqe, fd, &entry.message, MSG_DONTWAIT);
     }
     if (fixed_files_) {
       sqe->flags |= IOSQE_FIXED_FILE;
@@ -217,6 +235,7 @@ class UringEgress final : public Egress {
   struct Slot {
     PacketBuffer* buffer = nullptr;
     uint32_t len = 0;
+    uint32_t output = 0;
     // SENDMSG only: the message the kernel reads until the completion.
     msghdr message{};
     iovec iov{};
@@ -247,7 +266,7 @@ class UringEgress final : public Egress {
       ++counters_.tx_packets;
       counters_.tx_bytes += slot.len;
     } else {
-      count_send_error(-cqe->res, slot.buffer, counters_);
+      count_failed_copy(-cqe->res, slot.output, slot.buffer, counters_, output_counters_);
     }
     pool_.release(slot.buffer);
     slot.buffer = nullptr;
@@ -257,6 +276,7 @@ class UringEgress final : public Egress {
   const uint32_t depth_;
   const uint32_t batch_;
   std::span<const int> fds_;
+  std::span<OutputCounters> output_counters_;
   BufferPool& pool_;
   WorkerCounters& counters_;
   io_uring ring_{};

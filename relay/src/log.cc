@@ -56,4 +56,18 @@ void log_message(LogLevel level, const std::string& text) {
   std::fprintf(stderr, "mrelay: %s%s\n", prefix, text.c_str());
 }
 
+void RateLimitedLog::log(uint64_t now_ns, LogLevel level, const std::string& text) {
+  if (now_ns < next_ns_) {
+    ++suppressed_;
+    return;
+  }
+  next_ns_ = now_ns + period_ns_;
+  if (suppressed_ == 0) {
+    log_message(level, text);
+    return;
+  }
+  log_message(level, text + " (" + std::to_string(suppressed_) + " more like it suppressed)");
+  suppressed_ = 0;
+}
+
 }  // namespace mrelay

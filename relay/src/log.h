@@ -27,4 +27,20 @@ void set_log_level(LogLevel level) noexcept;
 /// stderr when `level` is at or above the current level.
 void log_message(LogLevel level, const std::string& text);
 
+/// At most one line per `period_ns` for one kind of event that a peer can repeat at will (a
+/// refused connection): the first is logged with the count of those suppressed since.
+///
+///   RateLimitedLog refusals(1'000'000'000);
+///   refusals.log(now_ns, LogLevel::warn, "control: refused ...");
+class RateLimitedLog {
+ public:
+  explicit RateLimitedLog(uint64_t period_ns) : period_ns_(period_ns) {}
+  void log(uint64_t now_ns, LogLevel level, const std::string& text);
+
+ private:
+  uint64_t period_ns_;
+  uint64_t next_ns_ = 0;
+  uint64_t suppressed_ = 0;
+};
+
 }  // namespace mrelay

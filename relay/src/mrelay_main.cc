@@ -9,6 +9,8 @@
 //
 // Exit codes: 0 clean stop, 1 runtime/set-up failure (sockets, permissions), 2 bad command
 // line or configuration (the message names the flag or field).
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,7 +29,23 @@
 #define MRELAY_VERSION "dev"
 #endif
 
+namespace {
+
+// The kernel's overflow uid, which distributions name "nobody": many services run as it.
+constexpr uid_t kNobodyUid = 65534;
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // First thing: the relay's signals wait (blocked) until its loop reads them from a signalfd.
+  // Start-up takes a while (sockets, rings, probes); a SIGHUP or SIGTERM arriving meanwhile
+  // would otherwise kill the process with its default action. --supervise keeps this mask for
+  // its children (supervisor.cc restores the mask it found).
+  const sigset_t signals = mrelay::relay_signals();
+  if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
+    std::fprintf(stderr, "mrelay: pthread_sigmask failed\n");
+    return 1;
+  }
   auto command = mrelay::parse_command_line(argc, argv);
   if (!command) {
     std::fprintf(stderr, "mrelay: %s\n(see mrelay --help)\n", command.error().to_string().c_str());
@@ -99,11 +117,20 @@ int main(int argc, char** argv) {
   (*relay)->set_config_source(std::move(reload), std::move(file_rules));
   if (!command->config.user.empty() && !config.control_socket.empty()) {
     // The control socket was created by the privileged identity; hand it to the one the relay
-    // drops to, so that user's group can connect (0660) and the relay can remove it on exit.
+    // drops to, so the relay can remove it on exit and, without --control-group, that user's
+    // group reaches it (0660; the peer check still decides, control_server.h).
     if (auto who = mrelay::resolve_identity(command->config.user, command->config.group); who) {
-      if (::chown(config.control_socket.c_str(), who->uid, who->gid) != 0) {
+      const gid_t group =
+          config.control_group.empty() ? who->gid : static_cast<gid_t>(-1);  // keep its group
+      if (::chown(config.control_socket.c_str(), who->uid, group) != 0) {
         std::fprintf(stderr, "mrelay: warning: chown %s: %s\n", config.control_socket.c_str(),
                      std::strerror(errno));
+      }
+      if (who->uid == kNobodyUid) {
+        std::fprintf(stderr,
+                     "mrelay: warning: --user %s: the relay's own uid has full control access, "
+                     "and uid %u is shared by other services; prefer a dedicated user\n",
+                     command->config.user.c_str(), static_cast<unsigned>(who->uid));
       }
     }
   }

@@ -108,15 +108,17 @@ bool exchange(const Options& options, const std::string& request, std::string& r
   }
   const std::string line = request + "\n";
   size_t sent = 0;
+  int send_errno = 0;
   while (sent < line.size()) {
     const ssize_t n = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) {
       continue;
     }
     if (n <= 0) {
-      error = std::string("send: ") + std::strerror(errno);
-      ::close(fd);
-      return false;
+      // The daemon may have refused the connection (peer check, no free slot): it wrote one
+      // error line and closed before our request went out. That line is still readable.
+      send_errno = n < 0 ? errno : EPIPE;
+      break;
     }
     sent += static_cast<size_t>(n);
   }
@@ -139,8 +141,9 @@ bool exchange(const Options& options, const std::string& request, std::string& r
       continue;
     }
     if (got <= 0) {
-      error = buffer.empty() ? "the daemon closed the connection without a reply"
-                             : "the reply was cut short";
+      error = !buffer.empty()   ? "the reply was cut short"
+              : send_errno != 0 ? std::string("send: ") + std::strerror(send_errno)
+                                : "the daemon closed the connection without a reply";
       ::close(fd);
       return false;
     }
@@ -247,16 +250,17 @@ void print_stats(const json& reply) {
   rows.push_back(total);
   print_table(rows);
   std::printf("\n");
-  std::vector<std::vector<std::string>> rule_rows{
-      {"RULE", "MATCHED_PKTS", "MATCHED_BYTES", "OUTPUT", "QUEUED_PKTS", "DROPPED_PKTS"}};
+  std::vector<std::vector<std::string>> rule_rows{{"RULE", "MATCHED_PKTS", "MATCHED_BYTES",
+                                                   "OUTPUT", "QUEUED_PKTS", "DROPPED_PKTS",
+                                                   "FAILED_PKTS"}};
   for (const json& rule : stats.value("rules", json::array())) {
     bool first = true;
     for (const json& output : rule["outputs"]) {
-      rule_rows.push_back({first ? rule["name"].get<std::string>() : "",
-                           first ? number(rule["matched_packets"]) : "",
-                           first ? number(rule["matched_bytes"]) : "",
-                           output["output"].get<std::string>(), number(output["queued_packets"]),
-                           number(output["dropped_packets"])});
+      rule_rows.push_back(
+          {first ? rule["name"].get<std::string>() : "",
+           first ? number(rule["matched_packets"]) : "", first ? number(rule["matched_bytes"]) : "",
+           output["output"].get<std::string>(), number(output["queued_packets"]),
+           number(output["dropped_packets"]), number(output.value("failed_packets", json(0)))});
       first = false;
     }
   }

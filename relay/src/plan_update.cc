@@ -94,6 +94,7 @@ Result<std::shared_ptr<RelayPlan>> build_next_plan(const RelayPlan& current, con
     return tl::unexpected(built.error());
   }
   auto plan = std::make_shared<RelayPlan>(std::move(*built));
+  plan->generation = current.generation + 1;
   // Knobs that shape the workers cannot change on a running relay: keep the running ones.
   plan->backend = current.backend;
   plan->fanout_id = current.fanout_id;
@@ -155,9 +156,10 @@ Result<std::shared_ptr<RelayPlan>> build_next_plan(const RelayPlan& current, con
 
 Result<std::unique_ptr<WorkerUpdate>> prepare_worker_update(const RelayPlan& current,
                                                             std::shared_ptr<const RelayPlan> next,
-                                                            uint32_t worker, uint64_t generation) {
+                                                            uint32_t worker) {
   auto update = std::make_unique<WorkerUpdate>();
-  update->generation = generation;
+  update->generation = next->generation;
+  update->base_generation = current.generation;
   const RelayPlan& plan = *next;
   const std::vector<size_t> old_mine = endpoints_of(current, worker);
   const std::vector<size_t> new_mine = endpoints_of(plan, worker);
@@ -241,13 +243,20 @@ void commit_memberships(const Config& config, MembershipMap& joined, MembershipM
 
 // ---- the worker side ---------------------------------------------------------------------
 
-void Worker::post_update(WorkerUpdate* update) noexcept {
-  pending_update_.store(update, std::memory_order_release);
+bool Worker::post_update(WorkerUpdate* update) noexcept {
+  // One update at a time: a pending one is never replaced (the worker would lose the plan the
+  // next one was built on).
+  WorkerUpdate* expected = nullptr;
+  if (!pending_update_.compare_exchange_strong(expected, update, std::memory_order_release,
+                                               std::memory_order_relaxed)) {
+    return false;
+  }
   const uint64_t one = 1;
   if (wake_fd_) {
     // Wakes a loop idling in poll(); a full counter (EAGAIN) means it is already awake.
     (void)!::write(wake_fd_.get(), &one, sizeof one);
   }
+  return true;
 }
 
 void Worker::point_counters() noexcept {
@@ -274,10 +283,20 @@ void Worker::drain_wake() noexcept {
 
 void Worker::apply_update(WorkerUpdate& update) noexcept {
   drain_wake();
+  if (update.base_generation != applied_generation_.load(std::memory_order_relaxed)) {
+    // Built on a plan this worker never adopted: its socket indices refer to other lists.
+    // Refuse it whole; the control thread sees rejected_generation() and keeps it alive.
+    pending_update_.store(nullptr, std::memory_order_relaxed);
+    rejected_generation_.store(update.generation, std::memory_order_release);
+    return;
+  }
   // Every in-flight copy completes first (io_uring completions included), so nothing the
-  // kernel still holds references a socket that is about to be retired.
+  // kernel still holds references a socket that is about to be retired. The egress goes now,
+  // while the old plan's counters are current: a copy it cancels is charged there, and
+  // carries over below with the rest.
   egress_->drain(kDrainMs);
   egress_->reap();
+  egress_.reset();
 
   for (int32_t source : update.ingress_source) {
     update.next_ingress.push_back(
@@ -312,21 +331,27 @@ void Worker::apply_update(WorkerUpdate& update) noexcept {
   // Interface-fault recovery follows the new output list (output_rebind.h).
   rebinder_.init(next.outputs, next.output_ifindex, output_fds_);
 
-  // The egress was built over the old fd list: rebuild it over the new one, same backend.
-  rebuild_egress();
+  // The old egress was built over the old fd list: build one over the new, same backend.
+  build_egress();
 
   pending_update_.store(nullptr, std::memory_order_relaxed);
   applied_generation_.store(update.generation, std::memory_order_release);
 }
 
 void Worker::rebuild_egress() noexcept {
-  // Called with nothing in flight (drained by the caller). The old egress is destroyed here,
-  // on the thread that owns its ring and the pool; the new one reads the output sockets again
-  // (the packet egress takes each output's interface index and MAC from them).
+  // Called after a drain. The old egress is destroyed here, on the thread that owns its ring
+  // and the pool (what it still had in flight is cancelled and counted); the new one reads
+  // the output sockets again (the packet egress takes each output's index and MAC from them).
   egress_.reset();
+  build_egress();
+}
+
+void Worker::build_egress() noexcept {
   const EgressConfig& knobs = plan_->config.egress;
-  EgressOptions options{
-      .backend = backend_, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
+  EgressOptions options{.backend = backend_,
+                        .queue_depth = knobs.queue_depth,
+                        .batch = knobs.batch,
+                        .output_counters = {output_counters_, plan_->outputs.size()}};
   auto egress = make_egress(options, output_fds_, *pool_, counters_);
   if (!egress &&
       (options.backend == EgressBackend::uring || options.backend == EgressBackend::packet)) {

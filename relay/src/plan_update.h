@@ -6,9 +6,17 @@
 //
 //   auto next = mrelay::build_next_plan(*current, candidate_config, system_interfaces());
 //   std::vector<std::unique_ptr<WorkerUpdate>> updates;
-//   for (worker w) { updates.push_back(*prepare_worker_update(*current, next, w, gen)); }
+//   for (worker w) { updates.push_back(*prepare_worker_update(*current, next, w)); }
 //   for (worker w) { workers[w]->post_update(updates[w].get()); }
-//   wait until every workers[w]->applied_generation() >= gen, then drop `current`/`updates`.
+//   wait until every workers[w]->applied_generation() >= next->generation, then drop
+//   `current`/`updates`.
+//
+// Generations: every plan carries one (the first is 0, each successor its predecessor's + 1),
+// and an update names the generation it was built on. Its socket indices refer to that plan's
+// lists, so a worker takes an update only when it runs exactly that plan, and rejects it
+// otherwise (a worker that missed a switch deadline must never apply a later update in place
+// of the one it missed). The control thread prepares a change only when every worker runs the
+// current plan (Relay::apply_rules).
 //
 // Sockets of unchanged outputs and ingress endpoints are reused (moved from the old socket
 // list into the new one by the worker), so traffic on rules that did not change keeps its
@@ -34,7 +42,8 @@ namespace mrelay {
 /// A new plan for one worker plus everything it needs to switch without opening or
 /// allocating anything itself (except its egress backend, rebuilt over the new sockets).
 struct WorkerUpdate {
-  uint64_t generation = 0;
+  uint64_t generation = 0;       // plan->generation
+  uint64_t base_generation = 0;  // the plan this update was built on (its socket indices)
   std::shared_ptr<const RelayPlan> plan;
   // Per entry of the worker's new ingress list: >= 0 = index into its current list (reused),
   // -1 - k = opened_ingress[k].
@@ -51,20 +60,22 @@ struct WorkerUpdate {
   std::vector<int> next_output_fds;
 };
 
-/// Builds the plan for `next` (already validated) as a successor of `current`: ingress
-/// endpoints that persist keep their worker and fanout group, new udp endpoints go to the
-/// worker reading the fewest, and rule_previous / output_previous link rules (by name) and
+/// Builds the plan for `next` (already validated) as a successor of `current` (generation + 1):
+/// ingress endpoints that persist keep their worker and fanout group, new udp endpoints go to
+/// the worker reading the fewest, and rule_previous / output_previous link rules (by name) and
 /// outputs (by rule name, interface, address, port, ttl) to `current` so counters carry over
-/// and sockets are reused. Errors name the config field ("rules[2].outputs[0].interface").
+/// and sockets are reused. An ingress interface re-created under the same name has a new
+/// index, so its endpoint is new (a fresh socket). Errors name the config field
+/// ("rules[2].outputs[0].interface").
 [[nodiscard]] Result<std::shared_ptr<RelayPlan>> build_next_plan(const RelayPlan& current,
                                                                  const Config& next,
                                                                  const InterfaceLookup& lookup);
 
 /// Opens what worker `worker` lacks under `next` (ingress sockets for new endpoints it reads,
-/// one output socket per new output) and maps everything else to its current sockets.
+/// one output socket per new output) and maps everything else to its sockets under `current`,
+/// which must be the plan the worker runs when it takes the update (base_generation).
 [[nodiscard]] Result<std::unique_ptr<WorkerUpdate>> prepare_worker_update(
-    const RelayPlan& current, std::shared_ptr<const RelayPlan> next, uint32_t worker,
-    uint64_t generation);
+    const RelayPlan& current, std::shared_ptr<const RelayPlan> next, uint32_t worker);
 
 /// Packet-mode group memberships (so `ip maddr` shows the group and NICs deliver it), one
 /// socket per (interface, group).

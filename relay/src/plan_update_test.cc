@@ -181,11 +181,18 @@ uint32_t drain_count(int fd) {
 // Publishes `next` to the worker and waits (bounded) for its acknowledgement.
 std::string switch_to(Worker& worker, const RelayPlan& current,
                       const std::shared_ptr<RelayPlan>& next, uint64_t generation) {
-  auto update = prepare_worker_update(current, next, 0, generation);
+  auto update = prepare_worker_update(current, next, 0);
   if (!update) {
     return "prepare: " + update.error().to_string();
   }
-  worker.post_update(update->get());
+  if ((*update)->generation != generation || (*update)->base_generation != current.generation) {
+    return "update generations " + std::to_string((*update)->base_generation) + " -> " +
+           std::to_string((*update)->generation) + ", expected " + std::to_string(generation - 1) +
+           " -> " + std::to_string(generation);
+  }
+  if (!worker.post_update(update->get())) {
+    return "post_update refused: an update is pending";
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (worker.applied_generation() < generation) {
     if (std::chrono::steady_clock::now() > deadline) {
@@ -336,6 +343,167 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, LiveSwap,
                          [](const auto& param_info) {
                            return std::string(to_string(param_info.param));
                          });
+
+// ---- a worker that missed the switch deadline --------------------------------------------
+
+// The control thread posts update 1 (rule b) and the worker does not take it in time; the
+// control thread, which already counts plan 1 as current, builds update 2 (rule c) on top of
+// plan 1. Update 2's socket indices refer to plan 1's lists, which the worker never adopted:
+// it must take update 1 first, never update 2 in its place, and then update 2; afterwards all
+// three rules forward. Then an update built on plan 1 again (stale: the worker runs plan 2) is
+// rejected whole, and the three rules still forward.
+std::string run_missed_deadline() {
+  uint16_t ports[3] = {};
+  UniqueFd receivers[3] = {bound_receiver(ports[0]), bound_receiver(ports[1]),
+                           bound_receiver(ports[2])};
+  const char* groups[3] = {"239.1.1.1", "239.1.1.2", "239.1.1.3"};
+  const uint16_t in_ports[3] = {5000, 5001, 5002};
+  const char* names[3] = {"a", "b", "c"};
+  Config configs[3];
+  for (int n = 0; n < 3; ++n) {
+    Config& config = configs[n];
+    config.ingress = IngressMode::udp;
+    config.egress.backend = EgressBackend::sendmmsg;
+    config.egress.batch = 8;
+    config.pool_buffers = 1024;
+    for (int r = 0; r <= n; ++r) {
+      config.rules.push_back(loopback_rule(names[r], groups[r], in_ports[r], ports[r]));
+    }
+  }
+  auto first = build_plan(configs[0], system_interfaces());
+  if (!first) {
+    return "build_plan: " + first.error().to_string();
+  }
+  auto plan_0 = std::make_shared<RelayPlan>(std::move(*first));
+  Worker worker(0, -1, *plan_0);
+  if (auto ok = worker.open(); !ok) {
+    return "open: " + ok.error().to_string();
+  }
+  auto plan_1 = build_next_plan(*plan_0, configs[1], system_interfaces());
+  if (!plan_1) {
+    return "plan 1: " + plan_1.error().to_string();
+  }
+  auto update_1 = prepare_worker_update(*plan_0, *plan_1, 0);
+  if (!update_1) {
+    return "update 1: " + update_1.error().to_string();
+  }
+  if (!worker.post_update(update_1->get())) {
+    return "update 1 not posted";
+  }
+  // The worker is not running: the switch deadline passes. The next change is built on plan 1.
+  auto plan_2 = build_next_plan(**plan_1, configs[2], system_interfaces());
+  if (!plan_2) {
+    return "plan 2: " + plan_2.error().to_string();
+  }
+  auto update_2 = prepare_worker_update(**plan_1, *plan_2, 0);
+  if (!update_2) {
+    return "update 2: " + update_2.error().to_string();
+  }
+  if (worker.post_update(update_2->get())) {
+    return "update 2 posted over the pending update 1";
+  }
+
+  std::atomic<bool> stop{false};
+  std::string loop_error;
+  std::thread loop([&] {
+    if (auto ok = worker.run(stop); !ok) {
+      loop_error = ok.error().to_string();
+    }
+  });
+  const auto wait_for = [&worker](uint64_t generation) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (worker.applied_generation() < generation && worker.rejected_generation() < generation &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  };
+  UniqueFd sender(::socket(AF_INET, SOCK_DGRAM, 0));
+  ip_mreqn via{};
+  via.imr_ifindex = static_cast<int>(::if_nametoindex("lo"));
+  ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+  // A relay forwards TTL > 1 only (TTL - 1 on the copy); the default multicast TTL is 1.
+  const int hops = 64;
+  ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_TTL, &hops, sizeof hops);
+  // Sends 20 packets to each rule; "" when each receiver got its 20.
+  const auto all_rules_forward = [&]() -> std::string {
+    constexpr uint32_t kPackets = 20;
+    uint32_t got[3] = {};
+    for (uint32_t i = 0; i < kPackets; ++i) {
+      for (int r = 0; r < 3; ++r) {
+        send_to(sender.get(), groups[r], in_ports[r], i);
+      }
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while ((got[0] < kPackets || got[1] < kPackets || got[2] < kPackets) &&
+           std::chrono::steady_clock::now() < deadline) {
+      for (int r = 0; r < 3; ++r) {
+        got[r] += drain_count(receivers[r].get());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::string text;
+    for (int r = 0; r < 3; ++r) {
+      if (got[r] != kPackets) {
+        text += std::string("rule ") + names[r] + ": " + std::to_string(got[r]) + " of " +
+                std::to_string(kPackets) + "; ";
+      }
+    }
+    return text;
+  };
+  std::string failure;
+  wait_for(1);
+  if (worker.applied_generation() != 1) {
+    failure =
+        "the worker runs plan " + std::to_string(worker.applied_generation()) + " after update 1; ";
+  } else if (!worker.post_update(update_2->get())) {  // the mailbox is free again: deliver 2
+    failure = "update 2 refused after update 1 was applied; ";
+  } else {
+    wait_for(2);
+    if (worker.applied_generation() != 2) {
+      failure = "the worker never switched to plan 2; ";
+    } else {
+      failure = all_rules_forward();
+    }
+  }
+  // A stale update: built on plan 1 (back to rule a only) while the worker runs plan 2.
+  auto plan_3 = build_next_plan(**plan_1, configs[0], system_interfaces());
+  auto stale = plan_3 ? prepare_worker_update(**plan_1, *plan_3, 0)
+                      : Result<std::unique_ptr<WorkerUpdate>>(tl::unexpected(plan_3.error()));
+  if (failure.empty() && !stale) {
+    failure = "stale update: " + stale.error().to_string();
+  }
+  if (failure.empty()) {
+    if (!worker.post_update(stale->get())) {
+      failure = "stale update not posted; ";
+    } else {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (worker.update_pending() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      if (worker.rejected_generation() != (*stale)->generation ||
+          worker.applied_generation() != 2 || worker.update_pending()) {
+        failure = "stale update not rejected: runs " + std::to_string(worker.applied_generation()) +
+                  ", rejected " + std::to_string(worker.rejected_generation()) + "; ";
+      } else {
+        failure = all_rules_forward();
+      }
+    }
+  }
+  stop = true;
+  loop.join();
+  if (!loop_error.empty()) {
+    return "run: " + loop_error;
+  }
+  return failure;
+}
+
+TEST(WorkerUpdate, MissedSwitchDeadlineNeverAppliesAPlanBuiltOnAnother) {
+  const std::string result = testing::run_in_private_netns(run_missed_deadline);
+  if (result.rfind("SKIP: ", 0) == 0) {
+    GTEST_SKIP() << result.substr(6);
+  }
+  EXPECT_EQ(result, "");
+}
 
 }  // namespace
 }  // namespace mrelay

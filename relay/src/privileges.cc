@@ -172,22 +172,31 @@ Result<Identity> resolve_identity(const std::string& user, const std::string& gr
   if (group.empty()) {
     return identity;
   }
-  hint = ::sysconf(_SC_GETGR_R_SIZE_MAX);
-  buffer.assign(hint > 0 ? static_cast<size_t>(hint) : kNssBufferBytes, 0);
-  struct group group_entry {};
-  struct group* group_found = nullptr;
-  while ((err = ::getgrnam_r(group.c_str(), &group_entry, buffer.data(), buffer.size(),
-                             &group_found)) == ERANGE) {
+  auto gid = resolve_group(group, "--group");
+  if (!gid) {
+    return tl::unexpected(gid.error());
+  }
+  identity.gid = *gid;
+  return identity;
+}
+
+Result<gid_t> resolve_group(const std::string& group, const std::string& where) {
+  const long hint = ::sysconf(_SC_GETGR_R_SIZE_MAX);
+  std::vector<char> buffer(hint > 0 ? static_cast<size_t>(hint) : kNssBufferBytes);
+  struct group entry {};
+  struct group* found = nullptr;
+  int err = 0;
+  while ((err = ::getgrnam_r(group.c_str(), &entry, buffer.data(), buffer.size(), &found)) ==
+         ERANGE) {
     buffer.resize(buffer.size() * 2);
   }
-  if (group_found != nullptr) {
-    identity.gid = group_found->gr_gid;
-  } else if (auto number = parse_id(group)) {
-    identity.gid = *number;
-  } else {
-    return fail("--group", "no such group '" + group + "'", err);
+  if (found != nullptr) {
+    return found->gr_gid;
   }
-  return identity;
+  if (auto number = parse_id(group)) {
+    return static_cast<gid_t>(*number);
+  }
+  return fail(where, "no such group '" + group + "'", err);
 }
 
 Result<std::string> drop_privileges(const PrivilegeRequest& request) {

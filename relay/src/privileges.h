@@ -62,6 +62,8 @@ struct Identity {
 /// Resolves `user` (name or number) and `group` (empty = the user's primary group). Errors
 /// name "--user" / "--group": "--user: no such user 'nobdy'".
 [[nodiscard]] Result<Identity> resolve_identity(const std::string& user, const std::string& group);
+/// Resolves a group name or number; errors name `where` ("--control-group: no such group 'x'").
+[[nodiscard]] Result<gid_t> resolve_group(const std::string& group, const std::string& where);
 
 struct PrivilegeRequest {
   std::string user;   // empty = keep the current uid/gid

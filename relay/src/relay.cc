@@ -13,6 +13,7 @@
 #include "ingress.h"
 #include "log.h"
 #include "mrelay/kernel_probe.h"
+#include "safe_file.h"
 #include "stats_json.h"
 
 namespace mrelay {
@@ -37,9 +38,12 @@ void raise_control_thread_priority(uint32_t worker_priority) {
   const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param);
   log_message(err == 0 ? LogLevel::info : LogLevel::warn,
               "control thread: SCHED_FIFO " + std::to_string(param.sched_priority) +
-                  (err == 0 ? "" : std::string(" failed: ") + std::strerror(err) +
-                                       " (stats and control may lag while workers are busy)"));
+                  (err == 0 ? ""
+                            : std::string(" failed: ") + std::strerror(err) +
+                                  " (stats and control may lag while workers are busy)"));
 }
+
+}  // namespace
 
 sigset_t relay_signals() {
   sigset_t set;
@@ -50,8 +54,6 @@ sigset_t relay_signals() {
   sigaddset(&set, SIGHUP);
   return set;
 }
-
-}  // namespace
 
 Result<std::unique_ptr<Relay>> Relay::create(const Config& config) {
   std::unique_ptr<Relay> relay(new Relay());
@@ -113,6 +115,13 @@ Result<std::unique_ptr<Relay>> Relay::create(const Config& config) {
   if (auto control = relay->open_control(); !control) {
     return tl::unexpected(control.error());
   }
+  // Following ingress interfaces is a convenience: without it the relay still runs, and a
+  // re-created ingress interface needs a restart (as before).
+  if (auto links = relay->links_.open(); !links) {
+    log_message(LogLevel::warn, links.error().to_string() +
+                                    ": ingress interfaces deleted and re-created will not be "
+                                    "re-opened (restart the relay then)");
+  }
   return relay;
 }
 
@@ -130,7 +139,8 @@ void Relay::stop_workers() {
 int Relay::run() {
   const sigset_t signals = relay_signals();
   // Blocked before any worker starts, so workers inherit the mask and only this thread,
-  // through its signalfd (relay_control.cc), ever takes these signals.
+  // through its signalfd (relay_control.cc), ever takes these signals. main() has blocked
+  // them already (start-up); this keeps run() correct for any other caller.
   if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
     log_line("pthread_sigmask failed");
     return 1;
@@ -169,28 +179,28 @@ int Relay::run() {
   serve(signals, interval_ns);
   stop_workers();
 
-  int code = 0;
-  std::FILE* out = stdout;
-  if (!config.stats_json_path.empty()) {
-    out = std::fopen(config.stats_json_path.c_str(), "w");
-    if (out == nullptr) {
-      log_line("--stats-json " + config.stats_json_path + ": " + std::strerror(errno) +
-               "; final stats on stdout instead");
-      out = stdout;
-      code = 1;
-    }
+  if (config.stats_json_path.empty()) {
+    emit_stats("final", stdout);
+    return 0;
   }
-  emit_stats("final", out);
-  if (out != stdout && std::fclose(out) != 0) {
-    log_line("--stats-json " + config.stats_json_path + ": write failed");
-    code = 1;
+  // A temporary file renamed over the path (safe_file.h): never through a planted symlink,
+  // never half-written.
+  const RelayStats stats = collect("final");
+  const std::string line = format_stats_json(stats.header, stats.workers, &stats.process) + "\n";
+  if (auto written = replace_file(config.stats_json_path, line, 0644,
+                                  "--stats-json " + config.stats_json_path);
+      !written) {
+    log_message(LogLevel::error, written.error().to_string() + "; final stats on stdout instead");
+    std::fputs(line.c_str(), stdout);
+    std::fflush(stdout);
+    return 1;
   }
-  return code;
+  return 0;
 }
 
 void Relay::emit_stats(std::string_view event, std::FILE* out) {
   const RelayStats stats = collect(event);
-  const std::string line = format_stats_json(stats.header, stats.workers) + "\n";
+  const std::string line = format_stats_json(stats.header, stats.workers, &stats.process) + "\n";
   std::fputs(line.c_str(), out);
   std::fflush(out);
 }

@@ -19,14 +19,19 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <set>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "control_protocol.h"
 #include "control_server.h"
+#include "link_monitor.h"
+#include "log.h"
 #include "mrelay/config.h"
 #include "mrelay/error.h"
 #include "plan_update.h"
+#include "state_file.h"
 #include "unique_fd.h"
 #include "worker.h"
 
@@ -58,6 +63,10 @@ class Relay : public ControlTarget {
   [[nodiscard]] Result<void> apply_rules(const Config& candidate,
                                          const std::string& origin) override;
   [[nodiscard]] RelayStats stats() override;
+  void note_refused_request(std::string_view cmd) override;
+  /// The Prometheus text GET /metrics answers, from the counters as they are (never waits for
+  /// the workers).
+  [[nodiscard]] std::string metrics_text();
 
  private:
   Relay() = default;
@@ -67,9 +76,26 @@ class Relay : public ControlTarget {
   // until SIGTERM/SIGINT; SIGHUP; the state file; the stats snapshot.
   [[nodiscard]] Result<void> open_control();
   void serve(const sigset_t& signals, uint64_t interval_ns);
+  // Fails (naming the lagging worker) unless every worker runs plan_ and has no update
+  // pending; then frees what was kept for a worker that was late.
+  [[nodiscard]] Result<void> workers_in_step();
+  // Builds the successor of plan_ for `next_config` (validated), hands each worker its update
+  // and waits for the switch; `what` describes the change for the log.
+  [[nodiscard]] Result<void> switch_plan(const Config& next_config, const std::string& origin,
+                                         const std::string& what);
   void reload();
   void save_state();
-  [[nodiscard]] RelayStats collect(std::string_view event);
+  // The stats snapshot; `wait_for_workers`: first let each worker fold in fresh kernel drop
+  // counts (up to kRefreshWaitMs), for the stats line and mrelayctl stats.
+  [[nodiscard]] RelayStats collect(std::string_view event, bool wait_for_workers = true);
+  // Ingress interfaces deleted and re-created (link_monitor.h): compares each ingress
+  // interface's index with the plan's and re-opens those that changed (a plan switch with the
+  // same rules); a failure is retried after kIngressRetryMs.
+  void follow_ingress_interfaces(uint64_t now);
+  // The metrics port: bound at start, or retried from the loop while it is busy.
+  void log_metrics_url();
+  void schedule_metrics_retry(const Error& error, uint64_t now);
+  void retry_metrics(uint64_t now);
 
   std::shared_ptr<RelayPlan> plan_;
   MembershipMap memberships_;
@@ -77,18 +103,25 @@ class Relay : public ControlTarget {
   std::atomic<bool> stop_{false};
   uint64_t start_ns_ = 0;
   ControlServer control_;
+  ProcessCounters process_;  // the main thread's counters (counters.h), also the server's
+  // Refused read-only requests: logged as often as the control server logs refused peers.
+  RateLimitedLog refusal_log_{ControlServer::kRefusalLogPeriodMs * 1000000u};
+  uint64_t metrics_retry_ns_ = 0;  // next bind attempt of a busy metrics port, 0 = none
+  uint64_t metrics_backoff_ms_ = 0;
+  LinkMonitor links_;
+  std::set<std::string> missing_ingress_;  // ingress interfaces gone (logged once each)
+  uint64_t ingress_retry_ns_ = 0;          // next re-open attempt after a failure, 0 = none
   ConfigSource config_source_;
   std::vector<Rule> base_rules_;
-  uint64_t generation_ = 0;
   // Plans and updates a worker did not acknowledge in time: kept alive until shutdown, since
   // that worker may still read them.
   std::vector<std::shared_ptr<RelayPlan>> unacknowledged_plans_;
   std::vector<std::unique_ptr<WorkerUpdate>> unacknowledged_updates_;
 };
 
-/// Replaces config.rules with the rules saved in config.state_file, when that file exists and
-/// was saved on top of the same file rules (otherwise the file was edited since: its rules
-/// win). Logs what it did; a state file that cannot be read or parsed is reported and ignored.
-[[nodiscard]] Config restore_state(Config config, const InterfaceLookup& lookup);
+/// The signals the relay handles (SIGINT, SIGTERM, SIGUSR1, SIGHUP). main() blocks them first
+/// thing, so one that arrives during start-up waits for the loop instead of killing the
+/// process with its default action; run() reads them from a signalfd.
+[[nodiscard]] sigset_t relay_signals();
 
 }  // namespace mrelay

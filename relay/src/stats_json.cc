@@ -9,9 +9,10 @@
 namespace mrelay {
 namespace {
 
-void append_counters(std::string& out, const WorkerCounters& counters) {
+template <typename Counters, typename ForEach>
+void append_counter_list(std::string& out, const Counters& counters, ForEach&& for_each) {
   bool first = true;
-  for_each_counter(counters, [&](std::string_view name, uint64_t value, std::string_view) {
+  for_each(counters, [&](std::string_view name, uint64_t value, std::string_view) {
     char number[32];
     std::snprintf(number, sizeof number, "%" PRIu64, value);
     if (!first) {
@@ -25,9 +26,15 @@ void append_counters(std::string& out, const WorkerCounters& counters) {
   });
 }
 
+void append_counters(std::string& out, const WorkerCounters& counters) {
+  append_counter_list(out, counters,
+                      [](const WorkerCounters& c, auto&& fn) { for_each_counter(c, fn); });
+}
+
 }  // namespace
 
-std::string format_stats_json(const StatsHeader& header, std::span<const WorkerStats> workers) {
+std::string format_stats_json(const StatsHeader& header, std::span<const WorkerStats> workers,
+                              const ProcessCounters* process) {
   std::string out;
   out.reserve(1024 + 1024 * workers.size());
   char head[512];
@@ -55,7 +62,15 @@ std::string format_stats_json(const StatsHeader& header, std::span<const WorkerS
     append_counters(out, workers[i].counters);
     out += '}';
   }
-  out += "]}";
+  out += ']';
+  if (process != nullptr) {
+    out += ",\"process\":{";
+    append_counter_list(out, *process, [](const ProcessCounters& c, auto&& fn) {
+      for_each_process_counter(c, fn);
+    });
+    out += '}';
+  }
+  out += '}';
   return out;
 }
 

@@ -2,7 +2,7 @@
 //
 //   {"event":"stats","time_ns":123,"uptime_s":1.5,"ingress":"packet","egress":"uring",
 //    "queue_depth":1024,"batch":64,"sndbuf":4194304,"total":{"rx_packets":10,...},
-//    "workers":[{"worker":0,"cpu":1,"rx_packets":10,...}]}
+//    "workers":[{"worker":0,"cpu":1,"rx_packets":10,...}],"process":{"control_peer_refused":0,...}}
 //
 //   auto counters = mrelay::snapshot_counters(worker.counters());  // from another thread
 //   std::puts(mrelay::format_stats_json(header, workers).c_str());
@@ -35,9 +35,11 @@ struct WorkerStats {
   WorkerCounters counters;
 };
 
-/// The line, without a trailing newline. Counter keys in counters.h order.
+/// The line, without a trailing newline. Counter keys in counters.h order. With `process`,
+/// the line ends with "process":{...} (the process counters, counters.h).
 [[nodiscard]] std::string format_stats_json(const StatsHeader& header,
-                                            std::span<const WorkerStats> workers);
+                                            std::span<const WorkerStats> workers,
+                                            const ProcessCounters* process = nullptr);
 
 /// Reads every field of counters another thread is updating with relaxed atomic loads (each
 /// field is consistent; the set is not one instant, which a rate reader does not need).

@@ -241,8 +241,10 @@ Result<void> Worker::open() {
 
 Result<void> Worker::setup_egress() {
   const EgressConfig& knobs = plan_->config.egress;
-  EgressOptions options{
-      .backend = plan_->backend, .queue_depth = knobs.queue_depth, .batch = knobs.batch};
+  EgressOptions options{.backend = plan_->backend,
+                        .queue_depth = knobs.queue_depth,
+                        .batch = knobs.batch,
+                        .output_counters = {output_counters_, plan_->outputs.size()}};
   auto egress = make_egress(options, output_fds_, *pool_, counters_);
   if (!egress &&
       (options.backend == EgressBackend::uring || options.backend == EgressBackend::packet)) {
@@ -475,8 +477,7 @@ void Worker::copy_and_send(int32_t rule, const UdpView& view) noexcept {
     }
     PacketBuffer* buffer = pool_->acquire();
     if (buffer == nullptr) {
-      ++counters_.drop_buffer_exhausted;
-      ++counters_.exhausted_packets;
+      ++counters_.drop_buffer_exhausted;  // the one counter for this datagram (no copy made)
       continue;
     }
     std::memcpy(buffer->data, view.payload + offset, len);
@@ -627,9 +628,9 @@ void Worker::forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32
                      uint8_t ttl) {
   PacketBuffer* buffer = slot_buffers_[slot];
   if (buffer == nullptr) {
-    // Read into scratch because the pool was empty: the packet cannot be relayed.
+    // Read into scratch because the pool was empty: the packet cannot be relayed. One counter
+    // for it: exhausted_packets is about copies lost at egress.
     ++counters_.drop_buffer_exhausted;
-    ++counters_.exhausted_packets;
     return;
   }
   if (send_to_outputs(rule, buffer, payload, len, ttl)) {
@@ -674,6 +675,9 @@ void Worker::refresh_kernel_drops() noexcept {
 
 void Worker::shutdown() noexcept {
   egress_->drain(kDrainMs);
+  // Torn down here, not in the destructor: copies still in flight after the drain are
+  // cancelled and counted (drop_cancelled) before anyone reads the final counters.
+  egress_.reset();
   refresh_kernel_drops();
   refresh_done_.store(refresh_requested_.load(std::memory_order_acquire),
                       std::memory_order_release);

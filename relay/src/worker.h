@@ -61,14 +61,8 @@ struct RuleCounters {
   uint64_t matched_bytes = 0;  // UDP payload bytes
 };
 
-/// Per-output counters, one array per worker. Queued = the egress backend accepted the copy
-/// (sent at once, or queued for the batch / io_uring); dropped = the backend refused it (no
-/// queue slot, or a synchronous send error). Errors reported later by an asynchronous
-/// completion are counted in the worker's drop_* counters only.
-struct OutputCounters {
-  uint64_t queued_packets = 0;
-  uint64_t dropped_packets = 0;
-};
+// OutputCounters (per output: queued, dropped, failed) are declared in egress.h, beside the
+// backends that count failures after hand-over.
 
 /// An output's TTL settings in the form the hot path reads (Output::ttl, ttl_threshold).
 struct OutputTtl {
@@ -78,6 +72,8 @@ struct OutputTtl {
 
 /// Everything the workers share, built once from a validated Config (allocation happens here).
 struct RelayPlan {
+  // 0 for the plan built at start, +1 for each successor (plan_update.h).
+  uint64_t generation = 0;
   Config config;
   RuleTable table;
   EgressBackend backend = EgressBackend::uring;  // effective, after fallbacks
@@ -152,11 +148,20 @@ class Worker {
   [[nodiscard]] Result<void> run(const std::atomic<bool>& stop);
 
   /// Live rule changes (plan_update.h). Hands `update` to the loop, which switches to its plan
-  /// at the next loop-turn boundary and then reports update->generation as applied. The caller
-  /// keeps `update` alive until applied_generation() reaches it. One update at a time.
-  void post_update(WorkerUpdate* update) noexcept;
+  /// at the next loop-turn boundary and then reports update->generation as applied, or, when
+  /// the update was built on another plan than the one it runs, reports it as rejected and
+  /// changes nothing. The caller keeps `update` alive until one of the two reaches it. One
+  /// update at a time: returns false (and posts nothing) while another is pending.
+  [[nodiscard]] bool post_update(WorkerUpdate* update) noexcept;
   [[nodiscard]] uint64_t applied_generation() const noexcept {
     return applied_generation_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] uint64_t rejected_generation() const noexcept {
+    return rejected_generation_.load(std::memory_order_acquire);
+  }
+  /// True while a posted update has been neither applied nor rejected.
+  [[nodiscard]] bool update_pending() const noexcept {
+    return pending_update_.load(std::memory_order_acquire) != nullptr;
   }
   /// The plan the loop reads now (the last update applied, or the one given at construction).
   /// Only the thread that posts updates may call this.
@@ -176,9 +181,11 @@ class Worker {
 
  private:
   Result<void> setup_egress();
-  // Replaces the egress by a new one of the same backend over output_fds_ (after a rule change
-  // or an output re-binding); nothing may be in flight. Allocates: never per packet.
+  // Replaces the egress by a new one of the same backend over output_fds_ (after an output
+  // re-binding); call after a drain. build_egress() makes the new one. Allocate: never per
+  // packet.
   void rebuild_egress() noexcept;
+  void build_egress() noexcept;
   void loop(const std::atomic<bool>& stop);
   uint32_t receive(IngressSocket& socket);
   void handle_frame(const IngressSocket& socket, uint32_t slot, uint32_t len);
@@ -248,6 +255,7 @@ class Worker {
   // an eventfd in pollfds_ so an idle loop wakes at once instead of after kIdlePollMs.
   std::atomic<WorkerUpdate*> pending_update_{nullptr};
   std::atomic<uint64_t> applied_generation_{0};
+  std::atomic<uint64_t> rejected_generation_{0};
   UniqueFd wake_fd_;
 
   std::atomic<uint64_t> refresh_requested_{0};

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "mrelay/kernel_probe.h"
+#include "stats_json.h"
 #include "test_netns.h"
 
 namespace mrelay {
@@ -331,6 +332,131 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, WorkerLoop,
                          [](const auto& param_info) {
                            return std::string(to_string(param_info.param));
                          });
+
+// ---- one counter per dropped packet ------------------------------------------------------
+
+// A packet read while the pool is empty is not relayed at all: it is counted once, in
+// drop_buffer_exhausted, and in no other counter (exhausted_packets counts packets that lost
+// copies at egress). A pool of 64 buffers and 200 datagrams waiting before the first read: the
+// worker's 256 receive slots get 64 buffers, the other 136 datagrams land in scratch.
+std::string run_empty_pool() {
+  constexpr uint32_t kBuffers = 64;
+  constexpr uint32_t kDatagrams = 200;
+  UniqueFd receiver(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+  const int bytes = 4 << 20;
+  ::setsockopt(receiver.get(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
+  sockaddr_in bound{};
+  bound.sin_family = AF_INET;
+  bound.sin_addr = address("127.0.0.1");
+  ::bind(receiver.get(), reinterpret_cast<sockaddr*>(&bound), sizeof bound);
+  socklen_t len = sizeof bound;
+  ::getsockname(receiver.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+  Rule rule;
+  rule.input_interface = "lo";
+  rule.group = address("239.1.1.7");
+  rule.port = 5007;
+  Output output;
+  output.interface = "lo";
+  output.address = address("127.0.0.1");
+  output.port = ntohs(bound.sin_port);
+  rule.outputs.push_back(output);
+  Config config;
+  config.ingress = IngressMode::udp;
+  config.egress.backend = EgressBackend::sendmmsg;
+  config.rcvbuf = 4u << 20;
+  config.pool_buffers = kBuffers;  // below the config minimum on purpose: the worker takes it
+  config.rules.push_back(rule);
+  auto plan = build_plan(config, system_interfaces());
+  if (!plan) {
+    return "build_plan: " + plan.error().to_string();
+  }
+  Worker worker(0, -1, *plan);
+  if (auto ok = worker.open(); !ok) {
+    return "open: " + ok.error().to_string();
+  }
+  // A second member of the group on the same port: multicast reaches every socket in the same
+  // pass, so once this one holds all 200 datagrams the worker's socket does too.
+  UniqueFd probe(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+  const int one = 1;
+  ::setsockopt(probe.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(probe.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  ::setsockopt(probe.get(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes);
+  sockaddr_in group{};
+  group.sin_family = AF_INET;
+  group.sin_addr = rule.group;
+  group.sin_port = htons(rule.port);
+  ::bind(probe.get(), reinterpret_cast<sockaddr*>(&group), sizeof group);
+  ip_mreqn join{};
+  join.imr_multiaddr = rule.group;
+  join.imr_ifindex = static_cast<int>(::if_nametoindex("lo"));
+  ::setsockopt(probe.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &join, sizeof join);
+  UniqueFd sender(::socket(AF_INET, SOCK_DGRAM, 0));
+  ip_mreqn via{};
+  via.imr_ifindex = join.imr_ifindex;
+  ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+  // A relay forwards TTL > 1 only (TTL - 1 on the copy); the default multicast TTL is 1.
+  const int hops = 64;
+  ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_TTL, &hops, sizeof hops);
+  uint8_t payload[100] = {};
+  for (uint32_t i = 0; i < kDatagrams; ++i) {
+    ::sendto(sender.get(), payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&group),
+             sizeof group);
+  }
+  uint32_t probed = 0;
+  for (int waited_ms = 0; probed < kDatagrams && waited_ms < 5000; waited_ms += 5) {
+    uint8_t data[256];
+    while (::recv(probe.get(), data, sizeof data, 0) > 0) {
+      ++probed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (probed != kDatagrams) {
+    return "SKIP: only " + std::to_string(probed) + " of the datagrams reached the group";
+  }
+  std::atomic<bool> stop{false};
+  std::string loop_error;
+  std::thread loop([&] {
+    if (auto ok = worker.run(stop); !ok) {
+      loop_error = ok.error().to_string();
+    }
+  });
+  for (int waited_ms = 0; waited_ms < 5000; waited_ms += 5) {
+    if (snapshot_counters(worker.counters()).rx_packets >= kDatagrams) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  loop.join();
+  if (!loop_error.empty()) {
+    return "run: " + loop_error;
+  }
+  const WorkerCounters& c = worker.counters();
+  std::string text;
+  if (c.rx_packets != kDatagrams || c.fwd_packets != kBuffers ||
+      c.drop_buffer_exhausted != kDatagrams - kBuffers) {
+    text += "rx " + std::to_string(c.rx_packets) + " fwd " + std::to_string(c.fwd_packets) +
+            " drop_buffer_exhausted " + std::to_string(c.drop_buffer_exhausted) + ", expected " +
+            std::to_string(kDatagrams) + " / " + std::to_string(kBuffers) + " / " +
+            std::to_string(kDatagrams - kBuffers) + "; ";
+  }
+  if (c.exhausted_packets != 0) {
+    text += "exhausted_packets " + std::to_string(c.exhausted_packets) +
+            ": the empty-pool drops were counted twice; ";
+  }
+  if (worker.free_buffers() != kBuffers) {
+    text += "buffers leaked; ";
+  }
+  return text;
+}
+
+TEST(WorkerDrops, EmptyPoolDropCountedOnce) {
+  const std::string result = testing::run_in_private_netns(run_empty_pool);
+  if (result.rfind("SKIP: ", 0) == 0) {
+    GTEST_SKIP() << result.substr(6);
+  }
+  EXPECT_EQ(result, "");
+}
 
 }  // namespace
 }  // namespace mrelay

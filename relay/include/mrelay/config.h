@@ -11,7 +11,8 @@
 //     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192,
 //     "stats_interval_ms": 0, "user": "nobody", "group": "nogroup",
 //     "control_socket": "/run/mrelay/control.sock", "state_file": "/var/lib/mrelay/state.json",
-//     "metrics_listen": "127.0.0.1:9477",
+//     "metrics_listen": "127.0.0.1:9477", "control_group": "mrelay-admin",
+//     "control_read_group": "mrelay-monitor",
 //     "rules": [
 //       {"name": "cam1",
 //        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
@@ -135,6 +136,11 @@ struct Config {
   std::string control_socket;  // Unix socket path for mrelayctl (created 0660)
   std::string state_file;      // rules changed at run time are saved here and restored at start
   std::string metrics_listen;  // "127.0.0.1:PORT": HTTP GET /metrics (loopback only)
+  // Who may use the control socket besides root and the relay's own uid (control_server.h):
+  // members of control_group (name or gid) get full access, members of control_read_group
+  // read-only access (ping, version, list_rules, stats). Empty = nobody else.
+  std::string control_group;
+  std::string control_read_group;
 };
 
 /// Parses one rule object (the config's "rules" entry schema) from JSON text; errors name

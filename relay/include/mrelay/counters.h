@@ -27,10 +27,11 @@ namespace mrelay {
   X(unmatched_not_udp, "IPv4 packets that are not UDP")                                        \
   X(unmatched_no_rule, "UDP packets matching no rule (interface, VLAN, group, port, source)")   \
   X(exhausted_packets,                                                                         \
-    "received packets not handed to every output: no buffer, no queue slot, ENOBUFS/EAGAIN")   \
-  X(drop_buffer_exhausted, "packets dropped: buffer pool empty")                               \
+    "packets that lost at least one copy to a full queue or buffer (drop_queue_full, "         \
+    "drop_enobufs, drop_eagain); a summary per packet, not a drop count (docs/metrics.md)")     \
+  X(drop_buffer_exhausted, "packets dropped: buffer pool empty (no copy made)")                \
   X(drop_queue_full, "copies dropped: per-output send queue full")                             \
-  X(drop_enobufs, "copies dropped: send returned ENOBUFS")                                     \
+  X(drop_enobufs, "copies dropped: send returned ENOBUFS (socket memory, or a qdisc drop)")     \
   X(drop_eagain, "copies dropped: send returned EAGAIN (socket send buffer full)")             \
   X(drop_other_errno, "copies dropped: send failed with another errno")                        \
   X(syscalls, "system calls made by the data plane loop")                                      \
@@ -56,7 +57,10 @@ namespace mrelay {
   X(gso_segments, "datagrams split out of gso_frames, each forwarded on its own")               \
   X(rx_truncated,                                                                               \
     "frames longer than the receive slot whose whole copy could not be read: dropped")          \
-  X(rx_oversize, "datagrams with a UDP payload larger than a packet buffer (2048 bytes)")
+  X(rx_oversize, "datagrams with a UDP payload larger than a packet buffer (2048 bytes)")           \
+  /* control plane, drops and lifecycle */                                                     \
+  X(drop_cancelled,                                                                            \
+    "copies still in flight when the egress was torn down (rule change, shutdown) and cancelled")
 
 struct alignas(64) WorkerCounters {
 #define MRELAY_COUNTER_FIELD(name, help) uint64_t name = 0;
@@ -76,6 +80,36 @@ template <typename Fn>
 void for_each_counter(const WorkerCounters& c, Fn&& fn) {
 #define MRELAY_COUNTER_VISIT(name, help) fn(std::string_view(#name), c.name, std::string_view(help));
   MRELAY_WORKER_COUNTERS(MRELAY_COUNTER_VISIT)
+#undef MRELAY_COUNTER_VISIT
+}
+
+// control plane, drops and lifecycle: counters of the process itself, one set per process,
+// written by the main thread only (the control plane and interface tracking) and read by it
+// (stats, Prometheus). The stats line carries them as "process":{...}; Prometheus as
+// mrelay_<name>_total without a worker label. X(name, help) as above.
+#define MRELAY_PROCESS_COUNTERS(X)                                                             \
+  X(control_peer_refused,                                                                      \
+    "control connections refused: peer not root, not the relay's uid, not in a control group") \
+  X(control_request_refused, "control requests refused: command needs full access, read-only") \
+  X(control_busy_refused, "control connections refused: every control client slot taken")     \
+  X(metrics_busy_refused, "metrics connections refused (503): every metrics client slot taken") \
+  X(client_deadline_closes, "control/metrics clients closed for missing their deadline")      \
+  X(metrics_bind_retries, "binds of the metrics port that failed (busy) and were retried")     \
+  X(ingress_reopens, "ingress interfaces re-opened after being deleted and re-created")        \
+  X(ingress_reopen_failures, "ingress re-opens that failed (logged; retried at the next event)") \
+  X(state_save_failures, "state file saves that failed (e.g. a symlink at the path: refused)")
+
+struct ProcessCounters {
+#define MRELAY_COUNTER_FIELD(name, help) uint64_t name = 0;
+  MRELAY_PROCESS_COUNTERS(MRELAY_COUNTER_FIELD)
+#undef MRELAY_COUNTER_FIELD
+};
+
+/// Calls fn(name, value, help) for every process counter in declaration order.
+template <typename Fn>
+void for_each_process_counter(const ProcessCounters& c, Fn&& fn) {
+#define MRELAY_COUNTER_VISIT(name, help) fn(std::string_view(#name), c.name, std::string_view(help));
+  MRELAY_PROCESS_COUNTERS(MRELAY_COUNTER_VISIT)
 #undef MRELAY_COUNTER_VISIT
 }
 
