@@ -679,6 +679,9 @@ json run_cell_unguarded(const CellParams& params, const BenchEnvironment& env, i
        number, "--batch", std::to_string(params.generator_batch()), "--duration", duration_text,
        "--warmup", warmup_text, "--ttl", std::to_string(kGeneratorTtl), "--cpu",
        std::to_string(env.load_cpu), "--json"});
+  if (params.gen_bursts) {
+    gen_args.push_back("--bursts");
+  }
   record["generator_command"] = gen_args;
   SpawnOptions gen_options{gen_args, src_ns, dir + "/gen.json", dir + "/gen.err"};
   const auto gen_start = Clock::now();

@@ -71,6 +71,8 @@ Cell flags (defaults in brackets):
   --queue-depth N     mrelay io_uring SQ entries                               [1024]
   --batch N           mrelay --batch and generator sendmmsg batch, packets     [32]
   --gen-batch N       generator batch when it should differ from --batch       [= --batch]
+  --gen-bursts        generator sends whole batches back to back at the paced average rate
+                      (a bursty source: mrelay-gen --bursts)                   [off]
   --sndbuf BYTES      mrelay SO_SNDBUF per output (K/M suffixes; 0 = kernel)   [4M]
   --rcvbuf BYTES      forwarder ingress SO_RCVBUF (mrelay --rcvbuf, socat rcvbuf) [4M]
   --sink-rcvbuf BYTES sink SO_RCVBUF                                          [4M]
@@ -315,6 +317,8 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
       options.verbose = true;
     } else if (flag == "--json") {
       options.json = true;
+    } else if (flag == "--gen-bursts") {
+      options.cell.gen_bursts = true;
     } else if (flag == "--markdown") {
       // `table --markdown` is a switch; `sweep --markdown FILE` takes a path.
       options.markdown_flag = true;

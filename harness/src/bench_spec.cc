@@ -192,6 +192,9 @@ std::string CellParams::id() const {
   if (gen_batch != 0 && gen_batch != batch) {  // same id whether or not --gen-batch repeats --batch
     text += "/gb" + std::to_string(gen_batch);
   }
+  if (gen_bursts) {
+    text += "/bursts";
+  }
   if (!egress_qdisc.empty()) {
     text += "/qdisc";
   }
@@ -234,6 +237,7 @@ nlohmann::json to_json(const CellParams& p) {
       {"size", p.size},
       {"batch", p.batch},
       {"generator_batch", p.generator_batch()},
+      {"generator_bursts", p.gen_bursts},
       {"fanout", p.fanout},
       {"streams", p.streams},
       {"rate_pps", p.ndr ? json("ndr") : json(p.rate_pps)},
@@ -265,7 +269,7 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
       "name",        "forwarders", "sizes",        "batches",      "fanouts",
       "backends",    "ingress",    "queue_depths", "sndbufs",      "rates",
       "repetitions", "warmup_s",   "window_s",     "relay_rcvbuf", "sink_rcvbuf",
-      "gen_batch",   "streams",    "egress_qdisc", "ndr",          "description"};
+      "gen_batch",   "streams",    "egress_qdisc", "ndr",          "description", "gen_bursts"};
   for (const auto& item : spec_json.items()) {
     if (kKnownKeys.count(item.key()) == 0) {
       return fail(item.key(), "unknown key in sweep spec");
@@ -374,6 +378,12 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
       }
       *k.field = *v;
     }
+  }
+  if (spec_json.contains("gen_bursts")) {
+    if (!spec_json["gen_bursts"].is_boolean()) {
+      return fail("gen_bursts", "must be true or false");
+    }
+    base.gen_bursts = spec_json["gen_bursts"].get<bool>();
   }
   if (spec_json.contains("egress_qdisc")) {
     if (!spec_json["egress_qdisc"].is_string()) {

@@ -83,6 +83,8 @@ def cell_args(params: dict) -> list[str]:
             args += [flag, _number_text(params[key])]
     if params.get("generator_batch") not in (None, params.get("batch")):
         args += ["--gen-batch", _number_text(params["generator_batch"])]
+    if params.get("generator_bursts"):
+        args.append("--gen-bursts")
     rate = params.get("rate_pps")
     if isinstance(rate, (int, float)):
         args += ["--rate", _number_text(rate)]

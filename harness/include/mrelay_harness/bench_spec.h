@@ -14,7 +14,8 @@
 //    "queue_depths": [1024], "sndbufs": [4194304],
 //    "rates": [50000, 0, "ndr"],            // pps; 0 = as fast as the generator can; "ndr"
 //    "repetitions": 3, "warmup_s": 0.5, "window_s": 2,
-//    "relay_rcvbuf": 4194304, "sink_rcvbuf": 4194304, "gen_batch": 0, "streams": 1,
+//    "relay_rcvbuf": 4194304, "sink_rcvbuf": 4194304, "gen_batch": 0, "gen_bursts": false,
+//    "streams": 1,
 //    "egress_qdisc": "", "ndr": {"loss_pct": 0.1, "resolution": 0.02, "min_rate": 1000}}
 // Backends, ingress modes, queue depths and send buffers are mrelay knobs: the references
 // (kernel, kernel-nft, socat, direct) get one cell per size × batch × fanout × rate. Queue depth
@@ -69,6 +70,9 @@ struct CellParams {
   uint32_t queue_depth = 1024;     // mrelay --queue-depth (io_uring SQ entries)
   uint32_t batch = 32;         // mrelay --batch and, unless gen_batch is set, mrelay-gen --batch
   uint32_t gen_batch = 0;      // mrelay-gen --batch; 0 = same as batch
+  // mrelay-gen --bursts: paced, but always whole generator batches back to back (a bursty
+  // source whose average stays below the egress link: what a socket send buffer must absorb).
+  bool gen_bursts = false;
   uint32_t sndbuf = 4u << 20;  // mrelay --sndbuf, bytes (0 = kernel default)
   // SO_RCVBUF of the forwarder's ingress and of the sinks, bytes. 4 MiB: the relay's default,
   // rides out scheduling gaps of a few ms at the rates this rig reaches.
