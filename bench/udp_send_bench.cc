@@ -1,5 +1,5 @@
 // UDP send throughput on loopback by payload size x batch for the three egress mechanisms the
-// relay offers (send, sendmmsg, io_uring): the packet-size x batch-size matrix of seed 002 §12.
+// relay offers (send, sendmmsg, io_uring): the packet-size x batch-size matrix.
 //
 //   build/bin/mrelay_bench --benchmark_filter=BM_UdpSend --benchmark_min_time=0.2
 //   mrelay_bench --benchmark_filter=UdpSend --benchmark_out=u.json --benchmark_out_format=json
@@ -474,7 +474,7 @@ void BM_UdpSend_uring(benchmark::State& state) {
   report(state, sender, tally, received_before);
 }
 
-// Payload bytes x batch: the seed 002 §12 matrix. Time base: see the file header.
+// Payload bytes x batch: the size x batch matrix. Time base: see the file header.
 void udp_matrix(benchmark::internal::Benchmark* bench) {
   bench->ArgNames({"bytes", "batch"})
       ->ArgsProduct({{512, 1400, 4096, 8192}, {1, 10, 50, 100, 500}});

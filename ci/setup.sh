@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config git
-  # libraries (DESIGN §9: Debian packages found with find_package/pkg-config)
+  # libraries (Debian packages found with find_package/pkg-config)
   liburing-dev libpfm4-dev libbenchmark-dev libgtest-dev libgmock-dev
   pybind11-dev nlohmann-json3-dev libexpected-dev libcap-dev
   # python side: Debian's interpreter and its scientific stack

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory soak (issue 7 target 5): runs mrelay on a hop topology at a fixed paced rate for a
+# Memory soak (relay memory must stay flat under load): runs mrelay on a hop topology at a fixed paced rate for a
 # long window and samples the relay's resident size (VmRSS) at the start, every interval and
 # at the end, so a leak or a growing queue shows as a rising line. Prints one JSON object:
 # RSS samples in KiB, the generator's and the sink's counts, the loss and the relay's final

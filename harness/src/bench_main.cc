@@ -7,7 +7,7 @@
 //   mrelay-bench probe [--json]
 //   mrelay-bench gc
 //
-// cell/ndr print one JSON record on stdout (DESIGN §5 metrics); sweep writes a results file
+// cell/ndr print one JSON record on stdout (the metrics of docs/metrics.md); sweep writes a results file
 // (every raw sample, machine fingerprint, commit, spec, date), prints the table and writes it
 // as Markdown next to the results. Needs root (network namespaces) except for `table`.
 #include <signal.h>

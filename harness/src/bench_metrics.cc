@@ -12,7 +12,7 @@ namespace {
 using nlohmann::json;
 
 // Loss or exhaustion below this (percent) is noise-level and does not name a limiter: it is
-// the NDR threshold of DESIGN §5.
+// the no-drop threshold of docs/metrics.md.
 constexpr double kLimiterLossPct = 0.1;
 // A paced generator that reaches less than this share of its target rate is itself the limit.
 constexpr double kGeneratorShortfall = 0.98;

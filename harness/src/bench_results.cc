@@ -194,7 +194,7 @@ nlohmann::json machine_fingerprint() {
   machine["container"] = container.empty() ? json(nullptr) : json(container);
   machine["dmi_product"] = trimmed(read_text_file("/sys/class/dmi/id/product_name").value_or(""));
   machine["dmi_vendor"] = trimmed(read_text_file("/sys/class/dmi/id/sys_vendor").value_or(""));
-  // A PMU means cycles/instructions can be counted (DESIGN §6: this VM has none).
+  // A PMU means cycles/instructions can be counted (many VMs have none).
   machine["pmu_present"] = std::filesystem::exists("/sys/bus/event_source/devices/cpu");
   return machine;
 }

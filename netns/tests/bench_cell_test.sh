@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of `mrelay-bench cell`: one short cell (1 s window, 10k pps, hop) with each
 # forwarder (mrelay, kernel, kernel-nft, socat, direct); checks the record's fields exist and are sane
-# (status ok, delivered_pps > 0, loss near 0 at this low rate, DESIGN §5 metric names
+# (status ok, delivered_pps > 0, loss near 0 at this low rate, docs/metrics.md metric names
 # present, mrelay's syscalls/pkt and exhaustion measured); then that Ctrl-C during a cell and
 # a relay killed mid-window both still tear everything down; and that no mrl- namespace of
 # ours is left behind. A forwarder this kernel cannot run (`mrelay-bench probe`: ipmr for

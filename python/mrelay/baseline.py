@@ -5,7 +5,7 @@ A baseline (``reports/baselines/<profile>.json``) is a results file (format
 samples of every cell, the machine fingerprint, the commit and the sweep spec that produced
 it, plus a ``baseline`` block (profile, suite, repetitions). It is written to be reviewed in
 a diff: keys sorted, one header field per line, and one line per sample (sorted by cell and
-repetition) carrying only what the gate and the reports read (status, params, the DESIGN §5
+repetition) carrying only what the gate and the reports read (status, params, the docs/metrics.md
 metrics); commands, per-errno maps and perf event dumps of the bench records are left out::
 
     {
@@ -41,7 +41,7 @@ FORMAT = "mrelay-baseline/1"
 #: Where `--suite NAME` looks for NAME.json.
 SWEEPS_DIR = REPO_ROOT / "reports" / "sweeps"
 
-#: Sample fields kept in a baseline: identity, status, params, and the DESIGN §5 metrics the
+#: Sample fields kept in a baseline: identity, status, params, and the docs/metrics.md metrics the
 #: gate and the reports read (results.EXTRACTORS reads exactly these).
 KEPT_FIELDS = ("cell_id", "label", "rep", "status", "reason", "params", "outputs",
                "delivered_pps", "offered_pps", "ndr_pps", "loss_pct", "latency_ns",

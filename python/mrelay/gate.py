@@ -1,4 +1,4 @@
-"""The regression gate: baseline vs candidate results, per cell and metric (DESIGN.md §7).
+"""The regression gate: baseline vs candidate results, per cell and metric (docs/gate.md).
 
 Decision rule, per cell and metric, knowing the metric's good direction:
 
@@ -106,7 +106,7 @@ METRICS: tuple[Metric, ...] = (
            "5 %: same as delivered pps, but divided by the same run's direct ceiling, so it "
            "stays comparable across machines."),
     Metric("loss_pct", DOWN, "count", Threshold(0.0, 0.1), "%",
-           "0.1 percentage points: the no-drop definition of DESIGN §5; only at a fixed "
+           "0.1 percentage points: the no-drop definition of docs/metrics.md; only at a fixed "
            "offered rate (at saturation loss measures the offered excess, not the relay).",
            fixed_rate_only=True),
     Metric("latency_p99_ns", DOWN, "absolute", Threshold(0.20, 5000.0), "ns",

@@ -3,7 +3,7 @@
 RESULTS is either an ``mrelay-bench`` results file (sweep output, several may be merged) or a
 Google Benchmark JSON file (``build/bin/mrelay_bench --benchmark_out=F
 --benchmark_out_format=json``, detected by its ``benchmarks`` key), for which the report is the
-packet-size x batch-size matrix of seed 002 section 12.
+packet-size x batch-size matrix of UDP send costs.
 
     python3 -m mrelay report run.json --out /tmp/report        # DIR/index.md, index.html, *.png
     python3 -m mrelay report udp.json --out /tmp/matrix         # Google Benchmark matrix
@@ -376,7 +376,7 @@ def results_sections(doc: dict, out_dir: Path) -> list[Section]:
     return sections
 
 
-# --- Google Benchmark matrix (seed 002 section 12) ----------------------------------------
+# --- Google Benchmark matrix (size x batch) ----------------------------------------------
 
 _UDP_NAME = re.compile(r"^BM_UdpSend_(?P<mechanism>\w+?)/bytes:(?P<bytes>\d+)/batch:(?P<batch>\d+)")
 MIB = 1024.0 * 1024.0
@@ -453,7 +453,7 @@ def gbench_sections(doc: dict, out_dir: Path) -> list[Section]:
                 format_rate(by_key.get((size, b), {}).get("bytes_per_second")) for b in batches])
         sections.append(Section(f"Throughput by packet size and batch size: {mechanism}",
                                 paragraphs=["UDP payload bytes per second (headers not "
-                                            "counted), as in seed 002 §12.2.1."],
+                                            "counted), as a UDP transport analysis would."],
                                 table=table))
     # Colour = speed-up over one sendto() per packet of the same size, text = MiB/s and the
     # speed-up: a shared MiB/s scale would be dominated by the size (16x) and hide batching.
@@ -665,7 +665,7 @@ def register_commands(sub) -> None:
                     "kernel forwarding, syscalls/pkt vs batch, buffer exhaustion vs load. Plots "
                     "whose data RESULTS lacks are skipped with a line saying so. A Google "
                     "Benchmark JSON file (key 'benchmarks') gives the size x batch matrix of "
-                    "seed 002 section 12 instead: tables, heat map, batching speed-up.")
+                    "the size x batch matrix instead: tables, heat map, batching speed-up.")
     page.add_argument("results", nargs="+", help="results file(s) (merged) or one Google "
                                                  "Benchmark JSON file")
     page.add_argument("--out", required=True, help="output directory (created)")

@@ -59,7 +59,7 @@ class SizingRow:
 
     @property
     def cpu_per_100k(self) -> Optional[float]:
-        """Percent of one core per 100k delivered pps (copies summed over outputs, DESIGN §5's
+        """Percent of one core per 100k delivered pps (copies summed over outputs, docs/metrics.md's
         delivered pps): comparable across fanouts, since each copy is one send."""
         if self.relay_cpu_pct is None or self.copies_pps <= 0:
             return None

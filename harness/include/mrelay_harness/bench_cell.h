@@ -2,7 +2,7 @@
 // forwarder (mrelay, a kernel reference through mrelay-kfwd -- multicast routing or nftables
 // --, socat, or none for `direct`) and the
 // generator, sample every counter at the edges of the measuring window, stop everything by
-// PID, tear the rig down, and return one JSON record with the DESIGN §5 metrics.
+// PID, tear the rig down, and return one JSON record with the metrics of docs/metrics.md.
 //
 //   BenchEnvironment env = default_environment("build/bin");
 //   CellParams params; params.forwarder = Forwarder::mrelay; params.rate_pps = 50000;
@@ -40,16 +40,16 @@ struct BenchEnvironment {
   // SCHED_FIFO priority of the user-space forwarders (mrelay --rt-priority, socat via chrt -f),
   // 0 = normal scheduling. Kernel forwarding runs in softirq on its core, ahead of any task;
   // without this a relay sharing its core with other work (builds on a shared VM) waits behind
-  // it at every wake-up and loses packets it had the CPU to forward (issue 7).
+  // it at every wake-up and loses packets it had the CPU to forward.
   int forwarder_rt_priority = 10;
   // SCHED_FIFO priority of the generator (this value) and the sink (one above, so a generator
   // at full speed cannot starve the sink on their shared core); 0 = normal scheduling. On a VM
   // whose load core also runs other work (builds), a normal-priority paced generator fell 5-10 %
   // short of its rate at 10k pps and the NDR search took that for a failed trial: the search
-  // measured the generator, not the forwarder (issue 7).
+  // measured the generator, not the forwarder.
   int load_rt_priority = 10;
   // RPS on the relay ingress to the forwarder's core for every forwarder (true) or only for
-  // kernel forwarding (false, the rule before issue 7). Without it the ingress softirq of mrelay
+  // kernel forwarding (false, the rule before placement was made fair). Without it the ingress softirq of mrelay
   // (AF_PACKET ring copy, the IP stack's look at the frame) and socat runs on the generator's
   // core, which slows the generator and hides that work from the forwarder's core.
   bool ingress_rps_all = true;

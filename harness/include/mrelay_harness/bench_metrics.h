@@ -1,6 +1,6 @@
 // Turns what one cell observed (generator and sink JSON, the relay's SIGUSR1 stats lines at
 // the window edges, /proc CPU times, perf counts, /proc/net/snmp) into the record's metrics,
-// with the DESIGN §5 definitions. Pure functions over parsed inputs, so they are tested with
+// with the definitions of docs/metrics.md. Pure functions over parsed inputs, so they are tested with
 // canned JSON.
 //
 //   WindowObservation obs;  obs.gen = gen_json; obs.sink = sink_json; ...

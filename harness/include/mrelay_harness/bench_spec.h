@@ -50,7 +50,7 @@ inline constexpr Forwarder kAllForwarders[] = {Forwarder::mrelay, Forwarder::ker
 
 /// NDR search knobs (RFC 2544 style binary search).
 struct NdrOptions {
-  double loss_threshold_pct = 0.1;  // % loss still counted as "no drop" (DESIGN §5: 0.1 %)
+  double loss_threshold_pct = 0.1;  // % loss still counted as "no drop" (docs/metrics.md: 0.1 %)
   // Search stops when hi - lo <= resolution × hi. 2 % keeps a search near 7-8 trials.
   double resolution = 0.02;
   double min_rate = 1000;  // pps; the lower bracket, checked only when the top fails

@@ -88,7 +88,7 @@ struct Rule {
 };
 
 struct EgressConfig {
-  // Default is the fastest backend measured on the rig (issue 7, reports/perf/README.md,
+  // Default is the fastest backend measured on the rig (reports/perf/README.md,
   // "UDP GSO egress"): gso delivered 2.05x kernel forwarding's copies/s at the no-drop rate
   // at fanout 16 (packet 1.26x), 1.6x packet's at fanout 64, and 388k against packet's 292k
   // pps at the 512 B hop's saturation. It needs no privilege and serves unicast outputs too;
@@ -116,7 +116,7 @@ struct Config {
   uint32_t workers = 1;   // event loops; >1 share ingress with PACKET_FANOUT
   std::vector<int> cpus;  // pin worker i to cpus[i % size]; empty = no pinning
   // SCHED_FIFO priority of the worker threads, 1..99; 0 = normal scheduling. A pinned worker
-  // that shares its core with ordinary CPU-bound tasks waits for them at every wake-up (issue 7:
+  // that shares its core with ordinary CPU-bound tasks waits for them at every wake-up (measured on the rig:
   // p50 latency 16-22 ms, 38-68 % loss at saturation on a loaded 2-core VM, the relay itself at
   // 16 % CPU); the kernel's own forwarding runs in softirq, which pre-empts them. A real-time
   // worker gets the core the same way. The loop sleeps in poll() when idle, so it does not

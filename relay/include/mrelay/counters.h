@@ -11,7 +11,7 @@
 
 namespace mrelay {
 
-// X(name, help). Definitions are binding (DESIGN.md §4, §5).
+// X(name, help). Definitions are binding (docs/metrics.md, "Drop accounting").
 #define MRELAY_WORKER_COUNTERS(X)                                                              \
   X(rx_packets, "frames/datagrams read from ingress (before parsing)")                         \
   X(rx_bytes, "bytes of rx_packets (UDP payload)")                                             \
