@@ -209,7 +209,7 @@ def _gate_ab(args: argparse.Namespace) -> int:
     report = gate.run_gate(ref_doc, cand_doc, rerun=None, alpha=args.alpha,
                            min_samples=args.min_samples,
                            forwarders=None if args.all_forwarders else ("mrelay",),
-                           gated=gate.suite_filter(name))
+                           gated=gate.suite_filter(name), metrics=gate.suite_metrics(name))
     return _finish(args, report, [f"A/B: candidate (working tree) vs {args.against}, "
                                   f"{reps} interleaved repetitions of suite {name}"])
 
@@ -273,7 +273,8 @@ def command_gate(args: argparse.Namespace) -> int:
                            alpha=args.alpha, min_samples=args.min_samples,
                            forwarders=None if args.all_forwarders else ("mrelay",),
                            ignore_params=tuple(args.ignore_param),
-                           gated=gate.suite_filter(_suite_name(suite)))
+                           gated=gate.suite_filter(_suite_name(suite)),
+                           metrics=gate.suite_metrics(_suite_name(suite)))
     return _finish(args, report, notes)
 
 

@@ -29,6 +29,7 @@ inconclusive: a definite regression must not be hidden behind a noisy neighbour)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -131,18 +132,40 @@ METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
 #: cells); suites not listed gate every metric. The smoke suite runs in every CI build on a
 #: shared, noisy 2-core VM and must never call an unchanged build a regression, so it gates
 #: only figures that stay put there. Measured (2026-12-06, reports/sweeps/smoke.json: gso
-#: egress, 1400 B, no qdisc, 7 x 1 s windows, with three builds running on the same 2 cores):
-#: at 10 kpps loss 0 and buffer exhaustion 0 in 7 of 7, syscalls/pkt 1.97-2.00 (one wake-up
-#: per packet at this rate); at saturation syscalls/pkt 0.031-0.054 (median 0.032; batch 1
-#: and the send backend give ~1.0) and buffer exhaustion 0. Not gated there: saturation pps
-#: (126-205 kpps for the same build: the cores are shared), pps at 10 kpps (the generator's
-#: own pacing) and p99 (tens of us to ms). The nightly suite gates those, with more cells and
-#: re-runs. Saturation syscalls/pkt can still spread past its threshold under load: the gate
-#: then says inconclusive (exit 3), which ci/gate_selftest.sh accepts for an unchanged build.
+#: egress, 1400 B, fanout 8, 7 x 1 s windows, with two builds running on the same 2 cores):
+#: at 10 kpps loss 0 and buffer exhaustion 0; at saturation syscalls/pkt 0.24-0.42 (median
+#: ~0.25; batch 1 and the send backend give ~9: one send per copy) and buffer exhaustion 0.
+#: Why fanout 8: at the hop the relay is saturated only when the generator outruns it, and
+#: whether it does depends on how much of its core the generator gets; an unchanged build
+#: then moved from 0.032 to 0.108 syscalls/pkt (a false regression, p = 0.002) when the
+#: machine's load changed between baseline and candidate. With 8 copies per packet the relay
+#: stays saturated whatever the generator gets (~80 % loss at its ingress), so its batches stay
+#: full. Not gated there: saturation pps (the cores are shared), pps at 10 kpps (the
+#: generator's own pacing) and p99. The nightly suite gates those, with more cells and
+#: re-runs.
 SUITE_GATING: dict[str, dict[str, tuple[str, ...]]] = {
-    "smoke": {"fixed_rate": ("loss_pct", "buffer_exhaustion_pct", "syscalls_per_pkt"),
+    "smoke": {"fixed_rate": ("loss_pct", "buffer_exhaustion_pct"),
               "saturation": ("syscalls_per_pkt", "buffer_exhaustion_pct")},
 }
+
+#: Thresholds a suite sets instead of METRICS' own, each with its reason.
+SUITE_THRESHOLDS: dict[str, dict[str, tuple[Threshold, str]]] = {
+    "smoke": {
+        "syscalls_per_pkt": (
+            Threshold(1.0, 0.002),
+            "100 %: on the shared 2-core VM the same build spread 0.24-0.42 syscalls/pkt at "
+            "saturation (1.75x); the changes the smoke suite exists to catch -- batch 1, "
+            "unbatched sends -- multiply it ~35x. A doubling keeps the noise out and them in."),
+    },
+}
+
+
+def suite_metrics(suite: Optional[str]) -> tuple[Metric, ...]:
+    """METRICS with a suite's own thresholds (SUITE_THRESHOLDS) in place."""
+    overrides = SUITE_THRESHOLDS.get(suite or "", {})
+    return tuple(dataclasses.replace(metric, threshold=overrides[metric.name][0],
+                                     reason=overrides[metric.name][1])
+                 if metric.name in overrides else metric for metric in METRICS)
 
 
 def suite_filter(suite: Optional[str]) -> Optional[Callable[[dict, Metric], bool]]:
@@ -579,6 +602,10 @@ def explain_thresholds() -> str:
             parts.append(f"{m.threshold.absolute:g} {m.unit}")
         lines.append(f"{m.name} ({m.category}, good {good}, threshold "
                      f"{' and at least '.join(parts)}): {m.reason}")
+    for suite, overrides in SUITE_THRESHOLDS.items():
+        for name, (threshold, reason) in overrides.items():
+            lines.append(f"suite {suite}: {name} threshold {threshold.relative * 100:g} % "
+                         f"instead: {reason}")
     return "\n".join(lines) + "\n"
 
 

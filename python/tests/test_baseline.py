@@ -88,11 +88,27 @@ def test_smoke_gates_only_stable_metrics_per_cell_kind():
     saturated = {"params": {"rate_pps": 0}}
     metric = gate.METRICS_BY_NAME
     assert gated(saturated, metric["syscalls_per_pkt"])
-    assert gated(paced, metric["syscalls_per_pkt"])  # one wake-up per packet: ~2.0, steady
+    assert not gated(paced, metric["syscalls_per_pkt"])  # follows the generator's pacing
     assert gated(paced, metric["loss_pct"])
     assert not gated(saturated, metric["delivered_pps"])
     assert not gated(paced, metric["latency_p99_ns"])
     assert gate.suite_filter("nightly") is None  # every metric
+
+
+def test_smoke_sets_its_own_syscalls_threshold_with_a_reason():
+    smoke = {m.name: m for m in gate.suite_metrics("smoke")}
+    assert smoke["syscalls_per_pkt"].threshold.relative == 1.0
+    assert "1.75x" in smoke["syscalls_per_pkt"].reason
+    assert smoke["loss_pct"] == gate.METRICS_BY_NAME["loss_pct"]
+    assert gate.suite_metrics("nightly") == gate.METRICS
+    # The same build at 1.75x the baseline's median is not a regression in smoke; 35x is.
+    base = [0.25, 0.24, 0.26, 0.25, 0.24, 0.25, 0.26]
+    noisy = [0.42, 0.40, 0.41, 0.43, 0.40, 0.42, 0.41]
+    metric = smoke["syscalls_per_pkt"]
+    assert gate.decide(base, noisy, direction=metric.direction,
+                       threshold=metric.threshold).verdict != gate.REGRESSION
+    assert gate.decide(base, [9.0] * 7, direction=metric.direction,
+                       threshold=metric.threshold).verdict == gate.REGRESSION
 
 
 def test_smoke_filter_turns_ungated_metrics_into_skipped_rows_and_still_catches_batch_1():
