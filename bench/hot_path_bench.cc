@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "buffer_pool.h"
+#include "dataplane/buffer_pool.h"
 #include "mrelay/config.h"
 #include "mrelay/packet.h"
 #include "mrelay/payload.h"

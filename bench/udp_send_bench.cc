@@ -55,9 +55,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "mrelay/error.h"
 #include "mrelay/payload.h"
-#include "unique_fd.h"
 
 namespace {
 

@@ -18,12 +18,12 @@
 #include <cstring>
 #include <optional>
 
-#include "log.h"
+#include "common/log.h"
+#include "control/relay.h"
 #include "mrelay/command_line.h"
 #include "mrelay/config.h"
-#include "privileges.h"
-#include "relay.h"
-#include "supervisor.h"
+#include "ops/privileges.h"
+#include "ops/supervisor.h"
 
 #ifndef MRELAY_VERSION
 #define MRELAY_VERSION "dev"
