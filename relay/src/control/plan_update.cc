@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <tuple>
 
-#include "dataplane/ingress/ingress.h"
+#include "dataplane/ingress/ingress_socket.h"
 
 namespace mrelay {
 namespace {

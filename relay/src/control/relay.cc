@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "common/safe_file.h"
 #include "control/stats_json.h"
-#include "dataplane/ingress/ingress.h"
+#include "dataplane/ingress/ingress_socket.h"
 #include "mrelay/kernel_probe.h"
 
 namespace mrelay {

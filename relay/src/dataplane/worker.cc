@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "control/stats_json.h"
-#include "dataplane/ingress/ingress.h"
+#include "dataplane/ingress/ingress_socket.h"
 #include "mrelay/packet.h"
 
 namespace mrelay {

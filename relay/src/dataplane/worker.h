@@ -31,7 +31,7 @@
 #include "common/unique_fd.h"
 #include "dataplane/buffer_pool.h"
 #include "dataplane/egress/egress.h"
-#include "dataplane/ingress/ingress.h"
+#include "dataplane/ingress/ingress_socket.h"
 #include "dataplane/output_rebind.h"
 #include "mrelay/config.h"
 #include "mrelay/counters.h"

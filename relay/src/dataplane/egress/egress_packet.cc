@@ -15,8 +15,6 @@
 //
 //   auto egress = mrelay::make_packet_egress({.backend = EgressBackend::packet, .batch = 64},
 //                                            fds, pool, counters);
-#include "dataplane/egress/egress_packet.h"
-
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -33,6 +31,7 @@
 #include <vector>
 
 #include "dataplane/egress/egress.h"
+#include "dataplane/egress/packet_frame.h"
 
 namespace mrelay {
 

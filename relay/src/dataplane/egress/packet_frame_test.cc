@@ -1,7 +1,7 @@
 // Frame building of the "packet" egress backend: multicast MAC from the group, the header
 // template, the incremental IPv4 checksum against a full recomputation, and that a stamped
 // header parses back (through the relay's own parser) to what the output describes.
-#include "dataplane/egress/egress_packet.h"
+#include "dataplane/egress/packet_frame.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -17,7 +17,7 @@
 #include <cstring>
 #include <utility>
 
-#include "dataplane/ingress/ingress.h"
+#include "dataplane/ingress/ingress_socket.h"
 
 namespace mrelay {
 namespace {

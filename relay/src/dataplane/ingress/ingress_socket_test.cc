@@ -7,7 +7,7 @@
 // - the membership socket makes the group visible in /proc/net/igmp (what `ip maddr` shows).
 // Frames are recognised by raw offsets, not by parse_frame: on lo every source is 127.0.0.1,
 // which the relay refuses as martian; these tests are about the socket.
-#include "dataplane/ingress/ingress.h"
+#include "dataplane/ingress/ingress_socket.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "dataplane/ingress/ingress.h"
+#include "dataplane/ingress/ingress_socket.h"
 
 namespace mrelay {
 namespace {
