@@ -259,20 +259,6 @@ Result<std::vector<Flag>> tokenize(int argc, const char* const* argv, Action& ac
   return flags;
 }
 
-template <typename Enum, size_t N>
-Result<Enum> parse_choice(std::string_view flag, std::string_view text,
-                          const std::array<Enum, N>& choices) {
-  std::string names;
-  for (Enum choice : choices) {
-    if (text == to_string(choice)) {
-      return choice;
-    }
-    names += names.empty() ? "" : ", ";
-    names += to_string(choice);
-  }
-  return fail(std::string(flag), quoted(text) + " is not one of " + names);
-}
-
 }  // namespace
 
 Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
@@ -379,16 +365,13 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
       }
       quick_vlan = static_cast<uint16_t>(*vlan);
     } else if (name == "--ingress") {
-      auto mode = parse_choice(name, flag.value, std::array{IngressMode::packet, IngressMode::udp});
+      auto mode = parse_choice(name, flag.value, kIngressModes);
       if (!mode) {
         return tl::unexpected(mode.error());
       }
       config.ingress = *mode;
     } else if (name == "--egress") {
-      auto backend =
-          parse_choice(name, flag.value,
-                       std::array{EgressBackend::send, EgressBackend::sendmmsg,
-                                  EgressBackend::uring, EgressBackend::packet, EgressBackend::gso});
+      auto backend = parse_choice(name, flag.value, kEgressBackends);
       if (!backend) {
         return tl::unexpected(backend.error());
       }

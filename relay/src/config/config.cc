@@ -365,13 +365,7 @@ Result<Config> read_config(const json& root) {
   if (const json* ingress = find_key(root, "ingress")) {
     std::string mode;
     MRELAY_ASSIGN(mode, read_string(*ingress, "ingress"));
-    if (mode == to_string(IngressMode::packet)) {
-      config.ingress = IngressMode::packet;
-    } else if (mode == to_string(IngressMode::udp)) {
-      config.ingress = IngressMode::udp;
-    } else {
-      return fail("ingress", "'" + mode + "' is not one of packet, udp");
-    }
+    MRELAY_ASSIGN(config.ingress, parse_choice("ingress", mode, kIngressModes));
   }
   if (const json* egress = find_key(root, "egress")) {
     MRELAY_TRY(expect_object(*egress, "egress"));
@@ -379,19 +373,7 @@ Result<Config> read_config(const json& root) {
     if (const json* backend = find_key(*egress, "backend")) {
       std::string name;
       MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
-      bool known = false;
-      for (EgressBackend candidate :
-           {EgressBackend::send, EgressBackend::sendmmsg, EgressBackend::uring,
-            EgressBackend::packet, EgressBackend::gso}) {
-        if (name == to_string(candidate)) {
-          config.egress.backend = candidate;
-          known = true;
-        }
-      }
-      if (!known) {
-        return fail("egress.backend",
-                    "'" + name + "' is not one of send, sendmmsg, uring, packet, gso");
-      }
+      MRELAY_ASSIGN(config.egress.backend, parse_choice("egress.backend", name, kEgressBackends));
     }
     if (const json* depth = find_key(*egress, "queue_depth")) {
       MRELAY_ASSIGN(config.egress.queue_depth,

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "control/stats_json.h"
-#include "dataplane/worker.h"
+#include "dataplane/plan.h"
 #include "mrelay/config.h"
 #include "mrelay/error.h"
 

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "control/control_framing.h"
 #include "control/control_protocol.h"

@@ -1,13 +1,12 @@
-// Live rule changes; see plan_update.h. Also the Worker members that take an update (kept
-// here so worker.cc only gains the call at the loop-turn boundary).
+// Live rule changes, the control thread's half; see plan_update.h. The worker's half, taking an
+// update at a loop-turn boundary, is Worker::apply_update (dataplane/worker.cc).
 #include "control/plan_update.h"
-
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <tuple>
 
+#include "control/plan_build.h"
+#include "dataplane/ingress/ingress.h"
 #include "dataplane/ingress/ingress_socket.h"
 
 namespace mrelay {
@@ -174,14 +173,14 @@ Result<std::unique_ptr<WorkerUpdate>> prepare_worker_update(const RelayPlan& cur
     }
     if (!found) {
       std::string notes;
-      auto socket = Worker::open_ingress(plan, e, &notes);
-      if (!socket) {
-        Error error = socket.error();
+      auto ingress = make_ingress(plan.ingress[e], ingress_settings(plan), &notes);
+      if (!ingress) {
+        Error error = ingress.error();
         error.where = "worker " + std::to_string(worker) + ": " + error.where;
         return tl::unexpected(std::move(error));
       }
       source = -1 - static_cast<int32_t>(update->opened_ingress.size());
-      update->opened_ingress.push_back(std::move(*socket));
+      update->opened_ingress.push_back(std::move(*ingress));
     }
     update->ingress_source.push_back(source);
   }
@@ -239,130 +238,6 @@ void commit_memberships(const Config& config, MembershipMap& joined, MembershipM
         });
     it = wanted ? std::next(it) : joined.erase(it);  // erase closes: the kernel leaves
   }
-}
-
-// ---- the worker side ---------------------------------------------------------------------
-
-bool Worker::post_update(WorkerUpdate* update) noexcept {
-  // One update at a time: a pending one is never replaced (the worker would lose the plan the
-  // next one was built on).
-  WorkerUpdate* expected = nullptr;
-  if (!pending_update_.compare_exchange_strong(expected, update, std::memory_order_release,
-                                               std::memory_order_relaxed)) {
-    return false;
-  }
-  const uint64_t one = 1;
-  if (wake_fd_) {
-    // Wakes a loop idling in poll(); a full counter (EAGAIN) means it is already awake.
-    (void)!::write(wake_fd_.get(), &one, sizeof one);
-  }
-  return true;
-}
-
-void Worker::point_counters() noexcept {
-  rule_counters_ = plan_->rule_counters[index_].data();
-  output_counters_ = plan_->output_counters[index_].data();
-}
-
-void Worker::rebuild_pollfds() {
-  pollfds_.clear();
-  for (const IngressSocket& socket : ingress_) {
-    pollfds_.push_back(pollfd{socket.fd.get(), POLLIN, 0});
-  }
-  if (wake_fd_) {
-    pollfds_.push_back(pollfd{wake_fd_.get(), POLLIN, 0});  // last, see drain_wake()
-  }
-}
-
-void Worker::drain_wake() noexcept {
-  uint64_t value = 0;
-  if (wake_fd_) {
-    (void)!::read(wake_fd_.get(), &value, sizeof value);
-  }
-}
-
-void Worker::apply_update(WorkerUpdate& update) noexcept {
-  drain_wake();
-  if (update.base_generation != applied_generation_.load(std::memory_order_relaxed)) {
-    // Built on a plan this worker never adopted: its socket indices refer to other lists.
-    // Refuse it whole; the control thread sees rejected_generation() and keeps it alive.
-    pending_update_.store(nullptr, std::memory_order_relaxed);
-    rejected_generation_.store(update.generation, std::memory_order_release);
-    return;
-  }
-  // Every in-flight copy completes first (io_uring completions included), so nothing the
-  // kernel still holds references a socket that is about to be retired. The egress goes now,
-  // while the old plan's counters are current: a copy it cancels is charged there, and
-  // carries over below with the rest.
-  egress_->drain(kDrainMs);
-  egress_->reap();
-  egress_.reset();
-
-  for (int32_t source : update.ingress_source) {
-    update.next_ingress.push_back(
-        std::move(source >= 0 ? ingress_[static_cast<size_t>(source)]
-                              : update.opened_ingress[static_cast<size_t>(-1 - source)]));
-  }
-  ingress_.swap(update.next_ingress);  // the update now holds the old list (retired entries)
-  for (int32_t source : update.output_source) {
-    UniqueFd& fd = source >= 0 ? output_sockets_[static_cast<size_t>(source)]
-                               : update.opened_outputs[static_cast<size_t>(-1 - source)];
-    update.next_output_fds.push_back(fd.get());
-    update.next_outputs.push_back(std::move(fd));
-  }
-  output_sockets_.swap(update.next_outputs);
-  output_fds_.swap(update.next_output_fds);
-
-  // Counters of rules and outputs that persist continue from their values in the old plan.
-  const RelayPlan& next = *update.plan;
-  for (size_t r = 0; r < next.rule_previous.size(); ++r) {
-    if (next.rule_previous[r] >= 0) {
-      next.rule_counters[index_][r] = rule_counters_[next.rule_previous[r]];
-    }
-  }
-  for (size_t o = 0; o < next.output_previous.size(); ++o) {
-    if (next.output_previous[o] >= 0) {
-      next.output_counters[index_][o] = output_counters_[next.output_previous[o]];
-    }
-  }
-  plan_ = &next;
-  point_counters();
-  rebuild_pollfds();
-  // Interface-fault recovery follows the new output list (output_rebind.h).
-  rebinder_.init(next.outputs, next.output_ifindex, output_fds_);
-
-  // The old egress was built over the old fd list: build one over the new, same backend.
-  build_egress();
-
-  pending_update_.store(nullptr, std::memory_order_relaxed);
-  applied_generation_.store(update.generation, std::memory_order_release);
-}
-
-void Worker::rebuild_egress() noexcept {
-  // Called after a drain. The old egress is destroyed here, on the thread that owns its ring
-  // and the pool (what it still had in flight is cancelled and counted); the new one reads
-  // the output sockets again (the packet egress takes each output's index and MAC from them).
-  egress_.reset();
-  build_egress();
-}
-
-void Worker::build_egress() noexcept {
-  const EgressConfig& knobs = plan_->config.egress;
-  EgressOptions options{.backend = backend_,
-                        .queue_depth = knobs.queue_depth,
-                        .batch = knobs.batch,
-                        .output_counters = {output_counters_, plan_->outputs.size()}};
-  auto egress = make_egress(options, output_fds_, *pool_, counters_);
-  if (!egress &&
-      (options.backend == EgressBackend::uring || options.backend == EgressBackend::packet)) {
-    options.backend = EgressBackend::sendmmsg;  // as at start-up: sendmmsg cannot fail to build
-    egress = make_egress(options, output_fds_, *pool_, counters_);
-  }
-  if (!egress) {
-    std::abort();  // "can't happen" after start: sendmmsg egress only allocates
-  }
-  egress_ = std::move(*egress);
-  backend_ = egress_->backend();
 }
 
 }  // namespace mrelay

@@ -1,8 +1,9 @@
 // Live rule changes: a new immutable RelayPlan is built beside the running one, each worker
-// gets a WorkerUpdate (the plan plus the sockets it lacks), switches at a loop-turn boundary
-// and acknowledges; only then are the old plan and the sockets of removed outputs/ingress
-// freed. Everything that allocates or opens sockets runs in the control thread, before the
-// switch, so a failure (no such interface, socket error) leaves the running state untouched.
+// gets a WorkerUpdate (dataplane/worker_update.h: the plan plus the sockets it lacks),
+// switches at a loop-turn boundary (Worker::apply_update) and acknowledges; only then are the old
+// plan and the sockets of removed outputs/ingress freed. Everything that allocates or opens sockets
+// runs in the control thread, before the switch, so a failure (no such interface, socket error)
+// leaves the running state untouched.
 //
 //   auto next = mrelay::build_next_plan(*current, candidate_config, system_interfaces());
 //   std::vector<std::unique_ptr<WorkerUpdate>> updates;
@@ -32,33 +33,12 @@
 #include <vector>
 
 #include "common/unique_fd.h"
-#include "dataplane/egress/egress.h"
-#include "dataplane/worker.h"
+#include "dataplane/plan.h"
+#include "dataplane/worker_update.h"
 #include "mrelay/config.h"
 #include "mrelay/error.h"
 
 namespace mrelay {
-
-/// A new plan for one worker plus everything it needs to switch without opening or
-/// allocating anything itself (except its egress backend, rebuilt over the new sockets).
-struct WorkerUpdate {
-  uint64_t generation = 0;       // plan->generation
-  uint64_t base_generation = 0;  // the plan this update was built on (its socket indices)
-  std::shared_ptr<const RelayPlan> plan;
-  // Per entry of the worker's new ingress list: >= 0 = index into its current list (reused),
-  // -1 - k = opened_ingress[k].
-  std::vector<int32_t> ingress_source;
-  std::vector<Worker::IngressSocket> opened_ingress;
-  // Per output of the new plan: >= 0 = index of the worker's current output socket (reused),
-  // -1 - k = opened_outputs[k].
-  std::vector<int32_t> output_source;
-  std::vector<UniqueFd> opened_outputs;
-  // Reserved here so the worker only moves elements; after the switch these hold the old
-  // lists (what was not reused), closed when the control thread frees the update.
-  std::vector<Worker::IngressSocket> next_ingress;
-  std::vector<UniqueFd> next_outputs;
-  std::vector<int> next_output_fds;
-};
 
 /// Builds the plan for `next` (already validated) as a successor of `current` (generation + 1):
 /// ingress endpoints that persist keep their worker and fanout group, new udp endpoints go to

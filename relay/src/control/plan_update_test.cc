@@ -13,6 +13,8 @@
 #include <cstring>
 #include <thread>
 
+#include "control/plan_build.h"
+#include "dataplane/worker.h"
 #include "mrelay/kernel_probe.h"
 #include "testing/test_netns.h"
 

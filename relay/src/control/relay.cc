@@ -10,11 +10,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/safe_file.h"
+#include "control/plan_build.h"
 #include "control/stats_json.h"
-#include "dataplane/ingress/ingress_socket.h"
-#include "mrelay/kernel_probe.h"
+#include "dataplane/egress/egress_selector.h"
+#include "dataplane/ingress/ingress.h"
 
 namespace mrelay {
 namespace {
@@ -64,31 +66,20 @@ Result<std::unique_ptr<Relay>> Relay::create(const Config& config) {
   relay->plan_ = std::make_shared<RelayPlan>(std::move(*plan));
   RelayPlan& p = *relay->plan_;
 
-  if (config.ingress == IngressMode::packet) {
-    const PacketProbe packet = probe_packet_socket();
-    if (!packet.available) {
-      return fail("--ingress packet: socket(AF_PACKET)",
-                  packet.socket_errno == EPERM
-                      ? "permission denied: packet ingress needs CAP_NET_RAW (run as root, or "
-                        "use --ingress udp)"
-                      : "unavailable",
-                  packet.socket_errno);
-    }
-    log_line(packet.describe());
+  // The kernel probes, before any socket is opened: what the ingress mode needs, and which
+  // egress backend can run (dataplane/ingress/ingress.h, dataplane/egress/egress_selector.h).
+  auto ingress = check_ingress_mode(config.ingress);
+  if (!ingress) {
+    return tl::unexpected(ingress.error());
   }
-  if (p.backend == EgressBackend::gso && !probe_udp_gso()) {
-    log_line("UDP GSO (UDP_SEGMENT) unavailable on this kernel: falling back to sendmmsg");
-    p.backend = EgressBackend::sendmmsg;
+  if (!ingress->empty()) {
+    log_line(*ingress);
   }
-  if (p.backend == EgressBackend::uring) {
-    const UringProbe uring = probe_io_uring();
-    log_line(uring.describe());
-    if (!uring.available || !uring.op_send) {
-      log_line(std::string("io_uring egress unavailable") +
-               (uring.available ? " (no IORING_OP_SEND)" : "") + ": falling back to sendmmsg");
-      p.backend = EgressBackend::sendmmsg;
-    }
+  const EgressResolution egress = resolve_egress_backend(p.backend);
+  for (const std::string& line : egress.log) {
+    log_line(line);
   }
+  p.backend = egress.backend;
   // Join every input group on its interface once per process, so it shows in `ip maddr` and
   // NICs with multicast filters deliver it. UDP ingress sockets join by themselves too.
   auto joined = join_new_groups(config, relay->memberships_, system_interfaces());

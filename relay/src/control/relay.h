@@ -43,8 +43,8 @@ using ConfigSource = std::function<Result<Config>()>;
 
 class Relay : public ControlTarget {
  public:
-  /// Probes kernel features (falls back from io_uring to sendmmsg with a message), opens the
-  /// membership, ingress and output sockets. Does not start threads.
+  /// Probes kernel features (the egress selector falls back from an unavailable backend with a
+  /// message), opens the membership, ingress and output sockets. Does not start threads.
   [[nodiscard]] static Result<std::unique_ptr<Relay>> create(const Config& config);
   ~Relay();
 

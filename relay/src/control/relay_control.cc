@@ -14,12 +14,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/clock.h"
+#include "common/identity.h"
 #include "common/log.h"
 #include "common/safe_file.h"
 #include "control/relay.h"
 #include "control/state_file.h"
 #include "control/stats_json.h"
-#include "ops/privileges.h"
 
 namespace mrelay {
 namespace {

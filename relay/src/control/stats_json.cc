@@ -83,10 +83,4 @@ WorkerCounters snapshot_counters(const WorkerCounters& live) noexcept {
   return copy;
 }
 
-uint64_t monotonic_ns() noexcept {
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
-}
-
 }  // namespace mrelay

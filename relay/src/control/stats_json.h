@@ -1,6 +1,6 @@
 // The stats line: ONE line of JSON per emission, parsed by the rig (a contract).
 //
-//   {"event":"stats","time_ns":123,"uptime_s":1.5,"ingress":"packet","egress":"uring",
+//   {"event":"stats","time_ns":123,"uptime_s":1.5,"ingress":"packet","egress":"gso",
 //    "queue_depth":1024,"batch":64,"sndbuf":4194304,"total":{"rx_packets":10,...},
 //    "workers":[{"worker":0,"cpu":1,"rx_packets":10,...}],"process":{"control_peer_refused":0,...}}
 //
@@ -23,7 +23,7 @@ struct StatsHeader {
   uint64_t time_ns = 0;              // CLOCK_MONOTONIC
   double uptime_s = 0;
   IngressMode ingress = IngressMode::packet;
-  EgressBackend egress = EgressBackend::uring;  // the backend in use (after any fallback)
+  EgressBackend egress = kDefaultEgressBackend;  // the backend in use (after any fallback)
   uint32_t queue_depth = 0;
   uint32_t batch = 0;
   uint32_t sndbuf = 0;
@@ -44,8 +44,5 @@ struct WorkerStats {
 /// Reads every field of counters another thread is updating with relaxed atomic loads (each
 /// field is consistent; the set is not one instant, which a rate reader does not need).
 [[nodiscard]] WorkerCounters snapshot_counters(const WorkerCounters& live) noexcept;
-
-/// CLOCK_MONOTONIC in nanoseconds.
-[[nodiscard]] uint64_t monotonic_ns() noexcept;
 
 }  // namespace mrelay

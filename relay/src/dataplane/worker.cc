@@ -1,165 +1,18 @@
-// The data-plane worker loop; see worker.h.
+// The data-plane worker: set-up, the loop, plan switches and shutdown; see worker.h.
 #include "dataplane/worker.h"
 
-#include <arpa/inet.h>
-#include <linux/sock_diag.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <string_view>
 
-#include "control/stats_json.h"
-#include "dataplane/ingress/ingress_socket.h"
-#include "mrelay/packet.h"
+#include "common/clock.h"
+#include "dataplane/egress/egress_selector.h"
+#include "dataplane/worker_update.h"
 
 namespace mrelay {
-namespace {
-
-void count_verdict(ParseVerdict verdict, WorkerCounters& counters) noexcept {
-  switch (verdict) {
-    case ParseVerdict::ok:
-      break;
-    case ParseVerdict::truncated:
-      ++counters.malformed_truncated;
-      break;
-    case ParseVerdict::not_ipv4:
-      ++counters.unmatched_not_ipv4;
-      break;
-    case ParseVerdict::bad_ip_header:
-      ++counters.malformed_bad_ip_header;
-      break;
-    case ParseVerdict::bad_length:
-      ++counters.malformed_bad_length;
-      break;
-    case ParseVerdict::bad_checksum:
-      ++counters.malformed_bad_checksum;
-      break;
-    case ParseVerdict::fragment:
-      ++counters.malformed_fragment;
-      break;
-    case ParseVerdict::not_udp:
-      ++counters.unmatched_not_udp;
-      break;
-    case ParseVerdict::other_host:
-      ++counters.rejected_other_host;
-      break;
-    case ParseVerdict::martian_source:
-      ++counters.rejected_martian_source;
-      break;
-    case ParseVerdict::bad_udp_checksum:
-      ++counters.malformed_udp_checksum;
-      break;
-    case ParseVerdict::bad_gso:
-      ++counters.malformed_gso;
-      break;
-  }
-}
-
-// A frame the relay could not read whole (longer than its ring slot or receive buffer) can
-// still be refused on its headers, the checks the parser makes before it looks at any length;
-// anything else about it is unknown, and it counts as rx_truncated.
-bool refused_on_headers(ParseVerdict verdict) noexcept {
-  switch (verdict) {
-    case ParseVerdict::other_host:
-    case ParseVerdict::not_ipv4:
-    case ParseVerdict::not_udp:
-    case ParseVerdict::bad_ip_header:
-    case ParseVerdict::bad_checksum:
-    case ParseVerdict::fragment:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
-Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup) {
-  RelayPlan plan;
-  plan.config = config;
-  plan.backend = config.egress.backend;
-  plan.table = RuleTable(config.rules, lookup);
-  for (size_t r = 0; r < config.rules.size(); ++r) {
-    const Rule& rule = config.rules[r];
-    const std::string rule_where = "rules[" + std::to_string(r) + "]";
-    const unsigned ifindex = lookup(rule.input_interface);
-    if (ifindex == 0) {
-      return fail(rule_where + ".input.interface",
-                  "no such interface '" + rule.input_interface + "'");
-    }
-    bool known = false;
-    for (const IngressEndpoint& endpoint : plan.ingress) {
-      const bool same_interface = endpoint.ifindex == ifindex;
-      known = known || (config.ingress == IngressMode::packet
-                            ? same_interface
-                            : same_interface && endpoint.group.s_addr == rule.group.s_addr &&
-                                  endpoint.port == rule.port);
-    }
-    if (!known) {
-      const auto e = static_cast<uint32_t>(plan.ingress.size());
-      plan.ingress.push_back({rule.input_interface, ifindex, rule.group, rule.port,
-                              e % config.workers, static_cast<int>(e)});
-    }
-    plan.rule_first_output.push_back(static_cast<uint32_t>(plan.outputs.size()));
-    plan.rule_output_count.push_back(static_cast<uint32_t>(rule.outputs.size()));
-    for (size_t o = 0; o < rule.outputs.size(); ++o) {
-      const std::string where = rule_where + ".outputs[" + std::to_string(o) + "]";
-      const unsigned out_index = lookup(rule.outputs[o].interface);
-      if (out_index == 0) {
-        return fail(where + ".interface", "no such interface '" + rule.outputs[o].interface + "'");
-      }
-      plan.outputs.push_back(rule.outputs[o]);
-      plan.output_ifindex.push_back(out_index);
-      plan.output_where.push_back(where);
-      plan.output_ttl.push_back(
-          {.threshold = rule.outputs[o].ttl_threshold, .fixed = rule.outputs[o].ttl.value_or(0)});
-    }
-  }
-  plan.rule_counters.assign(config.workers, std::vector<RuleCounters>(config.rules.size()));
-  plan.output_counters.assign(config.workers, std::vector<OutputCounters>(plan.outputs.size()));
-  plan.rule_previous.assign(config.rules.size(), -1);
-  plan.output_previous.assign(plan.outputs.size(), -1);
-  if (config.ingress == IngressMode::packet && config.workers > 1) {
-    // Fanout group ids are per network namespace: derive from the pid to avoid another
-    // relay's group; each interface gets its own id (a group is bound to one device).
-    plan.fanout_id = static_cast<int>(::getpid() & 0x7fff);
-  }
-  return plan;
-}
-
-Result<Worker::IngressSocket> Worker::open_ingress(const RelayPlan& plan, size_t e,
-                                                   std::string* notes) {
-  const IngressEndpoint& endpoint = plan.ingress[e];
-  const bool packet_mode = plan.config.ingress == IngressMode::packet;
-  IngressSocketOptions options{.rcvbuf = plan.config.rcvbuf, .fanout_id = -1};
-  if (plan.fanout_id >= 0) {
-    options.fanout_id = (plan.fanout_id + endpoint.fanout_offset) & 0xffff;
-  }
-  const char* rx_choice = std::getenv(kPacketRxEnv);
-  const bool use_ring = rx_choice == nullptr || std::string_view(rx_choice) != "recvmmsg";
-  PacketRing ring;
-  auto fd = packet_mode ? open_packet_socket(endpoint.interface, endpoint.ifindex, options, notes,
-                                             use_ring ? &ring : nullptr)
-                        : open_udp_ingress_socket(endpoint.interface, endpoint.ifindex,
-                                                  endpoint.group, endpoint.port, options);
-  if (!fd) {
-    return tl::unexpected(fd.error());
-  }
-  IngressSocket socket;
-  socket.fd = std::move(*fd);
-  socket.ifindex = endpoint.ifindex;
-  socket.group = endpoint.group.s_addr;
-  socket.port = endpoint.port;
-  socket.ring = std::move(ring);
-  return socket;
-}
 
 Worker::Worker(uint32_t index, int cpu, const RelayPlan& plan)
     : index_(index),
@@ -183,16 +36,14 @@ Result<void> Worker::open() {
     if (!packet_mode_ && plan_->ingress[e].worker != index_) {
       continue;
     }
-    auto socket = open_ingress(*plan_, e, &notes_);
-    if (!socket) {
-      return tl::unexpected(socket.error());
+    auto ingress = make_ingress(plan_->ingress[e], ingress_settings(*plan_), &notes_);
+    if (!ingress) {
+      return tl::unexpected(ingress.error());
     }
     if (packet_mode_ && e == 0) {
-      notes_ += socket->ring.mapped()
-                    ? "rx TPACKET_V2 ring " + std::to_string(socket->ring.frames()) + " frames; "
-                    : std::string("rx recvmmsg; ");
+      notes_ += (*ingress)->describe() + "; ";
     }
-    ingress_.push_back(std::move(*socket));
+    ingress_.push_back(std::move(*ingress));
   }
   for (size_t o = 0; o < plan_->outputs.size(); ++o) {
     auto fd = open_output_socket(plan_->outputs[o], plan_->output_ifindex[o],
@@ -205,90 +56,62 @@ Result<void> Worker::open() {
     output_sockets_.push_back(std::move(*fd));
   }
   rebinder_.init(plan_->outputs, plan_->output_ifindex, output_fds_);
-  // Receive slots, reserved once.
-  slot_buffers_.assign(kRecvBatch, nullptr);
-  scratch_.reset(new uint8_t[static_cast<size_t>(kRecvBatch) * BufferPool::kBufferSize]);
-  messages_.assign(kRecvBatch, mmsghdr{});
-  iovecs_.assign(kRecvBatch, iovec{});
-  sources_.assign(kRecvBatch, sockaddr_in{});
-  control_.assign(static_cast<size_t>(kRecvBatch) * kControlSize, 0);
-  link_sources_.assign(packet_mode_ ? kRecvBatch : 0, sockaddr_ll{});
-  if (packet_mode_) {
-    // Frames longer than a ring slot are read whole from the socket queue into this one buffer
-    // (read_ring_copy); allocated once, 64 KiB.
-    copy_buffer_.reset(new uint8_t[kCopyBufferSize]);
-  }
-  for (uint32_t i = 0; i < kRecvBatch; ++i) {
-    iovecs_[i].iov_len = BufferPool::kBufferSize;
-    msghdr& header = messages_[i].msg_hdr;
-    header.msg_iov = &iovecs_[i];
-    header.msg_iovlen = 1;
-    header.msg_control = &control_[static_cast<size_t>(i) * kControlSize];
-    if (packet_mode_) {
-      header.msg_name = &link_sources_[i];  // sll_pkttype; PACKET_AUXDATA in the control
-    } else {
-      header.msg_name = &sources_[i];
-    }
-  }
+  slots_ = std::make_unique<ReceiveSlots>(packet_mode_);  // reserved once
   wake_fd_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake_fd_) {
     return fail_errno("worker " + std::to_string(index_) + ": eventfd");
   }
-  point_counters();
+  forwarder_.use_plan(*plan_, index_);
   rebuild_pollfds();
   return {};
 }
 
 Result<void> Worker::setup_egress() {
   const EgressConfig& knobs = plan_->config.egress;
-  EgressOptions options{.backend = plan_->backend,
-                        .queue_depth = knobs.queue_depth,
-                        .batch = knobs.batch,
-                        .output_counters = {output_counters_, plan_->outputs.size()}};
-  auto egress = make_egress(options, output_fds_, *pool_, counters_);
-  if (!egress &&
-      (options.backend == EgressBackend::uring || options.backend == EgressBackend::packet)) {
-    notes_ += std::string(to_string(options.backend)) + " egress failed (" +
-              egress.error().to_string() + "): falling back to sendmmsg; ";
-    options.backend = EgressBackend::sendmmsg;
-    egress = make_egress(options, output_fds_, *pool_, counters_);
-  }
+  const EgressOptions options{
+      .backend = plan_->backend,
+      .queue_depth = knobs.queue_depth,
+      .batch = knobs.batch,
+      .output_counters = {plan_->output_counters[index_].data(), plan_->outputs.size()}};
+  auto egress = make_egress_with_fallback(options, output_fds_, *pool_, counters_, &notes_);
   if (!egress) {
     return tl::unexpected(egress.error());
   }
   egress_ = std::move(*egress);
   backend_ = egress_->backend();
+  forwarder_.use_egress(*pool_, *egress_);
   return {};
+}
+
+Result<void> Worker::setup_thread() {
+  if (cpu_ >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_, &set);
+    const int err = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
+    if (err != 0) {
+      return fail(
+          "--cpus",
+          "worker " + std::to_string(index_) + ": cannot pin to cpu " + std::to_string(cpu_), err);
+    }
+  }
+  if (const uint32_t priority = plan_->config.rt_priority; priority > 0) {
+    sched_param param{};
+    param.sched_priority = static_cast<int>(priority);
+    const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param);
+    if (err != 0) {
+      return fail("--rt-priority",
+                  "worker " + std::to_string(index_) + ": SCHED_FIFO " + std::to_string(priority) +
+                      " refused (needs CAP_SYS_NICE)",
+                  err);
+    }
+  }
+  return setup_egress();
 }
 
 void Worker::start(const std::atomic<bool>& stop) {
   thread_ = std::thread([this, &stop] {
-    if (cpu_ >= 0) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(cpu_, &set);
-      const int err = ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
-      if (err != 0) {
-        ready_.set_value(
-            fail("--cpus",
-                 "worker " + std::to_string(index_) + ": cannot pin to cpu " + std::to_string(cpu_),
-                 err));
-        return;
-      }
-    }
-    if (const uint32_t priority = plan_->config.rt_priority; priority > 0) {
-      sched_param param{};
-      param.sched_priority = static_cast<int>(priority);
-      const int err = ::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &param);
-      if (err != 0) {
-        ready_.set_value(fail("--rt-priority",
-                              "worker " + std::to_string(index_) + ": SCHED_FIFO " +
-                                  std::to_string(priority) + " refused (needs CAP_SYS_NICE)",
-                              err));
-        return;
-      }
-    }
-    if (auto ok = setup_egress(); !ok) {
+    if (auto ok = setup_thread(); !ok) {
       ready_.set_value(tl::unexpected(ok.error()));
       return;
     }
@@ -324,15 +147,15 @@ uint64_t Worker::request_refresh() noexcept {
 void Worker::loop(const std::atomic<bool>& stop) {
   next_drops_read_ns_ = monotonic_ns() + kKernelDropsPeriodMs * 1000000u;
   while (!stop.load(std::memory_order_relaxed)) {
-    // Live rule change: switch plans between turns, never inside one (plan_update.cc).
+    // Live rule change: switch plans between turns, never inside one.
     if (WorkerUpdate* update = pending_update_.load(std::memory_order_acquire)) {
       apply_update(*update);
     }
     // A socket that returned a full batch may hold more: read again at once. Otherwise every
-    // socket was drained, and re-reading would only cost a recvmmsg() returning EAGAIN.
+    // socket was drained, and re-reading would only cost a read that finds nothing.
     bool maybe_more = false;
-    for (IngressSocket& socket : ingress_) {
-      maybe_more = receive(socket) == kRecvBatch || maybe_more;
+    for (std::unique_ptr<Ingress>& ingress : ingress_) {
+      maybe_more = ingress->receive(forwarder_, *slots_) == kRecvBatch || maybe_more;
     }
     egress_->flush();
     egress_->reap();
@@ -387,289 +210,9 @@ void Worker::clear_ingress_errors() noexcept {
   }
 }
 
-uint32_t Worker::receive_ring(IngressSocket& socket) {
-  uint32_t count = 0;
-  while (count < kRecvBatch) {
-    tpacket2_hdr* frame = socket.ring.next();
-    if (frame == nullptr) {
-      break;
-    }
-    handle_ring_frame(socket, frame);
-    socket.ring.release(frame);
-    ++count;
-  }
-  return count;
-}
-
-void Worker::handle_ring_frame(const IngressSocket& socket, const tpacket2_hdr* frame) {
-  ++counters_.rx_packets;
-  const FrameMeta meta = ring_frame_meta(frame);
-  const uint8_t* data = reinterpret_cast<const uint8_t*>(frame) + frame->tp_mac;
-  size_t len = frame->tp_snaplen;
-  if (frame->tp_len > frame->tp_snaplen) {
-    // Longer than a slot (a GSO super-frame, a jumbo frame), or cut to its headers by the
-    // socket filter (not UDP). The kernel queued a whole copy of the former beside the slot.
-    ++counters_.syscalls;
-    const size_t whole =
-        read_ring_copy(socket.fd.get(), frame, copy_buffer_.get(), kCopyBufferSize);
-    if (whole == 0) {
-      count_partial_frame(meta, data, len);
-      return;
-    }
-    data = copy_buffer_.get() + kVnetHeaderSize;
-    len = whole;
-  }
-  UdpView view;
-  const int32_t rule = accept_frame(socket, meta, data, len, view);
-  if (rule >= 0) {
-    // The ring frame goes back to the kernel at once; each datagram lives on in a pool buffer
-    // until its last copy is sent (one copy per datagram, not per output).
-    copy_and_send(rule, view);
-  }
-}
-
-void Worker::count_partial_frame(const FrameMeta& meta, const uint8_t* data, size_t len) noexcept {
-  UdpView view;
-  const ParseVerdict verdict = parse_frame(data, len, meta, view);
-  if (refused_on_headers(verdict)) {
-    count_verdict(verdict, counters_);
-  } else {
-    ++counters_.rx_truncated;
-  }
-}
-
-int32_t Worker::accept_frame(const IngressSocket& socket, const FrameMeta& meta,
-                             const uint8_t* frame, size_t len, UdpView& view) noexcept {
-  const ParseVerdict verdict = parse_frame(frame, len, meta, view);
-  if (verdict != ParseVerdict::ok) {
-    count_verdict(verdict, counters_);
-    return -1;
-  }
-  counters_.rx_bytes += view.payload_len;
-  const uint32_t datagrams = datagram_count(view);
-  if (view.segment_size != 0) {
-    ++counters_.gso_frames;
-    counters_.gso_segments += datagrams;
-  }
-  const int32_t rule =
-      plan_->table.find(socket.ifindex, view.dst_addr, view.dst_port, view.src_addr, view.vlan_id);
-  if (rule < 0) {
-    ++counters_.unmatched_no_rule;
-    return -1;
-  }
-  rule_counters_[rule].matched_packets += datagrams;
-  rule_counters_[rule].matched_bytes += view.payload_len;
-  if (ttl_expired(view.ttl, datagrams)) {
-    return -1;
-  }
-  return rule;
-}
-
-void Worker::copy_and_send(int32_t rule, const UdpView& view) noexcept {
-  const uint32_t datagrams = datagram_count(view);
-  const uint32_t step = datagrams == 1 ? view.payload_len : view.segment_size;
-  for (uint32_t i = 0; i < datagrams; ++i) {
-    const uint32_t offset = i * step;
-    const uint32_t len = std::min(step, view.payload_len - offset);
-    if (len > BufferPool::kBufferSize) {
-      ++counters_.rx_oversize;  // a jumbo datagram: read whole, but no buffer holds it
-      continue;
-    }
-    PacketBuffer* buffer = pool_->acquire();
-    if (buffer == nullptr) {
-      ++counters_.drop_buffer_exhausted;  // the one counter for this datagram (no copy made)
-      continue;
-    }
-    std::memcpy(buffer->data, view.payload + offset, len);
-    (void)send_to_outputs(rule, buffer, buffer->data, len, view.ttl);
-    pool_->release(buffer);
-  }
-}
-
-bool Worker::ttl_expired(uint8_t ttl, uint32_t datagrams) noexcept {
-  // A router never sends a packet with TTL 0: one received with TTL 1 ends here (TTL 0 cannot
-  // arrive from a conforming sender). With the decrement in send_to_outputs, this is what ends
-  // a forwarding loop through other hosts, which no check of one host's rules can see. A GSO
-  // frame's datagrams share its IP header: each counts.
-  if (ttl > 1) {
-    return false;
-  }
-  counters_.drop_ttl_expired += datagrams;
-  return true;
-}
-
-bool Worker::send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload,
-                             uint32_t len, uint8_t ttl) {
-  const uint32_t first = plan_->rule_first_output[static_cast<size_t>(rule)];
-  const uint32_t count = plan_->rule_output_count[static_cast<size_t>(rule)];
-  bool handed = false;
-  for (uint32_t o = first; o < first + count; ++o) {
-    const OutputTtl& output_ttl = plan_->output_ttl[o];
-    if (ttl <= output_ttl.threshold) {
-      ++counters_.drop_ttl_threshold;
-      continue;
-    }
-    const uint8_t copy_ttl = output_ttl.fixed != 0 ? output_ttl.fixed : ttl - 1;
-    const bool accepted = egress_->send(o, buffer, payload, len, copy_ttl);
-    ++(accepted ? output_counters_[o].queued_packets : output_counters_[o].dropped_packets);
-    handed = accepted || handed;
-  }
-  if (handed) {
-    ++counters_.fwd_packets;
-  }
-  return handed;
-}
-
-uint32_t Worker::receive(IngressSocket& socket) {
-  if (socket.ring.mapped()) {
-    return receive_ring(socket);
-  }
-  for (uint32_t i = 0; i < kRecvBatch; ++i) {
-    if (slot_buffers_[i] == nullptr) {
-      slot_buffers_[i] = pool_->acquire();
-    }
-    iovecs_[i].iov_base = slot_buffers_[i] != nullptr
-                              ? slot_buffers_[i]->data
-                              : scratch_.get() + static_cast<size_t>(i) * BufferPool::kBufferSize;
-    msghdr& header = messages_[i].msg_hdr;
-    header.msg_flags = 0;
-    header.msg_namelen = packet_mode_ ? sizeof(sockaddr_ll) : sizeof(sockaddr_in);
-    header.msg_controllen = kControlSize;
-  }
-  ++counters_.syscalls;
-  const int count =
-      ::recvmmsg(socket.fd.get(), messages_.data(), kRecvBatch, MSG_DONTWAIT, nullptr);
-  if (count <= 0) {
-    return 0;  // EAGAIN (nothing waiting) or EINTR: both just end this socket's turn
-  }
-  for (int i = 0; i < count; ++i) {
-    const auto slot = static_cast<uint32_t>(i);
-    if (packet_mode_) {
-      handle_frame(socket, slot, messages_[slot].msg_len);
-    } else {
-      handle_datagram(socket, slot, messages_[slot].msg_len);
-    }
-  }
-  return static_cast<uint32_t>(count);
-}
-
-void Worker::handle_frame(const IngressSocket& socket, uint32_t slot, uint32_t len) {
-  ++counters_.rx_packets;
-  msghdr& header = messages_[slot].msg_hdr;
-  const auto* bytes = static_cast<const uint8_t*>(iovecs_[slot].iov_base);
-  if (len < kVnetHeaderSize) {
-    ++counters_.malformed_truncated;  // never from the kernel: every frame has its header
-    return;
-  }
-  const tpacket_auxdata* auxdata = nullptr;
-  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&header); cmsg != nullptr; cmsg = CMSG_NXTHDR(&header, cmsg)) {
-    if (cmsg->cmsg_level == SOL_PACKET && cmsg->cmsg_type == PACKET_AUXDATA) {
-      auxdata = reinterpret_cast<const tpacket_auxdata*>(CMSG_DATA(cmsg));
-    }
-  }
-  const FrameMeta meta = received_frame_meta(link_sources_[slot], auxdata, bytes);
-  const uint8_t* frame = bytes + kVnetHeaderSize;
-  const size_t frame_len = len - kVnetHeaderSize;
-  if ((header.msg_flags & MSG_TRUNC) != 0) {
-    // Longer than a buffer (a GSO super-frame over 2 KiB, a jumbo frame): the rest is lost.
-    // The ring (the default) reads such frames whole.
-    count_partial_frame(meta, frame, frame_len);
-    return;
-  }
-  UdpView view;
-  const int32_t rule = accept_frame(socket, meta, frame, frame_len, view);
-  if (rule < 0) {
-    return;
-  }
-  if (view.segment_size != 0) {
-    copy_and_send(rule, view);  // one buffer per datagram; the slot keeps its own
-  } else {
-    forward(rule, slot, view.payload, view.payload_len, view.ttl);
-  }
-}
-
-void Worker::handle_datagram(IngressSocket& socket, uint32_t slot, uint32_t len) {
-  ++counters_.rx_packets;
-  msghdr& header = messages_[slot].msg_hdr;
-  // The received TTL (IP_RECVTTL). Without one (cannot happen: the option is set at open) the
-  // packet counts as expired rather than being forwarded with a TTL nobody knows.
-  uint8_t ttl = 0;
-  for (cmsghdr* cmsg = CMSG_FIRSTHDR(&header); cmsg != nullptr; cmsg = CMSG_NXTHDR(&header, cmsg)) {
-    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SO_RXQ_OVFL) {
-      uint32_t overflow = 0;
-      std::memcpy(&overflow, CMSG_DATA(cmsg), sizeof overflow);
-      note_socket_drops(socket, overflow);
-    } else if (cmsg->cmsg_level == IPPROTO_IP && cmsg->cmsg_type == IP_TTL) {
-      int value = 0;
-      std::memcpy(&value, CMSG_DATA(cmsg), sizeof value);
-      ttl = static_cast<uint8_t>(value);
-    }
-  }
-  if ((header.msg_flags & MSG_TRUNC) != 0) {
-    ++counters_.malformed_truncated;
-    return;
-  }
-  counters_.rx_bytes += len;
-  const int32_t rule =
-      plan_->table.find(socket.ifindex, socket.group, socket.port, sources_[slot].sin_addr.s_addr);
-  if (rule < 0) {
-    ++counters_.unmatched_no_rule;
-    return;
-  }
-  ++rule_counters_[rule].matched_packets;
-  rule_counters_[rule].matched_bytes += len;
-  if (ttl_expired(ttl)) {
-    return;
-  }
-  forward(rule, slot, static_cast<const uint8_t*>(iovecs_[slot].iov_base), len, ttl);
-}
-
-void Worker::forward(int32_t rule, uint32_t slot, const uint8_t* payload, uint32_t len,
-                     uint8_t ttl) {
-  PacketBuffer* buffer = slot_buffers_[slot];
-  if (buffer == nullptr) {
-    // Read into scratch because the pool was empty: the packet cannot be relayed. One counter
-    // for it: exhausted_packets is about copies lost at egress.
-    ++counters_.drop_buffer_exhausted;
-    return;
-  }
-  if (send_to_outputs(rule, buffer, payload, len, ttl)) {
-    // The copies hold their own references; the slot takes a fresh buffer next turn.
-    pool_->release(buffer);
-    slot_buffers_[slot] = nullptr;
-  } else {
-    buffer->exhausted = false;  // every copy failed and released: the slot reuses the buffer
-  }
-}
-
-void Worker::note_socket_drops(IngressSocket& socket, uint32_t cumulative) noexcept {
-  // The kernel reports the socket's cumulative drop count (sk_drops); add what is new
-  // (mod 2^32). A datagram queued before a SO_MEMINFO read carries an older value: ignore it.
-  const auto fresh = static_cast<uint32_t>(cumulative - socket.last_overflow);
-  if (static_cast<int32_t>(fresh) > 0) {
-    counters_.kernel_drops += fresh;
-    socket.last_overflow = cumulative;
-  }
-}
-
 void Worker::refresh_kernel_drops() noexcept {
-  if (!packet_mode_) {
-    // SO_RXQ_OVFL arrives with the NEXT datagram read: drops after the last one (a burst
-    // overflowed the buffer, then silence) would never be counted. SO_MEMINFO reads the same
-    // cumulative sk_drops now.
-    for (IngressSocket& socket : ingress_) {
-      uint32_t meminfo[SK_MEMINFO_VARS] = {};
-      socklen_t size = sizeof meminfo;
-      ++counters_.syscalls;
-      if (::getsockopt(socket.fd.get(), SOL_SOCKET, SO_MEMINFO, meminfo, &size) == 0) {
-        note_socket_drops(socket, meminfo[SK_MEMINFO_DROPS]);
-      }
-    }
-    return;
-  }
-  for (const IngressSocket& socket : ingress_) {
-    ++counters_.syscalls;
-    counters_.kernel_drops += read_packet_drops(socket.fd.get());
+  for (std::unique_ptr<Ingress>& ingress : ingress_) {
+    ingress->read_kernel_drops(counters_);
   }
 }
 
@@ -681,12 +224,124 @@ void Worker::shutdown() noexcept {
   refresh_kernel_drops();
   refresh_done_.store(refresh_requested_.load(std::memory_order_acquire),
                       std::memory_order_release);
-  for (PacketBuffer*& buffer : slot_buffers_) {
-    if (buffer != nullptr) {
-      pool_->release(buffer);
-      buffer = nullptr;
+  slots_->release(*pool_);
+}
+
+// ---- live rule changes (worker_update.h) ---------------------------------------------------
+
+bool Worker::post_update(WorkerUpdate* update) noexcept {
+  // One update at a time: a pending one is never replaced (the worker would lose the plan the
+  // next one was built on).
+  WorkerUpdate* expected = nullptr;
+  if (!pending_update_.compare_exchange_strong(expected, update, std::memory_order_release,
+                                               std::memory_order_relaxed)) {
+    return false;
+  }
+  const uint64_t one = 1;
+  if (wake_fd_) {
+    // Wakes a loop idling in poll(); a full counter (EAGAIN) means it is already awake.
+    (void)!::write(wake_fd_.get(), &one, sizeof one);
+  }
+  return true;
+}
+
+void Worker::rebuild_pollfds() {
+  pollfds_.clear();
+  for (const std::unique_ptr<Ingress>& ingress : ingress_) {
+    pollfds_.push_back(pollfd{ingress->fd(), POLLIN, 0});
+  }
+  if (wake_fd_) {
+    pollfds_.push_back(pollfd{wake_fd_.get(), POLLIN, 0});  // last, see drain_wake()
+  }
+}
+
+void Worker::drain_wake() noexcept {
+  uint64_t value = 0;
+  if (wake_fd_) {
+    (void)!::read(wake_fd_.get(), &value, sizeof value);
+  }
+}
+
+void Worker::apply_update(WorkerUpdate& update) noexcept {
+  drain_wake();
+  if (update.base_generation != applied_generation_.load(std::memory_order_relaxed)) {
+    // Built on a plan this worker never adopted: its socket indices refer to other lists.
+    // Refuse it whole; the control thread sees rejected_generation() and keeps it alive.
+    pending_update_.store(nullptr, std::memory_order_relaxed);
+    rejected_generation_.store(update.generation, std::memory_order_release);
+    return;
+  }
+  // Every in-flight copy completes first (io_uring completions included), so nothing the
+  // kernel still holds references a socket that is about to be retired. The egress goes now,
+  // while the old plan's counters are current: a copy it cancels is charged there, and
+  // carries over below with the rest.
+  egress_->drain(kDrainMs);
+  egress_->reap();
+  egress_.reset();
+
+  for (int32_t source : update.ingress_source) {
+    update.next_ingress.push_back(
+        std::move(source >= 0 ? ingress_[static_cast<size_t>(source)]
+                              : update.opened_ingress[static_cast<size_t>(-1 - source)]));
+  }
+  ingress_.swap(update.next_ingress);  // the update now holds the old list (retired entries)
+  for (int32_t source : update.output_source) {
+    UniqueFd& fd = source >= 0 ? output_sockets_[static_cast<size_t>(source)]
+                               : update.opened_outputs[static_cast<size_t>(-1 - source)];
+    update.next_output_fds.push_back(fd.get());
+    update.next_outputs.push_back(std::move(fd));
+  }
+  output_sockets_.swap(update.next_outputs);
+  output_fds_.swap(update.next_output_fds);
+
+  // Counters of rules and outputs that persist continue from their values in the old plan.
+  const RelayPlan& next = *update.plan;
+  for (size_t r = 0; r < next.rule_previous.size(); ++r) {
+    if (next.rule_previous[r] >= 0) {
+      next.rule_counters[index_][r] = plan_->rule_counters[index_][next.rule_previous[r]];
     }
   }
+  for (size_t o = 0; o < next.output_previous.size(); ++o) {
+    if (next.output_previous[o] >= 0) {
+      next.output_counters[index_][o] = plan_->output_counters[index_][next.output_previous[o]];
+    }
+  }
+  plan_ = &next;
+  forwarder_.use_plan(next, index_);
+  rebuild_pollfds();
+  // Interface-fault recovery follows the new output list (output_rebind.h).
+  rebinder_.init(next.outputs, next.output_ifindex, output_fds_);
+
+  // The old egress was built over the old fd list: build one over the new, same backend.
+  build_egress();
+
+  pending_update_.store(nullptr, std::memory_order_relaxed);
+  applied_generation_.store(update.generation, std::memory_order_release);
+}
+
+void Worker::rebuild_egress() noexcept {
+  // Called after a drain. The old egress is destroyed here, on the thread that owns its ring
+  // and the pool (what it still had in flight is cancelled and counted); the new one reads
+  // the output sockets again (the packet egress takes each output's index and MAC from them).
+  egress_.reset();
+  build_egress();
+}
+
+void Worker::build_egress() noexcept {
+  const EgressConfig& knobs = plan_->config.egress;
+  const EgressOptions options{
+      .backend = backend_,
+      .queue_depth = knobs.queue_depth,
+      .batch = knobs.batch,
+      .output_counters = {plan_->output_counters[index_].data(), plan_->outputs.size()}};
+  // As at start-up: a backend that cannot be built falls back (egress_selector.h).
+  auto egress = make_egress_with_fallback(options, output_fds_, *pool_, counters_, nullptr);
+  if (!egress) {
+    std::abort();  // "can't happen" after start: the fallback, sendmmsg, only allocates
+  }
+  egress_ = std::move(*egress);
+  backend_ = egress_->backend();
+  forwarder_.use_egress(*pool_, *egress_);
 }
 
 }  // namespace mrelay

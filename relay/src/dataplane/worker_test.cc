@@ -1,6 +1,7 @@
-// Worker tests: the plan built from a config, and the whole loop (UDP ingress -> rule ->
-// 3 outputs with different TTL settings) for every egress backend, on the loopback of a
-// private network namespace.
+// Worker tests: the whole loop (UDP ingress -> rule -> 3 outputs with different TTL settings)
+// for every egress backend, and the one counter of a packet read while the pool is empty, on
+// the loopback of a private network namespace. The plans come from the control plane's
+// builder (control/plan_build.h), as in the relay.
 //
 // The loop test forks a child that unshare(CLONE_NEWNET)s: the child gets its own loopback
 // (marked MULTICAST there), so nothing touches the host's interfaces and the namespace goes
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <thread>
 
+#include "control/plan_build.h"
 #include "control/stats_json.h"
 #include "mrelay/kernel_probe.h"
 #include "testing/test_netns.h"
@@ -30,84 +32,6 @@ in_addr address(const char* text) {
   in_addr value{};
   ::inet_pton(AF_INET, text, &value);
   return value;
-}
-
-Rule make_rule(const std::string& in_interface, const char* group, uint16_t port,
-               std::vector<std::pair<std::string, uint16_t>> outputs) {
-  Rule rule;
-  rule.input_interface = in_interface;
-  rule.group = address(group);
-  rule.port = port;
-  for (auto& [interface, out_port] : outputs) {
-    Output output;
-    output.interface = interface;
-    output.address = address("239.9.9.9");
-    output.port = out_port;
-    rule.outputs.push_back(output);
-  }
-  return rule;
-}
-
-unsigned fake_lookup(const std::string& name) {
-  if (name == "eth0") {
-    return 2;
-  }
-  if (name == "eth1") {
-    return 3;
-  }
-  return 0;
-}
-
-TEST(RelayPlan, FlattensOutputsAndDedupesIngress) {
-  Config config;
-  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}, {"eth1", 6001}}));
-  config.rules.push_back(make_rule("eth0", "239.1.1.2", 5000, {{"eth1", 6002}}));
-  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5001, {{"eth1", 6003}}));
-
-  config.ingress = IngressMode::packet;
-  auto packet = build_plan(config, fake_lookup);
-  ASSERT_TRUE(packet) << packet.error().to_string();
-  EXPECT_EQ(packet->ingress.size(), 1u);  // one raw socket per interface
-  ASSERT_EQ(packet->outputs.size(), 4u);
-  EXPECT_EQ(packet->rule_first_output, (std::vector<uint32_t>{0, 2, 3}));
-  EXPECT_EQ(packet->rule_output_count, (std::vector<uint32_t>{2, 1, 1}));
-  EXPECT_EQ(packet->outputs[3].port, 6003);
-  EXPECT_EQ(packet->output_ifindex[1], 3u);
-  EXPECT_EQ(packet->output_where[2], "rules[1].outputs[0]");
-  EXPECT_EQ(packet->fanout_id, -1);  // one worker: no fanout
-
-  config.ingress = IngressMode::udp;
-  auto udp = build_plan(config, fake_lookup);
-  ASSERT_TRUE(udp);
-  EXPECT_EQ(udp->ingress.size(), 3u);  // one socket per (interface, group, port)
-
-  config.ingress = IngressMode::packet;
-  config.workers = 2;
-  auto fanout = build_plan(config, fake_lookup);
-  ASSERT_TRUE(fanout);
-  EXPECT_GE(fanout->fanout_id, 0);
-}
-
-TEST(RelayPlan, CarriesEachOutputsTtlSettings) {
-  Config config;
-  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}, {"eth1", 6001}}));
-  config.rules[0].outputs[1].ttl = 7;
-  config.rules[0].outputs[1].ttl_threshold = 32;
-  auto plan = build_plan(config, fake_lookup);
-  ASSERT_TRUE(plan) << plan.error().to_string();
-  ASSERT_EQ(plan->output_ttl.size(), 2u);
-  EXPECT_EQ(plan->output_ttl[0].threshold, kDefaultTtlThreshold);
-  EXPECT_EQ(plan->output_ttl[0].fixed, 0);  // the received TTL - 1
-  EXPECT_EQ(plan->output_ttl[1].threshold, 32);
-  EXPECT_EQ(plan->output_ttl[1].fixed, 7);
-}
-
-TEST(RelayPlan, MissingInterfaceNamesTheField) {
-  Config config;
-  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth9", 6000}}));
-  auto plan = build_plan(config, fake_lookup);
-  ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error().where, "rules[0].outputs[0].interface");
 }
 
 // ---- the loop, in a private network namespace -------------------------------------------

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/identity.h"
 #include "mrelay/config.h"
 #include "mrelay/error.h"
 
@@ -53,17 +54,6 @@ struct CapabilitySets {
   CapabilityMask inheritable = 0;
 };
 [[nodiscard]] Result<CapabilitySets> current_capabilities();
-
-/// The identity to switch to, from user and group names (or numeric ids).
-struct Identity {
-  uid_t uid = 0;
-  gid_t gid = 0;
-};
-/// Resolves `user` (name or number) and `group` (empty = the user's primary group). Errors
-/// name "--user" / "--group": "--user: no such user 'nobdy'".
-[[nodiscard]] Result<Identity> resolve_identity(const std::string& user, const std::string& group);
-/// Resolves a group name or number; errors name `where` ("--control-group: no such group 'x'").
-[[nodiscard]] Result<gid_t> resolve_group(const std::string& group, const std::string& where);
 
 struct PrivilegeRequest {
   std::string user;   // empty = keep the current uid/gid

@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "control/stats_json.h"
+#include "common/clock.h"
 
 namespace mrelay {
 namespace {

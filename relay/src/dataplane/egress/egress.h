@@ -1,15 +1,20 @@
-// Egress backends: hand copies of a received packet to output sockets.
+// The egress contract: hand copies of a received packet to output sockets. One file per
+// backend (egress_send.cc, egress_sendmmsg.cc for sendmmsg and gso, egress_uring.cc,
+// egress_packet.cc); which one runs, and every fallback, is decided in egress_selector.h.
 //
 //   std::vector<UniqueFd> sockets;  // one per output, from open_output_socket()
 //   auto egress = mrelay::make_egress({.backend = EgressBackend::uring, .queue_depth = 1024,
-//                                      .batch = 64}, fds, pool, counters);
+//                                      .batch = 64}, fds, pool, counters);  // egress_selector.h
 //   for (each packet) { for (each output o) { egress->send(o, buf, payload, len, ttl); } }
 //   egress->flush();   // end of the loop turn: everything queued goes to the kernel
 //   egress->reap();    // completions (io_uring): release buffers, count errors
 //
-// Every backend takes a reference on the packet's buffer for each copy it accepts and
-// releases it when that copy is done, so one buffer serves every output. Nothing here
-// allocates, throws or logs after construction: failures are counted in WorkerCounters.
+// Buffers: every backend takes a reference on the packet's buffer for each copy it accepts
+// (BufferPool::retain) and releases it when that copy is done (sent, failed or cancelled), so
+// one buffer serves every output and the caller may release its own reference as soon as
+// send() returns. A backend that sends at once (send) takes no reference. Nothing here
+// allocates, throws or logs after construction: failures are counted in WorkerCounters, each
+// lost copy once.
 //
 // Every copy carries its own IPv4 TTL (the worker decrements the received one). The UDP-socket
 // backends send it as an IP_TTL control message with the copy, which Linux applies to
@@ -49,7 +54,7 @@ struct OutputCounters {
 };
 
 struct EgressOptions {
-  EgressBackend backend = EgressBackend::uring;
+  EgressBackend backend = kDefaultEgressBackend;
   uint32_t queue_depth = 1024;  // io_uring SQ entries = max copies in flight (uring only)
   uint32_t batch = 64;          // copies per sendmmsg (per output) or per io_uring submit
   // Where accepted copies that fail later are counted per output (index = output number);
@@ -78,6 +83,10 @@ struct OutputSocketOptions {
 
 /// Effective send buffer of a socket in bytes as the kernel reports it (doubled value).
 [[nodiscard]] int socket_sndbuf(int fd);
+
+/// Whether a connected UDP output socket sends to a multicast group (false for a unicast peer
+/// or a socket that is not connected).
+[[nodiscard]] bool output_socket_multicast(int fd) noexcept;
 
 /// The TTL a connected UDP output socket puts on a datagram sent without an IP_TTL control
 /// message (IP_MULTICAST_TTL for a multicast peer, IP_TTL otherwise); 0 when it cannot tell
@@ -126,33 +135,6 @@ class Egress {
   /// One line for the startup log: backend, knobs and io_uring features in use.
   [[nodiscard]] virtual std::string describe() const = 0;
 };
-
-/// Builds the backend named in options over `fds` (one per output, index = output number).
-/// The fds, pool and counters must outlive the Egress. For io_uring, call this on the thread
-/// that will use it (the ring may be created with IORING_SETUP_SINGLE_ISSUER).
-[[nodiscard]] Result<std::unique_ptr<Egress>> make_egress(const EgressOptions& options,
-                                                          std::span<const int> fds,
-                                                          BufferPool& pool,
-                                                          WorkerCounters& counters);
-
-// The backends; make_egress() picks one.
-[[nodiscard]] std::unique_ptr<Egress> make_send_egress(std::span<const int> fds, BufferPool& pool,
-                                                       WorkerCounters& counters);
-[[nodiscard]] std::unique_ptr<Egress> make_sendmmsg_egress(const EgressOptions& options,
-                                                           std::span<const int> fds,
-                                                           BufferPool& pool,
-                                                           WorkerCounters& counters);
-[[nodiscard]] Result<std::unique_ptr<Egress>> make_uring_egress(const EgressOptions& options,
-                                                                std::span<const int> fds,
-                                                                BufferPool& pool,
-                                                                WorkerCounters& counters);
-
-/// Multicast outputs as frames built here, through one AF_PACKET socket (CAP_NET_RAW); unicast
-/// outputs through their UDP sockets with sendmmsg. See egress_packet.cc.
-[[nodiscard]] Result<std::unique_ptr<Egress>> make_packet_egress(const EgressOptions& options,
-                                                                 std::span<const int> fds,
-                                                                 BufferPool& pool,
-                                                                 WorkerCounters& counters);
 
 /// Counts one lost copy by errno and marks the packet exhausted when the cause is a full
 /// queue/buffer (ENOBUFS, EAGAIN), so exhausted_packets counts each packet once.

@@ -1,7 +1,7 @@
 // Egress backend "send": one send() per copy. The simplest path and the syscall-per-packet
 // reference the harness compares the batched backends against.
 //
-//   auto egress = mrelay::make_send_egress(fds, pool, counters);
+//   auto egress = mrelay::make_egress({.backend = EgressBackend::send}, fds, pool, counters);
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dataplane/egress/egress.h"
+#include "dataplane/egress/egress_backends.h"
 
 namespace mrelay {
 namespace {

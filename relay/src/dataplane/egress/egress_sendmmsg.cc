@@ -11,7 +11,8 @@
 //
 // A message whose TTL differs from the socket's own carries an IP_TTL control message.
 //
-//   auto egress = mrelay::make_sendmmsg_egress({.batch = 64}, fds, pool, counters);
+//   auto egress = mrelay::make_egress({.backend = EgressBackend::gso, .batch = 64}, fds, pool,
+//                                     counters);   // egress_selector.h
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -23,6 +24,8 @@
 #include <vector>
 
 #include "dataplane/egress/egress.h"
+#include "dataplane/egress/egress_backends.h"
+#include "dataplane/egress/egress_selector.h"
 
 namespace mrelay {
 namespace {
@@ -33,6 +36,38 @@ constexpr uint32_t kMaxSegmentsPerRun = 64;
 constexpr uint32_t kMaxRunBytes = 65507;
 // IPv4 header without options plus the UDP header.
 constexpr int kIpv4UdpHeaderBytes = 28;
+
+// Per output: the TTL its socket sends without a control message.
+std::vector<uint8_t> socket_ttls(std::span<const int> fds) {
+  std::vector<uint8_t> ttls(fds.size());
+  for (size_t output = 0; output < fds.size(); ++output) {
+    ttls[output] = output_socket_ttl(fds[output]);
+  }
+  return ttls;
+}
+
+// Per output: the largest copy that may join a GSO run; 0 without GSO. A segment must fit the
+// path MTU with its IPv4 and UDP headers, or the kernel refuses the whole run (EINVAL); larger
+// copies go alone (and are fragmented as without GSO). Output sockets are connected, so
+// IP_MTU answers; if not, the kernel decides.
+std::vector<uint32_t> largest_segments(std::span<const int> fds, bool gso) {
+  std::vector<uint32_t> largest(fds.size(), gso ? kMaxRunBytes : 0);
+  for (size_t output = 0; output < fds.size() && gso; ++output) {
+    int mtu = 0;
+    socklen_t length = sizeof mtu;
+    if (::getsockopt(fds[output], IPPROTO_IP, IP_MTU, &mtu, &length) == 0 &&
+        mtu > kIpv4UdpHeaderBytes) {
+      largest[output] = static_cast<uint32_t>(mtu - kIpv4UdpHeaderBytes);
+    }
+  }
+  return largest;
+}
+
+std::vector<uint32_t> reserved_list(size_t capacity) {
+  std::vector<uint32_t> list;
+  list.reserve(capacity);
+  return list;
+}
 
 class SendmmsgEgress final : public Egress {
  public:
@@ -54,26 +89,10 @@ class SendmmsgEgress final : public Egress {
         run_first_(fds.size() * batch),
         run_length_(fds.size() * batch),
         queued_(fds.size(), 0),
-        dirty_(),
+        dirty_(reserved_list(fds.size())),
         is_dirty_(fds.size(), false),
-        largest_segment_(fds.size(), gso ? kMaxRunBytes : 0),
-        socket_ttls_(fds.size()) {
-    dirty_.reserve(fds.size());
-    for (size_t output = 0; output < fds.size(); ++output) {
-      socket_ttls_[output] = output_socket_ttl(fds[output]);
-    }
-    for (size_t output = 0; output < fds.size() && gso; ++output) {
-      // A segment must fit the path MTU with its IPv4 and UDP headers, or the kernel refuses
-      // the whole run (EINVAL); larger copies go alone (and are fragmented as without GSO).
-      // Output sockets are connected, so IP_MTU answers; if not, the kernel decides.
-      int mtu = 0;
-      socklen_t length = sizeof mtu;
-      if (::getsockopt(fds[output], IPPROTO_IP, IP_MTU, &mtu, &length) == 0 &&
-          mtu > kIpv4UdpHeaderBytes) {
-        largest_segment_[output] = static_cast<uint32_t>(mtu - kIpv4UdpHeaderBytes);
-      }
-    }
-  }
+        largest_segment_(largest_segments(fds, gso)),
+        socket_ttls_(socket_ttls(fds)) {}
 
   ~SendmmsgEgress() override { drain(0); }
 
@@ -216,10 +235,9 @@ class SendmmsgEgress final : public Egress {
         finish_copies(output, run_first_[failed], count - run_first_[failed], err);
         break;
       }
-      if (run_length_[failed] > 1 && (err == EIO || err == EINVAL || err == EMSGSIZE ||
-                                      err == EOPNOTSUPP || err == ENOPROTOOPT)) {
-        // The path cannot segment (no checksum offload on the device: EIO; a segment above
-        // the MTU: EINVAL/EMSGSIZE): this output sends datagram by datagram from now on.
+      if (run_length_[failed] > 1 && gso_refused_by_path(err)) {
+        // The path cannot segment: this output sends datagram by datagram from now on (the
+        // per-output fallback policy is the selector's, egress_selector.h).
         largest_segment_[output] = 0;
         ++counters_.gso_fallbacks;
         const uint32_t first = run_first_[failed];

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "dataplane/egress/egress_selector.h"
 #include "mrelay/kernel_probe.h"
 #include "testing/test_netns.h"
 

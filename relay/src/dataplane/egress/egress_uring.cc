@@ -2,7 +2,7 @@
 // end of each loop turn. At most `queue_depth` copies are in flight: each holds a slot (buffer
 // reference, length, output) named by the CQE's user_data, and the slot and buffer reference
 // are released when the CQE is reaped. With no slot free the copy is dropped and counted
-// (uring_sq_full, drop_queue_full): the queue-depth ceiling of the November 2025 report.
+// (uring_sq_full, drop_queue_full): the queue-depth ceiling of reports/nov2025/index.md.
 // A copy whose TTL differs from its socket's own goes as IORING_OP_SENDMSG with an IP_TTL
 // control message; the message lives in the copy's slot until its completion.
 //
@@ -14,9 +14,8 @@
 // Copies still in flight when the egress is torn down are cancelled and counted
 // (drop_cancelled).
 //
-//   auto egress = mrelay::make_uring_egress({.backend = EgressBackend::uring,
-//                                            .queue_depth = 1024, .batch = 64},
-//                                           fds, pool, counters);
+//   auto egress = mrelay::make_egress({.backend = EgressBackend::uring, .queue_depth = 1024,
+//                                      .batch = 64}, fds, pool, counters);  // egress_selector.h
 #include <liburing.h>
 
 #include <cerrno>
@@ -26,6 +25,7 @@
 #include <vector>
 
 #include "dataplane/egress/egress.h"
+#include "dataplane/egress/egress_backends.h"
 #include "mrelay/kernel_probe.h"
 
 namespace mrelay {

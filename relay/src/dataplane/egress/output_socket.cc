@@ -1,4 +1,4 @@
-// Output sockets and the backend factory; see egress.h.
+// Output sockets, one connected UDP socket per output; see egress.h.
 //
 //   auto fd = mrelay::open_output_socket(output, if_nametoindex("veth1"), {.sndbuf = 4 << 20},
 //                                        "rules[0].outputs[0]");
@@ -106,6 +106,13 @@ int socket_sndbuf(int fd) {
   return bytes;
 }
 
+bool output_socket_multicast(int fd) noexcept {
+  sockaddr_in peer{};
+  socklen_t peer_len = sizeof peer;
+  return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0 &&
+         peer.sin_family == AF_INET && IN_MULTICAST(ntohl(peer.sin_addr.s_addr));
+}
+
 uint8_t output_socket_ttl(int fd) noexcept {
   sockaddr_in peer{};
   socklen_t peer_len = sizeof peer;
@@ -121,25 +128,6 @@ uint8_t output_socket_ttl(int fd) noexcept {
     return 0;
   }
   return static_cast<uint8_t>(ttl);
-}
-
-Result<std::unique_ptr<Egress>> make_egress(const EgressOptions& options, std::span<const int> fds,
-                                            BufferPool& pool, WorkerCounters& counters) {
-  if (options.batch == 0) {
-    return fail("--batch", "must be at least 1");
-  }
-  switch (options.backend) {
-    case EgressBackend::send:
-      return make_send_egress(fds, pool, counters);
-    case EgressBackend::sendmmsg:
-    case EgressBackend::gso:
-      return make_sendmmsg_egress(options, fds, pool, counters);
-    case EgressBackend::uring:
-      return make_uring_egress(options, fds, pool, counters);
-    case EgressBackend::packet:
-      return make_packet_egress(options, fds, pool, counters);
-  }
-  return fail("--egress", "unknown backend");
 }
 
 }  // namespace mrelay

@@ -1,6 +1,7 @@
 // Frame building for the "packet" egress backend (egress_packet.cc): the per-output
-// Ethernet/IPv4/UDP header template and its per-packet stamp. Pure functions, unit-tested in
-// egress_packet_test.cc.
+// Ethernet/IPv4/UDP header template and its per-packet stamp (pure functions), and the
+// output's addresses read back from its UDP socket. packet_frame.cc; tested in
+// packet_frame_test.cc.
 //
 //   mrelay::FrameTemplate frame = mrelay::build_frame_template(output);
 //   uint8_t header[mrelay::kFrameHeaderLen];
