@@ -259,6 +259,265 @@ Result<std::vector<Flag>> tokenize(int argc, const char* const* argv, Action& ac
   return flags;
 }
 
+// The quick form's flags (--in, --out, --source, --ttl, --ttl-threshold, --allow-link-local,
+// --vlan), gathered in command-line order before they become one rule.
+struct QuickForm {
+  std::optional<Output> input;
+  std::vector<Output> outputs;
+  std::optional<in_addr> source;
+  std::optional<uint8_t> ttl;
+  std::optional<uint8_t> threshold;
+  bool link_local = false;
+  std::optional<uint16_t> vlan;
+};
+
+// A number flag in 1..max: "must be in 1..255 (got 0)".
+Result<uint64_t> parse_in_range(std::string_view flag, std::string_view text, uint64_t max) {
+  auto number = parse_number(flag, text);
+  if (!number) {
+    return tl::unexpected(number.error());
+  }
+  if (*number < 1 || *number > max) {
+    return fail(std::string(flag),
+                "must be in 1.." + std::to_string(max) + " (got " + std::to_string(*number) + ")");
+  }
+  return *number;
+}
+
+// --config / --check-config: at most one, and the file is loaded before any other flag is
+// applied, so flags override it wherever they stand.
+Result<void> load_config_flag(const std::vector<Flag>& flags, CommandLine& result) {
+  for (const Flag& flag : flags) {
+    if (flag.name != "--config" && flag.name != "--check-config") {
+      continue;
+    }
+    if (!result.config_path.empty()) {
+      return fail(std::string(flag.name), "only one --config or --check-config may be given");
+    }
+    if (flag.value.empty()) {
+      return fail(std::string(flag.name), "missing value");
+    }
+    result.config_path = flag.value;
+    result.action = flag.name == "--check-config" ? Action::check_config : Action::run;
+  }
+  if (result.config_path.empty()) {
+    return {};
+  }
+  auto config = load_config_file(result.config_path);
+  if (!config) {
+    return tl::unexpected(config.error());
+  }
+  result.config = std::move(*config);
+  return {};
+}
+
+Result<Output> parse_quick_input(std::string_view flag, std::string_view text) {
+  auto input = parse_endpoint(text, flag);
+  if (!input) {
+    return tl::unexpected(input.error());
+  }
+  if (!IN_MULTICAST(ntohl(input->address.s_addr))) {
+    char address[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &input->address, address, sizeof address);
+    return fail(std::string(flag),
+                std::string(address) + " is not a multicast group (224.0.0.0/4)");
+  }
+  return input;
+}
+
+Result<in_addr> parse_quick_source(std::string_view flag, const std::string& text) {
+  in_addr source{};
+  if (inet_pton(AF_INET, text.c_str(), &source) != 1) {
+    return fail(std::string(flag), quoted(text) + " is not an IPv4 address (a.b.c.d)");
+  }
+  const uint32_t host = ntohl(source.s_addr);
+  if (IN_MULTICAST(host) || host == INADDR_ANY || host == INADDR_BROADCAST) {
+    return fail(std::string(flag), text + " is not a unicast source address");
+  }
+  return source;
+}
+
+// Applies one quick-form flag to `quick`. Returns false when `flag` is not one.
+Result<bool> apply_quick_flag(const Flag& flag, QuickForm& quick) {
+  const std::string_view name = flag.name;
+  if (name == "--in") {
+    if (quick.input) {
+      return fail("--in", "given twice; the quick form has one input (use --config for more)");
+    }
+    auto input = parse_quick_input(name, flag.value);
+    if (!input) {
+      return tl::unexpected(input.error());
+    }
+    quick.input = std::move(*input);
+  } else if (name == "--out") {
+    auto output = parse_endpoint(flag.value, name);
+    if (!output) {
+      return tl::unexpected(output.error());
+    }
+    quick.outputs.push_back(std::move(*output));
+  } else if (name == "--source") {
+    auto source = parse_quick_source(name, flag.value);
+    if (!source) {
+      return tl::unexpected(source.error());
+    }
+    quick.source = *source;
+  } else if (name == "--ttl" || name == "--ttl-threshold") {
+    auto ttl = parse_in_range(name, flag.value, name == "--ttl" ? kMaxTtl : kMaxTtlThreshold);
+    if (!ttl) {
+      return tl::unexpected(ttl.error());
+    }
+    (name == "--ttl" ? quick.ttl : quick.threshold) = static_cast<uint8_t>(*ttl);
+  } else if (name == "--allow-link-local") {
+    quick.link_local = true;
+  } else if (name == "--vlan") {
+    auto vlan = parse_in_range(name, flag.value, kMaxVlan);
+    if (!vlan) {
+      return tl::unexpected(vlan.error());
+    }
+    quick.vlan = static_cast<uint16_t>(*vlan);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The flags whose value is a non-empty string, and where it goes.
+std::string* text_target(std::string_view name, CommandLine& result) {
+  Config& config = result.config;
+  const std::pair<std::string_view, std::string*> targets[] = {
+      {"--stats-json", &config.stats_json_path},
+      {"--user", &config.user},
+      {"--group", &config.group},
+      {"--control-socket", &config.control_socket},
+      {"--state-file", &config.state_file},
+      {"--metrics-listen", &config.metrics_listen},
+      {"--control-group", &config.control_group},
+      {"--control-read-group", &config.control_read_group},
+      {"--log-level", &result.log_level},
+  };
+  for (const auto& [flag, target] : targets) {
+    if (name == flag) {
+      return target;
+    }
+  }
+  return nullptr;
+}
+
+// The flags whose value is a plain number (ranges: validate_knobs()), and where it goes.
+uint32_t* number_target(std::string_view name, Config& config) {
+  const std::pair<std::string_view, uint32_t*> targets[] = {
+      {"--queue-depth", &config.egress.queue_depth},
+      {"--batch", &config.egress.batch},
+      {"--workers", &config.workers},
+      {"--rt-priority", &config.rt_priority},
+      {"--pool-buffers", &config.pool_buffers},
+      {"--stats-interval", &config.stats_interval_ms},
+  };
+  for (const auto& [flag, target] : targets) {
+    if (name == flag) {
+      return target;
+    }
+  }
+  return nullptr;
+}
+
+// Applies one flag that is not part of the quick form to the config or the command line.
+Result<void> apply_setting_flag(const Flag& flag, CommandLine& result) {
+  const std::string_view name = flag.name;
+  Config& config = result.config;
+  if (name == "--config" || name == "--check-config") {
+    return {};  // loaded first (load_config_flag)
+  }
+  if (name == "--supervise") {
+    result.supervise = true;
+  } else if (name == "--ingress") {
+    auto mode = parse_choice(name, flag.value, kIngressModes);
+    if (!mode) {
+      return tl::unexpected(mode.error());
+    }
+    config.ingress = *mode;
+  } else if (name == "--egress") {
+    auto backend = parse_choice(name, flag.value, kEgressBackends);
+    if (!backend) {
+      return tl::unexpected(backend.error());
+    }
+    config.egress.backend = *backend;
+  } else if (name == "--sndbuf" || name == "--rcvbuf") {
+    auto bytes = parse_bytes(name, flag.value);
+    if (!bytes) {
+      return tl::unexpected(bytes.error());
+    }
+    (name == "--sndbuf" ? config.egress.sndbuf : config.rcvbuf) = *bytes;
+  } else if (name == "--cpus") {
+    auto cpus = parse_cpu_list(name, flag.value);
+    if (!cpus) {
+      return tl::unexpected(cpus.error());
+    }
+    config.cpus = std::move(*cpus);
+  } else if (std::string* text = text_target(name, result)) {
+    if (flag.value.empty()) {
+      return fail(std::string(name), "missing value");
+    }
+    *text = flag.value;
+  } else if (uint32_t* number = number_target(name, config)) {
+    auto value = parse_u32(name, flag.value);
+    if (!value) {
+      return tl::unexpected(value.error());
+    }
+    *number = *value;
+  } else {
+    return fail(std::string(name), "flag is declared but not handled");  // a bug in this file
+  }
+  return {};
+}
+
+// validate_knobs() names the JSON path; a knob the command line set is named by its flag.
+Error under_flag(Error error, const std::vector<std::string_view>& given) {
+  for (const KnobFlag& knob : kKnobFlags) {
+    const bool flag_given = std::find(given.begin(), given.end(), knob.flag) != given.end();
+    if (flag_given && std::string_view(error.where).starts_with(knob.json_path)) {
+      error.where = std::string(knob.flag);
+    }
+  }
+  return error;
+}
+
+// The rule the quick form makes ("cli"), or none without --in; its other flags need --in.
+Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
+  if (quick.input && quick.outputs.empty()) {
+    return fail("--in", "needs at least one --out IFACE:ADDR:PORT");
+  }
+  if (!quick.input) {
+    const std::pair<bool, const char*> needs_input[] = {
+        {!quick.outputs.empty(), "--out"},        {quick.source.has_value(), "--source"},
+        {quick.ttl.has_value(), "--ttl"},         {quick.threshold.has_value(), "--ttl-threshold"},
+        {quick.link_local, "--allow-link-local"}, {quick.vlan.has_value(), "--vlan"},
+    };
+    for (const auto& [given, flag] : needs_input) {
+      if (given) {
+        return fail(flag, std::string_view(flag) == "--out"
+                              ? "needs --in IFACE:GROUP:PORT"
+                              : "applies to the quick form only; needs --in and --out");
+      }
+    }
+    return std::optional<Rule>();
+  }
+  Rule rule;
+  rule.name = "cli";
+  rule.input_interface = quick.input->interface;
+  rule.group = quick.input->address;
+  rule.port = quick.input->port;
+  rule.source = quick.source;
+  rule.vlan = quick.vlan.value_or(0);
+  rule.outputs = std::move(quick.outputs);
+  rule.allow_link_local = quick.link_local;
+  for (Output& output : rule.outputs) {
+    output.ttl = quick.ttl;
+    output.ttl_threshold = quick.threshold.value_or(output.ttl_threshold);
+  }
+  return std::optional<Rule>(std::move(rule));
+}
+
 }  // namespace
 
 Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
@@ -272,249 +531,71 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
     result.action = early_action;
     return result;
   }
-
-  // The file first, so flags override it regardless of their position.
+  if (auto loaded = load_config_flag(*flags, result); !loaded) {
+    return tl::unexpected(loaded.error());
+  }
+  // Every other flag in command-line order: the first bad one is the error.
+  QuickForm quick;
+  std::vector<std::string_view> given;  // flags seen, for naming knob errors
   for (const Flag& flag : *flags) {
-    if (flag.name != "--config" && flag.name != "--check-config") {
-      continue;
+    given.push_back(flag.name);
+    auto is_quick = apply_quick_flag(flag, quick);
+    if (!is_quick) {
+      return tl::unexpected(is_quick.error());
     }
-    if (!result.config_path.empty()) {
-      return fail(std::string(flag.name), "only one --config or --check-config may be given");
-    }
-    if (flag.value.empty()) {
-      return fail(std::string(flag.name), "missing value");
-    }
-    result.config_path = flag.value;
-    result.action = flag.name == "--check-config" ? Action::check_config : Action::run;
-  }
-  if (!result.config_path.empty()) {
-    auto config = load_config_file(result.config_path);
-    if (!config) {
-      return tl::unexpected(config.error());
-    }
-    result.config = std::move(*config);
-  }
-
-  Config& config = result.config;
-  std::optional<Output> quick_input;
-  std::vector<Output> quick_outputs;
-  std::optional<in_addr> quick_source;
-  std::optional<uint8_t> quick_ttl;
-  std::optional<uint8_t> quick_threshold;
-  bool quick_link_local = false;
-  std::optional<uint16_t> quick_vlan;
-  std::vector<std::string_view> given;  // flags seen, for renaming knob errors
-
-  for (const Flag& flag : *flags) {
-    const std::string_view name = flag.name;
-    const std::string where(name);
-    given.push_back(name);
-    if (name == "--config" || name == "--check-config") {
-      continue;
-    } else if (name == "--in") {
-      if (quick_input) {
-        return fail(where, "given twice; the quick form has one input (use --config for more)");
-      }
-      auto input = parse_endpoint(flag.value, name);
-      if (!input) {
-        return tl::unexpected(input.error());
-      }
-      if (!IN_MULTICAST(ntohl(input->address.s_addr))) {
-        char text[INET_ADDRSTRLEN] = {};
-        inet_ntop(AF_INET, &input->address, text, sizeof text);
-        return fail(where, std::string(text) + " is not a multicast group (224.0.0.0/4)");
-      }
-      quick_input = std::move(*input);
-    } else if (name == "--out") {
-      auto output = parse_endpoint(flag.value, name);
-      if (!output) {
-        return tl::unexpected(output.error());
-      }
-      quick_outputs.push_back(std::move(*output));
-    } else if (name == "--source") {
-      in_addr source{};
-      if (inet_pton(AF_INET, flag.value.c_str(), &source) != 1) {
-        return fail(where, quoted(flag.value) + " is not an IPv4 address (a.b.c.d)");
-      }
-      const uint32_t host = ntohl(source.s_addr);
-      if (IN_MULTICAST(host) || host == INADDR_ANY || host == INADDR_BROADCAST) {
-        return fail(where, flag.value + " is not a unicast source address");
-      }
-      quick_source = source;
-    } else if (name == "--ttl" || name == "--ttl-threshold") {
-      const uint64_t max = name == "--ttl" ? kMaxTtl : kMaxTtlThreshold;
-      auto ttl = parse_number(name, flag.value);
-      if (!ttl) {
-        return tl::unexpected(ttl.error());
-      }
-      if (*ttl < 1 || *ttl > max) {
-        return fail(where,
-                    "must be in 1.." + std::to_string(max) + " (got " + std::to_string(*ttl) + ")");
-      }
-      (name == "--ttl" ? quick_ttl : quick_threshold) = static_cast<uint8_t>(*ttl);
-    } else if (name == "--allow-link-local") {
-      quick_link_local = true;
-    } else if (name == "--vlan") {
-      auto vlan = parse_number(name, flag.value);
-      if (!vlan) {
-        return tl::unexpected(vlan.error());
-      }
-      if (*vlan < 1 || *vlan > kMaxVlan) {
-        return fail(where, "must be in 1.." + std::to_string(kMaxVlan) + " (got " +
-                               std::to_string(*vlan) + ")");
-      }
-      quick_vlan = static_cast<uint16_t>(*vlan);
-    } else if (name == "--ingress") {
-      auto mode = parse_choice(name, flag.value, kIngressModes);
-      if (!mode) {
-        return tl::unexpected(mode.error());
-      }
-      config.ingress = *mode;
-    } else if (name == "--egress") {
-      auto backend = parse_choice(name, flag.value, kEgressBackends);
-      if (!backend) {
-        return tl::unexpected(backend.error());
-      }
-      config.egress.backend = *backend;
-    } else if (name == "--sndbuf" || name == "--rcvbuf") {
-      auto bytes = parse_bytes(name, flag.value);
-      if (!bytes) {
-        return tl::unexpected(bytes.error());
-      }
-      (name == "--sndbuf" ? config.egress.sndbuf : config.rcvbuf) = *bytes;
-    } else if (name == "--cpus") {
-      auto cpus = parse_cpu_list(name, flag.value);
-      if (!cpus) {
-        return tl::unexpected(cpus.error());
-      }
-      config.cpus = std::move(*cpus);
-    } else if (name == "--stats-json") {
-      if (flag.value.empty()) {
-        return fail(where, "missing value");
-      }
-      config.stats_json_path = flag.value;
-    } else if (name == "--user" || name == "--group") {
-      if (flag.value.empty()) {
-        return fail(where, "missing value");
-      }
-      (name == "--user" ? config.user : config.group) = flag.value;
-    } else if (name == "--supervise") {
-      result.supervise = true;
-    } else if (name == "--control-socket" || name == "--state-file" || name == "--metrics-listen" ||
-               name == "--log-level" || name == "--control-group" ||
-               name == "--control-read-group") {
-      if (flag.value.empty()) {
-        return fail(where, "missing value");
-      }
-      std::string& target = name == "--control-socket"       ? config.control_socket
-                            : name == "--state-file"         ? config.state_file
-                            : name == "--metrics-listen"     ? config.metrics_listen
-                            : name == "--control-group"      ? config.control_group
-                            : name == "--control-read-group" ? config.control_read_group
-                                                             : result.log_level;
-      target = flag.value;
-    } else {
-      // The plain-number knobs.
-      auto number = parse_u32(name, flag.value);
-      if (!number) {
-        return tl::unexpected(number.error());
-      }
-      if (name == "--queue-depth") {
-        config.egress.queue_depth = *number;
-      } else if (name == "--batch") {
-        config.egress.batch = *number;
-      } else if (name == "--workers") {
-        config.workers = *number;
-      } else if (name == "--rt-priority") {
-        config.rt_priority = *number;
-      } else if (name == "--pool-buffers") {
-        config.pool_buffers = *number;
-      } else if (name == "--stats-interval") {
-        config.stats_interval_ms = *number;
-      } else {
-        return fail(where, "flag is declared but not handled");  // a bug in this file
+    if (!*is_quick) {
+      if (auto applied = apply_setting_flag(flag, result); !applied) {
+        return tl::unexpected(applied.error());
       }
     }
   }
-
-  if (auto knobs = validate_knobs(config); !knobs) {
-    Error error = knobs.error();
-    for (const KnobFlag& knob : kKnobFlags) {
-      const bool flag_given = std::find(given.begin(), given.end(), knob.flag) != given.end();
-      if (flag_given && std::string_view(error.where).starts_with(knob.json_path)) {
-        error.where = std::string(knob.flag);
-      }
-    }
-    return tl::unexpected(std::move(error));
+  if (auto knobs = validate_knobs(result.config); !knobs) {
+    return tl::unexpected(under_flag(knobs.error(), given));
   }
-
-  if (quick_input && quick_outputs.empty()) {
-    return fail("--in", "needs at least one --out IFACE:ADDR:PORT");
+  auto rule = quick_form_rule(std::move(quick));
+  if (!rule) {
+    return tl::unexpected(rule.error());
   }
-  if (!quick_input && !quick_outputs.empty()) {
-    return fail("--out", "needs --in IFACE:GROUP:PORT");
-  }
-  if (!quick_input && quick_source) {
-    return fail("--source", "applies to the quick form only; needs --in and --out");
-  }
-  if (!quick_input && quick_ttl) {
-    return fail("--ttl", "applies to the quick form only; needs --in and --out");
-  }
-  if (!quick_input && quick_threshold) {
-    return fail("--ttl-threshold", "applies to the quick form only; needs --in and --out");
-  }
-  if (!quick_input && quick_link_local) {
-    return fail("--allow-link-local", "applies to the quick form only; needs --in and --out");
-  }
-  if (!quick_input && quick_vlan) {
-    return fail("--vlan", "applies to the quick form only; needs --in and --out");
-  }
-  if (quick_input) {
-    Rule rule;
-    rule.name = "cli";
-    rule.input_interface = quick_input->interface;
-    rule.group = quick_input->address;
-    rule.port = quick_input->port;
-    rule.source = quick_source;
-    rule.vlan = quick_vlan.value_or(0);
-    rule.outputs = std::move(quick_outputs);
-    rule.allow_link_local = quick_link_local;
-    for (Output& output : rule.outputs) {
-      output.ttl = quick_ttl;
-      output.ttl_threshold = quick_threshold.value_or(output.ttl_threshold);
-    }
-    config.rules.push_back(std::move(rule));
-  }
-  if (result.action == Action::run && result.config_path.empty() && !quick_input) {
+  if (*rule) {
+    result.config.rules.push_back(std::move(**rule));
+  } else if (result.action == Action::run && result.config_path.empty()) {
     return fail("--config", "no rules: give --config FILE, or --in IFACE:GROUP:PORT with --out");
   }
   return result;
 }
 
-std::string usage_text() {
-  const Config defaults;
-  // "4 MiB", "512 KiB", "0 (kernel default)": the units the flags accept.
-  const auto size_text = [](uint32_t bytes) {
-    if (bytes == 0) {
-      return std::string("0 (kernel default)");
-    }
-    if (bytes % (1u << 20) == 0) {
-      return std::to_string(bytes >> 20) + " MiB";
-    }
-    if (bytes % (1u << 10) == 0) {
-      return std::to_string(bytes >> 10) + " KiB";
-    }
-    return std::to_string(bytes) + " bytes";
-  };
-  // One flag per entry: the first line, then continuation lines, kept under 100 columns.
-  const std::string d_ingress(to_string(defaults.ingress));
-  const std::string d_backend(to_string(defaults.egress.backend));
+namespace {
+
+// "4 MiB", "512 KiB", "0 (kernel default)": the units the flags accept.
+std::string size_text(uint32_t bytes) {
+  if (bytes == 0) {
+    return std::string("0 (kernel default)");
+  }
+  if (bytes % (1u << 20) == 0) {
+    return std::to_string(bytes >> 20) + " MiB";
+  }
+  if (bytes % (1u << 10) == 0) {
+    return std::to_string(bytes >> 10) + " KiB";
+  }
+  return std::to_string(bytes) + " bytes";
+}
+
+// The --help text, one section per function below, read top to bottom. One flag per entry:
+// the first line, then continuation lines, kept under 100 columns; defaults come from Config.
+// Usage lines and what the relay does.
+std::string usage_synopsis() {
   std::string text;
   text += "usage: mrelay --config FILE [flags]\n";
   text += "       mrelay --in IFACE:GROUP:PORT --out IFACE:ADDR:PORT [--out ...] [flags]\n";
   text += "       mrelay --check-config FILE\n\n";
   text += "Relays multicast UDP received on one interface to one or many outputs.\n";
   text += "Flags override the config file's values; --flag VALUE and --flag=VALUE both work.\n\n";
+  return text;
+}
+
+// The rules: the config file and the quick form.
+std::string usage_rules() {
+  std::string text;
   text += "Rules:\n";
   text += "  --config FILE           JSON config (rules and knobs). Default: none\n";
   text += "  --check-config FILE     load and validate FILE (interfaces too), report, exit\n";
@@ -538,6 +619,14 @@ std::string usage_text() {
   text += "                          N (1..4094) on a trunk. Default: untagged frames only\n";
   text += "  Rules whose outputs feed each other's inputs (same group and port, any interface)\n";
   text += "  are refused at load, reload and add_rule: a forwarding loop on this host.\n\n";
+  return text;
+}
+
+// The data plane's knobs, with their defaults.
+std::string usage_data_plane(const Config& defaults) {
+  const std::string d_ingress(to_string(defaults.ingress));
+  const std::string d_backend(to_string(defaults.egress.backend));
+  std::string text;
   text += "Data plane:\n";
   text += "  --ingress MODE          packet (AF_PACKET) | udp (joined UDP socket).\n";
   text += "                          Default: " + d_ingress + "\n";
@@ -570,12 +659,24 @@ std::string usage_text() {
   text += "                          (needs CAP_SYS_NICE). Default: 0\n";
   text += "  --pool-buffers N        packet buffers (2 KiB each) per worker, 64..1048576.\n";
   text += "                          Default: " + std::to_string(defaults.pool_buffers) + "\n\n";
+  return text;
+}
+
+// Stats output.
+std::string usage_output(const Config& defaults) {
+  std::string text;
   text += "Output:\n";
   text += "  --stats-interval MS     a stats line every MS milliseconds, 0 = off, max 3600000.\n";
   text += "                          Default: " + std::to_string(defaults.stats_interval_ms) + "\n";
   text += "  --stats-json FILE       final stats as JSON to FILE instead of stdout, written\n";
   text += "                          to a temporary file and renamed; a symlink or other\n";
   text += "                          non-regular file at FILE is refused. Default: stdout\n";
+  return text;
+}
+
+// The control plane and the signals.
+std::string usage_control() {
+  std::string text;
   text += "\nControl (docs/operations.md):\n";
   text += "  --control-socket PATH   Unix socket for mrelayctl (JSON lines: add_rule,\n";
   text += "                          remove_rule, list_rules, stats, set_log_level, ping,\n";
@@ -600,6 +701,12 @@ std::string usage_text() {
   text += "         nothing changes); SIGUSR1 prints a stats line; SIGTERM/SIGINT drain, print\n";
   text += "         the final counters and exit 0. Signals that arrive during start-up wait\n";
   text += "         and are handled once the relay runs.\n\nOperations:\n";
+  return text;
+}
+
+// Operations: privileges and the supervisor.
+std::string usage_operations() {
+  std::string text;
   text += "  --user NAME             after opening every socket, switch to this user (name or\n";
   text += "                          uid) and keep only the capabilities the data plane uses:\n";
   text += "                          CAP_NET_RAW for packet ingress or egress, CAP_SYS_NICE for\n";
@@ -612,6 +719,14 @@ std::string usage_text() {
   text += "  -h, --help              this text\n";
   text += "  -V, --version           print the version\n";
   return text;
+}
+
+}  // namespace
+
+std::string usage_text() {
+  const Config defaults;
+  return usage_synopsis() + usage_rules() + usage_data_plane(defaults) + usage_output(defaults) +
+         usage_control() + usage_operations();
 }
 
 }  // namespace mrelay

@@ -354,38 +354,28 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
   return rule;
 }
 
-Result<Config> read_config(const json& root) {
-  MRELAY_TRY(expect_object(root, ""));
-  MRELAY_TRY(
-      check_keys(root, "",
-                 {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
-                  "stats_interval_ms", "stats_json", "user", "group", "control_socket",
-                  "state_file", "metrics_listen", "control_group", "control_read_group", "rules"}));
-  Config config;
-  if (const json* ingress = find_key(root, "ingress")) {
-    std::string mode;
-    MRELAY_ASSIGN(mode, read_string(*ingress, "ingress"));
-    MRELAY_ASSIGN(config.ingress, parse_choice("ingress", mode, kIngressModes));
+Result<void> read_egress(const json& egress, EgressConfig& out) {
+  MRELAY_TRY(expect_object(egress, "egress"));
+  MRELAY_TRY(check_keys(egress, "egress", {"backend", "queue_depth", "batch", "sndbuf"}));
+  if (const json* backend = find_key(egress, "backend")) {
+    std::string name;
+    MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
+    MRELAY_ASSIGN(out.backend, parse_choice("egress.backend", name, kEgressBackends));
   }
-  if (const json* egress = find_key(root, "egress")) {
-    MRELAY_TRY(expect_object(*egress, "egress"));
-    MRELAY_TRY(check_keys(*egress, "egress", {"backend", "queue_depth", "batch", "sndbuf"}));
-    if (const json* backend = find_key(*egress, "backend")) {
-      std::string name;
-      MRELAY_ASSIGN(name, read_string(*backend, "egress.backend"));
-      MRELAY_ASSIGN(config.egress.backend, parse_choice("egress.backend", name, kEgressBackends));
-    }
-    if (const json* depth = find_key(*egress, "queue_depth")) {
-      MRELAY_ASSIGN(config.egress.queue_depth,
-                    read_uint(*depth, "egress.queue_depth", kQueueDepthRange));
-    }
-    if (const json* batch = find_key(*egress, "batch")) {
-      MRELAY_ASSIGN(config.egress.batch, read_uint(*batch, "egress.batch", kBatchRange));
-    }
-    if (const json* sndbuf = find_key(*egress, "sndbuf")) {
-      MRELAY_ASSIGN(config.egress.sndbuf, read_uint(*sndbuf, "egress.sndbuf", kSocketBufferRange));
-    }
+  if (const json* depth = find_key(egress, "queue_depth")) {
+    MRELAY_ASSIGN(out.queue_depth, read_uint(*depth, "egress.queue_depth", kQueueDepthRange));
   }
+  if (const json* batch = find_key(egress, "batch")) {
+    MRELAY_ASSIGN(out.batch, read_uint(*batch, "egress.batch", kBatchRange));
+  }
+  if (const json* sndbuf = find_key(egress, "sndbuf")) {
+    MRELAY_ASSIGN(out.sndbuf, read_uint(*sndbuf, "egress.sndbuf", kSocketBufferRange));
+  }
+  return {};
+}
+
+// The numeric knobs at the top level, each within its range.
+Result<void> read_knobs(const json& root, Config& config) {
   if (const json* rcvbuf = find_key(root, "rcvbuf")) {
     MRELAY_ASSIGN(config.rcvbuf, read_uint(*rcvbuf, "rcvbuf", kSocketBufferRange));
   }
@@ -410,28 +400,45 @@ Result<Config> read_config(const json& root) {
     MRELAY_ASSIGN(config.stats_interval_ms,
                   read_uint(*interval, "stats_interval_ms", kStatsIntervalRange));
   }
-  if (const json* stats_json = find_key(root, "stats_json")) {
-    MRELAY_ASSIGN(config.stats_json_path, read_string(*stats_json, "stats_json"));
-  }
-  if (const json* user = find_key(root, "user")) {
-    MRELAY_ASSIGN(config.user, read_string(*user, "user"));
-  }
-  if (const json* group = find_key(root, "group")) {
-    MRELAY_ASSIGN(config.group, read_string(*group, "group"));
-  }
+  return {};
+}
 
-  for (auto [key, target] : {std::pair{"control_socket", &config.control_socket},
-                             std::pair{"state_file", &config.state_file},
-                             std::pair{"metrics_listen", &config.metrics_listen},
-                             std::pair{"control_group", &config.control_group},
-                             std::pair{"control_read_group", &config.control_read_group}}) {
+// The string settings at the top level (paths, names, addresses), by key.
+Result<void> read_texts(const json& root, Config& config) {
+  for (auto [key, target] :
+       {std::pair{"stats_json", &config.stats_json_path}, std::pair{"user", &config.user},
+        std::pair{"group", &config.group}, std::pair{"control_socket", &config.control_socket},
+        std::pair{"state_file", &config.state_file},
+        std::pair{"metrics_listen", &config.metrics_listen},
+        std::pair{"control_group", &config.control_group},
+        std::pair{"control_read_group", &config.control_read_group}}) {
     if (const json* value = find_key(root, key)) {
       std::string text;
       MRELAY_ASSIGN(text, read_string(*value, key));
       *target = std::move(text);
     }
   }
+  return {};
+}
 
+Result<Config> read_config(const json& root) {
+  MRELAY_TRY(expect_object(root, ""));
+  MRELAY_TRY(
+      check_keys(root, "",
+                 {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
+                  "stats_interval_ms", "stats_json", "user", "group", "control_socket",
+                  "state_file", "metrics_listen", "control_group", "control_read_group", "rules"}));
+  Config config;
+  if (const json* ingress = find_key(root, "ingress")) {
+    std::string mode;
+    MRELAY_ASSIGN(mode, read_string(*ingress, "ingress"));
+    MRELAY_ASSIGN(config.ingress, parse_choice("ingress", mode, kIngressModes));
+  }
+  if (const json* egress = find_key(root, "egress")) {
+    MRELAY_TRY(read_egress(*egress, config.egress));
+  }
+  MRELAY_TRY(read_knobs(root, config));
+  MRELAY_TRY(read_texts(root, config));
   const json* rules = nullptr;
   MRELAY_ASSIGN(rules, require_key(root, "", "rules"));
   MRELAY_TRY(expect_array(*rules, "rules"));
@@ -471,9 +478,51 @@ std::string feed_text(const Rule& from, const Output& output, const Rule& to) {
 // a person wrote; a generated ring of thousands of rules would make a megabyte message.
 constexpr size_t kLoopStepsNamed = 6;
 
+using RulesByInput = std::multimap<std::pair<uint32_t, uint16_t>, size_t>;
+
+// One rule on the depth-first search's path, and how far its outputs have been followed.
+struct LoopStep {
+  size_t rule;
+  size_t output = 0;  // next output of `rule` to follow
+  RulesByInput::const_iterator next{}, end{};
+  bool started = false;  // next/end set for `output`
+};
+
+// The error for a loop: from `target` along the path back to the last step's output. A very
+// long loop is shortened in the middle; its first steps and the closing one name the rules.
+tl::unexpected<Error> loop_error(const std::vector<Rule>& rules, const std::vector<LoopStep>& path,
+                                 size_t target) {
+  const LoopStep& step = path.back();
+  const Rule& rule = rules[step.rule];
+  const Output& output = rule.outputs[step.output];
+  std::string text = "forwarding loop on this host: ";
+  size_t first = 0;
+  while (path[first].rule != target) {
+    ++first;
+  }
+  const size_t steps = path.size() - first;  // rules on the loop
+  for (size_t k = first; k + 1 < path.size(); ++k) {
+    if (k - first == kLoopStepsNamed && steps > kLoopStepsNamed + 2) {
+      text += "... (" + std::to_string(steps - kLoopStepsNamed - 1) + " more steps); ";
+      k = path.size() - 2;
+      continue;
+    }
+    const Rule& from = rules[path[k].rule];
+    text += feed_text(from, from.outputs[path[k].output], rules[path[k + 1].rule]) + "; ";
+  }
+  text += feed_text(rule, output, rules[target]);
+  text += target == step.rule ? " itself" : "";
+  text +=
+      " (a copy that comes back in, through a veth pair, a bridge or a switch, is "
+      "relayed again and again); give one of these outputs another group or port";
+  return fail(
+      "rules[" + std::to_string(step.rule) + "].outputs[" + std::to_string(step.output) + "]",
+      text);
+}
+
 Result<void> check_no_loop(const std::vector<Rule>& rules) {
   // Rules by input (group, port), so each output finds the rules it feeds directly.
-  std::multimap<std::pair<uint32_t, uint16_t>, size_t> by_input;
+  RulesByInput by_input;
   for (size_t i = 0; i < rules.size(); ++i) {
     by_input.emplace(std::pair{rules[i].group.s_addr, rules[i].port}, i);
   }
@@ -481,21 +530,15 @@ Result<void> check_no_loop(const std::vector<Rule>& rules) {
   // met again while it is still on the path closes a loop.
   enum class Mark : uint8_t { unseen, on_path, done };
   std::vector<Mark> mark(rules.size(), Mark::unseen);
-  struct Step {
-    size_t rule;
-    size_t output = 0;  // next output of `rule` to follow
-    std::multimap<std::pair<uint32_t, uint16_t>, size_t>::const_iterator next{}, end{};
-    bool started = false;  // next/end set for `output`
-  };
-  std::vector<Step> path;
+  std::vector<LoopStep> path;
   for (size_t root = 0; root < rules.size(); ++root) {
     if (mark[root] != Mark::unseen) {
       continue;
     }
-    path.push_back(Step{root});
+    path.push_back(LoopStep{root});
     mark[root] = Mark::on_path;
     while (!path.empty()) {
-      Step& step = path.back();
+      LoopStep& step = path.back();
       const Rule& rule = rules[step.rule];
       if (step.output == rule.outputs.size()) {
         mark[step.rule] = Mark::done;
@@ -521,35 +564,11 @@ Result<void> check_no_loop(const std::vector<Rule>& rules) {
         continue;
       }
       if (mark[target] == Mark::on_path) {
-        // The loop: from `target` along the path back to this output. A very long one is
-        // shortened in the middle; its first steps and the closing one name the rules.
-        std::string text = "forwarding loop on this host: ";
-        size_t first = 0;
-        while (path[first].rule != target) {
-          ++first;
-        }
-        const size_t steps = path.size() - first;  // rules on the loop
-        for (size_t k = first; k + 1 < path.size(); ++k) {
-          if (k - first == kLoopStepsNamed && steps > kLoopStepsNamed + 2) {
-            text += "... (" + std::to_string(steps - kLoopStepsNamed - 1) + " more steps); ";
-            k = path.size() - 2;
-            continue;
-          }
-          const Rule& from = rules[path[k].rule];
-          text += feed_text(from, from.outputs[path[k].output], rules[path[k + 1].rule]) + "; ";
-        }
-        text += feed_text(rule, output, rules[target]);
-        text += target == step.rule ? " itself" : "";
-        text +=
-            " (a copy that comes back in, through a veth pair, a bridge or a switch, is "
-            "relayed again and again); give one of these outputs another group or port";
-        return fail(
-            "rules[" + std::to_string(step.rule) + "].outputs[" + std::to_string(step.output) + "]",
-            text);
+        return loop_error(rules, path, target);
       }
       if (mark[target] == Mark::unseen) {
         mark[target] = Mark::on_path;
-        path.push_back(Step{target});  // may move `step`: not used after this
+        path.push_back(LoopStep{target});  // may move `step`: not used after this
       }
     }
   }
@@ -711,6 +730,76 @@ Result<void> validate_knobs(const Config& config) {
   return {};
 }
 
+namespace {
+
+Result<void> check_interface_exists(const std::string& where, const std::string& name,
+                                    const InterfaceLookup& lookup) {
+  MRELAY_TRY(check_interface_name(where, name));
+  if (lookup(name) == 0) {
+    return fail(where, "no such interface '" + name + "'");
+  }
+  return {};
+}
+
+// One rule's input: interface, group, port, source, VLAN (errors under `input_path`).
+Result<void> check_rule_input(const Rule& rule, const std::string& input_path, IngressMode ingress,
+                              const InterfaceLookup& lookup) {
+  MRELAY_TRY(check_interface_exists(join(input_path, "interface"), rule.input_interface, lookup));
+  MRELAY_TRY(check_input_group(join(input_path, "group"), rule.group));
+  MRELAY_TRY(check_link_local(join(input_path, "group"), rule.group, rule.allow_link_local));
+  MRELAY_TRY(check_range(join(input_path, "port"), rule.port, kPortRange));
+  if (rule.source) {
+    MRELAY_TRY(check_source(join(input_path, "source"), *rule.source));
+  }
+  if (rule.vlan != 0) {
+    MRELAY_TRY(check_range(join(input_path, "vlan"), rule.vlan, kVlanRange));
+    if (ingress != IngressMode::packet) {
+      return fail(join(input_path, "vlan"),
+                  "needs packet ingress (a UDP socket never sees the 802.1Q tag; use the "
+                  "VLAN's own interface, e.g. eth0." +
+                      std::to_string(rule.vlan) + ", without \"vlan\")");
+    }
+  }
+  return {};
+}
+
+// One rule's outputs: each valid, none equal to the input, no two alike.
+Result<void> check_rule_outputs(const Rule& rule, const std::string& outputs_path,
+                                const InterfaceLookup& lookup) {
+  if (rule.outputs.empty()) {
+    return fail(outputs_path, "at least one output is required");
+  }
+  using OutputKey = std::tuple<std::string, uint32_t, uint16_t>;
+  std::map<OutputKey, size_t> outputs;
+  for (size_t k = 0; k < rule.outputs.size(); ++k) {
+    const Output& output = rule.outputs[k];
+    const std::string output_path = index_path(outputs_path, k);
+    MRELAY_TRY(check_interface_exists(join(output_path, "interface"), output.interface, lookup));
+    MRELAY_TRY(check_output_address(join(output_path, "group"), output.address));
+    MRELAY_TRY(check_link_local(join(output_path, "group"), output.address, rule.allow_link_local));
+    MRELAY_TRY(check_range(join(output_path, "port"), output.port, kPortRange));
+    if (output.ttl) {
+      MRELAY_TRY(check_range(join(output_path, "ttl"), *output.ttl, kTtlRange));
+    }
+    MRELAY_TRY(
+        check_range(join(output_path, "ttl_threshold"), output.ttl_threshold, kTtlThresholdRange));
+    if (output.interface == rule.input_interface && output.address.s_addr == rule.group.s_addr &&
+        output.port == rule.port) {
+      return fail(output_path,
+                  "same interface, address and port as the rule's input (the relay would "
+                  "feed its own output back in)");
+    }
+    const OutputKey output_key{output.interface, output.address.s_addr, output.port};
+    if (auto [it, inserted] = outputs.emplace(output_key, k); !inserted) {
+      return fail(output_path, "duplicate of outputs[" + std::to_string(it->second) +
+                                   "] (every packet would be sent twice)");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<void> validate_config(const Config& config, const InterfaceLookup& lookup) {
   if (config.rules.empty()) {
     return fail("rules", "at least one rule is required");
@@ -719,21 +808,10 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
     return fail("validate_config", "no interface lookup given");
   }
   MRELAY_TRY(validate_knobs(config));
-
-  auto check_interface = [&lookup](const std::string& where,
-                                   const std::string& name) -> Result<void> {
-    MRELAY_TRY(check_interface_name(where, name));
-    if (lookup(name) == 0) {
-      return fail(where, "no such interface '" + name + "'");
-    }
-    return {};
-  };
-
   // Value of the maps: index of the first rule that used the key, for the message.
   std::map<std::string, size_t> names;
   using InputKey = std::tuple<std::string, uint16_t, uint32_t, uint16_t, bool, uint32_t>;
   std::map<InputKey, size_t> inputs;
-
   for (size_t i = 0; i < config.rules.size(); ++i) {
     const Rule& rule = config.rules[i];
     const std::string path = index_path("rules", i);
@@ -745,22 +823,7 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
                                           std::to_string(it->second) + "])");
     }
     const std::string input_path = join(path, "input");
-    MRELAY_TRY(check_interface(join(input_path, "interface"), rule.input_interface));
-    MRELAY_TRY(check_input_group(join(input_path, "group"), rule.group));
-    MRELAY_TRY(check_link_local(join(input_path, "group"), rule.group, rule.allow_link_local));
-    MRELAY_TRY(check_range(join(input_path, "port"), rule.port, kPortRange));
-    if (rule.source) {
-      MRELAY_TRY(check_source(join(input_path, "source"), *rule.source));
-    }
-    if (rule.vlan != 0) {
-      MRELAY_TRY(check_range(join(input_path, "vlan"), rule.vlan, kVlanRange));
-      if (config.ingress != IngressMode::packet) {
-        return fail(join(input_path, "vlan"),
-                    "needs packet ingress (a UDP socket never sees the 802.1Q tag; use the "
-                    "VLAN's own interface, e.g. eth0." +
-                        std::to_string(rule.vlan) + ", without \"vlan\")");
-      }
-    }
+    MRELAY_TRY(check_rule_input(rule, input_path, config.ingress, lookup));
     const InputKey input_key{rule.input_interface,    rule.vlan,
                              rule.group.s_addr,       rule.port,
                              rule.source.has_value(), rule.source ? rule.source->s_addr : 0};
@@ -769,38 +832,7 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
                                   std::to_string(it->second) + "]" +
                                   (rule.vlan != 0 ? " on VLAN " + std::to_string(rule.vlan) : ""));
     }
-
-    const std::string outputs_path = join(path, "outputs");
-    if (rule.outputs.empty()) {
-      return fail(outputs_path, "at least one output is required");
-    }
-    using OutputKey = std::tuple<std::string, uint32_t, uint16_t>;
-    std::map<OutputKey, size_t> outputs;
-    for (size_t k = 0; k < rule.outputs.size(); ++k) {
-      const Output& output = rule.outputs[k];
-      const std::string output_path = index_path(outputs_path, k);
-      MRELAY_TRY(check_interface(join(output_path, "interface"), output.interface));
-      MRELAY_TRY(check_output_address(join(output_path, "group"), output.address));
-      MRELAY_TRY(
-          check_link_local(join(output_path, "group"), output.address, rule.allow_link_local));
-      MRELAY_TRY(check_range(join(output_path, "port"), output.port, kPortRange));
-      if (output.ttl) {
-        MRELAY_TRY(check_range(join(output_path, "ttl"), *output.ttl, kTtlRange));
-      }
-      MRELAY_TRY(check_range(join(output_path, "ttl_threshold"), output.ttl_threshold,
-                             kTtlThresholdRange));
-      if (output.interface == rule.input_interface && output.address.s_addr == rule.group.s_addr &&
-          output.port == rule.port) {
-        return fail(output_path,
-                    "same interface, address and port as the rule's input (the relay would "
-                    "feed its own output back in)");
-      }
-      const OutputKey output_key{output.interface, output.address.s_addr, output.port};
-      if (auto [it, inserted] = outputs.emplace(output_key, k); !inserted) {
-        return fail(output_path, "duplicate of outputs[" + std::to_string(it->second) +
-                                     "] (every packet would be sent twice)");
-      }
-    }
+    MRELAY_TRY(check_rule_outputs(rule, join(path, "outputs"), lookup));
   }
   return check_no_loop(config.rules);
 }

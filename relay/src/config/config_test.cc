@@ -60,6 +60,7 @@ struct BadCase {
   std::string message_contains;  // substring of Error::message
 };
 
+// Long: one table of every malformed config and the field its error must name.
 std::vector<BadCase> bad_cases() {
   return {
       {"unknown_key_top", [](json& j) { j["workrs"] = 2; }, "workrs", "unknown key"},

@@ -163,6 +163,67 @@ bool read_only_command(std::string_view cmd) {
   return cmd == "ping" || cmd == "version" || cmd == "list_rules" || cmd == "stats";
 }
 
+// A command without arguments whose reply is one key: {"ok":true,"pong":true}.
+Result<json> plain_reply(const json& request, const char* key, json value) {
+  if (auto ok = check_request_keys(request, {}); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  json reply = ok_reply();
+  reply[key] = std::move(value);
+  return reply;
+}
+
+Result<json> list_rules(const json& request, const ControlTarget& target) {
+  json rules = json::array();
+  for (const Rule& rule : target.running_config().rules) {
+    rules.push_back(rule_object(rule));
+  }
+  return plain_reply(request, "rules", std::move(rules));
+}
+
+Result<json> stats_reply(const json& request, ControlTarget& target) {
+  if (auto ok = check_request_keys(request, {"format"}); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  std::string format = "json";
+  if (request.contains("format")) {
+    auto given = string_field(request, "format");
+    if (!given) {
+      return tl::unexpected(given.error());
+    }
+    format = *given;
+  }
+  if (format != "json" && format != "prometheus") {
+    return fail("format", "'" + format + "' is not one of json, prometheus");
+  }
+  const RelayStats stats = target.stats();
+  json reply = ok_reply();
+  if (format == "prometheus") {
+    reply["prometheus"] = format_prometheus(stats);
+  } else {
+    reply["stats"] = json::parse(format_stats_object(stats));
+  }
+  return reply;
+}
+
+Result<json> set_level(const json& request) {
+  if (auto ok = check_request_keys(request, {"level"}); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  auto text = string_field(request, "level");
+  if (!text) {
+    return tl::unexpected(text.error());
+  }
+  auto level = parse_log_level(*text, "level");
+  if (!level) {
+    return tl::unexpected(level.error());
+  }
+  set_log_level(*level);
+  json reply = ok_reply();
+  reply["level"] = std::string(to_string(*level));
+  return reply;
+}
+
 Result<json> dispatch(const json& request, ControlTarget& target, ControlRole role) {
   if (!request.is_object()) {
     return fail("request", std::string("must be a JSON object, got ") + request.type_name());
@@ -178,32 +239,13 @@ Result<json> dispatch(const json& request, ControlTarget& target, ControlRole ro
                            "(--control-read-group): ping, version, list_rules, stats");
   }
   if (*cmd == "ping") {
-    if (auto ok = check_request_keys(request, {}); !ok) {
-      return tl::unexpected(ok.error());
-    }
-    json reply = ok_reply();
-    reply["pong"] = true;
-    return reply;
+    return plain_reply(request, "pong", true);
   }
   if (*cmd == "version") {
-    if (auto ok = check_request_keys(request, {}); !ok) {
-      return tl::unexpected(ok.error());
-    }
-    json reply = ok_reply();
-    reply["version"] = MRELAY_VERSION;
-    return reply;
+    return plain_reply(request, "version", MRELAY_VERSION);
   }
   if (*cmd == "list_rules") {
-    if (auto ok = check_request_keys(request, {}); !ok) {
-      return tl::unexpected(ok.error());
-    }
-    json rules = json::array();
-    for (const Rule& rule : target.running_config().rules) {
-      rules.push_back(rule_object(rule));
-    }
-    json reply = ok_reply();
-    reply["rules"] = std::move(rules);
-    return reply;
+    return list_rules(request, target);
   }
   if (*cmd == "add_rule") {
     return add_rule(request, target);
@@ -212,45 +254,10 @@ Result<json> dispatch(const json& request, ControlTarget& target, ControlRole ro
     return remove_rule(request, target);
   }
   if (*cmd == "stats") {
-    if (auto ok = check_request_keys(request, {"format"}); !ok) {
-      return tl::unexpected(ok.error());
-    }
-    std::string format = "json";
-    if (request.contains("format")) {
-      auto given = string_field(request, "format");
-      if (!given) {
-        return tl::unexpected(given.error());
-      }
-      format = *given;
-    }
-    if (format != "json" && format != "prometheus") {
-      return fail("format", "'" + format + "' is not one of json, prometheus");
-    }
-    const RelayStats stats = target.stats();
-    json reply = ok_reply();
-    if (format == "prometheus") {
-      reply["prometheus"] = format_prometheus(stats);
-    } else {
-      reply["stats"] = json::parse(format_stats_object(stats));
-    }
-    return reply;
+    return stats_reply(request, target);
   }
   if (*cmd == "set_log_level") {
-    if (auto ok = check_request_keys(request, {"level"}); !ok) {
-      return tl::unexpected(ok.error());
-    }
-    auto text = string_field(request, "level");
-    if (!text) {
-      return tl::unexpected(text.error());
-    }
-    auto level = parse_log_level(*text, "level");
-    if (!level) {
-      return tl::unexpected(level.error());
-    }
-    set_log_level(*level);
-    json reply = ok_reply();
-    reply["level"] = std::string(to_string(*level));
-    return reply;
+    return set_level(request);
   }
   return fail("cmd", "unknown command '" + *cmd +
                          "' (one of ping, version, list_rules, add_rule, remove_rule, stats, "
@@ -360,9 +367,10 @@ std::string format_stats_object(const RelayStats& stats) {
   return dump_line(object);
 }
 
-std::string format_prometheus(const RelayStats& stats) {
-  std::string out;
-  out.reserve(4096 + 512 * stats.workers.size() + 512 * stats.rules.size());
+namespace {
+
+// Build, configuration, uptime, rule count.
+void append_overview(std::string& out, const RelayStats& stats) {
   append_family(out, "mrelay_info", "gauge",
                 "Relay build and data-plane configuration (always 1).");
   append_sample(out, "mrelay_info",
@@ -376,8 +384,11 @@ std::string format_prometheus(const RelayStats& stats) {
   out += uptime;
   append_family(out, "mrelay_rules", "gauge", "Rules installed.");
   append_sample(out, "mrelay_rules", {}, stats.rules.size());
+}
 
-  // Worker counters: one family per counters.h entry, one sample per worker.
+// Worker counters: one family per counters.h entry, one sample per worker. Process counters
+// (control plane, lifecycle): one sample each, no worker label.
+void append_counters(std::string& out, const RelayStats& stats) {
   std::vector<std::string> worker_labels;
   for (const WorkerStats& worker : stats.workers) {
     worker_labels.push_back(std::to_string(worker.worker));
@@ -395,55 +406,57 @@ std::string format_prometheus(const RelayStats& stats) {
       append_sample(out, family, {{"worker", worker_labels[w]}}, value);
     }
   });
-
-  // Process counters (control plane, lifecycle): one sample each, no worker label.
   for_each_process_counter(stats.process,
                            [&](std::string_view counter, uint64_t value, std::string_view help) {
                              const std::string family = "mrelay_" + std::string(counter) + "_total";
                              append_family(out, family, "counter", help);
                              append_sample(out, family, {}, value);
                            });
+}
 
-  append_family(out, "mrelay_rule_matched_packets_total", "counter",
-                "Packets the rule table matched to this rule.");
+void append_rule_family(std::string& out, const RelayStats& stats, std::string_view family,
+                        std::string_view help, uint64_t RuleCounters::*counter) {
+  append_family(out, family, "counter", help);
   for (const RuleStats& rule : stats.rules) {
-    append_sample(out, "mrelay_rule_matched_packets_total", {{"rule", rule.name}},
-                  rule.counters.matched_packets);
+    append_sample(out, family, {{"rule", rule.name}}, rule.counters.*counter);
   }
-  append_family(out, "mrelay_rule_matched_bytes_total", "counter",
-                "UDP payload bytes of the packets matched to this rule.");
-  for (const RuleStats& rule : stats.rules) {
-    append_sample(out, "mrelay_rule_matched_bytes_total", {{"rule", rule.name}},
-                  rule.counters.matched_bytes);
-  }
-  append_family(out, "mrelay_output_queued_packets_total", "counter",
-                "Copies the egress backend accepted for this output (sent or queued).");
+}
+
+void append_output_family(std::string& out, const RelayStats& stats, std::string_view family,
+                          std::string_view help, uint64_t OutputCounters::*counter) {
+  append_family(out, family, "counter", help);
   for (const RuleStats& rule : stats.rules) {
     for (const OutputStats& output : rule.outputs) {
-      append_sample(out, "mrelay_output_queued_packets_total",
-                    {{"rule", rule.name}, {"output", output_label(output.output)}},
-                    output.counters.queued_packets);
+      append_sample(out, family, {{"rule", rule.name}, {"output", output_label(output.output)}},
+                    output.counters.*counter);
     }
   }
-  append_family(out, "mrelay_output_dropped_packets_total", "counter",
-                "Copies for this output the egress backend refused (no slot, send error).");
-  for (const RuleStats& rule : stats.rules) {
-    for (const OutputStats& output : rule.outputs) {
-      append_sample(out, "mrelay_output_dropped_packets_total",
-                    {{"rule", rule.name}, {"output", output_label(output.output)}},
-                    output.counters.dropped_packets);
-    }
-  }
-  append_family(out, "mrelay_output_failed_packets_total", "counter",
-                "Accepted copies for this output that were not sent after all (a later send or "
-                "completion failed: EAGAIN, ENOBUFS, errno; or cancelled at a teardown).");
-  for (const RuleStats& rule : stats.rules) {
-    for (const OutputStats& output : rule.outputs) {
-      append_sample(out, "mrelay_output_failed_packets_total",
-                    {{"rule", rule.name}, {"output", output_label(output.output)}},
-                    output.counters.failed_packets);
-    }
-  }
+}
+
+}  // namespace
+
+std::string format_prometheus(const RelayStats& stats) {
+  std::string out;
+  out.reserve(4096 + 512 * stats.workers.size() + 512 * stats.rules.size());
+  append_overview(out, stats);
+  append_counters(out, stats);
+  append_rule_family(out, stats, "mrelay_rule_matched_packets_total",
+                     "Packets the rule table matched to this rule.",
+                     &RuleCounters::matched_packets);
+  append_rule_family(out, stats, "mrelay_rule_matched_bytes_total",
+                     "UDP payload bytes of the packets matched to this rule.",
+                     &RuleCounters::matched_bytes);
+  append_output_family(out, stats, "mrelay_output_queued_packets_total",
+                       "Copies the egress backend accepted for this output (sent or queued).",
+                       &OutputCounters::queued_packets);
+  append_output_family(out, stats, "mrelay_output_dropped_packets_total",
+                       "Copies for this output the egress backend refused (no slot, send error).",
+                       &OutputCounters::dropped_packets);
+  append_output_family(
+      out, stats, "mrelay_output_failed_packets_total",
+      "Accepted copies for this output that were not sent after all (a later send or "
+      "completion failed: EAGAIN, ENOBUFS, errno; or cancelled at a teardown).",
+      &OutputCounters::failed_packets);
   return out;
 }
 

@@ -93,6 +93,7 @@ struct ErrorCase {
   const char* message;  // a substring of "error"
 };
 
+// Long: one table of bad requests, each with the field its error must name.
 TEST(ControlProtocol, ErrorsNameTheFieldAndChangeNothing) {
   const std::string too_large = R"({"cmd":"ping","pad":")" + std::string(70000, 'x') + "\"}";
   const std::vector<ErrorCase> cases = {

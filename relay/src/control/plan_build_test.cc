@@ -16,26 +16,10 @@ namespace {
 
 using testing::fake_lookup;
 
-in_addr address(const char* text) {
-  in_addr value{};
-  ::inet_pton(AF_INET, text, &value);
-  return value;
-}
-
-Rule make_rule(const std::string& in_interface, const char* group, uint16_t port,
+// IN:GROUP:PORT -> outputs (interface, port), unnamed (the plan does not need names).
+Rule make_rule(const std::string& in, const char* group, uint16_t port,
                std::vector<std::pair<std::string, uint16_t>> outputs) {
-  Rule rule;
-  rule.input_interface = in_interface;
-  rule.group = address(group);
-  rule.port = port;
-  for (auto& [interface, out_port] : outputs) {
-    Output output;
-    output.interface = interface;
-    output.address = address("239.9.9.9");
-    output.port = out_port;
-    rule.outputs.push_back(output);
-  }
-  return rule;
+  return testing::rule_to_ports("", in, group, port, std::move(outputs));
 }
 
 TEST(RelayPlan, FlattensOutputsAndDedupesIngress) {

@@ -44,14 +44,27 @@ struct FrameBuilder {
 
   [[nodiscard]] std::vector<uint8_t> build() const {
     std::vector<uint8_t> f;
-    auto put16 = [&f](uint16_t v) {
-      f.push_back(static_cast<uint8_t>(v >> 8));
-      f.push_back(static_cast<uint8_t>(v & 0xff));
-    };
-    auto put_raw32 = [&f](uint32_t v) {
-      const auto* p = reinterpret_cast<const uint8_t*>(&v);
-      f.insert(f.end(), p, p + 4);
-    };
+    put_ethernet(f);
+    const size_t ip_start = f.size();
+    put_ipv4(f);
+    put_udp(f, ip_start);
+    if (f.size() < pad_to) {
+      f.resize(pad_to, 0);
+    }
+    return f;
+  }
+
+ private:
+  static void put16(std::vector<uint8_t>& f, uint16_t v) {
+    f.push_back(static_cast<uint8_t>(v >> 8));
+    f.push_back(static_cast<uint8_t>(v & 0xff));
+  }
+  static void put_raw32(std::vector<uint8_t>& f, uint32_t v) {
+    const auto* p = reinterpret_cast<const uint8_t*>(&v);
+    f.insert(f.end(), p, p + 4);
+  }
+
+  void put_ethernet(std::vector<uint8_t>& f) const {
     for (int i = 0; i < 6; ++i) {
       f.push_back(i == 0 ? 0x01 : 0x00);  // multicast destination MAC
     }
@@ -59,25 +72,27 @@ struct FrameBuilder {
       f.push_back(0x02);
     }
     for (size_t i = 0; i < vlan_tpids.size(); ++i) {
-      put16(vlan_tpids[i]);
-      put16(static_cast<uint16_t>(0xa000 | vlan_ids[i]));  // priority bits set, must be masked
+      put16(f, vlan_tpids[i]);
+      put16(f, static_cast<uint16_t>(0xa000 | vlan_ids[i]));  // priority bits set, must be masked
     }
-    put16(ethertype);
+    put16(f, ethertype);
+  }
 
+  void put_ipv4(std::vector<uint8_t>& f) const {
     const size_t ip_start = f.size();
     const size_t header_len = 20 + ip_options.size();
     const size_t udp_len = 8 + payload_size;
     const uint8_t ihl = ihl_override.value_or(static_cast<uint8_t>(header_len / 4));
     f.push_back(static_cast<uint8_t>((version << 4) | (ihl & 0x0f)));
     f.push_back(0);  // DSCP/ECN
-    put16(total_length_override.value_or(static_cast<uint16_t>(header_len + udp_len)));
-    put16(0x1234);  // identification
-    put16(flags_offset);
+    put16(f, total_length_override.value_or(static_cast<uint16_t>(header_len + udp_len)));
+    put16(f, 0x1234);  // identification
+    put16(f, flags_offset);
     f.push_back(ttl);
     f.push_back(protocol);
-    put16(0);  // checksum, filled below
-    put_raw32(src);
-    put_raw32(dst);
+    put16(f, 0);  // checksum, filled below
+    put_raw32(f, src);
+    put_raw32(f, dst);
     f.insert(f.end(), ip_options.begin(), ip_options.end());
     uint32_t sum = 0;
     for (size_t i = ip_start; i < ip_start + header_len; i += 2) {
@@ -92,43 +107,42 @@ struct FrameBuilder {
     }
     f[ip_start + 10] = static_cast<uint8_t>(checksum >> 8);
     f[ip_start + 11] = static_cast<uint8_t>(checksum & 0xff);
+  }
 
-    put16(src_port);
-    put16(dst_port);
-    put16(udp_length_override.value_or(static_cast<uint16_t>(udp_len)));
+  void put_udp(std::vector<uint8_t>& f, size_t ip_start) const {
+    put16(f, src_port);
+    put16(f, dst_port);
+    put16(f, udp_length_override.value_or(static_cast<uint16_t>(8 + payload_size)));
     const size_t udp_start = f.size() - 6;
-    put16(0);  // UDP checksum, filled below when asked for
+    put16(f, 0);  // UDP checksum, filled below when asked for
     for (size_t i = 0; i < payload_size; ++i) {
       f.push_back(static_cast<uint8_t>(i * 7));
     }
-    if (udp_checksum != UdpChecksum::none) {
-      // RFC 768: one's-complement sum over the pseudo header (source, destination, zero,
-      // protocol, UDP length) and the UDP header and payload, the last byte padded with zero.
-      const size_t length = f.size() - udp_start;
-      uint32_t udp_sum = 17 + static_cast<uint32_t>(length);
-      for (size_t i = ip_start + 12; i < ip_start + 20; i += 2) {
-        udp_sum += static_cast<uint32_t>((f[i] << 8) | f[i + 1]);
-      }
-      for (size_t i = udp_start; i < f.size(); i += 2) {
-        udp_sum += static_cast<uint32_t>(f[i] << 8) + (i + 1 < f.size() ? f[i + 1] : 0u);
-      }
-      while ((udp_sum >> 16) != 0) {
-        udp_sum = (udp_sum & 0xffff) + (udp_sum >> 16);
-      }
-      uint16_t value = static_cast<uint16_t>(~udp_sum);
-      if (value == 0) {
-        value = 0xffff;  // RFC 768: a computed 0 is sent as all ones (0 means "none")
-      }
-      if (udp_checksum == UdpChecksum::wrong) {
-        value = static_cast<uint16_t>(value == 0x0001 ? 0x0003 : value - 1);
-      }
-      f[udp_start + 6] = static_cast<uint8_t>(value >> 8);
-      f[udp_start + 7] = static_cast<uint8_t>(value & 0xff);
+    if (udp_checksum == UdpChecksum::none) {
+      return;
     }
-    if (f.size() < pad_to) {
-      f.resize(pad_to, 0);
+    // RFC 768: one's-complement sum over the pseudo header (source, destination, zero,
+    // protocol, UDP length) and the UDP header and payload, the last byte padded with zero.
+    const size_t length = f.size() - udp_start;
+    uint32_t udp_sum = 17 + static_cast<uint32_t>(length);
+    for (size_t i = ip_start + 12; i < ip_start + 20; i += 2) {
+      udp_sum += static_cast<uint32_t>((f[i] << 8) | f[i + 1]);
     }
-    return f;
+    for (size_t i = udp_start; i < f.size(); i += 2) {
+      udp_sum += static_cast<uint32_t>(f[i] << 8) + (i + 1 < f.size() ? f[i + 1] : 0u);
+    }
+    while ((udp_sum >> 16) != 0) {
+      udp_sum = (udp_sum & 0xffff) + (udp_sum >> 16);
+    }
+    uint16_t value = static_cast<uint16_t>(~udp_sum);
+    if (value == 0) {
+      value = 0xffff;  // RFC 768: a computed 0 is sent as all ones (0 means "none")
+    }
+    if (udp_checksum == UdpChecksum::wrong) {
+      value = static_cast<uint16_t>(value == 0x0001 ? 0x0003 : value - 1);
+    }
+    f[udp_start + 6] = static_cast<uint8_t>(value >> 8);
+    f[udp_start + 7] = static_cast<uint8_t>(value & 0xff);
   }
 };
 
@@ -191,6 +205,7 @@ std::function<void(FrameBuilder&)> udp_checksum(FrameBuilder::UdpChecksum value,
 
 using UdpChecksum = FrameBuilder::UdpChecksum;
 
+// Long: one table of every frame kind the parser must tell apart, read top to bottom.
 std::vector<Case> cases() {
   return {
       {"good", [](FrameBuilder&) {}, ParseVerdict::ok},

@@ -131,6 +131,91 @@ Result<CapabilitySets> current_capabilities() {
   return sets;
 }
 
+namespace {
+
+// The identity to switch to (none without --user), checked against what the process may do.
+Result<std::optional<Identity>> requested_identity(const PrivilegeRequest& request,
+                                                   const CapabilitySets& before) {
+  if (request.user.empty()) {
+    if (!request.group.empty()) {
+      return fail("--group", "needs --user");
+    }
+    return std::optional<Identity>();
+  }
+  auto identity = resolve_identity(request.user, request.group);
+  if (!identity) {
+    return tl::unexpected(identity.error());
+  }
+  const CapabilityMask needed = bit(CAP_SETUID) | bit(CAP_SETGID);
+  if ((before.effective & needed) != needed && (::geteuid() != identity->uid)) {
+    return fail("--user", "switching to '" + request.user +
+                              "' needs root or CAP_SETUID and CAP_SETGID; start the relay as "
+                              "root, or start it as that user with only CAP_NET_RAW and "
+                              "without --user");
+  }
+  return std::optional<Identity>(*identity);
+}
+
+// Step 1: the bounding set, while CAP_SETPCAP is still effective (it is not after setuid).
+Result<void> drop_bounding_set(CapabilityMask keep, const CapabilitySets& before,
+                               std::string& notes) {
+  if ((before.effective & bit(CAP_SETPCAP)) == 0) {
+    notes += "; bounding set left as is (no CAP_SETPCAP; the permitted set is what limits us)";
+    return {};
+  }
+  const int last = last_capability();
+  for (int capability = 0; capability <= last; ++capability) {
+    if ((keep & bit(capability)) == 0 && ::prctl(PR_CAPBSET_READ, capability, 0, 0, 0) == 1 &&
+        ::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
+      return fail_errno("prctl(PR_CAPBSET_DROP, " + std::to_string(capability) + ")");
+    }
+  }
+  return {};
+}
+
+// Step 3: the identity. KEEPCAPS so setuid() away from 0 keeps the permitted set (it clears
+// the effective set, restored by capset afterwards).
+Result<void> switch_identity(const Identity& identity) {
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
+    return fail_errno("prctl(PR_SET_KEEPCAPS)");
+  }
+  const gid_t groups[] = {identity.gid};
+  if (::setgroups(1, groups) != 0) {
+    return fail_errno("setgroups(" + std::to_string(identity.gid) + ")");
+  }
+  if (::setresgid(identity.gid, identity.gid, identity.gid) != 0) {
+    return fail_errno("setresgid(" + std::to_string(identity.gid) + ")");
+  }
+  if (::setresuid(identity.uid, identity.uid, identity.uid) != 0) {
+    return fail_errno("setresuid(" + std::to_string(identity.uid) + ")");
+  }
+  if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) {
+    return fail_errno("prctl(PR_SET_KEEPCAPS, 0)");
+  }
+  return {};
+}
+
+// Step 6: what the kernel holds is what the log will claim.
+Result<void> check_dropped(CapabilityMask keep, const std::optional<Identity>& identity) {
+  auto after = current_capabilities();
+  if (!after) {
+    return tl::unexpected(after.error());
+  }
+  if (after->effective != keep || after->permitted != keep || after->inheritable != 0) {
+    return fail("drop_privileges", "capabilities after capset are effective " +
+                                       describe_capabilities(after->effective) + ", permitted " +
+                                       describe_capabilities(after->permitted) + "; expected " +
+                                       describe_capabilities(keep));
+  }
+  if (identity && (::getuid() != identity->uid || ::geteuid() != identity->uid ||
+                   ::getgid() != identity->gid || ::getegid() != identity->gid)) {
+    return fail("drop_privileges", "uid/gid did not change");
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::string> drop_privileges(const PrivilegeRequest& request) {
   if (const int threads = thread_count(); threads > 1) {
     // Capabilities and (in the kernel) credentials are per thread: a thread started before
@@ -150,59 +235,20 @@ Result<std::string> drop_privileges(const PrivilegeRequest& request) {
   }
   int death_signal = 0;
   (void)::prctl(PR_GET_PDEATHSIG, &death_signal, 0, 0, 0);
-
-  std::optional<Identity> identity;
-  if (!request.user.empty()) {
-    auto resolved = resolve_identity(request.user, request.group);
-    if (!resolved) {
-      return tl::unexpected(resolved.error());
-    }
-    identity = *resolved;
-    const CapabilityMask needed = bit(CAP_SETUID) | bit(CAP_SETGID);
-    if ((before->effective & needed) != needed && (::geteuid() != identity->uid)) {
-      return fail("--user", "switching to '" + request.user +
-                                "' needs root or CAP_SETUID and CAP_SETGID; start the relay as "
-                                "root, or start it as that user with only CAP_NET_RAW and "
-                                "without --user");
-    }
-  } else if (!request.group.empty()) {
-    return fail("--group", "needs --user");
+  auto identity = requested_identity(request, *before);
+  if (!identity) {
+    return tl::unexpected(identity.error());
   }
-
-  // 1. The bounding set, while CAP_SETPCAP is still effective (it is not after setuid).
-  const int last = last_capability();
-  if ((before->effective & bit(CAP_SETPCAP)) != 0) {
-    for (int capability = 0; capability <= last; ++capability) {
-      if ((keep & bit(capability)) == 0 && ::prctl(PR_CAPBSET_READ, capability, 0, 0, 0) == 1 &&
-          ::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
-        return fail_errno("prctl(PR_CAPBSET_DROP, " + std::to_string(capability) + ")");
-      }
-    }
-  } else {
-    notes += "; bounding set left as is (no CAP_SETPCAP; the permitted set is what limits us)";
+  if (auto dropped = drop_bounding_set(keep, *before, notes); !dropped) {
+    return tl::unexpected(dropped.error());
   }
   // 2. Ambient capabilities would be handed to any program we exec.
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
     return fail_errno("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
   }
-  // 3. The identity: KEEPCAPS so setuid() away from 0 keeps the permitted set (it clears the
-  //    effective set, restored by capset below).
-  if (identity) {
-    if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
-      return fail_errno("prctl(PR_SET_KEEPCAPS)");
-    }
-    const gid_t groups[] = {identity->gid};
-    if (::setgroups(1, groups) != 0) {
-      return fail_errno("setgroups(" + std::to_string(identity->gid) + ")");
-    }
-    if (::setresgid(identity->gid, identity->gid, identity->gid) != 0) {
-      return fail_errno("setresgid(" + std::to_string(identity->gid) + ")");
-    }
-    if (::setresuid(identity->uid, identity->uid, identity->uid) != 0) {
-      return fail_errno("setresuid(" + std::to_string(identity->uid) + ")");
-    }
-    if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) {
-      return fail_errno("prctl(PR_SET_KEEPCAPS, 0)");
+  if (*identity) {
+    if (auto switched = switch_identity(**identity); !switched) {
+      return tl::unexpected(switched.error());
     }
   }
   // 4. permitted = effective = keep, nothing inheritable.
@@ -217,20 +263,8 @@ Result<std::string> drop_privileges(const PrivilegeRequest& request) {
   if (death_signal != 0 && ::prctl(PR_SET_PDEATHSIG, death_signal, 0, 0, 0) != 0) {
     return fail_errno("prctl(PR_SET_PDEATHSIG)");
   }
-  // 6. Read back: what the kernel holds is what we claim in the log.
-  auto after = current_capabilities();
-  if (!after) {
-    return tl::unexpected(after.error());
-  }
-  if (after->effective != keep || after->permitted != keep || after->inheritable != 0) {
-    return fail("drop_privileges", "capabilities after capset are effective " +
-                                       describe_capabilities(after->effective) + ", permitted " +
-                                       describe_capabilities(after->permitted) + "; expected " +
-                                       describe_capabilities(keep));
-  }
-  if (identity && (::getuid() != identity->uid || ::geteuid() != identity->uid ||
-                   ::getgid() != identity->gid || ::getegid() != identity->gid)) {
-    return fail("drop_privileges", "uid/gid did not change");
+  if (auto checked = check_dropped(keep, *identity); !checked) {
+    return tl::unexpected(checked.error());
   }
   return "privileges: uid " + std::to_string(::geteuid()) + " gid " + std::to_string(::getegid()) +
          ", kept " + describe_capabilities(keep) + " (effective and permitted; no ambient, " +

@@ -62,6 +62,83 @@ std::string describe_status(int status) {
   return "status " + std::to_string(status);
 }
 
+namespace {
+
+// A stop (SIGTERM/SIGINT) forwarded to the child: no restart after it.
+struct StopRequest {
+  bool requested = false;
+  int signal = 0;
+};
+
+// Forwards every signal to `child` until it is reaped, and returns its wait status. After a
+// stop request the child has timing.stop_grace_ms to exit before SIGKILL.
+int wait_for_child(pid_t child, const sigset_t& signals, const SupervisorTiming& timing,
+                   StopRequest& stop) {
+  int status = 0;
+  uint64_t kill_deadline_ns = 0;
+  for (;;) {
+    siginfo_t info{};
+    int sig = 0;
+    if (kill_deadline_ns != 0) {
+      const uint64_t now = monotonic_ns();
+      const timespec wait = to_timespec(kill_deadline_ns > now ? kill_deadline_ns - now : 0);
+      sig = ::sigtimedwait(&signals, &info, &wait);
+      if (sig < 0 && errno == EAGAIN) {
+        log_line("relay pid " + std::to_string(child) + " still running " +
+                 std::to_string(timing.stop_grace_ms) + " ms after the stop: SIGKILL");
+        ::kill(child, SIGKILL);
+        kill_deadline_ns = 0;
+        continue;
+      }
+    } else {
+      sig = ::sigwaitinfo(&signals, &info);
+    }
+    if (sig < 0) {
+      continue;  // EINTR
+    }
+    if (sig == SIGCHLD) {
+      if (::waitpid(child, &status, WNOHANG) == child) {
+        return status;
+      }
+      continue;
+    }
+    ::kill(child, sig);
+    if (sig == SIGTERM || sig == SIGINT) {
+      if (!stop.requested) {
+        kill_deadline_ns = monotonic_ns() + uint64_t{timing.stop_grace_ms} * 1000000u;
+      }
+      stop.requested = true;
+      stop.signal = sig;
+    }
+  }
+}
+
+// The backoff wait before a restart, which still serves stop requests (there is no child to
+// forward them to). Returns true when one came.
+bool stop_requested_during(uint32_t delay_ms, const sigset_t& signals) {
+  const uint64_t until_ns = monotonic_ns() + uint64_t{delay_ms} * 1000000u;
+  for (uint64_t now = monotonic_ns(); now < until_ns; now = monotonic_ns()) {
+    const timespec wait = to_timespec(until_ns - now);
+    siginfo_t info{};
+    const int sig = ::sigtimedwait(&signals, &info, &wait);
+    if (sig == SIGTERM || sig == SIGINT) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The supervisor's exit code for a child it will not restart.
+int final_exit_code(int status, const StopRequest& stop) {
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  // A child killed by our own forwarded SIGTERM/SIGINT: the shell convention.
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : stop.signal);
+}
+
+}  // namespace
+
 std::optional<int> supervise(const SupervisorTiming& timing) {
   const sigset_t signals = supervised_signals();
   sigset_t original;
@@ -74,8 +151,7 @@ std::optional<int> supervise(const SupervisorTiming& timing) {
   const pid_t parent = ::getpid();
   uint32_t delay_ms = 0;  // 0 = no restart yet
   uint32_t starts = 0;
-  bool stopping = false;
-  int stop_signal = 0;
+  StopRequest stop;
   for (;;) {
     const pid_t child = ::fork();
     if (child < 0) {
@@ -95,67 +171,17 @@ std::optional<int> supervise(const SupervisorTiming& timing) {
     const uint64_t started_ns = monotonic_ns();
     log_line("started relay pid " + std::to_string(child) + " (start " + std::to_string(starts) +
              ")");
-    int status = 0;
-    bool reaped = false;
-    uint64_t kill_deadline_ns = 0;
-    while (!reaped) {
-      siginfo_t info{};
-      int sig = 0;
-      if (kill_deadline_ns != 0) {
-        const uint64_t now = monotonic_ns();
-        const timespec wait = to_timespec(kill_deadline_ns > now ? kill_deadline_ns - now : 0);
-        sig = ::sigtimedwait(&signals, &info, &wait);
-        if (sig < 0 && errno == EAGAIN) {
-          log_line("relay pid " + std::to_string(child) + " still running " +
-                   std::to_string(timing.stop_grace_ms) + " ms after the stop: SIGKILL");
-          ::kill(child, SIGKILL);
-          kill_deadline_ns = 0;
-          continue;
-        }
-      } else {
-        sig = ::sigwaitinfo(&signals, &info);
-      }
-      if (sig < 0) {
-        continue;  // EINTR
-      }
-      if (sig == SIGCHLD) {
-        const pid_t done = ::waitpid(child, &status, WNOHANG);
-        reaped = done == child;
-        continue;
-      }
-      ::kill(child, sig);
-      if (sig == SIGTERM || sig == SIGINT) {
-        if (!stopping) {
-          kill_deadline_ns = monotonic_ns() + uint64_t{timing.stop_grace_ms} * 1000000u;
-        }
-        stopping = true;
-        stop_signal = sig;
-      }
-    }
+    const int status = wait_for_child(child, signals, timing, stop);
     const uint64_t ran_ms = (monotonic_ns() - started_ns) / 1000000u;
     const std::string what = "relay pid " + std::to_string(child) + " " + describe_status(status) +
                              " after " + std::to_string(ran_ms) + " ms";
-    if (stopping || !should_restart(status)) {
-      log_line(what + (stopping ? " (stop requested): exiting" : ": not restarting"));
-      if (WIFEXITED(status)) {
-        return WEXITSTATUS(status);
-      }
-      // A child killed by our own forwarded SIGTERM/SIGINT: the shell convention.
-      return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : stop_signal);
+    if (stop.requested || !should_restart(status)) {
+      log_line(what + (stop.requested ? " (stop requested): exiting" : ": not restarting"));
+      return final_exit_code(status, stop);
     }
     delay_ms = next_restart_delay(delay_ms, ran_ms, timing);
     log_line(what + ": restarting in " + std::to_string(delay_ms) + " ms");
-    // The backoff wait still serves stop requests (nothing to forward them to).
-    const uint64_t until_ns = monotonic_ns() + uint64_t{delay_ms} * 1000000u;
-    for (uint64_t now = monotonic_ns(); now < until_ns && !stopping; now = monotonic_ns()) {
-      const timespec wait = to_timespec(until_ns - now);
-      siginfo_t info{};
-      const int sig = ::sigtimedwait(&signals, &info, &wait);
-      if (sig == SIGTERM || sig == SIGINT) {
-        stopping = true;
-      }
-    }
-    if (stopping) {
+    if (stop_requested_during(delay_ms, signals)) {
       log_line("stop requested while waiting to restart: exiting");
       return 0;
     }

@@ -2,9 +2,10 @@
 // loopback is brought up with MULTICAST, so a test can send real multicast without touching
 // the host's interfaces (the namespace goes away with the child).
 //
+//   TEST(Worker, Loop) {
+//     MRELAY_EXPECT_IN_PRIVATE_NETNS([] { ...; return ""; });   // skips on "SKIP: why"
+//   }
 //   std::string result = mrelay::testing::run_in_private_netns([] { ...; return ""; });
-//   if (result.rfind("SKIP: ", 0) == 0) { GTEST_SKIP() << result.substr(6); }
-//   EXPECT_EQ(result, "");
 //
 // The function returns "" on success, "SKIP: why" or a failure description. Header-only and
 // test-only (not part of mrelay_core).
@@ -200,3 +201,14 @@ inline std::string write_sysctl(const std::string& key, const std::string& value
 }
 
 }  // namespace mrelay::testing
+
+/// In a gtest test body: runs the function (a lambda may hold commas) in a private network
+/// namespace, skips the test when it returns "SKIP: why", and otherwise expects "".
+#define MRELAY_EXPECT_IN_PRIVATE_NETNS(...)                                                       \
+  do {                                                                                            \
+    const std::string mrelay_netns_result = ::mrelay::testing::run_in_private_netns(__VA_ARGS__); \
+    if (mrelay_netns_result.rfind("SKIP: ", 0) == 0) {                                            \
+      GTEST_SKIP() << mrelay_netns_result.substr(6);                                              \
+    }                                                                                             \
+    EXPECT_EQ(mrelay_netns_result, "");                                                           \
+  } while (false)

@@ -24,7 +24,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <sstream>
 #include <vector>
 
@@ -33,8 +32,6 @@
 
 namespace mrelay {
 namespace {
-
-using testing::run_in_private_netns;  // test_netns.h
 
 // The UDP destination port of an untagged IPv4/UDP frame, or 0; *payload = its UDP payload.
 uint16_t udp_port_of(const uint8_t* frame, size_t len, const uint8_t** payload = nullptr) {
@@ -101,16 +98,8 @@ tpacket2_hdr* next_ring_frame(PacketRing& ring, int fd, uint16_t port) {
   return nullptr;
 }
 
-void expect_in_child(const std::function<std::string()>& body) {
-  const std::string result = run_in_private_netns(body);
-  if (result.rfind("SKIP: ", 0) == 0) {
-    GTEST_SKIP() << result.substr(6);
-  }
-  EXPECT_EQ(result, "");
-}
-
 TEST(PacketIngress, DropsOwnOutgoingFrames) {
-  expect_in_child([]() -> std::string {
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([]() -> std::string {
     const unsigned lo = ::if_nametoindex("lo");
     auto ours = open_packet_socket("lo", lo, {});
     if (!ours) {
@@ -154,7 +143,7 @@ TEST(PacketIngress, DropsOwnOutgoingFrames) {
 }
 
 TEST(PacketIngress, RingDeliversEachFrameOnce) {
-  expect_in_child([]() -> std::string {
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([]() -> std::string {
     const unsigned lo = ::if_nametoindex("lo");
     PacketRing ring;
     std::string notes;
@@ -213,7 +202,7 @@ TEST(PacketIngress, RingDeliversEachFrameOnce) {
 // A frame longer than a ring slot (lo's MTU is 64 KiB) is not cut: the slot says
 // TP_STATUS_COPY and read_ring_copy() gets the whole frame, in ring order.
 TEST(PacketIngress, RingReadsFramesLongerThanASlotWhole) {
-  expect_in_child([]() -> std::string {
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([]() -> std::string {
     const unsigned lo = ::if_nametoindex("lo");
     PacketRing ring;
     std::string notes;
@@ -271,7 +260,7 @@ TEST(PacketIngress, RingReadsFramesLongerThanASlotWhole) {
 // local UDP GSO send on lo (which segments nothing) is one super-frame of UDP_L4 segments with
 // a partial checksum.
 TEST(PacketIngress, FrameMetaReportsGsoAndPartialChecksum) {
-  expect_in_child([]() -> std::string {
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([]() -> std::string {
     const unsigned lo = ::if_nametoindex("lo");
     PacketRing ring;
     std::string notes;
@@ -344,7 +333,7 @@ TEST(PacketIngress, FrameMetaReportsGsoAndPartialChecksum) {
 }
 
 TEST(UdpIngress, MembershipVisibleAndDatagramsArrive) {
-  expect_in_child([]() -> std::string {
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([]() -> std::string {
     const unsigned lo = ::if_nametoindex("lo");
     in_addr group{};
     ::inet_pton(AF_INET, "239.7.7.7", &group);
