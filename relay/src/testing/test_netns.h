@@ -170,6 +170,58 @@ inline std::string interface_up(const std::string& name) {
   return "";
 }
 
+/// IF_OPER_UP of linux/if.h (which cannot be included beside net/if.h).
+inline constexpr int kOperUp = 6;
+
+/// An interface's RFC 2863 operational state (IFLA_OPERSTATE, kOperUp when up), or -1.
+inline int operstate(const std::string& name) {
+  UniqueFd socket(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  alignas(nlmsghdr) char buffer[256] = {};
+  auto* header = reinterpret_cast<nlmsghdr*>(buffer);
+  header->nlmsg_len = NLMSG_LENGTH(sizeof(ifinfomsg));
+  header->nlmsg_type = RTM_GETLINK;
+  header->nlmsg_flags = NLM_F_REQUEST;
+  auto* info = reinterpret_cast<ifinfomsg*>(NLMSG_DATA(header));
+  info->ifi_family = AF_UNSPEC;
+  info->ifi_index = static_cast<int>(::if_nametoindex(name.c_str()));
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (!socket || info->ifi_index == 0 ||
+      ::sendto(socket.get(), buffer, header->nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof kernel) < 0) {
+    return -1;
+  }
+  alignas(nlmsghdr) char reply[4096];
+  const ssize_t got = ::recv(socket.get(), reply, sizeof reply, 0);
+  const auto* answer = reinterpret_cast<const nlmsghdr*>(reply);
+  if (got <= 0 || !NLMSG_OK(answer, static_cast<unsigned>(got)) ||
+      answer->nlmsg_type != RTM_NEWLINK) {
+    return -1;
+  }
+  auto* link = reinterpret_cast<const ifinfomsg*>(NLMSG_DATA(answer));
+  int length = static_cast<int>(IFLA_PAYLOAD(answer));
+  for (auto* attribute = IFLA_RTA(link); RTA_OK(attribute, length);
+       attribute = RTA_NEXT(attribute, length)) {
+    if (attribute->rta_type == IFLA_OPERSTATE) {
+      return *static_cast<const uint8_t*>(RTA_DATA(attribute));
+    }
+  }
+  return -1;
+}
+
+/// Waits (up to 5 s) until an interface is operationally up. A veth gets its carrier when both
+/// ends are up, but the kernel applies it later (linkwatch), and until then the device drops
+/// whatever is sent through it while the send reports success. "" once up.
+inline std::string interface_running(const std::string& name) {
+  for (int waited_ms = 0; waited_ms < 5000; waited_ms += 10) {
+    if (operstate(name) == kOperUp) {
+      return "";
+    }
+    ::usleep(10 * 1000);
+  }
+  return name + ": not operationally up 5 s after it was brought up";
+}
+
 /// Gives an interface the IPv4 address `address` (a /24). "" on success.
 inline std::string add_ipv4_address(const std::string& name, const char* address) {
   UniqueFd control(::socket(AF_INET, SOCK_DGRAM, 0));

@@ -557,7 +557,8 @@ std::string run_multicast_ttl(EgressBackend backend) {
   }
   for (const std::string& step :
        {testing::create_veth_pair("mrlt0", "mrlt1"), testing::interface_up("mrlt0"),
-        testing::interface_up("mrlt1"), testing::add_ipv4_address("mrlt0", "10.99.0.1"),
+        testing::interface_up("mrlt1"), testing::interface_running("mrlt0"),
+        testing::interface_running("mrlt1"), testing::add_ipv4_address("mrlt0", "10.99.0.1"),
         // The copies come from an address of this same namespace: let mrlt1 take them.
         testing::write_sysctl("net/ipv4/conf/mrlt1/accept_local", "1")}) {
     if (!step.empty()) {

@@ -1,5 +1,7 @@
-// Ingress sockets: AF_PACKET (raw frames, no reverse-path check) or UDP (kernel stack), and
-// the membership sockets that make the ingress interface accept the group in both modes.
+// Ingress sockets: AF_PACKET (raw frames, no reverse-path check; packet_socket.cc) or UDP
+// (kernel stack; udp_socket.cc), and the membership sockets that make the ingress interface
+// accept the group in both modes. The readers that use them are in ingress.h; make_ingress()
+// (ingress_selector.cc) opens them.
 //
 //   auto raw = mrelay::open_packet_socket("veth0", ifindex, {.rcvbuf = 4 << 20, .fanout_id = 7});
 //   auto udp = mrelay::open_udp_ingress_socket("veth0", ifindex, group, 5000, {.rcvbuf = 0});

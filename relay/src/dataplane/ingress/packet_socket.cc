@@ -1,4 +1,4 @@
-// AF_PACKET ingress socket; see ingress.h.
+// AF_PACKET ingress socket and its TPACKET_V2 ring; see ingress_socket.h.
 //
 // Why AF_PACKET: frames are taken before the IP layer, so a source the host has no route to
 // (which rp_filter would drop on the UDP path) is still relayed. The price: nothing the IP
@@ -211,7 +211,7 @@ Result<UniqueFd> open_packet_socket(const std::string& interface, unsigned ifind
   }
   sockaddr_ll address{};
   address.sll_family = AF_PACKET;
-  // ETH_P_ALL: see open_packet_socket() in ingress.h (the VLAN tag survives as metadata).
+  // ETH_P_ALL: see open_packet_socket() in ingress_socket.h (the VLAN tag survives as metadata).
   address.sll_protocol = htons(ETH_P_ALL);
   address.sll_ifindex = static_cast<int>(ifindex);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {

@@ -1,4 +1,4 @@
-// UDP ingress socket and membership sockets; see ingress.h.
+// UDP ingress socket and membership sockets; see ingress_socket.h.
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
