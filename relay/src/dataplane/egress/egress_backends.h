@@ -1,6 +1,9 @@
 // The egress backends, one factory per file. Only the selector (egress_selector.cc) calls
 // these; everything else builds an egress through make_egress() or
 // make_egress_with_fallback() (egress_selector.h).
+//
+//   // egress_selector.cc, the table row of "uring":
+//   {EgressBackend::uring, uring_unavailable, make_uring_egress, EgressBackend::sendmmsg},
 #pragma once
 
 #include <memory>

@@ -1,5 +1,9 @@
 // The ingress readers, one factory per implementation file. Only the selector
 // (ingress_selector.cc: make_ingress) calls these; everything else goes through it.
+//
+//   auto fd = open_packet_socket(interface, ifindex, options, &notes, &ring);   // the selector
+//   return ring.mapped() ? make_ring_ingress(std::move(*fd), ifindex, std::move(ring))
+//                        : make_packet_recvmmsg_ingress(std::move(*fd), ifindex);
 #pragma once
 
 #include <netinet/in.h>
