@@ -1,8 +1,9 @@
 // Microbenchmarks of the relay's per-packet pieces: frame parsing, rule lookup, the buffer
 // pool, the sink's latency histogram and the test payload's stamp/restamp/check.
 //
-//   build/bin/mrelay_bench --benchmark_filter='BM_(Parse|RuleTable|BufferPool|Histogram|Payload)'
-//   build/bin/mrelay_bench --benchmark_filter='BM_RuleTableFind' --benchmark_repetitions=5
+//   build/bin/mrelay-microbench
+//   --benchmark_filter='BM_(Parse|RuleTable|BufferPool|Histogram|Payload)'
+//   build/bin/mrelay-microbench --benchmark_filter='BM_RuleTableFind' --benchmark_repetitions=5
 //
 // Every case reports items_per_second (frames, lookups, buffers, values or payloads per
 // second of CPU time); the payload cases also report bytes_per_second. Inputs are built and
@@ -21,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "buffer_pool.h"
+#include "dataplane/buffer_pool.h"
 #include "mrelay/config.h"
 #include "mrelay/packet.h"
 #include "mrelay/payload.h"

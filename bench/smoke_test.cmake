@@ -1,9 +1,9 @@
-# Smoke test for mrelay_bench (run by CTest as `bench.smoke`): runs the cases matching FILTER
+# Smoke test for mrelay-microbench (run by CTest as `bench.smoke`): runs the cases matching FILTER
 # briefly with JSON output and fails unless the JSON parses, holds at least MIN_CASES
 # benchmarks, and every case either ran with items_per_second > 0 or was skipped with a reason
 # starting "SKIP:" (e.g. io_uring disabled on this kernel).
 #
-#   cmake -DBENCH=build/bin/mrelay_bench -DFILTER='^BM_ParseFrame' -DMIN_CASES=1 \
+#   cmake -DBENCH=build/bin/mrelay-microbench -DFILTER='^BM_ParseFrame' -DMIN_CASES=1 \
 #         -P bench/smoke_test.cmake
 foreach(required BENCH FILTER MIN_CASES)
   if(NOT DEFINED ${required})

@@ -1,9 +1,9 @@
 // UDP send throughput on loopback by payload size x batch for the three egress mechanisms the
 // relay offers (send, sendmmsg, io_uring): the packet-size x batch-size matrix.
 //
-//   build/bin/mrelay_bench --benchmark_filter=BM_UdpSend --benchmark_min_time=0.2
-//   mrelay_bench --benchmark_filter=UdpSend --benchmark_out=u.json --benchmark_out_format=json
-//   MRELAY_BENCH_DRAIN=1 build/bin/mrelay_bench --benchmark_filter='sendmmsg/bytes:1400/'
+//   build/bin/mrelay-microbench --benchmark_filter=BM_UdpSend --benchmark_min_time=0.2
+//   mrelay-microbench --benchmark_filter=UdpSend --benchmark_out=u.json --benchmark_out_format=json
+//   MRELAY_BENCH_DRAIN=1 build/bin/mrelay-microbench --benchmark_filter='sendmmsg/bytes:1400/'
 //
 // Names: BM_UdpSend_<mechanism>/bytes:<payload>/batch:<n>/process_time. One iteration sends
 // `batch` datagrams:
@@ -55,9 +55,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "mrelay/error.h"
 #include "mrelay/payload.h"
-#include "unique_fd.h"
 
 namespace {
 

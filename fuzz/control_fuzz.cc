@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "control_protocol.h"
+#include "control/control_protocol.h"
 
 namespace {
 

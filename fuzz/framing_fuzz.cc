@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "control_framing.h"
+#include "control/control_framing.h"
 
 namespace {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "log.h"
-#include "state_file.h"
+#include "common/log.h"
+#include "control/state_file.h"
 
 namespace {
 

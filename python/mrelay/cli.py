@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "cell of --suite [smoke] alternately with its relay and the "
                             "candidate's, then gate candidate vs ref")
     judge.add_argument("--benchmark", action="store_true",
-                       help="gate two Google Benchmark JSON files (mrelay_bench "
+                       help="gate two Google Benchmark JSON files (mrelay-microbench "
                             "--benchmark_format=json --benchmark_repetitions=N): samples are "
                             "the repetitions' items_per_second, else real_time")
     judge.add_argument("--markdown", metavar="FILE", help="also write the verdict as Markdown")

@@ -1,7 +1,7 @@
 """``python3 -m mrelay report RESULTS --out DIR``: Markdown + HTML + PNG report of a results file.
 
 RESULTS is either an ``mrelay-bench`` results file (sweep output, several may be merged) or a
-Google Benchmark JSON file (``build/bin/mrelay_bench --benchmark_out=F
+Google Benchmark JSON file (``build/bin/mrelay-microbench --benchmark_out=F
 --benchmark_out_format=json``, detected by its ``benchmarks`` key), for which the report is the
 packet-size x batch-size matrix of UDP send costs.
 

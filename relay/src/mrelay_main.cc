@@ -18,12 +18,12 @@
 #include <cstring>
 #include <optional>
 
-#include "log.h"
+#include "common/log.h"
+#include "control/relay.h"
 #include "mrelay/command_line.h"
 #include "mrelay/config.h"
-#include "privileges.h"
-#include "relay.h"
-#include "supervisor.h"
+#include "ops/privileges.h"
+#include "ops/supervisor.h"
 
 #ifndef MRELAY_VERSION
 #define MRELAY_VERSION "dev"
@@ -34,19 +34,11 @@ namespace {
 // The kernel's overflow uid, which distributions name "nobody": many services run as it.
 constexpr uid_t kNobodyUid = 65534;
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // First thing: the relay's signals wait (blocked) until its loop reads them from a signalfd.
-  // Start-up takes a while (sockets, rings, probes); a SIGHUP or SIGTERM arriving meanwhile
-  // would otherwise kill the process with its default action. --supervise keeps this mask for
-  // its children (supervisor.cc restores the mask it found).
-  const sigset_t signals = mrelay::relay_signals();
-  if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
-    std::fprintf(stderr, "mrelay: pthread_sigmask failed\n");
-    return 1;
-  }
-  auto command = mrelay::parse_command_line(argc, argv);
+// Parses and validates the command line into `command`. Returns the exit code when the
+// process ends here: --help, --version, --check-config, or an error (2).
+std::optional<int> read_command(int argc, char** argv,
+                                mrelay::Result<mrelay::CommandLine>& command) {
+  command = mrelay::parse_command_line(argc, argv);
   if (!command) {
     std::fprintf(stderr, "mrelay: %s\n(see mrelay --help)\n", command.error().to_string().c_str());
     return 2;
@@ -70,30 +62,106 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mrelay: configuration OK (%zu rules)\n", command->config.rules.size());
     return 0;
   }
+  return std::nullopt;
+}
+
+// --supervise: the parent supervises its children until a stop and returns the exit code.
+// A (re)started child reads the command line and config file again, so a restart relays what
+// is configured now, and goes on (nullopt) unless that fails.
+std::optional<int> run_supervised(int argc, char** argv,
+                                  mrelay::Result<mrelay::CommandLine>& command) {
+  if (std::optional<int> code = mrelay::supervise(); code) {
+    return *code;  // the supervisor parent, after a stop
+  }
+  command = mrelay::parse_command_line(argc, argv);
+  if (!command) {
+    std::fprintf(stderr, "mrelay: %s\n", command.error().to_string().c_str());
+    return mrelay::kConfigErrorExit;
+  }
+  if (auto valid = mrelay::validate_config(command->config, mrelay::system_interfaces()); !valid) {
+    std::fprintf(stderr, "mrelay: %s\n", valid.error().to_string().c_str());
+    return mrelay::kConfigErrorExit;
+  }
+  return std::nullopt;
+}
+
+// --log-level; the exit code (2) when the level is not one.
+std::optional<int> apply_log_level(const mrelay::CommandLine& command) {
+  if (command.log_level.empty()) {
+    return std::nullopt;
+  }
+  auto level = mrelay::parse_log_level(command.log_level, "--log-level");
+  if (!level) {
+    std::fprintf(stderr, "mrelay: %s\n", level.error().to_string().c_str());
+    return 2;
+  }
+  mrelay::set_log_level(*level);
+  return std::nullopt;
+}
+
+// What SIGHUP reloads: the file again with this command line's flags on top, as at start;
+// nothing without --config.
+mrelay::ConfigSource reload_source(int argc, char** argv, const mrelay::CommandLine& command) {
+  if (command.config_path.empty()) {
+    return {};
+  }
+  return [argc, argv]() -> mrelay::Result<mrelay::Config> {
+    auto again = mrelay::parse_command_line(argc, argv);
+    if (!again) {
+      return tl::unexpected(again.error());
+    }
+    return std::move(again->config);
+  };
+}
+
+// The control socket was created by the privileged identity; hand it to the one the relay
+// drops to (--user), so the relay can remove it on exit and, without --control-group, that
+// user's group reaches it (0660; the peer check still decides, control_server.h).
+void hand_control_socket_to_user(const mrelay::CommandLine& command, const mrelay::Config& config) {
+  if (command.config.user.empty() || config.control_socket.empty()) {
+    return;
+  }
+  auto who = mrelay::resolve_identity(command.config.user, command.config.group);
+  if (!who) {
+    return;  // drop_privileges() reports it
+  }
+  const gid_t group =
+      config.control_group.empty() ? who->gid : static_cast<gid_t>(-1);  // keep its group
+  if (::chown(config.control_socket.c_str(), who->uid, group) != 0) {
+    std::fprintf(stderr, "mrelay: warning: chown %s: %s\n", config.control_socket.c_str(),
+                 std::strerror(errno));
+  }
+  if (who->uid == kNobodyUid) {
+    std::fprintf(stderr,
+                 "mrelay: warning: --user %s: the relay's own uid has full control access, "
+                 "and uid %u is shared by other services; prefer a dedicated user\n",
+                 command.config.user.c_str(), static_cast<unsigned>(who->uid));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // First thing: the relay's signals wait (blocked) until its loop reads them from a signalfd.
+  // Start-up takes a while (sockets, rings, probes); a SIGHUP or SIGTERM arriving meanwhile
+  // would otherwise kill the process with its default action. --supervise keeps this mask for
+  // its children (supervisor.cc restores the mask it found).
+  const sigset_t signals = mrelay::relay_signals();
+  if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
+    std::fprintf(stderr, "mrelay: pthread_sigmask failed\n");
+    return 1;
+  }
+  mrelay::Result<mrelay::CommandLine> command;
+  if (std::optional<int> code = read_command(argc, argv, command)) {
+    return *code;
+  }
   if (command->supervise) {
-    if (std::optional<int> code = mrelay::supervise(); code) {
-      return *code;  // the supervisor parent, after a stop
-    }
-    // The (re)started child: read the command line and config file again, so a restart
-    // relays what is configured now.
-    command = mrelay::parse_command_line(argc, argv);
-    if (!command) {
-      std::fprintf(stderr, "mrelay: %s\n", command.error().to_string().c_str());
-      return mrelay::kConfigErrorExit;
-    }
-    if (auto valid = mrelay::validate_config(command->config, mrelay::system_interfaces());
-        !valid) {
-      std::fprintf(stderr, "mrelay: %s\n", valid.error().to_string().c_str());
-      return mrelay::kConfigErrorExit;
+    if (std::optional<int> code = run_supervised(argc, argv, command)) {
+      return *code;
     }
   }
-  if (!command->log_level.empty()) {
-    auto level = mrelay::parse_log_level(command->log_level, "--log-level");
-    if (!level) {
-      std::fprintf(stderr, "mrelay: %s\n", level.error().to_string().c_str());
-      return 2;
-    }
-    mrelay::set_log_level(*level);
+  if (std::optional<int> code = apply_log_level(*command)) {
+    return *code;
   }
   // Rules added/removed at run time (--state-file) come back on top of the file's rules.
   std::vector<mrelay::Rule> file_rules = command->config.rules;
@@ -103,39 +171,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mrelay: %s\n", relay.error().to_string().c_str());
     return 1;
   }
-  mrelay::ConfigSource reload;
-  if (!command->config_path.empty()) {
-    // SIGHUP re-reads the file and re-applies this command line's flags on top, as at start.
-    reload = [argc, argv]() -> mrelay::Result<mrelay::Config> {
-      auto again = mrelay::parse_command_line(argc, argv);
-      if (!again) {
-        return tl::unexpected(again.error());
-      }
-      return std::move(again->config);
-    };
-  }
-  (*relay)->set_config_source(std::move(reload), std::move(file_rules));
-  if (!command->config.user.empty() && !config.control_socket.empty()) {
-    // The control socket was created by the privileged identity; hand it to the one the relay
-    // drops to, so the relay can remove it on exit and, without --control-group, that user's
-    // group reaches it (0660; the peer check still decides, control_server.h).
-    if (auto who = mrelay::resolve_identity(command->config.user, command->config.group); who) {
-      const gid_t group =
-          config.control_group.empty() ? who->gid : static_cast<gid_t>(-1);  // keep its group
-      if (::chown(config.control_socket.c_str(), who->uid, group) != 0) {
-        std::fprintf(stderr, "mrelay: warning: chown %s: %s\n", config.control_socket.c_str(),
-                     std::strerror(errno));
-      }
-      if (who->uid == kNobodyUid) {
-        std::fprintf(stderr,
-                     "mrelay: warning: --user %s: the relay's own uid has full control access, "
-                     "and uid %u is shared by other services; prefer a dedicated user\n",
-                     command->config.user.c_str(), static_cast<unsigned>(who->uid));
-      }
-    }
-  }
+  (*relay)->set_config_source(reload_source(argc, argv, *command), std::move(file_rules));
+  hand_control_socket_to_user(*command, config);
   // Every socket is open and no thread runs yet: drop to --user and the capabilities the
-  // data plane needs (privileges.h), so the workers start with the reduced sets.
+  // data plane needs (ops/privileges.h), so the workers start with the reduced sets.
   auto dropped = mrelay::drop_privileges({.user = command->config.user,
                                           .group = command->config.group,
                                           .keep = mrelay::runtime_capabilities(command->config)});

@@ -25,6 +25,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -287,10 +288,9 @@ bool read_rule_argument(const std::string& argument, std::string& text, std::str
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Options options;
+// Reads the options and the command words into `options`. Returns the exit code when the
+// process ends here (--help, a usage error).
+std::optional<int> parse_options(int argc, char** argv, Options& options) {
   const char* from_env = std::getenv("MRELAY_CONTROL_SOCKET");
   options.socket_path = from_env != nullptr && *from_env != '\0' ? from_env : kDefaultSocket;
   for (int i = 1; i < argc; ++i) {
@@ -327,19 +327,25 @@ int main(int argc, char** argv) {
   if (options.words.empty()) {
     return usage_error("no command given");
   }
-  const std::string command = options.words[0];
+  return std::nullopt;
+}
+
+// The request line for the command in `options.words` (the daemon's JSON), or the exit code
+// of a usage error.
+std::optional<int> build_request(const Options& options, std::string& line) {
+  const std::string& command = options.words[0];
   const size_t arguments = options.words.size() - 1;
-  auto expect_arguments = [&](size_t count, const char* what) -> bool {
-    return arguments == count || (usage_error(command + ": expects " + what), false);
+  auto wrong_arguments = [&](size_t count, const char* what) -> bool {
+    return arguments != count && (usage_error(command + ": expects " + what), true);
   };
   json request;
   if (command == "ping" || command == "version" || command == "list-rules") {
-    if (!expect_arguments(0, "no arguments")) {
+    if (wrong_arguments(0, "no arguments")) {
       return kExitUsage;
     }
     request = {{"cmd", command == "list-rules" ? "list_rules" : command}};
   } else if (command == "stats") {
-    if (!expect_arguments(0, "no arguments (only --prometheus)")) {
+    if (wrong_arguments(0, "no arguments (only --prometheus)")) {
       return kExitUsage;
     }
     request = {{"cmd", "stats"}};
@@ -347,7 +353,7 @@ int main(int argc, char** argv) {
       request["format"] = "prometheus";
     }
   } else if (command == "add-rule") {
-    if (!expect_arguments(1, "one rule (JSON text, a file, or -)")) {
+    if (wrong_arguments(1, "one rule (JSON text, a file, or -)")) {
       return kExitUsage;
     }
     std::string text;
@@ -361,17 +367,17 @@ int main(int argc, char** argv) {
     }
     request = {{"cmd", "add_rule"}, {"rule", rule}};
   } else if (command == "remove-rule") {
-    if (!expect_arguments(1, "one rule name")) {
+    if (wrong_arguments(1, "one rule name")) {
       return kExitUsage;
     }
     request = {{"cmd", "remove_rule"}, {"name", options.words[1]}};
   } else if (command == "set-log-level") {
-    if (!expect_arguments(1, "one level (error, warn, info, debug)")) {
+    if (wrong_arguments(1, "one level (error, warn, info, debug)")) {
       return kExitUsage;
     }
     request = {{"cmd", "set_log_level"}, {"level", options.words[1]}};
   } else if (command == "request") {
-    if (!expect_arguments(1, "one JSON request line")) {
+    if (wrong_arguments(1, "one JSON request line")) {
       return kExitUsage;
     }
   } else {
@@ -380,14 +386,13 @@ int main(int argc, char** argv) {
   if (options.prometheus && command != "stats") {
     return usage_error("--prometheus applies to stats only");
   }
+  line = command == "request" ? options.words[1] : request.dump();
+  return std::nullopt;
+}
 
-  const std::string line = command == "request" ? options.words[1] : request.dump();
-  std::string reply_text;
-  std::string error;
-  if (!exchange(options, line, reply_text, error)) {
-    std::fprintf(stderr, "mrelayctl: %s\n", error.c_str());
-    return kExitConnect;
-  }
+// Prints the daemon's reply to `command` (a table, or the JSON with --json) and returns the
+// exit code.
+int print_reply(const Options& options, const std::string& command, const std::string& reply_text) {
   const json reply = json::parse(reply_text, nullptr, /*allow_exceptions=*/false);
   if (!reply.is_object() || !reply.contains("ok")) {
     std::fprintf(stderr, "mrelayctl: unexpected reply: %s\n", reply_text.c_str());
@@ -421,4 +426,24 @@ int main(int argc, char** argv) {
     print_stats(reply);
   }
   return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  if (std::optional<int> code = parse_options(argc, argv, options)) {
+    return *code;
+  }
+  std::string line;
+  if (std::optional<int> code = build_request(options, line)) {
+    return *code;
+  }
+  std::string reply_text;
+  std::string error;
+  if (!exchange(options, line, reply_text, error)) {
+    std::fprintf(stderr, "mrelayctl: %s\n", error.c_str());
+    return kExitConnect;
+  }
+  return print_reply(options, options.words[0], reply_text);
 }

@@ -32,6 +32,7 @@
 
 #include <netinet/in.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -44,11 +45,47 @@
 namespace mrelay {
 
 enum class IngressMode : uint8_t { packet, udp };
-// packet: multicast outputs as self-built frames through one AF_PACKET socket (egress_packet.cc).
+// The egress backends, one file each under relay/src/dataplane/egress/. packet: multicast
+// outputs as self-built frames through one AF_PACKET socket; gso: sendmmsg with UDP_SEGMENT.
 enum class EgressBackend : uint8_t { send, sendmmsg, uring, packet, gso };
+
+// Every mode and backend, in the order --help and error messages list them.
+inline constexpr std::array kIngressModes = {IngressMode::packet, IngressMode::udp};
+inline constexpr std::array kEgressBackends = {EgressBackend::send, EgressBackend::sendmmsg,
+                                               EgressBackend::uring, EgressBackend::packet,
+                                               EgressBackend::gso};
+
+// The egress backend unless --egress / "egress.backend" names another: stated here once, and
+// read by everything that needs a backend before one runs. gso: the fastest backend measured
+// on the rig at every fanout and packet size tried (reports/perf/README.md, "UDP GSO
+// egress"); it needs no privilege and serves unicast outputs too. Where the kernel or a device
+// cannot segment, the egress selector falls back (relay/src/dataplane/egress/egress_selector.h).
+inline constexpr EgressBackend kDefaultEgressBackend = EgressBackend::gso;
 
 [[nodiscard]] std::string_view to_string(IngressMode mode);
 [[nodiscard]] std::string_view to_string(EgressBackend backend);
+
+/// `text` as one of `choices`, by their to_string() names. The error names `where` and lists
+/// them all: "'io_uring' is not one of send, sendmmsg, uring, packet, gso". The JSON reader
+/// and the command line both use it, so a key and its flag say the same thing.
+template <typename Enum, size_t N>
+[[nodiscard]] Result<Enum> parse_choice(std::string_view where, std::string_view text,
+                                        const std::array<Enum, N>& choices) {
+  std::string names;
+  for (Enum choice : choices) {
+    if (text == to_string(choice)) {
+      return choice;
+    }
+    names += names.empty() ? "" : ", ";
+    names += to_string(choice);
+  }
+  // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "'" + std::string(...).
+  std::string message = "'";
+  message += text;
+  message += "' is not one of ";
+  message += names;
+  return fail(std::string(where), std::move(message));
+}
 
 // Default per-output TTL threshold: forward packets received with TTL > 1, i.e. every packet
 // whose copy can leave with a TTL of at least 1 (the kernel's multicast VIFs also default to 1).
@@ -88,21 +125,17 @@ struct Rule {
 };
 
 struct EgressConfig {
-  // Default is the fastest backend measured on the rig (reports/perf/README.md,
-  // "UDP GSO egress"): gso delivered 2.05x kernel forwarding's copies/s at the no-drop rate
-  // at fanout 16 (packet 1.26x), 1.6x packet's at fanout 64, and 388k against packet's 292k
-  // pps at the 512 B hop's saturation. It needs no privilege and serves unicast outputs too;
-  // a kernel without UDP_SEGMENT falls back to sendmmsg at start, a device that cannot
-  // segment falls back per output.
-  EgressBackend backend = EgressBackend::gso;
-  // io_uring submission queue entries. 1024: the November 2025 investigation measured 128 as a
-  // hard ceiling (~39k pps of in-flight sends); 1024 removed it. Power of two, 1..32768.
+  EgressBackend backend = kDefaultEgressBackend;
+  // io_uring submission queue entries. 1024: a depth of 128 capped the copies in flight and
+  // with them the egress rate; 1024 removed the ceiling (reports/nov2025/index.md). Power of
+  // two, 1..32768.
   uint32_t queue_depth = 1024;
   // Packets gathered per output before one sendmmsg / one io_uring submit. 64 amortises the
   // syscall over enough packets that syscalls/pkt stays far below 0.05 at load. 1..1024.
   uint32_t batch = 64;
   // SO_SNDBUF in bytes for every egress socket, 0 = kernel default (~208 KiB). 4 MiB absorbs
-  // batched bursts into a rate-limited transmit queue (November 2025: 86% exhaustion at 208 KiB).
+  // batched bursts into a rate-limited transmit queue, where the default buffer overflowed
+  // (reports/nov2025/index.md).
   uint32_t sndbuf = 4u << 20;
 };
 
@@ -116,18 +149,18 @@ struct Config {
   uint32_t workers = 1;   // event loops; >1 share ingress with PACKET_FANOUT
   std::vector<int> cpus;  // pin worker i to cpus[i % size]; empty = no pinning
   // SCHED_FIFO priority of the worker threads, 1..99; 0 = normal scheduling. A pinned worker
-  // that shares its core with ordinary CPU-bound tasks waits for them at every wake-up (measured on the rig:
-  // p50 latency 16-22 ms, 38-68 % loss at saturation on a loaded 2-core VM, the relay itself at
-  // 16 % CPU); the kernel's own forwarding runs in softirq, which pre-empts them. A real-time
-  // worker gets the core the same way. The loop sleeps in poll() when idle, so it does not
-  // starve the core at light load. Needs CAP_SYS_NICE.
+  // that shares its core with ordinary CPU-bound tasks waits for them at every wake-up, which
+  // on a loaded machine costs milliseconds of latency and heavy loss at saturation
+  // (reports/perf/README.md, "What was wrong"); the kernel's own forwarding runs in softirq,
+  // which pre-empts them. A real-time worker gets the core the same way. The loop sleeps in
+  // poll() when idle, so it does not starve the core at light load. Needs CAP_SYS_NICE.
   uint32_t rt_priority = 0;
   // Packet buffers per worker, allocated at start. Each holds one frame of up to 2048 bytes
   // (MTU 1500 + headers); 8192 covers a full batch per output in flight at fanout 64.
   uint32_t pool_buffers = 8192;
   uint32_t stats_interval_ms = 0;  // 0 = no periodic stats lines
   std::string stats_json_path;     // final stats go here instead of stdout when set
-  // Privilege drop after set-up (relay/src/privileges.h): switch to this user (name or uid)
+  // Privilege drop after set-up (relay/src/ops/privileges.h): switch to this user (name or uid)
   // once every socket is open; empty = keep the current identity. `group` empty = the
   // user's primary group. Capabilities are reduced to what the data plane needs either way.
   std::string user;

@@ -5,7 +5,8 @@
 //
 //   mrelay::UdpView view;
 //   auto verdict = mrelay::parse_frame(frame, frame_len, meta, view);
-//   if (verdict != mrelay::ParseVerdict::ok) { ++counters.by_verdict(verdict); }
+//   if (verdict != mrelay::ParseVerdict::ok) { ... }   // the worker counts it: one counter
+//                                                      // per verdict (Forwarder::count_verdict)
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,82 @@
+// Building the workers' plan; see plan_build.h.
+#include "control/plan_build.h"
+
+#include <unistd.h>
+
+#include <string>
+
+namespace mrelay {
+namespace {
+
+// Whether `rule`'s input is read by an endpoint the plan already has: packet mode reads a
+// whole interface with one socket, udp mode one (interface, group, port) per socket.
+bool has_endpoint(const RelayPlan& plan, const Rule& rule, unsigned ifindex) {
+  for (const IngressEndpoint& endpoint : plan.ingress) {
+    const bool same_interface = endpoint.ifindex == ifindex;
+    if (plan.config.ingress == IngressMode::packet
+            ? same_interface
+            : same_interface && endpoint.group.s_addr == rule.group.s_addr &&
+                  endpoint.port == rule.port) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Appends `rule`'s outputs to the plan's flat lists; errors name the output's interface.
+Result<void> add_outputs(RelayPlan& plan, const Rule& rule, const std::string& rule_where,
+                         const InterfaceLookup& lookup) {
+  plan.rule_first_output.push_back(static_cast<uint32_t>(plan.outputs.size()));
+  plan.rule_output_count.push_back(static_cast<uint32_t>(rule.outputs.size()));
+  for (size_t o = 0; o < rule.outputs.size(); ++o) {
+    const Output& output = rule.outputs[o];
+    const std::string where = rule_where + ".outputs[" + std::to_string(o) + "]";
+    const unsigned ifindex = lookup(output.interface);
+    if (ifindex == 0) {
+      return fail(where + ".interface", "no such interface '" + output.interface + "'");
+    }
+    plan.outputs.push_back(output);
+    plan.output_ifindex.push_back(ifindex);
+    plan.output_where.push_back(where);
+    plan.output_ttl.push_back({.threshold = output.ttl_threshold, .fixed = output.ttl.value_or(0)});
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup) {
+  RelayPlan plan;
+  plan.config = config;
+  plan.backend = config.egress.backend;
+  plan.table = RuleTable(config.rules, lookup);
+  for (size_t r = 0; r < config.rules.size(); ++r) {
+    const Rule& rule = config.rules[r];
+    const std::string rule_where = "rules[" + std::to_string(r) + "]";
+    const unsigned ifindex = lookup(rule.input_interface);
+    if (ifindex == 0) {
+      return fail(rule_where + ".input.interface",
+                  "no such interface '" + rule.input_interface + "'");
+    }
+    if (!has_endpoint(plan, rule, ifindex)) {
+      const auto e = static_cast<uint32_t>(plan.ingress.size());
+      plan.ingress.push_back({rule.input_interface, ifindex, rule.group, rule.port,
+                              e % config.workers, static_cast<int>(e)});
+    }
+    if (auto added = add_outputs(plan, rule, rule_where, lookup); !added) {
+      return tl::unexpected(added.error());
+    }
+  }
+  plan.rule_counters.assign(config.workers, std::vector<RuleCounters>(config.rules.size()));
+  plan.output_counters.assign(config.workers, std::vector<OutputCounters>(plan.outputs.size()));
+  plan.rule_previous.assign(config.rules.size(), -1);
+  plan.output_previous.assign(plan.outputs.size(), -1);
+  if (config.ingress == IngressMode::packet && config.workers > 1) {
+    // Fanout group ids are per network namespace: derive from the pid to avoid another
+    // relay's group; each interface gets its own id (a group is bound to one device).
+    plan.fanout_id = static_cast<int>(::getpid() & 0x7fff);
+  }
+  return plan;
+}
+
+}  // namespace mrelay

@@ -1,0 +1,78 @@
+// Tests of the plan the workers run, built from a config (plan_build.h): outputs flattened,
+// ingress endpoints deduplicated, TTL settings carried, a missing interface named.
+#include "control/plan_build.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "testing/test_rules.h"
+
+namespace mrelay {
+namespace {
+
+using testing::fake_lookup;
+
+// IN:GROUP:PORT -> outputs (interface, port), unnamed (the plan does not need names).
+Rule make_rule(const std::string& in, const char* group, uint16_t port,
+               std::vector<std::pair<std::string, uint16_t>> outputs) {
+  return testing::rule_to_ports("", in, group, port, std::move(outputs));
+}
+
+TEST(RelayPlan, FlattensOutputsAndDedupesIngress) {
+  Config config;
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}, {"eth1", 6001}}));
+  config.rules.push_back(make_rule("eth0", "239.1.1.2", 5000, {{"eth1", 6002}}));
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5001, {{"eth1", 6003}}));
+
+  config.ingress = IngressMode::packet;
+  auto packet = build_plan(config, fake_lookup);
+  ASSERT_TRUE(packet) << packet.error().to_string();
+  EXPECT_EQ(packet->ingress.size(), 1u);  // one raw socket per interface
+  ASSERT_EQ(packet->outputs.size(), 4u);
+  EXPECT_EQ(packet->rule_first_output, (std::vector<uint32_t>{0, 2, 3}));
+  EXPECT_EQ(packet->rule_output_count, (std::vector<uint32_t>{2, 1, 1}));
+  EXPECT_EQ(packet->outputs[3].port, 6003);
+  EXPECT_EQ(packet->output_ifindex[1], 3u);
+  EXPECT_EQ(packet->output_where[2], "rules[1].outputs[0]");
+  EXPECT_EQ(packet->fanout_id, -1);  // one worker: no fanout
+
+  config.ingress = IngressMode::udp;
+  auto udp = build_plan(config, fake_lookup);
+  ASSERT_TRUE(udp);
+  EXPECT_EQ(udp->ingress.size(), 3u);  // one socket per (interface, group, port)
+
+  config.ingress = IngressMode::packet;
+  config.workers = 2;
+  auto fanout = build_plan(config, fake_lookup);
+  ASSERT_TRUE(fanout);
+  EXPECT_GE(fanout->fanout_id, 0);
+}
+
+TEST(RelayPlan, CarriesEachOutputsTtlSettings) {
+  Config config;
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}, {"eth1", 6001}}));
+  config.rules[0].outputs[1].ttl = 7;
+  config.rules[0].outputs[1].ttl_threshold = 32;
+  auto plan = build_plan(config, fake_lookup);
+  ASSERT_TRUE(plan) << plan.error().to_string();
+  ASSERT_EQ(plan->output_ttl.size(), 2u);
+  EXPECT_EQ(plan->output_ttl[0].threshold, kDefaultTtlThreshold);
+  EXPECT_EQ(plan->output_ttl[0].fixed, 0);  // the received TTL - 1
+  EXPECT_EQ(plan->output_ttl[1].threshold, 32);
+  EXPECT_EQ(plan->output_ttl[1].fixed, 7);
+}
+
+TEST(RelayPlan, MissingInterfaceNamesTheField) {
+  Config config;
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth9", 6000}}));
+  auto plan = build_plan(config, fake_lookup);
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().where, "rules[0].outputs[0].interface");
+}
+
+}  // namespace
+}  // namespace mrelay

@@ -1,0 +1,133 @@
+// Output sockets, one connected UDP socket per output; see egress.h.
+//
+//   auto fd = mrelay::open_output_socket(output, if_nametoindex("veth1"), {.sndbuf = 4 << 20},
+//                                        "rules[0].outputs[0]");
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "dataplane/egress/egress.h"
+
+namespace mrelay {
+namespace {
+
+Result<void> set_int_option(int fd, int level, int name, int value, const std::string& where,
+                            const char* option_name) {
+  if (::setsockopt(fd, level, name, &value, sizeof value) != 0) {
+    return fail_errno(where + ": setsockopt(" + option_name + ")");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
+                                    const OutputSocketOptions& options, const std::string& where) {
+  int type = SOCK_DGRAM | SOCK_CLOEXEC;
+  if (options.non_blocking) {
+    type |= SOCK_NONBLOCK;
+  }
+  UniqueFd fd(::socket(AF_INET, type, 0));
+  if (!fd) {
+    return fail_errno(where + ": socket(AF_INET, SOCK_DGRAM)");
+  }
+  // Keep every copy on the configured interface, whatever the routing table says.
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, output.interface.c_str(),
+                   static_cast<socklen_t>(output.interface.size())) != 0) {
+    return fail_errno(where + ": setsockopt(SO_BINDTODEVICE, " + output.interface + ")");
+  }
+  const bool multicast = IN_MULTICAST(ntohl(output.address.s_addr));
+  // The socket's own TTL: a fixed TTL when the output has one (then no copy needs a control
+  // message); otherwise 1, what a copy would get if it ever left without its own TTL, so such
+  // a copy could not travel further than the next hop.
+  const int socket_ttl = output.ttl.value_or(1);
+  if (multicast) {
+    ip_mreqn mreq{};
+    mreq.imr_ifindex = static_cast<int>(ifindex);
+    if (::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) != 0) {
+      return fail_errno(where + ": setsockopt(IP_MULTICAST_IF)");
+    }
+    if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_MULTICAST_TTL, socket_ttl, where,
+                                 "IP_MULTICAST_TTL");
+        !ok) {
+      return tl::unexpected(ok.error());
+    }
+    // The relay must not hear its own copies (and a local listener must not get duplicates).
+    if (auto ok =
+            set_int_option(fd.get(), IPPROTO_IP, IP_MULTICAST_LOOP, 0, where, "IP_MULTICAST_LOOP");
+        !ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
+  if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_TTL, socket_ttl, where, "IP_TTL"); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  // Without IP_RECVERR the kernel reports a datagram its qdisc dropped (ENOBUFS inside
+  // udp_send_skb) to the sender as sent: tx_packets would count copies that never left. With it
+  // the send fails with ENOBUFS and is counted (drop_enobufs). Errors the kernel also queues on
+  // the socket's error queue (ICMP for unicast outputs) are never read: that queue is bounded
+  // by the socket's receive buffer, and each error still fails one send as before.
+  if (auto ok = set_int_option(fd.get(), IPPROTO_IP, IP_RECVERR, 1, where, "IP_RECVERR"); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  if (options.sndbuf != 0) {
+    // SO_SNDBUFFORCE ignores net.core.wmem_max (needs CAP_NET_ADMIN); plain SO_SNDBUF is
+    // capped by it. The kernel doubles the value either way, so pass the requested size.
+    const int bytes = static_cast<int>(options.sndbuf);
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0) {
+      if (auto ok = set_int_option(fd.get(), SOL_SOCKET, SO_SNDBUF, bytes, where, "SO_SNDBUF");
+          !ok) {
+        return tl::unexpected(ok.error());
+      }
+    }
+  }
+  // A connected socket caches the route; an unconnected multicast send looks it up per packet.
+  sockaddr_in dest{};
+  dest.sin_family = AF_INET;
+  dest.sin_addr = output.address;
+  dest.sin_port = htons(output.port);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&dest), sizeof dest) != 0) {
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &output.address, text, sizeof text);
+    return fail_errno(where + ": connect(" + text + ":" + std::to_string(output.port) + ")");
+  }
+  return fd;
+}
+
+int socket_sndbuf(int fd) {
+  int bytes = 0;
+  socklen_t size = sizeof bytes;
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, &size) != 0) {
+    return -1;
+  }
+  return bytes;
+}
+
+bool output_socket_multicast(int fd) noexcept {
+  sockaddr_in peer{};
+  socklen_t peer_len = sizeof peer;
+  return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0 &&
+         peer.sin_family == AF_INET && IN_MULTICAST(ntohl(peer.sin_addr.s_addr));
+}
+
+uint8_t output_socket_ttl(int fd) noexcept {
+  sockaddr_in peer{};
+  socklen_t peer_len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 ||
+      peer.sin_family != AF_INET) {
+    return 0;
+  }
+  const bool multicast = IN_MULTICAST(ntohl(peer.sin_addr.s_addr));
+  int ttl = 0;
+  socklen_t ttl_len = sizeof ttl;
+  if (::getsockopt(fd, IPPROTO_IP, multicast ? IP_MULTICAST_TTL : IP_TTL, &ttl, &ttl_len) != 0 ||
+      ttl < 1 || ttl > 255) {
+    return 0;
+  }
+  return static_cast<uint8_t>(ttl);
+}
+
+}  // namespace mrelay

@@ -1,0 +1,104 @@
+// UDP ingress socket and membership sockets; see ingress_socket.h.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "dataplane/ingress/ingress_socket.h"
+
+namespace mrelay {
+namespace {
+
+std::string endpoint_text(const std::string& interface, in_addr group, uint16_t port) {
+  char text[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &group, text, sizeof text);
+  std::string result = "ingress " + interface;
+  result += ':';
+  result += text;
+  if (port != 0) {
+    // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on ":" + std::to_string().
+    result += ':';
+    result += std::to_string(port);
+  }
+  return result;
+}
+
+Result<void> set_flag(int fd, int level, int name, const std::string& where, const char* label) {
+  const int one = 1;
+  if (::setsockopt(fd, level, name, &one, sizeof one) != 0) {
+    return fail_errno(where + ": setsockopt(" + label + ")");
+  }
+  return {};
+}
+
+Result<void> join_group(int fd, unsigned ifindex, in_addr group, const std::string& where) {
+  ip_mreqn mreq{};
+  mreq.imr_multiaddr = group;
+  mreq.imr_ifindex = static_cast<int>(ifindex);
+  if (::setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0) {
+    return fail_errno(where + ": setsockopt(IP_ADD_MEMBERSHIP)");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<UniqueFd> open_udp_ingress_socket(const std::string& interface, unsigned ifindex,
+                                         in_addr group, uint16_t port,
+                                         const IngressSocketOptions& options) {
+  const std::string where = endpoint_text(interface, group, port);
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return fail_errno(where + ": socket(AF_INET, SOCK_DGRAM)");
+  }
+  for (auto [name, label] :
+       {std::pair{SO_REUSEADDR, "SO_REUSEADDR"}, std::pair{SO_REUSEPORT, "SO_REUSEPORT"},
+        std::pair{SO_RXQ_OVFL, "SO_RXQ_OVFL"}}) {
+    if (auto ok = set_flag(fd.get(), SOL_SOCKET, name, where, label); !ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
+  // The received TTL of every datagram, as a control message: copies leave with it minus one.
+  if (auto ok = set_flag(fd.get(), IPPROTO_IP, IP_RECVTTL, where, "IP_RECVTTL"); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  // Only datagrams that arrived on the ingress interface.
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
+                   static_cast<socklen_t>(interface.size())) != 0) {
+    return fail_errno(where + ": setsockopt(SO_BINDTODEVICE)");
+  }
+  // Without this a socket on port P also gets every other group joined on P by anyone.
+  const int zero = 0;
+  if (::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero) != 0) {
+    return fail_errno(where + ": setsockopt(IP_MULTICAST_ALL)");
+  }
+  if (auto ok = set_receive_buffer(fd.get(), options.rcvbuf, where); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr = group;  // bound to the group: unicast to the same port is not taken
+  address.sin_port = htons(port);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    return fail_errno(where + ": bind");
+  }
+  if (auto ok = join_group(fd.get(), ifindex, group, where); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  return fd;
+}
+
+Result<UniqueFd> open_membership_socket(const std::string& interface, unsigned ifindex,
+                                        in_addr group) {
+  const std::string where = endpoint_text(interface, group, 0) + " membership";
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return fail_errno(where + ": socket(AF_INET, SOCK_DGRAM)");
+  }
+  if (auto ok = join_group(fd.get(), ifindex, group, where); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  return fd;
+}
+
+}  // namespace mrelay
