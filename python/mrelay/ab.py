@@ -40,7 +40,7 @@ BUILD_JOBS = 2
 INSTRUMENT_PROGRAMS = ("mrelay-bench", "mrelay-gen", "mrelay-sink", "mrelay-kfwd",
                        "mrelay-perfstat")
 
-# Defaults of the bench for spec keys that are lists (bench_spec.cc).
+# Defaults of the bench for spec keys that are lists (rig/spec.cc).
 _LIST_DEFAULTS = {"ingress": ["packet"], "backends": ["uring"], "queue_depths": [1024],
                   "sndbufs": [4194304], "forwarders": ["mrelay", "direct"]}
 # Scalar spec keys copied into every cell's params (same names as the bench's params).
@@ -127,7 +127,7 @@ def ref_build(ref: str, *, repo: Path = REPO_ROOT, candidate_bin_dir: Path,
 
 
 def expand_spec(spec: dict) -> list[dict]:
-    """The cells of a sweep spec as bench params (mirrors expand_cells in bench_spec.cc)."""
+    """The cells of a sweep spec as bench params (mirrors expand_cells in rig/spec.cc)."""
     get = lambda key: spec.get(key) or _LIST_DEFAULTS.get(key)  # noqa: E731
     base = {key: spec[key] for key in _SCALAR_KEYS if key in spec}
     if "gen_batch" in spec:

@@ -1,6 +1,6 @@
 """Running ``mrelay-bench`` from Python: locate it, pass commands through, re-run cells.
 
-The bench (harness/src/bench_main.cc) owns measuring; this module only builds its command
+The bench (harness/src/rig/rig_main.cc) owns measuring; this module only builds its command
 lines. ``BenchRerunner`` is the gate's re-run hook: it measures given cells again with
 ``mrelay-bench cell`` (or ``ndr``), together with the matching ``direct`` reference of the
 same round so the fresh samples carry ``ratio_to_direct`` like a sweep's do.
@@ -67,7 +67,7 @@ def _number_text(value: Any) -> str:
 
 
 def cell_args(params: dict) -> list[str]:
-    """The `mrelay-bench cell` flags that reproduce a record's params (bench_spec.cc
+    """The `mrelay-bench cell` flags that reproduce a record's params (rig/spec.cc
     to_json)."""
     args = ["--forwarder", str(params.get("forwarder", "mrelay"))]
     if params.get("forwarder", "mrelay") == "mrelay":
@@ -105,7 +105,7 @@ def ndr_args(ndr_options: dict) -> list[str]:
 
 def comparable_rate(sample: dict) -> Optional[float]:
     """Per-output delivered pps (or the NDR), the figure reference ratios compare; mirrors
-    bench_results.cc."""
+    results/results.cc."""
     if sample.get("status") != "ok":
         return None
     if isinstance(sample.get("ndr_pps"), (int, float)):

@@ -99,7 +99,7 @@ def cpu_ns_per_pkt(sample: dict) -> Optional[float]:
 
 
 #: Metric name -> extractor(sample) -> float or None. The names are what tables and the gate
-#: print; the fields they read are the bench's record contract (harness/src/bench_metrics.cc).
+#: print; the fields they read are the bench's record contract (harness/src/rig/metrics.cc).
 EXTRACTORS: dict[str, Callable[[dict], Optional[float]]] = {
     "delivered_pps": _field("delivered_pps"),
     "offered_pps": _field("offered_pps"),

@@ -17,7 +17,7 @@
 #include "mrelay/config.h"
 #include "mrelay/packet.h"
 #include "mrelay/payload.h"
-#include "mrelay_harness/histogram.h"
+#include "traffic/histogram.h"
 
 namespace py = pybind11;
 
