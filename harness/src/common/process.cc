@@ -204,6 +204,14 @@ Result<std::string> read_text_file(const std::string& path) {
   return text.str();
 }
 
+std::string text_tail(const std::string& text, size_t max_chars) {
+  return text.size() <= max_chars ? text : "..." + text.substr(text.size() - max_chars);
+}
+
+std::string file_tail(const std::string& path, size_t max_chars) {
+  return text_tail(read_text_file(path).value_or(""), max_chars);
+}
+
 namespace {
 
 Result<CaptureResult> capture(SpawnOptions options, std::chrono::milliseconds timeout) {

@@ -83,4 +83,10 @@ void set_interrupted();
 /// Whole file as a string; errors name the path.
 [[nodiscard]] Result<std::string> read_text_file(const std::string& path);
 
+/// The last `max_chars` of a text, "..." in front when cut: a child's output in a message.
+[[nodiscard]] std::string text_tail(const std::string& text, size_t max_chars);
+
+/// text_tail() of a file ("" when it cannot be read): a child's stderr file in a message.
+[[nodiscard]] std::string file_tail(const std::string& path, size_t max_chars);
+
 }  // namespace mrelay::harness

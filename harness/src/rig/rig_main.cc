@@ -147,10 +147,10 @@ struct Options {
   bool markdown_flag = false;
   bool keep_files = false;
   bool verbose = false;
-  uint32_t forwarder_rt_priority = 10;  // see BenchEnvironment::forwarder_rt_priority
-  uint32_t load_rt_priority = 10;       // see BenchEnvironment::load_rt_priority
-  bool ingress_rps_all = true;          // see BenchEnvironment::ingress_rps_all
-  std::string nft = "nft";              // see BenchEnvironment::nft
+  uint32_t forwarder_rt_priority = 10;  // see RigEnvironment::forwarder_rt_priority
+  uint32_t load_rt_priority = 10;       // see RigEnvironment::load_rt_priority
+  bool ingress_rps_all = true;          // see RigEnvironment::ingress_rps_all
+  std::string nft = "nft";              // see RigEnvironment::nft
   std::vector<std::string> needs;       // probe --need
   bool json = false;                    // probe --json
   bool dry_run = false;
@@ -346,13 +346,13 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
   return "";
 }
 
-BenchEnvironment make_environment(const Options& options) {
+RigEnvironment make_environment(const Options& options) {
   std::string bin_dir = options.bin_dir;
   if (bin_dir.empty()) {
     const char* from_env = std::getenv("MRELAY_BIN_DIR");
     bin_dir = from_env != nullptr ? from_env : self_dir();
   }
-  BenchEnvironment env = default_environment(bin_dir);
+  RigEnvironment env = default_environment(bin_dir);
   env.keep_files = options.keep_files;
   env.verbose = options.verbose;
   env.forwarder_rt_priority = static_cast<int>(options.forwarder_rt_priority);
@@ -363,7 +363,7 @@ BenchEnvironment make_environment(const Options& options) {
 }
 
 // Probes the machine once for this run and says what is missing and what that costs.
-void probe_and_report(BenchEnvironment& env) {
+void probe_and_report(RigEnvironment& env) {
   env.capabilities = probe_capabilities(env.nft, env.socat);
   const std::string missing = env.capabilities.missing_report();
   std::istringstream lines(missing);
@@ -399,7 +399,7 @@ int command_cell(const Options& options, bool ndr) {
   if (int code = require_root(ndr ? "ndr" : "cell"); code != 0) {
     return code;
   }
-  BenchEnvironment env = make_environment(options);
+  RigEnvironment env = make_environment(options);
   probe_and_report(env);
   CellParams params = options.cell;
   params.ndr = ndr;
@@ -473,7 +473,7 @@ int command_sweep(const Options& options) {
   if (int code = require_root("sweep"); code != 0) {
     return code;
   }
-  BenchEnvironment env = make_environment(options);
+  RigEnvironment env = make_environment(options);
   probe_and_report(env);
   json results = new_results_document(spec_json, env.repo_dir, placement_json(env));
   results["machine"]["capabilities"] = env.capabilities.to_json();
@@ -581,7 +581,7 @@ int command_probe(const Options& options) {
   if (!options.positional.empty()) {
     return usage_error("probe: unexpected argument '" + options.positional[0] + "'");
   }
-  const BenchEnvironment env = make_environment(options);
+  const RigEnvironment env = make_environment(options);
   const Capabilities caps = probe_capabilities(env.nft, env.socat);
   if (options.json) {
     std::cout << caps.to_json().dump(1) << std::endl;
