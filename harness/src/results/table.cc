@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "results/results.h"
+#include "results/aggregate.h"
 
 namespace mrelay::harness {
 namespace {
@@ -177,14 +177,11 @@ std::string format_spread(const std::vector<double>& values, bool si_suffix) {
   if (values.empty()) {
     return "n/a";
   }
-  std::vector<double> sorted = values;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t n = sorted.size();
-  const double median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-  const std::string mid = format_quantity(median, si_suffix);
-  const std::string lo = format_quantity(sorted.front(), si_suffix);
-  const std::string hi = format_quantity(sorted.back(), si_suffix);
-  if (n == 1 || lo == hi) {
+  const auto [low, high] = std::minmax_element(values.begin(), values.end());
+  const std::string mid = format_quantity(median(values), si_suffix);
+  const std::string lo = format_quantity(*low, si_suffix);
+  const std::string hi = format_quantity(*high, si_suffix);
+  if (values.size() == 1 || lo == hi) {
     return mid;
   }
   return mid + " [" + lo + "–" + hi + "]";

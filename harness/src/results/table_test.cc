@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "results/results.h"
+#include "results/aggregate.h"
 
 namespace mrelay::harness {
 namespace {

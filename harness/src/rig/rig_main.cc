@@ -28,6 +28,7 @@
 
 #include "common/process.h"
 #include "reference/capabilities.h"
+#include "results/aggregate.h"
 #include "results/results.h"
 #include "results/table.h"
 #include "rig/cell.h"
