@@ -152,6 +152,184 @@ std::string headroom_line(const json& results) {
          "(generator and sink), not the forwarder, is the limit (limited by rig_headroom)";
 }
 
+// The records of each cell, in first-seen order of cell ids (the sweep's expansion order).
+std::vector<std::pair<std::string, std::vector<const json*>>> cells_in_order(const json& samples) {
+  std::vector<std::pair<std::string, std::vector<const json*>>> cells;
+  std::map<std::string, size_t> index;
+  for (const auto& record : samples) {
+    const std::string id = record.value("cell_id", "?");
+    auto [it, added] = index.try_emplace(id, cells.size());
+    if (added) {
+      cells.emplace_back(id, std::vector<const json*>{});
+    }
+    cells[it->second].second.push_back(&record);
+  }
+  return cells;
+}
+
+// The header and the figure columns shown: "NDR pps" only when some record has one.
+struct Layout {
+  std::vector<std::string> header;
+  std::vector<size_t> columns;  // indexes into kColumns
+};
+
+Layout table_layout(const json& samples) {
+  bool any_ndr = false;
+  for (const auto& record : samples) {
+    any_ndr = any_ndr || (record.contains("ndr_pps") && record["ndr_pps"].is_number());
+  }
+  Layout layout{{"cell", "n"}, {}};
+  for (size_t c = 0; c < std::size(kColumns); ++c) {
+    const std::string title = kColumns[c].title;
+    if (title == "NDR pps" && !any_ndr) {
+      continue;
+    }
+    layout.header.push_back(title == "× kernel" ? kernel_column_title(samples) : title);
+    layout.columns.push_back(c);
+  }
+  layout.header.push_back("limited by");
+  return layout;
+}
+
+// One cell's row: label, successful runs ("2/3" when some failed), each figure as
+// "median [min–max]" over the successful runs, the limiters. A cell without a successful run
+// shows the first problem instead of figures.
+std::vector<std::string> table_row(const std::string& id, const std::vector<const json*>& records,
+                                   const std::vector<size_t>& columns) {
+  std::vector<std::string> row{records.front()->value("label", id)};
+  size_t ok = 0;
+  std::string problem;
+  for (const json* record : records) {
+    const std::string status = record->value("status", "ok");
+    if (status == "ok") {
+      ++ok;
+    } else if (problem.empty()) {
+      problem = status + ": " + record->value("reason", "");
+    }
+  }
+  std::string runs = std::to_string(ok);
+  if (ok != records.size()) {
+    runs += '/';
+    runs += std::to_string(records.size());
+  }
+  row.push_back(runs);
+  if (ok == 0) {
+    row.push_back(problem);
+    for (size_t c = 1; c <= columns.size(); ++c) {  // figures and "limited by"
+      row.push_back("");
+    }
+    return row;
+  }
+  for (size_t c : columns) {
+    std::vector<double> values;
+    for (const json* record : records) {
+      if (record->value("status", "ok") != "ok") {
+        continue;
+      }
+      if (auto v = kColumns[c].extract(*record)) {
+        values.push_back(*v);
+      }
+    }
+    row.push_back(format_spread(values, kColumns[c].si_suffix));
+  }
+  row.push_back(limiter_summary(records));
+  return row;
+}
+
+std::string markdown_table(const std::vector<std::string>& header,
+                           const std::vector<std::vector<std::string>>& rows) {
+  std::ostringstream out;
+  out << "|";
+  for (const auto& title : header) {
+    out << " " << title << " |";
+  }
+  out << "\n|";
+  for (size_t c = 0; c < header.size(); ++c) {
+    out << (c == 0 || c + 1 == header.size() ? " :--- |" : " ---: |");
+  }
+  out << "\n";
+  for (const auto& row : rows) {
+    out << "|";
+    for (const auto& cell : row) {
+      out << " " << cell << " |";
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+// A row without figures (an "unsupported: ..." note in their place).
+bool is_note_row(const std::vector<std::string>& row) {
+  return row.size() > 3 && row[3].empty();
+}
+
+std::string text_table(const std::vector<std::string>& header,
+                       const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(header.size(), 0);
+  for (size_t c = 0; c < header.size(); ++c) {
+    widths[c] = display_width(header[c]);
+  }
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      // An "unsupported: ..." note spans the figure columns: do not widen them for it.
+      if (c == 2 && is_note_row(row)) {
+        continue;
+      }
+      widths[c] = std::max(widths[c], display_width(row[c]));
+    }
+  }
+  std::ostringstream out;
+  auto emit = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      // Figures right-aligned; the label and the limiter list read left to right.
+      const bool right = c != 0 && c + 1 != row.size();
+      line += (c == 0 ? "" : "  ") + pad(row[c], widths[c], right);
+    }
+    while (!line.empty() && line.back() == ' ') {
+      line.pop_back();
+    }
+    out << line << "\n";
+  };
+  emit(header);
+  for (const auto& row : rows) {
+    if (is_note_row(row)) {
+      out << pad(row[0], widths[0], false) << "  " << pad(row[1], widths[1], true) << "  " << row[2]
+          << "\n";
+      continue;
+    }
+    emit(row);
+  }
+  return out.str();
+}
+
+// Legend: what the figures mean and where they were measured.
+std::string legend(const json& results, TableStyle style) {
+  std::ostringstream out;
+  const std::string bullet = style == TableStyle::markdown ? "- " : "  ";
+  out << "\n" << bullet << "figures: median [min–max] over repetitions; n = successful runs\n";
+  out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
+      << "same size/batch/fanout/rate; n/a = no reference in this run; × kernel takes the best "
+      << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
+  if (const std::string headroom = headroom_line(results); !headroom.empty()) {
+    out << bullet << headroom << "\n";
+  }
+  if (results.contains("placement")) {
+    out << bullet << "placement: " << results["placement"].dump() << "\n";
+  }
+  if (results.contains("machine")) {
+    const json& m = results["machine"];
+    out << bullet << "machine: " << m.value("cpu_model", "?") << ", " << m.value("cores_online", 0)
+        << " cores, kernel " << m.value("kernel", "?") << ", virt "
+        << m.value("virtualization", "?") << "\n";
+  }
+  if (results.contains("git_commit")) {
+    out << bullet << "commit: " << results.value("git_commit", "unknown") << ", created "
+        << results.value("created", "?") << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace
 
 std::string format_quantity(double value, bool si_suffix) {
@@ -189,152 +367,15 @@ std::string format_spread(const std::vector<double>& values, bool si_suffix) {
 
 std::string format_results_table(const nlohmann::json& results, TableStyle style) {
   const json& samples = results.contains("samples") ? results["samples"] : json::array();
-  // Rows in first-seen order of cell ids (the sweep's expansion order).
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const json*>> rows;
-  for (const auto& record : samples) {
-    const std::string id = record.value("cell_id", "?");
-    if (rows.find(id) == rows.end()) {
-      order.push_back(id);
-    }
-    rows[id].push_back(&record);
+  const Layout layout = table_layout(samples);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [id, records] : cells_in_order(samples)) {
+    rows.push_back(table_row(id, records, layout.columns));
   }
-  bool any_ndr = false;
-  for (const auto& record : samples) {
-    any_ndr = any_ndr || (record.contains("ndr_pps") && record["ndr_pps"].is_number());
-  }
-
-  std::vector<std::string> header{"cell", "n"};
-  std::vector<size_t> column_index;
-  for (size_t c = 0; c < std::size(kColumns); ++c) {
-    const std::string title = kColumns[c].title;
-    if (title == "NDR pps" && !any_ndr) {
-      continue;
-    }
-    header.push_back(title == "× kernel" ? kernel_column_title(samples) : title);
-    column_index.push_back(c);
-  }
-  header.push_back("limited by");
-  std::vector<std::vector<std::string>> table;
-  for (const auto& id : order) {
-    const auto& records = rows[id];
-    std::vector<std::string> row{records.front()->value("label", id)};
-    size_t ok = 0;
-    std::string problem;
-    for (const json* record : records) {
-      const std::string status = record->value("status", "ok");
-      if (status == "ok") {
-        ++ok;
-      } else if (problem.empty()) {
-        problem = status + ": " + record->value("reason", "");
-      }
-    }
-    std::string runs = std::to_string(ok);
-    if (ok != records.size()) {
-      runs += '/';
-      runs += std::to_string(records.size());
-    }
-    row.push_back(runs);
-    if (ok == 0) {
-      row.push_back(problem);
-      for (size_t c = 1; c <= column_index.size(); ++c) {  // figures and "limited by"
-        row.push_back("");
-      }
-      table.push_back(row);
-      continue;
-    }
-    for (size_t c : column_index) {
-      std::vector<double> values;
-      for (const json* record : records) {
-        if (record->value("status", "ok") != "ok") {
-          continue;
-        }
-        if (auto v = kColumns[c].extract(*record)) {
-          values.push_back(*v);
-        }
-      }
-      row.push_back(format_spread(values, kColumns[c].si_suffix));
-    }
-    row.push_back(limiter_summary(records));
-    table.push_back(row);
-  }
-
   std::ostringstream out;
-  if (style == TableStyle::markdown) {
-    out << "|";
-    for (const auto& title : header) {
-      out << " " << title << " |";
-    }
-    out << "\n|";
-    for (size_t c = 0; c < header.size(); ++c) {
-      out << (c == 0 || c + 1 == header.size() ? " :--- |" : " ---: |");
-    }
-    out << "\n";
-    for (const auto& row : table) {
-      out << "|";
-      for (const auto& cell : row) {
-        out << " " << cell << " |";
-      }
-      out << "\n";
-    }
-  } else {
-    std::vector<size_t> widths(header.size(), 0);
-    for (size_t c = 0; c < header.size(); ++c) {
-      widths[c] = display_width(header[c]);
-    }
-    for (const auto& row : table) {
-      for (size_t c = 0; c < row.size() && c < widths.size(); ++c) {
-        // An "unsupported: ..." note spans the figure columns: do not widen them for it.
-        if (c == 2 && row.size() > 3 && row[3].empty()) {
-          continue;
-        }
-        widths[c] = std::max(widths[c], display_width(row[c]));
-      }
-    }
-    auto emit = [&](const std::vector<std::string>& row) {
-      std::string line;
-      for (size_t c = 0; c < row.size(); ++c) {
-        // Figures right-aligned; the label and the limiter list read left to right.
-        const bool right = c != 0 && c + 1 != row.size();
-        line += (c == 0 ? "" : "  ") + pad(row[c], widths[c], right);
-      }
-      while (!line.empty() && line.back() == ' ') {
-        line.pop_back();
-      }
-      out << line << "\n";
-    };
-    emit(header);
-    for (const auto& row : table) {
-      if (row.size() > 3 && row[3].empty()) {
-        out << pad(row[0], widths[0], false) << "  " << pad(row[1], widths[1], true) << "  "
-            << row[2] << "\n";
-        continue;
-      }
-      emit(row);
-    }
-  }
-  // Legend: what the figures mean and where they were measured.
-  const std::string bullet = style == TableStyle::markdown ? "- " : "  ";
-  out << "\n" << bullet << "figures: median [min–max] over repetitions; n = successful runs\n";
-  out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
-      << "same size/batch/fanout/rate; n/a = no reference in this run; × kernel takes the best "
-      << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
-  if (const std::string headroom = headroom_line(results); !headroom.empty()) {
-    out << bullet << headroom << "\n";
-  }
-  if (results.contains("placement")) {
-    out << bullet << "placement: " << results["placement"].dump() << "\n";
-  }
-  if (results.contains("machine")) {
-    const json& m = results["machine"];
-    out << bullet << "machine: " << m.value("cpu_model", "?") << ", " << m.value("cores_online", 0)
-        << " cores, kernel " << m.value("kernel", "?") << ", virt "
-        << m.value("virtualization", "?") << "\n";
-  }
-  if (results.contains("git_commit")) {
-    out << bullet << "commit: " << results.value("git_commit", "unknown") << ", created "
-        << results.value("created", "?") << "\n";
-  }
+  out << (style == TableStyle::markdown ? markdown_table(layout.header, rows)
+                                        : text_table(layout.header, rows));
+  out << legend(results, style);
   return out.str();
 }
 

@@ -177,31 +177,41 @@ double stats_window_s(const WindowObservation& obs) {
   return start_ns > 0 && end_ns > start_ns ? (end_ns - start_ns) / 1e9 : 0;
 }
 
-}  // namespace
+// What the generator and the sinks counted: the rates are over the generator's own measuring
+// window, the span its measured packets were sent in.
+struct Traffic {
+  double outputs = 1;
+  double window_s = 0;
+  double sent = 0;
+  double received = 0;
+  double loss_pct = 0;
+};
 
-nlohmann::json compute_metrics(const CellParams& params, const WindowObservation& obs) {
-  json out;
-  const double outputs = params.forwarder == Forwarder::direct ? 1.0 : params.fanout;
-  // The generator's own measuring window: the same span its measured packets were sent in.
-  double gen_window_s = params.window_s;
+Traffic traffic_of(const CellParams& params, const WindowObservation& obs) {
+  Traffic t;
+  t.outputs = params.forwarder == Forwarder::direct ? 1.0 : params.fanout;
+  t.window_s = params.window_s;
   const double start_ns = number_or(obs.gen, "measure_start_ns", 0);
   const double end_ns = number_or(obs.gen, "measure_end_ns", 0);
   if (end_ns > start_ns) {
-    gen_window_s = (end_ns - start_ns) / 1e9;
+    t.window_s = (end_ns - start_ns) / 1e9;
   }
-  const double sent = number_or(obs.gen, "measured_sent", 0);
-  const double received = number_or(obs.sink, "received", 0);
-  out["window_s"] = gen_window_s;
-  out["sample_window_s"] = obs.sample_window_s;
-  out["outputs"] = outputs;
-  out["measured_sent"] = sent;
-  out["received"] = received;
-  out["offered_pps"] = sent / gen_window_s;
-  out["delivered_pps"] = received / gen_window_s;
-  const double loss_pct =
-      sent > 0 ? std::max(0.0, 100.0 * (1.0 - received / (sent * outputs))) : 100.0;
-  out["loss_pct"] = loss_pct;
+  t.sent = number_or(obs.gen, "measured_sent", 0);
+  t.received = number_or(obs.sink, "received", 0);
+  t.loss_pct =
+      t.sent > 0 ? std::max(0.0, 100.0 * (1.0 - t.received / (t.sent * t.outputs))) : 100.0;
+  return t;
+}
 
+void add_traffic(const Traffic& t, const WindowObservation& obs, json& out) {
+  out["window_s"] = t.window_s;
+  out["sample_window_s"] = obs.sample_window_s;
+  out["outputs"] = t.outputs;
+  out["measured_sent"] = t.sent;
+  out["received"] = t.received;
+  out["offered_pps"] = t.sent / t.window_s;
+  out["delivered_pps"] = t.received / t.window_s;
+  out["loss_pct"] = t.loss_pct;
   json latency = json::object();
   if (obs.sink.is_object() && obs.sink.contains("latency_ns")) {
     for (const char* key : {"p50", "p90", "p99", "p999", "max", "min", "mean", "count"}) {
@@ -215,89 +225,106 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
   out["sink_duplicated"] = obs.sink.value("duplicated", json(nullptr));
   out["sink_corrupted"] = obs.sink.value("corrupted", json(nullptr));
   out["generator_errors"] = obs.gen.value("errors", json(nullptr));
+}
 
-  // Relay counters over the window (SIGUSR1 lines at the window's edges).
-  json deltas = json(nullptr);
-  std::optional<double> fwd_packets;
+// The relay's counters over the window (SIGUSR1 lines at the window's edges).
+struct RelayWindow {
+  json deltas = nullptr;
+  std::optional<double> forwarded;
   std::optional<double> exhaustion_pct;
-  if (obs.relay_start && obs.relay_end) {
-    deltas = counter_deltas(*obs.relay_start, *obs.relay_end);
-    fwd_packets = number_or(deltas, "fwd_packets", 0);
-    const double rx = number_or(deltas, "rx_packets", 0);
-    // Disjoint: a packet read with the pool empty is counted in drop_buffer_exhausted only,
-    // one that lost copies at egress in exhausted_packets only (docs/metrics.md).
-    const double exhausted =
-        number_or(deltas, "exhausted_packets", 0) + number_or(deltas, "drop_buffer_exhausted", 0);
-    exhaustion_pct = rx > 0 ? 100.0 * exhausted / rx : std::optional(0.0);
-  }
-  out["relay_counters"] = deltas;
-  out["relay_window_s"] = stats_window_s(obs) > 0 ? json(stats_window_s(obs)) : json(nullptr);
-  out["buffer_exhaustion_pct"] = optional_number(exhaustion_pct);
+};
 
-  // syscalls/pkt: forwarder syscalls ÷ packets it forwarded in the same window.
-  std::optional<double> syscalls_per_pkt;
-  if (obs.forwarder_syscalls) {
-    std::optional<double> forwarded;
-    if (params.forwarder == Forwarder::mrelay) {
-      forwarded = fwd_packets;
-    } else if (params.forwarder == Forwarder::socat) {
-      // socat has no counters: what the sink received is what it forwarded, scaled from the
-      // generator's window to the sample window the syscalls were counted over.
-      if (obs.sample_window_s > 0) {
-        forwarded = received / gen_window_s * obs.sample_window_s;
-      }
-    }
-    // The syscalls were counted over the bench's sample window, the relay's packets over its
-    // own stats lines' window (they answer SIGUSR1 late when the machine is saturated): a
-    // ratio of rates, each over its own window, when both windows are known.
-    const double relay_window_s = stats_window_s(obs);
-    if (forwarded && *forwarded > 0 && params.forwarder == Forwarder::mrelay &&
-        relay_window_s > 0 && obs.sample_window_s > 0) {
-      syscalls_per_pkt = (static_cast<double>(*obs.forwarder_syscalls) / obs.sample_window_s) /
-                         (*forwarded / relay_window_s);
-    } else if (forwarded && *forwarded > 0) {
-      syscalls_per_pkt = static_cast<double>(*obs.forwarder_syscalls) / *forwarded;
-    }
+RelayWindow relay_window(const WindowObservation& obs) {
+  RelayWindow relay;
+  if (!obs.relay_start || !obs.relay_end) {
+    return relay;
   }
-  out["forwarder_syscalls"] =
-      obs.forwarder_syscalls ? json(*obs.forwarder_syscalls) : json(nullptr);
-  out["syscalls_per_pkt"] = optional_number(syscalls_per_pkt);
-  out["context_switches"] = obs.context_switches ? json(*obs.context_switches) : json(nullptr);
-  out["context_switch_source"] = obs.context_switch_source;
-  out["perf_counter_path"] = obs.counter_path.empty() ? json(nullptr) : json(obs.counter_path);
+  relay.deltas = counter_deltas(*obs.relay_start, *obs.relay_end);
+  relay.forwarded = number_or(relay.deltas, "fwd_packets", 0);
+  const double rx = number_or(relay.deltas, "rx_packets", 0);
+  // Disjoint: a packet read with the pool empty is counted in drop_buffer_exhausted only,
+  // one that lost copies at egress in exhausted_packets only (docs/metrics.md).
+  const double exhausted = number_or(relay.deltas, "exhausted_packets", 0) +
+                           number_or(relay.deltas, "drop_buffer_exhausted", 0);
+  relay.exhaustion_pct = rx > 0 ? 100.0 * exhausted / rx : std::optional(0.0);
+  return relay;
+}
 
-  // CPU: percent of one core over the sample window.
-  json cpu = json::object();
-  auto pct = [&](const std::string& role) -> std::optional<double> {
-    auto it = obs.cpu_seconds.find(role);
-    if (it == obs.cpu_seconds.end() || obs.sample_window_s <= 0) {
-      return std::nullopt;
-    }
-    return 100.0 * it->second / obs.sample_window_s;
-  };
-  for (const char* role : {"relay", "gen", "sink"}) {
-    cpu[role] = optional_number(pct(role));
+// syscalls/pkt: forwarder syscalls ÷ packets it forwarded in the same window.
+std::optional<double> syscalls_per_packet(const CellParams& params, const WindowObservation& obs,
+                                          const Traffic& t, const RelayWindow& relay) {
+  if (!obs.forwarder_syscalls) {
+    return std::nullopt;
   }
-  std::optional<double> relay_cpu;
+  std::optional<double> forwarded;
+  if (params.forwarder == Forwarder::mrelay) {
+    forwarded = relay.forwarded;
+  } else if (params.forwarder == Forwarder::socat) {
+    // socat has no counters: what the sink received is what it forwarded, scaled from the
+    // generator's window to the sample window the syscalls were counted over.
+    if (obs.sample_window_s > 0) {
+      forwarded = t.received / t.window_s * obs.sample_window_s;
+    }
+  }
+  // The syscalls were counted over the bench's sample window, the relay's packets over its
+  // own stats lines' window (they answer SIGUSR1 late when the machine is saturated): a
+  // ratio of rates, each over its own window, when both windows are known.
+  const double relay_window_s = stats_window_s(obs);
+  if (forwarded && *forwarded > 0 && params.forwarder == Forwarder::mrelay && relay_window_s > 0 &&
+      obs.sample_window_s > 0) {
+    return (static_cast<double>(*obs.forwarder_syscalls) / obs.sample_window_s) /
+           (*forwarded / relay_window_s);
+  }
+  if (forwarded && *forwarded > 0) {
+    return static_cast<double>(*obs.forwarder_syscalls) / *forwarded;
+  }
+  return std::nullopt;
+}
+
+// Percent of one core over the sample window of a role's CPU seconds, when measured.
+std::optional<double> role_cpu_pct(const WindowObservation& obs, const std::string& role) {
+  auto it = obs.cpu_seconds.find(role);
+  if (it == obs.cpu_seconds.end() || obs.sample_window_s <= 0) {
+    return std::nullopt;
+  }
+  return 100.0 * it->second / obs.sample_window_s;
+}
+
+// The forwarder's CPU: the forwarder core's busy share for the kernel references (their
+// forwarding runs in softirq there), the process's own for mrelay and socat, none for direct.
+std::optional<double> forwarder_cpu_pct(const CellParams& params, const WindowObservation& obs) {
   if (is_kernel_reference(params.forwarder)) {
     if (obs.kernel_core_busy_s && obs.sample_window_s > 0) {
       // Tick granularity (10 ms) can push a full core a little past 100 %.
-      relay_cpu = std::min(100.0, 100.0 * *obs.kernel_core_busy_s / obs.sample_window_s);
+      return std::min(100.0, 100.0 * *obs.kernel_core_busy_s / obs.sample_window_s);
     }
+    return std::nullopt;
+  }
+  if (params.forwarder != Forwarder::direct) {
+    return role_cpu_pct(obs, "relay");
+  }
+  return std::nullopt;
+}
+
+json cpu_json(const CellParams& params, const WindowObservation& obs) {
+  json cpu = json::object();
+  for (const char* role : {"relay", "gen", "sink"}) {
+    cpu[role] = optional_number(role_cpu_pct(obs, role));
+  }
+  if (is_kernel_reference(params.forwarder)) {
     cpu["relay_core_kernel"] = obs.kernel_core_kernel_s && obs.sample_window_s > 0
                                    ? json(100.0 * *obs.kernel_core_kernel_s / obs.sample_window_s)
                                    : json(nullptr);
-  } else if (params.forwarder != Forwarder::direct) {
-    relay_cpu = pct("relay");
   }
   // Busy share of the forwarder's core from /proc/stat, whoever used it.
   cpu["relay_core_busy"] =
       obs.kernel_core_busy_s && obs.sample_window_s > 0
           ? json(std::min(100.0, 100.0 * *obs.kernel_core_busy_s / obs.sample_window_s))
           : json(nullptr);
-  out["cpu_pct"] = cpu;
-  out["relay_cpu_pct"] = optional_number(relay_cpu);
+  return cpu;
+}
 
+json snmp_json(const WindowObservation& obs) {
   json snmp = json::object();
   for (const auto& [role, values] : obs.snmp_delta) {
     json ns = json::object();
@@ -308,10 +335,12 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
     }
     snmp[role] = ns;
   }
-  out["snmp_udp_delta"] = snmp;
+  return snmp;
+}
 
-  // What limited the run, when we can tell: every sign found, most direct first.
-  json limited = json::array();
+// CPU signs of what limited the run: the forwarder's core, then the load core's two programs.
+void cpu_limiters(const CellParams& params, const WindowObservation& obs,
+                  std::optional<double> relay_cpu, json& limited) {
   if (is_kernel_reference(params.forwarder)) {
     // Only the core's kernel time counts: user time there belongs to other processes.
     if (obs.kernel_core_kernel_s && obs.sample_window_s > 0 &&
@@ -325,29 +354,35 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
     // The forwarder's core was full but not with the forwarder: other processes took it.
     limited.push_back("relay_core_contended");
   }
-  if (auto gen_cpu = pct("gen"); gen_cpu && *gen_cpu >= kSaturatedCpuPct) {
+  const auto gen_cpu = role_cpu_pct(obs, "gen");
+  const auto sink_cpu = role_cpu_pct(obs, "sink");
+  if (gen_cpu && *gen_cpu >= kSaturatedCpuPct) {
     limited.push_back("generator_cpu");
   }
-  if (auto sink_cpu = pct("sink"); sink_cpu && *sink_cpu >= kSaturatedCpuPct) {
+  if (sink_cpu && *sink_cpu >= kSaturatedCpuPct) {
     limited.push_back("sink_cpu");
   }
   // Generator and sink share one core by design: together they can fill it.
-  if (auto gen_cpu = pct("gen"), sink_cpu = pct("sink");
-      gen_cpu && sink_cpu && *gen_cpu < kSaturatedCpuPct && *sink_cpu < kSaturatedCpuPct &&
+  if (gen_cpu && sink_cpu && *gen_cpu < kSaturatedCpuPct && *sink_cpu < kSaturatedCpuPct &&
       *gen_cpu + *sink_cpu >= kSaturatedCpuPct) {
     limited.push_back("load_core_cpu");
   }
+}
+
+// Buffer and send-error signs: receive buffers, relay exhaustion, send buffers, the generator.
+void buffer_limiters(const CellParams& params, const WindowObservation& obs, const Traffic& t,
+                     const RelayWindow& relay, json& limited) {
   const std::string sink_role = params.forwarder == Forwarder::direct ? "relay" : "sink";
   if (number_or(obs.sink, "kernel_drops", 0) > 0 ||
       snmp_value(obs.snmp_delta, sink_role, "RcvbufErrors") > 0) {
     limited.push_back("sink_rcvbuf");
   }
   if (params.forwarder != Forwarder::direct &&
-      (number_or(deltas, "kernel_drops", 0) > 0 ||
+      (number_or(relay.deltas, "kernel_drops", 0) > 0 ||
        snmp_value(obs.snmp_delta, "relay", "RcvbufErrors") > 0)) {
     limited.push_back("relay_rcvbuf");
   }
-  if (exhaustion_pct && *exhaustion_pct > kLimiterLossPct) {
+  if (relay.exhaustion_pct && *relay.exhaustion_pct > kLimiterLossPct) {
     limited.push_back("relay_exhaustion");
   }
   if (snmp_value(obs.snmp_delta, "relay", "SndbufErrors") > 0) {
@@ -357,13 +392,44 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
       snmp_value(obs.snmp_delta, "src", "SndbufErrors") > 0) {
     limited.push_back("generator_send_errors");
   }
-  if (params.rate_pps > 0 && sent / gen_window_s < kGeneratorShortfall * params.rate_pps) {
+  if (params.rate_pps > 0 && t.sent / t.window_s < kGeneratorShortfall * params.rate_pps) {
     limited.push_back("generator_rate");
   }
-  if (limited.empty() && loss_pct > kLimiterLossPct) {
+}
+
+// What limited the run, when we can tell: every sign found, most direct first.
+json limiters(const CellParams& params, const WindowObservation& obs, const Traffic& t,
+              const RelayWindow& relay, std::optional<double> relay_cpu) {
+  json limited = json::array();
+  cpu_limiters(params, obs, relay_cpu, limited);
+  buffer_limiters(params, obs, t, relay, limited);
+  if (limited.empty() && t.loss_pct > kLimiterLossPct) {
     limited.push_back("unexplained_loss");
   }
-  out["limited_by"] = limited;
+  return limited;
+}
+
+}  // namespace
+
+nlohmann::json compute_metrics(const CellParams& params, const WindowObservation& obs) {
+  json out;
+  const Traffic traffic = traffic_of(params, obs);
+  add_traffic(traffic, obs, out);
+  const RelayWindow relay = relay_window(obs);
+  out["relay_counters"] = relay.deltas;
+  out["relay_window_s"] = stats_window_s(obs) > 0 ? json(stats_window_s(obs)) : json(nullptr);
+  out["buffer_exhaustion_pct"] = optional_number(relay.exhaustion_pct);
+  out["forwarder_syscalls"] =
+      obs.forwarder_syscalls ? json(*obs.forwarder_syscalls) : json(nullptr);
+  out["syscalls_per_pkt"] = optional_number(syscalls_per_packet(params, obs, traffic, relay));
+  out["context_switches"] = obs.context_switches ? json(*obs.context_switches) : json(nullptr);
+  out["context_switch_source"] = obs.context_switch_source;
+  out["perf_counter_path"] = obs.counter_path.empty() ? json(nullptr) : json(obs.counter_path);
+  const std::optional<double> relay_cpu = forwarder_cpu_pct(params, obs);
+  out["cpu_pct"] = cpu_json(params, obs);
+  out["relay_cpu_pct"] = optional_number(relay_cpu);
+  out["snmp_udp_delta"] = snmp_json(obs);
+  out["limited_by"] = limiters(params, obs, traffic, relay, relay_cpu);
   return out;
 }
 

@@ -396,6 +396,16 @@ std::string format_duration(double seconds) {
   return text;
 }
 
+// The run's directory of child outputs, unless --keep-files asked to keep it (then say where).
+void remove_work_dir(const RigEnvironment& env) {
+  std::error_code error;
+  if (!env.keep_files) {
+    std::filesystem::remove_all(env.work_dir, error);
+  } else {
+    std::fprintf(stderr, "mrelay-bench: child outputs kept in %s\n", env.work_dir.c_str());
+  }
+}
+
 int command_cell(const Options& options, bool ndr) {
   if (int code = require_root(ndr ? "ndr" : "cell"); code != 0) {
     return code;
@@ -405,12 +415,7 @@ int command_cell(const Options& options, bool ndr) {
   CellParams params = options.cell;
   params.ndr = ndr;
   json record = ndr ? run_ndr_cell(params, options.ndr, env, 1) : run_cell(params, env, 1);
-  std::error_code error;
-  if (!env.keep_files) {
-    std::filesystem::remove_all(env.work_dir, error);
-  } else {
-    std::fprintf(stderr, "mrelay-bench: child outputs kept in %s\n", env.work_dir.c_str());
-  }
+  remove_work_dir(env);
   std::cout << record.dump(1) << std::endl;
   if (!options.out.empty()) {
     if (auto written = write_json_file(options.out, record); !written) {
@@ -436,121 +441,151 @@ std::string markdown_path_for(const std::string& results_path) {
   return path.string();
 }
 
-int command_sweep(const Options& options) {
+// A sweep's spec, read, checked and expanded into cells and their interleaved order.
+struct SweepPlan {
+  std::string path;
+  json source;
+  SweepSpec spec;
+  std::vector<CellParams> cells;
+  std::vector<PlannedRun> runs;
+};
+
+// The spec file named on the command line; the error is the usage message.
+mrelay::Result<SweepPlan> load_sweep(const Options& options) {
   if (options.positional.size() != 1) {
-    return usage_error("sweep: expected exactly one SPEC file");
+    return mrelay::fail("", "sweep: expected exactly one SPEC file");
   }
   if (options.out.empty() && !options.dry_run) {
-    return usage_error("sweep: --out FILE is required");
+    return mrelay::fail("", "sweep: --out FILE is required");
   }
-  const std::string& spec_path = options.positional[0];
-  auto text = read_text_file(spec_path);
+  SweepPlan plan;
+  plan.path = options.positional[0];
+  auto text = read_text_file(plan.path);
   if (!text) {
-    return usage_error("sweep: " + text.error().to_string());
+    return mrelay::fail("", "sweep: " + text.error().to_string());
   }
-  json spec_json = json::parse(*text, nullptr, false);
-  if (spec_json.is_discarded()) {
-    return usage_error("sweep: " + spec_path + ": not valid JSON");
+  plan.source = json::parse(*text, nullptr, false);
+  if (plan.source.is_discarded()) {
+    return mrelay::fail("", "sweep: " + plan.path + ": not valid JSON");
   }
-  auto spec = parse_sweep_spec(spec_json);
+  auto spec = parse_sweep_spec(plan.source);
   if (!spec) {
-    return usage_error("sweep: " + spec_path + ": " + spec.error().to_string());
+    return mrelay::fail("", "sweep: " + plan.path + ": " + spec.error().to_string());
   }
-  const auto cells = expand_cells(*spec);
-  const auto plan = interleaved_plan(cells.size(), spec->repetitions);
-  if (options.dry_run) {
-    // The plan only: validates a spec and shows its size before committing machine time.
-    double seconds = 0;
-    for (const auto& cell : cells) {
-      std::printf("%s\n", cell.label().c_str());
-      // ~1.2 s of rig set-up and teardown per run; an NDR search is ~10 runs.
-      seconds += (cell.warmup_s + cell.window_s + 1.2) * (cell.ndr ? 10 : 1);
-    }
-    std::printf("%zu cells x %u repetitions = %zu runs, roughly %s\n", cells.size(),
-                spec->repetitions, plan.size(),
-                format_duration(seconds * spec->repetitions).c_str());
-    return 0;
-  }
-  if (int code = require_root("sweep"); code != 0) {
-    return code;
-  }
-  RigEnvironment env = make_environment(options);
-  probe_and_report(env);
-  json results = new_results_document(spec_json, env.repo_dir, placement_json(env));
-  results["machine"]["capabilities"] = env.capabilities.to_json();
-  results["spec_path"] = spec_path;
-  results["planned_runs"] = plan.size();
+  plan.spec = std::move(*spec);
+  plan.cells = expand_cells(plan.spec);
+  plan.runs = interleaved_plan(plan.cells.size(), plan.spec.repetitions);
+  return plan;
+}
 
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  const auto sweep_start = std::chrono::steady_clock::now();
+// The plan only: validates a spec and shows its size before committing machine time.
+int print_dry_run(const SweepPlan& plan) {
+  double seconds = 0;
+  for (const auto& cell : plan.cells) {
+    std::printf("%s\n", cell.label().c_str());
+    // ~1.2 s of rig set-up and teardown per run; an NDR search is ~10 runs.
+    seconds += (cell.warmup_s + cell.window_s + 1.2) * (cell.ndr ? 10 : 1);
+  }
+  std::printf("%zu cells x %u repetitions = %zu runs, roughly %s\n", plan.cells.size(),
+              plan.spec.repetitions, plan.runs.size(),
+              format_duration(seconds * plan.spec.repetitions).c_str());
+  return 0;
+}
+
+// How far a sweep got, for the progress line and the summary.
+struct SweepProgress {
+  bool tty = ::isatty(STDERR_FILENO) != 0;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   size_t done = 0;
   size_t failed = 0;
   size_t skipped = 0;
-  for (const auto& run : plan) {
+
+  [[nodiscard]] double elapsed_s() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  // "\r\033[K" rewrites the progress line on a terminal; a log gets one line each.
+  [[nodiscard]] const char* line_start() const { return tty ? "\r\033[K" : ""; }
+};
+
+void print_progress(const SweepPlan& plan, const PlannedRun& run, const SweepProgress& progress) {
+  const double elapsed = progress.elapsed_s();
+  std::string remaining = "?";
+  if (progress.done > 0) {
+    // Appended, not "~" + std::string&&: that trips GCC 12's false -Wrestrict.
+    remaining = "~";
+    remaining += format_duration(elapsed / progress.done * (plan.runs.size() - progress.done));
+  }
+  std::fprintf(stderr, "%s[sweep %s] %zu/%zu done, elapsed %s, remaining %s | rep %u %s%s",
+               progress.line_start(), plan.spec.name.c_str(), progress.done, plan.runs.size(),
+               format_duration(elapsed).c_str(), remaining.c_str(), run.rep,
+               plan.cells[run.cell].label().c_str(), progress.tty ? "" : "\n");
+  std::fflush(stderr);
+}
+
+// Counts a finished run; says why it failed, and why a cell is skipped (once per cell).
+void note_status(const CellParams& cell, const PlannedRun& run, const json& record,
+                 SweepProgress& progress) {
+  const std::string status = record.value("status", "error");
+  if (status == "error") {
+    ++progress.failed;
+    std::fprintf(stderr, "%s[sweep] %s rep %u failed: %s\n", progress.line_start(),
+                 cell.label().c_str(), run.rep, record.value("reason", "?").c_str());
+  } else if (status == "skipped") {
+    ++progress.skipped;
+    if (run.rep == 1) {  // the reason once per cell, not once per repetition
+      std::fprintf(stderr, "%s[sweep] %s skipped: %s\n", progress.line_start(),
+                   cell.label().c_str(), record.value("reason", "?").c_str());
+    }
+  }
+}
+
+// Runs every planned cell, rewriting the results file after each, so a crash or Ctrl-C keeps
+// what was measured. False when the file cannot be written.
+bool run_sweep(const SweepPlan& plan, const RigEnvironment& env, const Options& options,
+               json& results, SweepProgress& progress) {
+  for (const auto& run : plan.runs) {
     if (interrupted()) {
       break;
     }
-    const CellParams& cell = cells[run.cell];
-    const double elapsed =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
-    std::string remaining = "?";
-    if (done > 0) {
-      remaining = "~" + format_duration(elapsed / done * (plan.size() - done));
-    }
-    std::fprintf(stderr, "%s[sweep %s] %zu/%zu done, elapsed %s, remaining %s | rep %u %s%s",
-                 tty ? "\r\033[K" : "", spec->name.c_str(), done, plan.size(),
-                 format_duration(elapsed).c_str(), remaining.c_str(), run.rep, cell.label().c_str(),
-                 tty ? "" : "\n");
-    std::fflush(stderr);
-    json record = cell.ndr ? run_ndr_cell(cell, spec->ndr, env, static_cast<int>(run.rep))
+    const CellParams& cell = plan.cells[run.cell];
+    print_progress(plan, run, progress);
+    json record = cell.ndr ? run_ndr_cell(cell, plan.spec.ndr, env, static_cast<int>(run.rep))
                            : run_cell(cell, env, static_cast<int>(run.rep));
-    const std::string status = record.value("status", "error");
-    if (status == "error") {
-      ++failed;
-      std::fprintf(stderr, "%s[sweep] %s rep %u failed: %s\n", tty ? "\r\033[K" : "",
-                   cell.label().c_str(), run.rep, record.value("reason", "?").c_str());
-    } else if (status == "skipped") {
-      ++skipped;
-      if (run.rep == 1) {  // the reason once per cell, not once per repetition
-        std::fprintf(stderr, "%s[sweep] %s skipped: %s\n", tty ? "\r\033[K" : "",
-                     cell.label().c_str(), record.value("reason", "?").c_str());
-      }
-    }
+    note_status(cell, run, record, progress);
     results["samples"].push_back(std::move(record));
-    ++done;
-    // The file is rewritten after every cell, so a crash or Ctrl-C keeps what was measured.
-    results["completed_runs"] = done;
+    ++progress.done;
+    results["completed_runs"] = progress.done;
     if (auto written = write_json_file(options.out, results); !written) {
       std::fprintf(stderr, "\nmrelay-bench: %s\n", written.error().to_string().c_str());
-      return kExitFailed;
+      return false;
     }
   }
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
+  return true;
+}
+
+// After the last cell: ratios, headroom, the final file, its Markdown table and the text table.
+int finish_sweep(const SweepPlan& plan, const RigEnvironment& env, const Options& options,
+                 json& results, const SweepProgress& progress) {
+  const double elapsed = progress.elapsed_s();
   std::fprintf(stderr, "%s[sweep %s] %zu/%zu done in %s, %zu failed, %zu skipped%s\n",
-               tty ? "\r\033[K" : "", spec->name.c_str(), done, plan.size(),
-               format_duration(elapsed).c_str(), failed, skipped,
+               progress.line_start(), plan.spec.name.c_str(), progress.done, plan.runs.size(),
+               format_duration(elapsed).c_str(), progress.failed, progress.skipped,
                interrupted() ? " (interrupted)" : "");
   add_reference_ratios(results["samples"]);
   results["headroom"] = check_headroom(results["samples"]);
-  results["completed_runs"] = done;
+  results["completed_runs"] = progress.done;
   results["interrupted"] = interrupted();
   results["duration_s"] = elapsed;
   if (auto written = write_json_file(options.out, results); !written) {
     std::fprintf(stderr, "mrelay-bench: %s\n", written.error().to_string().c_str());
     return kExitFailed;
   }
-  std::error_code error;
-  if (!env.keep_files) {
-    std::filesystem::remove_all(env.work_dir, error);
-  } else {
-    std::fprintf(stderr, "mrelay-bench: child outputs kept in %s\n", env.work_dir.c_str());
-  }
+  remove_work_dir(env);
   const std::string markdown =
       options.markdown.empty() ? markdown_path_for(options.out) : options.markdown;
   {
     std::ofstream md(markdown);
-    md << "# mrelay-bench: " << spec->name << "\n\nResults: `" << options.out << "`\n\n"
+    md << "# mrelay-bench: " << plan.spec.name << "\n\nResults: `" << options.out << "`\n\n"
        << format_results_table(results, TableStyle::markdown);
   }
   std::cout << format_results_table(results, TableStyle::text) << "\nresults: " << options.out
@@ -558,7 +593,31 @@ int command_sweep(const Options& options) {
   if (interrupted()) {
     return kExitFailed;
   }
-  return failed == 0 ? 0 : kExitFailed;
+  return progress.failed == 0 ? 0 : kExitFailed;
+}
+
+int command_sweep(const Options& options) {
+  auto plan = load_sweep(options);
+  if (!plan) {
+    return usage_error(plan.error().message);
+  }
+  if (options.dry_run) {
+    return print_dry_run(*plan);
+  }
+  if (int code = require_root("sweep"); code != 0) {
+    return code;
+  }
+  RigEnvironment env = make_environment(options);
+  probe_and_report(env);
+  json results = new_results_document(plan->source, env.repo_dir, placement_json(env));
+  results["machine"]["capabilities"] = env.capabilities.to_json();
+  results["spec_path"] = plan->path;
+  results["planned_runs"] = plan->runs.size();
+  SweepProgress progress;
+  if (!run_sweep(*plan, env, options, results, progress)) {
+    return kExitFailed;
+  }
+  return finish_sweep(*plan, env, options, results, progress);
 }
 
 int command_table(const Options& options) {

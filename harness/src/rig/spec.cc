@@ -261,28 +261,10 @@ nlohmann::json to_json(const CellParams& p) {
   return out;
 }
 
-Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
-  if (!spec_json.is_object()) {
-    return fail("spec", "must be a JSON object");
-  }
-  static const std::set<std::string> kKnownKeys = {
-      "name",     "forwarders",   "sizes",       "batches",   "fanouts",     "backends",
-      "ingress",  "queue_depths", "sndbufs",     "rates",     "repetitions", "warmup_s",
-      "window_s", "relay_rcvbuf", "sink_rcvbuf", "gen_batch", "streams",     "egress_qdisc",
-      "ndr",      "description",  "gen_bursts"};
-  for (const auto& item : spec_json.items()) {
-    if (kKnownKeys.count(item.key()) == 0) {
-      return fail(item.key(), "unknown key in sweep spec");
-    }
-  }
-  SweepSpec spec;
-  spec.source = spec_json;
-  if (spec_json.contains("name")) {
-    if (!spec_json["name"].is_string()) {
-      return fail("name", "must be a string");
-    }
-    spec.name = spec_json["name"].get<std::string>();
-  }
+namespace {
+
+// "forwarders": required, each one of forwarder_names().
+Result<void> read_forwarders(const json& spec_json, SweepSpec& spec) {
   std::vector<std::string> listed_forwarders;
   if (!spec_json.contains("forwarders")) {
     return fail("forwarders", "required (a list of " + forwarder_names() + ")");
@@ -297,6 +279,11 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
   for (const auto& name : listed_forwarders) {
     spec.forwarders.push_back(*parse_forwarder(name, "forwarders"));
   }
+  return {};
+}
+
+// The matrix axes: sizes, batches, fanouts, queue depths, send buffers, backends, ingress.
+Result<void> read_axes(const json& spec_json, SweepSpec& spec) {
   if (auto r = read_uint_list(spec_json, "sizes", 32, 65507, spec.sizes); !r) {
     return tl::unexpected(r.error());
   }
@@ -320,25 +307,36 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
   if (auto r = read_string_list(spec_json, "ingress", {"packet", "udp"}, spec.ingress_modes); !r) {
     return tl::unexpected(r.error());
   }
-  if (spec_json.contains("rates")) {
-    const json& rates = spec_json["rates"];
-    if (!rates.is_array() || rates.empty()) {
-      return fail("rates", "must be a non-empty list of pps numbers, 0 or \"ndr\"");
-    }
-    spec.rates.clear();
-    for (size_t i = 0; i < rates.size(); ++i) {
-      const std::string where = "rates[" + std::to_string(i) + "]";
-      if (rates[i].is_string() && rates[i].get<std::string>() == "ndr") {
-        spec.rates.push_back(-1);
-        continue;
-      }
-      auto rate = as_double(rates[i], where, 0, 1e9);
-      if (!rate) {
-        return fail(where, "must be a rate in pps (0 = full speed) or \"ndr\"");
-      }
-      spec.rates.push_back(*rate);
-    }
+  return {};
+}
+
+// "rates": pps numbers (0 = full speed) or "ndr", encoded as -1.
+Result<void> read_rates(const json& spec_json, SweepSpec& spec) {
+  if (!spec_json.contains("rates")) {
+    return {};
   }
+  const json& rates = spec_json["rates"];
+  if (!rates.is_array() || rates.empty()) {
+    return fail("rates", "must be a non-empty list of pps numbers, 0 or \"ndr\"");
+  }
+  spec.rates.clear();
+  for (size_t i = 0; i < rates.size(); ++i) {
+    const std::string where = "rates[" + std::to_string(i) + "]";
+    if (rates[i].is_string() && rates[i].get<std::string>() == "ndr") {
+      spec.rates.push_back(-1);
+      continue;
+    }
+    auto rate = as_double(rates[i], where, 0, 1e9);
+    if (!rate) {
+      return fail(where, "must be a rate in pps (0 = full speed) or \"ndr\"");
+    }
+    spec.rates.push_back(*rate);
+  }
+  return {};
+}
+
+// What every cell shares: repetitions, warm-up, window, buffers, generator, qdisc.
+Result<void> read_base(const json& spec_json, SweepSpec& spec) {
   if (spec_json.contains("repetitions")) {
     auto reps = as_uint(spec_json["repetitions"], "repetitions", 1, kMaxRepetitions);
     if (!reps) {
@@ -392,28 +390,66 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
     }
     base.egress_qdisc = spec_json["egress_qdisc"].get<std::string>();
   }
-  if (spec_json.contains("ndr")) {
-    const json& ndr = spec_json["ndr"];
-    if (!ndr.is_object()) {
-      return fail("ndr", "must be an object");
-    }
-    struct DoubleKey {
-      const char* key;
-      double* field;
-      double lo;
-      double hi;
-    };
-    for (const DoubleKey& k : {DoubleKey{"loss_pct", &spec.ndr.loss_threshold_pct, 0, 100},
-                               DoubleKey{"resolution", &spec.ndr.resolution, 0.001, 0.5},
-                               DoubleKey{"min_rate", &spec.ndr.min_rate, 1, 1e9},
-                               DoubleKey{"max_rate", &spec.ndr.max_rate, 0, 1e9}}) {
-      if (ndr.contains(k.key)) {
-        auto v = as_double(ndr[k.key], std::string("ndr.") + k.key, k.lo, k.hi);
-        if (!v) {
-          return tl::unexpected(v.error());
-        }
-        *k.field = *v;
+  return {};
+}
+
+// "ndr": the search knobs (NdrOptions).
+Result<void> read_ndr_options(const json& spec_json, SweepSpec& spec) {
+  if (!spec_json.contains("ndr")) {
+    return {};
+  }
+  const json& ndr = spec_json["ndr"];
+  if (!ndr.is_object()) {
+    return fail("ndr", "must be an object");
+  }
+  struct DoubleKey {
+    const char* key;
+    double* field;
+    double lo;
+    double hi;
+  };
+  for (const DoubleKey& k : {DoubleKey{"loss_pct", &spec.ndr.loss_threshold_pct, 0, 100},
+                             DoubleKey{"resolution", &spec.ndr.resolution, 0.001, 0.5},
+                             DoubleKey{"min_rate", &spec.ndr.min_rate, 1, 1e9},
+                             DoubleKey{"max_rate", &spec.ndr.max_rate, 0, 1e9}}) {
+    if (ndr.contains(k.key)) {
+      auto v = as_double(ndr[k.key], std::string("ndr.") + k.key, k.lo, k.hi);
+      if (!v) {
+        return tl::unexpected(v.error());
       }
+      *k.field = *v;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
+  if (!spec_json.is_object()) {
+    return fail("spec", "must be a JSON object");
+  }
+  static const std::set<std::string> kKnownKeys = {
+      "name",     "forwarders",   "sizes",       "batches",   "fanouts",     "backends",
+      "ingress",  "queue_depths", "sndbufs",     "rates",     "repetitions", "warmup_s",
+      "window_s", "relay_rcvbuf", "sink_rcvbuf", "gen_batch", "streams",     "egress_qdisc",
+      "ndr",      "description",  "gen_bursts"};
+  for (const auto& item : spec_json.items()) {
+    if (kKnownKeys.count(item.key()) == 0) {
+      return fail(item.key(), "unknown key in sweep spec");
+    }
+  }
+  SweepSpec spec;
+  spec.source = spec_json;
+  if (spec_json.contains("name")) {
+    if (!spec_json["name"].is_string()) {
+      return fail("name", "must be a string");
+    }
+    spec.name = spec_json["name"].get<std::string>();
+  }
+  for (auto read : {read_forwarders, read_axes, read_rates, read_base, read_ndr_options}) {
+    if (auto done = read(spec_json, spec); !done) {
+      return tl::unexpected(done.error());
     }
   }
   return spec;
