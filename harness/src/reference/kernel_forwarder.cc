@@ -146,6 +146,8 @@ CONFIG_IP_MROUTE), 2 usage error.
 )";
 }
 
+// Long: one branch per flag in the order --help lists them, then the checks across flags
+// (method-only flags, VIF limit); read top to bottom like the help text.
 Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
   KfwdOptions options;
   for (int i = 1; i < argc; ++i) {

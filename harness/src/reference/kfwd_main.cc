@@ -155,109 +155,120 @@ int run_nft(const mrelay::KfwdOptions& options) {
   return 0;
 }
 
-int run_ipmr(const mrelay::KfwdOptions& options) {
-  auto forwarder = mrelay::KernelForwarder::open();
-  if (!forwarder) {
-    return report_error(forwarder.error());
-  }
-  std::vector<std::string> vif_names;
-  auto input_vif = forwarder->add_vif(options.input_interface, "--in");
-  if (!input_vif) {
-    return report_error(input_vif.error());
-  }
-  vif_names.push_back(options.input_interface);
+// Multicast routing for one run: the VIFs it added (the input first), the (S,G) routes it
+// installed, and what the upcalls did.
+struct IpmrState {
+  int input_vif = -1;
   std::vector<int> output_vifs;
-  for (const std::string& name : options.output_interfaces) {
-    auto vif = forwarder->add_vif(name, "--out");
-    if (!vif) {
-      return report_error(vif.error());
-    }
-    output_vifs.push_back(*vif);
-    vif_names.push_back(name);
-  }
-
+  std::vector<std::string> vif_names;  // by VIF number
   std::vector<Route> routes;
-  routes.reserve(kMaxRoutes);
-  if (options.source) {
-    auto added = forwarder->add_route(*options.source, *options.group, *input_vif, output_vifs);
-    if (!added) {
-      return report_error(added.error());
-    }
-    routes.push_back({*options.source, *options.group});
-  }
-  if (!create_ready_file(options.ready_file)) {
-    return 1;
-  }
-  std::fprintf(stderr, "mrelay-kfwd: forwarding %s -> %zu interface(s), %s\n",
-               options.input_interface.c_str(), output_vifs.size(),
-               options.source ? "static (S,G)" : "learning (S,G) from upcalls");
-
-  const uint64_t start_ns = monotonic_ns();
-  const uint64_t deadline_ns = deadline_after(options.duration_s, start_ns);
   uint64_t upcalls = 0;
   uint64_t ignored_upcalls = 0;
   uint64_t route_errors = 0;
+};
+
+// One VIF for --in and one per --out, then the static (S,G) route when --source was given.
+mrelay::Result<void> add_vifs_and_route(mrelay::KernelForwarder& forwarder,
+                                        const mrelay::KfwdOptions& options, IpmrState& state) {
+  auto input_vif = forwarder.add_vif(options.input_interface, "--in");
+  if (!input_vif) {
+    return tl::unexpected(input_vif.error());
+  }
+  state.input_vif = *input_vif;
+  state.vif_names.push_back(options.input_interface);
+  for (const std::string& name : options.output_interfaces) {
+    auto vif = forwarder.add_vif(name, "--out");
+    if (!vif) {
+      return tl::unexpected(vif.error());
+    }
+    state.output_vifs.push_back(*vif);
+    state.vif_names.push_back(name);
+  }
+  state.routes.reserve(kMaxRoutes);
+  if (options.source) {
+    auto added =
+        forwarder.add_route(*options.source, *options.group, state.input_vif, state.output_vifs);
+    if (!added) {
+      return tl::unexpected(added.error());
+    }
+    state.routes.push_back({*options.source, *options.group});
+  }
+  return {};
+}
+
+// An upcall for a new (S,G) arriving on --in gets a route to every output.
+void handle_upcall(mrelay::KernelForwarder& forwarder, const mrelay::KfwdOptions& options,
+                   const mrelay::Upcall& upcall, IpmrState& state) {
+  ++state.upcalls;
+  // Only (S,G) arriving on --in: installing entries for other VIFs would loop traffic.
+  bool wanted = upcall.type == IGMPMSG_NOCACHE && upcall.vif == state.input_vif &&
+                (!options.group || upcall.group.s_addr == options.group->s_addr);
+  bool known = false;
+  for (const Route& route : state.routes) {
+    known = known || same_route(route, upcall.source, upcall.group);
+  }
+  if (!wanted || known || state.routes.size() >= kMaxRoutes) {
+    ++state.ignored_upcalls;
+    return;
+  }
+  auto added = forwarder.add_route(upcall.source, upcall.group, state.input_vif, state.output_vifs);
+  if (!added) {
+    // Rate-limited by kMaxRoutes distinct (S,G); a failure here is unusual enough to log.
+    ++state.route_errors;
+    if (state.route_errors <= 10) {
+      std::fprintf(stderr, "mrelay-kfwd: (%s, %s): %s\n", to_text(upcall.source).c_str(),
+                   to_text(upcall.group).c_str(), added.error().to_string().c_str());
+    }
+    return;
+  }
+  state.routes.push_back({upcall.source, upcall.group});
+}
+
+// Reads upcalls from the mroute socket until SIGTERM/SIGINT or the deadline (0 = none).
+mrelay::Result<void> serve_upcalls(mrelay::KernelForwarder& forwarder,
+                                   const mrelay::KfwdOptions& options, uint64_t deadline_ns,
+                                   IpmrState& state) {
   uint8_t buffer[2048];
   while (g_stop == 0 && (deadline_ns == 0 || monotonic_ns() < deadline_ns)) {
-    pollfd pfd{forwarder->fd(), POLLIN, 0};
+    pollfd pfd{forwarder.fd(), POLLIN, 0};
     int ready = ::poll(&pfd, 1, kPollTimeoutMs);
     if (ready < 0) {
       if (errno == EINTR) {
         continue;
       }
-      return report_error(mrelay::Error{"poll(mroute socket)", "failed", errno});
+      return mrelay::fail_errno("poll(mroute socket)");
     }
     for (int turn = 0; ready > 0 && turn < kMaxUpcallsPerTurn; ++turn) {
-      ssize_t got = ::recv(forwarder->fd(), buffer, sizeof buffer, 0);
+      ssize_t got = ::recv(forwarder.fd(), buffer, sizeof buffer, 0);
       if (got < 0) {
         if (errno != EAGAIN && errno != EINTR) {
-          return report_error(mrelay::Error{"recv(mroute socket)", "failed", errno});
+          return mrelay::fail_errno("recv(mroute socket)");
         }
         break;
       }
-      auto upcall = mrelay::parse_upcall(buffer, static_cast<size_t>(got));
-      if (!upcall) {
-        continue;  // an ordinary IGMP packet
-      }
-      ++upcalls;
-      // Only (S,G) arriving on --in: installing entries for other VIFs would loop traffic.
-      bool wanted = upcall->type == IGMPMSG_NOCACHE && upcall->vif == *input_vif &&
-                    (!options.group || upcall->group.s_addr == options.group->s_addr);
-      bool known = false;
-      for (const Route& route : routes) {
-        known = known || same_route(route, upcall->source, upcall->group);
-      }
-      if (!wanted || known || routes.size() >= kMaxRoutes) {
-        ++ignored_upcalls;
-        continue;
-      }
-      auto added = forwarder->add_route(upcall->source, upcall->group, *input_vif, output_vifs);
-      if (!added) {
-        // Rate-limited by kMaxRoutes distinct (S,G); a failure here is unusual enough to log.
-        ++route_errors;
-        if (route_errors <= 10) {
-          std::fprintf(stderr, "mrelay-kfwd: (%s, %s): %s\n", to_text(upcall->source).c_str(),
-                       to_text(upcall->group).c_str(), added.error().to_string().c_str());
-        }
-        continue;
-      }
-      routes.push_back({upcall->source, upcall->group});
+      if (auto upcall = mrelay::parse_upcall(buffer, static_cast<size_t>(got))) {
+        handle_upcall(forwarder, options, *upcall, state);
+      }  // else an ordinary IGMP packet
     }
   }
-  const double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
+  return {};
+}
 
+// The run's report: upcall counts, every (S,G) route's and every VIF's kernel counters.
+mrelay::Result<nlohmann::json> ipmr_report(mrelay::KernelForwarder& forwarder,
+                                           const IpmrState& state, double duration_s) {
   nlohmann::json result;
   result["program"] = "mrelay-kfwd";
   result["method"] = "ipmr";
   result["duration_s"] = duration_s;
-  result["upcalls"] = upcalls;
-  result["ignored_upcalls"] = ignored_upcalls;
-  result["route_errors"] = route_errors;
+  result["upcalls"] = state.upcalls;
+  result["ignored_upcalls"] = state.ignored_upcalls;
+  result["route_errors"] = state.route_errors;
   result["mfc"] = nlohmann::json::array();
-  for (const Route& route : routes) {
-    auto counts = forwarder->sg_counts(route.source, route.group);
+  for (const Route& route : state.routes) {
+    auto counts = forwarder.sg_counts(route.source, route.group);
     if (!counts) {
-      return report_error(counts.error());
+      return tl::unexpected(counts.error());
     }
     result["mfc"].push_back({{"source", to_text(route.source)},
                              {"group", to_text(route.group)},
@@ -266,41 +277,72 @@ int run_ipmr(const mrelay::KfwdOptions& options) {
                              {"wrong_if", counts->wrong_if}});
   }
   result["vifs"] = nlohmann::json::array();
-  for (int vif = 0; vif < forwarder->vif_count(); ++vif) {
-    auto counts = forwarder->vif_counts(vif);
+  for (int vif = 0; vif < forwarder.vif_count(); ++vif) {
+    auto counts = forwarder.vif_counts(vif);
     if (!counts) {
-      return report_error(counts.error());
+      return tl::unexpected(counts.error());
     }
     result["vifs"].push_back({{"vif", vif},
-                              {"interface", vif_names[static_cast<size_t>(vif)]},
+                              {"interface", state.vif_names[static_cast<size_t>(vif)]},
                               {"in_packets", counts->in_packets},
                               {"out_packets", counts->out_packets},
                               {"in_bytes", counts->in_bytes},
                               {"out_bytes", counts->out_bytes}});
   }
-  auto done = forwarder->done();
-  if (!done) {
+  return result;
+}
+
+void print_ipmr_report(const nlohmann::json& result) {
+  std::printf("mrelay-kfwd: %.3f s, %llu upcall(s)\n", result["duration_s"].get<double>(),
+              result["upcalls"].get<unsigned long long>());
+  for (const auto& entry : result["mfc"]) {
+    std::printf(
+        "  (%s, %s): %llu packets, %llu bytes, %llu wrong interface\n",
+        entry["source"].get<std::string>().c_str(), entry["group"].get<std::string>().c_str(),
+        entry["packets"].get<unsigned long long>(), entry["bytes"].get<unsigned long long>(),
+        entry["wrong_if"].get<unsigned long long>());
+  }
+  for (const auto& entry : result["vifs"]) {
+    std::printf("  vif %d %s: in %llu, out %llu packets\n", entry["vif"].get<int>(),
+                entry["interface"].get<std::string>().c_str(),
+                entry["in_packets"].get<unsigned long long>(),
+                entry["out_packets"].get<unsigned long long>());
+  }
+}
+
+int run_ipmr(const mrelay::KfwdOptions& options) {
+  auto forwarder = mrelay::KernelForwarder::open();
+  if (!forwarder) {
+    return report_error(forwarder.error());
+  }
+  IpmrState state;
+  if (auto added = add_vifs_and_route(*forwarder, options, state); !added) {
+    return report_error(added.error());
+  }
+  if (!create_ready_file(options.ready_file)) {
+    return 1;
+  }
+  std::fprintf(stderr, "mrelay-kfwd: forwarding %s -> %zu interface(s), %s\n",
+               options.input_interface.c_str(), state.output_vifs.size(),
+               options.source ? "static (S,G)" : "learning (S,G) from upcalls");
+  const uint64_t start_ns = monotonic_ns();
+  if (auto served =
+          serve_upcalls(*forwarder, options, deadline_after(options.duration_s, start_ns), state);
+      !served) {
+    return report_error(served.error());
+  }
+  const double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
+  auto result = ipmr_report(*forwarder, state, duration_s);
+  if (!result) {
+    return report_error(result.error());
+  }
+  if (auto done = forwarder->done(); !done) {
     return report_error(done.error());
   }
-
   if (options.json) {
-    std::printf("%s\n", result.dump().c_str());
+    std::printf("%s\n", result->dump().c_str());
   } else {
-    std::printf("mrelay-kfwd: %.3f s, %llu upcall(s)\n", duration_s,
-                static_cast<unsigned long long>(upcalls));
-    for (const auto& entry : result["mfc"]) {
-      std::printf(
-          "  (%s, %s): %llu packets, %llu bytes, %llu wrong interface\n",
-          entry["source"].get<std::string>().c_str(), entry["group"].get<std::string>().c_str(),
-          entry["packets"].get<unsigned long long>(), entry["bytes"].get<unsigned long long>(),
-          entry["wrong_if"].get<unsigned long long>());
-    }
-    for (const auto& entry : result["vifs"]) {
-      std::printf("  vif %d %s: in %llu, out %llu packets\n", entry["vif"].get<int>(),
-                  entry["interface"].get<std::string>().c_str(),
-                  entry["in_packets"].get<unsigned long long>(),
-                  entry["out_packets"].get<unsigned long long>());
-    }
+    print_ipmr_report(*result);
   }
   return 0;
 }

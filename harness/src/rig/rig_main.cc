@@ -164,6 +164,8 @@ int usage_error(const std::string& message) {
 }
 
 // Parses flags into `options`; returns an error message naming the flag, or "".
+// Long: one table of every flag with its range, read top to bottom; the loop under it is the
+// only logic, and splitting the table would scatter the flags the help text lists together.
 std::string parse_flags(int argc, char** argv, int first, Options& options) {
   CellParams& c = options.cell;
   auto number = [](const std::string& flag, const std::string& text, double lo, double hi,

@@ -105,6 +105,8 @@ kernel accepted.
 SIGINT/SIGTERM stop early; the report is still printed.
 )";
 
+// Long: one branch per flag in the order kUsage lists them, then the checks across flags;
+// read top to bottom like the help text.
 Result<Options> parse_options(int argc, const char* const* argv) {
   Options options;
   mrelay::harness::FlagReader flags(argc, argv);
@@ -330,27 +332,146 @@ void sleep_until(uint64_t when_ns) {
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr);
 }
 
-Result<Report> run(const Options& options, int fd) {
-  const size_t batch = options.batch;
-  const size_t size = options.size;
-  std::vector<uint8_t> buffers(batch * size);
-  std::vector<sockaddr_in> destinations(options.groups.size());
-  for (size_t g = 0; g < options.groups.size(); ++g) {
-    destinations[g].sin_family = AF_INET;
-    destinations[g].sin_addr = options.groups[g].group;
-    destinations[g].sin_port = htons(options.groups[g].port);
-  }
-  std::vector<iovec> iovecs(batch);
-  std::vector<mmsghdr> messages(batch);
-  std::vector<uint32_t> slot_stream(batch);
-  std::vector<uint64_t> slot_seq(batch);
-  for (size_t i = 0; i < batch; ++i) {
-    iovecs[i] = {buffers.data() + i * size, size};
-    messages[i].msg_hdr.msg_iov = &iovecs[i];
-    messages[i].msg_hdr.msg_iovlen = 1;
-    messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+// The send buffers of one batch: a payload slot, an iovec and a message per packet, and
+// which stream and sequence number each slot carries. Built once; the messages point into
+// the slots, so it is never copied or moved.
+struct SendBatch {
+  explicit SendBatch(const Options& options) { prepare(options); }
+  SendBatch(const SendBatch&) = delete;
+  SendBatch& operator=(const SendBatch&) = delete;
+
+  uint8_t* slot(size_t i) { return buffers.data() + i * size; }
+
+  void prepare(const Options& options) {
+    size = options.size;
+    buffers.resize(options.batch * options.size);
+    destinations.resize(options.groups.size());
+    iovecs.resize(options.batch);
+    messages.resize(options.batch);
+    slot_stream.resize(options.batch);
+    slot_seq.resize(options.batch);
+    for (size_t g = 0; g < options.groups.size(); ++g) {
+      destinations[g].sin_family = AF_INET;
+      destinations[g].sin_addr = options.groups[g].group;
+      destinations[g].sin_port = htons(options.groups[g].port);
+    }
+    for (size_t i = 0; i < options.batch; ++i) {
+      iovecs[i] = {buffers.data() + i * size, size};
+      messages[i].msg_hdr.msg_iov = &iovecs[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+      messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    }
   }
 
+  size_t size = 0;
+  std::vector<uint8_t> buffers;
+  std::vector<sockaddr_in> destinations;
+  std::vector<iovec> iovecs;
+  std::vector<mmsghdr> messages;
+  std::vector<uint32_t> slot_stream;
+  std::vector<uint64_t> slot_seq;
+};
+
+// Fills the first n slots: streams in turn, each its next sequence number, warm-up flagged.
+// The send time is stamped just before the send (send_batch).
+void stamp_batch(const Options& options, SendBatch& batch, size_t n, bool warmup,
+                 uint64_t& next_stream, Report& report) {
+  for (size_t i = 0; i < n; ++i) {
+    const auto stream = static_cast<uint32_t>(next_stream);
+    next_stream = next_stream + 1 == options.streams ? 0 : next_stream + 1;
+    StreamState& state = report.streams[stream];
+    batch.slot_stream[i] = stream;
+    batch.slot_seq[i] = state.next_seq++;
+    mrelay::stamp_payload(batch.slot(i), batch.size,
+                          {.stream = static_cast<uint16_t>(stream),
+                           .flags = warmup ? mrelay::kPayloadFlagWarmup : uint16_t{0},
+                           .sequence = batch.slot_seq[i],
+                           .send_time_ns = 0});
+    batch.messages[i].msg_hdr.msg_name = &batch.destinations[stream % batch.destinations.size()];
+  }
+}
+
+// Accounts the messages the kernel accepted: per stream, warm-up or measured, and the edges of
+// the measuring window (the first measured send's time, the last accepted one's).
+void count_accepted(const SendBatch& batch, size_t begin, size_t accepted, bool warmup,
+                    uint64_t send_ns, uint64_t after_ns, Report& report) {
+  for (size_t i = begin; i < begin + accepted; ++i) {
+    StreamState& state = report.streams[batch.slot_stream[i]];
+    ++state.sent;
+    if (warmup) {
+      ++report.warmup_sent;
+      continue;
+    }
+    if (report.measured_sent == 0) {
+      report.measure_start_ns = send_ns;
+    }
+    ++report.measured_sent;
+    report.measure_end_ns = after_ns;
+    if (!state.measured_first_seq) {
+      state.measured_first_seq = batch.slot_seq[i];
+    }
+    state.measured_last_seq = batch.slot_seq[i];
+  }
+  report.sent += accepted;
+}
+
+// Sends the first n slots (sendto for batch 1, else sendmmsg, resuming after a partial send),
+// stamping the send time just before each call. A failed message is counted against its
+// errno and skipped; a stop signal ends the batch; too many failures in a row end the run.
+Result<void> send_batch(const Options& options, int fd, SendBatch& batch, size_t n, bool warmup,
+                        uint64_t& failures_in_a_row, Report& report) {
+  size_t begin = 0;
+  while (begin < n) {
+    const uint64_t send_ns = monotonic_ns();
+    for (size_t i = begin; i < n; ++i) {
+      mrelay::restamp_time(batch.slot(i), batch.size, send_ns);
+    }
+    int accepted = 0;
+    if (options.batch == 1) {
+      const ssize_t r = sendto(fd, batch.buffers.data(), batch.size, 0,
+                               static_cast<const sockaddr*>(batch.messages[0].msg_hdr.msg_name),
+                               sizeof(sockaddr_in));
+      accepted = r < 0 ? -1 : 1;
+    } else {
+      accepted = sendmmsg(fd, &batch.messages[begin], static_cast<unsigned>(n - begin), 0);
+    }
+    ++report.syscalls;
+    if (accepted < 0) {
+      const int error = errno;
+      if (error == EINTR) {
+        if (mrelay::harness::stop_requested()) {
+          return {};
+        }
+        continue;
+      }
+      // The first unsent message failed: count it against its errno and move past it.
+      ++report.errors;
+      ++report.errors_by_errno[static_cast<size_t>(error) % report.errors_by_errno.size()];
+      ++begin;
+      if (error == ENOBUFS || error == EAGAIN) {
+        // A full queue drains at line rate: back off briefly instead of spinning on it.
+        sleep_until(monotonic_ns() + kQueueFullBackoffNs);
+        continue;
+      }
+      if (++failures_in_a_row >= kFailuresBeforeGivingUp) {
+        return mrelay::fail(options.batch == 1 ? "sendto" : "sendmmsg",
+                            std::to_string(failures_in_a_row) +
+                                " sends in a row failed; check --interface and routes",
+                            error);
+      }
+      continue;
+    }
+    failures_in_a_row = 0;
+    count_accepted(batch, begin, static_cast<size_t>(accepted), warmup, send_ns, monotonic_ns(),
+                   report);
+    begin += static_cast<size_t>(accepted);
+  }
+  return {};
+}
+
+// The send loop: paced batches until the count, the duration or a stop signal.
+Result<Report> run(const Options& options, int fd) {
+  SendBatch batch(options);
   Report report;
   report.streams.resize(options.streams);
   const uint64_t start_ns = monotonic_ns();
@@ -359,7 +480,7 @@ Result<Report> run(const Options& options, int fd) {
       options.duration_s ? start_ns + static_cast<uint64_t>(*options.duration_s * 1e9) : UINT64_MAX;
   const uint64_t warmup_end_ns = start_ns + static_cast<uint64_t>(options.warmup_s * 1e9);
   const uint64_t count = options.count.value_or(UINT64_MAX);
-  Pacer pacer(options.rate, batch, start_ns, options.bursts);
+  Pacer pacer(options.rate, options.batch, start_ns, options.bursts);
   uint64_t next_stream = 0;
   uint64_t failures_in_a_row = 0;
 
@@ -368,7 +489,7 @@ Result<Report> run(const Options& options, int fd) {
     if (now >= deadline_ns) {
       break;
     }
-    const uint64_t n = pacer.take(std::min<uint64_t>(batch, count - report.sent), now);
+    const uint64_t n = pacer.take(std::min<uint64_t>(options.batch, count - report.sent), now);
     if (n == 0) {
       const uint64_t wake = std::min(pacer.wait_until_ns(), deadline_ns);
       if (wake > now + kSpinThresholdNs) {
@@ -377,82 +498,9 @@ Result<Report> run(const Options& options, int fd) {
       continue;
     }
     const bool warmup = now < warmup_end_ns;
-    for (size_t i = 0; i < n; ++i) {
-      const auto stream = static_cast<uint32_t>(next_stream);
-      next_stream = next_stream + 1 == options.streams ? 0 : next_stream + 1;
-      StreamState& state = report.streams[stream];
-      slot_stream[i] = stream;
-      slot_seq[i] = state.next_seq++;
-      mrelay::stamp_payload(buffers.data() + i * size, size,
-                            {.stream = static_cast<uint16_t>(stream),
-                             .flags = warmup ? mrelay::kPayloadFlagWarmup : uint16_t{0},
-                             .sequence = slot_seq[i],
-                             .send_time_ns = 0});
-      messages[i].msg_hdr.msg_name = &destinations[stream % destinations.size()];
-    }
-
-    size_t begin = 0;
-    while (begin < n) {
-      const uint64_t send_ns = monotonic_ns();
-      for (size_t i = begin; i < n; ++i) {
-        mrelay::restamp_time(buffers.data() + i * size, size, send_ns);
-      }
-      int accepted = 0;
-      if (batch == 1) {
-        const ssize_t r =
-            sendto(fd, buffers.data(), size, 0,
-                   static_cast<const sockaddr*>(messages[0].msg_hdr.msg_name), sizeof(sockaddr_in));
-        accepted = r < 0 ? -1 : 1;
-      } else {
-        accepted = sendmmsg(fd, &messages[begin], static_cast<unsigned>(n - begin), 0);
-      }
-      ++report.syscalls;
-      if (accepted < 0) {
-        const int error = errno;
-        if (error == EINTR) {
-          if (mrelay::harness::stop_requested()) {
-            break;
-          }
-          continue;
-        }
-        // The first unsent message failed: count it against its errno and move past it.
-        ++report.errors;
-        ++report.errors_by_errno[static_cast<size_t>(error) % report.errors_by_errno.size()];
-        ++begin;
-        if (error == ENOBUFS || error == EAGAIN) {
-          // A full queue drains at line rate: back off briefly instead of spinning on it.
-          sleep_until(monotonic_ns() + kQueueFullBackoffNs);
-          continue;
-        }
-        if (++failures_in_a_row >= kFailuresBeforeGivingUp) {
-          return mrelay::fail(options.batch == 1 ? "sendto" : "sendmmsg",
-                              std::to_string(failures_in_a_row) +
-                                  " sends in a row failed; check --interface and routes",
-                              error);
-        }
-        continue;
-      }
-      failures_in_a_row = 0;
-      const uint64_t after_ns = monotonic_ns();
-      for (size_t i = begin; i < begin + static_cast<size_t>(accepted); ++i) {
-        StreamState& state = report.streams[slot_stream[i]];
-        ++state.sent;
-        if (warmup) {
-          ++report.warmup_sent;
-          continue;
-        }
-        if (report.measured_sent == 0) {
-          report.measure_start_ns = send_ns;
-        }
-        ++report.measured_sent;
-        report.measure_end_ns = after_ns;
-        if (!state.measured_first_seq) {
-          state.measured_first_seq = slot_seq[i];
-        }
-        state.measured_last_seq = slot_seq[i];
-      }
-      report.sent += static_cast<uint64_t>(accepted);
-      begin += static_cast<size_t>(accepted);
+    stamp_batch(options, batch, n, warmup, next_stream, report);
+    if (auto sent = send_batch(options, fd, batch, n, warmup, failures_in_a_row, report); !sent) {
+      return tl::unexpected(sent.error());
     }
   }
   report.end_ns = monotonic_ns();

@@ -328,23 +328,12 @@ ParseVerdict expected_verdict(InjectKind kind) {
   return ParseVerdict::ok;
 }
 
-size_t build_frame(InjectKind kind, const FrameParams& params, uint64_t sequence,
-                   uint64_t send_time_ns, std::span<uint8_t> out) {
-  uint8_t* frame = out.data();
-  const uint16_t ethertype =
-      kind == InjectKind::not_ipv4 ? kEthertypeLocalExperimental : kEthertypeIpv4;
-  const size_t ip_offset = write_ethernet(params, ethertype, kind, frame);
-  if (kind == InjectKind::truncated_eth) {
-    return ip_offset;
-  }
-  uint8_t* ip = frame + ip_offset;
+namespace {
 
+// The datagram a kind is built from: options, protocol, fragment bits, size, GSO segments.
+DatagramShape shape_of(InjectKind kind, const FrameParams& params) {
   DatagramShape shape;
   shape.payload_size = params.payload_size;
-  FrameParams datagram_params = params;
-  if (auto source = martian_source(kind)) {
-    datagram_params.src_addr = *source;
-  }
   switch (kind) {
     case InjectKind::ip_options:
       shape.options_len = kRouterAlertOption.size();
@@ -373,7 +362,13 @@ size_t build_frame(InjectKind kind, const FrameParams& params, uint64_t sequence
     default:
       break;
   }
-  const size_t datagram_len = write_datagram(datagram_params, shape, sequence, send_time_ns, ip);
+  return shape;
+}
+
+// Spoils a well-formed datagram the way its kind says (truncation, header lies, checksums);
+// returns the frame's length.
+size_t damage(InjectKind kind, const FrameParams& params, size_t ip_offset, size_t datagram_len,
+              uint8_t* ip) {
   size_t frame_len = ip_offset + datagram_len;
   uint8_t* udp_checksum = ip + kIpv4HeaderSize + kUdpChecksumOffset;
   const size_t udp_len = datagram_len - kIpv4HeaderSize;
@@ -429,6 +424,27 @@ size_t build_frame(InjectKind kind, const FrameParams& params, uint64_t sequence
       break;
   }
   return frame_len;
+}
+
+}  // namespace
+
+size_t build_frame(InjectKind kind, const FrameParams& params, uint64_t sequence,
+                   uint64_t send_time_ns, std::span<uint8_t> out) {
+  uint8_t* frame = out.data();
+  const uint16_t ethertype =
+      kind == InjectKind::not_ipv4 ? kEthertypeLocalExperimental : kEthertypeIpv4;
+  const size_t ip_offset = write_ethernet(params, ethertype, kind, frame);
+  if (kind == InjectKind::truncated_eth) {
+    return ip_offset;
+  }
+  uint8_t* ip = frame + ip_offset;
+  FrameParams datagram_params = params;
+  if (auto source = martian_source(kind)) {
+    datagram_params.src_addr = *source;
+  }
+  const size_t datagram_len =
+      write_datagram(datagram_params, shape_of(kind, params), sequence, send_time_ns, ip);
+  return damage(kind, params, ip_offset, datagram_len, ip);
 }
 
 }  // namespace mrelay::harness

@@ -100,6 +100,8 @@ Result<std::vector<InjectKind>> parse_kinds(std::string_view text) {
   return kinds;
 }
 
+// Long: one branch per flag in the order kUsage lists them, then the checks across flags;
+// read top to bottom like the help text.
 Result<Options> parse_options(int argc, const char* const* argv) {
   Options options;
   mrelay::harness::FlagReader flags(argc, argv);
@@ -259,12 +261,8 @@ uint64_t monotonic_now_ns() {
   return mrelay::harness::monotonic_ns();
 }
 
-int run(const Options& options) {
-  Socket sock;
-  if (auto opened = open_socket(options, sock); !opened) {
-    std::fprintf(stderr, "mrelay-inject: %s\n", opened.error().to_string().c_str());
-    return 1;
-  }
+// What every frame is built from: the socket's MAC and address (or --source), the group.
+mrelay::harness::FrameParams frame_params(const Options& options, const Socket& sock) {
   mrelay::harness::FrameParams params;
   params.src_mac = sock.mac;
   params.src_addr = options.source ? options.source->s_addr
@@ -275,56 +273,50 @@ int run(const Options& options) {
   params.payload_size = static_cast<uint32_t>(options.payload_size);
   params.jumbo_size = static_cast<uint32_t>(options.jumbo_size);
   params.stream = static_cast<uint16_t>(options.stream);
+  return params;
+}
 
-  sockaddr_ll destination{};
-  destination.sll_family = AF_PACKET;
-  destination.sll_ifindex = static_cast<int>(sock.ifindex);
-  destination.sll_halen = 6;
-
+// Sends --count frames of one kind (each behind its virtio-net header). Frames the relay
+// forwards carry one sequence over every such frame, so the sink sees one gap-free stream.
+void send_kind(const Options& options, const Socket& sock, const sockaddr_ll& destination,
+               const mrelay::harness::FrameParams& params, InjectKind kind,
+               uint64_t& forwarded_sequence, KindResult& result) {
   std::vector<uint8_t> frame(mrelay::harness::kMaxInjectFrame);
-  // Results in the order the kinds were first asked for; a kind listed twice sends twice.
-  std::vector<std::pair<InjectKind, KindResult>> results;
-  // One sequence over every forwarded frame, so the sink sees one gap-free stream.
-  uint64_t forwarded_sequence = 0;
-  mrelay::harness::install_stop_handlers();
-  for (InjectKind kind : options.kinds) {
-    auto found = std::find_if(results.begin(), results.end(),
-                              [kind](const auto& entry) { return entry.first == kind; });
-    if (found == results.end()) {
-      results.emplace_back(kind, KindResult{});
-      found = results.end() - 1;
+  const bool forwarded = mrelay::harness::expected_counter(kind) == "fwd_packets";
+  const uint32_t datagrams = mrelay::harness::datagrams_per_frame(kind, params);
+  const auto vnet = mrelay::harness::vnet_header(kind, params).serialise();
+  for (uint64_t i = 0; i < options.count && !mrelay::harness::stop_requested(); ++i) {
+    const uint64_t sequence = forwarded ? forwarded_sequence : i;
+    const size_t len =
+        mrelay::harness::build_frame(kind, params, sequence, monotonic_now_ns(), frame);
+    result.frame_bytes = len;
+    iovec parts[2] = {{const_cast<uint8_t*>(vnet.data()), vnet.size()}, {frame.data(), len}};
+    msghdr message{};
+    message.msg_name = const_cast<sockaddr_ll*>(&destination);
+    message.msg_namelen = sizeof destination;
+    message.msg_iov = parts;
+    message.msg_iovlen = 2;
+    const ssize_t written = sendmsg(sock.fd, &message, 0);
+    if (written == static_cast<ssize_t>(vnet.size() + len)) {
+      ++result.sent;
+      if (forwarded) {
+        forwarded_sequence += datagrams;
+      }
+    } else {
+      ++result.errors;
+      result.last_errno = written < 0 ? errno : EMSGSIZE;
     }
-    KindResult& result = found->second;
-    const bool forwarded = mrelay::harness::expected_counter(kind) == "fwd_packets";
-    const uint32_t datagrams = mrelay::harness::datagrams_per_frame(kind, params);
-    const auto vnet = mrelay::harness::vnet_header(kind, params).serialise();
-    for (uint64_t i = 0; i < options.count && !mrelay::harness::stop_requested(); ++i) {
-      const uint64_t sequence = forwarded ? forwarded_sequence : i;
-      const size_t len =
-          mrelay::harness::build_frame(kind, params, sequence, monotonic_now_ns(), frame);
-      result.frame_bytes = len;
-      iovec parts[2] = {{const_cast<uint8_t*>(vnet.data()), vnet.size()}, {frame.data(), len}};
-      msghdr message{};
-      message.msg_name = &destination;
-      message.msg_namelen = sizeof destination;
-      message.msg_iov = parts;
-      message.msg_iovlen = 2;
-      const ssize_t written = sendmsg(sock.fd, &message, 0);
-      if (written == static_cast<ssize_t>(vnet.size() + len)) {
-        ++result.sent;
-        if (forwarded) {
-          forwarded_sequence += datagrams;
-        }
-      } else {
-        ++result.errors;
-        result.last_errno = written < 0 ? errno : EMSGSIZE;
-      }
-      if (options.interval_us > 0) {
-        std::this_thread::sleep_for(std::chrono::microseconds(options.interval_us));
-      }
+    if (options.interval_us > 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(options.interval_us));
     }
   }
+}
 
+using KindResults = std::vector<std::pair<InjectKind, KindResult>>;
+
+// Prints what each kind did (JSON with --json); returns how many frames failed.
+uint64_t report(const Options& options, const mrelay::harness::FrameParams& params,
+                const KindResults& results) {
   uint64_t total_sent = 0;
   uint64_t total_errors = 0;
   nlohmann::json kinds = nlohmann::json::object();
@@ -360,9 +352,36 @@ int run(const Options& options) {
                   entry["expected_counter"].get<std::string>().c_str());
     }
   }
-  if (total_errors > 0) {
+  return total_errors;
+}
+
+int run(const Options& options) {
+  Socket sock;
+  if (auto opened = open_socket(options, sock); !opened) {
+    std::fprintf(stderr, "mrelay-inject: %s\n", opened.error().to_string().c_str());
+    return 1;
+  }
+  const mrelay::harness::FrameParams params = frame_params(options, sock);
+  sockaddr_ll destination{};
+  destination.sll_family = AF_PACKET;
+  destination.sll_ifindex = static_cast<int>(sock.ifindex);
+  destination.sll_halen = 6;
+  // Results in the order the kinds were first asked for; a kind listed twice sends twice.
+  KindResults results;
+  uint64_t forwarded_sequence = 0;
+  mrelay::harness::install_stop_handlers();
+  for (InjectKind kind : options.kinds) {
+    auto found = std::find_if(results.begin(), results.end(),
+                              [kind](const auto& entry) { return entry.first == kind; });
+    if (found == results.end()) {
+      results.emplace_back(kind, KindResult{});
+      found = results.end() - 1;
+    }
+    send_kind(options, sock, destination, params, kind, forwarded_sequence, found->second);
+  }
+  if (const uint64_t errors = report(options, params, results); errors > 0) {
     std::fprintf(stderr, "mrelay-inject: %llu frame(s) could not be sent (see \"errors\")\n",
-                 static_cast<unsigned long long>(total_errors));
+                 static_cast<unsigned long long>(errors));
     return 1;
   }
   return 0;

@@ -392,8 +392,69 @@ std::string interface_name(uint32_t ifindex) {
   return "if" + std::to_string(ifindex);
 }
 
-nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
-                       const std::vector<RxSocket>& sockets) {
+// An epoll instance watching every socket for input (event data = the socket's index), or -1
+// after saying why.
+int watch_sockets(const std::vector<RxSocket>& sockets) {
+  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) {
+    std::perror("mrelay-sink: epoll_create1");
+    return -1;
+  }
+  for (size_t i = 0; i < sockets.size(); ++i) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = i;
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, sockets[i].fd, &event) != 0) {
+      std::perror("mrelay-sink: epoll_ctl(EPOLL_CTL_ADD)");
+      return -1;
+    }
+  }
+  return epoll_fd;
+}
+
+// Receives until the duration ends, --expect measured packets arrived, the sink has been idle
+// for --idle-exit once measured packets came, or a stop signal.
+Totals receive(const Options& options, std::vector<RxSocket>& sockets, int epoll_fd,
+               Receiver& receiver) {
+  Totals totals;
+  totals.start_ns = monotonic_ns();
+  const uint64_t deadline_ns = totals.start_ns + static_cast<uint64_t>(options.duration_s * 1e9);
+  const auto idle_ns = static_cast<uint64_t>(options.idle_exit_s * 1e9);
+  std::vector<epoll_event> events(sockets.size());
+  while (!mrelay::harness::stop_requested()) {
+    const int ready =
+        epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), kPollIntervalMs);
+    ++totals.syscalls;
+    for (int i = 0; i < ready; ++i) {
+      receiver.drain(sockets[events[i].data.u64], totals);
+    }
+    const uint64_t now = monotonic_ns();
+    if (now >= deadline_ns) {
+      break;
+    }
+    if (options.expect != 0 && totals.measured >= options.expect) {
+      break;
+    }
+    if (idle_ns != 0 && totals.measured != 0 && now - totals.last_any_rx_ns >= idle_ns) {
+      break;
+    }
+  }
+  totals.end_ns = monotonic_ns();
+  return totals;
+}
+
+// Sums over every stream of the run.
+struct StreamSums {
+  uint64_t received = 0;
+  uint64_t warmup = 0;
+  uint64_t lost = 0;
+  uint64_t reordered = 0;
+  uint64_t duplicated = 0;
+  uint64_t corrupted = 0;
+};
+
+// One object per stream, in interface, group, port and stream order; adds each to `sums`.
+nlohmann::json streams_json(const Receiver& receiver, StreamSums& sums) {
   struct Row {
     mrelay::harness::StreamKey key;
     const mrelay::harness::StreamStats* stats;
@@ -406,17 +467,15 @@ nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
     return std::tuple(a.key.ifindex, ntohl(a.key.group), a.key.port, a.key.stream) <
            std::tuple(b.key.ifindex, ntohl(b.key.group), b.key.port, b.key.stream);
   });
-  uint64_t received = 0, warmup = 0, lost = 0, reordered = 0, duplicated = 0;
-  uint64_t corrupted = receiver.tracker.unattributed_corrupted();
   nlohmann::json streams = nlohmann::json::array();
   for (const Row& row : rows) {
     const auto& s = *row.stats;
-    received += s.received;
-    warmup += s.warmup_received;
-    lost += s.lost();
-    reordered += s.reordered;
-    duplicated += s.duplicated;
-    corrupted += s.corrupted;
+    sums.received += s.received;
+    sums.warmup += s.warmup_received;
+    sums.lost += s.lost();
+    sums.reordered += s.reordered;
+    sums.duplicated += s.duplicated;
+    sums.corrupted += s.corrupted;
     in_addr group{row.key.group};
     char group_text[INET_ADDRSTRLEN] = {};
     inet_ntop(AF_INET, &group, group_text, sizeof group_text);
@@ -436,7 +495,13 @@ nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
                        {"max_gap_ms", static_cast<double>(s.max_gap_ns) / 1e6},
                        {"max_gap_send_ms", static_cast<double>(s.max_gap_send_ns) / 1e6}});
   }
-  uint64_t kernel_drops = 0;
+  return streams;
+}
+
+// Datagrams the kernel dropped on our sockets: SO_RXQ_OVFL's count, or /proc/net/udp's when
+// that saw more.
+uint64_t kernel_drops(const std::vector<RxSocket>& sockets) {
+  uint64_t total = 0;
   const auto proc_drops = proc_udp_drops();
   for (const RxSocket& socket : sockets) {
     uint64_t drops = socket.kernel_drops;
@@ -446,17 +511,25 @@ nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
         drops = std::max(drops, it->second);
       }
     }
-    kernel_drops += drops;
+    total += drops;
   }
+  return total;
+}
+
+nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
+                       const std::vector<RxSocket>& sockets) {
+  StreamSums sums;
+  sums.corrupted = receiver.tracker.unattributed_corrupted();
+  nlohmann::json streams = streams_json(receiver, sums);
   const auto& h = receiver.latency;
   return {{"program", "mrelay-sink"},
-          {"received", received},
-          {"warmup_received", warmup},
-          {"corrupted", corrupted},
-          {"lost", lost},
-          {"reordered", reordered},
-          {"duplicated", duplicated},
-          {"kernel_drops", kernel_drops},
+          {"received", sums.received},
+          {"warmup_received", sums.warmup},
+          {"corrupted", sums.corrupted},
+          {"lost", sums.lost},
+          {"reordered", sums.reordered},
+          {"duplicated", sums.duplicated},
+          {"kernel_drops", kernel_drops(sockets)},
           {"untracked", receiver.tracker.untracked_streams_packets()},
           {"sockets", sockets.size()},
           {"duration_s", static_cast<double>(totals.end_ns - totals.start_ns) / 1e9},
@@ -532,19 +605,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mrelay-sink: %s\n", sockets.error().to_string().c_str());
     return 2;
   }
-  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  const int epoll_fd = watch_sockets(*sockets);
   if (epoll_fd < 0) {
-    std::perror("mrelay-sink: epoll_create1");
     return 2;
-  }
-  for (size_t i = 0; i < sockets->size(); ++i) {
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = i;
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, (*sockets)[i].fd, &event) != 0) {
-      std::perror("mrelay-sink: epoll_ctl(EPOLL_CTL_ADD)");
-      return 2;
-    }
   }
   mrelay::harness::install_stop_handlers();
   if (!options->ready_file.empty()) {
@@ -555,30 +618,7 @@ int main(int argc, char** argv) {
   }
 
   auto receiver = std::make_unique<Receiver>();
-  Totals totals;
-  totals.start_ns = monotonic_ns();
-  const uint64_t deadline_ns = totals.start_ns + static_cast<uint64_t>(options->duration_s * 1e9);
-  const auto idle_ns = static_cast<uint64_t>(options->idle_exit_s * 1e9);
-  std::vector<epoll_event> events(sockets->size());
-  while (!mrelay::harness::stop_requested()) {
-    const int ready =
-        epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), kPollIntervalMs);
-    ++totals.syscalls;
-    for (int i = 0; i < ready; ++i) {
-      receiver->drain((*sockets)[events[i].data.u64], totals);
-    }
-    const uint64_t now = monotonic_ns();
-    if (now >= deadline_ns) {
-      break;
-    }
-    if (options->expect != 0 && totals.measured >= options->expect) {
-      break;
-    }
-    if (idle_ns != 0 && totals.measured != 0 && now - totals.last_any_rx_ns >= idle_ns) {
-      break;
-    }
-  }
-  totals.end_ns = monotonic_ns();
+  const Totals totals = receive(*options, *sockets, epoll_fd, *receiver);
 
   const nlohmann::json j = to_json(*receiver, totals, *sockets);
   for (const RxSocket& socket : *sockets) {
