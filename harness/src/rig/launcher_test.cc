@@ -9,14 +9,15 @@
 namespace mrelay::harness {
 namespace {
 
+// A probed machine, in the form results files record it (machine.capabilities).
 Capabilities with(std::initializer_list<std::pair<std::string_view, bool>> present) {
-  Capabilities caps;
+  nlohmann::json probed = nlohmann::json::object();
   for (const auto& [name, yes] : present) {
-    caps.items.push_back(Capability{std::string(name), std::string(name) + " title", yes,
-                                    yes ? "works" : "not in this kernel (CONFIG_X)",
-                                    "what is lost"});
+    probed[std::string(name)] = {{"present", yes},
+                                 {"title", std::string(name) + " title"},
+                                 {"detail", yes ? "works" : "not in this kernel (CONFIG_X)"}};
   }
-  return caps;
+  return Capabilities::from_json(probed);
 }
 
 CellParams cell(Forwarder forwarder, std::string egress = "gso", std::string qdisc = "") {
