@@ -13,8 +13,10 @@ PACKAGES=(
   # libraries (Debian packages found with find_package/pkg-config)
   liburing-dev libpfm4-dev libbenchmark-dev libgtest-dev libgmock-dev
   pybind11-dev nlohmann-json3-dev libexpected-dev libcap-dev
-  # python side: Debian's interpreter and its scientific stack
+  # python side: Debian's interpreter, its scientific stack, and jsonschema for the results
+  # schema check of the tests (harness/schema/results.schema.json)
   python3 python3-dev python3-numpy python3-scipy python3-matplotlib python3-pytest
+  python3-jsonschema
   # the rig: namespaces, qdiscs, reference forwarders (nftables: the kernel-nft reference)
   iproute2 socat procps kmod nftables
   # fuzzing and sanitizers

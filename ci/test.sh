@@ -18,6 +18,11 @@ stage_done() {
 mrelay_build
 stage_done "build"
 
+echo "== function lengths"
+# House style: no function over a screen (80 lines) without a "Long:" reason above it.
+"$MRELAY_PYTHON" "$MRELAY_ROOT/ci/function_lengths.py" --check --top 5
+stage_done "function lengths"
+
 echo "== ctest"
 ctest_rc=0
 ctest --test-dir "$MRELAY_BUILD_DIR" --output-on-failure --timeout 600 "$@" || ctest_rc=$?

@@ -216,28 +216,13 @@ stop_pid() {
   wait_pid "$1" "$2"
 }
 
-# json_get FILE EXPR: evaluates a Python expression over the JSON in FILE bound to `j`.
-# When FILE holds several JSON lines (relay stats), `j` is the LAST one and `lines` all.
-# Booleans print as 1/0 so shell tests can use them.
+# json_get FILE QUERY: the value of QUERY over the JSON in FILE (netns/json_get.py): written
+# like a Python expression over `j` (the JSON; the last line when FILE holds several JSON lines,
+# as relay stats do) and `lines` (all of them), but read as data -- subscripts, arithmetic,
+# comparisons, comprehensions, len/sum/min/max/sorted/all/any, .get and .join; nothing else is
+# run. Booleans print as 1/0 so shell tests can use them.
 json_get() {
-  "$MRELAY_PYTHON" - "$1" "$2" <<'EOF'
-import json, sys
-path, expr = sys.argv[1], sys.argv[2]
-text = open(path).read().strip()
-try:
-    lines = [json.loads(text)]
-except json.JSONDecodeError:
-    lines = [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
-if not lines:
-    sys.exit(f"json_get: no JSON in {path}")
-j = lines[-1]
-value = eval(expr, {"j": j, "lines": lines, "sum": sum, "len": len, "min": min, "max": max, "all": all, "any": any})
-if isinstance(value, bool):
-    value = int(value)
-if isinstance(value, (dict, list)):
-    value = json.dumps(value)
-print(value)
-EOF
+  "$MRELAY_PYTHON" "$MRELAY_NETNS_DIR/json_get.py" "$1" "$2"
 }
 
 # topo_get EXPR: json_get over the topology JSON of this test.

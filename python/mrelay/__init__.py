@@ -1,9 +1,12 @@
 """mrelay: the Python side of the mrelay measurement laboratory.
 
 A thin pure-Python package over the native module ``_mrelay`` (pybind11, built by CMake into
-``$MRELAY_BUILD_DIR/python``) plus the pieces that are naturally Python: loading and merging
-``mrelay-bench`` results files (:mod:`mrelay.results`), the regression gate
-(:mod:`mrelay.gate`) and the command line (``python3 -m mrelay --help``).
+``$MRELAY_BUILD_DIR/python``) plus the pieces that are naturally Python, in layers that import
+downwards only (tests/test_layout.py): the results documents and what is read from them
+(:mod:`mrelay.results`); the regression gate, baselines, A/B runs and the data of each plot
+(:mod:`mrelay.gate`, :mod:`mrelay.figures` ...); the pages drawn from them
+(:mod:`mrelay.report`, :mod:`mrelay.page`); and the command line (:mod:`mrelay.cli`,
+:mod:`mrelay.cli_report`; ``python3 -m mrelay --help``).
 
 The package stays in the source tree; the native module is found, in this order:
 
@@ -16,7 +19,10 @@ Example::
         'import mrelay; h = mrelay.Histogram(); h.record(1200); print(h.percentile(50))'
 
 The pure-Python parts (results, gate) work without the native module; ``native()`` raises
-``ImportError`` naming the directory it searched when the module is not built.
+``ImportError`` naming the directory it searched when the module is not built. What the rig
+itself computes -- the reference ratios of re-run and A/B samples, the cells of a sweep spec,
+the kernel's VIF limit -- is asked of the native module (the bench's own C++), never written
+again in Python.
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ every path (normal end, error, Ctrl-C).
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
 import os
 import shutil
 import subprocess
@@ -28,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 
-from . import REPO_ROOT, bench, results
+from . import REPO_ROOT, bench, native, results
 
 # Seconds allowed for configuring + building the ref's relay. A cold Release build of the
 # relay alone takes ~2-4 min on this 2-core VM while other jobs run; 30 min bounds a stuck
@@ -39,14 +37,6 @@ BUILD_JOBS = 2
 #: Programs taken from the candidate for both sides (the instrument).
 INSTRUMENT_PROGRAMS = ("mrelay-bench", "mrelay-gen", "mrelay-sink", "mrelay-kfwd",
                        "mrelay-perfstat")
-
-# Defaults of the bench for spec keys that are lists (bench_spec.cc).
-_LIST_DEFAULTS = {"ingress": ["packet"], "backends": ["uring"], "queue_depths": [1024],
-                  "sndbufs": [4194304], "forwarders": ["mrelay", "direct"]}
-# Scalar spec keys copied into every cell's params (same names as the bench's params).
-_SCALAR_KEYS = ("warmup_s", "window_s", "relay_rcvbuf", "sink_rcvbuf", "streams",
-                "egress_qdisc")
-
 
 class ABError(RuntimeError):
     """The ref could not be checked out or built; the message says which step."""
@@ -127,55 +117,15 @@ def ref_build(ref: str, *, repo: Path = REPO_ROOT, candidate_bin_dir: Path,
 
 
 def expand_spec(spec: dict) -> list[dict]:
-    """The cells of a sweep spec as bench params (mirrors expand_cells in bench_spec.cc)."""
-    get = lambda key: spec.get(key) or _LIST_DEFAULTS.get(key)  # noqa: E731
-    base = {key: spec[key] for key in _SCALAR_KEYS if key in spec}
-    if "gen_batch" in spec:
-        base["generator_batch"] = spec["gen_batch"]
-    cells = []
-    for size, batch, fanout, rate in itertools.product(spec.get("sizes", [512]),
-                                                       spec.get("batches", [32]),
-                                                       spec.get("fanouts", [1]),
-                                                       spec.get("rates", [0])):
-        common = dict(base, size=size, batch=batch, fanout=fanout, rate_pps=rate)
-        for forwarder in get("forwarders"):
-            if forwarder != "mrelay":
-                cells.append(dict(common, forwarder=forwarder))
-                continue
-            for ingress, backend in itertools.product(get("ingress"), get("backends")):
-                depths = get("queue_depths") if backend == "uring" else get("queue_depths")[:1]
-                for depth, sndbuf in itertools.product(depths, get("sndbufs")):
-                    cells.append(dict(common, forwarder="mrelay", ingress=ingress,
-                                      egress=backend, queue_depth=depth, sndbuf=sndbuf))
-    return cells
+    """The cells of a sweep spec as bench params, in the bench's order (rig/spec.cc's
+    expand_cells, through the native module); ValueError naming the key for a bad spec."""
+    return native().expand_sweep_spec(spec)
 
 
 def measure_with_bin_dir(bench_path: Path, params: dict, bin_dir: Path,
                          ndr_options: dict) -> dict:
     """One `mrelay-bench cell|ndr ... --bin-dir DIR` record (status "error" on failure)."""
-    ndr = params.get("rate_pps") == "ndr"
-    command = [str(bench_path), "ndr" if ndr else "cell", *bench.cell_args(params),
-               "--bin-dir", str(bin_dir)]
-    if ndr:
-        command += bench.ndr_args(ndr_options)
-        timeout = bench.NDR_TIMEOUT_S
-    else:
-        span = float(params.get("warmup_s", 0.5) or 0) + float(params.get("window_s", 2) or 0)
-        timeout = bench.CELL_SLACK_S + 3 * span
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        return {"status": "error", "reason": f"timed out after {timeout:.0f} s",
-                "params": params}
-    try:
-        record = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-        return {"status": "error", "reason": f"mrelay-bench: {tail[0]}", "params": params}
-    if not isinstance(record, dict):
-        return {"status": "error", "reason": "mrelay-bench printed no record", "params": params}
-    return record
+    return bench.measure(bench_path, params, ndr_options, bin_dir=bin_dir)
 
 
 def _document(samples: list[dict], spec: dict, commit: str) -> dict:
@@ -196,18 +146,16 @@ def interleave(bench_path: Path, spec: dict, *, ref_bin_dir: Path, cand_bin_dir:
     ndr_options = spec.get("ndr") or {}
     sides = {"ref": (ref_bin_dir, []), "candidate": (cand_bin_dir, [])}
     for rep in range(1, reps + 1):
-        references: dict[tuple, Optional[float]] = {}
+        references: dict[str, dict] = {}
         order = ("ref", "candidate") if rep % 2 == 1 else ("candidate", "ref")
         for params in cells:
             key = bench.reference_key(params)
             if params["forwarder"] == "direct" or key in references:
                 continue
-            direct = {k: v for k, v in params.items()
-                      if k not in ("ingress", "egress", "queue_depth", "sndbuf")}
-            direct["forwarder"] = "direct"
             _log(f"rep {rep}/{reps}: direct reference {key}")
-            references[key] = bench.comparable_rate(measure(bench_path, direct, cand_bin_dir,
-                                                            ndr_options))
+            references[key] = measure(bench_path, bench.direct_params(params), cand_bin_dir,
+                                      ndr_options)
+        measured = []
         for params in cells:
             if params["forwarder"] == "direct":
                 continue  # the yardstick, measured above
@@ -217,12 +165,12 @@ def interleave(bench_path: Path, spec: dict, *, ref_bin_dir: Path, cand_bin_dir:
                 record.setdefault("params", params)
                 record["rep"] = rep
                 record["ab_side"] = side
-                reference = references.get(bench.reference_key(params))
-                rate = bench.comparable_rate(record)
-                record["ratio_to_direct"] = (rate / reference if rate is not None and reference
-                                             else None)
                 _log(f"rep {rep}/{reps} {side}: {record.get('label', params)} "
                      f"{record.get('status')}")
                 samples.append(record)
+                measured.append(record)
+        for record, ratio in zip(measured, bench.ratios_to_direct(list(references.values()),
+                                                                   measured)):
+            record["ratio_to_direct"] = ratio
     return (_document(sides["ref"][1], spec, ref_commit),
             _document(sides["candidate"][1], spec, cand_commit))

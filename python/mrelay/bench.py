@@ -1,12 +1,14 @@
 """Running ``mrelay-bench`` from Python: locate it, pass commands through, re-run cells.
 
-The bench (harness/src/bench_main.cc) owns measuring; this module only builds its command
+The bench (harness/src/rig/rig_main.cc) owns measuring; this module only builds its command
 lines. ``BenchRerunner`` is the gate's re-run hook: it measures given cells again with
 ``mrelay-bench cell`` (or ``ndr``), together with the matching ``direct`` reference of the
-same round so the fresh samples carry ``ratio_to_direct`` like a sweep's do.
+same round so the fresh samples carry ``ratio_to_direct`` like a sweep's do -- computed by
+the bench's own code (harness/src/results/aggregate.cc, through the native module).
 
     bench = find_bench()                       # $MRELAY_BIN_DIR or $MRELAY_BUILD_DIR/bin
     code = run_passthrough(bench, ["cell", "--rate", "50000", "--window", "2"])
+    record = measure(bench, params, ndr_options={})
     rerun = BenchRerunner(bench, reps=3)
     fresh_samples = rerun([sample_of_the_cell])
 """
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from . import build_dir
+from . import build_dir, native
 
 # Seconds a single cell may take beyond its own warm-up + window: namespace set-up and
 # teardown take ~2-5 s on this rig; 60 s leaves room for a loaded machine before the
@@ -67,7 +69,7 @@ def _number_text(value: Any) -> str:
 
 
 def cell_args(params: dict) -> list[str]:
-    """The `mrelay-bench cell` flags that reproduce a record's params (bench_spec.cc
+    """The `mrelay-bench cell` flags that reproduce a record's params (rig/spec.cc
     to_json)."""
     args = ["--forwarder", str(params.get("forwarder", "mrelay"))]
     if params.get("forwarder", "mrelay") == "mrelay":
@@ -103,22 +105,54 @@ def ndr_args(ndr_options: dict) -> list[str]:
     return args
 
 
-def comparable_rate(sample: dict) -> Optional[float]:
-    """Per-output delivered pps (or the NDR), the figure reference ratios compare; mirrors
-    bench_results.cc."""
-    if sample.get("status") != "ok":
-        return None
-    if isinstance(sample.get("ndr_pps"), (int, float)):
-        return float(sample["ndr_pps"])
-    delivered = sample.get("delivered_pps")
-    if not isinstance(delivered, (int, float)):
-        return None
-    return float(delivered) / max(1.0, float(sample.get("outputs", 1) or 1))
+def measure(bench: Path, params: dict, ndr_options: Optional[dict] = None,
+            bin_dir: Optional[Path] = None) -> dict:
+    """One `mrelay-bench cell|ndr` record for these params (with ``--bin-dir`` when given);
+    a record with status "error" and the reason when the bench fails or times out."""
+    ndr = params.get("rate_pps") == "ndr"
+    command = [str(bench), "ndr" if ndr else "cell", *cell_args(params)]
+    if bin_dir is not None:
+        command += ["--bin-dir", str(bin_dir)]
+    if ndr:
+        command += ndr_args(ndr_options or {})
+        timeout = NDR_TIMEOUT_S
+    else:
+        span = float(params.get("warmup_s", 0.5) or 0) + float(params.get("window_s", 2) or 0)
+        timeout = CELL_SLACK_S + 3 * span
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return {"status": "error", "reason": f"timed out after {timeout:.0f} s", "params": params}
+    try:
+        record = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        return {"status": "error", "reason": f"mrelay-bench: {tail[0]}", "params": params}
+    if not isinstance(record, dict):
+        return {"status": "error", "reason": "mrelay-bench printed no record", "params": params}
+    return record
 
 
-def reference_key(params: dict) -> tuple:
-    return (params.get("size"), params.get("batch"), params.get("fanout"),
-            params.get("rate_pps"))
+def reference_key(params: dict) -> str:
+    """The key that matches a cell with its references ("s512/b32/f1/r50000"), the bench's."""
+    return native().reference_key({"params": params})
+
+
+def direct_params(params: dict) -> dict:
+    """The params of the `direct` reference of a cell: the same traffic, no forwarder."""
+    direct = {k: v for k, v in params.items()
+              if k not in ("ingress", "egress", "queue_depth", "sndbuf")}
+    direct["forwarder"] = "direct"
+    return direct
+
+
+def ratios_to_direct(references: list[dict], records: list[dict]) -> list[Optional[float]]:
+    """Each record's ratio_to_direct against the direct references measured with it, by the
+    bench's own rule (results/aggregate.cc): per-output delivered pps (or the NDR) over the
+    reference's of the same size, batch, fanout and rate; None without one."""
+    ratios = native().reference_ratios([*references, *records])[len(references):]
+    return [ratio["ratio_to_direct"] if ratio else None for ratio in ratios]
 
 
 class BenchRerunner:
@@ -143,46 +177,22 @@ class BenchRerunner:
 
     def measure(self, params: dict) -> dict:
         """One record for these params (status "error" with a reason on failure)."""
-        ndr = params.get("rate_pps") == "ndr"
-        command = [str(self.bench), "ndr" if ndr else "cell", *cell_args(params)]
-        if ndr:
-            command += ndr_args(self.ndr_options)
-            timeout = NDR_TIMEOUT_S
-        else:
-            span = float(params.get("warmup_s", 0.5) or 0) + float(params.get("window_s", 2) or 0)
-            timeout = CELL_SLACK_S + 3 * span
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                  check=False)
-        except subprocess.TimeoutExpired:
-            return {"status": "error", "reason": f"timed out after {timeout:.0f} s",
-                    "params": params}
-        try:
-            record = json.loads(done.stdout)
-        except json.JSONDecodeError:
-            tail = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-            return {"status": "error", "reason": f"mrelay-bench: {tail[0]}", "params": params}
-        if not isinstance(record, dict):
-            return {"status": "error", "reason": "mrelay-bench printed no record",
-                    "params": params}
-        return record
+        return measure(self.bench, params, self.ndr_options)
 
     def __call__(self, cells: list[dict]) -> list[dict]:
         if self.require_root and os.geteuid() != 0:
             raise BenchError("re-running cells needs root (network namespaces)")
         fresh: list[dict] = []
         for rep in range(1, self.reps + 1):
-            references: dict[tuple, Optional[float]] = {}
+            references: dict[str, dict] = {}
             for cell in cells:
                 params = cell.get("params", {})
                 key = reference_key(params)
                 if params.get("forwarder") == "direct" or key in references:
                     continue
-                direct_params = {k: v for k, v in params.items()
-                                 if k not in ("ingress", "egress", "queue_depth", "sndbuf")}
-                direct_params["forwarder"] = "direct"
                 self._log(f"rep {rep}: direct reference {key}")
-                references[key] = comparable_rate(self.measure(direct_params))
+                references[key] = self.measure(direct_params(params))
+            round_records = []
             for cell in cells:
                 params = cell.get("params", {})
                 self._log(f"rep {rep}: {cell.get('label', cell.get('cell_id'))}")
@@ -194,12 +204,12 @@ class BenchRerunner:
                     record["cell_id"] = cell.get("cell_id")
                 record.setdefault("label", cell.get("label"))
                 record["rerun_rep"] = rep
-                rate = comparable_rate(record)
-                reference = references.get(reference_key(params))
-                if params.get("forwarder") != "direct":
-                    record["ratio_to_direct"] = (rate / reference if rate is not None
-                                                 and reference else None)
-                fresh.append(record)
+                round_records.append(record)
+            ratios = ratios_to_direct(list(references.values()), round_records)
+            for cell, record, ratio in zip(cells, round_records, ratios):
+                if cell.get("params", {}).get("forwarder") != "direct":
+                    record["ratio_to_direct"] = ratio
+            fresh += round_records
         return fresh
 
 

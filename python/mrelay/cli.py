@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import REPO_ROOT, ab, baseline, bench, gate, results
+from . import REPO_ROOT, ab, baseline, bench, cli_report, gate, results
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -39,7 +39,7 @@ subcommands:
   baseline  `baseline record`: run a suite and write reports/baselines/<profile>.json
   report    Markdown + HTML + PNG plots of a results file or a Google Benchmark JSON file
   sizing    the hardware-sizing table of a results file, as Markdown
-  reproduce `reproduce nov2025`: re-run the November 2025 investigation (seeds/001)
+  reproduce `reproduce nov2025`: re-run the November 2025 investigation
 
 `cell` and `sweep` take exactly the flags of mrelay-bench (see `python3 -m mrelay cell --help`).
 Programs are found in --bin-dir, else $MRELAY_BIN_DIR, else $MRELAY_BUILD_DIR/bin
@@ -321,14 +321,7 @@ def command_baseline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python3 -m mrelay", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin-dir", default=None,
-                        help="directory of mrelay-bench and friends [$MRELAY_BIN_DIR or "
-                             "$MRELAY_BUILD_DIR/bin]")
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
-
+def _add_passthrough_parsers(sub) -> None:
     for name, text in (("cell", "one measurement via `mrelay-bench cell`"),
                        ("sweep", "a sweep via `mrelay-bench sweep SPEC --out FILE`")):
         passthrough = sub.add_parser(name, help=text, add_help=False,
@@ -337,12 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="arguments for mrelay-bench (--help shows its flags)")
         passthrough.set_defaults(handler=command_passthrough)
 
+
+def _add_results_parser(sub) -> None:
     summary = sub.add_parser("results", help="load, merge and summarise results files")
     summary.add_argument("files", nargs="+", help="results files (mrelay-bench sweep --out)")
     summary.add_argument("--out", help="write the merged document here")
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     summary.set_defaults(handler=command_results)
 
+
+def _add_gate_parser(sub) -> None:
     judge = sub.add_parser(
         "gate", help="regression gate: baseline vs candidate",
         description="Per cell and metric: regression when Mann-Whitney U is significant AND "
@@ -400,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print each metric's direction, threshold and its reason")
     judge.set_defaults(handler=command_gate)
 
+
+def _add_baseline_parser(sub) -> None:
     base = sub.add_parser("baseline", help="`baseline record`: record a machine profile")
     base.add_argument("baseline_command", choices=["record"], help="record")
     base.add_argument("--profile", default=os.environ.get("MRELAY_PROFILE"),
@@ -418,9 +417,19 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--force", action="store_true", help="replace an existing baseline")
     base.set_defaults(handler=command_baseline)
 
-    from . import report  # report, sizing, reproduce: their parsers live with their code
 
-    report.register_commands(sub)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python3 -m mrelay", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin-dir", default=None,
+                        help="directory of mrelay-bench and friends [$MRELAY_BIN_DIR or "
+                             "$MRELAY_BUILD_DIR/bin]")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    _add_passthrough_parsers(sub)
+    _add_results_parser(sub)
+    _add_gate_parser(sub)
+    _add_baseline_parser(sub)
+    cli_report.register_commands(sub)  # report, sizing, reproduce
     return parser
 
 

@@ -1,5 +1,5 @@
 """``python3 -m mrelay reproduce nov2025 --out reports/nov2025``: the November 2025 regression,
-reproduced on the namespace rig (seeds/001: egress 97k pps with an io_uring queue depth of 128
+reproduced on the namespace rig (the investigation found egress at 97k pps with an io_uring queue depth of 128
 and the default ~208 KB SO_SNDBUF, 439k pps with depth 1024 and a 4 MiB send buffer).
 
 It runs the relay with the ``uring`` backend in four settings -- before (queue depth 128,
@@ -20,15 +20,11 @@ never adjusted to match the original report.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import bench, report, results
+from . import page, results
 
 MIB = 1 << 20
 
@@ -94,7 +90,7 @@ def build_spec(args: argparse.Namespace) -> dict:
     """The mrelay-bench sweep spec: the four settings are the queue-depth x sndbuf product."""
     spec = {
         "name": "november2025",
-        "description": "Reproduction of the November 2025 regression (seeds/001): uring queue "
+        "description": "Reproduction of the November 2025 regression: uring queue "
                        "depth 128 vs 1024 x default vs 4 MiB SO_SNDBUF behind a tbf egress "
                        "(python3 -m mrelay reproduce nov2025)",
         "forwarders": ["mrelay"],
@@ -138,7 +134,7 @@ def analyse(doc: dict) -> list[Row]:
     """One row per setting and offered load (medians over ok samples), with the improvement
     of egress pps over "before" at the same load."""
     by_key: dict[tuple[int, int, float], list[dict]] = {}
-    for params, samples in report.cells(doc):
+    for params, samples in results.cells(doc):
         if params.get("forwarder") != "mrelay" or params.get("rate_pps") == "ndr":
             continue
         key = (params.get("queue_depth"), params.get("sndbuf"), float(params.get("rate_pps")))
@@ -156,17 +152,17 @@ def analyse(doc: dict) -> list[Row]:
                 found = [float(s["relay_counters"][name]) / _window(s) for s in samples
                          if isinstance(s.get("relay_counters"), dict)
                          and isinstance(s["relay_counters"].get(name), (int, float))]
-                counters[name] = statistics.median(found) if found else None
+                counters[name] = results.median(found)
             snmp = [float(s["snmp_udp_delta"]["relay"].get("SndbufErrors", 0)) / _window(s)
                     for s in samples if isinstance(s.get("snmp_udp_delta"), dict)
                     and isinstance(s["snmp_udp_delta"].get("relay"), dict)]
-            counters[SNMP_SNDBUF] = statistics.median(snmp) if snmp else None
+            counters[SNMP_SNDBUF] = results.median(snmp)
             row = Row(setting=setting, rate=rate, samples=len(samples),
-                      offered_pps=report.cell_median(samples, "offered_pps"),
-                      egress_pps=report.cell_median(samples, "delivered_pps"),
-                      loss_pct=report.cell_median(samples, "loss_pct"),
-                      exhaustion_pct=report.cell_median(samples, "buffer_exhaustion_pct"),
-                      syscalls_per_pkt=report.cell_median(samples, "syscalls_per_pkt"),
+                      offered_pps=results.cell_median(samples, "offered_pps"),
+                      egress_pps=results.cell_median(samples, "delivered_pps"),
+                      loss_pct=results.cell_median(samples, "loss_pct"),
+                      exhaustion_pct=results.cell_median(samples, "buffer_exhaustion_pct"),
+                      syscalls_per_pkt=results.cell_median(samples, "syscalls_per_pkt"),
                       counters=counters)
             if setting is SETTINGS[0]:
                 before_pps = row.egress_pps
@@ -274,7 +270,7 @@ def verdicts(rows: Sequence[Row]) -> list[str]:
     return out
 
 
-def plot_sections(rows: Sequence[Row], out_dir: Path) -> list[report.Section]:
+def plot_sections(rows: Sequence[Row], out_dir: Path) -> list[page.Section]:
     """Bars per offered load (paced loads are close together and saturation is ~15x larger,
     so a shared x axis would hide the interesting part) and the drop counters at one load."""
     from . import plots
@@ -296,12 +292,12 @@ def plot_sections(rows: Sequence[Row], out_dir: Path) -> list[report.Section]:
                            out_dir / "egress_vs_load.png",
                            title="Egress copies/s per offered load (uring, tbf egress)",
                            ylabel="egress (copies/s delivered, all outputs)")
-        sections.append(report.Section("Egress per offered load", image="egress_vs_load.png"))
+        sections.append(page.Section("Egress per offered load", image="egress_vs_load.png"))
         plots.grouped_bars(groups, per_setting(lambda r: r.exhaustion_pct),
                            out_dir / "exhaustion_vs_load.png",
                            title="Relay buffer exhaustion per offered load",
                            ylabel="buffer exhaustion (% of received)", si_y=False)
-        sections.append(report.Section("Buffer exhaustion per offered load",
+        sections.append(page.Section("Buffer exhaustion per offered load",
                                        image="exhaustion_vs_load.png"))
     # The highest paced load where "before" exhausted buffers: the counters there are on one
     # scale (at saturation SQ-full events outnumber everything else by 100x).
@@ -317,7 +313,7 @@ def plot_sections(rows: Sequence[Row], out_dir: Path) -> list[report.Section]:
                            out_dir / "drop_counters.png",
                            title=f"Drop counters per second at {_load_text(chosen.rate)}",
                            ylabel="events per second")
-        sections.append(report.Section(f"Drop counters at {_load_text(chosen.rate)}",
+        sections.append(page.Section(f"Drop counters at {_load_text(chosen.rate)}",
                                        image="drop_counters.png"))
     return sections
 
@@ -326,10 +322,10 @@ def write_outputs(doc: dict, out_dir: Path, spec: dict) -> tuple[str, list[Row]]
     rows = analyse(doc)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = format_table(rows)
-    machine = report.machine_lines(doc)[0]
-    intro = report.Section("What was run")
+    machine = results.machine_lines(doc)[0]
+    intro = page.Section("What was run")
     intro.paragraphs += [
-        "Seed 001: egress fell to 97k pps with an io_uring queue depth of 128 and the default "
+        "The investigation: egress fell to 97k pps with an io_uring queue depth of 128 and the default "
         "~208 KB SO_SNDBUF (86 % buffer exhaustion) and rose to 439k pps with depth 1024 and a "
         "4 MiB send buffer. This page re-runs the four settings on the namespace rig; the "
         "figures are this machine's, never adjusted to the report's.",
@@ -347,14 +343,14 @@ def write_outputs(doc: dict, out_dir: Path, spec: dict) -> tuple[str, list[Row]]
         "as root) or `--from reports/nov2025/results.json` (re-renders). Why tbf and these "
         "parameters: docs/reports.md.",
     ]
-    result = report.Section("Results", table=table(rows))
+    result = page.Section("Results", table=table(rows))
     result.paragraphs.append(
         "egress pps = copies received by the sinks per second (all outputs); buffer exhaustion "
         "= packets received but not handed to every output ÷ received; drops/s and events/s "
         "are relay counter deltas over the window; ingress drops = the relay's kernel_drops "
         "(its AF_PACKET ring overflowed: loss that is not exhaustion, typically the relay core "
         "shared with other work on this VM); syscalls/pkt from the perf tracepoint.")
-    verdict = report.Section("What the counters say", paragraphs=verdicts(rows))
+    verdict = page.Section("What the counters say", paragraphs=verdicts(rows))
     verdict.paragraphs += [
         "How to read them. With the `uring` backend a send to a full socket buffer does not "
         "fail with EAGAIN (the relay counts 0 of those): io_uring parks it until the buffer has "
@@ -371,92 +367,5 @@ def write_outputs(doc: dict, out_dir: Path, spec: dict) -> tuple[str, list[Row]]
         "drained while the sinks still count.",
     ]
     sections = [intro, result, verdict] + plot_sections(rows, out_dir)
-    report.write_report(out_dir, "November 2025 regression, reproduced", sections)
+    page.write_report(out_dir, "November 2025 regression, reproduced", sections)
     return text, rows
-
-
-def parse_rates(text: str) -> list[float]:
-    rates = []
-    for part in text.split(","):
-        try:
-            value = float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--rates: '{part}' is not a number of pps")
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"--rates: {part} is negative")
-        rates.append(value)
-    return rates
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("investigation", choices=["nov2025"],
-                        help="which investigation: nov2025 (seeds/001)")
-    parser.add_argument("--out", required=True, help="output directory (index.md, PNGs, "
-                                                     "results.json), e.g. reports/nov2025")
-    parser.add_argument("--from", dest="from_results", metavar="RESULTS",
-                        help="re-render from an existing results file instead of running")
-    parser.add_argument("--qdisc", default=DEFAULT_QDISC,
-                        help=f"egress qdisc on every relay output [{DEFAULT_QDISC}]")
-    parser.add_argument("--fanout", type=int, default=DEFAULT_FANOUT,
-                        help=f"relay outputs [{DEFAULT_FANOUT}]")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
-                        help=f"UDP payload, bytes [{DEFAULT_SIZE}]")
-    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
-                        help=f"relay batch, packets [{DEFAULT_BATCH}]")
-    parser.add_argument("--gen-batch", type=int, default=None,
-                        help="generator sendmmsg batch, datagrams [= --batch]")
-    parser.add_argument("--rates", type=parse_rates, default=list(DEFAULT_RATES),
-                        help="offered loads, pps, comma-separated; 0 = saturation "
-                             f"[{','.join(f'{r:g}' for r in DEFAULT_RATES)}]")
-    parser.add_argument("--repetitions", type=int, default=DEFAULT_REPETITIONS,
-                        help=f"interleaved repetitions per cell [{DEFAULT_REPETITIONS}]")
-    parser.add_argument("--window", type=float, default=DEFAULT_WINDOW_S,
-                        help=f"measuring window, seconds [{DEFAULT_WINDOW_S:g}]")
-    parser.add_argument("--warmup", type=float, default=DEFAULT_WARMUP_S,
-                        help=f"warm-up before each window, seconds [{DEFAULT_WARMUP_S:g}]")
-
-
-def run(args: argparse.Namespace) -> int:
-    """The `reproduce` subcommand: 0 ok, 2 error (message on stderr)."""
-    out_dir = Path(args.out)
-    if args.from_results:
-        doc = results.load(args.from_results)
-        spec = doc.get("spec") or {}
-    else:
-        for flag, value, low in (("--fanout", args.fanout, 1), ("--size", args.size, 32),
-                                 ("--batch", args.batch, 1),
-                                 ("--gen-batch", args.gen_batch or 1, 1),
-                                 ("--repetitions", args.repetitions, 1)):
-            if value < low:
-                print(f"mrelay: reproduce: {flag}: must be >= {low}, got {value}",
-                      file=sys.stderr)
-                return 2
-        if args.window <= 0 or args.warmup < 0:
-            print("mrelay: reproduce: --window must be > 0 and --warmup >= 0", file=sys.stderr)
-            return 2
-        try:
-            path = bench.find_bench(args.bin_dir)
-        except bench.BenchError as error:
-            print(f"mrelay: reproduce: {error}", file=sys.stderr)
-            return 2
-        spec = build_spec(args)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        raw = out_dir / "results.json"
-        with tempfile.TemporaryDirectory(prefix="mrelay-nov2025-") as work:
-            spec_path = Path(work) / "november2025.json"
-            spec_path.write_text(json.dumps(spec, indent=1) + "\n")
-            code = bench.run_passthrough(path, ["sweep", str(spec_path), "--out", str(raw)])
-        if code != 0 or not raw.is_file():
-            print(f"mrelay: reproduce: mrelay-bench sweep failed (exit {code})",
-                  file=sys.stderr)
-            return 2
-        doc = results.load(raw)
-    text, rows = write_outputs(doc, out_dir, spec)
-    if not rows:
-        print("mrelay: reproduce: no ok relay samples in the results", file=sys.stderr)
-        return 2
-    sys.stdout.write(text)
-    for line in verdicts(rows):
-        print("\n" + line)
-    print(f"\nwritten: {out_dir / 'index.md'} (+ index.html, PNGs)")
-    return 0

@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
+from . import native
+
 FORMAT = "mrelay-bench-results/1"
 MERGED_FORMAT = FORMAT  # a merged file is a results file like any other
 
@@ -99,7 +101,7 @@ def cpu_ns_per_pkt(sample: dict) -> Optional[float]:
 
 
 #: Metric name -> extractor(sample) -> float or None. The names are what tables and the gate
-#: print; the fields they read are the bench's record contract (harness/src/bench_metrics.cc).
+#: print; the fields they read are the bench's record contract (harness/src/rig/metrics.cc).
 EXTRACTORS: dict[str, Callable[[dict], Optional[float]]] = {
     "delivered_pps": _field("delivered_pps"),
     "offered_pps": _field("offered_pps"),
@@ -302,6 +304,47 @@ def values(samples: Iterable[dict], metric: str) -> list[float]:
     return out
 
 
+def median(found: Sequence[float]) -> Optional[float]:
+    """The median of the values (the mean of the middle two for an even count); None when
+    there are none. Every median of the package's tables and reports is this one."""
+    return statistics.median(found) if found else None
+
+
+def cells(doc: dict) -> list[tuple[dict, list[dict]]]:
+    """(params, ok samples) per cell, cells with no ok sample left out."""
+    out = []
+    for samples in group_by_cell(doc).values():
+        ok = [s for s in samples if is_ok(s)]
+        if ok:
+            out.append((ok[0].get("params", {}), ok))
+    return out
+
+
+def cell_median(samples: Sequence[dict], metric: str) -> Optional[float]:
+    """The median of one metric over a cell's ok samples (None when none has it)."""
+    return median(values(samples, metric))
+
+
+def machine_lines(doc: dict) -> list[str]:
+    """The machine fingerprint of a document as one readable line."""
+    machine = doc.get("machine") or {}
+    memory = machine.get("memory_kib")
+    memory_text = f"{memory // 1024} MiB" if isinstance(memory, int) else "? MiB"
+    return [
+        f"CPU {machine.get('cpu_model', '?')}, {machine.get('cores_online', '?')} cores "
+        f"({machine.get('arch', '?')}), {memory_text}, kernel {machine.get('kernel', '?')}, "
+        f"virtualisation {machine.get('virtualization', '?')}, "
+        f"PMU {'yes' if machine.get('pmu_present') else 'no'}",
+    ]
+
+
+def kernel_vif_limit() -> int:
+    """The kernel's MAXVIFS, which bounds the `kernel` (ipmr) reference to that many
+    interfaces -- the ingress and one fewer outputs -- as mrelay-bench knows it
+    (harness/src/reference/kernel_forwarder.h, through the native module)."""
+    return int(native().KERNEL_VIF_LIMIT)
+
+
 # --- summary ----------------------------------------------------------------------------
 
 
@@ -344,7 +387,7 @@ def summarize(doc: dict) -> list[CellSummary]:
                           samples=len(samples), ok=statuses.get("ok", 0), statuses=statuses)
         for metric, *_ in SUMMARY_COLUMNS:
             found = values(samples, metric)
-            row.medians[metric] = statistics.median(found) if found else None
+            row.medians[metric] = median(found)
             if found:
                 row.ranges[metric] = (min(found), max(found))
         rows.append(row)

@@ -16,11 +16,10 @@ a saturation figure includes loss, so it is an upper bound, not a sizing figure.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from typing import Optional
 
-from . import report, results
+from . import results
 
 #: Bytes a UDP datagram adds on Ethernet beyond its payload: Ethernet header 14 + IPv4 20 +
 #: UDP 8. Preamble, FCS and inter-frame gap (24 more) are left out: veth carries none.
@@ -75,8 +74,8 @@ class SizingRow:
 def _ingress_rate(params: dict, samples: list[dict]) -> Optional[float]:
     """Packets/s into the forwarder: the NDR, or the delivered copies ÷ fanout at saturation."""
     if params.get("rate_pps") == "ndr":
-        return report.cell_median(samples, "ndr_pps")
-    delivered = report.cell_median(samples, "delivered_pps")
+        return results.cell_median(samples, "ndr_pps")
+    delivered = results.cell_median(samples, "delivered_pps")
     return None if delivered is None else delivered / max(1, int(params.get("fanout", 1)))
 
 
@@ -85,7 +84,7 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
     best: dict[tuple[int, int], tuple[str, float, dict, list[dict]]] = {}
     kernel: dict[tuple[int, int], tuple[str, float, str]] = {}
     unfound: dict[tuple[int, int], str] = {}  # relay NDR searches that found no rate
-    for params, samples in report.cells(doc):
+    for params, samples in results.cells(doc):
         source = "ndr" if params.get("rate_pps") == "ndr" else (
             "saturation" if params.get("rate_pps") == 0 else None)
         if source is None:
@@ -117,8 +116,9 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
         kernel_rate = kernel.get((size, fanout))
         note = ""
         if kernel_rate is None:
-            note = (f"beyond ipmr's {report.KERNEL_VIF_LIMIT}-VIF limit, no kernel-nft cell"
-                    if fanout > report.KERNEL_VIF_LIMIT else "not measured or skipped")
+            limit = results.kernel_vif_limit()
+            note = (f"beyond ipmr's {limit}-VIF limit, no kernel-nft cell"
+                    if fanout > limit else "not measured or skipped")
         elif kernel_rate[0] != source:
             note = f"kernel figure from {kernel_rate[0]}, relay from {source}"
         config = (f"{params.get('egress', '?')} b{params.get('batch', '?')} "
@@ -127,7 +127,7 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
         rows.append(SizingRow(size=size, fanout=fanout, source=source, config=config,
                               ingress_pps=rate,
                               workers=workers if isinstance(workers, int) else 1,
-                              relay_cpu_pct=report.cell_median(samples, "relay_cpu_pct"),
+                              relay_cpu_pct=results.cell_median(samples, "relay_cpu_pct"),
                               kernel_pps=kernel_rate[1] if kernel_rate else None,
                               kernel_note=note,
                               kernel_reference=kernel_rate[2] if kernel_rate else ""))
@@ -189,10 +189,11 @@ def format_markdown(doc: dict) -> str:
         "- *relay CPU per 100k pps*: the relay process's user+sys time during the window, "
         "scaled to 100k delivered pps (copies, summed over outputs); CPU time is sampled in "
         "10 ms ticks, so low-rate rows are coarse"
-        + (f" (median over rows: {statistics.median(medians):.1f} %)." if medians else "."),
+        + (f" (median over rows: {results.median(medians):.1f} %)." if medians else "."),
         "- *vs kernel forwarding*: the relay's rate ÷ the best kernel reference's in the same "
         "run and rig: `ipmr` = multicast routing (MRT_* socket options; cannot fan out past "
-        f"{report.KERNEL_VIF_LIMIT} interfaces; absent from kernels without CONFIG_IP_MROUTE), "
+        f"{results.kernel_vif_limit()} interfaces; absent from kernels without "
+        "CONFIG_IP_MROUTE), "
         "`nft` = an nftables netdev ingress chain that rewrites and `dup`s to every output.",
         "- Measured on a shared 2-core VM (generator and sink share core 0, the relay has core "
         "1): figures are noisy, compare ratios more than absolute rates.",

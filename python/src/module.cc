@@ -1,23 +1,30 @@
 // _mrelay: a thin pybind11 binding of the C++ pieces the Python package needs to agree with
-// byte for byte: the latency histogram, the test payload, the frame parser and config
-// validation. No logic lives here; the package `mrelay` re-exports these names.
+// byte for byte: the latency histogram, the test payload, the frame parser, config
+// validation, and the rig's own rules over results (reference ratios, sweep expansion, the
+// kernel's VIF limit), so that mrelay-bench and the Python tools share one implementation.
+// No logic lives here; the package `mrelay` re-exports these names.
 //
 //   >>> import mrelay
 //   >>> h = mrelay.Histogram(); h.record(1500); h.percentile(99.0)
 //   1500
 //   >>> mrelay.parse_config_json('{"rules": []}')   # dict, or ValueError naming the field
 //   >>> mrelay.check_payload(mrelay.stamp_payload(64, stream=1, sequence=7, send_time_ns=5))
+//   >>> mrelay.native().reference_ratios([record, direct_record])[0]["ratio_to_direct"]
 #include <arpa/inet.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "mrelay/config.h"
 #include "mrelay/packet.h"
 #include "mrelay/payload.h"
-#include "mrelay_harness/histogram.h"
+#include "reference/kernel_forwarder.h"
+#include "results/aggregate.h"
+#include "rig/spec.h"
+#include "traffic/histogram.h"
 
 namespace py = pybind11;
 
@@ -199,6 +206,37 @@ py::dict parse_config(const std::string& text, bool check_interfaces) {
   return config_dict(*config);
 }
 
+// Results documents cross the boundary as JSON text: Python's json module on this side,
+// nlohmann::json on the other, the same parser mrelay-bench reads and writes them with.
+nlohmann::json to_json_value(const py::object& value) {
+  const std::string text = py::module_::import("json").attr("dumps")(value).cast<std::string>();
+  return nlohmann::json::parse(text);
+}
+
+py::object to_python(const nlohmann::json& value) {
+  return py::module_::import("json").attr("loads")(value.dump());
+}
+
+py::object reference_ratios(const py::object& samples) {
+  return to_python(mrelay::harness::reference_ratios(to_json_value(samples)));
+}
+
+std::string reference_key(const py::object& record) {
+  return mrelay::harness::reference_key(to_json_value(record));
+}
+
+py::object expand_sweep_spec(const py::object& spec) {
+  auto parsed = mrelay::harness::parse_sweep_spec(to_json_value(spec));
+  if (!parsed) {
+    throw py::value_error(parsed.error().to_string());
+  }
+  nlohmann::json cells = nlohmann::json::array();
+  for (const auto& cell : mrelay::harness::expand_cells(*parsed)) {
+    cells.push_back(mrelay::harness::to_json(cell));
+  }
+  return to_python(cells);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_mrelay, m) {
@@ -250,4 +288,15 @@ PYBIND11_MODULE(_mrelay, m) {
   m.def("parse_config_json", &parse_config, py::arg("text"), py::arg("check_interfaces") = false,
         "Parses and validates relay config JSON; returns a dict or raises ValueError whose "
         "message starts with the field path (\"rules[0].outputs[1].port: ...\").");
+
+  m.attr("KERNEL_VIF_LIMIT") = mrelay::kMaxVifs;
+  m.def("reference_ratios", &reference_ratios, py::arg("samples"),
+        "For each record of a list of bench records: {ratio_to_direct, ratio_to_kernel, "
+        "kernel_reference, ratio_to_each_kernel} against the references in the list (None for "
+        "a record without params), as mrelay-bench computes them for a sweep.");
+  m.def("reference_key", &reference_key, py::arg("record"),
+        "The key that matches a record with its references: 's512/b32/f1/r50000'.");
+  m.def("expand_sweep_spec", &expand_sweep_spec, py::arg("spec"),
+        "The cells of a sweep spec, as the params of their records, in mrelay-bench's order; "
+        "ValueError naming the key for a bad spec.");
 }

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mrelay import cli, report  # noqa: E402
+from mrelay import cli, figures, page, report  # noqa: E402
 from test_report_data import document, sample  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -45,7 +45,7 @@ def full_document():
 
 
 def test_pps_vs_size_takes_medians_per_batch_and_forwarder():
-    series = report.pps_vs_size(full_document())
+    series = figures.pps_vs_size(full_document())
     assert series["mrelay uring, batch 32"] == pytest.approx(
         [(512.0, 200000.0), (1400.0, 150000.0), (4096.0, 90000.0)])
     assert series["mrelay uring, batch 1"][0] == pytest.approx((512.0, 100000.0))
@@ -55,14 +55,14 @@ def test_pps_vs_size_takes_medians_per_batch_and_forwarder():
 
 
 def test_latency_uses_fixed_rate_cells_only_in_microseconds():
-    series = report.latency_vs_load(full_document())
+    series = figures.latency_vs_load(full_document())
     assert set(series) == {"mrelay uring, 512 B", "kernel, 512 B", "socat, 512 B",
                            "direct, 512 B"}
     assert series["kernel, 512 B"] == [(10000.0, 20.0), (50000.0, 100.0)]
 
 
 def test_fanout_prefers_ndr_and_kernel_stops_at_32():
-    total, per_output, kind = report.fanout_scaling(full_document())
+    total, per_output, kind = figures.fanout_scaling(full_document())
     assert "no-drop" in kind
     assert total["mrelay uring, 512 B"] == [(1.0, 100000.0), (4.0, 100000.0), (64.0, 100000.0)]
     assert [x for x, _ in total["kernel, 512 B"]] == [1.0, 4.0]
@@ -70,7 +70,7 @@ def test_fanout_prefers_ndr_and_kernel_stops_at_32():
 
 
 def test_syscalls_vs_batch():
-    series = report.syscalls_vs_batch(full_document())
+    series = figures.syscalls_vs_batch(full_document())
     assert series["mrelay uring, 512 B, fanout 1"] == [(1.0, 1.0), (32.0, 1.0 / 32)]
 
 
@@ -90,7 +90,7 @@ def test_build_report_writes_markdown_html_and_pngs(tmp_path):
 
 def test_absent_data_is_skipped_with_a_reason(tmp_path):
     doc = document([sample(rate=50000, offered_pps=50000.0)])
-    index = report.write_report(tmp_path, "t", report.results_sections(doc, tmp_path))
+    index = page.write_report(tmp_path, "t", report.results_sections(doc, tmp_path))
     text = index.read_text()
     assert "Skipped: RESULTS has no saturation cells" in text
     assert "Skipped: RESULTS has no relay saturation cells with syscalls_per_pkt" in text
@@ -100,7 +100,7 @@ def test_absent_data_is_skipped_with_a_reason(tmp_path):
 
 def test_single_size_is_skipped_not_drawn(tmp_path):
     doc = document([sample(size=512, batch=b, delivered_pps=1e5) for b in (1, 32)])
-    text = report.render_markdown("t", report.results_sections(doc, tmp_path))
+    text = page.render_markdown("t", report.results_sections(doc, tmp_path))
     assert "Skipped: every series has fewer than 2 distinct x values" in text
 
 
@@ -121,7 +121,7 @@ def test_gbench_is_detected_and_rendered_with_speedup(tmp_path):
     path.write_text(json.dumps(GBENCH))
     kind, doc = report.load_any([str(path)])
     assert kind == "gbench"
-    matrix = report.gbench_matrix(doc)
+    matrix = figures.gbench_matrix(doc)
     assert set(matrix) == {"sendto", "sendmmsg"}
     assert matrix["sendmmsg"][(1400, 100)]["items_per_second"] == pytest.approx(175000.0)
     index = report.build_report([str(path)], tmp_path / "out")
@@ -139,7 +139,7 @@ def test_gbench_prefers_median_aggregate():
          "run_name": "BM_UdpSend_uring/bytes:512/batch:10/process_time",
          "run_type": "aggregate", "aggregate_name": "median", "bytes_per_second": 7.0},
     ]}
-    assert report.gbench_matrix(doc)["uring"][(512, 10)]["bytes_per_second"] == 7.0
+    assert figures.gbench_matrix(doc)["uring"][(512, 10)]["bytes_per_second"] == 7.0
 
 
 def test_cli_report_and_errors(tmp_path, capsys):
@@ -158,5 +158,5 @@ def test_fanout_ignores_ndr_searches_that_found_nothing():
     doc = document([sample(fanout=1, rate="ndr", ndr_pps=50000.0, delivered_pps=50000.0),
                     sample(fanout=4, rate="ndr", ndr_pps=None, delivered_pps=4000.0),
                     sample(fanout=8, rate="ndr", ndr_pps=9000.0, delivered_pps=72000.0)])
-    total, _, _ = report.fanout_scaling(doc)
+    total, _, _ = figures.fanout_scaling(doc)
     assert total["mrelay uring, 512 B"] == [(1.0, 50000.0), (8.0, 72000.0)]

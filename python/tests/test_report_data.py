@@ -1,7 +1,7 @@
 """Shared data (no tests): synthetic mrelay-bench results documents for the report, sizing
 and reproduce tests.
 
-Samples carry the fields harness/src/bench_metrics.cc writes that those modules read; the
+Samples carry the fields harness/src/rig/metrics.cc writes that those modules read; the
 numbers are chosen so the expected figures can be computed by hand in the tests.
 """
 

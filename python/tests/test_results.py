@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mrelay import results  # noqa: E402
 
-# A record shaped like harness/src/bench_cell.cc writes it (trimmed to the fields read here
+# A record shaped like harness/src/rig/cell.cc writes it (trimmed to the fields read here
 # plus a few others that must survive a round trip untouched).
 RECORD = {
     "buffer_exhaustion_pct": 0.0,

@@ -1,0 +1,91 @@
+// Flag parsing shared by mrelay-gen/-sink/-perfstat: values, ranges, errors naming the flag.
+//
+//   build-harness/harness/mrelay_harness_test --gtest_filter='GenSinkUtil*'
+#include "common/program_util.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <vector>
+
+namespace mrelay::harness {
+namespace {
+
+struct GroupCase {
+  const char* text;
+  bool ok;
+  const char* group;
+  uint16_t port;
+};
+
+TEST(GenSinkUtil, ParsesGroupPort) {
+  const GroupCase cases[] = {
+      {"239.1.1.1:5000", true, "239.1.1.1", 5000},
+      {"224.0.0.251:5353", true, "224.0.0.251", 5353},
+      {"239.255.255.255:65535", true, "239.255.255.255", 65535},
+      {"10.0.0.1:5000", false, "", 0},  // unicast
+      {"239.1.1.1", false, "", 0},      // no port
+      {"239.1.1.1:0", false, "", 0},
+      {"239.1.1.1:65536", false, "", 0},
+      {"239.1.1.1:50x", false, "", 0},
+      {"239.1.1:5000", false, "", 0},
+      {":5000", false, "", 0},
+  };
+  for (const GroupCase& c : cases) {
+    auto parsed = parse_group_port("--group", c.text);
+    ASSERT_EQ(static_cast<bool>(parsed), c.ok) << c.text;
+    if (c.ok) {
+      EXPECT_EQ(parsed->group_text(), c.group);
+      EXPECT_EQ(parsed->port, c.port);
+    } else {
+      EXPECT_EQ(parsed.error().where, "--group") << c.text;
+    }
+  }
+}
+
+TEST(GenSinkUtil, FlagReaderTakesSeparateAndInlineValues) {
+  const char* argv[] = {"prog", "--size", "512", "--rate=1.5e3", "--json", "--count", "7"};
+  FlagReader flags(7, argv);
+  ASSERT_TRUE(flags.next());
+  EXPECT_TRUE(flags.is("--size"));
+  EXPECT_EQ(flags.uint_value(32, 65507).value(), 512U);
+  ASSERT_TRUE(flags.next());
+  EXPECT_TRUE(flags.is("--rate"));
+  EXPECT_DOUBLE_EQ(flags.double_value(0, 1e9).value(), 1500.0);
+  ASSERT_TRUE(flags.next());
+  EXPECT_TRUE(flags.is("--json"));
+  EXPECT_TRUE(flags.no_value());
+  ASSERT_TRUE(flags.next());
+  EXPECT_EQ(flags.uint_value(1, 10).value(), 7U);
+  EXPECT_FALSE(flags.next());
+}
+
+TEST(GenSinkUtil, FlagReaderErrorsNameTheFlag) {
+  const char* argv[] = {"prog", "--size", "20", "--batch=x", "--json=1", "--duration"};
+  FlagReader flags(6, argv);
+  ASSERT_TRUE(flags.next());
+  auto size = flags.uint_value(32, 65507);
+  ASSERT_FALSE(size);
+  EXPECT_EQ(size.error().where, "--size");
+  ASSERT_TRUE(flags.next());
+  auto batch = flags.uint_value(1, 1024);
+  ASSERT_FALSE(batch);
+  EXPECT_EQ(batch.error().where, "--batch");
+  ASSERT_TRUE(flags.next());
+  EXPECT_FALSE(flags.no_value());
+  ASSERT_TRUE(flags.next());
+  auto duration = flags.double_value(0.001, 1e6);
+  ASSERT_FALSE(duration);
+  EXPECT_EQ(duration.error().where, "--duration");
+  EXPECT_EQ(duration.error().message, "needs a value");
+}
+
+TEST(GenSinkUtil, ErrnoNames) {
+  EXPECT_EQ(errno_name(ENOBUFS), "ENOBUFS");
+  EXPECT_EQ(errno_name(EAGAIN), "EAGAIN");
+  EXPECT_EQ(errno_name(4095), "E4095");
+}
+
+}  // namespace
+}  // namespace mrelay::harness

@@ -1,0 +1,220 @@
+// Reference ratios, headroom and the median over a results document's samples: see
+// results/aggregate.h.
+#include "results/aggregate.h"
+
+#include <algorithm>
+#include <map>
+
+namespace mrelay::harness {
+namespace {
+
+using nlohmann::json;
+
+// The kernel references, each a forwarder name of the specs.
+constexpr const char* kKernelReferences[] = {"kernel", "kernel-nft"};
+
+// reference forwarder -> cell key -> repetition -> comparable rate.
+using ReferenceRates = std::map<std::string, std::map<std::string, std::map<int, double>>>;
+
+ReferenceRates collect_reference_rates(const json& samples) {
+  ReferenceRates refs;
+  for (const auto& record : samples) {
+    if (!record.contains("params")) {
+      continue;
+    }
+    const std::string forwarder = record["params"].value("forwarder", "");
+    if (forwarder != "direct" && forwarder != "kernel" && forwarder != "kernel-nft") {
+      continue;
+    }
+    if (auto rate = comparable_rate(record); rate && *rate > 0) {
+      refs[forwarder][reference_key(record)][record.value("rep", 1)] = *rate;
+    }
+  }
+  return refs;
+}
+
+// The repetitions' rates of one reference for one key; nullptr when it has none.
+const std::map<int, double>* reference_runs(const ReferenceRates& refs,
+                                            const std::string& reference, const std::string& key) {
+  auto by_name = refs.find(reference);
+  if (by_name == refs.end()) {
+    return nullptr;
+  }
+  auto by_key = by_name->second.find(key);
+  if (by_key == by_name->second.end() || by_key->second.empty()) {
+    return nullptr;
+  }
+  return &by_key->second;
+}
+
+double median_of_runs(const std::map<int, double>& runs) {
+  std::vector<double> values;
+  for (const auto& [rep, value] : runs) {
+    values.push_back(value);
+  }
+  return median(values);
+}
+
+// The reference's rate for a key: the same repetition when it ran, else its median.
+std::optional<double> reference_rate(const ReferenceRates& refs, const std::string& reference,
+                                     const std::string& key, int rep) {
+  const auto* runs = reference_runs(refs, reference, key);
+  if (runs == nullptr) {
+    return std::nullopt;
+  }
+  if (auto same_rep = runs->find(rep); same_rep != runs->end()) {
+    return same_rep->second;
+  }
+  return median_of_runs(*runs);
+}
+
+// The kernel reference with the highest median rate for a key ("" when none ran): `× kernel`
+// compares with the best in-kernel replication this machine has.
+std::string best_kernel_reference(const ReferenceRates& refs, const std::string& key) {
+  std::string best;
+  double best_rate = 0;
+  for (const char* reference : kKernelReferences) {
+    const auto* runs = reference_runs(refs, reference, key);
+    if (runs == nullptr) {
+      continue;
+    }
+    if (const double rate = median_of_runs(*runs); rate > best_rate) {
+      best_rate = rate;
+      best = reference;
+    }
+  }
+  return best;
+}
+
+json ratios_of(const json& record, const ReferenceRates& refs) {
+  const auto rate = comparable_rate(record);
+  const std::string key = reference_key(record);
+  const int rep = record.value("rep", 1);
+  auto ratio_to = [&](const std::string& reference) -> json {
+    if (!rate) {
+      return nullptr;
+    }
+    auto value = reference_rate(refs, reference, key, rep);
+    return value ? json(*rate / *value) : json(nullptr);
+  };
+  json each = json::object();
+  for (const char* reference : kKernelReferences) {
+    each[reference] = ratio_to(reference);
+  }
+  const std::string best = best_kernel_reference(refs, key);
+  return json{{"ratio_to_direct", ratio_to("direct")},
+              {"ratio_to_each_kernel", each},
+              {"kernel_reference", best.empty() ? json(nullptr) : json(best)},
+              {"ratio_to_kernel", best.empty() ? json(nullptr) : ratio_to(best)}};
+}
+
+}  // namespace
+
+double median(std::vector<double> values) {
+  if (values.empty()) {
+    return 0;
+  }
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+std::optional<double> comparable_rate(const nlohmann::json& record) {
+  if (record.value("status", "") != "ok") {
+    return std::nullopt;
+  }
+  if (record.contains("ndr_pps") && record["ndr_pps"].is_number()) {
+    return record["ndr_pps"].get<double>();
+  }
+  if (!record.contains("delivered_pps") || !record["delivered_pps"].is_number()) {
+    return std::nullopt;
+  }
+  const double outputs = record.value("outputs", 1.0);
+  return record["delivered_pps"].get<double>() / std::max(1.0, outputs);
+}
+
+std::string reference_key(const nlohmann::json& record) {
+  const json& p = record.at("params");
+  const json given = p.value("rate_pps", json());
+  const std::string rate = given.is_string() ? given.get<std::string>()
+                           : given.is_number()
+                               ? std::to_string(static_cast<uint64_t>(given.get<double>()))
+                               : "?";
+  return "s" + std::to_string(p.value("size", 0)) + "/b" + std::to_string(p.value("batch", 0)) +
+         "/f" + std::to_string(p.value("fanout", 0)) + "/r" + rate;
+}
+
+nlohmann::json reference_ratios(const nlohmann::json& samples) {
+  const ReferenceRates refs = collect_reference_rates(samples);
+  json out = json::array();
+  for (const auto& record : samples) {
+    out.push_back(record.contains("params") ? ratios_of(record, refs) : json(nullptr));
+  }
+  return out;
+}
+
+void add_reference_ratios(nlohmann::json& samples) {
+  const json ratios = reference_ratios(samples);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (!ratios[i].is_object()) {
+      continue;
+    }
+    for (const auto& item : ratios[i].items()) {
+      samples[i][item.key()] = item.value();
+    }
+  }
+}
+
+std::string kernel_reference_label(const std::string& forwarder) {
+  if (forwarder == "kernel") {
+    return "ipmr";
+  }
+  if (forwarder == "kernel-nft") {
+    return "nft";
+  }
+  return forwarder;
+}
+
+nlohmann::json check_headroom(nlohmann::json& samples) {
+  const ReferenceRates refs = collect_reference_rates(samples);
+  json rig_bound = json::array();
+  size_t checked = 0;
+  for (auto& record : samples) {
+    if (!record.contains("params")) {
+      continue;
+    }
+    const json& params = record["params"];
+    const std::string forwarder = params.value("forwarder", "");
+    const bool forwarder_limited =
+        params.contains("rate_pps") &&
+        (params["rate_pps"].is_string() || params["rate_pps"].get<double>() == 0);
+    const auto rate = comparable_rate(record);
+    const auto ceiling =
+        reference_rate(refs, "direct", reference_key(record), record.value("rep", 1));
+    if (forwarder == "direct" || !forwarder_limited || !rate || !ceiling) {
+      record["rig_bound"] = nullptr;
+      continue;
+    }
+    ++checked;
+    const bool bound = *ceiling < kHeadroomMargin * *rate;
+    record["rig_bound"] = bound;
+    if (bound) {
+      if (record.contains("limited_by") && record["limited_by"].is_array()) {
+        record["limited_by"].push_back("rig_headroom");
+      }
+      rig_bound.push_back(json{{"label", record.value("label", "?")},
+                               {"rep", record.value("rep", 1)},
+                               {"forwarder_pps", *rate},
+                               {"direct_pps", *ceiling}});
+    }
+  }
+  return json{{"margin", kHeadroomMargin},
+              {"checked", checked},
+              {"rig_bound", rig_bound},
+              {"rule",
+               "at saturation and at the no-drop rate, direct must deliver at least margin x "
+               "a forwarder's per-output rate; below that the rig, not the forwarder, is the "
+               "limit (rig_bound = true, limited_by rig_headroom)"}};
+}
+
+}  // namespace mrelay::harness

@@ -1,0 +1,57 @@
+// What is computed over the samples of a results document, in one place for the whole
+// project (mrelay-bench calls it at the end of a sweep, the Python package through its native
+// module): each record's ratio to the `direct` ceiling and to the best kernel reference of the
+// same run, the headroom check, and the median. The fields it writes are described in
+// harness/schema/results.schema.json.
+//
+//   add_reference_ratios(results["samples"]);        // after the last cell
+//   results["headroom"] = check_headroom(results["samples"]);
+//   json ratios = reference_ratios(round);            // the same, without changing `round`
+//
+// Ratios compare per-output delivered pps (delivered_pps / outputs) with the reference's,
+// matched by size, batch, fanout and rate (the same repetition when present, else the median
+// over the reference's repetitions); NDR cells compare ndr_pps. A missing, skipped or failed
+// reference gives null ("n/a"). `× kernel` (ratio_to_kernel) is the ratio to the best kernel
+// reference that ran for the cell's key -- multicast routing (`kernel`, label ipmr) or
+// nftables (`kernel-nft`, label nft), whichever delivered more -- named in kernel_reference;
+// ratio_to_each_kernel keeps the ratio to each.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mrelay::harness {
+
+/// The median of the values (the mean of the middle two for an even count); 0 when empty.
+[[nodiscard]] double median(std::vector<double> values);
+
+/// The figure ratios compare: ndr_pps for an NDR record, else delivered_pps per output;
+/// nothing for a record that is not ok or has neither.
+[[nodiscard]] std::optional<double> comparable_rate(const nlohmann::json& record);
+
+/// The key that matches a record with its references: "s512/b32/f1/r50000".
+[[nodiscard]] std::string reference_key(const nlohmann::json& record);
+
+/// For each record of `samples` (an array), in order: {"ratio_to_direct", "ratio_to_kernel",
+/// "kernel_reference", "ratio_to_each_kernel"} against the references among `samples`.
+[[nodiscard]] nlohmann::json reference_ratios(const nlohmann::json& samples);
+
+/// Writes reference_ratios() into every record of `samples` that has params.
+void add_reference_ratios(nlohmann::json& samples);
+
+/// "ipmr" for `kernel`, "nft" for `kernel-nft` (the table's "× kernel (nft)").
+[[nodiscard]] std::string kernel_reference_label(const std::string& forwarder);
+
+/// How far `direct` must exceed a forwarder's per-output rate for the tester not to be the
+/// limit (RFC 2544: the tester must outrun the device under test). 10 %: more than the
+/// run-to-run spread of direct's saturation rate on a 2-core VM.
+inline constexpr double kHeadroomMargin = 1.1;
+
+/// Marks every saturation and NDR record rig_bound true/false against the same run's direct
+/// (null when there is none or the cell is paced), adds "rig_headroom" to limited_by of the
+/// bound ones, and returns the summary: {"margin", "checked", "rig_bound": [...], "rule"}.
+[[nodiscard]] nlohmann::json check_headroom(nlohmann::json& samples);
+
+}  // namespace mrelay::harness

@@ -1,0 +1,111 @@
+// Aggregation over a results document's samples (results/aggregate.h): reference keys,
+// ratios to direct and to the best kernel reference, the headroom check, the median.
+//
+//   ./mrelay_harness_test --gtest_filter='Aggregate*'
+#include "results/aggregate.h"
+
+#include <gtest/gtest.h>
+
+namespace mrelay::harness {
+namespace {
+
+using nlohmann::json;
+
+TEST(Aggregate, MedianOfOddEvenAndEmpty) {
+  EXPECT_DOUBLE_EQ(median({3, 1, 2}), 2);
+  EXPECT_DOUBLE_EQ(median({4, 1, 3, 2}), 2.5);
+  EXPECT_DOUBLE_EQ(median({}), 0);
+}
+
+TEST(Aggregate, ReferenceKeyIgnoresTheForwarder) {
+  const json a = {{"params",
+                   {{"forwarder", "mrelay"},
+                    {"size", 512},
+                    {"batch", 32},
+                    {"fanout", 4},
+                    {"rate_pps", 50000.0}}}};
+  json b = a;
+  b["params"]["forwarder"] = "kernel";
+  EXPECT_EQ(reference_key(a), "s512/b32/f4/r50000");
+  EXPECT_EQ(reference_key(a), reference_key(b));
+  b["params"]["rate_pps"] = "ndr";
+  EXPECT_EQ(reference_key(b), "s512/b32/f4/rndr");
+}
+
+json sample(const std::string& forwarder, double delivered_pps, int rep, double rate = 0,
+            const std::string& status = "ok") {
+  return json{
+      {"params",
+       {{"forwarder", forwarder}, {"size", 512}, {"batch", 32}, {"fanout", 1}, {"rate_pps", rate}}},
+      {"label", forwarder},
+      {"rep", rep},
+      {"status", status},
+      {"outputs", 1},
+      {"delivered_pps", delivered_pps},
+      {"limited_by", json::array()}};
+}
+
+TEST(Aggregate, KernelRatioUsesTheBestKernelReferenceThatRan) {
+  json samples = json::array({sample("mrelay", 300e3, 1), sample("kernel", 200e3, 1),
+                              sample("kernel-nft", 250e3, 1), sample("direct", 400e3, 1)});
+  add_reference_ratios(samples);
+  const json& relay = samples[0];
+  EXPECT_EQ(relay["kernel_reference"], "kernel-nft");
+  EXPECT_DOUBLE_EQ(relay["ratio_to_kernel"].get<double>(), 300.0 / 250.0);
+  EXPECT_DOUBLE_EQ(relay["ratio_to_each_kernel"]["kernel"].get<double>(), 300.0 / 200.0);
+  EXPECT_DOUBLE_EQ(relay["ratio_to_direct"].get<double>(), 300.0 / 400.0);
+  EXPECT_EQ(kernel_reference_label("kernel-nft"), "nft");
+  EXPECT_EQ(kernel_reference_label("kernel"), "ipmr");
+}
+
+TEST(Aggregate, ASkippedKernelReferenceLeavesTheOther) {
+  json samples = json::array({sample("mrelay", 300e3, 1), sample("kernel", 0, 1, 0, "skipped"),
+                              sample("kernel-nft", 250e3, 1)});
+  add_reference_ratios(samples);
+  EXPECT_EQ(samples[0]["kernel_reference"], "kernel-nft");
+  EXPECT_TRUE(samples[0]["ratio_to_each_kernel"]["kernel"].is_null());
+  EXPECT_TRUE(samples[0]["ratio_to_direct"].is_null());
+
+  json none = json::array({sample("mrelay", 300e3, 1)});
+  add_reference_ratios(none);
+  EXPECT_TRUE(none[0]["kernel_reference"].is_null());
+  EXPECT_TRUE(none[0]["ratio_to_kernel"].is_null());
+}
+
+TEST(Aggregate, HeadroomMarksCellsWhereDirectDoesNotOutrunTheForwarder) {
+  json samples = json::array({sample("mrelay", 300e3, 1), sample("kernel-nft", 100e3, 1),
+                              sample("direct", 320e3, 1), sample("mrelay", 40e3, 1, 50000),
+                              sample("direct", 40e3, 1, 50000)});
+  const json summary = check_headroom(samples);
+  EXPECT_EQ(summary["checked"], 2);  // saturation cells only; direct itself is not checked
+  ASSERT_EQ(summary["rig_bound"].size(), 1u);
+  EXPECT_EQ(summary["rig_bound"][0]["label"], "mrelay");
+  EXPECT_EQ(samples[0]["rig_bound"], true);  // 320k < 1.1 x 300k
+  EXPECT_EQ(samples[0]["limited_by"], json::array({"rig_headroom"}));
+  EXPECT_EQ(samples[1]["rig_bound"], false);  // 320k >= 1.1 x 100k
+  EXPECT_TRUE(samples[2]["rig_bound"].is_null());
+  EXPECT_TRUE(samples[3]["rig_bound"].is_null());  // paced: the rate is the generator's
+}
+
+TEST(Aggregate, RatiosWithoutChangingTheSamples) {
+  const json samples = json::array(
+      {sample("mrelay", 300e3, 1), sample("direct", 400e3, 1), json{{"label", "no params"}}});
+  const json ratios = reference_ratios(samples);
+  ASSERT_EQ(ratios.size(), 3u);
+  EXPECT_DOUBLE_EQ(ratios[0]["ratio_to_direct"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(ratios[1]["ratio_to_direct"].get<double>(), 1.0);
+  EXPECT_TRUE(ratios[2].is_null());
+  EXPECT_FALSE(samples[0].contains("ratio_to_direct"));
+}
+
+TEST(Aggregate, AReferenceRunsOwnRepetitionElseItsMedian) {
+  json samples = json::array({sample("mrelay", 300e3, 2), sample("direct", 400e3, 1),
+                              sample("direct", 500e3, 3), sample("direct", 600e3, 2),
+                              sample("mrelay", 300e3, 4)});
+  add_reference_ratios(samples);
+  EXPECT_DOUBLE_EQ(samples[0]["ratio_to_direct"].get<double>(), 300.0 / 600.0);  // rep 2
+  EXPECT_DOUBLE_EQ(samples[4]["ratio_to_direct"].get<double>(), 300.0 / 500.0);  // median
+}
+
+}  // namespace
+}  // namespace mrelay::harness

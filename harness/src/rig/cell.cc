@@ -1,0 +1,673 @@
+// One measurement on the namespace rig for mrelay-bench: see rig/cell.h.
+//
+// Timeline of a cell (t = generator start), one Cell step each:
+//   rig up -> sink (wait for its ready file) -> forwarder (wait until it joined / installed
+//   its VIFs) -> generator -> t = warm-up: start sample (relay SIGUSR1, perf start, /proc CPU
+//   and snmp) -> t = warm-up + window: end sample -> generator exits -> sink exits on idle ->
+//   forwarder SIGTERM -> observe -> rig down. Every wait has a deadline; every exit path
+//   tears down. What differs between forwarders is their launcher's (rig/launcher.h).
+//
+//   nlohmann::json record = run_cell(params, default_environment(bin_dir), 1);
+#include "rig/cell.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+#include "common/process.h"
+#include "results/results.h"
+#include "rig/launcher.h"
+#include "rig/metrics.h"
+#include "rig/proc.h"
+#include "rig/window.h"
+#include "rig/window_counters.h"
+
+namespace mrelay::harness {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Generator TTL: the kernel reference and mrelay decrement it and drop TTL 1; 2 for every
+// forwarder keeps the generator identical across them.
+constexpr int kGeneratorTtl = 2;
+// Deadlines. Rig creation is fast (ip -batch), but fanout:64 on a loaded 2-core box takes a
+// few seconds; 60 s only trips on a real hang.
+constexpr auto kRigTimeout = std::chrono::seconds(60);
+constexpr auto kReadyTimeout = std::chrono::seconds(10);
+// The sink exits after this much silence once measured packets arrived (seconds): long enough
+// to collect packets still queued in the forwarder, short enough to keep cells quick.
+constexpr double kSinkIdleExitS = 0.5;
+// The generator keeps sending this long after the window's end sample (seconds), so the end
+// sample sees traffic still flowing and every process still alive.
+constexpr double kTrafficTailS = 0.25;
+// Grace after SIGTERM before SIGKILL: mrelay drains in-flight sends for up to 1 s first.
+constexpr auto kStopGrace = std::chrono::seconds(3);
+// After a forwarder reports ready, a short pause lets its loop reach its first wait (and its
+// signal handlers be installed) before any SIGUSR1.
+constexpr auto kSettle = milliseconds(150);
+
+std::atomic<unsigned> g_cell_counter{0};
+
+// Sleeps until `deadline`, returning false early if the user interrupted the run.
+bool sleep_until(Clock::time_point deadline) {
+  while (Clock::now() < deadline) {
+    if (interrupted()) {
+      return false;
+    }
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(deadline - Clock::now(), milliseconds(10)));
+  }
+  return !interrupted();
+}
+
+Clock::duration seconds(double value) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(value));
+}
+
+// A number as the programs' flags take it: format "%.3f" (seconds) or "%.0f" (a count).
+std::string number_text(const char* format, double value) {
+  char text[64];
+  std::snprintf(text, sizeof(text), format, value);
+  return text;
+}
+
+json error_record(json record, const std::string& reason) {
+  record["status"] = "error";
+  record["reason"] = reason;
+  return record;
+}
+
+Result<void> interrupted_error() {
+  return fail("", "interrupted");
+}
+
+// Everything started for one cell; the destructor stops what is still running (by PID) and
+// removes the namespaces, so every return path (and an exception) tears down.
+class CellResources {
+ public:
+  CellResources(const RigEnvironment& env, std::string prefix, std::string dir)
+      : env_(env), prefix_(std::move(prefix)), dir_(std::move(dir)) {}
+  CellResources(const CellResources&) = delete;
+  CellResources& operator=(const CellResources&) = delete;
+  ~CellResources() { teardown(); }
+
+  void track(pid_t pid) { pids_.push_back(pid); }
+  void rig_created() { rig_up_ = true; }
+
+  void teardown() {
+    for (auto it = pids_.rbegin(); it != pids_.rend(); ++it) {
+      if (process_alive(*it)) {
+        (void)stop_process(*it, SIGKILL, milliseconds(2000));
+      }
+    }
+    pids_.clear();
+    if (rig_up_) {
+      auto down = run_capture({env_.netns_tool, "down", prefix_}, std::chrono::seconds(60));
+      if (!down || !down->status.ok()) {
+        std::fprintf(stderr, "mrelay-bench: warning: mrelay-netns down %s failed: %s\n",
+                     prefix_.c_str(),
+                     down ? text_tail(down->err, 300).c_str() : down.error().to_string().c_str());
+      }
+      rig_up_ = false;
+    }
+    if (!env_.keep_files && !dir_.empty()) {
+      std::error_code error;
+      std::filesystem::remove_all(dir_, error);
+    }
+  }
+
+ private:
+  const RigEnvironment& env_;
+  std::string prefix_;
+  std::string dir_;
+  std::vector<pid_t> pids_;
+  bool rig_up_ = false;
+};
+
+// One run of one cell: its steps in the order they run, each a method; what differs between
+// forwarders is asked of the launcher. The record collects what every step saw, so a failed
+// step's error record still shows how far the cell got.
+class Cell {
+ public:
+  Cell(const CellParams& params, const RigEnvironment& env, int rep)
+      : params_(params),
+        env_(env),
+        launcher_(launcher_for(params.forwarder)),
+        run_s_(params.warmup_s + params.window_s + kTrafficTailS) {
+    record_["cell_id"] = params.id();
+    record_["label"] = params.label();
+    record_["rep"] = rep;
+    record_["started"] = utc_timestamp();
+    record_["params"] = to_json(params);
+    record_["placement"] = placement_json(env);
+    record_["status"] = "ok";
+  }
+
+  json run() {
+    if (auto reason = launcher_.unsupported_reason(params_)) {
+      return with_status("unsupported", *reason);
+    }
+    if (auto reason = unavailable_reason(params_, env_.capabilities)) {
+      return with_status("skipped", *reason);
+    }
+    for (auto step : {&Cell::prepare, &Cell::rig_up, &Cell::start_anchors, &Cell::start_sink,
+                      &Cell::start_forwarder, &Cell::start_generator, &Cell::measure_window,
+                      &Cell::stop, &Cell::observe}) {
+      if (auto done = (this->*step)(); !done) {
+        return error_record(record_, done.error().to_string());
+      }
+    }
+    log("delivered " + std::to_string(record_.value("delivered_pps", 0.0)) + " pps, loss " +
+        std::to_string(record_.value("loss_pct", 0.0)) + " %");
+    return record_;
+  }
+
+ private:
+  json with_status(const char* status, const std::string& reason) {
+    record_["status"] = status;
+    record_["reason"] = reason;
+    return record_;
+  }
+
+  void log(const std::string& text) const {
+    if (env_.verbose) {
+      std::fprintf(stderr, "[%s] %s\n", prefix_.c_str(), text.c_str());
+    }
+  }
+
+  std::string path(const char* name) const { return dir_ + "/" + name; }
+
+  // A name for the cell's namespaces and directory, unique on this machine: mrl-b<pid>-<n>.
+  Result<void> prepare() {
+    if (interrupted()) {
+      return interrupted_error();
+    }
+    prefix_ = "mrl-b" + std::to_string(::getpid()) + "-" + std::to_string(g_cell_counter++);
+    dir_ = env_.work_dir + "/" + prefix_;
+    std::error_code mkdir_error;
+    std::filesystem::create_directories(dir_, mkdir_error);
+    if (mkdir_error) {
+      return fail("", "mkdir " + dir_ + ": " + mkdir_error.message());
+    }
+    resources_.emplace(env_, prefix_, dir_);
+    record_["prefix"] = prefix_;
+    files_ = ForwarderFiles{path("forwarder.out"), path("forwarder.err"), path("relay-final.json"),
+                            path("kfwd.ready")};
+    return {};
+  }
+
+  // 1. The rig: `mrelay-netns up` with one output per copy the sinks receive.
+  Result<void> rig_up() {
+    const uint32_t outputs = launcher_.outputs(params_);
+    const std::string topology = outputs == 1 ? "hop" : "fanout:" + std::to_string(params_.fanout);
+    record_["params"]["topology"] = topology;
+    std::vector<std::string> up = {env_.netns_tool,
+                                   "up",
+                                   topology,
+                                   "--prefix",
+                                   prefix_,
+                                   "--owner-pid",
+                                   std::to_string(::getpid()),
+                                   "--json"};
+    if (!params_.egress_qdisc.empty()) {
+      up.insert(up.end(), {"--egress-qdisc", params_.egress_qdisc});
+    }
+    if (auto mask = ingress_rps_mask(params_, env_)) {
+      up.insert(up.end(), {"--rps-cpus", *mask});
+    }
+    log("rig up " + topology);
+    auto rig = run_capture(up, kRigTimeout);
+    if (!rig) {
+      return fail("mrelay-netns up", rig.error().to_string());
+    }
+    resources_->rig_created();  // even a failed `up` may have left something for `down`
+    if (!rig->status.ok()) {
+      return fail("mrelay-netns up " + topology,
+                  rig->status.describe() + ": " + text_tail(rig->err, 400));
+    }
+    if (auto read = read_topology(rig->out, topology); !read) {
+      return read;
+    }
+    auto sink = launcher_.sink_plan(params_, topology_);
+    if (!sink) {
+      return tl::unexpected(sink.error());
+    }
+    sink_ = *sink;
+    return {};
+  }
+
+  // The first source, relay and sink of `mrelay-netns up --json` (netns/topologies.md).
+  Result<void> read_topology(const std::string& text, const std::string& topology) {
+    json topo = json::parse(text, nullptr, false);
+    if (!topo.is_object() || !topo.contains("relays") || topo["relays"].empty() ||
+        topo["sources"].empty() || topo["sinks"].empty()) {
+      return fail("mrelay-netns up", "unexpected JSON: " + text_tail(text, 300));
+    }
+    record_["rig"] = json{{"topology", topology}, {"settings", topo.value("settings", json())}};
+    const json& source = topo["sources"][0];
+    const json& relay = topo["relays"][0];
+    const json& sink = topo["sinks"][0];
+    topology_ = RigTopology{source["ns"].get<std::string>(),
+                            source["interface"].get<std::string>(),
+                            relay["ns"].get<std::string>(),
+                            relay["ingress"][0].get<std::string>(),
+                            relay["egress"].get<std::vector<std::string>>(),
+                            sink["ns"].get<std::string>(),
+                            sink["interfaces"].get<std::vector<std::string>>()};
+    return {};
+  }
+
+  // Anchors: one idle process per namespace whose /proc/PID/net/snmp we read, so the window's
+  // edges can be sampled whatever the generator, sink or forwarder are doing (or have done).
+  Result<void> start_anchors() {
+    const std::string lifetime =
+        number_text("%.0f", params_.warmup_s + params_.window_s + 10 * kChildSlackS);
+    for (const auto& [role, ns] : std::map<std::string, std::string>{{"src", topology_.source_ns},
+                                                                     {"relay", topology_.relay_ns},
+                                                                     {"sink", topology_.sink_ns}}) {
+      auto anchor = spawn(SpawnOptions{{"sleep", lifetime}, ns, "", ""});
+      if (!anchor) {
+        return fail("spawn anchor in " + ns, anchor.error().to_string());
+      }
+      resources_->track(*anchor);
+      anchors_[role] = *anchor;
+    }
+    return {};
+  }
+
+  // 2. The sink, where the launcher says, then its ready file.
+  Result<void> start_sink() {
+    std::vector<std::string> args = realtime_prefix(sink_rt_priority(env_));
+    args.push_back(env_.bin_dir + "/mrelay-sink");
+    for (const std::string& interface : sink_.interfaces) {
+      args.insert(args.end(), {"--interface", interface});
+    }
+    const std::string ready_file = path("sink.ready");
+    args.insert(args.end(),
+                {"--group", sink_.group, "--duration", number_text("%.3f", run_s_ + kChildSlackS),
+                 "--idle-exit", std::to_string(kSinkIdleExitS), "--rcvbuf",
+                 std::to_string(params_.sink_rcvbuf), "--cpu", std::to_string(env_.load_cpu),
+                 "--ready-file", ready_file, "--json"});
+    auto pid = spawn(SpawnOptions{args, sink_.ns, path("sink.json"), path("sink.err")});
+    if (!pid) {
+      return fail("spawn mrelay-sink", pid.error().to_string());
+    }
+    sink_pid_ = *pid;
+    resources_->track(sink_pid_);
+    log("sink pid " + std::to_string(sink_pid_));
+    const auto deadline = Clock::now() + kReadyTimeout;
+    while (!std::filesystem::exists(ready_file)) {
+      if (!process_alive(sink_pid_) || Clock::now() > deadline || interrupted()) {
+        return fail("mrelay-sink did not become ready", file_tail(path("sink.err"), 400));
+      }
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return {};
+  }
+
+  // 3. The forwarder (none for direct), until it can forward; then its perf counters.
+  Result<void> start_forwarder() {
+    auto command = launcher_.command(LaunchContext{params_, env_, topology_, files_, run_s_});
+    if (!command) {
+      return tl::unexpected(command.error());
+    }
+    if (!command->empty()) {
+      auto pid = spawn(SpawnOptions{*command, topology_.relay_ns, files_.out, files_.err});
+      if (!pid) {
+        return fail("spawn " + command->front(), pid.error().to_string());
+      }
+      forwarder_pid_ = *pid;
+      resources_->track(forwarder_pid_);
+      log("forwarder " + to_string(params_.forwarder) + " pid " + std::to_string(forwarder_pid_));
+      if (auto ready = wait_forwarder_ready(); !ready) {
+        return ready;
+      }
+      std::this_thread::sleep_for(kSettle);
+    }
+    record_["forwarder_command"] = *command;
+    attach_counters();
+    return {};
+  }
+
+  Result<void> wait_forwarder_ready() const {
+    const auto deadline = Clock::now() + kReadyTimeout;
+    for (;;) {
+      if (!process_alive(forwarder_pid_)) {
+        return fail(to_string(params_.forwarder),
+                    "exited during start-up: " + file_tail(files_.err, 600));
+      }
+      if (launcher_.ready(params_, forwarder_pid_, files_)) {
+        return {};
+      }
+      if (Clock::now() > deadline || interrupted()) {
+        return fail(to_string(params_.forwarder), "not ready within " +
+                                                      std::to_string(kReadyTimeout.count()) +
+                                                      " s: " + file_tail(files_.err, 600));
+      }
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  }
+
+  // Perf counters on a forwarder that forwards in its own process (not the kernel's).
+  bool counts_forwarder_process() const {
+    return forwarder_pid_ > 0 && launcher_.forwards_in_process();
+  }
+
+  void attach_counters() {
+    if (!counts_forwarder_process()) {
+      return;
+    }
+    auto attached = WindowCounters::attach(forwarder_pid_);
+    if (attached) {
+      counters_.emplace(std::move(*attached));
+    } else {
+      counter_note_ = "unavailable: " + attached.error().to_string();
+    }
+  }
+
+  // 4. The generator: warm-up, window and tail at the cell's rate, from the source namespace.
+  Result<void> start_generator() {
+    std::vector<std::string> args = realtime_prefix(env_.load_rt_priority);
+    args.insert(args.end(), {env_.bin_dir + "/mrelay-gen",
+                             "--interface",
+                             topology_.source_interface,
+                             "--group",
+                             input_endpoint(),
+                             "--streams",
+                             std::to_string(params_.streams),
+                             "--size",
+                             std::to_string(params_.size),
+                             "--rate",
+                             number_text("%.0f", params_.rate_pps),
+                             "--batch",
+                             std::to_string(params_.generator_batch()),
+                             "--duration",
+                             number_text("%.3f", run_s_),
+                             "--warmup",
+                             number_text("%.3f", params_.warmup_s),
+                             "--ttl",
+                             std::to_string(kGeneratorTtl),
+                             "--cpu",
+                             std::to_string(env_.load_cpu),
+                             "--json"});
+    if (params_.gen_bursts) {
+      args.push_back("--bursts");
+    }
+    record_["generator_command"] = args;
+    gen_start_ = Clock::now();
+    auto pid = spawn(SpawnOptions{args, topology_.source_ns, path("gen.json"), path("gen.err")});
+    if (!pid) {
+      return fail("spawn mrelay-gen", pid.error().to_string());
+    }
+    gen_pid_ = *pid;
+    resources_->track(gen_pid_);
+    log("gen pid " + std::to_string(gen_pid_));
+    targets_ = sample_targets();
+    return {};
+  }
+
+  SampleTargets sample_targets() const {
+    SampleTargets targets;
+    targets.cpu = {{"gen", gen_pid_}, {"sink", sink_pid_}};
+    targets.snmp = anchors_;
+    if (sink_.ns == topology_.relay_ns) {
+      targets.snmp.erase("sink");  // unused: direct's sink lives in the relay namespace
+    }
+    targets.relay_cpu = env_.relay_cpu;
+    if (counts_forwarder_process()) {
+      targets.cpu["relay"] = forwarder_pid_;
+      targets.switches = forwarder_pid_;
+    }
+    return targets;
+  }
+
+  WindowSample sample_edge() const {
+    if (forwarder_pid_ > 0) {
+      launcher_.at_window_edge(forwarder_pid_);
+    }
+    return take_window_sample(targets_);
+  }
+
+  // 5. The window: after the warm-up, sample; after the window, sample again.
+  Result<void> measure_window() {
+    if (!sleep_until(gen_start_ + seconds(params_.warmup_s))) {
+      return interrupted_error();
+    }
+    if (counters_) {
+      counters_->start();
+    }
+    window_start_ = sample_edge();
+    if (!sleep_until(window_start_.when + seconds(params_.window_s))) {
+      return interrupted_error();
+    }
+    if (counters_) {
+      perf_reading_ = counters_->read();
+    }
+    window_end_ = sample_edge();
+    forwarder_survived_ = forwarder_pid_ <= 0 || process_alive(forwarder_pid_);
+    return {};
+  }
+
+  // 6. Stop in order: generator (ends by itself), sink (idle exit), forwarder (SIGTERM).
+  Result<void> stop() {
+    const auto child_budget = milliseconds(static_cast<int64_t>((run_s_ + kChildSlackS) * 1000));
+    gen_status_ = wait_for_exit(gen_pid_, child_budget, true);
+    if (gen_status_.timed_out) {
+      gen_status_ = stop_process(gen_pid_, SIGTERM, milliseconds(2000));
+    }
+    sink_status_ = wait_for_exit(sink_pid_, child_budget, true);
+    if (sink_status_.timed_out) {
+      sink_status_ = stop_process(sink_pid_, SIGTERM, milliseconds(2000));
+    }
+    if (forwarder_pid_ > 0) {
+      forwarder_status_ = stop_process(forwarder_pid_, SIGTERM, kStopGrace);
+    }
+    record_["exit"] =
+        json{{"generator", gen_status_.describe()},
+             {"sink", sink_status_.describe()},
+             {"forwarder", forwarder_pid_ > 0 ? forwarder_status_.describe() : "none"}};
+    if (interrupted()) {
+      return interrupted_error();
+    }
+    return {};
+  }
+
+  // 7. What the children reported and the window's samples, into the record's metrics.
+  Result<void> observe() {
+    WindowObservation obs;
+    obs.gen = json::parse(read_text_file(path("gen.json")).value_or(""), nullptr, false);
+    obs.sink = json::parse(read_text_file(path("sink.json")).value_or(""), nullptr, false);
+    if (!obs.gen.is_object()) {
+      return fail("mrelay-gen gave no JSON (" + gen_status_.describe() + ")",
+                  file_tail(path("gen.err"), 400));
+    }
+    if (!obs.sink.is_object()) {
+      return fail("mrelay-sink gave no JSON (" + sink_status_.describe() + ")",
+                  file_tail(path("sink.err"), 400));
+    }
+    if (!forwarder_survived_) {
+      return fail(to_string(params_.forwarder) + " died during the window (" +
+                      forwarder_status_.describe() + ")",
+                  file_tail(files_.err, 600));
+    }
+    obs.sample_window_s =
+        std::chrono::duration<double>(window_end_.when - window_start_.when).count();
+    read_perf(obs);
+    add_window_deltas(window_start_, window_end_, obs);
+    launcher_.read_report(ForwarderReport{files_, window_start_.when, window_end_.when}, obs,
+                          record_);
+    const json metrics = compute_metrics(params_, obs);
+    for (const auto& item : metrics.items()) {
+      record_[item.key()] = item.value();
+    }
+    record_["outputs"] = launcher_.outputs(params_);
+    record_["generator"] = json{{"achieved_pps", obs.gen.value("achieved_pps", json())},
+                                {"errors_by_errno", obs.gen.value("errors_by_errno", json())},
+                                {"warmup_sent", obs.gen.value("warmup_sent", json())},
+                                {"syscalls", obs.gen.value("syscalls", json())}};
+    record_["sink"] = json{{"warmup_received", obs.sink.value("warmup_received", json())},
+                           {"streams", obs.sink.value("streams", json())},
+                           {"syscalls", obs.sink.value("syscalls", json())}};
+    return {};
+  }
+
+  // The forwarder's perf counts over the window, and every event's reading in the record.
+  void read_perf(WindowObservation& obs) {
+    if (!perf_reading_) {
+      obs.counter_path = counter_note_;
+      return;
+    }
+    obs.forwarder_syscalls = perf_reading_->syscalls;
+    obs.context_switches = perf_reading_->context_switches;
+    obs.counter_path = perf_reading_->path;
+    obs.context_switch_source = perf_reading_->context_switches ? "perf" : "";
+    json events = json::object();
+    for (const auto& [name, value] : perf_reading_->values) {
+      events[name] = value;
+    }
+    for (const auto& [name, reason] : perf_reading_->unsupported) {
+      events[name] = "unsupported: " + reason;
+    }
+    record_["perf_events"] = events;
+  }
+
+  const CellParams& params_;
+  const RigEnvironment& env_;
+  const Launcher& launcher_;
+  const double run_s_;  // how long the generator sends: warm-up + window + tail
+  json record_;
+  std::string prefix_;
+  std::string dir_;
+  std::optional<CellResources> resources_;
+  ForwarderFiles files_;
+  RigTopology topology_;
+  SinkPlan sink_;
+  std::map<std::string, pid_t> anchors_;  // role -> idle process in that namespace
+  pid_t sink_pid_ = -1;
+  pid_t forwarder_pid_ = -1;
+  pid_t gen_pid_ = -1;
+  std::optional<WindowCounters> counters_;
+  std::string counter_note_;  // why there are no perf counters
+  Clock::time_point gen_start_;
+  SampleTargets targets_;
+  WindowSample window_start_;
+  WindowSample window_end_;
+  std::optional<WindowCounters::Reading> perf_reading_;
+  bool forwarder_survived_ = true;
+  ExitStatus gen_status_;
+  ExitStatus sink_status_;
+  ExitStatus forwarder_status_;
+};
+
+}  // namespace
+
+nlohmann::json run_cell(const CellParams& params, const RigEnvironment& env, int rep) {
+  // Unexpected JSON from a child (a wrong type) throws inside nlohmann::json; the cell's
+  // resources are released by unwinding, and the sweep goes on with an error record.
+  try {
+    return Cell(params, env, rep).run();
+  } catch (const std::exception& error) {
+    return json{{"cell_id", params.id()},
+                {"label", params.label()},
+                {"rep", rep},
+                {"params", to_json(params)},
+                {"placement", placement_json(env)},
+                {"status", "error"},
+                {"reason", std::string("unexpected: ") + error.what()}};
+  }
+}
+
+Result<std::string> run_netns_gc(const RigEnvironment& env) {
+  auto result = run_capture({env.netns_tool, "gc"}, std::chrono::seconds(120));
+  if (!result) {
+    return tl::unexpected(result.error());
+  }
+  if (!result->status.ok()) {
+    return fail("mrelay-netns gc", result->status.describe() + ": " + text_tail(result->err, 500));
+  }
+  return result->out + result->err;
+}
+
+nlohmann::json run_ndr_cell(const CellParams& params, const NdrOptions& options,
+                            const RigEnvironment& env, int rep) {
+  CellParams trial_params = params;
+  trial_params.ndr = false;
+  NdrOptions search = options;
+  json saturation;
+  if (search.max_rate <= 0) {
+    trial_params.rate_pps = 0;
+    saturation = run_cell(trial_params, env, rep);
+    if (saturation.value("status", "") != "ok") {
+      saturation["cell_id"] = params.id();
+      saturation["label"] = params.label();
+      saturation["params"] = to_json(params);
+      return saturation;
+    }
+    search.max_rate = saturation.value("offered_pps", 0.0);
+  }
+  json last_record;
+  std::map<double, json> records;
+  auto trial = [&](double rate) -> Result<NdrTrialOutcome> {
+    trial_params.rate_pps = std::floor(rate);
+    json record = run_cell(trial_params, env, rep);
+    if (record.value("status", "") != "ok") {
+      return fail("ndr trial at " + std::to_string(static_cast<uint64_t>(rate)) + " pps",
+                  record.value("reason", "failed"));
+    }
+    records[rate] = record;
+    return NdrTrialOutcome{record.value("loss_pct", 100.0), record.value("offered_pps", 0.0)};
+  };
+  auto result = find_ndr(search, trial);
+  json record;
+  if (!result) {
+    record = json{{"status", "error"}, {"reason", result.error().to_string()}};
+  } else if (result->found && records.count(result->ndr_pps) != 0) {
+    record = records[result->ndr_pps];
+  } else if (!records.empty()) {
+    record = records.begin()->second;
+  }
+  record["cell_id"] = params.id();
+  record["label"] = params.label();
+  record["rep"] = rep;
+  record["params"] = to_json(params);
+  json trials = json::array();
+  if (result) {
+    for (const auto& t : result->trials) {
+      trials.push_back(json{{"rate", t.rate},
+                            {"loss_pct", t.loss_pct},
+                            {"offered_pps", t.offered_pps},
+                            {"pass", t.pass},
+                            {"phase", t.phase}});
+    }
+    record["ndr_pps"] = result->found ? json(result->ndr_pps) : json(nullptr);
+    // What the generator actually offered in the confirming trial (RFC 2544 reports offered).
+    record["ndr_offered_pps"] = result->found && !result->trials.empty()
+                                    ? json(result->trials.back().offered_pps)
+                                    : json(nullptr);
+    if (!result->found && record.value("status", "ok") == "ok") {
+      record["status"] = "ok";
+    }
+  }
+  record["ndr"] =
+      json{{"found", result && result->found},
+           {"note", result ? result->note : result.error().to_string()},
+           {"loss_threshold_pct", search.loss_threshold_pct},
+           {"resolution", search.resolution},
+           {"min_rate", search.min_rate},
+           {"max_rate", search.max_rate},
+           {"saturation_offered_pps",
+            saturation.is_object() ? saturation.value("offered_pps", json()) : json(nullptr)},
+           {"trials", trials}};
+  return record;
+}
+
+}  // namespace mrelay::harness

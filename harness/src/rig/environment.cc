@@ -1,0 +1,88 @@
+// Where and how the rig runs, and the placement block of every record: see rig/environment.h.
+#include "rig/environment.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#ifndef MRELAY_NETNS_DIR
+#error \
+    "MRELAY_NETNS_DIR (the netns/ folder of the source tree) is set by harness/src/rig/CMakeLists.txt"
+#endif
+
+namespace mrelay::harness {
+namespace {
+
+using nlohmann::json;
+
+// RPS is usable unless the probe said otherwise (no probe: assume it, as before probes).
+bool rps_available(const RigEnvironment& env) {
+  const Capability* rps = env.capabilities.find(capability::kRps);
+  return rps == nullptr || rps->present;
+}
+
+std::string forwarder_cpu_mask(const RigEnvironment& env) {
+  char mask[16];
+  std::snprintf(mask, sizeof(mask), "%x", 1u << env.relay_cpu);
+  return mask;
+}
+
+}  // namespace
+
+RigEnvironment default_environment(const std::string& bin_dir) {
+  RigEnvironment env;
+  env.bin_dir = bin_dir;
+  const char* netns_dir = std::getenv("MRELAY_NETNS_DIR");
+  env.netns_tool =
+      std::string(netns_dir != nullptr ? netns_dir : MRELAY_NETNS_DIR) + "/mrelay-netns";
+  env.repo_dir = std::filesystem::path(env.netns_tool).parent_path().parent_path().string();
+  env.work_dir = "/tmp/mrelay-bench-" + std::to_string(::getpid());
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  env.relay_cpu = cores > 1 ? 1 : 0;
+  env.load_cpu = 0;
+  return env;
+}
+
+nlohmann::json placement_json(const RigEnvironment& env) {
+  const bool rps = rps_available(env);
+  return json{{"cores_online", ::sysconf(_SC_NPROCESSORS_ONLN)},
+              {"forwarder_cpu", env.relay_cpu},
+              {"generator_cpu", env.load_cpu},
+              {"sink_cpu", env.load_cpu},
+              {"kernel_rps_cpus_mask", rps ? json(forwarder_cpu_mask(env)) : json(nullptr)},
+              {"forwarder_rt_priority", env.forwarder_rt_priority},
+              {"generator_rt_priority", env.load_rt_priority},
+              {"ingress_rps", !rps                  ? "unavailable (kernel without RPS)"
+                              : env.ingress_rps_all ? "all forwarders and direct"
+                                                    : "kernel references only"},
+              {"sink_rt_priority", sink_rt_priority(env)},
+              {"how",
+               "mrelay --cpus --rt-priority; socat via taskset and chrt -f; kernel references via "
+               "RPS on the relay ingress (softirq); direct's sink receive work via RPS on the "
+               "same ingress; mrelay-gen/mrelay-sink --cpu"}};
+}
+
+std::optional<std::string> ingress_rps_mask(const CellParams& params, const RigEnvironment& env) {
+  if (!rps_available(env)) {
+    return std::nullopt;
+  }
+  if (is_kernel_reference(params.forwarder) || env.ingress_rps_all) {
+    return forwarder_cpu_mask(env);
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> realtime_prefix(int priority) {
+  if (priority <= 0) {
+    return {};
+  }
+  return {"chrt", "-f", std::to_string(priority)};
+}
+
+int sink_rt_priority(const RigEnvironment& env) {
+  return env.load_rt_priority > 0 ? env.load_rt_priority + 1 : 0;
+}
+
+}  // namespace mrelay::harness

@@ -1,0 +1,75 @@
+// Where and how the rig runs: the programs' directory, the namespace tool, the cores of the
+// forwarder and of the load (generator and sink), their real-time priorities, RPS, and what
+// this machine can do. One environment serves every cell of a run; its placement block is
+// recorded with every result.
+//
+//   RigEnvironment env = default_environment("build/bin");
+//   env.capabilities = probe_capabilities(env.nft, env.socat);
+//   record["placement"] = placement_json(env);
+//   mrelay-netns up ... --rps-cpus *ingress_rps_mask(params, env)
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reference/capabilities.h"
+#include "rig/spec.h"
+
+namespace mrelay::harness {
+
+struct RigEnvironment {
+  std::string bin_dir;     // holds mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd
+  std::string netns_tool;  // the mrelay-netns script
+  std::string repo_dir;    // for `git rev-parse HEAD`
+  std::string work_dir;    // per-cell child output files go below it
+  std::string socat = "socat";
+  int relay_cpu = 1;  // core of the forwarder (1 on a 2-core machine)
+  int load_cpu = 0;   // core of generator and sink
+  // SCHED_FIFO priority of the user-space forwarders (mrelay --rt-priority, socat via chrt -f),
+  // 0 = normal scheduling. Kernel forwarding runs in softirq on its core, ahead of any task;
+  // without this a relay sharing its core with other work (builds on a shared VM) waits behind
+  // it at every wake-up and loses packets it had the CPU to forward.
+  int forwarder_rt_priority = 10;
+  // SCHED_FIFO priority of the generator (this value) and the sink (one above, so a generator
+  // at full speed cannot starve the sink on their shared core); 0 = normal scheduling. On a VM
+  // whose load core also runs other work (builds), a normal-priority paced generator fell 5-10 %
+  // short of its rate at 10k pps and the NDR search took that for a failed trial: the search
+  // measured the generator, not the forwarder.
+  int load_rt_priority = 10;
+  // RPS on the relay ingress to the forwarder's core for every forwarder (true) or only for
+  // kernel forwarding (false, the rule before placement was made fair). Without it the ingress
+  // softirq of mrelay (AF_PACKET ring copy, the IP stack's look at the frame) and socat runs on the
+  // generator's core, which slows the generator and hides that work from the forwarder's core.
+  bool ingress_rps_all = true;
+  // What this machine can do (probe_capabilities(), once per run): cells needing a missing
+  // capability are skipped with the reason. Empty = not probed: every cell is tried.
+  Capabilities capabilities;
+  std::string nft = "nft";  // the nft program for the kernel-nft reference
+  bool keep_files = false;  // keep child outputs (logs) after the cell
+  bool verbose = false;     // print each step to stderr
+};
+
+/// Paths from the binary directory (MRELAY_BIN_DIR), the netns dir compiled in (or
+/// MRELAY_NETNS_DIR), and cores from the number online (1 core: everything on core 0).
+[[nodiscard]] RigEnvironment default_environment(const std::string& bin_dir);
+
+/// The placement block recorded with every result.
+[[nodiscard]] nlohmann::json placement_json(const RigEnvironment& env);
+
+/// The RPS mask for the relay ingress of this cell, or nothing. Kernel references always get
+/// it (their forwarding is the ingress softirq); mrelay, socat and direct get it with
+/// ingress_rps_all, so every forwarder -- and direct's sink -- has the same two cores.
+[[nodiscard]] std::optional<std::string> ingress_rps_mask(const CellParams& params,
+                                                          const RigEnvironment& env);
+
+/// `chrt -f PRIORITY` in front of a command, or nothing for priority 0. chrt execs the
+/// program, so the spawned pid is the program's own.
+[[nodiscard]] std::vector<std::string> realtime_prefix(int priority);
+
+/// The sink's real-time priority: one above the generator's, so a generator at full speed
+/// cannot starve the sink on their shared core (0 when the load runs without one).
+[[nodiscard]] int sink_rt_priority(const RigEnvironment& env);
+
+}  // namespace mrelay::harness

@@ -1,0 +1,143 @@
+// How a cell starts, watches and reads each kind of forwarder: one launcher per kind behind
+// one small interface, the way the relay has one egress backend per send mechanism.
+//
+//   const Launcher& launcher = launcher_for(params.forwarder);
+//   if (auto why = launcher.unsupported_reason(params)) { record["status"] = "unsupported"; }
+//   auto sink = launcher.sink_plan(params, topology);            // where the sink listens
+//   auto argv = launcher.command(LaunchContext{params, env, topology, files, run_s});
+//   ... spawn argv (none for direct), poll launcher.ready(params, pid, files) ...
+//   launcher.at_window_edge(pid);                                 // mrelay: SIGUSR1
+//   launcher.read_report(report, observation, record);            // after the stop
+//
+// The kinds (launch_*.cc): mrelay (the relay under test), kernel references (mrelay-kfwd by
+// multicast routing, `kernel`, or nftables, `kernel-nft`), socat (a userspace copy loop), and
+// direct (no forwarder: the sink on the relay's ingress link, the rig's ceiling).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mrelay/error.h"
+#include "reference/capabilities.h"
+#include "rig/environment.h"
+#include "rig/metrics.h"
+#include "rig/spec.h"
+
+namespace mrelay::harness {
+
+// Addresses of the measurement traffic (inside the rig's namespaces only).
+inline constexpr const char* kInputGroup = "239.1.1.1";
+inline constexpr int kInputPort = 5000;
+inline constexpr const char* kOutputGroup = "239.2.0.1";
+inline constexpr int kOutputPort = 6000;
+
+// Extra run time the sink and generator are allowed beyond warm-up + window (seconds); the
+// kernel reference's mrelay-kfwd runs three times that long, so it outlives both.
+inline constexpr double kChildSlackS = 5.0;
+
+/// "239.1.1.1:5000", "239.2.0.1:6000": a group and port as the programs take them.
+[[nodiscard]] std::string input_endpoint();
+[[nodiscard]] std::string output_endpoint();
+
+/// The namespaces and interfaces `mrelay-netns up --json` created for a cell (the first
+/// source, relay and sink; netns/topologies.md).
+struct RigTopology {
+  std::string source_ns;
+  std::string source_interface;
+  std::string relay_ns;
+  std::string relay_ingress;
+  std::vector<std::string> relay_egress;
+  std::string sink_ns;
+  std::vector<std::string> sink_interfaces;
+};
+
+/// Files a forwarder writes (paths in the cell's directory).
+struct ForwarderFiles {
+  std::string out;
+  std::string err;
+  std::string relay_final;  // mrelay --stats-json
+  std::string ready;        // mrelay-kfwd --ready-file
+};
+
+/// Where the sink listens for what the forwarder sends.
+struct SinkPlan {
+  std::string ns;
+  std::string group;  // GROUP:PORT
+  std::vector<std::string> interfaces;
+};
+
+/// What a launcher needs to build the forwarder's command line.
+struct LaunchContext {
+  const CellParams& params;
+  const RigEnvironment& env;
+  const RigTopology& topology;
+  const ForwarderFiles& files;
+  double run_s = 0;  // warm-up + window + tail: how long the generator sends
+};
+
+/// What the forwarder left behind once stopped, and when the window's edges were sampled.
+struct ForwarderReport {
+  const ForwarderFiles& files;
+  std::chrono::steady_clock::time_point window_start;
+  std::chrono::steady_clock::time_point window_end;
+};
+
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+
+  /// Why this forwarder cannot do the cell on any machine ("unsupported"), or nothing.
+  [[nodiscard]] virtual std::optional<std::string> unsupported_reason(
+      const CellParams& params) const;
+  /// The capability (capability::k*) the cell's forwarder needs from this machine; empty
+  /// for none.
+  [[nodiscard]] virtual std::string_view required_capability(const CellParams& params) const;
+
+  /// Copies of each packet the sinks receive: the fanout (1 for direct).
+  [[nodiscard]] virtual uint32_t outputs(const CellParams& params) const;
+  /// Where the sink listens: by default on each relay output's peer for the output group;
+  /// fails when the topology has fewer outputs than the cell's fanout.
+  [[nodiscard]] virtual Result<SinkPlan> sink_plan(const CellParams& params,
+                                                   const RigTopology& topology) const;
+
+  /// The forwarder's command line, run in the relay namespace; empty for no forwarder.
+  [[nodiscard]] virtual Result<std::vector<std::string>> command(
+      const LaunchContext& context) const = 0;
+  /// True once the forwarder can forward (polled until a deadline). By default: its
+  /// namespace joined the input group.
+  [[nodiscard]] virtual bool ready(const CellParams& params, pid_t pid,
+                                   const ForwarderFiles& files) const;
+  /// True when the forwarding runs in the forwarder's own process, so its CPU time, syscalls
+  /// and context switches are the forwarding's; false for the kernel references, whose
+  /// forwarding runs in softirq on the forwarder's core (measured on the core instead).
+  [[nodiscard]] virtual bool forwards_in_process() const;
+
+  /// At each edge of the measuring window, just before the rig samples its counters.
+  virtual void at_window_edge(pid_t pid) const;
+  /// After the stop: what the forwarder reported itself, into the observation and the record.
+  virtual void read_report(const ForwarderReport& report, WindowObservation& observation,
+                           nlohmann::json& record) const;
+};
+
+/// The launcher of each forwarder kind (static instances).
+[[nodiscard]] const Launcher& launcher_for(Forwarder forwarder);
+
+/// Why this machine cannot run a cell (its forwarder, egress backend or egress qdisc needs a
+/// capability it lacks), or nothing when it can.
+[[nodiscard]] std::optional<std::string> unavailable_reason(const CellParams& params,
+                                                            const Capabilities& caps);
+
+// The launchers, one per file (launch_*.cc).
+[[nodiscard]] const Launcher& mrelay_launcher();
+[[nodiscard]] const Launcher& kernel_launcher();
+[[nodiscard]] const Launcher& socat_launcher();
+[[nodiscard]] const Launcher& direct_launcher();
+
+}  // namespace mrelay::harness

@@ -1,0 +1,81 @@
+// Turns what one cell observed (generator and sink JSON, the relay's SIGUSR1 stats lines at
+// the window edges, /proc CPU times, perf counts, /proc/net/snmp) into the record's metrics,
+// with the definitions of docs/metrics.md. Pure functions over parsed inputs, so they are tested
+// with canned JSON.
+//
+//   WindowObservation obs;  obs.gen = gen_json; obs.sink = sink_json; ...
+//   nlohmann::json metrics = compute_metrics(params, obs);
+//   metrics["delivered_pps"], metrics["loss_pct"], metrics["limited_by"] ...
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mrelay/error.h"
+#include "rig/spec.h"
+
+namespace mrelay::harness {
+
+/// UDP counters of one namespace's /proc/net/snmp ("Udp:" lines), by name.
+using SnmpUdp = std::map<std::string, int64_t>;
+
+/// Parses the two "Udp:" lines of /proc/net/snmp. Errors when they are missing.
+[[nodiscard]] Result<SnmpUdp> parse_snmp_udp(const std::string& text);
+
+/// utime + stime (clock ticks) from the text of /proc/PID/stat; handles ")" in comm.
+[[nodiscard]] Result<uint64_t> parse_proc_stat_ticks(const std::string& text);
+
+/// Busy (non-idle, non-iowait) and total ticks of one CPU ("cpuN" line) in /proc/stat.
+struct CoreTicks {
+  uint64_t busy = 0;
+  uint64_t kernel = 0;  // system + irq + softirq: where kernel forwarding runs
+  uint64_t total = 0;
+};
+[[nodiscard]] Result<CoreTicks> parse_core_ticks(const std::string& proc_stat, int cpu);
+
+/// Every JSON object line of the relay's stdout whose "event" is "stats" or "final".
+[[nodiscard]] std::vector<nlohmann::json> parse_stats_lines(const std::string& text);
+
+/// Everything sampled for one cell. Optional fields stay empty when not applicable or not
+/// measurable; they become JSON null.
+struct WindowObservation {
+  nlohmann::json gen;   // mrelay-gen --json output
+  nlohmann::json sink;  // mrelay-sink --json output
+  // Relay stats lines taken with SIGUSR1 at the window's start and end (mrelay only).
+  std::optional<nlohmann::json> relay_start;
+  std::optional<nlohmann::json> relay_end;
+  double sample_window_s = 0;  // wall clock between the start and end samples
+  // CPU seconds (user+sys) used over the sample window, by role: "relay", "gen", "sink".
+  std::map<std::string, double> cpu_seconds;
+  // Busy seconds of the forwarder's core over the window (/proc/stat; every forwarder). For the
+  // kernel reference this is its relay CPU; for the others it reveals contention.
+  std::optional<double> kernel_core_busy_s;
+  // ... of which in the kernel (system + irq + softirq). On a shared machine other tenants'
+  // user time lands in busy too; the kernel share is what forwarding itself costs.
+  std::optional<double> kernel_core_kernel_s;
+  std::optional<uint64_t> forwarder_syscalls;  // perf raw_syscalls:sys_enter delta
+  std::optional<uint64_t> context_switches;    // forwarder, over the window
+  std::string counter_path;                    // how the counts were taken (e.g. "tracefs-id")
+  std::string context_switch_source;           // "perf" or "/proc/PID/task/*/status"
+  // UDP snmp deltas over the window, by role: "src", "relay", "sink".
+  std::map<std::string, SnmpUdp> snmp_delta;
+};
+
+/// The metric part of a cell record (names are a contract for the Python gate/report):
+/// offered_pps, delivered_pps, loss_pct, latency_ns, syscalls_per_pkt, buffer_exhaustion_pct,
+/// relay_cpu_pct, cpu_pct {relay, gen, sink}, context_switches, perf_counter_path,
+/// relay_counters (deltas), sink_kernel_drops, snmp_udp_delta, limited_by, window_s, ...
+[[nodiscard]] nlohmann::json compute_metrics(const CellParams& params,
+                                             const WindowObservation& observation);
+
+/// Per-counter difference end - start of two relay stats lines' "total" objects.
+[[nodiscard]] nlohmann::json counter_deltas(const nlohmann::json& start, const nlohmann::json& end);
+
+/// Thresholds the limiter heuristic uses (percent of one core).
+inline constexpr double kSaturatedCpuPct = 95.0;
+
+}  // namespace mrelay::harness

@@ -1,0 +1,717 @@
+// mrelay-bench: measurements of mrelay and its references on the namespace rig.
+//
+//   mrelay-bench cell --forwarder mrelay --egress uring --size 512 --rate 50000 --window 2
+//   mrelay-bench ndr --forwarder kernel --size 512 --resolution 0.02
+//   mrelay-bench sweep reports/sweeps/quickstart.json --out reports/runs/quickstart.json
+//   mrelay-bench table reports/runs/quickstart.json [--markdown]
+//   mrelay-bench probe [--json]
+//   mrelay-bench gc
+//
+// cell/ndr print one JSON record on stdout (the metrics of docs/metrics.md); sweep writes a results
+// file (every raw sample, machine fingerprint, commit, spec, date), prints the table and writes it
+// as Markdown next to the results. Needs root (network namespaces) except for `table`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/process.h"
+#include "reference/capabilities.h"
+#include "results/aggregate.h"
+#include "results/results.h"
+#include "results/table.h"
+#include "rig/cell.h"
+#include "rig/ndr.h"
+#include "rig/spec.h"
+
+namespace {
+
+using nlohmann::json;
+using namespace mrelay::harness;
+
+// Exit codes: 0 ok; 1 the measurement failed; 2 usage error; 77 skipped: needs root, or a
+// `cell`/`ndr` needs a capability this machine lacks (the reason is printed; ctest's skip code).
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNeedsRoot = 77;
+constexpr int kExitSkipped = 77;
+
+const char* const kUsage = R"(mrelay-bench: measure mrelay and its references on the namespace rig
+
+Usage:
+  mrelay-bench cell  [cell flags] [--out FILE]     one measurement; JSON record on stdout
+  mrelay-bench ndr   [cell flags] [ndr flags]      no-drop rate search; JSON record on stdout
+  mrelay-bench sweep SPEC.json --out FILE [--markdown FILE] [--bin-dir DIR] [--verbose]
+                                                   a matrix of cells, interleaved repetitions;
+                                                   --markdown default: FILE with .md
+  mrelay-bench sweep SPEC.json --dry-run           list the cells and the run count only
+  mrelay-bench table RESULTS.json [--markdown]     the summary table of a results file
+  mrelay-bench probe [--json] [--need NAME ...]    what this kernel and machine can do (the
+                                                   probes every cell, ndr and sweep run first);
+                                                   --need: exit 77 with the reason unless
+                                                   every NAME is present
+  mrelay-bench gc                                  remove stale mrl- namespaces (mrelay-netns gc)
+
+Cell flags (defaults in brackets):
+  --forwarder F       mrelay | kernel | kernel-nft | socat | direct            [mrelay]
+                      kernel = multicast routing (ipmr), kernel-nft = nftables netdev
+                      dup/fwd replication (mrelay-kfwd --method); direct = no forwarder
+  --ingress M         mrelay ingress: packet | udp                             [packet]
+  --egress B          mrelay egress backend: send|sendmmsg|uring|packet|gso   [uring]
+  --queue-depth N     mrelay io_uring SQ entries                               [1024]
+  --batch N           mrelay --batch and generator sendmmsg batch, packets     [32]
+  --gen-batch N       generator batch when it should differ from --batch       [= --batch]
+  --gen-bursts        generator sends whole batches back to back at the paced average rate
+                      (a bursty source: mrelay-gen --bursts)                   [off]
+  --sndbuf BYTES      mrelay SO_SNDBUF per output (K/M suffixes; 0 = kernel)   [4M]
+  --rcvbuf BYTES      forwarder ingress SO_RCVBUF (mrelay --rcvbuf, socat rcvbuf) [4M]
+  --sink-rcvbuf BYTES sink SO_RCVBUF                                          [4M]
+  --size BYTES        UDP payload size, 32..65507                              [512]
+  --fanout N          outputs (1 = hop topology, N = fanout:N)                 [1]
+  --streams N         generator streams                                        [1]
+  --rate PPS          offered rate, packets/s; 0 = generator at full speed     [0]
+  --warmup S          seconds of traffic before the window (excluded)          [0.5]
+  --window S          measuring window, seconds                                [2]
+  --egress-qdisc SPEC qdisc on every relay egress, e.g. "tbf rate 300mbit burst 32kb latency 20ms"
+                      (emulates a NIC transmit queue; veth alone has none)     [none]
+NDR flags:
+  --min-rate PPS      lower bound of the search                                [1000]
+  --max-rate PPS      upper bound; 0 = saturation rate measured with --rate 0  [0]
+  --resolution F      stop when the bracket is within F of the rate            [0.02]
+  --loss PCT          loss still counted as no drop, percent                   [0.1]
+Common:
+  --bin-dir DIR       where mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd are   [$MRELAY_BIN_DIR or
+                      this program's directory]
+  --forwarder-rt-priority N  SCHED_FIFO priority of mrelay and socat on their core, the
+                      way kernel forwarding runs in softirq; 0 = normal scheduling   [10]
+  --load-rt-priority N  SCHED_FIFO priority of the generator (the sink gets N+1), so other
+                      work on their core cannot make the generator miss its rate; 0 = off  [10]
+  --ingress-rps WHO   RPS of the relay ingress to the forwarder's core: all (every forwarder
+                      and direct's sink), or kernel (the kernel references only; then
+                      mrelay's and socat's ingress softirq run on the generator's core) [all]
+  --nft PATH          the nft program of the kernel-nft reference                [nft]
+  --keep-files        keep each cell's child outputs under /tmp/mrelay-bench-PID
+  --verbose           print each step to stderr
+  --help              this text
+
+Placement: the forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via taskset
+and chrt -f 10, the kernel references' forwarding in softirq; RPS mask 2 on the relay ingress
+for every forwarder and for direct, whose sink's receive work then runs on core 1 too),
+generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything shares
+core 0. Recorded in every result.
+
+Capabilities: cell, ndr and sweep first probe what the kernel can do (multicast routing,
+nftables dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU, socat), print what is
+missing and what that costs, and record it in the results' machine record. A cell that needs
+a missing capability is "skipped: <reason>", which is not a failure.
+Exit codes: 0 ok (skipped cells included), 1 a measurement failed, 2 usage error, 77 not root
+or (cell, ndr, probe --need) skipped for a missing capability.
+)";
+
+void on_signal(int) {
+  set_interrupted();
+}
+
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  ::sigaction(SIGHUP, &action, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+}
+
+std::string self_dir() {
+  std::error_code error;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? "." : exe.parent_path().string();
+}
+
+struct Options {
+  CellParams cell;
+  NdrOptions ndr;
+  std::string bin_dir;
+  std::string out;
+  std::string markdown;
+  bool markdown_flag = false;
+  bool keep_files = false;
+  bool verbose = false;
+  uint32_t forwarder_rt_priority = 10;  // see RigEnvironment::forwarder_rt_priority
+  uint32_t load_rt_priority = 10;       // see RigEnvironment::load_rt_priority
+  bool ingress_rps_all = true;          // see RigEnvironment::ingress_rps_all
+  std::string nft = "nft";              // see RigEnvironment::nft
+  std::vector<std::string> needs;       // probe --need
+  bool json = false;                    // probe --json
+  bool dry_run = false;
+  std::vector<std::string> positional;
+};
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "mrelay-bench: %s\n(see mrelay-bench --help)\n", message.c_str());
+  return kExitUsage;
+}
+
+// Parses flags into `options`; returns an error message naming the flag, or "".
+// Long: one table of every flag with its range, read top to bottom; the loop under it is the
+// only logic, and splitting the table would scatter the flags the help text lists together.
+std::string parse_flags(int argc, char** argv, int first, Options& options) {
+  CellParams& c = options.cell;
+  auto number = [](const std::string& flag, const std::string& text, double lo, double hi,
+                   double& out) -> std::string {
+    try {
+      size_t used = 0;
+      out = std::stod(text, &used);
+      if (used != text.size() || !(out >= lo && out <= hi)) {
+        throw std::invalid_argument("range");
+      }
+    } catch (...) {
+      char range[64];
+      std::snprintf(range, sizeof(range), "[%g, %g]", lo, hi);
+      return flag + ": expected a number in " + range + ", got '" + text + "'";
+    }
+    return "";
+  };
+  auto count = [&](const std::string& flag, const std::string& text, double lo, double hi,
+                   uint32_t& out) -> std::string {
+    double value = 0;
+    std::string error = number(flag, text, lo, hi, value);
+    if (error.empty() && value != static_cast<uint32_t>(value)) {
+      error = flag + ": expected an integer, got '" + text + "'";
+    }
+    out = static_cast<uint32_t>(value);
+    return error;
+  };
+  auto bytes = [](const std::string& flag, const std::string& text, uint32_t& out) -> std::string {
+    auto value = parse_bytes(text, flag);
+    if (!value) {
+      return value.error().to_string();
+    }
+    out = *value;
+    return "";
+  };
+  using Handler = std::function<std::string(const std::string&, const std::string&)>;
+  const std::map<std::string, Handler> with_value = {
+      {"--forwarder",
+       [&](const std::string& f, const std::string& v) {
+         auto parsed = parse_forwarder(v, f);
+         if (!parsed) {
+           return parsed.error().to_string();
+         }
+         c.forwarder = *parsed;
+         return std::string();
+       }},
+      {"--ingress",
+       [&](const std::string& f, const std::string& v) {
+         c.ingress = v;
+         return v == "packet" || v == "udp" ? "" : f + ": must be packet or udp";
+       }},
+      {"--egress",
+       [&](const std::string& f, const std::string& v) {
+         c.egress = v;
+         return v == "send" || v == "sendmmsg" || v == "uring" || v == "packet" || v == "gso"
+                    ? ""
+                    : f + ": must be send|sendmmsg|uring|packet|gso";
+       }},
+      {"--queue-depth", [&](const std::string& f,
+                            const std::string& v) { return count(f, v, 1, 32768, c.queue_depth); }},
+      {"--batch",
+       [&](const std::string& f, const std::string& v) { return count(f, v, 1, 1024, c.batch); }},
+      {"--gen-batch", [&](const std::string& f,
+                          const std::string& v) { return count(f, v, 0, 1024, c.gen_batch); }},
+      {"--sndbuf",
+       [&](const std::string& f, const std::string& v) { return bytes(f, v, c.sndbuf); }},
+      {"--rcvbuf",
+       [&](const std::string& f, const std::string& v) { return bytes(f, v, c.relay_rcvbuf); }},
+      {"--sink-rcvbuf",
+       [&](const std::string& f, const std::string& v) { return bytes(f, v, c.sink_rcvbuf); }},
+      {"--size",
+       [&](const std::string& f, const std::string& v) { return count(f, v, 32, 65507, c.size); }},
+      {"--fanout",
+       [&](const std::string& f, const std::string& v) { return count(f, v, 1, 1024, c.fanout); }},
+      {"--streams",
+       [&](const std::string& f, const std::string& v) { return count(f, v, 1, 4096, c.streams); }},
+      {"--rate", [&](const std::string& f,
+                     const std::string& v) { return number(f, v, 0, 1e9, c.rate_pps); }},
+      {"--warmup", [&](const std::string& f,
+                       const std::string& v) { return number(f, v, 0, 600, c.warmup_s); }},
+      {"--window", [&](const std::string& f,
+                       const std::string& v) { return number(f, v, 0.1, 600, c.window_s); }},
+      {"--egress-qdisc",
+       [&](const std::string&, const std::string& v) {
+         c.egress_qdisc = v;
+         return std::string();
+       }},
+      {"--min-rate",
+       [&](const std::string& f, const std::string& v) {
+         return number(f, v, 1, 1e9, options.ndr.min_rate);
+       }},
+      {"--max-rate",
+       [&](const std::string& f, const std::string& v) {
+         return number(f, v, 0, 1e9, options.ndr.max_rate);
+       }},
+      {"--resolution",
+       [&](const std::string& f, const std::string& v) {
+         return number(f, v, 0.001, 0.5, options.ndr.resolution);
+       }},
+      {"--loss",
+       [&](const std::string& f, const std::string& v) {
+         return number(f, v, 0, 100, options.ndr.loss_threshold_pct);
+       }},
+      {"--bin-dir",
+       [&](const std::string&, const std::string& v) {
+         options.bin_dir = v;
+         return std::string();
+       }},
+      {"--forwarder-rt-priority",
+       [&](const std::string& f, const std::string& v) {
+         return count(f, v, 0, 99, options.forwarder_rt_priority);
+       }},
+      {"--load-rt-priority",
+       [&](const std::string& f, const std::string& v) {
+         return count(f, v, 0, 98, options.load_rt_priority);
+       }},
+      {"--ingress-rps",
+       [&](const std::string& f, const std::string& v) {
+         options.ingress_rps_all = v == "all";
+         return v == "all" || v == "kernel" ? "" : f + ": must be all or kernel";
+       }},
+      {"--out",
+       [&](const std::string&, const std::string& v) {
+         options.out = v;
+         return std::string();
+       }},
+      {"--nft",
+       [&](const std::string&, const std::string& v) {
+         options.nft = v;
+         return std::string();
+       }},
+      {"--need",
+       [&](const std::string&, const std::string& v) {
+         options.needs.push_back(v);
+         return std::string();
+       }},
+  };
+  for (int i = first; i < argc; ++i) {
+    std::string flag = argv[i];
+    std::string value;
+    bool has_inline_value = false;
+    if (flag.rfind("--", 0) == 0 && flag.find('=') != std::string::npos) {
+      value = flag.substr(flag.find('=') + 1);
+      flag = flag.substr(0, flag.find('='));
+      has_inline_value = true;
+    }
+    if (flag == "--keep-files") {
+      options.keep_files = true;
+    } else if (flag == "--dry-run") {
+      options.dry_run = true;
+    } else if (flag == "--verbose") {
+      options.verbose = true;
+    } else if (flag == "--json") {
+      options.json = true;
+    } else if (flag == "--gen-bursts") {
+      options.cell.gen_bursts = true;
+    } else if (flag == "--markdown") {
+      // `table --markdown` is a switch; `sweep --markdown FILE` takes a path.
+      options.markdown_flag = true;
+      if (has_inline_value) {
+        options.markdown = value;
+      } else if (i + 1 < argc && argv[i + 1][0] != '-') {
+        options.markdown = argv[++i];
+      }
+    } else if (auto handler = with_value.find(flag); handler != with_value.end()) {
+      if (!has_inline_value) {
+        if (i + 1 >= argc) {
+          return flag + ": missing value";
+        }
+        value = argv[++i];
+      }
+      if (std::string error = handler->second(flag, value); !error.empty()) {
+        return error;
+      }
+    } else if (flag.rfind("--", 0) == 0) {
+      return flag + ": unknown flag";
+    } else {
+      options.positional.push_back(flag);
+    }
+  }
+  return "";
+}
+
+RigEnvironment make_environment(const Options& options) {
+  std::string bin_dir = options.bin_dir;
+  if (bin_dir.empty()) {
+    const char* from_env = std::getenv("MRELAY_BIN_DIR");
+    bin_dir = from_env != nullptr ? from_env : self_dir();
+  }
+  RigEnvironment env = default_environment(bin_dir);
+  env.keep_files = options.keep_files;
+  env.verbose = options.verbose;
+  env.forwarder_rt_priority = static_cast<int>(options.forwarder_rt_priority);
+  env.load_rt_priority = static_cast<int>(options.load_rt_priority);
+  env.ingress_rps_all = options.ingress_rps_all;
+  env.nft = options.nft;
+  return env;
+}
+
+// Probes the machine once for this run and says what is missing and what that costs.
+void probe_and_report(RigEnvironment& env) {
+  env.capabilities = probe_capabilities(env.nft, env.socat);
+  const std::string missing = env.capabilities.missing_report();
+  std::istringstream lines(missing);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::fprintf(stderr, "mrelay-bench: %s\n", line.c_str());
+  }
+}
+
+int require_root(const char* command) {
+  if (::geteuid() != 0) {
+    std::fprintf(stderr,
+                 "mrelay-bench %s: must run as root (it creates network namespaces and veth "
+                 "pairs); try: sudo mrelay-bench %s ...\n",
+                 command, command);
+    return kExitNeedsRoot;
+  }
+  return 0;
+}
+
+std::string format_duration(double seconds) {
+  const long total = static_cast<long>(seconds + 0.5);
+  char text[32];
+  if (total >= 3600) {
+    std::snprintf(text, sizeof(text), "%ldh%02ldm", total / 3600, (total / 60) % 60);
+  } else {
+    std::snprintf(text, sizeof(text), "%ldm%02lds", total / 60, total % 60);
+  }
+  return text;
+}
+
+// The run's directory of child outputs, unless --keep-files asked to keep it (then say where).
+void remove_work_dir(const RigEnvironment& env) {
+  std::error_code error;
+  if (!env.keep_files) {
+    std::filesystem::remove_all(env.work_dir, error);
+  } else {
+    std::fprintf(stderr, "mrelay-bench: child outputs kept in %s\n", env.work_dir.c_str());
+  }
+}
+
+int command_cell(const Options& options, bool ndr) {
+  if (int code = require_root(ndr ? "ndr" : "cell"); code != 0) {
+    return code;
+  }
+  RigEnvironment env = make_environment(options);
+  probe_and_report(env);
+  CellParams params = options.cell;
+  params.ndr = ndr;
+  json record = ndr ? run_ndr_cell(params, options.ndr, env, 1) : run_cell(params, env, 1);
+  remove_work_dir(env);
+  std::cout << record.dump(1) << std::endl;
+  if (!options.out.empty()) {
+    if (auto written = write_json_file(options.out, record); !written) {
+      std::fprintf(stderr, "mrelay-bench: %s\n", written.error().to_string().c_str());
+      return kExitFailed;
+    }
+  }
+  const std::string status = record.value("status", "error");
+  if (status == "error") {
+    std::fprintf(stderr, "mrelay-bench: cell failed: %s\n", record.value("reason", "?").c_str());
+    return kExitFailed;
+  }
+  if (status == "skipped") {
+    std::fprintf(stderr, "mrelay-bench: cell skipped: %s\n", record.value("reason", "?").c_str());
+    return kExitSkipped;
+  }
+  return 0;
+}
+
+std::string markdown_path_for(const std::string& results_path) {
+  std::filesystem::path path(results_path);
+  path.replace_extension(".md");
+  return path.string();
+}
+
+// A sweep's spec, read, checked and expanded into cells and their interleaved order.
+struct SweepPlan {
+  std::string path;
+  json source;
+  SweepSpec spec;
+  std::vector<CellParams> cells;
+  std::vector<PlannedRun> runs;
+};
+
+// The spec file named on the command line; the error is the usage message.
+mrelay::Result<SweepPlan> load_sweep(const Options& options) {
+  if (options.positional.size() != 1) {
+    return mrelay::fail("", "sweep: expected exactly one SPEC file");
+  }
+  if (options.out.empty() && !options.dry_run) {
+    return mrelay::fail("", "sweep: --out FILE is required");
+  }
+  SweepPlan plan;
+  plan.path = options.positional[0];
+  auto text = read_text_file(plan.path);
+  if (!text) {
+    return mrelay::fail("", "sweep: " + text.error().to_string());
+  }
+  plan.source = json::parse(*text, nullptr, false);
+  if (plan.source.is_discarded()) {
+    return mrelay::fail("", "sweep: " + plan.path + ": not valid JSON");
+  }
+  auto spec = parse_sweep_spec(plan.source);
+  if (!spec) {
+    return mrelay::fail("", "sweep: " + plan.path + ": " + spec.error().to_string());
+  }
+  plan.spec = std::move(*spec);
+  plan.cells = expand_cells(plan.spec);
+  plan.runs = interleaved_plan(plan.cells.size(), plan.spec.repetitions);
+  return plan;
+}
+
+// The plan only: validates a spec and shows its size before committing machine time.
+int print_dry_run(const SweepPlan& plan) {
+  double seconds = 0;
+  for (const auto& cell : plan.cells) {
+    std::printf("%s\n", cell.label().c_str());
+    // ~1.2 s of rig set-up and teardown per run; an NDR search is ~10 runs.
+    seconds += (cell.warmup_s + cell.window_s + 1.2) * (cell.ndr ? 10 : 1);
+  }
+  std::printf("%zu cells x %u repetitions = %zu runs, roughly %s\n", plan.cells.size(),
+              plan.spec.repetitions, plan.runs.size(),
+              format_duration(seconds * plan.spec.repetitions).c_str());
+  return 0;
+}
+
+// How far a sweep got, for the progress line and the summary.
+struct SweepProgress {
+  bool tty = ::isatty(STDERR_FILENO) != 0;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  size_t done = 0;
+  size_t failed = 0;
+  size_t skipped = 0;
+
+  [[nodiscard]] double elapsed_s() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  // "\r\033[K" rewrites the progress line on a terminal; a log gets one line each.
+  [[nodiscard]] const char* line_start() const { return tty ? "\r\033[K" : ""; }
+};
+
+void print_progress(const SweepPlan& plan, const PlannedRun& run, const SweepProgress& progress) {
+  const double elapsed = progress.elapsed_s();
+  std::string remaining = "?";
+  if (progress.done > 0) {
+    // Appended, not "~" + std::string&&: that trips GCC 12's false -Wrestrict.
+    remaining = "~";
+    remaining += format_duration(elapsed / progress.done * (plan.runs.size() - progress.done));
+  }
+  std::fprintf(stderr, "%s[sweep %s] %zu/%zu done, elapsed %s, remaining %s | rep %u %s%s",
+               progress.line_start(), plan.spec.name.c_str(), progress.done, plan.runs.size(),
+               format_duration(elapsed).c_str(), remaining.c_str(), run.rep,
+               plan.cells[run.cell].label().c_str(), progress.tty ? "" : "\n");
+  std::fflush(stderr);
+}
+
+// Counts a finished run; says why it failed, and why a cell is skipped (once per cell).
+void note_status(const CellParams& cell, const PlannedRun& run, const json& record,
+                 SweepProgress& progress) {
+  const std::string status = record.value("status", "error");
+  if (status == "error") {
+    ++progress.failed;
+    std::fprintf(stderr, "%s[sweep] %s rep %u failed: %s\n", progress.line_start(),
+                 cell.label().c_str(), run.rep, record.value("reason", "?").c_str());
+  } else if (status == "skipped") {
+    ++progress.skipped;
+    if (run.rep == 1) {  // the reason once per cell, not once per repetition
+      std::fprintf(stderr, "%s[sweep] %s skipped: %s\n", progress.line_start(),
+                   cell.label().c_str(), record.value("reason", "?").c_str());
+    }
+  }
+}
+
+// Runs every planned cell, rewriting the results file after each, so a crash or Ctrl-C keeps
+// what was measured. False when the file cannot be written.
+bool run_sweep(const SweepPlan& plan, const RigEnvironment& env, const Options& options,
+               json& results, SweepProgress& progress) {
+  for (const auto& run : plan.runs) {
+    if (interrupted()) {
+      break;
+    }
+    const CellParams& cell = plan.cells[run.cell];
+    print_progress(plan, run, progress);
+    json record = cell.ndr ? run_ndr_cell(cell, plan.spec.ndr, env, static_cast<int>(run.rep))
+                           : run_cell(cell, env, static_cast<int>(run.rep));
+    note_status(cell, run, record, progress);
+    results["samples"].push_back(std::move(record));
+    ++progress.done;
+    results["completed_runs"] = progress.done;
+    if (auto written = write_json_file(options.out, results); !written) {
+      std::fprintf(stderr, "\nmrelay-bench: %s\n", written.error().to_string().c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// After the last cell: ratios, headroom, the final file, its Markdown table and the text table.
+int finish_sweep(const SweepPlan& plan, const RigEnvironment& env, const Options& options,
+                 json& results, const SweepProgress& progress) {
+  const double elapsed = progress.elapsed_s();
+  std::fprintf(stderr, "%s[sweep %s] %zu/%zu done in %s, %zu failed, %zu skipped%s\n",
+               progress.line_start(), plan.spec.name.c_str(), progress.done, plan.runs.size(),
+               format_duration(elapsed).c_str(), progress.failed, progress.skipped,
+               interrupted() ? " (interrupted)" : "");
+  add_reference_ratios(results["samples"]);
+  results["headroom"] = check_headroom(results["samples"]);
+  results["completed_runs"] = progress.done;
+  results["interrupted"] = interrupted();
+  results["duration_s"] = elapsed;
+  if (auto written = write_json_file(options.out, results); !written) {
+    std::fprintf(stderr, "mrelay-bench: %s\n", written.error().to_string().c_str());
+    return kExitFailed;
+  }
+  remove_work_dir(env);
+  const std::string markdown =
+      options.markdown.empty() ? markdown_path_for(options.out) : options.markdown;
+  {
+    std::ofstream md(markdown);
+    md << "# mrelay-bench: " << plan.spec.name << "\n\nResults: `" << options.out << "`\n\n"
+       << format_results_table(results, TableStyle::markdown);
+  }
+  std::cout << format_results_table(results, TableStyle::text) << "\nresults: " << options.out
+            << "\ntable:   " << markdown << std::endl;
+  if (interrupted()) {
+    return kExitFailed;
+  }
+  return progress.failed == 0 ? 0 : kExitFailed;
+}
+
+int command_sweep(const Options& options) {
+  auto plan = load_sweep(options);
+  if (!plan) {
+    return usage_error(plan.error().message);
+  }
+  if (options.dry_run) {
+    return print_dry_run(*plan);
+  }
+  if (int code = require_root("sweep"); code != 0) {
+    return code;
+  }
+  RigEnvironment env = make_environment(options);
+  probe_and_report(env);
+  json results = new_results_document(plan->source, env.repo_dir, placement_json(env));
+  results["machine"]["capabilities"] = env.capabilities.to_json();
+  results["spec_path"] = plan->path;
+  results["planned_runs"] = plan->runs.size();
+  SweepProgress progress;
+  if (!run_sweep(*plan, env, options, results, progress)) {
+    return kExitFailed;
+  }
+  return finish_sweep(*plan, env, options, results, progress);
+}
+
+int command_table(const Options& options) {
+  if (options.positional.size() != 1) {
+    return usage_error("table: expected exactly one RESULTS file");
+  }
+  auto text = read_text_file(options.positional[0]);
+  if (!text) {
+    return usage_error("table: " + text.error().to_string());
+  }
+  json results = json::parse(*text, nullptr, false);
+  if (!results.is_object() || !results.contains("samples")) {
+    return usage_error("table: " + options.positional[0] + ": not a mrelay-bench results file");
+  }
+  std::cout << format_results_table(
+      results, options.markdown_flag ? TableStyle::markdown : TableStyle::text);
+  return 0;
+}
+
+int command_probe(const Options& options) {
+  if (!options.positional.empty()) {
+    return usage_error("probe: unexpected argument '" + options.positional[0] + "'");
+  }
+  const RigEnvironment env = make_environment(options);
+  const Capabilities caps = probe_capabilities(env.nft, env.socat);
+  if (options.json) {
+    std::cout << caps.to_json().dump(1) << std::endl;
+  } else if (options.needs.empty()) {
+    std::cout << caps.full_report();
+  }
+  for (const std::string& need : options.needs) {
+    const Capability* c = caps.find(need);
+    if (c == nullptr) {
+      return usage_error("--need: unknown capability '" + need + "' (see mrelay-bench probe)");
+    }
+    if (!c->present) {
+      std::printf("SKIP: %s; %s\n", missing_capability_text(*c).c_str(), c->without.c_str());
+      return kExitSkipped;
+    }
+  }
+  return 0;
+}
+
+int command_gc(const Options& options) {
+  if (int code = require_root("gc"); code != 0) {
+    return code;
+  }
+  auto output = run_netns_gc(make_environment(options));
+  if (!output) {
+    std::fprintf(stderr, "mrelay-bench gc: %s\n", output.error().to_string().c_str());
+    return kExitFailed;
+  }
+  std::cout << *output;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  const std::string command = argv[1];
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
+  Options options;
+  if (std::string error = parse_flags(argc, argv, 2, options); !error.empty()) {
+    return usage_error(error);
+  }
+  install_signal_handlers();
+  if (command == "cell" || command == "ndr") {
+    if (!options.positional.empty()) {
+      return usage_error(command + ": unexpected argument '" + options.positional[0] + "'");
+    }
+    return command_cell(options, command == "ndr");
+  }
+  if (command == "sweep") {
+    return command_sweep(options);
+  }
+  if (command == "table") {
+    return command_table(options);
+  }
+  if (command == "probe") {
+    return command_probe(options);
+  }
+  if (command == "gc") {
+    return command_gc(options);
+  }
+  return usage_error("unknown command '" + command + "' (cell|ndr|sweep|table|probe|gc)");
+}

@@ -1,0 +1,136 @@
+// Cell parameters and sweep specs for mrelay-bench: a declarative JSON matrix expanded into
+// cells, run with interleaved repetitions (rep 1 of every cell, then rep 2, ...), so slow
+// drift of the machine spreads over all cells instead of biasing the ones run last.
+//
+//   auto spec = mrelay::harness::parse_sweep_spec(nlohmann::json::parse(text));
+//   auto cells = mrelay::harness::expand_cells(*spec);
+//   for (auto [cell, rep] : mrelay::harness::interleaved_plan(cells.size(), spec->repetitions))
+//
+// Spec (every key optional except "forwarders"; lists are the matrix axes):
+//   {"name": "quickstart",
+//    "forwarders": ["mrelay", "kernel", "kernel-nft", "socat", "direct"],
+//    "sizes": [512], "batches": [32], "fanouts": [1],
+//    "backends": ["uring", "sendmmsg"], "ingress": ["packet"],
+//    "queue_depths": [1024], "sndbufs": [4194304],
+//    "rates": [50000, 0, "ndr"],            // pps; 0 = as fast as the generator can; "ndr"
+//    "repetitions": 3, "warmup_s": 0.5, "window_s": 2,
+//    "relay_rcvbuf": 4194304, "sink_rcvbuf": 4194304, "gen_batch": 0, "gen_bursts": false,
+//    "streams": 1,
+//    "egress_qdisc": "", "ndr": {"loss_pct": 0.1, "resolution": 0.02, "min_rate": 1000}}
+// Backends, ingress modes, queue depths and send buffers are mrelay knobs: the references
+// (kernel, kernel-nft, socat, direct) get one cell per size × batch × fanout × rate. Queue depth
+// only varies for the uring backend.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mrelay/error.h"
+
+namespace mrelay::harness {
+
+// The forwarders a cell can measure. kernel = the kernel's multicast routing (ipmr, where the
+// kernel has CONFIG_IP_MROUTE); kernel_nft ("kernel-nft") = in-kernel replication by an
+// nftables netdev chain, present on every modern kernel. Both are "kernel references":
+// the forwarding runs in softirq, not in a process of its own.
+enum class Forwarder { mrelay, kernel, kernel_nft, socat, direct };
+inline constexpr Forwarder kAllForwarders[] = {Forwarder::mrelay, Forwarder::kernel,
+                                               Forwarder::kernel_nft, Forwarder::socat,
+                                               Forwarder::direct};
+[[nodiscard]] std::string to_string(Forwarder forwarder);
+/// kernel and kernel_nft: replication inside the kernel, CPU measured on the forwarder's core.
+[[nodiscard]] constexpr bool is_kernel_reference(Forwarder forwarder) {
+  return forwarder == Forwarder::kernel || forwarder == Forwarder::kernel_nft;
+}
+/// "mrelay|kernel|kernel-nft|socat|direct", for messages.
+[[nodiscard]] std::string forwarder_names();
+[[nodiscard]] Result<Forwarder> parse_forwarder(const std::string& text, const std::string& where);
+
+/// NDR search knobs (RFC 2544 style binary search).
+struct NdrOptions {
+  double loss_threshold_pct = 0.1;  // % loss still counted as "no drop" (docs/metrics.md: 0.1 %)
+  // Search stops when hi - lo <= resolution × hi. 2 % keeps a search near 7-8 trials.
+  double resolution = 0.02;
+  double min_rate = 1000;  // pps; the lower bracket, checked only when the top fails
+  double max_rate = 0;     // pps; 0 = the generator's saturation rate measured with rate 0
+  // Trials for the bracket and the bisection (not counting confirmation): 20 resolves 2 % of
+  // any rate within a 1000x range (log2(1000 / 0.02) ~ 16 halvings) and bounds a noisy search.
+  int max_trials = 20;
+  int confirm_stepdowns = 4;  // confirmation failures tolerated (each steps down by resolution)
+};
+
+/// One measurement's parameters. Also the unit of matching for ratios (size, batch, fanout,
+/// rate).
+struct CellParams {
+  Forwarder forwarder = Forwarder::mrelay;
+  std::string ingress = "packet";  // mrelay --ingress
+  std::string egress = "uring";    // mrelay --egress
+  uint32_t queue_depth = 1024;     // mrelay --queue-depth (io_uring SQ entries)
+  uint32_t batch = 32;     // mrelay --batch and, unless gen_batch is set, mrelay-gen --batch
+  uint32_t gen_batch = 0;  // mrelay-gen --batch; 0 = same as batch
+  // mrelay-gen --bursts: paced, but always whole generator batches back to back (a bursty
+  // source whose average stays below the egress link: what a socket send buffer must absorb).
+  bool gen_bursts = false;
+  uint32_t sndbuf = 4u << 20;  // mrelay --sndbuf, bytes (0 = kernel default)
+  // SO_RCVBUF of the forwarder's ingress and of the sinks, bytes. 4 MiB: the relay's default,
+  // rides out scheduling gaps of a few ms at the rates this rig reaches.
+  uint32_t relay_rcvbuf = 4u << 20;
+  uint32_t sink_rcvbuf = 4u << 20;
+  uint32_t size = 512;       // UDP payload bytes
+  uint32_t fanout = 1;       // outputs; 1 = hop topology, N = fanout:N
+  uint32_t streams = 1;      // generator streams
+  double rate_pps = 0;       // offered rate, 0 = generator at full speed
+  bool ndr = false;          // search the no-drop rate instead of one rate
+  double warmup_s = 0.5;     // seconds of traffic before the window; excluded from every metric
+  double window_s = 2.0;     // measuring window, seconds
+  std::string egress_qdisc;  // e.g. "tbf rate 300mbit burst 32kb latency 20ms"; empty = none
+
+  [[nodiscard]] uint32_t generator_batch() const { return gen_batch == 0 ? batch : gen_batch; }
+  /// Stable id of the cell (all parameters that define it, not the repetition).
+  [[nodiscard]] std::string id() const;
+  /// Short label for tables and progress: "mrelay(uring,packet) 512B b32 f1 50kpps".
+  [[nodiscard]] std::string label() const;
+  /// "0" = saturation, "ndr", or the rate as an integer.
+  [[nodiscard]] std::string rate_text() const;
+};
+
+[[nodiscard]] nlohmann::json to_json(const CellParams& params);
+
+struct SweepSpec {
+  std::string name = "sweep";
+  std::vector<Forwarder> forwarders;
+  std::vector<uint32_t> sizes{512};
+  std::vector<uint32_t> batches{32};
+  std::vector<uint32_t> fanouts{1};
+  std::vector<std::string> backends{"uring"};
+  std::vector<std::string> ingress_modes{"packet"};
+  std::vector<uint32_t> queue_depths{1024};
+  std::vector<uint32_t> sndbufs{4u << 20};
+  std::vector<double> rates{0};  // -1 encodes "ndr"
+  uint32_t repetitions = 3;
+  CellParams base;  // warm-up, window, buffers, qdisc, gen_batch, streams
+  NdrOptions ndr;
+  nlohmann::json source;  // the spec as given, stored in the results file
+};
+
+/// Parses and checks a spec; errors name the key ("sizes[2]: must be 32..65507").
+[[nodiscard]] Result<SweepSpec> parse_sweep_spec(const nlohmann::json& json);
+
+/// The matrix in a fixed order: size, batch, fanout, rate, then forwarder (mrelay cells:
+/// ingress, backend, queue depth, sndbuf). References come once per size/batch/fanout/rate.
+[[nodiscard]] std::vector<CellParams> expand_cells(const SweepSpec& spec);
+
+struct PlannedRun {
+  size_t cell = 0;   // index into expand_cells()
+  uint32_t rep = 1;  // 1-based repetition
+};
+
+/// Interleaved order: rep 1 of every cell, then rep 2, ...
+[[nodiscard]] std::vector<PlannedRun> interleaved_plan(size_t cells, uint32_t repetitions);
+
+/// Byte counts as "4194304", "4M", "256K" (KiB/MiB/GiB). Errors name `where`.
+[[nodiscard]] Result<uint32_t> parse_bytes(const std::string& text, const std::string& where);
+
+}  // namespace mrelay::harness

@@ -1,0 +1,126 @@
+// Sweep spec parsing, expansion (count and order of cells) and interleaving.
+#include "rig/spec.h"
+
+#include <gtest/gtest.h>
+
+namespace mrelay::harness {
+namespace {
+
+using nlohmann::json;
+
+TEST(BenchSpec, ExpandsTheMatrixAndCollapsesReferenceAxes) {
+  auto spec = parse_sweep_spec(json::parse(R"({
+    "forwarders": ["mrelay", "kernel", "socat", "direct"],
+    "sizes": [512, 1400], "batches": [1, 32], "fanouts": [1],
+    "backends": ["uring", "sendmmsg"], "queue_depths": [128, 1024],
+    "sndbufs": [0, 4194304], "rates": [50000, 0], "repetitions": 3})"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  const auto cells = expand_cells(*spec);
+  // Per size×batch×fanout×rate (2×2×1×2 = 8): mrelay uring 2 depths × 2 sndbufs = 4,
+  // sendmmsg (depth collapsed) × 2 sndbufs = 2, plus 3 references = 9.
+  ASSERT_EQ(cells.size(), 8u * 9u);
+  // Order: size outermost, then batch, fanout, rate, then forwarder.
+  EXPECT_EQ(cells[0].size, 512u);
+  EXPECT_EQ(cells[0].batch, 1u);
+  EXPECT_EQ(cells[0].rate_pps, 50000);
+  EXPECT_EQ(cells[0].forwarder, Forwarder::mrelay);
+  EXPECT_EQ(cells[0].egress, "uring");
+  EXPECT_EQ(cells[0].queue_depth, 128u);
+  EXPECT_EQ(cells[0].sndbuf, 0u);
+  EXPECT_EQ(cells[4].egress, "sendmmsg");
+  EXPECT_EQ(cells[6].forwarder, Forwarder::kernel);
+  EXPECT_EQ(cells[7].forwarder, Forwarder::socat);
+  EXPECT_EQ(cells[8].forwarder, Forwarder::direct);
+  EXPECT_EQ(cells[9].rate_pps, 0);  // second rate of the same size/batch/fanout
+  EXPECT_EQ(cells[36].size, 1400u);
+  // Every cell id is distinct.
+  std::set<std::string> ids;
+  for (const auto& cell : cells) {
+    ids.insert(cell.id());
+  }
+  EXPECT_EQ(ids.size(), cells.size());
+}
+
+TEST(BenchSpec, InterleavesRepetitions) {
+  const auto plan = interleaved_plan(3, 2);
+  ASSERT_EQ(plan.size(), 6u);
+  const size_t expected_cells[] = {0, 1, 2, 0, 1, 2};
+  const uint32_t expected_reps[] = {1, 1, 1, 2, 2, 2};
+  for (size_t i = 0; i < plan.size(); ++i) {
+    EXPECT_EQ(plan[i].cell, expected_cells[i]) << i;
+    EXPECT_EQ(plan[i].rep, expected_reps[i]) << i;
+  }
+}
+
+TEST(BenchSpec, ReadsNdrRatesAndBaseKnobs) {
+  auto spec = parse_sweep_spec(json::parse(R"({
+    "forwarders": ["direct"], "rates": ["ndr", 1000], "window_s": 1.5, "warmup_s": 0.25,
+    "sink_rcvbuf": "8M", "egress_qdisc": "tbf rate 300mbit burst 32kb latency 20ms",
+    "ndr": {"resolution": 0.05, "min_rate": 500}})"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  const auto cells = expand_cells(*spec);
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_TRUE(cells[0].ndr);
+  EXPECT_FALSE(cells[1].ndr);
+  EXPECT_EQ(cells[1].rate_pps, 1000);
+  EXPECT_DOUBLE_EQ(cells[0].window_s, 1.5);
+  EXPECT_DOUBLE_EQ(cells[0].warmup_s, 0.25);
+  EXPECT_EQ(cells[0].sink_rcvbuf, 8u << 20);
+  EXPECT_EQ(cells[0].egress_qdisc, "tbf rate 300mbit burst 32kb latency 20ms");
+  EXPECT_DOUBLE_EQ(spec->ndr.resolution, 0.05);
+  EXPECT_DOUBLE_EQ(spec->ndr.min_rate, 500);
+  EXPECT_EQ(cells[0].rate_text(), "ndr");
+}
+
+TEST(BenchSpec, ErrorsNameTheKey) {
+  struct Case {
+    const char* spec;
+    const char* where;
+  };
+  const Case cases[] = {
+      {R"({"sizes": [512]})", "forwarders"},
+      {R"({"forwarders": ["nginx"]})", "forwarders[0]"},
+      {R"({"forwarders": ["direct"], "sizes": [512, 8]})", "sizes[1]"},
+      {R"({"forwarders": ["direct"], "backends": ["epoll"]})", "backends[0]"},
+      {R"({"forwarders": ["direct"], "rates": ["fast"]})", "rates[0]"},
+      {R"({"forwarders": ["direct"], "window": 2})", "window"},
+      {R"({"forwarders": ["direct"], "repetitions": 0})", "repetitions"},
+      {R"({"forwarders": ["direct"], "ndr": {"resolution": 2}})", "ndr.resolution"},
+  };
+  for (const auto& c : cases) {
+    auto spec = parse_sweep_spec(json::parse(c.spec));
+    ASSERT_FALSE(spec) << c.spec;
+    EXPECT_EQ(spec.error().where, c.where) << c.spec << " -> " << spec.error().to_string();
+  }
+}
+
+TEST(BenchSpec, ParsesByteSuffixes) {
+  EXPECT_EQ(*parse_bytes("4M", "--sndbuf"), 4u << 20);
+  EXPECT_EQ(*parse_bytes("256K", "--sndbuf"), 256u << 10);
+  EXPECT_EQ(*parse_bytes("212992", "--sndbuf"), 212992u);
+  EXPECT_FALSE(parse_bytes("4X", "--sndbuf"));
+  EXPECT_FALSE(parse_bytes("8G", "--sndbuf"));  // beyond uint32
+  EXPECT_EQ(parse_bytes("abc", "--sndbuf").error().where, "--sndbuf");
+}
+
+TEST(BenchSpec, LabelsAndJsonNameTheKnobs) {
+  CellParams cell;
+  cell.rate_pps = 50000;
+  EXPECT_EQ(cell.label(), "mrelay(uring,packet,q1024) 512B b32 f1 50kpps");
+  cell.forwarder = Forwarder::kernel;
+  cell.fanout = 4;
+  cell.rate_pps = 0;
+  EXPECT_EQ(cell.label(), "kernel 512B b32 f4 max");
+  const json j = to_json(cell);
+  EXPECT_EQ(j["topology"], "fanout:4");
+  EXPECT_TRUE(j["egress"].is_null());
+  // An explicit generator batch equal to --batch is the same cell (re-runs from records).
+  CellParams explicit_batch = cell;
+  explicit_batch.gen_batch = cell.batch;
+  EXPECT_EQ(explicit_batch.id(), cell.id());
+  explicit_batch.gen_batch = 1;
+  EXPECT_NE(explicit_batch.id(), cell.id());
+}
+
+}  // namespace
+}  // namespace mrelay::harness

@@ -1,0 +1,67 @@
+// Samples at the edges of the measuring window and their differences: see rig/window.h.
+#include "rig/window.h"
+
+#include <unistd.h>
+
+#include "common/process.h"
+#include "rig/proc.h"
+
+namespace mrelay::harness {
+
+WindowSample take_window_sample(const SampleTargets& targets) {
+  WindowSample sample;
+  sample.when = std::chrono::steady_clock::now();
+  for (const auto& [role, pid] : targets.cpu) {
+    if (auto ticks = process_ticks(pid)) {
+      sample.ticks[role] = *ticks;
+    }
+  }
+  if (auto stat = read_text_file("/proc/stat")) {
+    if (auto core = parse_core_ticks(*stat, targets.relay_cpu)) {
+      sample.relay_core = *core;
+    }
+  }
+  for (const auto& [role, pid] : targets.snmp) {
+    if (auto snmp = namespace_snmp(pid)) {
+      sample.snmp[role] = *snmp;
+    }
+  }
+  if (targets.switches > 0) {
+    sample.proc_switches = proc_context_switches(targets.switches);
+  }
+  return sample;
+}
+
+void add_window_deltas(const WindowSample& start, const WindowSample& end, WindowObservation& obs) {
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  for (const auto& [role, ticks] : end.ticks) {
+    auto before = start.ticks.find(role);
+    if (before != start.ticks.end()) {
+      obs.cpu_seconds[role] = static_cast<double>(ticks - before->second) / tick;
+    }
+  }
+  if (start.relay_core && end.relay_core) {
+    obs.kernel_core_busy_s =
+        static_cast<double>(end.relay_core->busy - start.relay_core->busy) / tick;
+    obs.kernel_core_kernel_s =
+        static_cast<double>(end.relay_core->kernel - start.relay_core->kernel) / tick;
+  }
+  for (const auto& [role, values] : end.snmp) {
+    auto before = start.snmp.find(role);
+    if (before == start.snmp.end()) {
+      continue;
+    }
+    SnmpUdp delta;
+    for (const auto& [name, value] : values) {
+      auto b = before->second.find(name);
+      delta[name] = value - (b == before->second.end() ? 0 : b->second);
+    }
+    obs.snmp_delta[role] = delta;
+  }
+  if (!obs.context_switches && start.proc_switches && end.proc_switches) {
+    obs.context_switches = *end.proc_switches - *start.proc_switches;
+    obs.context_switch_source = "/proc/PID/task/*/status";
+  }
+}
+
+}  // namespace mrelay::harness

@@ -1,0 +1,615 @@
+// mrelay-gen: multicast UDP traffic generator for the measurement rig.
+//
+//   mrelay-gen --interface src0 --group 239.1.1.1:5000 --group 239.1.1.2:5000
+//              --streams 4 --size 1400 --rate 100000 --batch 32 --duration 5 --warmup 1 --json
+//
+// Streams are interleaved round-robin (stream i goes to group i % groups), each with its own
+// sequence from 0. Each payload is stamped once when its batch slot is filled (hashing the
+// whole payload) and only its time is rewritten, O(1), just before the send call. Pacing is a
+// token bucket on CLOCK_MONOTONIC whose burst is at most --batch packets (with --bursts,
+// exactly --batch packets back to back, one sendmmsg, every time). `sent` counts what
+// the kernel accepted; a packet whose send failed is not retried (its sequence number is used,
+// so the sink sees a gap) and is counted under its errno.
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/program_util.h"
+#include "mrelay/payload.h"
+
+namespace {
+
+using mrelay::Result;
+using mrelay::harness::GroupPort;
+using mrelay::harness::monotonic_ns;
+
+// Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP).
+constexpr uint64_t kMaxPayload = 65507;
+// sendmmsg takes at most UIO_MAXIOV (1024) messages per call.
+constexpr uint64_t kMaxBatch = 1024;
+// The pacer sleeps until this long before a token is due and spins the rest: a sleep wakes
+// a few to tens of us late even with 1 ns timer slack, and with --batch 1 the bucket holds a
+// single token, so every late wake-up would be rate lost for good (measured: --rate 10000
+// --batch 1 reached 4.3k pps when sleeping to the exact due time with default slack).
+constexpr uint64_t kSpinThresholdNs = 20'000;
+// If this many sends in a row fail with an errno other than ENOBUFS/EAGAIN, the set-up is
+// wrong (no route, interface down): stop instead of spinning until --duration or forever.
+constexpr uint64_t kFailuresBeforeGivingUp = 1000;
+// Pause after ENOBUFS/EAGAIN (ns): long enough for a NIC/qdisc to drain a few packets, short
+// enough not to idle the link (at 1 Gb/s, 20 us is ~1.7 full-size frames).
+constexpr uint64_t kQueueFullBackoffNs = 20'000;
+
+struct Options {
+  std::string interface;
+  std::vector<GroupPort> groups;
+  uint64_t streams = 0;  // 0 = one per group
+  uint64_t size = 512;
+  double rate = 0;  // packets/s over all streams; 0 = unpaced
+  uint64_t batch = 32;
+  bool bursts = false;  // wait for --batch tokens and send them back to back
+  std::optional<double> duration_s;
+  std::optional<uint64_t> count;
+  double warmup_s = 0;
+  // Multicast TTL. 64 (Linux's default unicast TTL): relays, like routers, forward only
+  // packets received with TTL > 1 and decrement it, so a chain of relays needs one per hop.
+  uint64_t ttl = 64;
+  uint64_t sndbuf = 0;
+  std::optional<uint64_t> cpu;
+  bool json = false;
+  bool help = false;
+};
+
+constexpr const char* kUsage =
+    R"(usage: mrelay-gen --interface IFACE --group GROUP:PORT [--group ...]
+                  (--duration S | --count N) [flags]
+
+Sends multicast UDP test payloads (see relay/include/mrelay/payload.h) and reports what the
+kernel accepted.
+
+  --interface IFACE   egress interface (IP_MULTICAST_IF + SO_BINDTODEVICE); required, and
+                      must be loopback or a veth, so test traffic never reaches a real network
+  --group GROUP:PORT  destination multicast group, repeatable (at least one)
+  --streams N         streams, stream i -> group i % groups (1..65536; default: one per group)
+  --size BYTES        UDP payload size, 32..65507 (default 512)
+  --rate PPS          total packets/s over all streams, token bucket with a burst of --batch;
+                      0 = as fast as possible (default 0)
+  --batch N           packets per sendmmsg call, 1..1024; 1 = one sendto per packet (default 32)
+  --bursts            with --rate: always send whole --batch bursts back to back (one sendmmsg),
+                      paced so the average is --rate; without it a paced sender mostly sends
+                      one packet at a time. Gives a relay runs of datagrams to batch (GSO)
+  --duration SECONDS  stop after this long (float)
+  --count N           stop after N packets were accepted by the kernel (warm-up included)
+                      (at least one of --duration/--count; with both, whichever comes first)
+  --warmup SECONDS    packets sent during the first SECONDS carry the warm-up flag and are
+                      excluded from the measured counts (default 0)
+  --ttl N             multicast TTL, 1..255 (default 64; a relay or router forwards only
+                      TTL > 1 and decrements it per hop)
+  --sndbuf BYTES      socket send buffer (SO_SNDBUFFORCE, else SO_SNDBUF); 0 = kernel default
+  --cpu N             pin to CPU N (default: not pinned)
+  --json              print one JSON object instead of text
+  --help              this text
+SIGINT/SIGTERM stop early; the report is still printed.
+)";
+
+// Long: one branch per flag in the order kUsage lists them, then the checks across flags;
+// read top to bottom like the help text.
+Result<Options> parse_options(int argc, const char* const* argv) {
+  Options options;
+  mrelay::harness::FlagReader flags(argc, argv);
+  auto check = [](auto&& result) -> Result<void> {
+    if (!result) {
+      return tl::unexpected(result.error());
+    }
+    return {};
+  };
+  while (flags.next()) {
+    Result<void> ok;
+    if (flags.is("--interface")) {
+      auto v = flags.text_value();
+      ok = check(v);
+      if (v) {
+        options.interface = *v;
+      }
+    } else if (flags.is("--group")) {
+      auto text = flags.text_value();
+      ok = check(text);
+      if (text) {
+        auto endpoint = mrelay::harness::parse_group_port("--group", *text);
+        ok = check(endpoint);
+        if (endpoint) {
+          options.groups.push_back(*endpoint);
+        }
+      }
+    } else if (flags.is("--streams")) {
+      auto v = flags.uint_value(1, 65536);
+      ok = check(v);
+      options.streams = v.value_or(0);
+    } else if (flags.is("--size")) {
+      auto v = flags.uint_value(mrelay::kPayloadHeaderSize, kMaxPayload);
+      ok = check(v);
+      options.size = v.value_or(0);
+    } else if (flags.is("--rate")) {
+      auto v = flags.double_value(0, 1e9);
+      ok = check(v);
+      options.rate = v.value_or(0);
+    } else if (flags.is("--batch")) {
+      auto v = flags.uint_value(1, kMaxBatch);
+      ok = check(v);
+      options.batch = v.value_or(0);
+    } else if (flags.is("--bursts")) {
+      ok = flags.no_value();
+      options.bursts = true;
+    } else if (flags.is("--duration")) {
+      auto v = flags.double_value(0.001, 1e6);
+      ok = check(v);
+      if (v) {
+        options.duration_s = *v;
+      }
+    } else if (flags.is("--count")) {
+      auto v = flags.uint_value(1, UINT64_MAX);
+      ok = check(v);
+      if (v) {
+        options.count = *v;
+      }
+    } else if (flags.is("--warmup")) {
+      auto v = flags.double_value(0, 1e6);
+      ok = check(v);
+      options.warmup_s = v.value_or(0);
+    } else if (flags.is("--ttl")) {
+      auto v = flags.uint_value(1, 255);
+      ok = check(v);
+      options.ttl = v.value_or(options.ttl);
+    } else if (flags.is("--sndbuf")) {
+      auto v = flags.uint_value(0, INT32_MAX);
+      ok = check(v);
+      options.sndbuf = v.value_or(0);
+    } else if (flags.is("--cpu")) {
+      auto v = flags.uint_value(0, CPU_SETSIZE - 1);
+      ok = check(v);
+      if (v) {
+        options.cpu = *v;
+      }
+    } else if (flags.is("--json")) {
+      ok = flags.no_value();
+      options.json = true;
+    } else if (flags.is("--help") || flags.is("-h")) {
+      options.help = true;
+      return options;
+    } else {
+      return mrelay::fail(flags.name(), "unknown flag (see --help)");
+    }
+    if (!ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
+  if (options.groups.empty()) {
+    return mrelay::fail("--group", "at least one --group GROUP:PORT is required");
+  }
+  if (options.interface.empty()) {
+    return mrelay::fail("--interface", "required: the egress interface (e.g. a rig veth)");
+  }
+  if (!options.duration_s && !options.count) {
+    return mrelay::fail("--duration", "give --duration SECONDS and/or --count N");
+  }
+  if (options.streams == 0) {
+    options.streams = options.groups.size();
+  }
+  return options;
+}
+
+Result<int> open_socket(const Options& options) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return mrelay::fail_errno("socket(AF_INET, SOCK_DGRAM)");
+  }
+  auto fail_closing = [fd](const std::string& what) {
+    auto error = mrelay::fail_errno(what);
+    close(fd);
+    return error;
+  };
+  {
+    const unsigned ifindex = if_nametoindex(options.interface.c_str());
+    if (ifindex == 0) {
+      close(fd);
+      return mrelay::fail("--interface", "no interface named '" + options.interface + "'", errno);
+    }
+    if (!mrelay::harness::is_test_interface(options.interface)) {
+      close(fd);
+      return mrelay::fail("--interface", "'" + options.interface +
+                                             "' is neither loopback nor a veth: test traffic "
+                                             "stays on the rig's own links");
+    }
+    ip_mreqn mreqn{};
+    mreqn.imr_ifindex = static_cast<int>(ifindex);
+    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreqn, sizeof mreqn) != 0) {
+      return fail_closing("--interface: setsockopt(IP_MULTICAST_IF)");
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, options.interface.c_str(),
+                   static_cast<socklen_t>(options.interface.size())) != 0) {
+      return fail_closing("--interface: setsockopt(SO_BINDTODEVICE)");
+    }
+  }
+  // UDP hides a local qdisc drop (NET_XMIT_DROP) from the sender and reports success unless
+  // IP_RECVERR is on; with it the send fails with ENOBUFS and `sent` stays honest.
+  const int on = 1;
+  if (setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on) != 0) {
+    return fail_closing("setsockopt(IP_RECVERR)");
+  }
+  const int ttl = static_cast<int>(options.ttl);
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) != 0) {
+    return fail_closing("--ttl: setsockopt(IP_MULTICAST_TTL)");
+  }
+  if (options.sndbuf != 0) {
+    const int bytes = static_cast<int>(options.sndbuf);
+    // FORCE ignores net.core.wmem_max (needs CAP_NET_ADMIN); the plain option is capped by it.
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0) {
+      return fail_closing("--sndbuf: setsockopt(SO_SNDBUF)");
+    }
+  }
+  return fd;
+}
+
+struct StreamState {
+  uint64_t next_seq = 0;
+  uint64_t sent = 0;
+  std::optional<uint64_t> measured_first_seq;
+  uint64_t measured_last_seq = 0;
+};
+
+struct Report {
+  uint64_t sent = 0;
+  uint64_t errors = 0;
+  std::array<uint64_t, 256> errors_by_errno{};  // errno values are < 256 on Linux
+  uint64_t warmup_sent = 0;
+  uint64_t measured_sent = 0;
+  uint64_t measure_start_ns = 0;
+  uint64_t measure_end_ns = 0;
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+  uint64_t syscalls = 0;
+  std::vector<StreamState> streams;
+};
+
+// Token bucket: `tokens` packets may go now; refills at `rate` per second up to `burst`.
+// With `whole`, nothing goes until all `wanted` packets may go at once.
+class Pacer {
+ public:
+  Pacer(double rate, uint64_t burst, uint64_t now_ns, bool whole = false)
+      : rate_per_ns_(rate / 1e9),
+        burst_(static_cast<double>(burst)),
+        tokens_(1.0),
+        last_ns_(now_ns),
+        whole_(whole) {}
+
+  /// Packets allowed now, at most `wanted`; 0 means wait until wait_until_ns().
+  uint64_t take(uint64_t wanted, uint64_t now_ns) {
+    if (rate_per_ns_ <= 0) {
+      return wanted;
+    }
+    tokens_ = std::min(burst_, tokens_ + static_cast<double>(now_ns - last_ns_) * rate_per_ns_);
+    last_ns_ = now_ns;
+    needed_ = whole_ ? static_cast<double>(wanted) : 1.0;
+    if (tokens_ < needed_) {
+      return 0;
+    }
+    const auto allowed = std::min<uint64_t>(wanted, static_cast<uint64_t>(tokens_));
+    tokens_ -= static_cast<double>(allowed);
+    return allowed;
+  }
+  [[nodiscard]] uint64_t wait_until_ns() const {
+    return last_ns_ + static_cast<uint64_t>(std::ceil((needed_ - tokens_) / rate_per_ns_));
+  }
+
+ private:
+  double rate_per_ns_;
+  double burst_;
+  double tokens_;
+  uint64_t last_ns_;
+  bool whole_;
+  double needed_ = 1.0;  // tokens the last take() waited for
+};
+
+void sleep_until(uint64_t when_ns) {
+  timespec until{};
+  until.tv_sec = static_cast<time_t>(when_ns / 1'000'000'000ULL);
+  until.tv_nsec = static_cast<long>(when_ns % 1'000'000'000ULL);
+  // EINTR (a stop signal) just returns early; the caller re-checks the stop flag.
+  clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr);
+}
+
+// The send buffers of one batch: a payload slot, an iovec and a message per packet, and
+// which stream and sequence number each slot carries. Built once; the messages point into
+// the slots, so it is never copied or moved.
+struct SendBatch {
+  explicit SendBatch(const Options& options) { prepare(options); }
+  SendBatch(const SendBatch&) = delete;
+  SendBatch& operator=(const SendBatch&) = delete;
+
+  uint8_t* slot(size_t i) { return buffers.data() + i * size; }
+
+  void prepare(const Options& options) {
+    size = options.size;
+    buffers.resize(options.batch * options.size);
+    destinations.resize(options.groups.size());
+    iovecs.resize(options.batch);
+    messages.resize(options.batch);
+    slot_stream.resize(options.batch);
+    slot_seq.resize(options.batch);
+    for (size_t g = 0; g < options.groups.size(); ++g) {
+      destinations[g].sin_family = AF_INET;
+      destinations[g].sin_addr = options.groups[g].group;
+      destinations[g].sin_port = htons(options.groups[g].port);
+    }
+    for (size_t i = 0; i < options.batch; ++i) {
+      iovecs[i] = {buffers.data() + i * size, size};
+      messages[i].msg_hdr.msg_iov = &iovecs[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+      messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+    }
+  }
+
+  size_t size = 0;
+  std::vector<uint8_t> buffers;
+  std::vector<sockaddr_in> destinations;
+  std::vector<iovec> iovecs;
+  std::vector<mmsghdr> messages;
+  std::vector<uint32_t> slot_stream;
+  std::vector<uint64_t> slot_seq;
+};
+
+// Fills the first n slots: streams in turn, each its next sequence number, warm-up flagged.
+// The send time is stamped just before the send (send_batch).
+void stamp_batch(const Options& options, SendBatch& batch, size_t n, bool warmup,
+                 uint64_t& next_stream, Report& report) {
+  for (size_t i = 0; i < n; ++i) {
+    const auto stream = static_cast<uint32_t>(next_stream);
+    next_stream = next_stream + 1 == options.streams ? 0 : next_stream + 1;
+    StreamState& state = report.streams[stream];
+    batch.slot_stream[i] = stream;
+    batch.slot_seq[i] = state.next_seq++;
+    mrelay::stamp_payload(batch.slot(i), batch.size,
+                          {.stream = static_cast<uint16_t>(stream),
+                           .flags = warmup ? mrelay::kPayloadFlagWarmup : uint16_t{0},
+                           .sequence = batch.slot_seq[i],
+                           .send_time_ns = 0});
+    batch.messages[i].msg_hdr.msg_name = &batch.destinations[stream % batch.destinations.size()];
+  }
+}
+
+// Accounts the messages the kernel accepted: per stream, warm-up or measured, and the edges of
+// the measuring window (the first measured send's time, the last accepted one's).
+void count_accepted(const SendBatch& batch, size_t begin, size_t accepted, bool warmup,
+                    uint64_t send_ns, uint64_t after_ns, Report& report) {
+  for (size_t i = begin; i < begin + accepted; ++i) {
+    StreamState& state = report.streams[batch.slot_stream[i]];
+    ++state.sent;
+    if (warmup) {
+      ++report.warmup_sent;
+      continue;
+    }
+    if (report.measured_sent == 0) {
+      report.measure_start_ns = send_ns;
+    }
+    ++report.measured_sent;
+    report.measure_end_ns = after_ns;
+    if (!state.measured_first_seq) {
+      state.measured_first_seq = batch.slot_seq[i];
+    }
+    state.measured_last_seq = batch.slot_seq[i];
+  }
+  report.sent += accepted;
+}
+
+// Sends the first n slots (sendto for batch 1, else sendmmsg, resuming after a partial send),
+// stamping the send time just before each call. A failed message is counted against its
+// errno and skipped; a stop signal ends the batch; too many failures in a row end the run.
+Result<void> send_batch(const Options& options, int fd, SendBatch& batch, size_t n, bool warmup,
+                        uint64_t& failures_in_a_row, Report& report) {
+  size_t begin = 0;
+  while (begin < n) {
+    const uint64_t send_ns = monotonic_ns();
+    for (size_t i = begin; i < n; ++i) {
+      mrelay::restamp_time(batch.slot(i), batch.size, send_ns);
+    }
+    int accepted = 0;
+    if (options.batch == 1) {
+      const ssize_t r = sendto(fd, batch.buffers.data(), batch.size, 0,
+                               static_cast<const sockaddr*>(batch.messages[0].msg_hdr.msg_name),
+                               sizeof(sockaddr_in));
+      accepted = r < 0 ? -1 : 1;
+    } else {
+      accepted = sendmmsg(fd, &batch.messages[begin], static_cast<unsigned>(n - begin), 0);
+    }
+    ++report.syscalls;
+    if (accepted < 0) {
+      const int error = errno;
+      if (error == EINTR) {
+        if (mrelay::harness::stop_requested()) {
+          return {};
+        }
+        continue;
+      }
+      // The first unsent message failed: count it against its errno and move past it.
+      ++report.errors;
+      ++report.errors_by_errno[static_cast<size_t>(error) % report.errors_by_errno.size()];
+      ++begin;
+      if (error == ENOBUFS || error == EAGAIN) {
+        // A full queue drains at line rate: back off briefly instead of spinning on it.
+        sleep_until(monotonic_ns() + kQueueFullBackoffNs);
+        continue;
+      }
+      if (++failures_in_a_row >= kFailuresBeforeGivingUp) {
+        return mrelay::fail(options.batch == 1 ? "sendto" : "sendmmsg",
+                            std::to_string(failures_in_a_row) +
+                                " sends in a row failed; check --interface and routes",
+                            error);
+      }
+      continue;
+    }
+    failures_in_a_row = 0;
+    count_accepted(batch, begin, static_cast<size_t>(accepted), warmup, send_ns, monotonic_ns(),
+                   report);
+    begin += static_cast<size_t>(accepted);
+  }
+  return {};
+}
+
+// The send loop: paced batches until the count, the duration or a stop signal.
+Result<Report> run(const Options& options, int fd) {
+  SendBatch batch(options);
+  Report report;
+  report.streams.resize(options.streams);
+  const uint64_t start_ns = monotonic_ns();
+  report.start_ns = start_ns;
+  const uint64_t deadline_ns =
+      options.duration_s ? start_ns + static_cast<uint64_t>(*options.duration_s * 1e9) : UINT64_MAX;
+  const uint64_t warmup_end_ns = start_ns + static_cast<uint64_t>(options.warmup_s * 1e9);
+  const uint64_t count = options.count.value_or(UINT64_MAX);
+  Pacer pacer(options.rate, options.batch, start_ns, options.bursts);
+  uint64_t next_stream = 0;
+  uint64_t failures_in_a_row = 0;
+
+  while (!mrelay::harness::stop_requested() && report.sent < count) {
+    uint64_t now = monotonic_ns();
+    if (now >= deadline_ns) {
+      break;
+    }
+    const uint64_t n = pacer.take(std::min<uint64_t>(options.batch, count - report.sent), now);
+    if (n == 0) {
+      const uint64_t wake = std::min(pacer.wait_until_ns(), deadline_ns);
+      if (wake > now + kSpinThresholdNs) {
+        sleep_until(wake - kSpinThresholdNs);
+      }
+      continue;
+    }
+    const bool warmup = now < warmup_end_ns;
+    stamp_batch(options, batch, n, warmup, next_stream, report);
+    if (auto sent = send_batch(options, fd, batch, n, warmup, failures_in_a_row, report); !sent) {
+      return tl::unexpected(sent.error());
+    }
+  }
+  report.end_ns = monotonic_ns();
+  return report;
+}
+
+nlohmann::json to_json(const Options& options, const Report& report) {
+  const double window_s =
+      static_cast<double>(report.measure_end_ns - report.measure_start_ns) / 1e9;
+  nlohmann::json errors_by_errno = nlohmann::json::object();
+  for (size_t e = 0; e < report.errors_by_errno.size(); ++e) {
+    if (report.errors_by_errno[e] != 0) {
+      errors_by_errno[mrelay::harness::errno_name(static_cast<int>(e))] = report.errors_by_errno[e];
+    }
+  }
+  nlohmann::json streams = nlohmann::json::array();
+  for (size_t s = 0; s < report.streams.size(); ++s) {
+    const StreamState& state = report.streams[s];
+    const GroupPort& endpoint = options.groups[s % options.groups.size()];
+    nlohmann::json stream = {{"stream", s},
+                             {"group", endpoint.group_text()},
+                             {"port", endpoint.port},
+                             {"sent", state.sent}};
+    // null when the stream sent nothing in the measuring window.
+    stream["measured_first_seq"] =
+        state.measured_first_seq ? nlohmann::json(*state.measured_first_seq) : nlohmann::json();
+    stream["measured_last_seq"] =
+        state.measured_first_seq ? nlohmann::json(state.measured_last_seq) : nlohmann::json();
+    streams.push_back(std::move(stream));
+  }
+  return {
+      {"program", "mrelay-gen"},
+      {"sent", report.sent},
+      {"errors", report.errors},
+      {"errors_by_errno", errors_by_errno},
+      {"warmup_sent", report.warmup_sent},
+      {"measured_sent", report.measured_sent},
+      {"measure_start_ns", report.measure_start_ns},
+      {"measure_end_ns", report.measure_end_ns},
+      {"duration_s", static_cast<double>(report.end_ns - report.start_ns) / 1e9},
+      {"achieved_pps", window_s > 0 ? static_cast<double>(report.measured_sent) / window_s : 0.0},
+      {"offered_rate_pps", options.rate},
+      {"size", options.size},
+      {"batch", options.batch},
+      {"bursts", options.bursts},
+      {"streams", streams},
+      {"syscalls", report.syscalls}};
+}
+
+void print_text(const nlohmann::json& j) {
+  std::printf("mrelay-gen: sent %llu packets of %llu bytes in %.3f s (batch %llu, %llu syscalls)\n",
+              j["sent"].get<unsigned long long>(), j["size"].get<unsigned long long>(),
+              j["duration_s"].get<double>(), j["batch"].get<unsigned long long>(),
+              j["syscalls"].get<unsigned long long>());
+  std::printf("  warm-up %llu, measured %llu at %.0f pps (offered rate %s)\n",
+              j["warmup_sent"].get<unsigned long long>(),
+              j["measured_sent"].get<unsigned long long>(), j["achieved_pps"].get<double>(),
+              j["offered_rate_pps"].get<double>() == 0
+                  ? "unpaced"
+                  : (std::to_string(j["offered_rate_pps"].get<double>()) + " pps").c_str());
+  std::printf("  errors %llu %s\n", j["errors"].get<unsigned long long>(),
+              j["errors_by_errno"].dump().c_str());
+  for (const auto& stream : j["streams"]) {
+    std::printf("  stream %d -> %s:%d sent %llu\n", stream["stream"].get<int>(),
+                stream["group"].get<std::string>().c_str(), stream["port"].get<int>(),
+                stream["sent"].get<unsigned long long>());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = parse_options(argc, argv);
+  if (!options) {
+    std::fprintf(stderr, "mrelay-gen: %s\n", options.error().to_string().c_str());
+    return 2;
+  }
+  if (options->help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (options->cpu) {
+    if (auto pinned = mrelay::harness::pin_to_cpu(*options->cpu); !pinned) {
+      std::fprintf(stderr, "mrelay-gen: %s\n", pinned.error().to_string().c_str());
+      return 2;
+    }
+  }
+  auto fd = open_socket(*options);
+  if (!fd) {
+    std::fprintf(stderr, "mrelay-gen: %s\n", fd.error().to_string().c_str());
+    return 2;
+  }
+  if (options->rate > 0) {
+    // Default timer slack (50 us) lets the kernel delay our wake-ups to batch timers; the
+    // pacer wants them on time.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  }
+  mrelay::harness::install_stop_handlers();
+  auto report = run(*options, *fd);
+  close(*fd);
+  if (!report) {
+    std::fprintf(stderr, "mrelay-gen: %s\n", report.error().to_string().c_str());
+    return 1;
+  }
+  const nlohmann::json j = to_json(*options, *report);
+  if (options->json) {
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    print_text(j);
+  }
+  return 0;
+}

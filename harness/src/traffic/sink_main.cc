@@ -1,0 +1,634 @@
+// mrelay-sink: multicast receiver for the measurement rig. Checks every payload, accounts each
+// stream's sequence numbers and records one-way latency (same host, CLOCK_MONOTONIC).
+//
+//   mrelay-sink --interface snk0 --group 239.1.1.1:5000 --group 239.1.1.2:5000
+//               --duration 10 --idle-exit 1 --ready-file /tmp/run/sink.ready --json
+//
+// One UDP socket per distinct port, bound to INADDR_ANY:port, joined to every group on every
+// --interface. A socket may hold only net.ipv4.igmp_max_memberships (default 20) groups;
+// when a join fails with ENOBUFS another socket is opened on the same port and the join
+// retried there. IP_MULTICAST_ALL is off on every socket, so each datagram is delivered to
+// exactly the socket that joined its group (no double counting across overflow sockets).
+// A stream is (arriving ifindex, destination group, port, payload stream id), so a group
+// fanned out to several interfaces gives one stream per interface.
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/program_util.h"
+#include "mrelay/payload.h"
+#include "traffic/histogram.h"
+#include "traffic/stream_tracker.h"
+
+namespace {
+
+using mrelay::Result;
+using mrelay::harness::GroupPort;
+using mrelay::harness::monotonic_ns;
+
+// Datagrams per recvmmsg call: amortises the syscall over a typical veth NAPI burst (64).
+constexpr unsigned kRecvBatch = 64;
+// Receive buffer per datagram: the largest UDP payload over IPv4 fits, so nothing truncates.
+constexpr size_t kSlotBytes = 65536;
+// recvmmsg calls per ready socket per loop turn, so one busy socket cannot starve the others
+// or the exit checks.
+constexpr unsigned kMaxCallsPerTurn = 16;
+// epoll_wait timeout (ms): bounds how late the duration and idle-exit checks can fire.
+constexpr int kPollIntervalMs = 20;
+
+struct Options {
+  std::vector<std::string> interfaces;
+  std::vector<GroupPort> groups;
+  double duration_s = 10;
+  double idle_exit_s = 0;
+  uint64_t expect = 0;
+  uint64_t rcvbuf = 4 * 1024 * 1024;
+  std::optional<uint64_t> cpu;
+  std::string ready_file;
+  bool json = false;
+  bool help = false;
+};
+
+constexpr const char* kUsage = R"(usage: mrelay-sink --interface IFACE [--interface ...]
+                   --group GROUP:PORT [--group ...] [flags]
+
+Receives multicast test payloads, checks them and reports per-stream loss, reordering,
+duplication, corruption and latency percentiles.
+
+  --interface IFACE   interface to join the groups on, repeatable (at least one)
+  --group GROUP:PORT  multicast group, repeatable (at least one); every group is joined on
+                      every interface; more groups than net.ipv4.igmp_max_memberships (20 by
+                      default) per port are spread over extra sockets automatically
+  --duration SECONDS  maximum run time (default 10)
+  --idle-exit SECONDS exit once no datagram arrived for this long after the first measured
+                      one; 0 = off (default 0)
+  --expect N          exit once N measured (non-warm-up, valid) datagrams arrived; 0 = off
+                      (default 0)
+  --rcvbuf BYTES      socket receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF) (default 4194304)
+  --cpu N             pin to CPU N (default: not pinned)
+  --ready-file PATH   created once every socket is bound and joined (removed first if present)
+  --json              print one JSON object instead of text
+  --help              this text
+SIGINT/SIGTERM stop early; the report is still printed.
+)";
+
+Result<Options> parse_options(int argc, const char* const* argv) {
+  Options options;
+  mrelay::harness::FlagReader flags(argc, argv);
+  while (flags.next()) {
+    Result<void> ok;
+    auto take = [&ok](auto result, auto& into) {
+      if (!result) {
+        ok = tl::unexpected(result.error());
+      } else {
+        into = *result;
+      }
+    };
+    if (flags.is("--interface")) {
+      std::string name;
+      take(flags.text_value(), name);
+      if (ok) {
+        options.interfaces.push_back(name);
+      }
+    } else if (flags.is("--group")) {
+      std::string text;
+      take(flags.text_value(), text);
+      if (ok) {
+        GroupPort endpoint;
+        take(mrelay::harness::parse_group_port("--group", text), endpoint);
+        if (ok && std::find(options.groups.begin(), options.groups.end(), endpoint) ==
+                      options.groups.end()) {
+          options.groups.push_back(endpoint);
+        }
+      }
+    } else if (flags.is("--duration")) {
+      take(flags.double_value(0.001, 1e6), options.duration_s);
+    } else if (flags.is("--idle-exit")) {
+      take(flags.double_value(0, 1e6), options.idle_exit_s);
+    } else if (flags.is("--expect")) {
+      take(flags.uint_value(0, UINT64_MAX), options.expect);
+    } else if (flags.is("--rcvbuf")) {
+      take(flags.uint_value(0, INT32_MAX), options.rcvbuf);
+    } else if (flags.is("--cpu")) {
+      uint64_t cpu = 0;
+      take(flags.uint_value(0, CPU_SETSIZE - 1), cpu);
+      options.cpu = cpu;
+    } else if (flags.is("--ready-file")) {
+      take(flags.text_value(), options.ready_file);
+    } else if (flags.is("--json")) {
+      ok = flags.no_value();
+      options.json = true;
+    } else if (flags.is("--help") || flags.is("-h")) {
+      options.help = true;
+      return options;
+    } else {
+      return mrelay::fail(flags.name(), "unknown flag (see --help)");
+    }
+    if (!ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
+  if (options.interfaces.empty()) {
+    return mrelay::fail("--interface", "at least one --interface IFACE is required");
+  }
+  if (options.groups.empty()) {
+    return mrelay::fail("--group", "at least one --group GROUP:PORT is required");
+  }
+  return options;
+}
+
+struct RxSocket {
+  int fd = -1;
+  uint16_t port = 0;
+  size_t memberships = 0;
+  uint64_t kernel_drops = 0;  // latest SO_RXQ_OVFL value (cumulative per socket)
+};
+
+Result<RxSocket> open_rx_socket(uint16_t port, uint64_t rcvbuf) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    return mrelay::fail_errno("socket(AF_INET, SOCK_DGRAM)");
+  }
+  auto fail_closing = [fd](const std::string& what) {
+    auto error = mrelay::fail_errno(what);
+    close(fd);
+    return error;
+  };
+  const int on = 1;
+  const int off = 0;
+  // Overflow sockets for more than igmp_max_memberships groups share the port.
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
+    return fail_closing("setsockopt(SO_REUSEADDR)");
+  }
+  // Deliver only the groups this socket joined, not every group joined on the host.
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof off) != 0) {
+    return fail_closing("setsockopt(IP_MULTICAST_ALL)");
+  }
+  if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0) {
+    return fail_closing("setsockopt(IP_PKTINFO)");
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on) != 0) {
+    return fail_closing("setsockopt(SO_RXQ_OVFL)");
+  }
+  if (rcvbuf != 0) {
+    const int bytes = static_cast<int>(rcvbuf);
+    // FORCE ignores net.core.rmem_max (needs CAP_NET_ADMIN); the plain option is capped by it.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) != 0) {
+      return fail_closing("--rcvbuf: setsockopt(SO_RCVBUF)");
+    }
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  address.sin_port = htons(port);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    return fail_closing("--group: bind(0.0.0.0:" + std::to_string(port) + ")");
+  }
+  return RxSocket{.fd = fd, .port = port};
+}
+
+// Opens the sockets and joins every group on every interface.
+Result<std::vector<RxSocket>> open_and_join(const Options& options,
+                                            const std::vector<unsigned>& ifindexes) {
+  std::vector<RxSocket> sockets;
+  auto close_all = [&sockets] {
+    for (const RxSocket& s : sockets) {
+      close(s.fd);
+    }
+  };
+  std::map<uint16_t, size_t> current_socket;  // port -> index in `sockets` taking new joins
+  for (const GroupPort& endpoint : options.groups) {
+    for (size_t i = 0; i < ifindexes.size(); ++i) {
+      if (!current_socket.contains(endpoint.port)) {
+        auto opened = open_rx_socket(endpoint.port, options.rcvbuf);
+        if (!opened) {
+          close_all();
+          return tl::unexpected(opened.error());
+        }
+        sockets.push_back(*opened);
+        current_socket[endpoint.port] = sockets.size() - 1;
+      }
+      ip_mreqn request{};
+      request.imr_multiaddr = endpoint.group;
+      request.imr_ifindex = static_cast<int>(ifindexes[i]);
+      RxSocket* target = &sockets[current_socket[endpoint.port]];
+      int rc = setsockopt(target->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request);
+      if (rc != 0 && errno == ENOBUFS && target->memberships > 0) {
+        // This socket reached net.ipv4.igmp_max_memberships: continue on a fresh one.
+        auto opened = open_rx_socket(endpoint.port, options.rcvbuf);
+        if (!opened) {
+          close_all();
+          return tl::unexpected(opened.error());
+        }
+        sockets.push_back(*opened);
+        current_socket[endpoint.port] = sockets.size() - 1;
+        target = &sockets.back();
+        rc = setsockopt(target->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request);
+      }
+      if (rc != 0) {
+        auto error = mrelay::fail_errno("--group " + endpoint.group_text() + ":" +
+                                        std::to_string(endpoint.port) + " on --interface " +
+                                        options.interfaces[i] + ": setsockopt(IP_ADD_MEMBERSHIP)");
+        close_all();
+        return error;
+      }
+      ++target->memberships;
+    }
+  }
+  return sockets;
+}
+
+Result<void> write_ready_file(const std::string& path) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary);
+    out << getpid() << "\n";
+    if (!out) {
+      return mrelay::fail("--ready-file", "cannot write '" + temporary + "'", errno);
+    }
+  }
+  // rename() is atomic: a waiter never sees a half-written file.
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    return mrelay::fail_errno("--ready-file: rename(" + temporary + ", " + path + ")");
+  }
+  return {};
+}
+
+// Drops counted by the kernel for each socket from /proc/net/udp (last column), matched by
+// inode: covers drops after the last datagram we read, which SO_RXQ_OVFL cannot report.
+std::map<ino_t, uint64_t> proc_udp_drops() {
+  std::map<ino_t, uint64_t> drops;
+  std::ifstream in("/proc/net/udp");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string field;
+    std::vector<std::string> columns;
+    while (fields >> field) {
+      columns.push_back(field);
+    }
+    // sl local rem st tx:rx tr:when retr uid timeout inode ref pointer drops
+    if (columns.size() >= 13) {
+      drops[static_cast<ino_t>(std::stoull(columns[9]))] = std::stoull(columns[12]);
+    }
+  }
+  return drops;
+}
+
+struct Totals {
+  uint64_t syscalls = 0;
+  uint64_t first_rx_ns = 0;
+  uint64_t last_rx_ns = 0;
+  uint64_t last_any_rx_ns = 0;
+  uint64_t measured = 0;
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+};
+
+class Receiver {
+ public:
+  Receiver() : buffers_(kRecvBatch * kSlotBytes) {
+    for (unsigned i = 0; i < kRecvBatch; ++i) {
+      iovecs_[i] = {buffers_.data() + i * kSlotBytes, kSlotBytes};
+      messages_[i].msg_hdr.msg_iov = &iovecs_[i];
+      messages_[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+
+  /// Reads up to kMaxCallsPerTurn batches from one socket. Never allocates except when a
+  /// new stream appears (once per stream).
+  void drain(RxSocket& socket, Totals& totals) {
+    for (unsigned call = 0; call < kMaxCallsPerTurn; ++call) {
+      for (unsigned i = 0; i < kRecvBatch; ++i) {
+        messages_[i].msg_hdr.msg_control = control_[i];
+        messages_[i].msg_hdr.msg_controllen = sizeof control_[i];
+        messages_[i].msg_hdr.msg_flags = 0;
+      }
+      const int n = recvmmsg(socket.fd, messages_, kRecvBatch, MSG_DONTWAIT, nullptr);
+      ++totals.syscalls;
+      if (n <= 0) {
+        return;  // EAGAIN (drained) or EINTR: the main loop comes back
+      }
+      const uint64_t rx_ns = monotonic_ns();
+      totals.last_any_rx_ns = rx_ns;
+      for (int i = 0; i < n; ++i) {
+        handle(socket, messages_[i], rx_ns, totals);
+      }
+      if (static_cast<unsigned>(n) < kRecvBatch) {
+        return;
+      }
+    }
+  }
+
+  mrelay::harness::StreamTracker tracker;
+  mrelay::harness::Histogram latency;
+
+ private:
+  void handle(RxSocket& socket, const mmsghdr& message, uint64_t rx_ns, Totals& totals) {
+    mrelay::harness::StreamKey key{.port = socket.port};
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message.msg_hdr); c != nullptr;
+         c = CMSG_NXTHDR(const_cast<msghdr*>(&message.msg_hdr), c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo info{};
+        std::memcpy(&info, CMSG_DATA(c), sizeof info);
+        key.ifindex = static_cast<uint32_t>(info.ipi_ifindex);
+        key.group = info.ipi_addr.s_addr;
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+        uint32_t drops = 0;
+        std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
+        socket.kernel_drops = std::max<uint64_t>(socket.kernel_drops, drops);
+      }
+    }
+    const auto* data = static_cast<const uint8_t*>(message.msg_hdr.msg_iov->iov_base);
+    const mrelay::PayloadCheck check = mrelay::check_payload(data, message.msg_len);
+    const auto outcome = tracker.on_packet(key, check, rx_ns);
+    if (outcome == mrelay::harness::PacketOutcome::first_arrival ||
+        outcome == mrelay::harness::PacketOutcome::duplicate) {
+      if (totals.measured == 0) {
+        totals.first_rx_ns = rx_ns;
+      }
+      ++totals.measured;
+      totals.last_rx_ns = rx_ns;
+    }
+    if (outcome == mrelay::harness::PacketOutcome::first_arrival) {
+      const uint64_t sent = check.fields.send_time_ns;
+      latency.record(rx_ns > sent ? rx_ns - sent : 0);
+    }
+  }
+
+  std::vector<uint8_t> buffers_;
+  iovec iovecs_[kRecvBatch]{};
+  mmsghdr messages_[kRecvBatch]{};
+  // Room for IP_PKTINFO and SO_RXQ_OVFL.
+  alignas(cmsghdr)
+      uint8_t control_[kRecvBatch][CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(sizeof(uint32_t))]{};
+};
+
+std::string interface_name(uint32_t ifindex) {
+  char name[IF_NAMESIZE] = {};
+  if (ifindex != 0 && if_indextoname(ifindex, name) != nullptr) {
+    return name;
+  }
+  return "if" + std::to_string(ifindex);
+}
+
+// An epoll instance watching every socket for input (event data = the socket's index), or -1
+// after saying why.
+int watch_sockets(const std::vector<RxSocket>& sockets) {
+  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) {
+    std::perror("mrelay-sink: epoll_create1");
+    return -1;
+  }
+  for (size_t i = 0; i < sockets.size(); ++i) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = i;
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, sockets[i].fd, &event) != 0) {
+      std::perror("mrelay-sink: epoll_ctl(EPOLL_CTL_ADD)");
+      return -1;
+    }
+  }
+  return epoll_fd;
+}
+
+// Receives until the duration ends, --expect measured packets arrived, the sink has been idle
+// for --idle-exit once measured packets came, or a stop signal.
+Totals receive(const Options& options, std::vector<RxSocket>& sockets, int epoll_fd,
+               Receiver& receiver) {
+  Totals totals;
+  totals.start_ns = monotonic_ns();
+  const uint64_t deadline_ns = totals.start_ns + static_cast<uint64_t>(options.duration_s * 1e9);
+  const auto idle_ns = static_cast<uint64_t>(options.idle_exit_s * 1e9);
+  std::vector<epoll_event> events(sockets.size());
+  while (!mrelay::harness::stop_requested()) {
+    const int ready =
+        epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), kPollIntervalMs);
+    ++totals.syscalls;
+    for (int i = 0; i < ready; ++i) {
+      receiver.drain(sockets[events[i].data.u64], totals);
+    }
+    const uint64_t now = monotonic_ns();
+    if (now >= deadline_ns) {
+      break;
+    }
+    if (options.expect != 0 && totals.measured >= options.expect) {
+      break;
+    }
+    if (idle_ns != 0 && totals.measured != 0 && now - totals.last_any_rx_ns >= idle_ns) {
+      break;
+    }
+  }
+  totals.end_ns = monotonic_ns();
+  return totals;
+}
+
+// Sums over every stream of the run.
+struct StreamSums {
+  uint64_t received = 0;
+  uint64_t warmup = 0;
+  uint64_t lost = 0;
+  uint64_t reordered = 0;
+  uint64_t duplicated = 0;
+  uint64_t corrupted = 0;
+};
+
+// One object per stream, in interface, group, port and stream order; adds each to `sums`.
+nlohmann::json streams_json(const Receiver& receiver, StreamSums& sums) {
+  struct Row {
+    mrelay::harness::StreamKey key;
+    const mrelay::harness::StreamStats* stats;
+  };
+  std::vector<Row> rows;
+  for (const auto& [key, stats] : receiver.tracker.streams()) {
+    rows.push_back({key, &stats});
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return std::tuple(a.key.ifindex, ntohl(a.key.group), a.key.port, a.key.stream) <
+           std::tuple(b.key.ifindex, ntohl(b.key.group), b.key.port, b.key.stream);
+  });
+  nlohmann::json streams = nlohmann::json::array();
+  for (const Row& row : rows) {
+    const auto& s = *row.stats;
+    sums.received += s.received;
+    sums.warmup += s.warmup_received;
+    sums.lost += s.lost();
+    sums.reordered += s.reordered;
+    sums.duplicated += s.duplicated;
+    sums.corrupted += s.corrupted;
+    in_addr group{row.key.group};
+    char group_text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &group, group_text, sizeof group_text);
+    streams.push_back({{"interface", interface_name(row.key.ifindex)},
+                       {"group", group_text},
+                       {"port", row.key.port},
+                       {"stream", row.key.stream},
+                       {"received", s.received},
+                       {"warmup_received", s.warmup_received},
+                       {"lost", s.lost()},
+                       {"reordered", s.reordered},
+                       {"duplicated", s.duplicated},
+                       {"corrupted", s.corrupted},
+                       {"first_seq", s.first_seq},
+                       {"last_seq", s.last_seq},
+                       {"max_gap", s.max_gap},
+                       {"max_gap_ms", static_cast<double>(s.max_gap_ns) / 1e6},
+                       {"max_gap_send_ms", static_cast<double>(s.max_gap_send_ns) / 1e6}});
+  }
+  return streams;
+}
+
+// Datagrams the kernel dropped on our sockets: SO_RXQ_OVFL's count, or /proc/net/udp's when
+// that saw more.
+uint64_t kernel_drops(const std::vector<RxSocket>& sockets) {
+  uint64_t total = 0;
+  const auto proc_drops = proc_udp_drops();
+  for (const RxSocket& socket : sockets) {
+    uint64_t drops = socket.kernel_drops;
+    struct stat info {};
+    if (fstat(socket.fd, &info) == 0) {
+      if (auto it = proc_drops.find(info.st_ino); it != proc_drops.end()) {
+        drops = std::max(drops, it->second);
+      }
+    }
+    total += drops;
+  }
+  return total;
+}
+
+nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
+                       const std::vector<RxSocket>& sockets) {
+  StreamSums sums;
+  sums.corrupted = receiver.tracker.unattributed_corrupted();
+  nlohmann::json streams = streams_json(receiver, sums);
+  const auto& h = receiver.latency;
+  return {{"program", "mrelay-sink"},
+          {"received", sums.received},
+          {"warmup_received", sums.warmup},
+          {"corrupted", sums.corrupted},
+          {"lost", sums.lost},
+          {"reordered", sums.reordered},
+          {"duplicated", sums.duplicated},
+          {"kernel_drops", kernel_drops(sockets)},
+          {"untracked", receiver.tracker.untracked_streams_packets()},
+          {"sockets", sockets.size()},
+          {"duration_s", static_cast<double>(totals.end_ns - totals.start_ns) / 1e9},
+          {"first_rx_ns", totals.first_rx_ns},
+          {"last_rx_ns", totals.last_rx_ns},
+          {"syscalls", totals.syscalls},
+          {"latency_ns",
+           {{"count", h.count()},
+            {"min", h.min()},
+            {"mean", h.mean()},
+            {"p50", h.percentile(50)},
+            {"p90", h.percentile(90)},
+            {"p99", h.percentile(99)},
+            {"p999", h.percentile(99.9)},
+            {"max", h.max()}}},
+          {"streams", streams}};
+}
+
+void print_text(const nlohmann::json& j) {
+  auto u = [&j](const char* name) { return j[name].get<unsigned long long>(); };
+  std::printf(
+      "mrelay-sink: received %llu (warm-up %llu) in %.3f s: lost %llu, reordered %llu, "
+      "duplicated %llu, corrupted %llu, kernel drops %llu, %llu syscalls\n",
+      u("received"), u("warmup_received"), j["duration_s"].get<double>(), u("lost"), u("reordered"),
+      u("duplicated"), u("corrupted"), u("kernel_drops"), u("syscalls"));
+  const auto& l = j["latency_ns"];
+  std::printf("  latency ns: count %llu min %llu p50 %llu p90 %llu p99 %llu p99.9 %llu max %llu\n",
+              l["count"].get<unsigned long long>(), l["min"].get<unsigned long long>(),
+              l["p50"].get<unsigned long long>(), l["p90"].get<unsigned long long>(),
+              l["p99"].get<unsigned long long>(), l["p999"].get<unsigned long long>(),
+              l["max"].get<unsigned long long>());
+  for (const auto& s : j["streams"]) {
+    std::printf("  %s %s:%d stream %d: received %llu lost %llu seq %llu..%llu\n",
+                s["interface"].get<std::string>().c_str(), s["group"].get<std::string>().c_str(),
+                s["port"].get<int>(), s["stream"].get<int>(),
+                s["received"].get<unsigned long long>(), s["lost"].get<unsigned long long>(),
+                s["first_seq"].get<unsigned long long>(), s["last_seq"].get<unsigned long long>());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = parse_options(argc, argv);
+  if (!options) {
+    std::fprintf(stderr, "mrelay-sink: %s\n", options.error().to_string().c_str());
+    return 2;
+  }
+  if (options->help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (!options->ready_file.empty()) {
+    std::remove(options->ready_file.c_str());  // a stale file must not signal readiness
+  }
+  std::vector<unsigned> ifindexes;
+  for (const std::string& name : options->interfaces) {
+    const unsigned ifindex = if_nametoindex(name.c_str());
+    if (ifindex == 0) {
+      std::fprintf(stderr, "mrelay-sink: --interface: no interface named '%s'\n", name.c_str());
+      return 2;
+    }
+    ifindexes.push_back(ifindex);
+  }
+  if (options->cpu) {
+    if (auto pinned = mrelay::harness::pin_to_cpu(*options->cpu); !pinned) {
+      std::fprintf(stderr, "mrelay-sink: %s\n", pinned.error().to_string().c_str());
+      return 2;
+    }
+  }
+  auto sockets = open_and_join(*options, ifindexes);
+  if (!sockets) {
+    std::fprintf(stderr, "mrelay-sink: %s\n", sockets.error().to_string().c_str());
+    return 2;
+  }
+  const int epoll_fd = watch_sockets(*sockets);
+  if (epoll_fd < 0) {
+    return 2;
+  }
+  mrelay::harness::install_stop_handlers();
+  if (!options->ready_file.empty()) {
+    if (auto ready = write_ready_file(options->ready_file); !ready) {
+      std::fprintf(stderr, "mrelay-sink: %s\n", ready.error().to_string().c_str());
+      return 2;
+    }
+  }
+
+  auto receiver = std::make_unique<Receiver>();
+  const Totals totals = receive(*options, *sockets, epoll_fd, *receiver);
+
+  const nlohmann::json j = to_json(*receiver, totals, *sockets);
+  for (const RxSocket& socket : *sockets) {
+    close(socket.fd);
+  }
+  close(epoll_fd);
+  if (options->json) {
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    print_text(j);
+  }
+  return 0;
+}
