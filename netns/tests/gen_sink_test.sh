@@ -298,6 +298,16 @@ run_case groups25_default_limit 256 25 25 5000 10000 0 exact 1
 ip netns exec "$NS_B" sysctl -qw net.ipv4.igmp_max_memberships=64
 run_case groups25_raised_limit 256 25 25 5000 10000 0 exact 1
 run_case unpaced_burst 512 2 2 30000 0 0 burst 1
+# A bursty source: 8 bursts of 250 at 1000 pps on average. Its rate is n bursts over n burst
+# intervals (it said 8/7 x 1000 = 1143 pps when the window ended at the last send), and its
+# send rate inside a burst (send_pps) is far above the average.
+run_case bursts_paced 512 1 1 2000 1000 0 exact 1 --batch 250 --bursts
+"$PY" - "$TMP/bursts_paced.gen0.json" <<'EOF' || die "bursts_paced: rate or send_pps wrong"
+import json, sys
+gen = json.load(open(sys.argv[1]))
+print(f"bursts_paced: achieved {gen['achieved_pps']:.1f} pps, send_pps {gen['send_pps']:.0f}")
+sys.exit(0 if abs(gen["achieved_pps"] / 1000 - 1) < 0.02 and gen["send_pps"] > 10 * 1000 else 1)
+EOF
 SINK_EXTRA=(--rcvbuf 4096) # the kernel's minimum-ish: an unpaced burst must overflow it
 run_case rcvbuf_overflow 1400 2 2 30000 0 0 overflow 1
 SINK_EXTRA=()

@@ -163,6 +163,20 @@ run_bench "$TMP/socat-fanout.json" cell --forwarder socat --fanout 2 --window 0.
 "$PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(r["status"] != "unsupported")' \
   "$TMP/socat-fanout.json" || fail "socat fanout not recorded as unsupported"
 
+# A bursty source silent for 1 s between bursts: the sink outwaits the gaps (it used to leave
+# after 0.5 s of silence, so every burst after the first counted as lost), and the offered rate
+# is the one asked (n bursts over n intervals, not n - 1).
+run_bench "$TMP/bursts.json" cell --forwarder mrelay --rate 200 --gen-batch 200 --gen-bursts \
+  --warmup 0.3 --window 3 || fail "bursty cell failed: $(tail -c 800 "$TMP/bursts.json.err")"
+"$PYTHON" - "$TMP/bursts.json" <<'PY' || fail "bursty cell lost bursts or misreported its rate"
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"bursts: offered {r['offered_pps']:.1f} pps, sent {r['measured_sent']:.0f}, received "
+      f"{r['received']:.0f}, loss {r['loss_pct']:.2f} %", file=sys.stderr)
+sys.exit(0 if r["status"] == "ok" and r["loss_pct"] == 0 and r["measured_sent"] >= 600
+         and abs(r["offered_pps"] / 200 - 1) < 0.02 else 1)
+PY
+
 # Ctrl-C in the middle of a cell: the bench stops its children and removes its namespaces.
 "$BIN_DIR/mrelay-bench" cell --forwarder mrelay --rate 10000 --warmup 0.5 --window 20 \
   >"$TMP/interrupted.json" 2>"$TMP/interrupted.err" &

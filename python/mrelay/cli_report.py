@@ -11,9 +11,8 @@ sizing.py, reproduce.py) and prints; cli.build_parser registers them with the ot
 from __future__ import annotations
 
 import argparse
-import json
+import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from . import bench, report, reproduce, results, sizing
@@ -75,97 +74,121 @@ def register_commands(sub) -> None:
     size.set_defaults(handler=command_sizing)
 
     again = sub.add_parser(
-        "reproduce", help="`reproduce nov2025`: the November 2025 regression, re-run",
-        description="Runs the relay (uring) before / each fix alone / both fixes at offered "
-                    "loads up to saturation behind a tbf egress, prints the table, writes "
-                    "OUT/index.md, index.html, PNGs and results.json. Needs root.")
+        "reproduce", help="`reproduce nov2025`: the November 2025 investigation, re-run",
+        description="Runs the relay (uring) before / queue depth only / send buffer only / "
+                    "after, with a bursty source behind an emulated NIC, at one operating "
+                    "point and over burst sizes; prints the table with the model's prediction "
+                    "of each row and writes OUT/index.md, index.html, PNGs and results.json. "
+                    "Needs root (network namespaces). Exit 1 when a row's generator missed "
+                    "the rate asked.")
     add_reproduce_arguments(again)
     again.set_defaults(handler=command_reproduce)
 
 
-def parse_rates(text: str) -> list[float]:
-    rates = []
+def _positive_list(text: str) -> list[int]:
+    values = []
     for part in text.split(","):
         try:
-            value = float(part)
+            value = int(part)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--rates: '{part}' is not a number of pps")
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"--rates: {part} is negative")
-        rates.append(value)
-    return rates
+            raise argparse.ArgumentTypeError(f"--sweep-bursts: '{part}' is not a whole number")
+        if not 1 <= value <= 1024:
+            raise argparse.ArgumentTypeError(f"--sweep-bursts: {part} is not in 1..1024")
+        values.append(value)
+    return values
 
 
 def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    r = reproduce
+    nic = r.DEFAULT_NIC
     parser.add_argument("investigation", choices=["nov2025"],
                         help="which investigation: nov2025 (io_uring queue depth and SO_SNDBUF)")
     parser.add_argument("--out", required=True, help="output directory (index.md, PNGs, "
                                                      "results.json), e.g. reports/nov2025")
     parser.add_argument("--from", dest="from_results", metavar="RESULTS",
                         help="re-render from an existing results file instead of running")
-    parser.add_argument("--qdisc", default=reproduce.DEFAULT_QDISC,
-                        help=f"egress qdisc on every relay output [{reproduce.DEFAULT_QDISC}]")
-    parser.add_argument("--fanout", type=int, default=reproduce.DEFAULT_FANOUT,
-                        help=f"relay outputs [{reproduce.DEFAULT_FANOUT}]")
-    parser.add_argument("--size", type=int, default=reproduce.DEFAULT_SIZE,
-                        help=f"UDP payload, bytes [{reproduce.DEFAULT_SIZE}]")
-    parser.add_argument("--batch", type=int, default=reproduce.DEFAULT_BATCH,
-                        help=f"relay batch, packets [{reproduce.DEFAULT_BATCH}]")
-    parser.add_argument("--gen-batch", type=int, default=None,
-                        help="generator sendmmsg batch, datagrams [= --batch]")
-    parser.add_argument("--rates", type=parse_rates, default=list(reproduce.DEFAULT_RATES),
-                        help="offered loads, pps, comma-separated; 0 = saturation "
-                             f"[{','.join(f'{r:g}' for r in reproduce.DEFAULT_RATES)}]")
-    parser.add_argument("--repetitions", type=int, default=reproduce.DEFAULT_REPETITIONS,
-                        help="interleaved repetitions per cell "
-                             f"[{reproduce.DEFAULT_REPETITIONS}]")
-    parser.add_argument("--window", type=float, default=reproduce.DEFAULT_WINDOW_S,
-                        help=f"measuring window, seconds [{reproduce.DEFAULT_WINDOW_S:g}]")
-    parser.add_argument("--warmup", type=float, default=reproduce.DEFAULT_WARMUP_S,
-                        help=f"warm-up before each window, seconds [{reproduce.DEFAULT_WARMUP_S:g}]")
+    parser.add_argument("--line-rate", type=float, default=nic.line_rate_bps / 1e6,
+                        metavar="MBIT", help="emulated NIC line rate per output, Mbit/s "
+                                             f"[{nic.line_rate_bps / 1e6:g}]")
+    parser.add_argument("--ring-frames", type=int, default=nic.ring_frames,
+                        help=f"emulated NIC transmit ring, frames [{nic.ring_frames}]")
+    parser.add_argument("--nic-burst-frames", type=int, default=nic.burst_frames,
+                        help="frames the emulated NIC sends back to back after idle "
+                             f"[{nic.burst_frames}]")
+    parser.add_argument("--fanout", type=int, default=r.DEFAULT_FANOUT,
+                        help=f"relay outputs [{r.DEFAULT_FANOUT}]")
+    parser.add_argument("--size", type=int, default=r.DEFAULT_SIZE,
+                        help=f"UDP payload, bytes [{r.DEFAULT_SIZE}]")
+    parser.add_argument("--batch", type=int, default=r.DEFAULT_BATCH,
+                        help=f"relay batch, packets [{r.DEFAULT_BATCH}]")
+    parser.add_argument("--rate", type=float, default=r.DEFAULT_RATE,
+                        help=f"average offered rate, packets/s [{r.DEFAULT_RATE:g}]")
+    parser.add_argument("--burst", type=int, default=r.DEFAULT_BURST,
+                        help="datagrams per burst at the operating point, 1..1024 "
+                             f"[{r.DEFAULT_BURST}]")
+    parser.add_argument("--sweep-bursts", type=_positive_list,
+                        default=list(r.DEFAULT_SWEEP_BURSTS),
+                        help="burst sizes of the sweep, comma-separated "
+                             f"[{','.join(map(str, r.DEFAULT_SWEEP_BURSTS))}]")
+    parser.add_argument("--repetitions", type=int, default=r.DEFAULT_REPETITIONS,
+                        help=f"interleaved runs of the operating point [{r.DEFAULT_REPETITIONS}]")
+    parser.add_argument("--window", type=float, default=r.DEFAULT_WINDOW_S,
+                        help="operating point window, seconds, rounded up to whole bursts "
+                             f"[{r.DEFAULT_WINDOW_S:g}]")
+    parser.add_argument("--sweep-window", type=float, default=r.DEFAULT_SWEEP_WINDOW_S,
+                        help=f"sweep window, seconds [{r.DEFAULT_SWEEP_WINDOW_S:g}]")
+    parser.add_argument("--warmup", type=float, default=r.DEFAULT_WARMUP_S,
+                        help=f"warm-up before each window, seconds [{r.DEFAULT_WARMUP_S:g}]")
+
+
+def _reproduce_usage_error(args: argparse.Namespace) -> str | None:
+    """The first bad flag of a run, named, or None."""
+    for flag, value, low in (("--fanout", args.fanout, 1), ("--size", args.size, 32),
+                             ("--batch", args.batch, 1), ("--burst", args.burst, 1),
+                             ("--ring-frames", args.ring_frames, 1),
+                             ("--nic-burst-frames", args.nic_burst_frames, 1),
+                             ("--repetitions", args.repetitions, 1)):
+        if value < low:
+            return f"{flag}: must be >= {low}, got {value}"
+    if args.burst > 1024:
+        return f"--burst: at most 1024 (one sendmmsg), got {args.burst}"
+    for flag, value in (("--line-rate", args.line_rate), ("--rate", args.rate),
+                        ("--window", args.window), ("--sweep-window", args.sweep_window)):
+        if not value > 0:
+            return f"{flag}: must be > 0, got {value:g}"
+    if args.warmup < 0:
+        return f"--warmup: must be >= 0, got {args.warmup:g}"
+    line_pps = reproduce.nic_of(args).line_pps(args.size)
+    if args.rate >= line_pps:
+        return (f"--rate: {args.rate:g} packets/s does not fit the line ({line_pps:,.0f} frames/s "
+                f"of {args.size} B at {args.line_rate:g} Mbit/s): the link, not a buffer, "
+                "would limit every setting")
+    return None
 
 
 def command_reproduce(args: argparse.Namespace) -> int:
-    """The `reproduce` subcommand: 0 ok, 2 error (message on stderr)."""
+    """The `reproduce` subcommand: 0 ok, 1 a row's generator missed its rate, 2 error."""
     out_dir = Path(args.out)
     if args.from_results:
         doc = results.load(args.from_results)
-        spec = doc.get("spec") or {}
     else:
-        for flag, value, low in (("--fanout", args.fanout, 1), ("--size", args.size, 32),
-                                 ("--batch", args.batch, 1),
-                                 ("--gen-batch", args.gen_batch or 1, 1),
-                                 ("--repetitions", args.repetitions, 1)):
-            if value < low:
-                print(f"mrelay: reproduce: {flag}: must be >= {low}, got {value}",
-                      file=sys.stderr)
-                return 2
-        if args.window <= 0 or args.warmup < 0:
-            print("mrelay: reproduce: --window must be > 0 and --warmup >= 0", file=sys.stderr)
+        problem = _reproduce_usage_error(args)
+        if problem:
+            print(f"mrelay: reproduce: {problem}", file=sys.stderr)
             return 2
         try:
             path = bench.find_bench(args.bin_dir)
-        except bench.BenchError as error:
+            doc = reproduce.run(args, path, out_dir)
+        except (bench.BenchError, RuntimeError, OSError,
+                subprocess.SubprocessError) as error:
             print(f"mrelay: reproduce: {error}", file=sys.stderr)
             return 2
-        spec = reproduce.build_spec(args)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        raw = out_dir / "results.json"
-        with tempfile.TemporaryDirectory(prefix="mrelay-nov2025-") as work:
-            spec_path = Path(work) / "november2025.json"
-            spec_path.write_text(json.dumps(spec, indent=1) + "\n")
-            code = bench.run_passthrough(path, ["sweep", str(spec_path), "--out", str(raw)])
-        if code != 0 or not raw.is_file():
-            print(f"mrelay: reproduce: mrelay-bench sweep failed (exit {code})",
-                  file=sys.stderr)
-            return 2
-        doc = results.load(raw)
-    text, rows = reproduce.write_outputs(doc, out_dir, spec)
+    text, rows = reproduce.write_outputs(doc, out_dir)
     if not rows:
-        print("mrelay: reproduce: no ok relay samples in the results", file=sys.stderr)
+        print("mrelay: reproduce: no bursty relay samples in the results", file=sys.stderr)
         return 2
     sys.stdout.write(text)
     for line in reproduce.verdicts(rows):
         print("\n" + line)
     print(f"\nwritten: {out_dir / 'index.md'} (+ index.html, PNGs)")
-    return 0
+    return 1 if any(r.failed for r in rows) else 0

@@ -1,10 +1,14 @@
-"""The November 2025 reproduction (mrelay/reproduce.py): spec, per-setting analysis, the
-verdicts computed from counters, outputs written from an existing results file.
+"""The November 2025 reproduction (mrelay/reproduce.py) and its model (mrelay/burst_model.py):
+the arithmetic, the specs, the rows and their offered-rate check, the page from a results
+file, the flags; as root, the buffer probe on this kernel.
 
     cd python && /usr/bin/python3 -m pytest -q tests/test_reproduce.py
 """
 
 import json
+import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,69 +17,146 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mrelay import cli, reproduce  # noqa: E402
+from mrelay import burst_model, cli, reproduce  # noqa: E402
+from mrelay.burst_model import Host, Nic, Traffic  # noqa: E402
 from test_report_data import document, sample  # noqa: E402
 
 MIB4 = 4 * 1024 * 1024
+NIC = Nic(line_rate_bps=20e6, ring_frames=2048, burst_frames=16)
+# This kernel's figures for 1400-byte datagrams (probe_buffers), and a burst arriving at 500k/s.
+HOST = Host(truesize=2304, wmem_default=212992, relay_pps=500e3)
+BURSTS = Traffic(size=1400, burst=1024, rate_pps=1200, fanout=4)
 
 
-def nov_sample(queue_depth, sndbuf, rate, delivered, exhaustion, sq_full, snmp=0, rep=1):
-    return sample(fanout=4, batch=64, rate=rate, queue_depth=queue_depth, sndbuf=sndbuf,
-                  rep=rep, offered_pps=float(rate or 50000), delivered_pps=delivered,
-                  buffer_exhaustion_pct=exhaustion,
-                  relay_counters={"uring_sq_full": sq_full, "drop_eagain": 0,
-                                  "drop_enobufs": 0, "drop_queue_full": sq_full,
-                                  "drop_buffer_exhausted": 0},
-                  snmp_udp_delta={"relay": {"SndbufErrors": snmp}})
+def test_a_buffer_holds_ceil_of_its_size_over_truesize():
+    assert burst_model.socket_frames(0, HOST) == 93  # 212992 / 2304 = 92.4, the last goes over
+    assert burst_model.socket_frames(MIB4, HOST) == 3641  # the kernel doubles what was asked
 
 
-def nov_document():
-    samples = []
-    for rep in (1, 2):
-        samples += [
-            nov_sample(128, 0, 12000, 45000.0, 6.0, 4000, snmp=1500, rep=rep),
-            nov_sample(1024, 0, 12000, 45200.0, 5.5, 3800, snmp=10000, rep=rep),
-            nov_sample(128, MIB4, 12000, 48000.0, 0.0, 0, rep=rep),
-            nov_sample(1024, MIB4, 12000, 48000.0, 0.0, 0, rep=rep),
-            nov_sample(128, 0, 8000, 32000.0, 0.0, 0, rep=rep),
-            nov_sample(128, MIB4, 8000, 32000.0, 0.0, 0, rep=rep),
-        ]
-    return document(samples, name="november2025")
+def test_before_keeps_what_the_buffer_holds_and_what_the_line_sends_meanwhile():
+    p = burst_model.predict(reproduce.BEFORE, BURSTS, NIC, HOST)
+    line = 20e6 / (8 * 1442)
+    drained = line * 1024 / 500e3
+    assert p.drained_frames == pytest.approx(drained)
+    assert p.accepted == pytest.approx(93 + 16 + drained)
+    assert p.egress_pps == pytest.approx(4 * 1200 * p.accepted / 1024)
+    assert p.exhaustion_pct == pytest.approx(100 * (1 - p.accepted / 1024))
 
 
-def test_spec_is_the_four_settings():
-    args = cli.build_parser().parse_args(["reproduce", "nov2025", "--out", "x"])
-    spec = reproduce.build_spec(args)
+def test_after_keeps_the_whole_burst_and_the_queue_depth_does_not_bind():
+    p = burst_model.predict(reproduce.AFTER, BURSTS, NIC, HOST)
+    assert p.accepted == 1024 and p.egress_pps == pytest.approx(4800)
+    assert p.exhaustion_pct == pytest.approx(0)
+    assert p.depth_limit_pps > 100 * p.egress_pps
+
+
+def test_a_ring_smaller_than_the_buffer_is_the_limit():
+    small_ring = Nic(line_rate_bps=20e6, ring_frames=200, burst_frames=16)
+    p = burst_model.predict(reproduce.AFTER, BURSTS, small_ring, HOST)
+    assert p.held_frames == 200 and p.accepted < 1024
+
+
+def test_the_line_caps_egress_above_its_rate():
+    flood = Traffic(size=1400, burst=1, rate_pps=5000, fanout=4)
+    p = burst_model.predict(reproduce.AFTER, flood, NIC, HOST)
+    assert p.egress_pps == pytest.approx(4 * NIC.line_pps(1400))
+
+
+def test_littles_law_gives_the_investigations_ceiling():
+    assert burst_model.depth_limit_pps(128, 3.3e-3) == pytest.approx(38788, rel=1e-3)
+    p = burst_model.predict(reproduce.BEFORE, BURSTS, NIC, HOST)
+    assert p.parked_hold_s == pytest.approx(93 / NIC.line_pps(1400))
+    assert p.parked_limit_pps == pytest.approx(128 / p.parked_hold_s)
+
+
+def test_burst_for_ratio_is_the_first_burst_past_the_target():
+    b = burst_model.burst_for_ratio(4.5, reproduce.AFTER, reproduce.BEFORE, BURSTS, NIC, HOST)
+    shaped = lambda n: Traffic(1400, n, 1200, 4)  # noqa: E731
+    assert burst_model.ratio(reproduce.AFTER, reproduce.BEFORE, shaped(b), NIC, HOST) >= 4.5
+    assert burst_model.ratio(reproduce.AFTER, reproduce.BEFORE, shaped(b - 1), NIC, HOST) < 4.5
+
+
+def test_the_nic_is_a_tbf_in_bytes_of_frames():
+    assert NIC.qdisc(1400) == "tbf rate 20mbit burst 23072 limit 2953216"
+
+
+def test_windows_hold_whole_bursts():
+    assert reproduce.whole_bursts_window(1024, 1200, 10) == pytest.approx(10.24)
+    assert reproduce.whole_bursts_window(128, 1200, 5) == pytest.approx(5.0133, rel=1e-3)
+
+
+def run_args(*extra):
+    return cli.build_parser().parse_args(["reproduce", "nov2025", "--out", "x", *extra])
+
+
+def test_spec_is_the_four_settings_at_one_burst():
+    spec = reproduce.build_spec("n", run_args(), 512, 5.0, 1)
     assert spec["queue_depths"] == [128, 1024] and spec["sndbufs"] == [0, MIB4]
-    assert spec["backends"] == ["uring"] and spec["egress_qdisc"].startswith("tbf ")
-    assert 0 in spec["rates"] and "gen_batch" not in spec
+    assert spec["backends"] == ["uring"] and spec["batches"] == [64]
+    assert spec["gen_batch"] == 512 and spec["gen_bursts"] is True
+    assert spec["rates"] == [1200.0] and spec["egress_qdisc"] == NIC.qdisc(1400)
     assert {(s.queue_depth, s.sndbuf) for s in reproduce.SETTINGS} == {
         (128, 0), (1024, 0), (128, MIB4), (1024, MIB4)}
 
 
-def test_rates_flag_is_validated():
-    with pytest.raises(SystemExit):
-        cli.build_parser().parse_args(["reproduce", "nov2025", "--out", "x", "--rates", "a,1"])
+def nov_sample(setting, burst, delivered, exhaustion, eagain, offered=1200.0, rep=1):
+    record = sample(fanout=4, batch=64, size=1400, rate=1200.0, queue_depth=setting.queue_depth,
+                    sndbuf=setting.sndbuf, rep=rep, offered_pps=offered,
+                    delivered_pps=delivered, buffer_exhaustion_pct=exhaustion,
+                    sample_window_s=10.24, generator={"send_pps": 500e3},
+                    relay_counters={"uring_sq_full": 0, "drop_eagain": eagain,
+                                    "drop_enobufs": 0, "drop_queue_full": 0,
+                                    "drop_buffer_exhausted": 0, "kernel_drops": 0},
+                    snmp_udp_delta={"relay": {"SndbufErrors": eagain}})
+    record["params"].update(generator_batch=burst, generator_bursts=True)
+    record["cell_id"] = record["label"] = f"{record['cell_id']}/gb{burst}"
+    return record
 
 
-def test_analyse_rows_counters_per_second_and_improvement():
+def nov_document(after_offered=1200.0):
+    b, q, s, a = reproduce.SETTINGS
+    samples = []
+    for rep in (1, 2):
+        samples += [nov_sample(b, 1024, 540.0, 89.0, 43600, rep=rep),
+                    nov_sample(q, 1024, 541.0, 89.0, 43600, rep=rep),
+                    nov_sample(s, 1024, 4800.0, 0.0, 0, rep=rep),
+                    nov_sample(a, 1024, 4800.0, 0.0, 0, offered=after_offered, rep=rep)]
+    samples += [nov_sample(b, 256, 2080.0, 57.0, 27800), nov_sample(a, 256, 4800.0, 0.0, 0)]
+    doc = document(samples, name="november2025")
+    doc["spec"] = {"name": "november2025", "reproduce": {
+        "size": 1400, "fanout": 4, "batch": 64, "rate": 1200.0, "burst": 1024,
+        "buffers": {"size": 1400, "truesize": 2304.0, "wmem_default": 212992,
+                    "default_buffer_datagrams": 94},
+        "nic": {"line_rate_bps": 20e6, "ring_frames": 2048, "burst_frames": 16}}}
+    return doc
+
+
+def test_rows_carry_the_counters_the_ratio_and_the_model():
     rows = reproduce.analyse(nov_document())
-    assert [r.rate for r in rows][:2] == [8000.0, 8000.0]  # paced loads first, ascending
-    at12 = {r.setting.name: r for r in rows if r.rate == 12000}
-    before = at12[reproduce.SETTINGS[0].name]
-    assert before.counters["uring_sq_full"] == pytest.approx(2000.0)  # 4000 over a 2 s window
-    assert before.counters[reproduce.SNMP_SNDBUF] == pytest.approx(750.0)
-    both = at12[reproduce.SETTINGS[3].name]
-    assert both.improvement_pct == pytest.approx(100.0 * (48000 / 45000 - 1))
+    assert [(r.burst, r.setting.name) for r in rows][:2] == [
+        (256, reproduce.BEFORE.name), (256, reproduce.AFTER.name)]
+    at = {r.setting.name: r for r in rows if r.burst == 1024}
+    before, after = at[reproduce.BEFORE.name], at[reproduce.AFTER.name]
+    assert before.counters["drop_eagain"] == pytest.approx(43600 / 10.24)
+    assert after.vs_before == pytest.approx(4800 / 540)
+    assert before.prediction is not None and abs(before.model_error_pct("egress_pps")) < 5
+    assert all(r.failed is None for r in rows)
+    assert reproduce.operating_burst(rows) == 1024
 
 
-def test_verdicts_follow_the_counters():
+def test_a_row_whose_generator_missed_the_rate_fails_and_is_left_out():
+    rows = reproduce.analyse(nov_document(after_offered=1320.0))  # 10 % over the 1200 asked
+    after = next(r for r in rows if r.burst == 1024 and r.setting is reproduce.AFTER)
+    assert after.failed and "1,320" in after.failed and after.vs_before is None
+    assert reproduce.verdicts(rows)[0].startswith("**Not comparable**")
+
+
+def test_verdicts_say_what_each_fix_does():
     lines = reproduce.verdicts(reproduce.analyse(nov_document()))
-    at12 = next(line for line in lines if line.startswith("**12k pps**"))
-    assert "queue depth fix only (q1024): no effect on the exhaustion" in at12
-    assert "sndbuf fix only (4 MiB): removes the exhaustion" in at12
-    at8 = next(line for line in lines if line.startswith("**8k pps**"))
-    assert "nothing to remove" in at8
+    assert lines[0].startswith("**Operating point** (bursts of 1024): after delivers 8.89×")
+    assert any(line.startswith("queue depth only (q1024): nothing") for line in lines)
+    assert any(line.startswith("send buffer only (4 MiB): all of the gain") for line in lines)
+    assert any("39k" in line for line in lines)
 
 
 def test_from_results_writes_the_page(tmp_path, capsys):
@@ -86,10 +167,36 @@ def test_from_results_writes_the_page(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "before (q128, default sndbuf)" in printed and "(reference)" in printed
     text = (out / "index.md").read_text()
-    assert "| both fixes (q1024, 4 MiB) | 12k pps |" in text
-    for image in ("egress_vs_load.png", "exhaustion_vs_load.png", "drop_counters.png"):
+    assert "| after (q1024, 4 MiB) | 1024 | 1,200 | 4,800 | 4,800 |" in text
+    for image in ("ratio_vs_burst.png", "egress_vs_burst.png", "drop_counters.png"):
         assert (out / image).is_file() and f"]({image})" in text
     assert (out / "index.html").is_file()
+
+
+def test_a_failed_row_makes_the_command_exit_1(tmp_path, capsys):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(nov_document(after_offered=1320.0)))
+    assert cli.main(["reproduce", "nov2025", "--out", str(tmp_path / "o"), "--from",
+                     str(path)]) == 1
+    assert "FAILED: the generator offered 1,320 pps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rate", "2000"], "--rate: 2000 packets/s does not fit the line"),
+    (["--burst", "2000"], "--burst: at most 1024"),
+    (["--line-rate", "0"], "--line-rate: must be > 0"),
+    (["--ring-frames", "0"], "--ring-frames: must be >= 1"),
+])
+def test_bad_flags_are_named(tmp_path, capsys, flags, message):
+    code = cli.main(["reproduce", "nov2025", "--out", str(tmp_path / "o"), *flags])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_sweep_bursts_are_checked():
+    with pytest.raises(SystemExit):
+        run_args("--sweep-bursts", "128,x")
+    with pytest.raises(SystemExit):
+        run_args("--sweep-bursts", "4096")
 
 
 def test_missing_bench_is_an_error(tmp_path, capsys):
@@ -98,19 +205,13 @@ def test_missing_bench_is_an_error(tmp_path, capsys):
     assert code == 2 and "mrelay-bench not found" in capsys.readouterr().err
 
 
-def test_verdict_warns_when_the_generator_missed_its_rate():
-    doc = document([nov_sample(128, 0, 8000, 27000.0, 2.0, 600),
-                    nov_sample(128, MIB4, 8000, 32000.0, 0.0, 0)], name="november2025")
-    doc["samples"][0]["offered_pps"] = 6900.0  # before fell 14 % short of 8k pps
-    line = reproduce.verdicts(reproduce.analyse(doc))[0]
-    assert "compare loss, not egress" in line
-
-
-def test_verdict_warns_when_the_relay_ingress_was_starved():
-    starved = nov_sample(1024, 0, 0, 36000.0, 0.0, 0)
-    starved["relay_counters"]["kernel_drops"] = 2 * 97000  # 97k/s over the 2 s window
-    starved["offered_pps"] = 104000.0
-    doc = document([nov_sample(128, 0, 0, 43000.0, 39.0, 57000), starved],
-                   name="november2025")
-    line = reproduce.verdicts(reproduce.analyse(doc))[0]
-    assert "ingress dropped 97,000 pps" in line
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a scratch network namespace")
+def test_probe_measures_this_kernels_buffers_and_leaves_nothing_behind():
+    if subprocess.run(["tc", "qdisc", "help"], capture_output=True).returncode not in (0, 255):
+        pytest.skip("no tc")
+    found = reproduce.probe_buffers(1400)
+    assert found["truesize"] > 1400 + 28  # a datagram costs more than its bytes
+    expected = math.ceil(found["wmem_default"] / found["truesize"])
+    assert abs(found["default_buffer_datagrams"] - expected) <= 1  # + the one the NIC took
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"mrl-t{os.getpid()}" not in names

@@ -46,6 +46,16 @@ constexpr auto kReadyTimeout = std::chrono::seconds(10);
 // The sink exits after this much silence once measured packets arrived (seconds): long enough
 // to collect packets still queued in the forwarder, short enough to keep cells quick.
 constexpr double kSinkIdleExitS = 0.5;
+
+// A bursty source is silent between bursts for up to a burst interval: the sink must outwait
+// two of them, or it leaves after the first burst and every later one counts as lost.
+double sink_idle_exit_s(const CellParams& params) {
+  if (!params.gen_bursts || params.rate_pps <= 0) {
+    return kSinkIdleExitS;
+  }
+  const double burst_interval_s = params.generator_batch() / params.rate_pps;
+  return std::max(kSinkIdleExitS, 2 * burst_interval_s);
+}
 // The generator keeps sending this long after the window's end sample (seconds), so the end
 // sample sees traffic still flowing and every process still alive.
 constexpr double kTrafficTailS = 0.25;
@@ -294,7 +304,7 @@ class Cell {
     const std::string ready_file = path("sink.ready");
     args.insert(args.end(),
                 {"--group", sink_.group, "--duration", number_text("%.3f", run_s_ + kChildSlackS),
-                 "--idle-exit", std::to_string(kSinkIdleExitS), "--rcvbuf",
+                 "--idle-exit", number_text("%.3f", sink_idle_exit_s(params_)), "--rcvbuf",
                  std::to_string(params_.sink_rcvbuf), "--cpu", std::to_string(env_.load_cpu),
                  "--ready-file", ready_file, "--json"});
     auto pid = spawn(SpawnOptions{args, sink_.ns, path("sink.json"), path("sink.err")});
@@ -513,7 +523,8 @@ class Cell {
     record_["generator"] = json{{"achieved_pps", obs.gen.value("achieved_pps", json())},
                                 {"errors_by_errno", obs.gen.value("errors_by_errno", json())},
                                 {"warmup_sent", obs.gen.value("warmup_sent", json())},
-                                {"syscalls", obs.gen.value("syscalls", json())}};
+                                {"syscalls", obs.gen.value("syscalls", json())},
+                                {"send_pps", obs.gen.value("send_pps", json())}};
     record_["sink"] = json{{"warmup_received", obs.sink.value("warmup_received", json())},
                            {"streams", obs.sink.value("streams", json())},
                            {"syscalls", obs.sink.value("syscalls", json())}};

@@ -282,6 +282,13 @@ struct Report {
   uint64_t start_ns = 0;
   uint64_t end_ns = 0;
   uint64_t syscalls = 0;
+  // Time spent inside the send calls: sent / send_ns is how fast a burst leaves (a bursty
+  // source's peak rate, which decides how much of a burst a drained queue takes meanwhile).
+  uint64_t send_ns = 0;
+  // Paced runs: when the batch after the last measured one was due. n paced batches span n
+  // pacing intervals, not n - 1: without this a bursty source (one burst per interval) would
+  // report n/(n - 1) times its rate.
+  uint64_t paced_end_ns = 0;
   std::vector<StreamState> streams;
 };
 
@@ -499,11 +506,17 @@ Result<Report> run(const Options& options, int fd) {
     }
     const bool warmup = now < warmup_end_ns;
     stamp_batch(options, batch, n, warmup, next_stream, report);
+    const uint64_t send_start_ns = monotonic_ns();
     if (auto sent = send_batch(options, fd, batch, n, warmup, failures_in_a_row, report); !sent) {
       return tl::unexpected(sent.error());
     }
+    report.send_ns += monotonic_ns() - send_start_ns;
+    if (!warmup && options.rate > 0) {
+      report.paced_end_ns = send_start_ns + static_cast<uint64_t>(n * 1e9 / options.rate);
+    }
   }
   report.end_ns = monotonic_ns();
+  report.measure_end_ns = std::max(report.measure_end_ns, report.paced_end_ns);
   return report;
 }
 
@@ -546,6 +559,10 @@ nlohmann::json to_json(const Options& options, const Report& report) {
       {"size", options.size},
       {"batch", options.batch},
       {"bursts", options.bursts},
+      {"send_s", static_cast<double>(report.send_ns) / 1e9},
+      {"send_pps", report.send_ns > 0 ? static_cast<double>(report.sent) * 1e9 /
+                                            static_cast<double>(report.send_ns)
+                                      : 0.0},
       {"streams", streams},
       {"syscalls", report.syscalls}};
 }
