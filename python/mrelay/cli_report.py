@@ -85,17 +85,24 @@ def register_commands(sub) -> None:
     again.set_defaults(handler=command_reproduce)
 
 
-def _positive_list(text: str) -> list[int]:
-    values = []
-    for part in text.split(","):
-        try:
-            value = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--sweep-bursts: '{part}' is not a whole number")
-        if not 1 <= value <= 1024:
-            raise argparse.ArgumentTypeError(f"--sweep-bursts: {part} is not in 1..1024")
-        values.append(value)
-    return values
+def _list_of(flag: str, convert, valid, what: str):
+    """An argparse type: comma-separated values, each converted and checked, naming `flag`."""
+    def parse(text: str) -> list:
+        values = []
+        for part in text.split(","):
+            try:
+                value = convert(part)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{flag}: '{part}' is not {what}")
+            if not valid(value):
+                raise argparse.ArgumentTypeError(f"{flag}: {part} is not {what}")
+            values.append(value)
+        return values
+    return parse
+
+
+_burst_list = _list_of("--sweep-bursts", int, lambda v: 1 <= v <= 1024, "a burst in 1..1024")
+_line_rates = _list_of("--sweep-line-rates", float, lambda v: v > 0, "a rate > 0 Mbit/s")
 
 
 def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,10 +133,15 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--burst", type=int, default=r.DEFAULT_BURST,
                         help="datagrams per burst at the operating point, 1..1024 "
                              f"[{r.DEFAULT_BURST}]")
-    parser.add_argument("--sweep-bursts", type=_positive_list,
+    parser.add_argument("--sweep-bursts", type=_burst_list,
                         default=list(r.DEFAULT_SWEEP_BURSTS),
                         help="burst sizes of the sweep, comma-separated "
                              f"[{','.join(map(str, r.DEFAULT_SWEEP_BURSTS))}]")
+    parser.add_argument("--sweep-line-rates", type=_line_rates,
+                        default=list(r.DEFAULT_SWEEP_LINE_RATES), metavar="MBIT,...",
+                        help="line rates of the line sweep at --burst, the average rate scaled "
+                             "with the line; empty = none "
+                             f"[{','.join(f'{m:g}' for m in r.DEFAULT_SWEEP_LINE_RATES)}]")
     parser.add_argument("--repetitions", type=int, default=r.DEFAULT_REPETITIONS,
                         help=f"interleaved runs of the operating point [{r.DEFAULT_REPETITIONS}]")
     parser.add_argument("--window", type=float, default=r.DEFAULT_WINDOW_S,

@@ -3,7 +3,7 @@ re-run on the namespace rig. It found egress at 97k pps with an io_uring queue d
 the default ~208 KB SO_SNDBUF (86 % buffer exhaustion), and 439k pps with depth 1024 and a
 4 MiB send buffer.
 
-    python3 -m mrelay reproduce nov2025 --out reports/nov2025                 # runs, ~4 min, root
+    python3 -m mrelay reproduce nov2025 --out reports/nov2025                 # runs, ~4.5 min, root
     python3 -m mrelay reproduce nov2025 --out /tmp/n --repetitions 1 --sweep-bursts 256
     python3 -m mrelay reproduce nov2025 --out reports/nov2025 --from reports/nov2025/results.json
 
@@ -18,7 +18,8 @@ below the line rate, so the link carries the average and only a buffer can carry
    namespace (``probe_buffers``): the model's inputs from this kernel.
 2. The operating point: the four settings, ``--repetitions`` interleaved runs each, all at the
    same offered rate (a row whose generator missed the rate is marked failed, not reported).
-3. The burst-size sweep: the four settings at each of ``--sweep-bursts``.
+3. The sweeps: the four settings at each of ``--sweep-bursts`` on the same line, and at each
+   of ``--sweep-line-rates`` with the same burst (the average rate scaled with the line).
 4. The page: the table with the counters that explain each row (SQ-full, EAGAIN,
    SndbufErrors, exhaustion), the model's prediction and error beside each measured figure,
    the after/before ratio against burst size (measured points over the model's curve, the
@@ -68,9 +69,13 @@ DEFAULT_BATCH = 64  # relay batch, as in the investigation's fixed configuration
 DEFAULT_RATE = 1200.0  # average offered packets/s
 DEFAULT_BURST = 1024  # datagrams per burst (mrelay-gen's largest sendmmsg)
 DEFAULT_SWEEP_BURSTS = (128, 256, 512, 768)  # plus the operating point's
+# Lines of the line sweep (plus the operating point's), Mbit/s: slower and faster lines at the
+# operating point's burst and load, to show how the part of a burst that leaves while it
+# arrives grows with the line.
+DEFAULT_SWEEP_LINE_RATES = (10.0, 50.0)
 DEFAULT_REPETITIONS = 2  # interleaved runs of the operating point
 DEFAULT_WINDOW_S = 10.0  # at least this, rounded up to whole bursts: 12 bursts of 1,024
-DEFAULT_SWEEP_WINDOW_S = 5.0
+DEFAULT_SWEEP_WINDOW_S = 4.0
 DEFAULT_WARMUP_S = 0.5
 
 # A row's offered rate may differ from the rate asked by this share (2 %). The generator counts
@@ -95,12 +100,39 @@ def whole_bursts_window(burst: int, rate: float, minimum_s: float) -> float:
     return math.ceil(minimum_s / interval - 1e-9) * interval
 
 
-def build_spec(name: str, args: argparse.Namespace, burst: int, window_s: float,
-               repetitions: int) -> dict:
+@dataclass(frozen=True)
+class Run:
+    """One `mrelay-bench sweep` of the four settings: a burst size on one line."""
+    name: str
+    burst: int
+    line_mbit: float
+    rate: float  # average offered packets/s
+    minimum_s: float  # window, rounded up to whole bursts
+    repetitions: int
+
+    @property
+    def window_s(self) -> float:
+        return whole_bursts_window(self.burst, self.rate, self.minimum_s)
+
+
+def plan_runs(args: argparse.Namespace) -> list[Run]:
+    """The operating point first, then the burst sweep on its line, then the line sweep at its
+    burst (the average rate scaled with the line, so the line is as loaded on every one)."""
+    runs = [Run("operating-point", args.burst, args.line_rate, args.rate, args.window,
+                args.repetitions)]
+    runs += [Run(f"burst-{b}", b, args.line_rate, args.rate, args.sweep_window, 1)
+             for b in args.sweep_bursts if b != args.burst]
+    runs += [Run(f"line-{m:g}mbit", args.burst, m, args.rate * m / args.line_rate,
+                 args.sweep_window, 1)
+             for m in args.sweep_line_rates if m != args.line_rate]
+    return runs
+
+
+def build_spec(args: argparse.Namespace, run_: Run) -> dict:
     """One `mrelay-bench sweep` spec: the four settings (queue depths x send buffers) at one
-    burst size."""
+    burst size and line rate."""
     return {
-        "name": name,
+        "name": f"nov2025-{run_.name}",
         "description": "November 2025 reproduction: uring queue depth 128 vs 1024 x default vs "
                        "4 MiB SO_SNDBUF behind an emulated NIC, bursty source "
                        "(python3 -m mrelay reproduce nov2025)",
@@ -111,19 +143,25 @@ def build_spec(name: str, args: argparse.Namespace, burst: int, window_s: float,
         "backends": ["uring"],
         "queue_depths": sorted({s.queue_depth for s in SETTINGS}),
         "sndbufs": sorted({s.sndbuf for s in SETTINGS}),
-        "rates": [args.rate],
-        "gen_batch": burst,
+        "rates": [run_.rate],
+        "gen_batch": run_.burst,
         "gen_bursts": True,
-        "repetitions": repetitions,
+        "repetitions": run_.repetitions,
         "warmup_s": args.warmup,
-        "window_s": round(window_s, 6),
-        "egress_qdisc": nic_of(args).qdisc(args.size),
+        "window_s": round(run_.window_s, 6),
+        "egress_qdisc": nic_of(args, run_.line_mbit).qdisc(args.size),
     }
 
 
-def nic_of(args: argparse.Namespace) -> Nic:
-    return Nic(line_rate_bps=args.line_rate * 1e6, ring_frames=args.ring_frames,
+def nic_of(args: argparse.Namespace, line_mbit: Optional[float] = None) -> Nic:
+    line = args.line_rate if line_mbit is None else line_mbit
+    return Nic(line_rate_bps=line * 1e6, ring_frames=args.ring_frames,
                burst_frames=args.nic_burst_frames)
+
+
+def _nic_record(nic: Nic) -> dict:
+    return {"line_rate_bps": nic.line_rate_bps, "ring_frames": nic.ring_frames,
+            "burst_frames": nic.burst_frames}
 
 
 # The probe run inside the scratch namespace: non-blocking sends into a NIC that does not
@@ -188,39 +226,33 @@ def run(args: argparse.Namespace, bench_path: Path, out_dir: Path) -> dict:
     print(f"nov2025: truesize {buffers['truesize']:,.0f} B per {args.size}-byte datagram; the "
           f"default send buffer ({buffers['wmem_default']:,} B) holds "
           f"{buffers['default_buffer_datagrams']} of them", flush=True)
-    plan = [("operating-point", args.burst, args.window, args.repetitions)]
-    plan += [(f"burst-{b}", b, args.sweep_window, 1) for b in args.sweep_bursts
-             if b != args.burst]
+    runs = plan_runs(args)
     docs, specs = [], []
     with tempfile.TemporaryDirectory(prefix="mrelay-nov2025-") as scratch:
-        for name, burst, minimum_s, repetitions in plan:
-            docs.append(_run_sweep(bench_path, Path(scratch), args, name, burst, minimum_s,
-                                   repetitions, specs))
-    doc = results.merge(docs, sources=[name for name, *_ in plan])
-    nic = nic_of(args)
+        for index, run_ in enumerate(runs, 1):
+            print(f"nov2025: run {index}/{len(runs)}: {run_.name}: bursts of {run_.burst} at "
+                  f"{run_.rate:g} pps on a {run_.line_mbit:g} Mbit/s line, "
+                  f"{run_.repetitions} x 4 settings, {run_.window_s:.2f} s windows", flush=True)
+            specs.append(build_spec(args, run_))
+            docs.append(_run_sweep(bench_path, Path(scratch), run_.name, specs[-1]))
+    doc = results.merge(docs, sources=[run_.name for run_ in runs])
     doc["spec"] = {"name": "november2025", "sweeps": specs, "reproduce": {
         "size": args.size, "fanout": args.fanout, "batch": args.batch, "rate": args.rate,
-        "burst": args.burst, "buffers": buffers,
-        "nic": {"line_rate_bps": nic.line_rate_bps, "ring_frames": nic.ring_frames,
-                "burst_frames": nic.burst_frames}}}
+        "burst": args.burst, "buffers": buffers, "nic": _nic_record(nic_of(args)),
+        "nics": {spec["egress_qdisc"]: _nic_record(nic_of(args, run_.line_mbit))
+                 for spec, run_ in zip(specs, runs)}}}
     results.save(doc, out_dir / "results.json")
     return doc
 
 
-def _run_sweep(bench_path: Path, scratch: Path, args: argparse.Namespace, name: str,
-               burst: int, minimum_s: float, repetitions: int, specs: list) -> dict:
+def _run_sweep(bench_path: Path, scratch: Path, name: str, spec: dict) -> dict:
     from . import bench
 
-    window = whole_bursts_window(burst, args.rate, minimum_s)
-    spec = build_spec(f"nov2025-{name}", args, burst, window, repetitions)
     spec_path, raw = scratch / f"{name}.spec.json", scratch / f"{name}.json"
     spec_path.write_text(json.dumps(spec, indent=1) + "\n")
-    print(f"nov2025: {name}: bursts of {burst}, {repetitions} x 4 settings, "
-          f"{window:.2f} s windows", flush=True)
     code = bench.run_passthrough(bench_path, ["sweep", str(spec_path), "--out", str(raw)])
     if code != 0 or not raw.is_file():
         raise RuntimeError(f"mrelay-bench sweep {name} failed (exit {code})")
-    specs.append(spec)
     return results.load(raw)
 
 
@@ -241,7 +273,8 @@ class Row:
     counters: dict  # counter name -> median per second
     prediction: Optional[Prediction] = None
     failed: Optional[str] = None  # why the row is not comparable (the generator missed)
-    vs_before: Optional[float] = None  # egress / before's at the same burst
+    vs_before: Optional[float] = None  # egress / before's at the same line and burst
+    line_rate_bps: float = 0.0
     fanout: int = 1
 
     def model_error_pct(self, which: str) -> Optional[float]:
@@ -286,8 +319,11 @@ def host_of(doc: dict) -> Optional[Host]:
                 batch=int((doc.get("spec") or {}).get("reproduce", {}).get("batch", 64)))
 
 
-def nic_from_doc(doc: dict) -> Optional[Nic]:
-    nic = ((doc.get("spec") or {}).get("reproduce") or {}).get("nic")
+def nic_from_doc(doc: dict, qdisc: Optional[str] = None) -> Optional[Nic]:
+    """The NIC of the operating point, or the one that `qdisc` emulated."""
+    spec = (doc.get("spec") or {}).get("reproduce") or {}
+    nic = (spec.get("nics") or {}).get(qdisc) if qdisc else None
+    nic = nic or spec.get("nic")
     if not isinstance(nic, dict):
         return None
     return Nic(float(nic["line_rate_bps"]), int(nic["ring_frames"]), int(nic["burst_frames"]))
@@ -304,30 +340,40 @@ def check_offered(row: Row) -> Optional[str]:
 
 
 def analyse(doc: dict) -> list[Row]:
-    """One row per burst size and setting (medians over ok samples), with the model's
-    prediction, the offered-rate check and the egress against "before"."""
-    grouped: dict[tuple[int, int, int], list[dict]] = {}
+    """One row per line, burst size and setting (medians over ok samples), with the model's
+    prediction, the offered-rate check and the egress against "before" on the same line and
+    burst. Rows come line by line (slowest first), burst by burst."""
+    grouped: dict[tuple[str, int, int, int], list[dict]] = {}
     for params, samples in results.cells(doc):
         if params.get("forwarder") != "mrelay" or not params.get("generator_bursts"):
             continue
-        key = (int(params.get("generator_batch") or params.get("batch")),
+        key = (params.get("egress_qdisc") or "", int(params.get("generator_batch") or
+                                                     params.get("batch")),
                params.get("queue_depth"), params.get("sndbuf"))
         grouped.setdefault(key, []).extend(samples)
-    host, nic = host_of(doc), nic_from_doc(doc)
+    host = host_of(doc)
+    nics = {qdisc: nic_from_doc(doc, qdisc) for qdisc in {key[0] for key in grouped}}
     rows = []
-    for burst in sorted({key[0] for key in grouped}):
+    for qdisc, burst in sorted({key[:2] for key in grouped},
+                               key=lambda k: (_line_of(nics[k[0]]), k[1])):
+        group = []
         for setting in SETTINGS:
-            samples = grouped.get((burst, setting.queue_depth, setting.sndbuf))
+            samples = grouped.get((qdisc, burst, setting.queue_depth, setting.sndbuf))
             if samples:
-                rows.append(_row(setting, burst, samples, host, nic))
-        _compare_with_before([r for r in rows if r.burst == burst])
+                group.append(_row(setting, burst, samples, host, nics[qdisc]))
+        _compare_with_before(group)
+        rows += group
     return rows
+
+
+def _line_of(nic: Optional[Nic]) -> float:
+    return nic.line_rate_bps if nic is not None else 0.0
 
 
 def _row(setting: Setting, burst: int, samples: list[dict], host: Optional[Host],
          nic: Optional[Nic]) -> Row:
     params = samples[0].get("params", {})
-    row = Row(setting=setting, burst=burst, samples=len(samples),
+    row = Row(setting=setting, burst=burst, samples=len(samples), line_rate_bps=_line_of(nic),
               asked_pps=float(params.get("rate_pps") or 0),
               window_s=results.median([_window(s) for s in samples]) or 1.0,
               offered_pps=results.cell_median(samples, "offered_pps"),
@@ -374,14 +420,15 @@ def _send_drops(counters: dict) -> Optional[float]:
 
 
 def table(rows: Sequence[Row]) -> list[list[str]]:
-    header = ["setting", "burst", "offered pps", "egress copies/s", "model", "model error",
-              "exhaustion %", "model", "× before", "SQ-full/s", "EAGAIN+ENOBUFS/s",
-              "SndbufErrors/s", "ingress drops/s", "row"]
+    header = ["setting", "line Mbit/s", "burst", "offered pps", "egress copies/s", "model",
+              "model error", "exhaustion %", "model", "× before", "SQ-full/s",
+              "EAGAIN+ENOBUFS/s", "SndbufErrors/s", "ingress drops/s", "row"]
     out = [header]
     for row in rows:
         c, p = row.counters, row.prediction
-        out.append([row.setting.name, str(row.burst), _num(row.offered_pps),
-                    _num(row.egress_pps), _num(p.egress_pps if p else None),
+        out.append([row.setting.name, f"{row.line_rate_bps / 1e6:g}", str(row.burst),
+                    _num(row.offered_pps), _num(row.egress_pps),
+                    _num(p.egress_pps if p else None),
                     _signed(row.model_error_pct("egress_pps")),
                     _num(row.exhaustion_pct, 1), _num(p.exhaustion_pct if p else None, 1),
                     "(reference)" if row.setting is BEFORE and not row.failed
@@ -406,31 +453,37 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def operating_burst(rows: Sequence[Row]) -> Optional[int]:
-    """The burst size measured with the most repetitions: the operating point."""
+def operating_point(rows: Sequence[Row]) -> Optional[tuple[float, int]]:
+    """(line rate, burst) of the rows measured with the most repetitions: the operating
+    point; the sweeps run each of their points once."""
     if not rows:
         return None
-    return max(rows, key=lambda r: (r.samples, r.burst)).burst
+    best = max(rows, key=lambda r: (r.samples, r.burst))
+    return best.line_rate_bps, best.burst
+
+
+def _at(rows: Sequence[Row], line_rate_bps: float, burst: int) -> dict[str, Row]:
+    return {r.setting.name: r for r in rows
+            if r.line_rate_bps == line_rate_bps and r.burst == burst}
 
 
 def verdicts(rows: Sequence[Row]) -> list[str]:
     """What the operating point shows, computed from the counters and the model."""
-    burst = operating_burst(rows)
-    at = {r.setting.name: r for r in rows if r.burst == burst}
+    point = operating_point(rows)
+    at = _at(rows, *point) if point else {}
     before, after = at.get(BEFORE.name), at.get(AFTER.name)
     if before is None or after is None:
         return ["The operating point lacks the before or the after row."]
-    lines = []
     if before.failed or after.failed:
-        lines.append(f"**Not comparable**: {before.failed or after.failed}.")
-        return lines
-    lines.append(
-        f"**Operating point** (bursts of {burst}): after delivers "
-        f"{_num(after.vs_before, 2, '×')} the egress of before ({_num(after.egress_pps)} vs "
-        f"{_num(before.egress_pps)} copies/s); before loses the tail of every burst "
-        f"({_num(before.exhaustion_pct, 1)} % exhaustion, {_num(_send_drops(before.counters))} "
-        f"EAGAIN/s, SQ-full {_num(before.counters.get('uring_sq_full'))}/s), after "
-        f"{_num(after.exhaustion_pct, 1)} %.")
+        return [f"**Not comparable**: {before.failed or after.failed}."]
+    lines = [
+        f"**Operating point** (bursts of {before.burst}, {before.line_rate_bps / 1e6:g} Mbit/s "
+        f"line): after delivers {_num(after.vs_before, 2, '×')} the egress of before "
+        f"({_num(after.egress_pps)} vs {_num(before.egress_pps)} copies/s); before loses the "
+        f"tail of every burst ({_num(before.exhaustion_pct, 1)} % exhaustion, "
+        f"{_num(_send_drops(before.counters))} EAGAIN/s, SQ-full "
+        f"{_num(before.counters.get('uring_sq_full'))}/s), after "
+        f"{_num(after.exhaustion_pct, 1)} %."]
     for setting in SETTINGS[1:-1]:
         row = at.get(setting.name)
         if row is None or row.failed:
@@ -443,12 +496,26 @@ def verdicts(rows: Sequence[Row]) -> list[str]:
                      f"({_num(row.vs_before, 2, '×')} before), {_num(row.exhaustion_pct, 1)} % "
                      f"exhaustion, SQ-full {_num(row.counters.get('uring_sq_full'))}/s.")
     lines.append(_depth_paragraph(before))
-    errors = [abs(e) for r in rows if not r.failed
-              for e in [r.model_error_pct("egress_pps")] if e is not None]
-    if errors:
-        lines.append(f"The model's egress is within {max(errors):.1f} % of every measured row "
-                     f"({len(errors)} rows).")
+    lines.append(_model_paragraph(rows, point))
     return lines
+
+
+def _model_paragraph(rows: Sequence[Row], point: tuple[float, int]) -> str:
+    errors = [(abs(e), r) for r in rows if not r.failed
+              for e in [r.model_error_pct("egress_pps")] if e is not None]
+    if not errors:
+        return "The model had no inputs recorded."
+    on_line = [e for e, r in errors if r.line_rate_bps == point[0]]
+    text = (f"The model's egress is within {max(on_line):.1f} % of every measured row on the "
+            f"operating point's line ({len(on_line)} rows)" if on_line else "")
+    worst, row = max(errors, key=lambda item: item[0])
+    if row.line_rate_bps != point[0]:
+        text += (f"; its largest error is {worst:.1f} % ({row.setting.name}, "
+                 f"{row.line_rate_bps / 1e6:g} Mbit/s, bursts of {row.burst}): on a faster "
+                 "line more of a burst leaves while it arrives, and the model takes the "
+                 "generator's send rate for the speed the relay hands a burst on, which is "
+                 "an upper bound")
+    return text + "."
 
 
 def _depth_paragraph(before: Row) -> str:
@@ -465,82 +532,131 @@ def _depth_paragraph(before: Row) -> str:
             "copies/s, the investigation's kind of ceiling (128 slots ÷ 3.3 ms ≈ 39k).")
 
 
-def _ratio_curve(doc: dict, rows: Sequence[Row]) -> tuple[list, Optional[int]]:
-    host, nic = host_of(doc), nic_from_doc(doc)
-    burst = operating_burst(rows)
-    reference = next((r for r in rows if r.burst == burst and r.setting is BEFORE), None)
-    if host is None or nic is None or reference is None or not reference.offered_pps:
-        return [], None
+def _model_inputs(doc: dict, rows: Sequence[Row]) -> Optional[tuple[Traffic, Nic, Host]]:
+    """The operating point's traffic, NIC and host, for the model's curves."""
+    host, point = host_of(doc), operating_point(rows)
+    if host is None or point is None:
+        return None
+    reference = _at(rows, *point).get(BEFORE.name)
+    qdiscs = (doc.get("spec") or {}).get("reproduce", {}).get("nics") or {}
+    nic = next((nic_from_doc(doc, q) for q in qdiscs
+                if float(qdiscs[q]["line_rate_bps"]) == point[0]), nic_from_doc(doc))
+    if reference is None or not reference.offered_pps or nic is None:
+        return None
     spec = (doc.get("spec") or {}).get("reproduce") or {}
     size, fanout = int(spec.get("size", DEFAULT_SIZE)), int(spec.get("fanout", DEFAULT_FANOUT))
-    traffic = Traffic(size, burst, reference.offered_pps, fanout)
-    curve = []
-    for b in sorted({2 ** k for k in range(4, 12)} | {r.burst for r in rows} |
-                    set(range(64, 2049, 64))):
-        shaped = Traffic(size, b, traffic.rate_pps, fanout)
-        low = predict(BEFORE, shaped, nic, host).egress_pps
-        high = predict(AFTER, shaped, nic, host).egress_pps
-        curve.append((float(b), high / low if low else None))
+    return Traffic(size, point[1], reference.offered_pps, fanout), nic, host
+
+
+def _model_ratio(traffic: Traffic, nic: Nic, host: Host) -> Optional[float]:
+    low = predict(BEFORE, traffic, nic, host).egress_pps
+    return predict(AFTER, traffic, nic, host).egress_pps / low if low else None
+
+
+def _ratio_vs_burst(doc: dict, rows: Sequence[Row], out_dir: Path) -> Optional[page.Section]:
+    from . import plots
+
+    inputs, point = _model_inputs(doc, rows), operating_point(rows)
+    measured = [(float(r.burst), r.vs_before) for r in rows if r.setting is AFTER
+                and r.vs_before is not None and point and r.line_rate_bps == point[0]]
+    if not measured or inputs is None:
+        return None
+    traffic, nic, host = inputs
+    bursts = sorted({2 ** k for k in range(4, 12)} | set(range(64, 2049, 64)))
+    curve = [(float(b), _model_ratio(Traffic(traffic.size, b, traffic.rate_pps,
+                                             traffic.fanout), nic, host)) for b in bursts]
+    reference = f"the investigation's {REPORT_RATIO:.2f}×"
+    plots.line_plot({"after ÷ before, measured": measured, "after ÷ before, model": curve,
+                     reference: [(16.0, REPORT_RATIO), (2048.0, REPORT_RATIO)]},
+                    out_dir / "ratio_vs_burst.png",
+                    title="Egress gain of the fixes against burst size",
+                    xlabel="burst (datagrams back to back)", ylabel="after ÷ before egress",
+                    si_y=False, styles={
+                        "after ÷ before, measured": {"linestyle": "none", "markersize": 8},
+                        "after ÷ before, model": {"marker": "", "linestyle": "--"},
+                        reference: {"marker": "", "linestyle": ":", "color": "grey"}},
+                    vline=(float(point[1]), f"operating point: {point[1]}"))
+    text = f"Measured points over the model's curve, {nic.line_rate_bps / 1e6:g} Mbit/s line."
     crossing = burst_for_ratio(REPORT_RATIO, AFTER, BEFORE, traffic, nic, host)
-    return curve, crossing
+    if crossing is not None:
+        text += f" The model passes {REPORT_RATIO:.2f}× at bursts of {crossing} datagrams."
+    return page.Section("Gain against burst size", paragraphs=[text], image="ratio_vs_burst.png")
+
+
+def _ratio_vs_line(doc: dict, rows: Sequence[Row], out_dir: Path) -> Optional[page.Section]:
+    from . import plots
+
+    inputs, point = _model_inputs(doc, rows), operating_point(rows)
+    measured = [(r.line_rate_bps / 1e6, r.vs_before) for r in rows if r.setting is AFTER
+                and r.vs_before is not None and point and r.burst == point[1]]
+    if len(measured) < 2 or inputs is None:
+        return None
+    traffic, nic, host = inputs
+    curve = []
+    # The curve spans the measured lines only: beyond them nothing checks the model.
+    top = max(m for m, _ in measured)
+    for mbit in sorted({m for m, _ in measured} | {x / 4 for x in range(2, int(4 * top) + 1)}):
+        line = Nic(mbit * 1e6, nic.ring_frames, nic.burst_frames)
+        scaled = Traffic(traffic.size, traffic.burst,
+                         traffic.rate_pps * line.line_rate_bps / nic.line_rate_bps, traffic.fanout)
+        curve.append((mbit, _model_ratio(scaled, line, host)))
+    plots.line_plot({"after ÷ before, measured": measured, "after ÷ before, model": curve},
+                    out_dir / "ratio_vs_line.png",
+                    title=f"Egress gain against line rate, bursts of {traffic.burst}",
+                    xlabel="line rate per output (Mbit/s), average load scaled with it",
+                    ylabel="after ÷ before egress", si_y=False, styles={
+                        "after ÷ before, measured": {"linestyle": "none", "markersize": 8},
+                        "after ÷ before, model": {"marker": "", "linestyle": "--"}},
+                    vline=(nic.line_rate_bps / 1e6, "operating point"))
+    return page.Section("Gain against line rate", image="ratio_vs_line.png", paragraphs=[
+        "The same burst on faster lines, the average rate scaled so each line is as loaded: "
+        "more of the burst leaves while it is still arriving, so before keeps more of it."])
+
+
+def _egress_vs_burst(rows: Sequence[Row], out_dir: Path) -> Optional[page.Section]:
+    from . import plots
+
+    point = operating_point(rows)
+    egress = {}
+    for setting in SETTINGS:
+        mine = [r for r in rows if r.setting is setting and not r.failed and point
+                and r.line_rate_bps == point[0]]
+        if mine:
+            egress[f"{setting.name}, measured"] = [(float(r.burst), r.egress_pps) for r in mine]
+            egress[f"{setting.name}, model"] = [(float(r.burst), r.prediction.egress_pps)
+                                                for r in mine if r.prediction is not None]
+    if not egress:
+        return None
+    plots.line_plot(egress, out_dir / "egress_vs_burst.png",
+                    title="Egress against burst size, same average rate",
+                    xlabel="burst (datagrams back to back)",
+                    ylabel="egress (copies/s, all outputs)",
+                    styles={label: {"marker": "", "linestyle": "--"} for label in egress
+                            if label.endswith("model")})
+    return page.Section("Egress against burst size", image="egress_vs_burst.png")
+
+
+def _drop_counters(rows: Sequence[Row], out_dir: Path) -> Optional[page.Section]:
+    from . import plots
+
+    point = operating_point(rows)
+    at = list(_at(rows, *point).values()) if point else []
+    if not at:
+        return None
+    bars = {"SQ-full/s (relay)": [r.counters.get("uring_sq_full") for r in at],
+            "EAGAIN+ENOBUFS/s (relay)": [_send_drops(r.counters) for r in at],
+            "SndbufErrors/s (kernel SNMP)": [r.counters.get(SNMP_SNDBUF) for r in at]}
+    plots.grouped_bars([r.setting.name.replace(" (", "\n(") for r in at], bars,
+                       out_dir / "drop_counters.png",
+                       title=f"Drop counters at the operating point (bursts of {point[1]})",
+                       ylabel="events per second")
+    return page.Section("Drop counters at the operating point", image="drop_counters.png")
 
 
 def plot_sections(doc: dict, rows: Sequence[Row], out_dir: Path) -> list[page.Section]:
-    from . import plots
-
-    sections = []
-    curve, crossing = _ratio_curve(doc, rows)
-    measured = [(float(r.burst), r.vs_before) for r in rows
-                if r.setting is AFTER and r.vs_before is not None]
-    burst = operating_burst(rows)
-    if measured:
-        series = {"after ÷ before, measured": measured,
-                  "after ÷ before, model": curve,
-                  f"the investigation's {REPORT_RATIO:.2f}×":
-                      [(16.0, REPORT_RATIO), (2048.0, REPORT_RATIO)]}
-        styles = {"after ÷ before, measured": {"linestyle": "none", "markersize": 8},
-                  "after ÷ before, model": {"marker": "", "linestyle": "--"},
-                  f"the investigation's {REPORT_RATIO:.2f}×":
-                      {"marker": "", "linestyle": ":", "color": "grey"}}
-        plots.line_plot(series, out_dir / "ratio_vs_burst.png",
-                        title="Egress gain of the fixes against burst size",
-                        xlabel="burst (datagrams back to back)", ylabel="after ÷ before egress",
-                        si_y=False, styles=styles,
-                        vline=(float(burst), f"operating point: {burst}") if burst else None)
-        text = "Measured points over the model's curve."
-        if crossing is not None:
-            text += f" The model passes {REPORT_RATIO:.2f}× at bursts of {crossing} datagrams."
-        sections.append(page.Section("Gain against burst size", paragraphs=[text],
-                                     image="ratio_vs_burst.png"))
-    egress = {}
-    for setting in SETTINGS:
-        points = [(float(r.burst), r.egress_pps) for r in rows
-                  if r.setting is setting and not r.failed]
-        if points:
-            egress[f"{setting.name}, measured"] = points
-            egress[f"{setting.name}, model"] = [
-                (float(r.burst), r.prediction.egress_pps) for r in rows
-                if r.setting is setting and r.prediction is not None]
-    if egress:
-        styles = {label: {"marker": "", "linestyle": "--"} for label in egress
-                  if label.endswith("model")}
-        plots.line_plot(egress, out_dir / "egress_vs_burst.png",
-                        title="Egress against burst size, same average rate",
-                        xlabel="burst (datagrams back to back)",
-                        ylabel="egress (copies/s, all outputs)", styles=styles)
-        sections.append(page.Section("Egress against burst size", image="egress_vs_burst.png"))
-    at = [r for r in rows if r.burst == burst]
-    if at:
-        bars = {"SQ-full/s (relay)": [r.counters.get("uring_sq_full") for r in at],
-                "EAGAIN+ENOBUFS/s (relay)": [_send_drops(r.counters) for r in at],
-                "SndbufErrors/s (kernel SNMP)": [r.counters.get(SNMP_SNDBUF) for r in at]}
-        plots.grouped_bars([r.setting.name.replace(" (", "\n(") for r in at], bars,
-                           out_dir / "drop_counters.png",
-                           title=f"Drop counters at the operating point (bursts of {burst})",
-                           ylabel="events per second")
-        sections.append(page.Section("Drop counters at the operating point",
-                                     image="drop_counters.png"))
-    return sections
+    found = [_ratio_vs_burst(doc, rows, out_dir), _ratio_vs_line(doc, rows, out_dir),
+             _egress_vs_burst(rows, out_dir), _drop_counters(rows, out_dir)]
+    return [section for section in found if section is not None]
 
 
 def _intro(doc: dict) -> page.Section:
@@ -567,7 +683,7 @@ def _intro(doc: dict) -> page.Section:
          "send rate inside its bursts)." if host else "none recorded."),
         f"Machine: {machine}. Commit `{doc.get('git_commit', 'unknown')}`, created "
         f"{doc.get('created', '?')}.",
-        "Regenerate: `python3 -m mrelay reproduce nov2025 --out reports/nov2025` (root, ~4 min) "
+        "Regenerate: `python3 -m mrelay reproduce nov2025 --out reports/nov2025` (root, ~4.5 min) "
         "or `--from reports/nov2025/results.json` (re-renders). The model and the NIC "
         "emulation: docs/reports.md.",
     ]

@@ -90,11 +90,19 @@ def run_args(*extra):
 
 
 def test_spec_is_the_four_settings_at_one_burst():
-    spec = reproduce.build_spec("n", run_args(), 512, 5.0, 1)
+    spec = reproduce.build_spec(run_args(), reproduce.Run("b", 512, 20.0, 1200.0, 5.0, 1))
     assert spec["queue_depths"] == [128, 1024] and spec["sndbufs"] == [0, MIB4]
     assert spec["backends"] == ["uring"] and spec["batches"] == [64]
     assert spec["gen_batch"] == 512 and spec["gen_bursts"] is True
     assert spec["rates"] == [1200.0] and spec["egress_qdisc"] == NIC.qdisc(1400)
+    assert spec["window_s"] == pytest.approx(5.12)  # 12 bursts of 512 at 1200 pps
+
+
+def test_the_plan_is_the_operating_point_then_the_burst_and_line_sweeps():
+    runs = reproduce.plan_runs(run_args("--sweep-bursts", "256,1024", "--sweep-line-rates", "40"))
+    assert [(r.name, r.burst, r.line_mbit, r.rate, r.repetitions) for r in runs] == [
+        ("operating-point", 1024, 20.0, 1200.0, 2), ("burst-256", 256, 20.0, 1200.0, 1),
+        ("line-40mbit", 1024, 40.0, 2400.0, 1)]  # the load scales with the line
     assert {(s.queue_depth, s.sndbuf) for s in reproduce.SETTINGS} == {
         (128, 0), (1024, 0), (128, MIB4), (1024, MIB4)}
 
@@ -141,7 +149,7 @@ def test_rows_carry_the_counters_the_ratio_and_the_model():
     assert after.vs_before == pytest.approx(4800 / 540)
     assert before.prediction is not None and abs(before.model_error_pct("egress_pps")) < 5
     assert all(r.failed is None for r in rows)
-    assert reproduce.operating_burst(rows) == 1024
+    assert reproduce.operating_point(rows) == (20e6, 1024)
 
 
 def test_a_row_whose_generator_missed_the_rate_fails_and_is_left_out():
@@ -153,7 +161,8 @@ def test_a_row_whose_generator_missed_the_rate_fails_and_is_left_out():
 
 def test_verdicts_say_what_each_fix_does():
     lines = reproduce.verdicts(reproduce.analyse(nov_document()))
-    assert lines[0].startswith("**Operating point** (bursts of 1024): after delivers 8.89×")
+    assert lines[0].startswith(
+        "**Operating point** (bursts of 1024, 20 Mbit/s line): after delivers 8.89×")
     assert any(line.startswith("queue depth only (q1024): nothing") for line in lines)
     assert any(line.startswith("send buffer only (4 MiB): all of the gain") for line in lines)
     assert any("39k" in line for line in lines)
@@ -167,10 +176,31 @@ def test_from_results_writes_the_page(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "before (q128, default sndbuf)" in printed and "(reference)" in printed
     text = (out / "index.md").read_text()
-    assert "| after (q1024, 4 MiB) | 1024 | 1,200 | 4,800 | 4,800 |" in text
+    assert "| after (q1024, 4 MiB) | 20 | 1024 | 1,200 | 4,800 | 4,800 |" in text
     for image in ("ratio_vs_burst.png", "egress_vs_burst.png", "drop_counters.png"):
         assert (out / image).is_file() and f"]({image})" in text
     assert (out / "index.html").is_file()
+
+
+def test_a_faster_line_gets_its_own_rows_model_and_plot(tmp_path):
+    doc = nov_document()
+    fast = Nic(line_rate_bps=50e6, ring_frames=2048, burst_frames=16)
+    for setting, delivered in ((reproduce.BEFORE, 1700.0), (reproduce.AFTER, 12000.0)):
+        record = nov_sample(setting, 1024, delivered, 86.0, 1000, offered=3000.0)
+        record["params"].update(rate_pps=3000.0, egress_qdisc=fast.qdisc(1400))
+        record["cell_id"] += "/fast"
+        doc["samples"].append(record)
+    doc["spec"]["reproduce"]["nics"] = {fast.qdisc(1400): {
+        "line_rate_bps": 50e6, "ring_frames": 2048, "burst_frames": 16}}
+    rows = reproduce.analyse(doc)
+    fast_rows = [r for r in rows if r.line_rate_bps == 50e6]
+    assert [r.setting for r in fast_rows] == [reproduce.BEFORE, reproduce.AFTER]
+    assert fast_rows[1].vs_before == pytest.approx(12000 / 1700)
+    line = fast.line_pps(1400)
+    assert fast_rows[0].prediction.drained_frames == pytest.approx(line * 1024 / 500e3)
+    assert reproduce.operating_point(rows) == (20e6, 1024)  # the repeated point, not the sweep
+    reproduce.write_outputs(doc, tmp_path)
+    assert (tmp_path / "ratio_vs_line.png").is_file()
 
 
 def test_a_failed_row_makes_the_command_exit_1(tmp_path, capsys):
