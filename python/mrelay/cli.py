@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import REPO_ROOT, ab, baseline, bench, cli_report, gate, results
+from . import REPO_ROOT, __version__, ab, baseline, bench, cli_report, gate, results
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -421,6 +421,7 @@ def _add_baseline_parser(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m mrelay", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--bin-dir", default=None,
                         help="directory of mrelay-bench and friends [$MRELAY_BIN_DIR or "
                              "$MRELAY_BUILD_DIR/bin]")

@@ -75,7 +75,8 @@ void print_usage(std::FILE* out) {
                "  --socket PATH            control socket. Default: $MRELAY_CONTROL_SOCKET or %s\n"
                "  --json                   print the daemon's JSON reply instead of a table\n"
                "  --timeout MS             wait at most MS ms for the reply. Default: %d\n"
-               "  -h, --help               this text\n\n"
+               "  -h, --help               this text\n"
+               "  --version                the version\n\n"
                "Exit codes: 0 ok, 1 the daemon reported an error, 2 usage error, 3 cannot\n"
                "connect or no reply.\n",
                kDefaultSocket, kDefaultTimeoutMs);
@@ -297,6 +298,10 @@ std::optional<int> parse_options(int argc, char** argv, Options& options) {
     const std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       print_usage(stdout);
+      return kExitOk;
+    }
+    if (arg == "--version") {
+      std::printf("mrelayctl %s\n", MRELAY_VERSION);
       return kExitOk;
     }
     if (arg == "--json") {

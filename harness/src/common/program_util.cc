@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <string_view>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -129,6 +131,16 @@ Result<void> FlagReader::no_value() const {
     return fail(name_, "takes no value");
   }
   return {};
+}
+
+bool print_version_if_asked(int argc, char** argv, const char* program) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--version") {
+      std::printf("%s %s\n", program, MRELAY_VERSION);
+      return true;
+    }
+  }
+  return false;
 }
 
 uint64_t monotonic_ns() noexcept {

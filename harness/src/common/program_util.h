@@ -58,6 +58,10 @@ class FlagReader {
   bool has_inline_ = false;
 };
 
+/// When an argument is exactly --version: prints "<program> <the project's version>" and
+/// returns true (the caller exits 0). Every rig program answers --version the same way.
+[[nodiscard]] bool print_version_if_asked(int argc, char** argv, const char* program);
+
 /// CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall): the clock payload send times use.
 [[nodiscard]] uint64_t monotonic_ns() noexcept;
 

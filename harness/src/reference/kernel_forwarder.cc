@@ -135,6 +135,7 @@ Options:
   --ready-file PATH    create PATH once forwarding is installed
   --json               print the final counts as one JSON object (default: human text)
   -h, --help           this text
+  --version            the version
 
 Output (--json), ipmr: {"program":"mrelay-kfwd","method":"ipmr","duration_s":F,"upcalls":N,
   "ignored_upcalls":N,"mfc":[{"source":..,"group":..,"packets":N,"bytes":N,"wrong_if":N}],

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "common/program_util.h"
 #include "reference/kernel_forwarder.h"
 #include "reference/nft_forwarder.h"
 
@@ -350,6 +351,9 @@ int run_ipmr(const mrelay::KfwdOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-kfwd")) {
+    return 0;
+  }
   auto options = mrelay::parse_kfwd_args(argc, argv);
   if (!options) {
     std::fprintf(stderr, "mrelay-kfwd: %s\nTry 'mrelay-kfwd --help'.\n",

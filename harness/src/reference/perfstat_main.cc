@@ -30,6 +30,7 @@ Events the machine cannot count are reported as unsupported with the reason.
   --duration SECONDS  window length (default 1); SIGINT/SIGTERM end it early
   --json              print one JSON object instead of text
   --help              this text
+  --version           the version
 )";
 
 struct Options {
@@ -76,6 +77,9 @@ mrelay::Result<Options> parse_options(int argc, const char* const* argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-perfstat")) {
+    return 0;
+  }
   auto options = parse_options(argc, argv);
   if (!options) {
     std::fprintf(stderr, "mrelay-perfstat: %s\n", options.error().to_string().c_str());

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/process.h"
+#include "common/program_util.h"
 #include "reference/capabilities.h"
 #include "results/aggregate.h"
 #include "results/results.h"
@@ -104,6 +105,7 @@ Common:
   --keep-files        keep each cell's child outputs under /tmp/mrelay-bench-PID
   --verbose           print each step to stderr
   --help              this text
+  --version           the version
 
 Placement: the forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via taskset
 and chrt -f 10, the kernel references' forwarding in softirq; RPS mask 2 on the relay ingress
@@ -679,6 +681,9 @@ int command_gc(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-bench")) {
+    return 0;
+  }
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return kExitUsage;

@@ -102,6 +102,7 @@ kernel accepted.
   --cpu N             pin to CPU N (default: not pinned)
   --json              print one JSON object instead of text
   --help              this text
+  --version           the version
 SIGINT/SIGTERM stop early; the report is still printed.
 )";
 
@@ -590,6 +591,9 @@ void print_text(const nlohmann::json& j) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-gen")) {
+    return 0;
+  }
   auto options = parse_options(argc, argv);
   if (!options) {
     std::fprintf(stderr, "mrelay-gen: %s\n", options.error().to_string().c_str());

@@ -79,6 +79,7 @@ carries several datagrams, stamped with consecutive sequence numbers).
   --json               print one JSON object: frames sent, datagrams per frame and send
                        errors per kind
   --help               this text
+  --version            the version
 Exit status: 0 when every frame was sent, 1 when a send failed, 2 on a usage error.
 )";
 
@@ -390,6 +391,9 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-inject")) {
+    return 0;
+  }
   auto options = parse_options(argc, argv);
   if (!options) {
     std::fprintf(stderr, "mrelay-inject: %s\n", options.error().to_string().c_str());

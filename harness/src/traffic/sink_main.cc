@@ -87,6 +87,7 @@ duplication, corruption and latency percentiles.
   --ready-file PATH   created once every socket is bound and joined (removed first if present)
   --json              print one JSON object instead of text
   --help              this text
+  --version           the version
 SIGINT/SIGTERM stop early; the report is still printed.
 )";
 
@@ -573,6 +574,9 @@ void print_text(const nlohmann::json& j) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-sink")) {
+    return 0;
+  }
   auto options = parse_options(argc, argv);
   if (!options) {
     std::fprintf(stderr, "mrelay-sink: %s\n", options.error().to_string().c_str());
