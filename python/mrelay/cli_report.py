@@ -11,6 +11,7 @@ sizing.py, reproduce.py) and prints; cli.build_parser registers them with the ot
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,9 @@ def command_reproduce(args: argparse.Namespace) -> int:
         doc = results.load(args.from_results)
     else:
         problem = _reproduce_usage_error(args)
+        if problem is None and os.geteuid() != 0:
+            problem = ("needs root: it creates network namespaces (run it with sudo, or "
+                       "re-render a results file with --from)")
         if problem:
             print(f"mrelay: reproduce: {problem}", file=sys.stderr)
             return 2

@@ -188,14 +188,18 @@ print(json.dumps({"sent": sent, "charge": charge,
 
 
 def _run(command: list[str]) -> str:
-    return subprocess.run(command, check=True, capture_output=True, text=True,
-                          timeout=30).stdout
+    """stdout of `command`; a RuntimeError naming the command and its stderr if it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        why = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        raise RuntimeError(f"buffer probe: {' '.join(command[:4])}...: {why[0]}")
+    return done.stdout
 
 
 def probe_buffers(size: int) -> dict:
     """Truesize of one `size`-byte datagram in a send buffer, and the default buffer, measured
     in a scratch namespace (mrl-t<pid>, a veth pair inside it, removed on every path).
-    Raises OSError or subprocess.CalledProcessError when it cannot run (not root, no tbf)."""
+    Raises RuntimeError naming the step when it cannot run (no tbf, no veth)."""
     ns = f"mrl-t{os.getpid()}"
     _run(["ip", "netns", "add", ns])
     try:

@@ -222,6 +222,12 @@ def test_bad_flags_are_named(tmp_path, capsys, flags, message):
     assert code == 2 and message in capsys.readouterr().err
 
 
+def test_a_run_needs_root(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main(["reproduce", "nov2025", "--out", str(tmp_path / "o")]) == 2
+    assert "needs root" in capsys.readouterr().err
+
+
 def test_sweep_bursts_are_checked():
     with pytest.raises(SystemExit):
         run_args("--sweep-bursts", "128,x")
@@ -229,7 +235,8 @@ def test_sweep_bursts_are_checked():
         run_args("--sweep-bursts", "4096")
 
 
-def test_missing_bench_is_an_error(tmp_path, capsys):
+def test_missing_bench_is_an_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)  # as root, so the bench is looked for
     code = cli.main(["--bin-dir", str(tmp_path), "reproduce", "nov2025", "--out",
                      str(tmp_path / "o")])
     assert code == 2 and "mrelay-bench not found" in capsys.readouterr().err
