@@ -6,7 +6,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
-#include <string_view>
+
+#include "common/program_util.h"
 
 namespace {
 
@@ -28,11 +29,8 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--version") {
-      std::printf("mrelay-microbench %s\n", MRELAY_VERSION);
-      return 0;
-    }
+  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-microbench")) {
+    return 0;
   }
   benchmark::Initialize(&argc, argv, print_help);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {

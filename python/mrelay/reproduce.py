@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import page, results
-from .burst_model import Host, Nic, Prediction, Setting, Traffic, burst_for_ratio, predict
+from .burst_model import (Host, Nic, Prediction, Setting, Traffic, burst_for_ratio, predict,
+                          ratio)
 
 MIB = 1 << 20
 
@@ -278,7 +279,11 @@ class Row:
     prediction: Optional[Prediction] = None
     failed: Optional[str] = None  # why the row is not comparable (the generator missed)
     vs_before: Optional[float] = None  # egress / before's at the same line and burst
-    line_rate_bps: float = 0.0
+    nic: Optional[Nic] = None  # the NIC its outputs sat behind
+
+    @property
+    def line_rate_bps(self) -> float:
+        return _line_of(self.nic)
     fanout: int = 1
 
     def model_error_pct(self, which: str) -> Optional[float]:
@@ -377,7 +382,7 @@ def _line_of(nic: Optional[Nic]) -> float:
 def _row(setting: Setting, burst: int, samples: list[dict], host: Optional[Host],
          nic: Optional[Nic]) -> Row:
     params = samples[0].get("params", {})
-    row = Row(setting=setting, burst=burst, samples=len(samples), line_rate_bps=_line_of(nic),
+    row = Row(setting=setting, burst=burst, samples=len(samples), nic=nic,
               asked_pps=float(params.get("rate_pps") or 0),
               window_s=results.median([_window(s) for s in samples]) or 1.0,
               offered_pps=results.cell_median(samples, "offered_pps"),
@@ -542,19 +547,11 @@ def _model_inputs(doc: dict, rows: Sequence[Row]) -> Optional[tuple[Traffic, Nic
     if host is None or point is None:
         return None
     reference = _at(rows, *point).get(BEFORE.name)
-    qdiscs = (doc.get("spec") or {}).get("reproduce", {}).get("nics") or {}
-    nic = next((nic_from_doc(doc, q) for q in qdiscs
-                if float(qdiscs[q]["line_rate_bps"]) == point[0]), nic_from_doc(doc))
-    if reference is None or not reference.offered_pps or nic is None:
+    if reference is None or not reference.offered_pps or reference.nic is None:
         return None
     spec = (doc.get("spec") or {}).get("reproduce") or {}
     size, fanout = int(spec.get("size", DEFAULT_SIZE)), int(spec.get("fanout", DEFAULT_FANOUT))
-    return Traffic(size, point[1], reference.offered_pps, fanout), nic, host
-
-
-def _model_ratio(traffic: Traffic, nic: Nic, host: Host) -> Optional[float]:
-    low = predict(BEFORE, traffic, nic, host).egress_pps
-    return predict(AFTER, traffic, nic, host).egress_pps / low if low else None
+    return Traffic(size, point[1], reference.offered_pps, fanout), reference.nic, host
 
 
 def _ratio_vs_burst(doc: dict, rows: Sequence[Row], out_dir: Path) -> Optional[page.Section]:
@@ -567,8 +564,9 @@ def _ratio_vs_burst(doc: dict, rows: Sequence[Row], out_dir: Path) -> Optional[p
         return None
     traffic, nic, host = inputs
     bursts = sorted({2 ** k for k in range(4, 12)} | set(range(64, 2049, 64)))
-    curve = [(float(b), _model_ratio(Traffic(traffic.size, b, traffic.rate_pps,
-                                             traffic.fanout), nic, host)) for b in bursts]
+    curve = [(float(b), ratio(AFTER, BEFORE, Traffic(traffic.size, b, traffic.rate_pps,
+                                                     traffic.fanout), nic, host))
+             for b in bursts]
     reference = f"the investigation's {REPORT_RATIO:.2f}×"
     plots.line_plot({"after ÷ before, measured": measured, "after ÷ before, model": curve,
                      reference: [(16.0, REPORT_RATIO), (2048.0, REPORT_RATIO)]},
@@ -603,7 +601,7 @@ def _ratio_vs_line(doc: dict, rows: Sequence[Row], out_dir: Path) -> Optional[pa
         line = Nic(mbit * 1e6, nic.ring_frames, nic.burst_frames)
         scaled = Traffic(traffic.size, traffic.burst,
                          traffic.rate_pps * line.line_rate_bps / nic.line_rate_bps, traffic.fanout)
-        curve.append((mbit, _model_ratio(scaled, line, host)))
+        curve.append((mbit, ratio(AFTER, BEFORE, scaled, line, host)))
     plots.line_plot({"after ÷ before, measured": measured, "after ÷ before, model": curve},
                     out_dir / "ratio_vs_line.png",
                     title=f"Egress gain against line rate, bursts of {traffic.burst}",

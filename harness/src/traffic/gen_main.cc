@@ -443,6 +443,8 @@ Result<void> send_batch(const Options& options, int fd, SendBatch& batch, size_t
     } else {
       accepted = sendmmsg(fd, &batch.messages[begin], static_cast<unsigned>(n - begin), 0);
     }
+    const uint64_t after_ns = monotonic_ns();
+    report.send_ns += after_ns - send_ns;
     ++report.syscalls;
     if (accepted < 0) {
       const int error = errno;
@@ -470,8 +472,7 @@ Result<void> send_batch(const Options& options, int fd, SendBatch& batch, size_t
       continue;
     }
     failures_in_a_row = 0;
-    count_accepted(batch, begin, static_cast<size_t>(accepted), warmup, send_ns, monotonic_ns(),
-                   report);
+    count_accepted(batch, begin, static_cast<size_t>(accepted), warmup, send_ns, after_ns, report);
     begin += static_cast<size_t>(accepted);
   }
   return {};
@@ -507,13 +508,12 @@ Result<Report> run(const Options& options, int fd) {
     }
     const bool warmup = now < warmup_end_ns;
     stamp_batch(options, batch, n, warmup, next_stream, report);
-    const uint64_t send_start_ns = monotonic_ns();
     if (auto sent = send_batch(options, fd, batch, n, warmup, failures_in_a_row, report); !sent) {
       return tl::unexpected(sent.error());
     }
-    report.send_ns += monotonic_ns() - send_start_ns;
     if (!warmup && options.rate > 0) {
-      report.paced_end_ns = send_start_ns + static_cast<uint64_t>(n * 1e9 / options.rate);
+      // `now` is when the pacer released this batch; the next was due n intervals later.
+      report.paced_end_ns = now + static_cast<uint64_t>(n * 1e9 / options.rate);
     }
   }
   report.end_ns = monotonic_ns();
