@@ -19,6 +19,10 @@ PACKAGES=(
   python3-jsonschema
   # the rig: namespaces, qdiscs, reference forwarders (nftables: the kernel-nft reference)
   iproute2 socat procps kmod nftables
+  # the multi-host rig: roles started over SSH (the client), test hosts that are namespaces
+  # running their own sshd (the server; its package's own service is never started by the
+  # tests), and the NIC fingerprint of each host (ethtool -i)
+  openssh-client openssh-server ethtool
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
 )
