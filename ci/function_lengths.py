@@ -69,7 +69,10 @@ def cpp_functions(path: Path) -> list[Function]:
             j += 1
             joined += " " + lines[j].strip()
         match = CPP_SIGNATURE.match(joined)
-        if (match and not CPP_NOT_FUNCTION.match(joined) and not joined.strip().startswith("}")
+        # The last member initialiser of a constructor ("  x_(y) {") looks like a signature,
+        # but its "{" is indented as the initialiser list, not as the constructor.
+        continues_list = start > 0 and lines[start - 1].rstrip().endswith(",")
+        if (match and not continues_list and not CPP_NOT_FUNCTION.match(joined) and not joined.strip().startswith("}")
                 and match.group(3) not in KEYWORDS and "=" not in joined.split("(")[0]
                 and not any(op in joined for op in ("!=", "==", "||", ") &&", "return "))):
             indent = match.group(1)

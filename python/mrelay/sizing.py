@@ -134,6 +134,45 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
     return rows
 
 
+def _nics(fingerprint: dict) -> str:
+    nics = fingerprint.get("interfaces") or {}
+    return ", ".join(
+        f"{name} {nic.get('driver') or '?'}"
+        + (f" {nic['speed_mbps'] / 1000:g} Gbit/s" if nic.get("speed_mbps") else "")
+        for name, nic in sorted(nics.items()))
+
+
+def rig_lines(doc: dict) -> list[str]:
+    """Who measured: the DUT and tester of an inventory rig (each host's fingerprint, NICs
+    included), or the one machine of the namespace rig; and the headroom the tester had."""
+    hosts = doc.get("hosts") or {}
+    lines = []
+    if hosts:
+        for role in ("dut", "tester", "sink"):
+            for name, host in sorted(hosts.items()):
+                if host.get("role") != role:
+                    continue
+                fp = host.get("fingerprint") or {}
+                lines.append(
+                    f"{role.upper() if role == 'dut' else role.capitalize()} `{name}` "
+                    f"({host.get('ssh')}): {fp.get('cpu_model') or '?'}, "
+                    f"{fp.get('cores_online') or '?'} cores, kernel `{fp.get('kernel') or '?'}`"
+                    + (f"; links: {_nics(fp)}" if fp.get("interfaces") else "") + ".")
+    else:
+        machine = doc.get("machine") or {}
+        lines.append(f"Rig: namespaces on one machine ({machine.get('cores_online', '?')} "
+                     "cores shared by generator, sink and relay).")
+    headroom = doc.get("headroom") or {}
+    if headroom.get("checked"):
+        bound = headroom.get("rig_bound") or []
+        lines.append(
+            f"Tester headroom: `direct` must reach {headroom.get('margin')}× the forwarder's "
+            f"rate; {len(bound)} of {headroom['checked']} saturation/NDR samples were "
+            "rig-bound" + (" (their rates are the tester's, not the relay's)." if bound
+                           else "."))
+    return lines
+
+
 def _k(value: float) -> str:
     return f"{value / 1e3:,.1f}k"
 
@@ -147,7 +186,8 @@ def format_markdown(doc: dict) -> str:
     lines = [
         "### Hardware sizing: mrelay per relay core",
         "",
-        f"Machine: {fingerprint}.",
+        f"Machine: {fingerprint}" + (" (the DUT)." if doc.get("hosts") else "."),
+        *rig_lines(doc),
         f"Results: commit `{doc.get('git_commit', 'unknown')}`, created "
         f"{doc.get('created', '?')}, {len(doc.get('samples', []))} samples.",
         "",
@@ -195,7 +235,7 @@ def format_markdown(doc: dict) -> str:
         f"{results.kernel_vif_limit()} interfaces; absent from kernels without "
         "CONFIG_IP_MROUTE), "
         "`nft` = an nftables netdev ingress chain that rewrites and `dup`s to every output.",
-        "- Measured on a shared 2-core VM (generator and sink share core 0, the relay has core "
-        "1): figures are noisy, compare ratios more than absolute rates.",
+        "- Rates are only the relay's where the tester had headroom (see above): compare ratios "
+        "taken in one run more than absolute rates.",
     ]
     return "\n".join(lines) + "\n"

@@ -102,3 +102,27 @@ def test_an_ndr_search_that_found_nothing_is_reported_not_hidden():
     text = sizing.format_markdown(doc)
     assert "No no-drop rate found for 512 B, fanout 4" in text
     assert "confirmation failed at every step" in text
+
+
+def test_a_multi_host_table_names_dut_tester_their_links_and_the_headroom():
+    doc = sizing_document()
+    nic = {"driver": "ice", "speed_mbps": 25000, "mtu": 1500}
+    doc["hosts"] = {
+        "d1": {"role": "dut", "ssh": "root@dut1", "bin_dir": "/usr/bin",
+               "fingerprint": {"cpu_model": "Big CPU", "cores_online": 32, "kernel": "6.1.0",
+                               "interfaces": {"ens1f0": nic, "ens1f1": nic}}},
+        "t1": {"role": "tester", "ssh": "tester1", "bin_dir": "/usr/bin",
+               "fingerprint": {"cpu_model": "Other CPU", "cores_online": 16, "kernel": "6.12.0",
+                               "interfaces": {"eth1": {"driver": "mlx5_core",
+                                                       "speed_mbps": 100000, "mtu": 1500}}}},
+    }
+    doc["headroom"] = {"checked": 4, "margin": 1.5, "rig_bound": [{"label": "x"}]}
+    text = sizing.format_markdown(doc)
+    assert "DUT `d1` (root@dut1): Big CPU, 32 cores, kernel `6.1.0`; links: ens1f0 ice 25 " \
+           "Gbit/s, ens1f1 ice 25 Gbit/s." in text
+    assert "Tester `t1` (tester1): Other CPU, 16 cores" in text
+    assert "mlx5_core 100 Gbit/s" in text
+    assert "1.5× the forwarder's rate; 1 of 4 saturation/NDR samples were rig-bound" in text
+    assert "(the DUT)" in text.splitlines()[2]
+    # The namespace rig says so instead.
+    assert "Rig: namespaces on one machine" in sizing.format_markdown(sizing_document())

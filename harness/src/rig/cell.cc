@@ -27,6 +27,8 @@
 #include "rig/metrics.h"
 #include "rig/proc.h"
 #include "rig/window.h"
+#include "rig/host_window.h"
+#include "rig/inventory.h"
 #include "rig/window_counters.h"
 
 namespace mrelay::harness {
@@ -36,9 +38,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// Generator TTL: the kernel reference and mrelay decrement it and drop TTL 1; 2 for every
-// forwarder keeps the generator identical across them.
-constexpr int kGeneratorTtl = 2;
 // Deadlines. Rig creation is fast (ip -batch), but fanout:64 on a loaded 2-core box takes a
 // few seconds; 60 s only trips on a real hang.
 constexpr auto kRigTimeout = std::chrono::seconds(60);
@@ -100,8 +99,17 @@ Result<void> interrupted_error() {
   return fail("", "interrupted");
 }
 
-// Everything started for one cell; the destructor stops what is still running (by PID) and
-// removes the namespaces, so every return path (and an exception) tears down.
+// One started process and the host it runs on.
+struct Started {
+  Host* host = nullptr;
+  HostProcess process;
+  [[nodiscard]] bool running() const { return host != nullptr && host->alive(process); }
+};
+
+// Everything started for one cell; the destructor stops what is still running (by PID, on
+// its host) and removes the namespaces, so every return path (and an exception) tears down.
+// The hosts of an inventory outlive the cell (the run cleans them up); a namespace rig's
+// hosts are the cell's own.
 class CellResources {
  public:
   CellResources(const RigEnvironment& env, std::string prefix, std::string dir)
@@ -110,16 +118,26 @@ class CellResources {
   CellResources& operator=(const CellResources&) = delete;
   ~CellResources() { teardown(); }
 
-  void track(pid_t pid) { pids_.push_back(pid); }
+  void track(const Started& started) { started_.push_back(started); }
   void rig_created() { rig_up_ = true; }
-
-  void teardown() {
-    for (auto it = pids_.rbegin(); it != pids_.rend(); ++it) {
-      if (process_alive(*it)) {
-        (void)stop_process(*it, SIGKILL, milliseconds(2000));
+  NamespaceHost& namespace_host(const std::string& netns) {
+    for (auto& host : namespace_hosts_) {
+      if (host->name() == netns) {
+        return *host;
       }
     }
-    pids_.clear();
+    return *namespace_hosts_.emplace_back(
+        std::make_unique<NamespaceHost>(netns, env_.bin_dir, dir_));
+  }
+
+  void teardown() {
+    for (auto it = started_.rbegin(); it != started_.rend(); ++it) {
+      if (it->running()) {
+        (void)it->host->stop(it->process, SIGKILL, milliseconds(2000));
+      }
+    }
+    started_.clear();
+    namespace_hosts_.clear();  // their anchors
     if (rig_up_) {
       auto down = run_capture({env_.netns_tool, "down", prefix_}, std::chrono::seconds(60));
       if (!down || !down->status.ok()) {
@@ -139,13 +157,45 @@ class CellResources {
   const RigEnvironment& env_;
   std::string prefix_;
   std::string dir_;
-  std::vector<pid_t> pids_;
+  std::vector<Started> started_;
+  std::vector<std::unique_ptr<NamespaceHost>> namespace_hosts_;
   bool rig_up_ = false;
 };
 
+// Sums what several sinks counted (fanout across hosts): the tester's sink (the first) keeps
+// its latency, which other hosts' clocks cannot time.
+json merge_sink_reports(const std::vector<json>& reports) {
+  if (reports.size() == 1) {
+    return reports.front();
+  }
+  json merged = reports.front();
+  for (const char* key : {"received", "warmup_received", "kernel_drops", "lost", "reordered",
+                          "duplicated", "corrupted", "syscalls"}) {
+    double total = 0;
+    bool any = false;
+    for (const json& report : reports) {
+      if (report.contains(key) && report[key].is_number()) {
+        total += report[key].get<double>();
+        any = true;
+      }
+    }
+    merged[key] = any ? json(total) : json(nullptr);
+  }
+  json streams = json::array();
+  for (const json& report : reports) {
+    for (const json& stream : report.value("streams", json::array())) {
+      streams.push_back(stream);
+    }
+  }
+  merged["streams"] = streams;
+  merged["sinks"] = reports.size();
+  return merged;
+}
+
 // One run of one cell: its steps in the order they run, each a method; what differs between
-// forwarders is asked of the launcher. The record collects what every step saw, so a failed
-// step's error record still shows how far the cell got.
+// forwarders is asked of the launcher, where each role runs is the topology's (namespaces of
+// this machine, or the hosts of an inventory). The record collects what every step saw, so a
+// failed step's error record still shows how far the cell got.
 class Cell {
  public:
   Cell(const CellParams& params, const RigEnvironment& env, int rep)
@@ -169,7 +219,7 @@ class Cell {
     if (auto reason = unavailable_reason(params_, env_.capabilities)) {
       return with_status("skipped", *reason);
     }
-    for (auto step : {&Cell::prepare, &Cell::rig_up, &Cell::start_anchors, &Cell::start_sink,
+    for (auto step : {&Cell::prepare, &Cell::rig_up, &Cell::start_anchors, &Cell::start_sinks,
                       &Cell::start_forwarder, &Cell::start_generator, &Cell::measure_window,
                       &Cell::stop, &Cell::observe}) {
       if (auto done = (this->*step)(); !done) {
@@ -194,7 +244,12 @@ class Cell {
     }
   }
 
-  std::string path(const char* name) const { return dir_ + "/" + name; }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  // A file on `host` for this cell (its work directory is shared by the run's cells).
+  std::string host_path(const Host& host, const std::string& name) const {
+    return host.work_dir() + "/" + prefix_ + "-" + name;
+  }
+  int load_cpu() const { return topology_.load_cpu.value_or(env_.load_cpu); }
 
   // A name for the cell's namespaces and directory, unique on this machine: mrl-b<pid>-<n>.
   Result<void> prepare() {
@@ -210,16 +265,48 @@ class Cell {
     }
     resources_.emplace(env_, prefix_, dir_);
     record_["prefix"] = prefix_;
-    files_ = ForwarderFiles{path("forwarder.out"), path("forwarder.err"), path("relay-final.json"),
-                            path("kfwd.ready")};
     return {};
   }
 
-  // 1. The rig: `mrelay-netns up` with one output per copy the sinks receive.
+  // 1. The rig: the inventory's hosts, or `mrelay-netns up` with one output per copy the
+  // sinks receive; then where the sinks listen, and the forwarder's environment on its host.
   Result<void> rig_up() {
     const uint32_t outputs = launcher_.outputs(params_);
     const std::string topology = outputs == 1 ? "hop" : "fanout:" + std::to_string(params_.fanout);
     record_["params"]["topology"] = topology;
+    auto up = env_.inventory != nullptr ? inventory_up(outputs) : namespaces_up(topology);
+    if (!up) {
+      return up;
+    }
+    auto sink = launcher_.sink_plan(params_, topology_);
+    if (!sink) {
+      return tl::unexpected(sink.error());
+    }
+    sink_ = *sink;
+    forwarder_env_ = env_;
+    forwarder_env_.bin_dir = topology_.relay->bin_dir();
+    forwarder_env_.relay_cpu = topology_.relay_cpu.value_or(env_.relay_cpu);
+    files_ = ForwarderFiles{path("forwarder.out"), path("forwarder.err"),
+                            host_path(*topology_.relay, "relay-final.json"),
+                            host_path(*topology_.relay, "kfwd.ready")};
+    return {};
+  }
+
+  Result<void> inventory_up(uint32_t outputs) {
+    InventoryRig& rig = *env_.inventory;
+    if (auto configured = rig.configure(params_.egress_qdisc); !configured) {
+      return configured;
+    }
+    auto topology = rig.topology_for(outputs);
+    if (!topology) {
+      return tl::unexpected(topology.error());
+    }
+    topology_ = *topology;
+    record_["rig"] = json{{"topology", record_["params"]["topology"]}, {"inventory", true}};
+    return {};
+  }
+
+  Result<void> namespaces_up(const std::string& topology) {
     std::vector<std::string> up = {env_.netns_tool,
                                    "up",
                                    topology,
@@ -244,18 +331,11 @@ class Cell {
       return fail("mrelay-netns up " + topology,
                   rig->status.describe() + ": " + text_tail(rig->err, 400));
     }
-    if (auto read = read_topology(rig->out, topology); !read) {
-      return read;
-    }
-    auto sink = launcher_.sink_plan(params_, topology_);
-    if (!sink) {
-      return tl::unexpected(sink.error());
-    }
-    sink_ = *sink;
-    return {};
+    return read_topology(rig->out, topology);
   }
 
-  // The first source, relay and sink of `mrelay-netns up --json` (netns/topologies.md).
+  // The first source, relay and sink of `mrelay-netns up --json` (netns/topologies.md), each
+  // namespace a host of this machine.
   Result<void> read_topology(const std::string& text, const std::string& topology) {
     json topo = json::parse(text, nullptr, false);
     if (!topo.is_object() || !topo.contains("relays") || topo["relays"].empty() ||
@@ -266,58 +346,82 @@ class Cell {
     const json& source = topo["sources"][0];
     const json& relay = topo["relays"][0];
     const json& sink = topo["sinks"][0];
-    topology_ = RigTopology{source["ns"].get<std::string>(),
-                            source["interface"].get<std::string>(),
-                            relay["ns"].get<std::string>(),
-                            relay["ingress"][0].get<std::string>(),
-                            relay["egress"].get<std::vector<std::string>>(),
-                            sink["ns"].get<std::string>(),
-                            sink["interfaces"].get<std::vector<std::string>>()};
+    topology_ = RigTopology{};
+    topology_.source = &resources_->namespace_host(source["ns"].get<std::string>());
+    topology_.source_interface = source["interface"].get<std::string>();
+    topology_.relay = &resources_->namespace_host(relay["ns"].get<std::string>());
+    topology_.relay_ingress = relay["ingress"][0].get<std::string>();
+    topology_.relay_egress = relay["egress"].get<std::vector<std::string>>();
+    topology_.sinks = {SinkSite{&resources_->namespace_host(sink["ns"].get<std::string>()),
+                                sink["interfaces"].get<std::vector<std::string>>(),
+                                {}}};
     return {};
   }
 
-  // Anchors: one idle process per namespace whose /proc/PID/net/snmp we read, so the window's
+  // Anchors: one idle process per namespace host whose /proc/PID/net we read, so the window's
   // edges can be sampled whatever the generator, sink or forwarder are doing (or have done).
+  // A host over SSH is its own namespace: it needs none.
   Result<void> start_anchors() {
-    const std::string lifetime =
-        number_text("%.0f", params_.warmup_s + params_.window_s + 10 * kChildSlackS);
-    for (const auto& [role, ns] : std::map<std::string, std::string>{{"src", topology_.source_ns},
-                                                                     {"relay", topology_.relay_ns},
-                                                                     {"sink", topology_.sink_ns}}) {
-      auto anchor = spawn(SpawnOptions{{"sleep", lifetime}, ns, "", ""});
-      if (!anchor) {
-        return fail("spawn anchor in " + ns, anchor.error().to_string());
+    const double lifetime = params_.warmup_s + params_.window_s + 10 * kChildSlackS;
+    for (Host* host : {topology_.source, topology_.relay, sink_.sites.front().host}) {
+      if (auto* ns = dynamic_cast<NamespaceHost*>(host)) {
+        if (auto anchor = ns->start_anchor(lifetime); !anchor) {
+          return anchor;
+        }
       }
-      resources_->track(*anchor);
-      anchors_[role] = *anchor;
     }
     return {};
   }
 
-  // 2. The sink, where the launcher says, then its ready file.
-  Result<void> start_sink() {
+  // 2. The sinks, one per site, where the launcher says; then their ready files.
+  Result<void> start_sinks() {
+    for (size_t i = 0; i < sink_.sites.size(); ++i) {
+      if (auto started = start_sink(i); !started) {
+        return started;
+      }
+    }
+    for (size_t i = 0; i < sinks_.size(); ++i) {
+      if (auto ready = wait_sink_ready(i); !ready) {
+        return ready;
+      }
+    }
+    return {};
+  }
+
+  Result<void> start_sink(size_t index) {
+    const SinkSite& site = sink_.sites[index];
+    const std::string name = "sink" + (index == 0 ? std::string() : std::to_string(index));
     std::vector<std::string> args = realtime_prefix(sink_rt_priority(env_));
-    args.push_back(env_.bin_dir + "/mrelay-sink");
-    for (const std::string& interface : sink_.interfaces) {
+    args.push_back(site.host->bin_dir() + "/mrelay-sink");
+    for (const std::string& interface : site.interfaces) {
       args.insert(args.end(), {"--interface", interface});
     }
-    const std::string ready_file = path("sink.ready");
     args.insert(args.end(),
                 {"--group", sink_.group, "--duration", number_text("%.3f", run_s_ + kChildSlackS),
                  "--idle-exit", number_text("%.3f", sink_idle_exit_s(params_)), "--rcvbuf",
-                 std::to_string(params_.sink_rcvbuf), "--cpu", std::to_string(env_.load_cpu),
-                 "--ready-file", ready_file, "--json"});
-    auto pid = spawn(SpawnOptions{args, sink_.ns, path("sink.json"), path("sink.err")});
-    if (!pid) {
-      return fail("spawn mrelay-sink", pid.error().to_string());
+                 std::to_string(params_.sink_rcvbuf), "--cpu",
+                 std::to_string(site.cpu.value_or(load_cpu())), "--ready-file",
+                 host_path(*site.host, name + ".ready"), "--json"});
+    auto process =
+        site.host->start(args, prefix_ + "-" + name, path(name + ".json"), path(name + ".err"));
+    if (!process) {
+      return fail("start mrelay-sink on " + site.host->describe(), process.error().to_string());
     }
-    sink_pid_ = *pid;
-    resources_->track(sink_pid_);
-    log("sink pid " + std::to_string(sink_pid_));
+    sinks_.push_back(Started{site.host, *process});
+    resources_->track(sinks_.back());
+    log(name + " pid " + std::to_string(process->host_pid) + " on " + site.host->describe());
+    return {};
+  }
+
+  Result<void> wait_sink_ready(size_t index) {
+    const Started& sink = sinks_[index];
+    const std::string name = "sink" + (index == 0 ? std::string() : std::to_string(index));
+    const std::string ready_file = host_path(*sink.host, name + ".ready");
     const auto deadline = Clock::now() + kReadyTimeout;
-    while (!std::filesystem::exists(ready_file)) {
-      if (!process_alive(sink_pid_) || Clock::now() > deadline || interrupted()) {
-        return fail("mrelay-sink did not become ready", file_tail(path("sink.err"), 400));
+    while (!sink.host->exists(ready_file)) {
+      if (!sink.running() || Clock::now() > deadline || interrupted()) {
+        return fail("mrelay-sink did not become ready on " + sink.host->describe(),
+                    file_tail(path(name + ".err"), 400));
       }
       std::this_thread::sleep_for(milliseconds(5));
     }
@@ -326,18 +430,22 @@ class Cell {
 
   // 3. The forwarder (none for direct), until it can forward; then its perf counters.
   Result<void> start_forwarder() {
-    auto command = launcher_.command(LaunchContext{params_, env_, topology_, files_, run_s_});
+    auto command =
+        launcher_.command(LaunchContext{params_, forwarder_env_, topology_, files_, run_s_});
     if (!command) {
       return tl::unexpected(command.error());
     }
     if (!command->empty()) {
-      auto pid = spawn(SpawnOptions{*command, topology_.relay_ns, files_.out, files_.err});
-      if (!pid) {
-        return fail("spawn " + command->front(), pid.error().to_string());
+      auto process =
+          topology_.relay->start(*command, prefix_ + "-forwarder", files_.out, files_.err);
+      if (!process) {
+        return fail("start " + command->front() + " on " + topology_.relay->describe(),
+                    process.error().to_string());
       }
-      forwarder_pid_ = *pid;
-      resources_->track(forwarder_pid_);
-      log("forwarder " + to_string(params_.forwarder) + " pid " + std::to_string(forwarder_pid_));
+      forwarder_ = Started{topology_.relay, *process};
+      resources_->track(forwarder_);
+      log(to_string(params_.forwarder) + " pid " + std::to_string(process->host_pid) + " on " +
+          topology_.relay->describe());
       if (auto ready = wait_forwarder_ready(); !ready) {
         return ready;
       }
@@ -351,11 +459,11 @@ class Cell {
   Result<void> wait_forwarder_ready() const {
     const auto deadline = Clock::now() + kReadyTimeout;
     for (;;) {
-      if (!process_alive(forwarder_pid_)) {
+      if (!forwarder_.running()) {
         return fail(to_string(params_.forwarder),
                     "exited during start-up: " + file_tail(files_.err, 600));
       }
-      if (launcher_.ready(params_, forwarder_pid_, files_)) {
+      if (launcher_.ready(params_, *forwarder_.host, forwarder_.process, files_)) {
         return {};
       }
       if (Clock::now() > deadline || interrupted()) {
@@ -369,14 +477,16 @@ class Cell {
 
   // Perf counters on a forwarder that forwards in its own process (not the kernel's).
   bool counts_forwarder_process() const {
-    return forwarder_pid_ > 0 && launcher_.forwards_in_process();
+    return forwarder_.host != nullptr && launcher_.forwards_in_process();
   }
 
+  // On this machine the rig attaches the counters itself; on a remote host mrelay-perfstat
+  // counts there over the window (started at the window's first edge).
   void attach_counters() {
-    if (!counts_forwarder_process()) {
+    if (!counts_forwarder_process() || !forwarder_.host->is_local()) {
       return;
     }
-    auto attached = WindowCounters::attach(forwarder_pid_);
+    auto attached = WindowCounters::attach(forwarder_.process.host_pid);
     if (attached) {
       counters_.emplace(std::move(*attached));
     } else {
@@ -384,10 +494,10 @@ class Cell {
     }
   }
 
-  // 4. The generator: warm-up, window and tail at the cell's rate, from the source namespace.
+  // 4. The generator: warm-up, window and tail at the cell's rate, on the source host.
   Result<void> start_generator() {
     std::vector<std::string> args = realtime_prefix(env_.load_rt_priority);
-    args.insert(args.end(), {env_.bin_dir + "/mrelay-gen",
+    args.insert(args.end(), {topology_.source->bin_dir() + "/mrelay-gen",
                              "--interface",
                              topology_.source_interface,
                              "--group",
@@ -407,44 +517,81 @@ class Cell {
                              "--ttl",
                              std::to_string(kGeneratorTtl),
                              "--cpu",
-                             std::to_string(env_.load_cpu),
+                             std::to_string(load_cpu()),
                              "--json"});
     if (params_.gen_bursts) {
       args.push_back("--bursts");
     }
+    if (env_.inventory != nullptr &&
+        env_.inventory->allows_real_interface(topology_.source->name(),
+                                              topology_.source_interface)) {
+      args.push_back("--send-on-real-interface");
+    }
     record_["generator_command"] = args;
     gen_start_ = Clock::now();
-    auto pid = spawn(SpawnOptions{args, topology_.source_ns, path("gen.json"), path("gen.err")});
-    if (!pid) {
-      return fail("spawn mrelay-gen", pid.error().to_string());
+    auto process = topology_.source->start(args, prefix_ + "-gen", path("gen.json"),
+                                           path("gen.err"));
+    if (!process) {
+      return fail("start mrelay-gen on " + topology_.source->describe(),
+                  process.error().to_string());
     }
-    gen_pid_ = *pid;
-    resources_->track(gen_pid_);
-    log("gen pid " + std::to_string(gen_pid_));
+    gen_ = Started{topology_.source, *process};
+    resources_->track(gen_);
+    log("gen pid " + std::to_string(process->host_pid));
     targets_ = sample_targets();
     return {};
   }
 
-  SampleTargets sample_targets() const {
-    SampleTargets targets;
-    targets.cpu = {{"gen", gen_pid_}, {"sink", sink_pid_}};
-    targets.snmp = anchors_;
-    if (sink_.ns == topology_.relay_ns) {
-      targets.snmp.erase("sink");  // unused: direct's sink lives in the relay namespace
+  HostSampleTargets sample_targets() const {
+    HostSampleTargets targets;
+    targets.cpu = {{"gen", {gen_.host, gen_.process}},
+                   {"sink", {sinks_.front().host, sinks_.front().process}}};
+    targets.snmp = {{"src", topology_.source}, {"relay", topology_.relay}};
+    if (sink_.sites.front().host != topology_.relay) {  // direct's sink lives on the relay's
+      targets.snmp["sink"] = sink_.sites.front().host;
     }
-    targets.relay_cpu = env_.relay_cpu;
+    targets.relay_core = topology_.relay;
+    targets.relay_cpu = forwarder_env_.relay_cpu;
     if (counts_forwarder_process()) {
-      targets.cpu["relay"] = forwarder_pid_;
-      targets.switches = forwarder_pid_;
+      targets.cpu["relay"] = {forwarder_.host, forwarder_.process};
+      targets.switches = HostSampleTargets::Process{forwarder_.host, forwarder_.process};
     }
     return targets;
   }
 
   WindowSample sample_edge() const {
-    if (forwarder_pid_ > 0) {
-      launcher_.at_window_edge(forwarder_pid_);
+    if (forwarder_.host != nullptr) {
+      launcher_.at_window_edge(*forwarder_.host, forwarder_.process);
     }
-    return take_window_sample(targets_);
+    return sample_hosts(targets_);
+  }
+
+  void start_counters() {
+    if (counters_) {
+      counters_->start();
+    } else if (counts_forwarder_process() && !forwarder_.host->is_local()) {
+      auto started = RemotePerfstat::start(*forwarder_.host, forwarder_.process, params_.window_s,
+                                           prefix_ + "-perfstat", path("perfstat.json"),
+                                           path("perfstat.err"));
+      if (started) {
+        remote_perf_.emplace(std::move(*started));
+      } else {
+        counter_note_ = "unavailable: " + started.error().to_string();
+      }
+    }
+  }
+
+  void read_counters() {
+    if (counters_) {
+      perf_reading_ = counters_->read();
+    } else if (remote_perf_) {
+      auto reading = remote_perf_->finish();
+      if (reading) {
+        perf_reading_ = *reading;
+      } else {
+        counter_note_ = "unavailable: " + reading.error().to_string();
+      }
+    }
   }
 
   // 5. The window: after the warm-up, sample; after the window, sample again.
@@ -452,58 +599,101 @@ class Cell {
     if (!sleep_until(gen_start_ + seconds(params_.warmup_s))) {
       return interrupted_error();
     }
-    if (counters_) {
-      counters_->start();
-    }
+    start_counters();
     window_start_ = sample_edge();
     if (!sleep_until(window_start_.when + seconds(params_.window_s))) {
       return interrupted_error();
     }
     if (counters_) {
-      perf_reading_ = counters_->read();
+      read_counters();
     }
     window_end_ = sample_edge();
-    forwarder_survived_ = forwarder_pid_ <= 0 || process_alive(forwarder_pid_);
+    if (!counters_) {
+      read_counters();  // mrelay-perfstat ends on its own at the window's length
+    }
+    forwarder_survived_ = forwarder_.host == nullptr || forwarder_.running();
     return {};
   }
 
-  // 6. Stop in order: generator (ends by itself), sink (idle exit), forwarder (SIGTERM).
+  // 6. Stop in order: generator (ends by itself), sinks (idle exit), forwarder (SIGTERM).
   Result<void> stop() {
     const auto child_budget = milliseconds(static_cast<int64_t>((run_s_ + kChildSlackS) * 1000));
-    gen_status_ = wait_for_exit(gen_pid_, child_budget, true);
-    if (gen_status_.timed_out) {
-      gen_status_ = stop_process(gen_pid_, SIGTERM, milliseconds(2000));
+    gen_status_ = wait_or_stop(gen_, child_budget);
+    json sinks = json::array();
+    for (const Started& sink : sinks_) {
+      sink_statuses_.push_back(wait_or_stop(sink, child_budget));
+      sinks.push_back(sink_statuses_.back().describe());
     }
-    sink_status_ = wait_for_exit(sink_pid_, child_budget, true);
-    if (sink_status_.timed_out) {
-      sink_status_ = stop_process(sink_pid_, SIGTERM, milliseconds(2000));
-    }
-    if (forwarder_pid_ > 0) {
-      forwarder_status_ = stop_process(forwarder_pid_, SIGTERM, kStopGrace);
+    if (forwarder_.host != nullptr) {
+      forwarder_status_ = forwarder_.host->stop(forwarder_.process, SIGTERM, kStopGrace);
+      fetch_forwarder_files();
     }
     record_["exit"] =
         json{{"generator", gen_status_.describe()},
-             {"sink", sink_status_.describe()},
-             {"forwarder", forwarder_pid_ > 0 ? forwarder_status_.describe() : "none"}};
+             {"sink", sink_statuses_.front().describe()},
+             {"forwarder", forwarder_.host != nullptr ? forwarder_status_.describe() : "none"}};
+    if (sinks.size() > 1) {
+      record_["exit"]["sinks"] = sinks;
+    }
     if (interrupted()) {
       return interrupted_error();
     }
     return {};
   }
 
+  ExitStatus wait_or_stop(const Started& started, milliseconds budget) {
+    ExitStatus status = started.host->wait(started.process, budget, true);
+    if (status.timed_out) {
+      status = started.host->stop(started.process, SIGTERM, milliseconds(2000));
+    }
+    return status;
+  }
+
+  // What the forwarder wrote on a remote host comes here, where its report is read.
+  void fetch_forwarder_files() {
+    if (forwarder_.host->is_local()) {
+      return;
+    }
+    const std::string local = path("relay-final.json");
+    if (auto text = forwarder_.host->read_file(files_.relay_final)) {
+      std::FILE* out = std::fopen(local.c_str(), "w");
+      if (out != nullptr) {
+        std::fwrite(text->data(), 1, text->size(), out);
+        std::fclose(out);
+      }
+    }
+    files_.relay_final = local;
+  }
+
+  // The sinks' JSON, merged when outputs were received on several hosts.
+  Result<json> read_sinks() const {
+    std::vector<json> reports;
+    for (size_t i = 0; i < sinks_.size(); ++i) {
+      const std::string name = "sink" + (i == 0 ? std::string() : std::to_string(i));
+      json report = json::parse(read_text_file(path(name + ".json")).value_or(""), nullptr, false);
+      if (!report.is_object()) {
+        return fail("mrelay-sink on " + sinks_[i].host->describe() + " gave no JSON (" +
+                        sink_statuses_[i].describe() + ")",
+                    file_tail(path(name + ".err"), 400));
+      }
+      reports.push_back(std::move(report));
+    }
+    return merge_sink_reports(reports);
+  }
+
   // 7. What the children reported and the window's samples, into the record's metrics.
   Result<void> observe() {
     WindowObservation obs;
     obs.gen = json::parse(read_text_file(path("gen.json")).value_or(""), nullptr, false);
-    obs.sink = json::parse(read_text_file(path("sink.json")).value_or(""), nullptr, false);
     if (!obs.gen.is_object()) {
       return fail("mrelay-gen gave no JSON (" + gen_status_.describe() + ")",
                   file_tail(path("gen.err"), 400));
     }
-    if (!obs.sink.is_object()) {
-      return fail("mrelay-sink gave no JSON (" + sink_status_.describe() + ")",
-                  file_tail(path("sink.err"), 400));
+    auto sink = read_sinks();
+    if (!sink) {
+      return tl::unexpected(sink.error());
     }
+    obs.sink = *sink;
     if (!forwarder_survived_) {
       return fail(to_string(params_.forwarder) + " died during the window (" +
                       forwarder_status_.describe() + ")",
@@ -528,6 +718,9 @@ class Cell {
     record_["sink"] = json{{"warmup_received", obs.sink.value("warmup_received", json())},
                            {"streams", obs.sink.value("streams", json())},
                            {"syscalls", obs.sink.value("syscalls", json())}};
+    if (sinks_.size() > 1) {
+      record_["sink"]["hosts"] = sinks_.size();
+    }
     return {};
   }
 
@@ -559,23 +752,24 @@ class Cell {
   std::string prefix_;
   std::string dir_;
   std::optional<CellResources> resources_;
+  RigEnvironment forwarder_env_;  // env_ with the forwarder host's programs and core
   ForwarderFiles files_;
   RigTopology topology_;
   SinkPlan sink_;
-  std::map<std::string, pid_t> anchors_;  // role -> idle process in that namespace
-  pid_t sink_pid_ = -1;
-  pid_t forwarder_pid_ = -1;
-  pid_t gen_pid_ = -1;
+  std::vector<Started> sinks_;
+  Started forwarder_;
+  Started gen_;
   std::optional<WindowCounters> counters_;
+  std::optional<RemotePerfstat> remote_perf_;
   std::string counter_note_;  // why there are no perf counters
   Clock::time_point gen_start_;
-  SampleTargets targets_;
+  HostSampleTargets targets_;
   WindowSample window_start_;
   WindowSample window_end_;
   std::optional<WindowCounters::Reading> perf_reading_;
   bool forwarder_survived_ = true;
   ExitStatus gen_status_;
-  ExitStatus sink_status_;
+  std::vector<ExitStatus> sink_statuses_;
   ExitStatus forwarder_status_;
 };
 

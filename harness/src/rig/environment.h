@@ -19,6 +19,8 @@
 
 namespace mrelay::harness {
 
+class InventoryRig;
+
 struct RigEnvironment {
   std::string bin_dir;     // holds mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd
   std::string netns_tool;  // the mrelay-netns script
@@ -47,6 +49,9 @@ struct RigEnvironment {
   // capability are skipped with the reason. Empty = not probed: every cell is tried.
   Capabilities capabilities;
   std::string nft = "nft";  // the nft program for the kernel-nft reference
+  // The hosts of an inventory (rig/inventory.h) when the rig runs across machines; null: the
+  // namespace rig of this machine (mrelay-netns). Owned by the run, not the environment.
+  InventoryRig* inventory = nullptr;
   bool keep_files = false;  // keep child outputs (logs) after the cell
   bool verbose = false;     // print each step to stderr
 };

@@ -1,4 +1,4 @@
-// `direct`: no forwarder. The sink listens on the relay namespace's side of the ingress link
+// `direct`: no forwarder. The sink listens on the forwarder host's side of the ingress link
 // for the input group: the same single veth hop a forwarder receives on, so its rate is the
 // rig's ceiling (generator and sink alone). Whatever the fanout it is matched against, it uses
 // that one link (hop topology, one output).
@@ -12,7 +12,7 @@ class DirectLauncher final : public Launcher {
   uint32_t outputs(const CellParams&) const override { return 1; }
 
   Result<SinkPlan> sink_plan(const CellParams&, const RigTopology& topology) const override {
-    return SinkPlan{topology.relay_ns, input_endpoint(), {topology.relay_ingress}};
+    return SinkPlan{input_endpoint(), {SinkSite{topology.relay, {topology.relay_ingress}, {}}}};
   }
 
   Result<std::vector<std::string>> command(const LaunchContext&) const override {

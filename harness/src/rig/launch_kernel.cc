@@ -68,11 +68,13 @@ class KernelLauncher final : public Launcher {
 
   // Multicast routing is ready once its VIFs are installed; nftables once it wrote its ready
   // file (its rule is in place).
-  bool ready(const CellParams& params, pid_t pid, const ForwarderFiles& files) const override {
+  bool ready(const CellParams& params, Host& host, const HostProcess& process,
+             const ForwarderFiles& files) const override {
     if (is_nft(params)) {
-      return std::filesystem::exists(files.ready);
+      return host.exists(files.ready);
     }
-    return installed_vifs(pid) >= params.fanout + 1;
+    auto vifs = host.read_file("/proc/" + std::to_string(process.host_pid) + "/net/ip_mr_vif");
+    return vifs && vif_count(*vifs) >= params.fanout + 1;
   }
 
   bool forwards_in_process() const override { return false; }

@@ -113,7 +113,9 @@ class MrelayLauncher final : public Launcher {
   }
 
   // The relay prints a stats line at once (time_ns tells when).
-  void at_window_edge(pid_t pid) const override { ::kill(pid, SIGUSR1); }
+  void at_window_edge(Host& host, const HostProcess& process) const override {
+    host.signal(process, SIGUSR1);
+  }
 
   void read_report(const ForwarderReport& report, WindowObservation& observation,
                    json& record) const override {

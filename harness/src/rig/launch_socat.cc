@@ -15,9 +15,9 @@ namespace {
 
 // socat needs the egress's IPv4 address for IP_MULTICAST_IF.
 Result<std::string> egress_address(const RigTopology& topology) {
-  auto shown = run_capture(
-      {"ip", "-n", topology.relay_ns, "-4", "-o", "addr", "show", "dev", topology.relay_egress[0]},
-      std::chrono::seconds(10));
+  auto shown = topology.relay->run({"ip", "-4", "-o", "addr", "show", "dev",
+                                    topology.relay_egress[0]},
+                                   std::chrono::seconds(10));
   if (shown && shown->status.ok()) {
     std::istringstream words(shown->out);
     std::string word;

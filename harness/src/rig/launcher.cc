@@ -27,26 +27,27 @@ uint32_t Launcher::outputs(const CellParams& params) const {
 }
 
 Result<SinkPlan> Launcher::sink_plan(const CellParams& params, const RigTopology& topology) const {
-  if (topology.relay_egress.size() < params.fanout ||
-      topology.sink_interfaces.size() < params.fanout) {
+  size_t sink_interfaces = 0;
+  for (const SinkSite& site : topology.sinks) {
+    sink_interfaces += site.interfaces.size();
+  }
+  if (topology.relay_egress.size() < params.fanout || sink_interfaces < params.fanout) {
     return fail("", "topology has fewer egress/sink interfaces than the fanout");
   }
-  SinkPlan plan{topology.sink_ns, output_endpoint(), {}};
-  for (uint32_t i = 0; i < params.fanout; ++i) {
-    plan.interfaces.push_back(topology.sink_interfaces[i]);
-  }
-  return plan;
+  return SinkPlan{output_endpoint(), topology.sinks};
 }
 
-bool Launcher::ready(const CellParams&, pid_t pid, const ForwarderFiles&) const {
-  return group_joined(pid, kInputGroup);
+bool Launcher::ready(const CellParams&, Host& host, const HostProcess& process,
+                     const ForwarderFiles&) const {
+  auto igmp = host.read_file("/proc/" + std::to_string(process.host_pid) + "/net/igmp");
+  return igmp && igmp_lists_group(*igmp, kInputGroup);
 }
 
 bool Launcher::forwards_in_process() const {
   return true;
 }
 
-void Launcher::at_window_edge(pid_t) const {}
+void Launcher::at_window_edge(Host&, const HostProcess&) const {}
 
 void Launcher::read_report(const ForwarderReport&, WindowObservation&, nlohmann::json&) const {}
 

@@ -3,10 +3,10 @@
 //
 //   const Launcher& launcher = launcher_for(params.forwarder);
 //   if (auto why = launcher.unsupported_reason(params)) { record["status"] = "unsupported"; }
-//   auto sink = launcher.sink_plan(params, topology);            // where the sink listens
+//   auto sink = launcher.sink_plan(params, topology);            // where the sinks listen
 //   auto argv = launcher.command(LaunchContext{params, env, topology, files, run_s});
-//   ... spawn argv (none for direct), poll launcher.ready(params, pid, files) ...
-//   launcher.at_window_edge(pid);                                 // mrelay: SIGUSR1
+//   ... start argv on topology.relay (none for direct), poll launcher.ready(...) ...
+//   launcher.at_window_edge(host, process);                       // mrelay: SIGUSR1
 //   launcher.read_report(report, observation, record);            // after the stop
 //
 // The kinds (launch_*.cc): mrelay (the relay under test), kernel references (mrelay-kfwd by
@@ -27,6 +27,8 @@
 #include "mrelay/error.h"
 #include "reference/capabilities.h"
 #include "rig/environment.h"
+#include "rig/host.h"
+#include "rig/inventory.h"
 #include "rig/metrics.h"
 #include "rig/spec.h"
 
@@ -38,6 +40,11 @@ inline constexpr int kInputPort = 5000;
 inline constexpr const char* kOutputGroup = "239.2.0.1";
 inline constexpr int kOutputPort = 6000;
 
+// Generator TTL: the kernel reference and mrelay decrement it and drop TTL 1; 2 for every
+// forwarder keeps the generator identical across them. The forwarders send with TTL 1, so no
+// copy travels further than the sink's link.
+inline constexpr int kGeneratorTtl = 2;
+
 // Extra run time the sink and generator are allowed beyond warm-up + window (seconds); the
 // kernel reference's mrelay-kfwd runs three times that long, so it outlives both.
 inline constexpr double kChildSlackS = 5.0;
@@ -46,19 +53,8 @@ inline constexpr double kChildSlackS = 5.0;
 [[nodiscard]] std::string input_endpoint();
 [[nodiscard]] std::string output_endpoint();
 
-/// The namespaces and interfaces `mrelay-netns up --json` created for a cell (the first
-/// source, relay and sink; netns/topologies.md).
-struct RigTopology {
-  std::string source_ns;
-  std::string source_interface;
-  std::string relay_ns;
-  std::string relay_ingress;
-  std::vector<std::string> relay_egress;
-  std::string sink_ns;
-  std::vector<std::string> sink_interfaces;
-};
-
-/// Files a forwarder writes (paths in the cell's directory).
+/// Files a forwarder writes. `out` and `err` are on this machine (the forwarder's stdout and
+/// stderr, wherever it runs); `relay_final` and `ready` are paths on the forwarder's host.
 struct ForwarderFiles {
   std::string out;
   std::string err;
@@ -66,11 +62,10 @@ struct ForwarderFiles {
   std::string ready;        // mrelay-kfwd --ready-file
 };
 
-/// Where the sink listens for what the forwarder sends.
+/// Where the sinks listen for what the forwarder sends: one sink process per site.
 struct SinkPlan {
-  std::string ns;
   std::string group;  // GROUP:PORT
-  std::vector<std::string> interfaces;
+  std::vector<SinkSite> sites;
 };
 
 /// What a launcher needs to build the forwarder's command line.
@@ -111,16 +106,16 @@ class Launcher {
   [[nodiscard]] virtual Result<std::vector<std::string>> command(
       const LaunchContext& context) const = 0;
   /// True once the forwarder can forward (polled until a deadline). By default: its
-  /// namespace joined the input group.
-  [[nodiscard]] virtual bool ready(const CellParams& params, pid_t pid,
-                                   const ForwarderFiles& files) const;
+  /// host's network namespace joined the input group.
+  [[nodiscard]] virtual bool ready(const CellParams& params, Host& host,
+                                   const HostProcess& process, const ForwarderFiles& files) const;
   /// True when the forwarding runs in the forwarder's own process, so its CPU time, syscalls
   /// and context switches are the forwarding's; false for the kernel references, whose
   /// forwarding runs in softirq on the forwarder's core (measured on the core instead).
   [[nodiscard]] virtual bool forwards_in_process() const;
 
   /// At each edge of the measuring window, just before the rig samples its counters.
-  virtual void at_window_edge(pid_t pid) const;
+  virtual void at_window_edge(Host& host, const HostProcess& process) const;
   /// After the stop: what the forwarder reported itself, into the observation and the record.
   virtual void read_report(const ForwarderReport& report, WindowObservation& observation,
                            nlohmann::json& record) const;

@@ -58,22 +58,17 @@ std::optional<SnmpUdp> namespace_snmp(pid_t pid) {
   return values ? std::optional(*values) : std::nullopt;
 }
 
-bool group_joined(pid_t pid, const char* group) {
+bool igmp_lists_group(const std::string& igmp, const char* group) {
   in_addr address{};
   ::inet_pton(AF_INET, group, &address);
   char hex[16];
-  std::snprintf(hex, sizeof(hex), "%08X", address.s_addr);
-  auto text = read_text_file("/proc/" + std::to_string(pid) + "/net/igmp");
-  return text && text->find(hex) != std::string::npos;
+  std::snprintf(hex, sizeof(hex), "%08X", address.s_addr);  // as the kernel prints it
+  return igmp.find(hex) != std::string::npos;
 }
 
-size_t installed_vifs(pid_t pid) {
-  auto text = read_text_file("/proc/" + std::to_string(pid) + "/net/ip_mr_vif");
-  if (!text) {
-    return 0;
-  }
+size_t vif_count(const std::string& ip_mr_vif) {
   size_t lines = 0;
-  for (char c : *text) {
+  for (char c : ip_mr_vif) {
     lines += c == '\n' ? 1 : 0;
   }
   return lines > 0 ? lines - 1 : 0;  // first line is the header

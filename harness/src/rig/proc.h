@@ -1,7 +1,7 @@
 // What /proc says about a process the rig started and about its network namespace, read
 // without spawning anything (so it can be sampled mid-window).
 //
-//   if (group_joined(relay_pid, "239.1.1.1")) { ... }           // /proc/PID/net/igmp
+//   if (igmp_lists_group(igmp_text, "239.1.1.1")) { ... }      // a /proc/PID/net/igmp text
 //   std::optional<SnmpUdp> udp = namespace_snmp(anchor_pid);     // /proc/PID/net/snmp
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "rig/metrics.h"
 
@@ -28,10 +29,10 @@ namespace mrelay::harness {
 /// `ip netns exec NS cat /proc/net/snmp`.
 [[nodiscard]] std::optional<SnmpUdp> namespace_snmp(pid_t pid);
 
-/// True once the process's namespace has joined `group` (IGMP membership).
-[[nodiscard]] bool group_joined(pid_t pid, const char* group);
+/// True when a /proc/net/igmp text lists `group` (dotted IPv4) on any interface.
+[[nodiscard]] bool igmp_lists_group(const std::string& igmp, const char* group);
 
-/// Number of multicast VIFs installed in the process's namespace (/proc/PID/net/ip_mr_vif).
-[[nodiscard]] size_t installed_vifs(pid_t pid);
+/// Number of multicast VIFs in a /proc/net/ip_mr_vif text.
+[[nodiscard]] size_t vif_count(const std::string& ip_mr_vif);
 
 }  // namespace mrelay::harness

@@ -33,6 +33,8 @@
 #include "results/results.h"
 #include "results/table.h"
 #include "rig/cell.h"
+#include "rig/launcher.h"
+#include "rig/inventory.h"
 #include "rig/ndr.h"
 #include "rig/spec.h"
 
@@ -48,7 +50,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitNeedsRoot = 77;
 constexpr int kExitSkipped = 77;
 
-const char* const kUsage = R"(mrelay-bench: measure mrelay and its references on the namespace rig
+const char* const kUsage = R"(mrelay-bench: measure mrelay and its references on the namespace rig (or hosts over SSH)
 
 Usage:
   mrelay-bench cell  [cell flags] [--out FILE]     one measurement; JSON record on stdout
@@ -91,6 +93,12 @@ NDR flags:
   --max-rate PPS      upper bound; 0 = saturation rate measured with --rate 0  [0]
   --resolution F      stop when the bracket is within F of the rate            [0.02]
   --loss PCT          loss still counted as no drop, percent                   [0.1]
+Across hosts (docs/multi-host.md):
+  --inventory FILE    run the cells on the hosts of FILE over SSH (roles tester, dut, sink)
+                      instead of namespaces of this machine; the DUT's fingerprint keys the
+                      results, every host's is recorded                     [namespaces]
+  --send-on-real-interface HOST:IF  allow test traffic on HOST:IF although it is not a veth
+                      (a real NIC: traffic leaves the machine); repeatable  [none]
 Common:
   --bin-dir DIR       where mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd are   [$MRELAY_BIN_DIR or
                       this program's directory]
@@ -157,6 +165,8 @@ struct Options {
   std::vector<std::string> needs;       // probe --need
   bool json = false;                    // probe --json
   bool dry_run = false;
+  std::string inventory;                    // --inventory FILE: the rig across hosts
+  std::vector<std::string> real_interfaces;  // --send-on-real-interface HOST:IF
   std::vector<std::string> positional;
 };
 
@@ -304,6 +314,16 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
          options.needs.push_back(v);
          return std::string();
        }},
+      {"--inventory",
+       [&](const std::string&, const std::string& v) {
+         options.inventory = v;
+         return std::string();
+       }},
+      {"--send-on-real-interface",
+       [&](const std::string& f, const std::string& v) {
+         options.real_interfaces.push_back(v);
+         return v.find(':') != std::string::npos ? "" : f + ": expected HOST:IF, got '" + v + "'";
+       }},
   };
   for (int i = first; i < argc; ++i) {
     std::string flag = argv[i];
@@ -378,6 +398,55 @@ void probe_and_report(RigEnvironment& env) {
   }
 }
 
+// The rig across hosts (--inventory): one SSH master per host, versions and fingerprints
+// checked, the capabilities probed on the DUT (where the forwarders run), and where the
+// traffic will go printed before any is sent. Null without --inventory.
+mrelay::Result<std::unique_ptr<InventoryRig>> connect_inventory(const Options& options,
+                                                                RigEnvironment& env,
+                                                                uint32_t max_fanout) {
+  if (options.inventory.empty()) {
+    return std::unique_ptr<InventoryRig>();
+  }
+  auto inventory = load_inventory(options.inventory, env.bin_dir);
+  if (!inventory) {
+    return tl::unexpected(inventory.error());
+  }
+  inventory->real_interfaces.insert(inventory->real_interfaces.end(),
+                                    options.real_interfaces.begin(),
+                                    options.real_interfaces.end());
+  std::fprintf(stderr, "mrelay-bench: connecting to %zu hosts of %s\n", inventory->hosts.size(),
+               options.inventory.c_str());
+  auto rig = InventoryRig::connect(std::move(*inventory), MRELAY_VERSION);
+  if (!rig) {
+    return tl::unexpected(rig.error());
+  }
+  std::fprintf(stderr, "mrelay-bench: test traffic will go (TTL %d from the tester):\n%s",
+               kGeneratorTtl, traffic_plan((*rig)->inventory(), max_fanout, kGeneratorTtl).c_str());
+  env.inventory = rig->get();
+  return rig;
+}
+
+// What the DUT's kernel can do, asked of mrelay-bench on the DUT (its own probe); this
+// machine's probe says nothing about another kernel.
+void probe_dut(RigEnvironment& env) {
+  Host& dut = *env.inventory->dut_host();
+  auto probe = dut.run({dut.bin_dir() + "/mrelay-bench", "probe", "--json"},
+                       std::chrono::seconds(120));
+  const json caps = probe && probe->status.ok() ? json::parse(probe->out, nullptr, false) : json();
+  if (!caps.is_object()) {
+    std::fprintf(stderr,
+                 "mrelay-bench: warning: the DUT's capability probe failed (%s); every cell is "
+                 "tried\n",
+                 probe ? text_tail(probe->err, 200).c_str() : probe.error().to_string().c_str());
+    return;
+  }
+  env.capabilities = Capabilities::from_json(caps);
+  std::istringstream lines(env.capabilities.missing_report());
+  for (std::string line; std::getline(lines, line);) {
+    std::fprintf(stderr, "mrelay-bench: DUT: %s\n", line.c_str());
+  }
+}
+
 int require_root(const char* command) {
   if (::geteuid() != 0) {
     std::fprintf(stderr,
@@ -415,10 +484,19 @@ int command_cell(const Options& options, bool ndr) {
     return code;
   }
   RigEnvironment env = make_environment(options);
-  probe_and_report(env);
+  auto rig = connect_inventory(options, env, options.cell.fanout);
+  if (!rig) {
+    std::fprintf(stderr, "mrelay-bench: %s\n", rig.error().to_string().c_str());
+    return kExitFailed;
+  }
+  *rig ? probe_dut(env) : probe_and_report(env);
   CellParams params = options.cell;
   params.ndr = ndr;
   json record = ndr ? run_ndr_cell(params, options.ndr, env, 1) : run_cell(params, env, 1);
+  if (*rig) {
+    record["hosts"] = (*rig)->hosts_json();
+    (*rig)->cleanup();
+  }
   remove_work_dir(env);
   std::cout << record.dump(1) << std::endl;
   if (!options.out.empty()) {
@@ -612,14 +690,30 @@ int command_sweep(const Options& options) {
     return code;
   }
   RigEnvironment env = make_environment(options);
-  probe_and_report(env);
+  uint32_t max_fanout = 1;
+  for (const CellParams& cell : plan->cells) {
+    max_fanout = std::max(max_fanout, cell.fanout);
+  }
+  auto rig = connect_inventory(options, env, max_fanout);
+  if (!rig) {
+    std::fprintf(stderr, "mrelay-bench: %s\n", rig.error().to_string().c_str());
+    return kExitFailed;
+  }
+  *rig ? probe_dut(env) : probe_and_report(env);
   json results = new_results_document(plan->source, env.repo_dir, placement_json(env));
+  if (*rig) {  // the DUT's fingerprint is the one tables and the gate key on
+    results["machine"] = (*rig)->dut_fingerprint();
+    results["hosts"] = (*rig)->hosts_json();
+  }
   results["machine"]["capabilities"] = env.capabilities.to_json();
   results["spec_path"] = plan->path;
   results["planned_runs"] = plan->runs.size();
   SweepProgress progress;
   if (!run_sweep(*plan, env, options, results, progress)) {
     return kExitFailed;
+  }
+  if (*rig) {
+    (*rig)->cleanup();
   }
   return finish_sweep(*plan, env, options, results, progress);
 }

@@ -61,6 +61,7 @@ struct Options {
   double rate = 0;  // packets/s over all streams; 0 = unpaced
   uint64_t batch = 32;
   bool bursts = false;  // wait for --batch tokens and send them back to back
+  bool real_interface = false;  // --send-on-real-interface: the user allows a NIC
   std::optional<double> duration_s;
   std::optional<uint64_t> count;
   double warmup_s = 0;
@@ -82,6 +83,8 @@ kernel accepted.
 
   --interface IFACE   egress interface (IP_MULTICAST_IF + SO_BINDTODEVICE); required, and
                       must be loopback or a veth, so test traffic never reaches a real network
+  --send-on-real-interface  allow --interface to be a real NIC: the traffic leaves this
+                      machine (for a rig across hosts; keep --ttl low)
   --group GROUP:PORT  destination multicast group, repeatable (at least one)
   --streams N         streams, stream i -> group i % groups (1..65536; default: one per group)
   --size BYTES        UDP payload size, 32..65507 (default 512)
@@ -151,6 +154,9 @@ Result<Options> parse_options(int argc, const char* const* argv) {
       auto v = flags.uint_value(1, kMaxBatch);
       ok = check(v);
       options.batch = v.value_or(0);
+    } else if (flags.is("--send-on-real-interface")) {
+      ok = flags.no_value();
+      options.real_interface = true;
     } else if (flags.is("--bursts")) {
       ok = flags.no_value();
       options.bursts = true;
@@ -228,11 +234,12 @@ Result<int> open_socket(const Options& options) {
       close(fd);
       return mrelay::fail("--interface", "no interface named '" + options.interface + "'", errno);
     }
-    if (!mrelay::harness::is_test_interface(options.interface)) {
+    if (!options.real_interface && !mrelay::harness::is_test_interface(options.interface)) {
       close(fd);
       return mrelay::fail("--interface", "'" + options.interface +
                                              "' is neither loopback nor a veth: test traffic "
-                                             "stays on the rig's own links");
+                                             "stays on the rig's own links unless "
+                                             "--send-on-real-interface allows it");
     }
     ip_mreqn mreqn{};
     mreqn.imr_ifindex = static_cast<int>(ifindex);
