@@ -42,8 +42,8 @@ subcommands:
   reproduce `reproduce nov2025`: re-run the November 2025 investigation
 
 `cell` and `sweep` take exactly the flags of mrelay-bench (see `python3 -m mrelay cell --help`).
-Programs are found in --bin-dir, else $MRELAY_BIN_DIR, else $MRELAY_BUILD_DIR/bin
-(MRELAY_BUILD_DIR defaults to <repo>/build)."""
+Programs are found in --bin-dir, else $MRELAY_BIN_DIR, else $MRELAY_BUILD_DIR/bin, else
+(installed package) the installation's bin directory, else <repo>/build/bin."""
 
 
 def _error(message: str) -> int:
