@@ -23,7 +23,11 @@ import subprocess
 import sys
 from typing import Sequence
 
-FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
+# A flag the help defines: at the start of an option line ("  --egress B", "  -h, --help"), or
+# in brackets of a usage line ("[--json]"). A flag merely mentioned in prose (mrelayctl's help
+# names mrelay's --control-socket) is not one of the program's own.
+FLAG_LINE = re.compile(r"^\s*(?:-\w,\s*)?(--[a-z][a-z0-9-]*)", re.M)
+FLAG_BRACKET = re.compile(r"\[(--[a-z][a-z0-9-]*)")
 WORD = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
@@ -38,7 +42,7 @@ def help_text(command: Sequence[str]) -> str | None:
 
 
 def flags_in(text: str) -> list[str]:
-    return sorted(set(FLAG.findall(text)))
+    return sorted(set(FLAG_LINE.findall(text)) | set(FLAG_BRACKET.findall(text)))
 
 
 def subcommands_from_usage(text: str, program: str) -> list[str]:

@@ -406,7 +406,6 @@ struct PrometheusName {
   std::string_view value;  // the label's value
 };
 
-// Long: one row per counter of counters.h, a table is clearest in one piece.
 constexpr PrometheusName kPrometheusNames[] = {
     {"rx_packets", "mrelay_received_packets_total", "", ""},
     {"rx_bytes", "mrelay_received_bytes_total", "", ""},
