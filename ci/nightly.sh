@@ -14,7 +14,12 @@
 # and a crash turns a passing gate into exit 1 (reproducers kept, path in the log).
 #
 # Outputs in reports/nightly/<UTC date>/: results.json (every raw sample), verdict.md and
-# verdict.json (the gate's table), gate.log, report/ (python3 -m mrelay report, when present).
+# verdict.json (the gate's table), gate.log, report/ (python3 -m mrelay report, when present),
+# changepoints.txt/.json. Across nights: reports/nightly/history-<profile>.csv, each night's
+# medians as one row of Apache Otava's CSV (time, commit, one column per cell and metric),
+# over which change-point detection (E-divisive means, `results changepoints`) reports the
+# lasting shifts and the commit range where each began. The gate compares one night with the
+# baseline; the history shows a slow drift or a step the baseline was re-recorded over.
 source "$(dirname "$0")/common.sh"
 
 suite="${MRELAY_NIGHTLY_SUITE:-nightly}"
@@ -27,6 +32,7 @@ out="$MRELAY_ROOT/reports/nightly/$(date -u +%Y-%m-%d)"
 # which keeps the whole job under 30 minutes; a second round rarely settles a cell that the
 # first did not on a machine that noisy.
 rerun_rounds="${MRELAY_NIGHTLY_RERUN_ROUNDS:-1}"
+history="${MRELAY_NIGHTLY_HISTORY:-$MRELAY_ROOT/reports/nightly/history-$profile.csv}"
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "nightly: needs root (network namespaces)" >&2
@@ -62,6 +68,16 @@ if (cd "$MRELAY_ROOT/python" && "$MRELAY_PYTHON" -m mrelay report --help >/dev/n
   fi
 else
   echo "nightly: 'python3 -m mrelay report' not available in this checkout: report skipped"
+fi
+
+# The night's medians join the history; change points over it are reported (they do not
+# change the exit code: the gate's verdict does; a shift names the commits to look at).
+if [[ -f "$out/results.json" ]]; then
+  (cd "$MRELAY_ROOT/python" && "$MRELAY_PYTHON" -m mrelay results export --format otava-csv \
+    --append "$history" "$out/results.json") || echo "nightly: history append failed" >&2
+  (cd "$MRELAY_ROOT/python" && "$MRELAY_PYTHON" -m mrelay results changepoints "$history" \
+    --json >"$out/changepoints.json"; "$MRELAY_PYTHON" -m mrelay results changepoints \
+    "$history" | tee "$out/changepoints.txt") || true
 fi
 
 # The fuzz targets, longer than CI can afford: 10 minutes each searches far deeper than the

@@ -23,6 +23,10 @@ PACKAGES=(
   # running their own sshd (the server; its package's own service is never started by the
   # tests), and the NIC fingerprint of each host (ethtool -i)
   openssh-client openssh-server ethtool
+  # packaging: man pages generated from each program's --help/--version (help2man), the .deb
+  # (CPack's DEB generator runs dpkg-deb, in dpkg); systemd-analyze verify checks the unit
+  # (in package systemd; the test never starts a service)
+  help2man dpkg systemd
   # fuzzing and sanitizers
   clang libclang-rt-14-dev
 )

@@ -168,8 +168,8 @@ check_delivery "rule b (while it existed)" gen-b sink-b 1
 sent_a=$(json_get "$MRELAY_TMP/gen-a.out" 'j["sent"]')
 matched_a=$(awk '$1 == "mrelay_rule_matched_packets_total{rule=\"a\"}" { print $2 }' "$MRELAY_TMP/metrics.txt")
 expect_eq "rule a matched_packets (prometheus)" "$matched_a" "$sent_a"
-grep -q '^# TYPE mrelay_rx_packets_total counter$' "$MRELAY_TMP/metrics.txt" ||
-  mrelay_fail "no mrelay_rx_packets_total family"
+grep -q '^# TYPE mrelay_received_packets_total counter$' "$MRELAY_TMP/metrics.txt" ||
+  mrelay_fail "no mrelay_received_packets_total family"
 "${CTL[@]}" stats >"$MRELAY_TMP/stats.txt"
 grep -Eq "^a +$sent_a +" "$MRELAY_TMP/stats.txt" ||
   mrelay_fail "stats table lacks rule a with $sent_a packets: $(cat "$MRELAY_TMP/stats.txt")"

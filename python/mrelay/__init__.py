@@ -8,10 +8,14 @@ downwards only (tests/test_layout.py): the results documents and what is read fr
 (:mod:`mrelay.report`, :mod:`mrelay.page`); and the command line (:mod:`mrelay.cli`,
 :mod:`mrelay.cli_report`; ``python3 -m mrelay --help``).
 
-The package stays in the source tree; the native module is found, in this order:
+From the source tree (``cd python``), the native module is found, in this order:
 
 1. an importable ``_mrelay`` already on ``sys.path`` (e.g. ``PYTHONPATH=build/python``);
 2. ``$MRELAY_BUILD_DIR/python/_mrelay*.so`` (``MRELAY_BUILD_DIR`` defaults to ``<repo>/build``).
+
+Installed (``cmake --install``, the .deb), the module sits next to the package in
+dist-packages and the programs in the prefix's bin directory, which ``programs_dir()`` finds
+through ``mrelay/_installed.py`` (written by the install) when ``MRELAY_BUILD_DIR`` is unset.
 
 Example::
 
@@ -38,6 +42,8 @@ from typing import Optional
 __all__ = [
     "REPO_ROOT",
     "build_dir",
+    "installed_bin_dir",
+    "programs_dir",
     "native",
     "native_available",
 ]
@@ -55,6 +61,25 @@ def build_dir() -> Path:
     """The CMake build directory: ``$MRELAY_BUILD_DIR`` or ``<repo>/build``."""
     configured = os.environ.get("MRELAY_BUILD_DIR")
     return Path(configured).resolve() if configured else REPO_ROOT / "build"
+
+
+def installed_bin_dir() -> Optional[Path]:
+    """The installed programs' directory when this package was installed, else None."""
+    try:
+        from ._installed import BINDIR_FROM_PACKAGE  # noqa: PLC0415
+    except ImportError:
+        return None
+    return (Path(__file__).resolve().parent / BINDIR_FROM_PACKAGE).resolve()
+
+
+def programs_dir() -> Path:
+    """Where the programs are: ``$MRELAY_BUILD_DIR/bin`` when set; else, for an installed
+    package, the install's bin directory; else ``<repo>/build/bin``."""
+    if not os.environ.get("MRELAY_BUILD_DIR"):
+        installed = installed_bin_dir()
+        if installed is not None:
+            return installed
+    return build_dir() / "bin"
 
 
 def _load_native() -> ModuleType:

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from . import build_dir, native
+from . import native, programs_dir
 
 # Seconds a single cell may take beyond its own warm-up + window: namespace set-up and
 # teardown take ~2-5 s on this rig; 60 s leaves room for a loaded machine before the
@@ -38,11 +38,12 @@ class BenchError(RuntimeError):
 
 
 def bin_dir(explicit: Optional[str] = None) -> Path:
-    """Where the programs are: explicit, $MRELAY_BIN_DIR, else $MRELAY_BUILD_DIR/bin."""
+    """Where the programs are: explicit, $MRELAY_BIN_DIR, else $MRELAY_BUILD_DIR/bin, else
+    (an installed package) the install's bin directory, else <repo>/build/bin."""
     if explicit:
         return Path(explicit)
     from_env = os.environ.get("MRELAY_BIN_DIR")
-    return Path(from_env) if from_env else build_dir() / "bin"
+    return Path(from_env) if from_env else programs_dir()
 
 
 def find_bench(explicit_bin_dir: Optional[str] = None) -> Path:

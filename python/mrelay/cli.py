@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import REPO_ROOT, __version__, ab, baseline, bench, cli_report, gate, results
+from . import REPO_ROOT, __version__, ab, baseline, bench, cli_report, cli_results, gate, results
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -34,7 +34,8 @@ DESCRIPTION = """mrelay laboratory: run measurements, merge results, gate regres
 subcommands:
   cell      one measurement: runs `mrelay-bench cell ARGS` and prints its JSON record
   sweep     a matrix of cells: runs `mrelay-bench sweep SPEC --out FILE ARGS`
-  results   load one or more results files, merge them, print a per-cell summary
+  results   load one or more results files, merge them, print a per-cell summary;
+            `results export --format ...` and `results changepoints HISTORY` (see their --help)
   gate      compare a candidate results file with a baseline: pass / regression / inconclusive
   baseline  `baseline record`: run a suite and write reports/baselines/<profile>.json
   report    Markdown + HTML + PNG plots of a results file or a Google Benchmark JSON file
@@ -42,8 +43,8 @@ subcommands:
   reproduce `reproduce nov2025`: re-run the November 2025 investigation
 
 `cell` and `sweep` take exactly the flags of mrelay-bench (see `python3 -m mrelay cell --help`).
-Programs are found in --bin-dir, else $MRELAY_BIN_DIR, else $MRELAY_BUILD_DIR/bin
-(MRELAY_BUILD_DIR defaults to <repo>/build)."""
+Programs are found in --bin-dir, else $MRELAY_BIN_DIR, else $MRELAY_BUILD_DIR/bin, else
+(installed package) the installation's bin directory, else <repo>/build/bin."""
 
 
 def _error(message: str) -> int:
@@ -332,7 +333,12 @@ def _add_passthrough_parsers(sub) -> None:
 
 
 def _add_results_parser(sub) -> None:
-    summary = sub.add_parser("results", help="load, merge and summarise results files")
+    summary = sub.add_parser(
+        "results", help="load, merge and summarise results files",
+        description="Load, merge and summarise results files. Also: `results export --format "
+                    "bencher|github-action-benchmark|otava-csv|csv FILES` (for "
+                    "continuous-benchmarking tools) and `results changepoints HISTORY` "
+                    "(lasting shifts in a nightly history); each has --help.")
     summary.add_argument("files", nargs="+", help="results files (mrelay-bench sweep --out)")
     summary.add_argument("--out", help="write the merged document here")
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -454,9 +460,16 @@ def _split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
+#: `results VERB ...`: verbs with their own parser (cli_results.py), ahead of `results FILES`.
+RESULTS_VERBS = {"export": cli_results.export_main, "changepoints": cli_results.changepoints_main}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "results" and argv[1] in RESULTS_VERBS:
+        return RESULTS_VERBS[argv[1]](argv[2:])
     parser = build_parser()
-    ours, theirs = _split_passthrough(list(sys.argv[1:] if argv is None else argv))
+    ours, theirs = _split_passthrough(argv)
     args = parser.parse_args(ours)
     if args.command in PASSTHROUGH_COMMANDS:
         args.bench_args = theirs

@@ -2,6 +2,7 @@
 Benchmark files), one series per forwarder or setting, medians over each cell's ok samples.
 
     series = figures.pps_vs_size(results.load("run.json"))   # {"mrelay uring, batch 32": [(x, y)]}
+    bars = figures.forwarder_bars(doc)   # {"mrelay gso": {"delivered_pps": Spread(...), ...}}
     matrix = figures.gbench_matrix(json.load(open("udp.json")))
 
 mrelay/report.py draws them; tests call them directly.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from . import results
@@ -81,6 +83,54 @@ def latency_vs_load(doc: dict) -> dict[str, list[tuple[float, float]]]:
             label += f", batch {params.get('batch')}"
         series.setdefault(label, []).append((offered, p99 / 1e3))
     return _ordered(series)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A median with the smallest and largest sample around it."""
+
+    median: float
+    low: float
+    high: float
+
+
+def _spread(samples: Sequence[dict], metric: str, scale: float = 1.0) -> Optional[Spread]:
+    found = results.values(samples, metric)
+    if not found:
+        return None
+    return Spread(results.median(found) * scale, min(found) * scale, max(found) * scale)
+
+
+def one_load_per_forwarder(doc: dict) -> bool:
+    """True when the run measured each forwarder at no more than one paced load (and one size
+    and fanout): then there is no trend against load or size to draw as lines, only a
+    comparison of forwarders, which bars show (forwarder_bars)."""
+    chosen = [p for p, _ in cells(doc) if p.get("rate_pps") != "ndr"]
+    if not chosen:
+        return False
+    paced: dict[str, set] = {}
+    for params in chosen:
+        if _is_fixed(params):
+            paced.setdefault(forwarder_label(params), set()).add(params["rate_pps"])
+    shapes = {(p.get("size"), p.get("fanout", 1), p.get("batch")) for p in chosen}
+    return len(shapes) == 1 and all(len(rates) <= 1 for rates in paced.values())
+
+
+def forwarder_bars(doc: dict) -> dict[str, dict[str, Optional[Spread]]]:
+    """Per forwarder (the relay per backend): delivered pps at saturation, p99 latency (µs) at
+    the paced load, and the ratio to the kernel reference at saturation, each a median with
+    its min and max over the repetitions; None where the run has no such cell."""
+    out: dict[str, dict[str, Optional[Spread]]] = {}
+    for params, samples in cells(doc):
+        row = out.setdefault(forwarder_label(params), {"delivered_pps": None,
+                                                       "latency_p99_us": None,
+                                                       "ratio_to_kernel": None})
+        if _is_saturation(params):
+            row["delivered_pps"] = _spread(samples, "delivered_pps")
+            row["ratio_to_kernel"] = _spread(samples, "ratio_to_kernel")
+        elif _is_fixed(params):
+            row["latency_p99_us"] = _spread(samples, "latency_p99_ns", 1e-3)
+    return _ordered(out)
 
 
 def _scaling_rate(params: dict, samples: Sequence[dict]) -> Optional[float]:
@@ -170,7 +220,8 @@ def _ordered(series: dict) -> dict:
         rank = FORWARDER_ORDER.index(head) if head in FORWARDER_ORDER else len(FORWARDER_ORDER)
         return (rank, label)
 
-    return {label: sorted(series[label]) for label in sorted(series, key=key)}
+    return {label: series[label] if isinstance(series[label], dict) else sorted(series[label])
+            for label in sorted(series, key=key)}
 
 
 # --- Google Benchmark matrix (size x batch) ----------------------------------------------

@@ -14,6 +14,7 @@ Markdown page.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -129,6 +130,60 @@ def grouped_bars(groups: Sequence[str], bars: dict[str, Sequence[Optional[float]
     axes.set_ylim(bottom=0)
     axes.margins(y=0.12)
     return _finish(figure, axes, path, title)
+
+
+def forwarder_panels(forwarders: Sequence[str], panels: Sequence[dict], path: str | Path, *,
+                     title: str) -> Path:
+    """One horizontal bar per forwarder in each panel, side by side, sharing the forwarder
+    axis: a panel is {"title", "xlabel", "values": [(median, low, high) or None per
+    forwarder], "log": bool (used when the values span > 30x), "si": bool (200k-style ticks,
+    default True), "reference": x or None (a dashed line, e.g. 1 for a ratio)}.
+    The whisker spans low..high (the repetitions' min and max); the median is written at the
+    bar's end. None: "not measured", written where the bar would be."""
+    size = (max(6.5, 4.5 * len(panels) + 1.5), 0.45 * len(forwarders) + 1.8)
+    figure, axes_row = plt.subplots(1, len(panels), sharey=True, figsize=size)
+    axes_row = list(axes_row) if len(panels) > 1 else [axes_row]
+    ys = list(range(len(forwarders)))
+    for axes, panel in zip(axes_row, panels):
+        for y, value in zip(ys, panel["values"]):
+            colour = _COLOURS[0] if forwarders[y].startswith("mrelay") else _COLOURS[1]
+            if value is None:
+                axes.annotate("not measured", (0, y), xycoords=("axes fraction", "data"),
+                              xytext=(4, 0), textcoords="offset points", va="center",
+                              fontsize=7, color="grey")
+                continue
+            median, low, high = value
+            axes.barh(y, median, height=0.6, color=colour, alpha=0.85,
+                      xerr=[[median - low], [high - median]], capsize=3, ecolor="black")
+            axes.annotate(_short(median), (high, y), xytext=(4, 0), textcoords="offset points",
+                          va="center", fontsize=7)
+        if panel.get("reference") is not None:
+            axes.axvline(panel["reference"], color="grey", linestyle="--", linewidth=1)
+        shown = [v[0] for v in panel["values"] if v is not None and v[0] > 0]
+        # Log only when the bars span more than a decade and a half; below that a linear
+        # axis reads better (and a log axis of a narrow range shows one tick).
+        if panel.get("log") and shown and max(shown) / min(shown) > 30:
+            axes.set_xscale("log")
+            axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: _short(value)))
+        else:
+            axes.set_xlim(left=0)
+            if panel.get("si", True):
+                _si_axis(axes.xaxis)
+        axes.margins(x=0.25)
+        axes.set_title(panel["title"], fontsize=9)
+        axes.set_xlabel(panel["xlabel"], fontsize=8)
+        axes.grid(True, axis="x", alpha=0.3)
+    axes_row[0].set_yticks(ys)
+    axes_row[0].set_yticklabels(forwarders, fontsize=8)
+    axes_row[0].invert_yaxis()
+    # Wrapped to the figure's width (about 11 characters per inch at this size).
+    figure.suptitle("\n".join(textwrap.wrap(title, width=int(size[0] * 11))), fontsize=11)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+    return path
 
 
 def _short(value: float) -> str:

@@ -71,9 +71,60 @@ def results_sections(doc: dict, out_dir: Path) -> list[Section]:
     """Every section of the report of one results document; writes the PNGs into out_dir."""
     from . import plots  # matplotlib is imported only when a report is drawn
 
+    # The plot follows the shape of the data: a run with one load, size and fanout per
+    # forwarder (the quickstart) compares forwarders, which bars with their spread show; lines
+    # against load or size would join points that differ only by the generator's wobble.
+    if figures.one_load_per_forwarder(doc):
+        return [_run_section(doc), _forwarders_section(doc, out_dir, plots),
+                _exhaustion_section(doc, out_dir, plots)]
     return [_run_section(doc), _size_section(doc, out_dir, plots),
             _latency_section(doc, out_dir, plots), *_fanout_sections(doc, out_dir, plots),
             _syscalls_section(doc, out_dir, plots), _exhaustion_section(doc, out_dir, plots)]
+
+
+def _forwarders_section(doc: dict, out_dir: Path, plots) -> Section:
+    bars = figures.forwarder_bars(doc)
+    section = Section("Forwarders compared")
+    if not bars:
+        section.paragraphs.append("Skipped: RESULTS has no measured cells.")
+        return section
+    names = list(bars)
+
+    def column(metric: str) -> list:
+        return [None if bars[n][metric] is None else
+                (bars[n][metric].median, bars[n][metric].low, bars[n][metric].high)
+                for n in names]
+
+    params = results.cells(doc)[0][0]
+    paced = sorted({p["rate_pps"] for p, _ in results.cells(doc)
+                    if isinstance(p.get("rate_pps"), (int, float)) and p["rate_pps"] > 0})
+    paced_text = f"{paced[0] / 1e3:g}k pps" if paced else "a paced load"
+    panels = [
+        {"title": "delivered at saturation", "xlabel": "packets/s",
+         "values": column("delivered_pps")},
+        {"title": f"p99 latency at {paced_text}", "xlabel": "µs",
+         "values": column("latency_p99_us"), "log": True, "si": False},
+        {"title": "× kernel at saturation", "xlabel": "ratio to the kernel reference",
+         "values": column("ratio_to_kernel"), "reference": 1.0, "si": False},
+    ]
+    # A figure the run has no cell for (e.g. no saturation cells) is left out, not drawn empty.
+    panels = [panel for panel in panels if any(v is not None for v in panel["values"])]
+    if not panels:
+        section.paragraphs.append("Skipped: no cell of RESULTS has delivered pps, p99 or a "
+                                  "kernel ratio.")
+        return section
+    title = (f"Forwarders, {params.get('size', '?')} B, fanout {params.get('fanout', 1)}, "
+             f"batch {params.get('batch', '?')}: medians, whiskers min–max over repetitions")
+    plots.forwarder_panels(names, panels, out_dir / "forwarders.png", title=title)
+    section.image = "forwarders.png"
+    section.paragraphs.append(
+        "One paced load, size and fanout per forwarder: the run compares forwarders, so each "
+        "gets a bar per figure (median of its repetitions, whiskers from the smallest to the "
+        "largest). Saturation: the generator at full speed; p99 only at the paced load (at "
+        "saturation it measures a full receive buffer); × kernel against the best kernel "
+        "reference that ran (dashed line at 1). Line plots against size, load, fanout or "
+        "batch need two or more values of that parameter; this run has one.")
+    return section
 
 
 def _run_section(doc: dict) -> Section:
@@ -163,6 +214,13 @@ def _syscalls_section(doc: dict, out_dir: Path, plots) -> Section:
 
 def _exhaustion_section(doc: dict, out_dir: Path, plots) -> Section:
     series = figures.exhaustion_vs_load(doc)
+    if series and all(y == 0 for points in series.values() for _, y in points):
+        # A flat line at zero says nothing a sentence does not.
+        section = Section("Buffer exhaustion vs offered load")
+        section.paragraphs.append(
+            f"Every relay cell in RESULTS measured 0 % buffer exhaustion ({', '.join(series)}): "
+            "no plot.")
+        return section
     section = _plot_section(
         "Buffer exhaustion vs offered load", series, "exhaustion_vs_load.png", out_dir,
         absent="RESULTS has no relay cells with buffer_exhaustion_pct.", need_x=1,
@@ -172,8 +230,6 @@ def _exhaustion_section(doc: dict, out_dir: Path, plots) -> Section:
             si_x=True, si_y=False),
         explain="Packets the relay received but could not hand to every output (no buffer, no "
                 "queue slot, or ENOBUFS/EAGAIN) ÷ packets received.")
-    if series and all(y == 0 for points in series.values() for _, y in points):
-        section.paragraphs.append("Every relay cell in RESULTS measured 0 % exhaustion.")
     return section
 
 

@@ -16,9 +16,9 @@ HARNESS = Path(__file__).resolve().parents[2] / "harness" / "src"
 #: data: documents and what is read from them; work: analyses and runs built on the data;
 #: pages: what turns work into sections, tables and plots; cli: the command line.
 LAYERS = {
-    "__init__": 0, "results": 1, "page": 1, "plots": 1, "bench": 1, "gate": 2, "baseline": 2,
-    "ab": 2, "figures": 2, "sizing": 2, "burst_model": 2, "reproduce": 3, "report": 3, "cli_report": 4, "cli": 5,
-    "__main__": 6,
+    "__init__": 0, "results": 1, "page": 1, "plots": 1, "bench": 1, "changepoint": 1, "gate": 2,
+    "baseline": 2, "ab": 2, "export": 2, "figures": 2, "sizing": 2, "burst_model": 2,
+    "reproduce": 3, "report": 3, "cli_report": 4, "cli_results": 4, "cli": 5, "__main__": 6,
 }
 
 

@@ -26,7 +26,8 @@ def full_document():
             for rep in (1, 2, 3):  # the median is the middle one: pps * factor
                 samples.append(sample(size=size, batch=batch, rep=rep,
                                       delivered_pps=pps * factor * (0.8 + 0.1 * rep),
-                                      syscalls_per_pkt=1.0 / batch))
+                                      syscalls_per_pkt=1.0 / batch,
+                                      buffer_exhaustion_pct=2.0 / batch))
         samples.append(sample(forwarder="kernel", size=size, batch=32,
                               delivered_pps=pps * 1.2))
     for rate in (10000, 50000):
@@ -89,7 +90,8 @@ def test_build_report_writes_markdown_html_and_pngs(tmp_path):
 
 
 def test_absent_data_is_skipped_with_a_reason(tmp_path):
-    doc = document([sample(rate=50000, offered_pps=50000.0)])
+    doc = document([sample(rate=50000, offered_pps=50000.0),
+                    sample(rate=10000, offered_pps=10000.0)])
     index = page.write_report(tmp_path, "t", report.results_sections(doc, tmp_path))
     text = index.read_text()
     assert "Skipped: RESULTS has no saturation cells" in text
@@ -98,10 +100,55 @@ def test_absent_data_is_skipped_with_a_reason(tmp_path):
     assert not (tmp_path / "pps_vs_size.png").exists()
 
 
+def test_all_zero_exhaustion_is_a_sentence_not_a_flat_line(tmp_path):
+    doc = document([sample(rate=r, offered_pps=float(r or 2e5)) for r in (0, 10000, 50000)])
+    text = page.render_markdown("t", report.results_sections(doc, tmp_path))
+    assert "measured 0 % buffer exhaustion" in text
+    assert not (tmp_path / "exhaustion_vs_load.png").exists()
+
+
 def test_single_size_is_skipped_not_drawn(tmp_path):
     doc = document([sample(size=512, batch=b, delivered_pps=1e5) for b in (1, 32)])
     text = page.render_markdown("t", report.results_sections(doc, tmp_path))
     assert "Skipped: every series has fewer than 2 distinct x values" in text
+
+
+def quickstart_like(reps=3):
+    """Each forwarder at one paced load and at saturation, one size, fanout and batch."""
+    samples = []
+    for forwarder, egress, pps, p99 in (("mrelay", "gso", 280e3, 99e3),
+                                        ("mrelay", "uring", 135e3, 135e3),
+                                        ("kernel-nft", None, 240e3, 26e3),
+                                        ("direct", None, 200e3, 24e3)):
+        for rep in range(1, reps + 1):
+            wobble = 1 + 0.02 * (rep - 2)
+            extra = {"egress": egress} if egress else {}
+            samples.append(sample(forwarder=forwarder, rate=0, rep=rep,
+                                  delivered_pps=pps * wobble, offered_pps=pps * 1.2,
+                                  ratio_to_kernel=pps * wobble / 240e3, **extra))
+            samples.append(sample(forwarder=forwarder, rate=50000, rep=rep,
+                                  delivered_pps=49e3 * wobble, offered_pps=49e3 * wobble,
+                                  latency_ns={"p99": p99 * wobble}, **extra))
+    return document(samples, name="quickstart")
+
+
+def test_one_load_per_forwarder_draws_bars_with_their_spread(tmp_path):
+    doc = quickstart_like()
+    assert figures.one_load_per_forwarder(doc)
+    assert not figures.one_load_per_forwarder(full_document())
+    bars = figures.forwarder_bars(doc)
+    assert list(bars)[0].startswith("mrelay")
+    gso = bars["mrelay gso"]
+    assert (gso["delivered_pps"].low, gso["delivered_pps"].median, gso["delivered_pps"].high) == \
+        pytest.approx((280e3 * 0.98, 280e3, 280e3 * 1.02))
+    assert gso["latency_p99_us"].median == pytest.approx(99.0)
+    assert bars["kernel-nft"]["ratio_to_kernel"].median == pytest.approx(1.0)
+    index = page.write_report(tmp_path, "t", report.results_sections(doc, tmp_path))
+    text = index.read_text()
+    assert "](forwarders.png)" in text
+    assert (tmp_path / "forwarders.png").read_bytes().startswith(PNG_MAGIC)
+    # no line through one point per forwarder, no section that only says "skipped"
+    assert "latency_vs_load.png" not in text and "fewer than 2 distinct" not in text
 
 
 GBENCH = {

@@ -30,6 +30,14 @@ def test_the_python_package_has_the_projects_version(capsys):
     assert done.value.code == 0 and capsys.readouterr().out.strip().endswith(CMAKE_VERSION)
 
 
+def test_pyproject_has_the_projects_version():
+    import tomllib  # noqa: PLC0415
+
+    project = tomllib.loads((mrelay.REPO_ROOT / "python" / "pyproject.toml").read_text())
+    assert project["project"]["version"] == CMAKE_VERSION
+    assert project["project"]["name"] == "mrelay"
+
+
 def test_mrelay_netns_reads_the_version():
     out = subprocess.run([str(mrelay.REPO_ROOT / "netns" / "mrelay-netns"), "--version"],
                          capture_output=True, text=True, check=True).stdout

@@ -40,7 +40,8 @@ std::optional<int> read_command(int argc, char** argv,
                                 mrelay::Result<mrelay::CommandLine>& command) {
   command = mrelay::parse_command_line(argc, argv);
   if (!command) {
-    std::fprintf(stderr, "mrelay: %s\n(see mrelay --help)\n", command.error().to_string().c_str());
+    mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: " + command.error().to_string() +
+                                                        "\n(see mrelay --help)");
     return 2;
   }
   switch (command->action) {
@@ -55,11 +56,13 @@ std::optional<int> read_command(int argc, char** argv,
       break;
   }
   if (auto valid = mrelay::validate_config(command->config, mrelay::system_interfaces()); !valid) {
-    std::fprintf(stderr, "mrelay: %s\n", valid.error().to_string().c_str());
+    mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: " + valid.error().to_string());
     return 2;
   }
   if (command->action == mrelay::Action::check_config) {
-    std::fprintf(stderr, "mrelay: configuration OK (%zu rules)\n", command->config.rules.size());
+    mrelay::write_log_line(mrelay::LogLevel::info,
+                           "mrelay: configuration OK (" +
+                               std::to_string(command->config.rules.size()) + " rules)");
     return 0;
   }
   return std::nullopt;
@@ -75,11 +78,11 @@ std::optional<int> run_supervised(int argc, char** argv,
   }
   command = mrelay::parse_command_line(argc, argv);
   if (!command) {
-    std::fprintf(stderr, "mrelay: %s\n", command.error().to_string().c_str());
+    mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: " + command.error().to_string());
     return mrelay::kConfigErrorExit;
   }
   if (auto valid = mrelay::validate_config(command->config, mrelay::system_interfaces()); !valid) {
-    std::fprintf(stderr, "mrelay: %s\n", valid.error().to_string().c_str());
+    mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: " + valid.error().to_string());
     return mrelay::kConfigErrorExit;
   }
   return std::nullopt;
@@ -92,7 +95,7 @@ std::optional<int> apply_log_level(const mrelay::CommandLine& command) {
   }
   auto level = mrelay::parse_log_level(command.log_level, "--log-level");
   if (!level) {
-    std::fprintf(stderr, "mrelay: %s\n", level.error().to_string().c_str());
+    mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: " + level.error().to_string());
     return 2;
   }
   mrelay::set_log_level(*level);
@@ -128,14 +131,15 @@ void hand_control_socket_to_user(const mrelay::CommandLine& command, const mrela
   const gid_t group =
       config.control_group.empty() ? who->gid : static_cast<gid_t>(-1);  // keep its group
   if (::chown(config.control_socket.c_str(), who->uid, group) != 0) {
-    std::fprintf(stderr, "mrelay: warning: chown %s: %s\n", config.control_socket.c_str(),
-                 std::strerror(errno));
+    mrelay::log_message(mrelay::LogLevel::warn,
+                        "chown " + config.control_socket + ": " + std::strerror(errno));
   }
   if (who->uid == kNobodyUid) {
-    std::fprintf(stderr,
-                 "mrelay: warning: --user %s: the relay's own uid has full control access, "
-                 "and uid %u is shared by other services; prefer a dedicated user\n",
-                 command.config.user.c_str(), static_cast<unsigned>(who->uid));
+    mrelay::log_message(mrelay::LogLevel::warn,
+                        "--user " + command.config.user +
+                            ": the relay's own uid has full control access, and uid " +
+                            std::to_string(who->uid) +
+                            " is shared by other services; prefer a dedicated user");
   }
 }
 
@@ -148,7 +152,7 @@ int main(int argc, char** argv) {
   // its children (supervisor.cc restores the mask it found).
   const sigset_t signals = mrelay::relay_signals();
   if (::pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
-    std::fprintf(stderr, "mrelay: pthread_sigmask failed\n");
+    mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: pthread_sigmask failed");
     return 1;
   }
   mrelay::Result<mrelay::CommandLine> command;
@@ -168,7 +172,7 @@ int main(int argc, char** argv) {
   const mrelay::Config config = mrelay::restore_state(command->config, mrelay::system_interfaces());
   auto relay = mrelay::Relay::create(config);
   if (!relay) {
-    std::fprintf(stderr, "mrelay: %s\n", relay.error().to_string().c_str());
+    mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: " + relay.error().to_string());
     return 1;
   }
   (*relay)->set_config_source(reload_source(argc, argv, *command), std::move(file_rules));
@@ -179,9 +183,9 @@ int main(int argc, char** argv) {
                                           .group = command->config.group,
                                           .keep = mrelay::runtime_capabilities(command->config)});
   if (!dropped) {
-    std::fprintf(stderr, "mrelay: %s\n", dropped.error().to_string().c_str());
+    mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: " + dropped.error().to_string());
     return 1;
   }
-  std::fprintf(stderr, "mrelay: %s\n", dropped->c_str());
+  mrelay::write_log_line(mrelay::LogLevel::info, "mrelay: " + *dropped);
   return (*relay)->run();
 }

@@ -31,6 +31,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mrelay/config.h"
+
 namespace {
 
 using nlohmann::json;
@@ -40,8 +42,8 @@ constexpr int kExitDaemonError = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitConnect = 3;
 
-// The daemon's default in docs/operations.md and dist/mrelay.service.
-constexpr const char* kDefaultSocket = "/run/mrelay/control.sock";
+// The path the systemd unit gives the daemon (its RuntimeDirectory), stated once in config.h.
+constexpr const char* kDefaultSocket = mrelay::kDefaultControlSocket.data();
 // How long to wait for a reply, in ms: a rule change waits for every worker to switch (the
 // daemon allows itself 5 s), so 10 s covers it with margin.
 constexpr int kDefaultTimeoutMs = 10'000;

@@ -71,7 +71,7 @@ Cell flags (defaults in brackets):
                       kernel = multicast routing (ipmr), kernel-nft = nftables netdev
                       dup/fwd replication (mrelay-kfwd --method); direct = no forwarder
   --ingress M         mrelay ingress: packet | udp                             [packet]
-  --egress B          mrelay egress backend: send|sendmmsg|uring|packet|gso   [uring]
+  --egress B          mrelay egress backend: send|sendmmsg|uring|packet|gso   [gso]
   --queue-depth N     mrelay io_uring SQ entries                               [1024]
   --batch N           mrelay --batch and generator sendmmsg batch, packets     [32]
   --gen-batch N       generator batch when it should differ from --batch       [= --batch]

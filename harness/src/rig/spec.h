@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "mrelay/config.h"
 #include "mrelay/error.h"
 
 namespace mrelay::harness {
@@ -66,7 +67,7 @@ struct NdrOptions {
 struct CellParams {
   Forwarder forwarder = Forwarder::mrelay;
   std::string ingress = "packet";  // mrelay --ingress
-  std::string egress = "uring";    // mrelay --egress
+  std::string egress{egress_backend_name(kDefaultEgressBackend)};  // mrelay --egress
   uint32_t queue_depth = 1024;     // mrelay --queue-depth (io_uring SQ entries)
   uint32_t batch = 32;     // mrelay --batch and, unless gen_batch is set, mrelay-gen --batch
   uint32_t gen_batch = 0;  // mrelay-gen --batch; 0 = same as batch

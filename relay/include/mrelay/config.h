@@ -7,7 +7,7 @@
 // JSON form (every key optional except rules; unknown keys are errors):
 //   {
 //     "ingress": "packet",                       // "packet" | "udp"
-//     "egress": {"backend": "uring", "queue_depth": 1024, "batch": 64, "sndbuf": 4194304},
+//     "egress": {"backend": "gso", "queue_depth": 1024, "batch": 64, "sndbuf": 4194304},
 //     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192,
 //     "stats_interval_ms": 0, "user": "nobody", "group": "nogroup",
 //     "control_socket": "/run/mrelay/control.sock", "state_file": "/var/lib/mrelay/state.json",
@@ -62,6 +62,28 @@ inline constexpr std::array kEgressBackends = {EgressBackend::send, EgressBacken
 // cannot segment, the egress selector falls back (relay/src/dataplane/egress/egress_selector.h).
 inline constexpr EgressBackend kDefaultEgressBackend = EgressBackend::gso;
 
+/// The backend's name as flags, JSON and --help spell it. constexpr, so a default that must
+/// be a string elsewhere (the rig's `mrelay-bench cell --egress`) is spelled from the constant.
+[[nodiscard]] constexpr std::string_view egress_backend_name(EgressBackend backend) {
+  switch (backend) {
+    case EgressBackend::send:
+      return "send";
+    case EgressBackend::sendmmsg:
+      return "sendmmsg";
+    case EgressBackend::uring:
+      return "uring";
+    case EgressBackend::packet:
+      return "packet";
+    case EgressBackend::gso:
+      return "gso";
+  }
+  return "unknown";
+}
+
+// Where the daemon's control socket lives under systemd (the unit's RuntimeDirectory=mrelay)
+// and where mrelayctl looks unless told otherwise: one path, so the two always meet.
+inline constexpr std::string_view kDefaultControlSocket = "/run/mrelay/control.sock";
+
 [[nodiscard]] std::string_view to_string(IngressMode mode);
 [[nodiscard]] std::string_view to_string(EgressBackend backend);
 
@@ -86,6 +108,28 @@ template <typename Enum, size_t N>
   message += names;
   return fail(std::string(where), std::move(message));
 }
+
+// The knobs' defaults, each stated once: the structs below, the egress, --help, the rig and
+// dist/mrelay.json (checked by relay/src/config/defaults_test.cc) all take them from here.
+//
+// io_uring submission queue entries. 1024: a depth of 128 capped the copies in flight and
+// with them the egress rate; 1024 removed the ceiling (reports/nov2025/index.md). Power of
+// two, 1..32768.
+inline constexpr uint32_t kDefaultQueueDepth = 1024;
+// Packets gathered per output before one sendmmsg / one io_uring submit. 64 amortises the
+// syscall over enough packets that syscalls/pkt stays far below 0.05 at load. 1..1024.
+inline constexpr uint32_t kDefaultEgressBatch = 64;
+// SO_SNDBUF in bytes for every egress socket, 0 = kernel default (~208 KiB). 4 MiB absorbs
+// batched bursts into a rate-limited transmit queue, where the default buffer overflowed
+// (reports/nov2025/index.md).
+inline constexpr uint32_t kDefaultSndbuf = 4u << 20;
+// SO_RCVBUF (or packet ring size) in bytes for ingress sockets, 0 = kernel default. On veth
+// the receive buffer decides loss; 4 MiB rides out scheduling gaps of a few ms at 500k pps.
+inline constexpr uint32_t kDefaultRcvbuf = 4u << 20;
+// Packet buffers per worker, allocated at start. Each holds one frame of up to 2048 bytes
+// (MTU 1500 + headers); 8192 covers a full batch per output in flight at fanout 64.
+inline constexpr uint32_t kDefaultPoolBuffers = 8192;
+inline constexpr uint32_t kDefaultWorkers = 1;
 
 // Default per-output TTL threshold: forward packets received with TTL > 1, i.e. every packet
 // whose copy can leave with a TTL of at least 1 (the kernel's multicast VIFs also default to 1).
@@ -126,27 +170,17 @@ struct Rule {
 
 struct EgressConfig {
   EgressBackend backend = kDefaultEgressBackend;
-  // io_uring submission queue entries. 1024: a depth of 128 capped the copies in flight and
-  // with them the egress rate; 1024 removed the ceiling (reports/nov2025/index.md). Power of
-  // two, 1..32768.
-  uint32_t queue_depth = 1024;
-  // Packets gathered per output before one sendmmsg / one io_uring submit. 64 amortises the
-  // syscall over enough packets that syscalls/pkt stays far below 0.05 at load. 1..1024.
-  uint32_t batch = 64;
-  // SO_SNDBUF in bytes for every egress socket, 0 = kernel default (~208 KiB). 4 MiB absorbs
-  // batched bursts into a rate-limited transmit queue, where the default buffer overflowed
-  // (reports/nov2025/index.md).
-  uint32_t sndbuf = 4u << 20;
+  uint32_t queue_depth = kDefaultQueueDepth;
+  uint32_t batch = kDefaultEgressBatch;
+  uint32_t sndbuf = kDefaultSndbuf;
 };
 
 struct Config {
   std::vector<Rule> rules;
   IngressMode ingress = IngressMode::packet;
   EgressConfig egress;
-  // SO_RCVBUF (or packet ring size) in bytes for ingress sockets, 0 = kernel default. On veth
-  // the receive buffer decides loss; 4 MiB rides out scheduling gaps of a few ms at 500k pps.
-  uint32_t rcvbuf = 4u << 20;
-  uint32_t workers = 1;   // event loops; >1 share ingress with PACKET_FANOUT
+  uint32_t rcvbuf = kDefaultRcvbuf;
+  uint32_t workers = kDefaultWorkers;  // event loops; >1 share ingress with PACKET_FANOUT
   std::vector<int> cpus;  // pin worker i to cpus[i % size]; empty = no pinning
   // SCHED_FIFO priority of the worker threads, 1..99; 0 = normal scheduling. A pinned worker
   // that shares its core with ordinary CPU-bound tasks waits for them at every wake-up, which
@@ -155,9 +189,7 @@ struct Config {
   // which pre-empts them. A real-time worker gets the core the same way. The loop sleeps in
   // poll() when idle, so it does not starve the core at light load. Needs CAP_SYS_NICE.
   uint32_t rt_priority = 0;
-  // Packet buffers per worker, allocated at start. Each holds one frame of up to 2048 bytes
-  // (MTU 1500 + headers); 8192 covers a full batch per output in flight at fanout 64.
-  uint32_t pool_buffers = 8192;
+  uint32_t pool_buffers = kDefaultPoolBuffers;
   uint32_t stats_interval_ms = 0;  // 0 = no periodic stats lines
   std::string stats_json_path;     // final stats go here instead of stdout when set
   // Privilege drop after set-up (relay/src/ops/privileges.h): switch to this user (name or uid)

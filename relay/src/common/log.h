@@ -4,6 +4,11 @@
 //   if (auto level = mrelay::parse_log_level("debug")) { mrelay::set_log_level(*level); }
 //
 // Control-plane only: the data plane never logs (it counts).
+//
+// Under systemd, stderr is a stream to the journal ($JOURNAL_STREAM names its device:inode);
+// then every line starts with its syslog priority, "<3>" error, "<4>" warning, "<6>" info,
+// "<7>" debug (sd-daemon(3)), which the journal strips and keeps as the entry's PRIORITY, so
+// `journalctl -p warning -u mrelay` shows what went wrong. Anywhere else the lines are plain.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +31,18 @@ void set_log_level(LogLevel level) noexcept;
 /// Writes "mrelay: TEXT" (warn/error: "mrelay: warning: TEXT" / "mrelay: error: TEXT") to
 /// stderr when `level` is at or above the current level.
 void log_message(LogLevel level, const std::string& text);
+
+/// Writes `line` as it is (plus a newline) to stderr, with `level`'s priority prefix when
+/// stderr is the journal; no level filter. For messages with their own wording (start-up
+/// errors of main(), the supervisor).
+void write_log_line(LogLevel level, const std::string& line);
+
+/// "<N>" + line when `journal`, else line: N = 3, 4, 6, 7 for error, warn, info, debug.
+[[nodiscard]] std::string format_log_line(LogLevel level, const std::string& line, bool journal);
+
+/// True when `journal_stream` ($JOURNAL_STREAM, "DEV:INODE" in decimal) names the file `fd`
+/// is open on. Null, malformed or another file: false.
+[[nodiscard]] bool is_journal_stream(const char* journal_stream, int fd);
 
 /// At most one line per `period_ns` for one kind of event that a peer can repeat at will (a
 /// refused connection): the first is logged with the count of those suppressed since.

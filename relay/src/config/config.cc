@@ -587,21 +587,7 @@ std::string_view to_string(IngressMode mode) {
   return "unknown";
 }
 
-std::string_view to_string(EgressBackend backend) {
-  switch (backend) {
-    case EgressBackend::send:
-      return "send";
-    case EgressBackend::sendmmsg:
-      return "sendmmsg";
-    case EgressBackend::uring:
-      return "uring";
-    case EgressBackend::packet:
-      return "packet";
-    case EgressBackend::gso:
-      return "gso";
-  }
-  return "unknown";
-}
+std::string_view to_string(EgressBackend backend) { return egress_backend_name(backend); }
 
 Result<Config> parse_config_json(std::string_view text) {
   // Exceptions stay inside this boundary: the caller gets a Result either way.

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "common/log.h"
 
@@ -382,36 +385,162 @@ void append_overview(std::string& out, const RelayStats& stats) {
   char uptime[64];
   std::snprintf(uptime, sizeof uptime, "mrelay_uptime_seconds %.3f\n", stats.header.uptime_s);
   out += uptime;
+  append_family(out, "mrelay_start_time_seconds", "gauge",
+                "Start time of the relay's workers since the Unix epoch, in seconds.");
+  char start[64];
+  std::snprintf(start, sizeof start, "mrelay_start_time_seconds %.3f\n", stats.start_time_s);
+  out += start;
   append_family(out, "mrelay_rules", "gauge", "Rules installed.");
   append_sample(out, "mrelay_rules", {}, stats.rules.size());
 }
 
-// Worker counters: one family per counters.h entry, one sample per worker. Process counters
-// (control plane, lifecycle): one sample each, no worker label.
-void append_counters(std::string& out, const RelayStats& stats) {
-  std::vector<std::string> worker_labels;
-  for (const WorkerStats& worker : stats.workers) {
-    worker_labels.push_back(std::to_string(worker.worker));
-  }
-  WorkerCounters names{};
-  for_each_counter(names, [&](std::string_view counter, uint64_t, std::string_view help) {
-    const std::string family = "mrelay_" + std::string(counter) + "_total";
-    append_family(out, family, "counter", help);
-    for (size_t w = 0; w < stats.workers.size(); ++w) {
-      uint64_t value = 0;
-      for_each_counter(stats.workers[w].counters,
-                       [&](std::string_view name, uint64_t v, std::string_view) {
-                         value = name == counter ? v : value;
-                       });
-      append_sample(out, family, {{"worker", worker_labels[w]}}, value);
+// Counter name (counters.h) -> Prometheus family and label. The cause of a drop, refusal or
+// malformed packet is a label value, not part of the family name (the Prometheus naming
+// guide: one family per quantity, so sum(mrelay_packets_dropped_total) is every drop); units
+// (packets, bytes) are in the family name. docs/operations.md lists every family; a counter
+// missing here fails PrometheusNames.EveryCounterHasAFamily.
+struct PrometheusName {
+  std::string_view counter;
+  std::string_view family;
+  std::string_view label;  // "reason", "result" ... or empty
+  std::string_view value;  // the label's value
+};
+
+constexpr PrometheusName kPrometheusNames[] = {
+    {"rx_packets", "mrelay_received_packets_total", "", ""},
+    {"rx_bytes", "mrelay_received_bytes_total", "", ""},
+    {"fwd_packets", "mrelay_forwarded_packets_total", "", ""},
+    {"tx_packets", "mrelay_sent_packets_total", "", ""},
+    {"tx_bytes", "mrelay_sent_bytes_total", "", ""},
+    {"malformed_truncated", "mrelay_packets_malformed_total", "reason", "truncated"},
+    {"malformed_bad_ip_header", "mrelay_packets_malformed_total", "reason", "bad_ip_header"},
+    {"malformed_bad_length", "mrelay_packets_malformed_total", "reason", "bad_length"},
+    {"malformed_bad_checksum", "mrelay_packets_malformed_total", "reason", "bad_checksum"},
+    {"malformed_fragment", "mrelay_packets_malformed_total", "reason", "fragment"},
+    {"malformed_udp_checksum", "mrelay_packets_malformed_total", "reason", "udp_checksum"},
+    {"malformed_gso", "mrelay_packets_malformed_total", "reason", "gso"},
+    {"unmatched_not_ipv4", "mrelay_packets_unmatched_total", "reason", "not_ipv4"},
+    {"unmatched_not_udp", "mrelay_packets_unmatched_total", "reason", "not_udp"},
+    {"unmatched_no_rule", "mrelay_packets_unmatched_total", "reason", "no_rule"},
+    {"rejected_other_host", "mrelay_packets_rejected_total", "reason", "other_host"},
+    {"rejected_martian_source", "mrelay_packets_rejected_total", "reason", "martian_source"},
+    {"exhausted_packets", "mrelay_exhausted_packets_total", "", ""},
+    {"drop_buffer_exhausted", "mrelay_packets_dropped_total", "reason", "buffer_exhausted"},
+    {"drop_queue_full", "mrelay_packets_dropped_total", "reason", "queue_full"},
+    {"drop_enobufs", "mrelay_packets_dropped_total", "reason", "enobufs"},
+    {"drop_eagain", "mrelay_packets_dropped_total", "reason", "eagain"},
+    {"drop_other_errno", "mrelay_packets_dropped_total", "reason", "other_errno"},
+    {"drop_ttl_expired", "mrelay_packets_dropped_total", "reason", "ttl_expired"},
+    {"drop_ttl_threshold", "mrelay_packets_dropped_total", "reason", "ttl_threshold"},
+    {"drop_cancelled", "mrelay_packets_dropped_total", "reason", "cancelled"},
+    {"rx_truncated", "mrelay_packets_dropped_total", "reason", "rx_truncated"},
+    {"rx_oversize", "mrelay_packets_dropped_total", "reason", "rx_oversize"},
+    {"syscalls", "mrelay_syscalls_total", "", ""},
+    {"batches", "mrelay_egress_batches_total", "", ""},
+    {"uring_sq_full", "mrelay_uring_sq_full_events_total", "", ""},
+    {"kernel_drops", "mrelay_kernel_dropped_packets_total", "", ""},
+    {"ingress_errors", "mrelay_ingress_errors_total", "", ""},
+    {"output_rebinds", "mrelay_output_rebinds_total", "result", "ok"},
+    {"output_rebind_failures", "mrelay_output_rebinds_total", "result", "failed"},
+    {"gso_fallbacks", "mrelay_gso_fallbacks_total", "", ""},
+    {"gso_frames", "mrelay_gso_received_frames_total", "", ""},
+    {"gso_segments", "mrelay_gso_received_segments_total", "", ""},
+    // process counters
+    {"control_peer_refused", "mrelay_control_refused_total", "reason", "peer"},
+    {"control_request_refused", "mrelay_control_refused_total", "reason", "read_only"},
+    {"control_busy_refused", "mrelay_control_refused_total", "reason", "busy"},
+    {"metrics_busy_refused", "mrelay_metrics_refused_total", "reason", "busy"},
+    {"client_deadline_closes", "mrelay_client_deadline_closes_total", "", ""},
+    {"metrics_bind_retries", "mrelay_metrics_bind_retries_total", "", ""},
+    {"ingress_reopens", "mrelay_ingress_reopens_total", "result", "ok"},
+    {"ingress_reopen_failures", "mrelay_ingress_reopens_total", "result", "failed"},
+    {"state_save_failures", "mrelay_state_save_failures_total", "", ""},
+};
+
+// The help of a family: its own words, then what each label value counts (counters.h).
+const std::map<std::string_view, std::string_view>& family_help() {
+  static const std::map<std::string_view, std::string_view> help = {
+      {"mrelay_packets_malformed_total", "Frames refused as malformed, by reason."},
+      {"mrelay_packets_unmatched_total", "Frames or packets matching no rule, by reason."},
+      {"mrelay_packets_rejected_total",
+       "Frames refused as the kernel's receive path would (another host, martian source)."},
+      {"mrelay_packets_dropped_total",
+       "Packets or copies dropped, by reason; each dropped packet or copy in exactly one "
+       "reason (docs/metrics.md, Drop accounting)."},
+      {"mrelay_output_rebinds_total", "Outputs re-attached to a re-created interface, by result."},
+      {"mrelay_control_refused_total", "Control connections or requests refused, by reason."},
+      {"mrelay_metrics_refused_total", "Metrics connections refused (503), by reason."},
+      {"mrelay_ingress_reopens_total",
+       "Ingress interfaces re-opened after being re-created, by result."},
+  };
+  return help;
+}
+
+}  // namespace
+
+std::optional<PrometheusSeries> prometheus_series(std::string_view counter) {
+  for (const PrometheusName& name : kPrometheusNames) {
+    if (name.counter == counter) {
+      return PrometheusSeries{name.family, name.label, name.value};
     }
-  });
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// One counter's samples, under its family's HELP/TYPE header when the family starts here.
+void append_counter(std::string& out, std::set<std::string_view>& started,
+                    std::string_view counter, std::string_view counter_help,
+                    const std::vector<std::pair<std::string, uint64_t>>& samples) {
+  const std::optional<PrometheusSeries> series = prometheus_series(counter);
+  const std::string fallback = "mrelay_" + std::string(counter) + "_total";
+  const std::string_view family = series ? series->family : std::string_view(fallback);
+  if (started.insert(family).second) {
+    const auto help = family_help().find(family);
+    append_family(out, family, "counter",
+                  help != family_help().end() ? help->second : counter_help);
+  }
+  for (const auto& [worker, value] : samples) {
+    if (series && !series->label.empty() && !worker.empty()) {
+      append_sample(out, family, {{"worker", worker}, {series->label, series->value}}, value);
+    } else if (series && !series->label.empty()) {
+      append_sample(out, family, {{series->label, series->value}}, value);
+    } else if (!worker.empty()) {
+      append_sample(out, family, {{"worker", worker}}, value);
+    } else {
+      append_sample(out, family, {}, value);
+    }
+  }
+}
+
+// Worker counters: one sample per worker and label value; process counters (control plane,
+// lifecycle): one sample each, no worker label. Emitted in the table's order, where each
+// family's counters are adjacent: the text format wants one block per family.
+void append_counters(std::string& out, const RelayStats& stats) {
+  using Samples = std::vector<std::pair<std::string, uint64_t>>;
+  std::map<std::string_view, std::pair<Samples, std::string_view>> by_counter;
+  for (const WorkerStats& worker : stats.workers) {
+    for_each_counter(worker.counters, [&](std::string_view name, uint64_t v, std::string_view help) {
+      auto& [samples, counter_help] = by_counter[name];
+      samples.emplace_back(std::to_string(worker.worker), v);
+      counter_help = help;
+    });
+  }
   for_each_process_counter(stats.process,
-                           [&](std::string_view counter, uint64_t value, std::string_view help) {
-                             const std::string family = "mrelay_" + std::string(counter) + "_total";
-                             append_family(out, family, "counter", help);
-                             append_sample(out, family, {}, value);
+                           [&](std::string_view name, uint64_t v, std::string_view help) {
+                             by_counter[name] = {{{"", v}}, help};
                            });
+  std::set<std::string_view> started;
+  for (const PrometheusName& name : kPrometheusNames) {
+    if (auto found = by_counter.find(name.counter); found != by_counter.end()) {
+      append_counter(out, started, name.counter, found->second.second, found->second.first);
+      by_counter.erase(found);
+    }
+  }
+  for (const auto& [counter, samples_help] : by_counter) {  // not in the table: its own name
+    append_counter(out, started, counter, samples_help.second, samples_help.first);
+  }
 }
 
 void append_rule_family(std::string& out, const RelayStats& stats, std::string_view family,
@@ -422,13 +551,24 @@ void append_rule_family(std::string& out, const RelayStats& stats, std::string_v
   }
 }
 
-void append_output_family(std::string& out, const RelayStats& stats, std::string_view family,
-                          std::string_view help, uint64_t OutputCounters::*counter) {
-  append_family(out, family, "counter", help);
+// Copies per output by outcome: queued (the backend accepted it: sent or queued), dropped
+// (refused at hand-over: no slot, send error), failed (accepted, then a later send or
+// completion failed, or cancelled at a teardown). queued + dropped = every copy handed over.
+void append_output_family(std::string& out, const RelayStats& stats) {
+  constexpr std::string_view family = "mrelay_output_packets_total";
+  append_family(out, family, "counter",
+                "Copies for this output by outcome: queued (accepted by the egress backend), "
+                "dropped (refused at hand-over), failed (accepted, not sent after all: "
+                "EAGAIN, ENOBUFS, errno, or cancelled at a teardown).");
   for (const RuleStats& rule : stats.rules) {
     for (const OutputStats& output : rule.outputs) {
-      append_sample(out, family, {{"rule", rule.name}, {"output", output_label(output.output)}},
-                    output.counters.*counter);
+      const std::string label = output_label(output.output);
+      for (auto [outcome, value] : {std::pair{"queued", output.counters.queued_packets},
+                                    std::pair{"dropped", output.counters.dropped_packets},
+                                    std::pair{"failed", output.counters.failed_packets}}) {
+        append_sample(out, family,
+                      {{"rule", rule.name}, {"output", label}, {"outcome", outcome}}, value);
+      }
     }
   }
 }
@@ -446,17 +586,7 @@ std::string format_prometheus(const RelayStats& stats) {
   append_rule_family(out, stats, "mrelay_rule_matched_bytes_total",
                      "UDP payload bytes of the packets matched to this rule.",
                      &RuleCounters::matched_bytes);
-  append_output_family(out, stats, "mrelay_output_queued_packets_total",
-                       "Copies the egress backend accepted for this output (sent or queued).",
-                       &OutputCounters::queued_packets);
-  append_output_family(out, stats, "mrelay_output_dropped_packets_total",
-                       "Copies for this output the egress backend refused (no slot, send error).",
-                       &OutputCounters::dropped_packets);
-  append_output_family(
-      out, stats, "mrelay_output_failed_packets_total",
-      "Accepted copies for this output that were not sent after all (a later send or "
-      "completion failed: EAGAIN, ENOBUFS, errno; or cancelled at a teardown).",
-      &OutputCounters::failed_packets);
+  append_output_family(out, stats);
   return out;
 }
 

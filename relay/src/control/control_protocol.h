@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,7 +52,18 @@ struct RelayStats {
   std::vector<WorkerStats> workers;
   std::vector<RuleStats> rules;
   ProcessCounters process;  // the main thread's own (control plane, lifecycle)
+  double start_time_s = 0;  // when the workers started, CLOCK_REALTIME seconds since the epoch
 };
+
+/// The Prometheus family of a counter of counters.h, and the label that tells it apart from
+/// the other counters of that family ("mrelay_packets_dropped_total", "reason", "enobufs");
+/// nullopt for a name that is not a counter.
+struct PrometheusSeries {
+  std::string_view family;
+  std::string_view label;  // empty: the family has this counter only
+  std::string_view value;
+};
+[[nodiscard]] std::optional<PrometheusSeries> prometheus_series(std::string_view counter);
 
 /// What a control connection may do, from its peer's credentials (control_server.h):
 /// read_only may ping, version, list_rules and stats; full may do everything.

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "common/log.h"
@@ -236,13 +237,15 @@ TEST(ControlProtocol, StatsJsonAndPrometheus) {
   const std::string text =
       reply_of(target, R"({"cmd":"stats","format":"prometheus"})")["prometheus"];
   for (const char* expected : {
-           "# TYPE mrelay_rx_packets_total counter\n",
-           "mrelay_rx_packets_total{worker=\"0\"} 7\n",
-           "# HELP mrelay_kernel_drops_total ",
+           "# TYPE mrelay_received_packets_total counter\n",
+           "mrelay_received_packets_total{worker=\"0\"} 7\n",
+           "# HELP mrelay_kernel_dropped_packets_total ",
+           "mrelay_packets_dropped_total{worker=\"0\",reason=\"enobufs\"} 0\n",
            "mrelay_rule_matched_packets_total{rule=\"a\"} 5\n",
-           "mrelay_output_queued_packets_total{rule=\"a\",output=\"eth1:239.2.2.2:6000\"} 4\n",
-           "mrelay_output_dropped_packets_total{rule=\"a\",output=\"eth1:239.2.2.2:6000\"} 1\n",
+           "mrelay_output_packets_total{rule=\"a\",output=\"eth1:239.2.2.2:6000\",outcome=\"queued\"} 4\n",
+           "mrelay_output_packets_total{rule=\"a\",output=\"eth1:239.2.2.2:6000\",outcome=\"dropped\"} 1\n",
            "# TYPE mrelay_uptime_seconds gauge\nmrelay_uptime_seconds 2.500\n",
+           "# TYPE mrelay_start_time_seconds gauge\n",
        }) {
     EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
   }
@@ -256,6 +259,50 @@ TEST(ControlProtocol, StatsJsonAndPrometheus) {
   }
   EXPECT_EQ(families, helps);
   EXPECT_GT(families, 20u);
+}
+
+// The text format wants each family's samples in one block under one HELP/TYPE; causes are
+// label values of one family, never part of a name.
+TEST(ControlProtocol, PrometheusFamiliesAreBlocksWithoutCausesInNames) {
+  FakeTarget target;
+  const std::string text = format_prometheus(target.stats());
+  std::set<std::string> closed;
+  std::string current;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      const std::string family = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_FALSE(closed.count(family)) << family << " appears in two blocks";
+      closed.insert(current);
+      current = family;
+      continue;
+    }
+    if (line.empty() || line[0] == '#') {
+      continue;
+    }
+    const std::string name = line.substr(0, line.find_first_of("{ "));
+    EXPECT_EQ(name, current) << "sample outside its family's block: " << line;
+    for (const char* cause : {"enobufs", "eagain", "truncated", "not_udp", "martian"}) {
+      EXPECT_EQ(name.find(cause), std::string::npos) << "a cause in a metric name: " << name;
+    }
+  }
+}
+
+TEST(ControlProtocol, EveryCounterHasAPrometheusFamily) {
+  WorkerCounters workers{};
+  for_each_counter(workers, [](std::string_view counter, uint64_t, std::string_view) {
+    EXPECT_TRUE(prometheus_series(counter).has_value()) << counter;
+  });
+  ProcessCounters process{};
+  for_each_process_counter(process, [](std::string_view counter, uint64_t, std::string_view) {
+    EXPECT_TRUE(prometheus_series(counter).has_value()) << counter;
+  });
+  const auto enobufs = prometheus_series("drop_enobufs");
+  ASSERT_TRUE(enobufs.has_value());
+  EXPECT_EQ(enobufs->family, "mrelay_packets_dropped_total");
+  EXPECT_EQ(enobufs->label, "reason");
+  EXPECT_EQ(enobufs->value, "enobufs");
+  EXPECT_FALSE(prometheus_series("not_a_counter").has_value());
 }
 
 TEST(ControlProtocol, PrometheusEscapesLabels) {
@@ -682,10 +729,45 @@ TEST(ControlProtocol, ProcessCountersInStatsAndPrometheus) {
   EXPECT_EQ(object["process"]["control_peer_refused"], 3);
   EXPECT_EQ(object["process"]["metrics_bind_retries"], 2);
   const std::string text = format_prometheus(stats);
-  EXPECT_NE(text.find("# TYPE mrelay_control_peer_refused_total counter\n"
-                      "mrelay_control_peer_refused_total 3\n"),
+  EXPECT_NE(text.find("# TYPE mrelay_control_refused_total counter\n"
+                      "mrelay_control_refused_total{reason=\"peer\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("mrelay_metrics_bind_retries_total 2\n"), std::string::npos);
+  EXPECT_NE(text.find("mrelay_output_packets_total{rule=\"a\",output=\"eth1:239.2.2.2:6000\","
+                      "outcome=\"failed\"}"),
             std::string::npos);
-  EXPECT_NE(text.find("mrelay_output_failed_packets_total{rule=\"a\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mrelay
+
+namespace mrelay {
+namespace {
+
+// docs/operations.md, "Prometheus", lists every family the exposition has.
+TEST(ControlProtocol, OperationsDocListsEveryPrometheusFamily) {
+  std::ifstream in(std::string(MRELAY_SOURCE_DIR) + "/docs/operations.md");
+  std::stringstream doc;
+  doc << in.rdbuf();
+  ASSERT_FALSE(doc.str().empty());
+  RelayStats stats;
+  stats.workers.push_back({});
+  RuleStats rule;
+  rule.name = "a";
+  rule.outputs.push_back({});
+  stats.rules.push_back(rule);
+  std::istringstream lines(format_prometheus(stats));
+  int families = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      const std::string family = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_NE(doc.str().find("`" + family + "`"), std::string::npos)
+          << family << " is not in docs/operations.md";
+      ++families;
+    }
+  }
+  EXPECT_GT(families, 20);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -137,6 +138,9 @@ int Relay::run() {
     return 1;
   }
   start_ns_ = monotonic_ns();
+  timespec wall{};
+  ::clock_gettime(CLOCK_REALTIME, &wall);
+  start_time_s_ = static_cast<double>(wall.tv_sec) + static_cast<double>(wall.tv_nsec) / 1e9;
   for (auto& worker : workers_) {
     worker->start(stop_);
   }
@@ -166,8 +170,12 @@ int Relay::run() {
            std::to_string(plan_->outputs.size()) + " outputs, " + std::to_string(workers_.size()) +
            " workers, " + std::to_string(config.pool_buffers) + " buffers/worker");
 
+  notifier_.ready("forwarding: " + std::to_string(config.rules.size()) + " rules, " +
+                  std::to_string(workers_.size()) + " workers");
+
   const uint64_t interval_ns = static_cast<uint64_t>(config.stats_interval_ms) * 1000000u;
   serve(signals, interval_ns);
+  notifier_.stopping();
   stop_workers();
 
   if (config.stats_json_path.empty()) {

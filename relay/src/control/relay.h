@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/service_notify.h"
 #include "common/unique_fd.h"
 #include "control/control_protocol.h"
 #include "control/control_server.h"
@@ -84,6 +85,8 @@ class Relay : public ControlTarget {
   [[nodiscard]] Result<void> switch_plan(const Config& next_config, const std::string& origin,
                                          const std::string& what);
   void reload();
+  // The reload itself: true when the file's rules now run.
+  [[nodiscard]] bool reload_config();
   void save_state();
   // The stats snapshot; `wait_for_workers`: first let each worker fold in fresh kernel drop
   // counts (up to kRefreshWaitMs), for the stats line and mrelayctl stats.
@@ -102,6 +105,9 @@ class Relay : public ControlTarget {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stop_{false};
   uint64_t start_ns_ = 0;
+  double start_time_s_ = 0;  // the same moment, CLOCK_REALTIME (mrelay_start_time_seconds)
+  // READY/RELOADING/STOPPING to systemd when it asked for them ($NOTIFY_SOCKET).
+  ServiceNotifier notifier_ = ServiceNotifier::from_environment();
   ControlServer control_;
   ProcessCounters process_;  // the main thread's counters (counters.h), also the server's
   // Refused read-only requests: logged as often as the control server logs refused peers.

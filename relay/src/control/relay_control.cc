@@ -400,22 +400,30 @@ void Relay::follow_ingress_interfaces(uint64_t now) {
   process_.ingress_reopens += recreated.size();
 }
 
+// The service manager hears RELOADING=1 before and READY=1 after (service_notify.h), so
+// `systemctl reload mrelay` returns once the relay has decided, whichever way.
 void Relay::reload() {
+  notifier_.reloading(monotonic_ns());
+  const bool applied = reload_config();
+  notifier_.ready(applied ? "forwarding: reloaded" : "forwarding: reload rejected, rules unchanged");
+}
+
+bool Relay::reload_config() {
   if (!config_source_) {
     log_message(LogLevel::warn,
                 "SIGHUP: started without --config, there is no file to reload; ignored");
-    return;
+    return false;
   }
   auto next = config_source_();
   if (!next) {
     log_message(LogLevel::warn, "SIGHUP: reload rejected, running configuration unchanged: " +
                                     next.error().to_string());
-    return;
+    return false;
   }
   if (auto valid = validate_config(*next, system_interfaces()); !valid) {
     log_message(LogLevel::warn, "SIGHUP: reload rejected, running configuration unchanged: " +
                                     valid.error().to_string());
-    return;
+    return false;
   }
   for (const std::string& knob : fixed_knob_changes(plan_->config, *next)) {
     log_message(LogLevel::warn, "SIGHUP: '" + knob +
@@ -426,10 +434,11 @@ void Relay::reload() {
   if (auto applied = apply_rules(*next, "SIGHUP reload"); !applied) {
     log_message(LogLevel::warn, "SIGHUP: reload rejected, running configuration unchanged: " +
                                     applied.error().to_string());
-    return;
+    return false;
   }
   base_rules_ = std::move(file_rules);
   save_state();
+  return true;
 }
 
 void Relay::save_state() {
@@ -484,6 +493,7 @@ RelayStats Relay::collect(std::string_view event, bool wait_for_workers) {
   header.event = event;
   header.time_ns = now;
   header.uptime_s = static_cast<double>(now - start_ns_) / 1e9;
+  stats.start_time_s = start_time_s_;
   header.ingress = plan_->config.ingress;
   header.egress = workers_.empty() ? plan_->backend : workers_.front()->backend();
   header.queue_depth = plan_->config.egress.queue_depth;

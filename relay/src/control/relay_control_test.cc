@@ -164,7 +164,7 @@ std::string scrapes_do_not_wait() {
                                           std::chrono::steady_clock::now() - start)
                                           .count());
   }
-  if (text.find("mrelay_rx_packets_total{worker=\"0\"} 0") == std::string::npos) {
+  if (text.find("mrelay_received_packets_total{worker=\"0\"} 0") == std::string::npos) {
     return "no worker counters in the scrape";
   }
   if (fastest_ms >= 100) {

@@ -24,9 +24,9 @@ struct StatsHeader {
   double uptime_s = 0;
   IngressMode ingress = IngressMode::packet;
   EgressBackend egress = kDefaultEgressBackend;  // the backend in use (after any fallback)
-  uint32_t queue_depth = 0;
-  uint32_t batch = 0;
-  uint32_t sndbuf = 0;
+  uint32_t queue_depth = kDefaultQueueDepth;
+  uint32_t batch = kDefaultEgressBatch;
+  uint32_t sndbuf = kDefaultSndbuf;
 };
 
 struct WorkerStats {

@@ -1,6 +1,8 @@
 // Output re-binding after an interface is re-created; see output_rebind.h.
 #include "dataplane/output_rebind.h"
 
+#include "common/log.h"
+
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -61,17 +63,18 @@ uint32_t OutputRebinder::check(uint64_t now_ns, WorkerCounters& counters) noexce
     if (err != 0) {
       ++counters.output_rebind_failures;
       if (log_now) {
-        std::fprintf(stderr,
-                     "mrelay: output on %s: interface re-created (ifindex %u -> %u) but "
-                     "setsockopt(%s) failed: %s%s\n",
-                     entry.interface.c_str(), entry.ifindex, index, step, std::strerror(err),
-                     err == EPERM ? " (re-binding needs CAP_NET_RAW; restart the relay)" : "");
+        log_message(LogLevel::warn,
+                    "output on " + entry.interface + ": interface re-created (ifindex " +
+                        std::to_string(entry.ifindex) + " -> " + std::to_string(index) +
+                        ") but setsockopt(" + step + ") failed: " + std::strerror(err) +
+                        (err == EPERM ? " (re-binding needs CAP_NET_RAW; restart the relay)" : ""));
       }
       continue;
     }
     if (log_now) {
-      std::fprintf(stderr, "mrelay: output on %s re-attached: ifindex %u -> %u\n",
-                   entry.interface.c_str(), entry.ifindex, index);
+      log_message(LogLevel::info, "output on " + entry.interface + " re-attached: ifindex " +
+                                      std::to_string(entry.ifindex) + " -> " +
+                                      std::to_string(index));
     }
     entry.ifindex = index;
     ++counters.output_rebinds;

@@ -11,12 +11,13 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "common/log.h"
 
 namespace mrelay {
 namespace {
 
 void log_line(const std::string& text) {
-  std::fprintf(stderr, "mrelay supervise: %s\n", text.c_str());
+  write_log_line(LogLevel::info, "mrelay supervise: " + text);
 }
 
 sigset_t supervised_signals() {

@@ -15,7 +15,7 @@
 // SIGTERM if the parent dies (PR_SET_PDEATHSIG). The parent keeps the privileges it was
 // started with (it must open sockets again in each new child) but runs no data-plane code.
 //
-// Under systemd, Restart=on-failure in dist/mrelay.service does the same job for the unit;
+// Under systemd, Restart=on-failure in dist/mrelay.service.in does the same job for the unit;
 // --supervise is for running without a service manager (and for the fault tests).
 #pragma once
 

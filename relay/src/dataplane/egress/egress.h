@@ -3,8 +3,8 @@
 // egress_packet.cc); which one runs, and every fallback, is decided in egress_selector.h.
 //
 //   std::vector<UniqueFd> sockets;  // one per output, from open_output_socket()
-//   auto egress = mrelay::make_egress({.backend = EgressBackend::uring, .queue_depth = 1024,
-//                                      .batch = 64}, fds, pool, counters);  // egress_selector.h
+//   auto egress = mrelay::make_egress({.backend = EgressBackend::uring, .queue_depth = 256,
+//                                      .batch = 32}, fds, pool, counters);  // egress_selector.h
 //   for (each packet) { for (each output o) { egress->send(o, buf, payload, len, ttl); } }
 //   egress->flush();   // end of the loop turn: everything queued goes to the kernel
 //   egress->reap();    // completions (io_uring): release buffers, count errors
@@ -55,8 +55,8 @@ struct OutputCounters {
 
 struct EgressOptions {
   EgressBackend backend = kDefaultEgressBackend;
-  uint32_t queue_depth = 1024;  // io_uring SQ entries = max copies in flight (uring only)
-  uint32_t batch = 64;          // copies per sendmmsg (per output) or per io_uring submit
+  uint32_t queue_depth = kDefaultQueueDepth;  // io_uring SQ entries = copies in flight (uring)
+  uint32_t batch = kDefaultEgressBatch;  // copies per sendmmsg (per output) or io_uring submit
   // Where accepted copies that fail later are counted per output (index = output number);
   // empty = only in the worker's drop_* counters. Must outlive the Egress.
   std::span<OutputCounters> output_counters{};
