@@ -35,8 +35,15 @@ RigEnvironment default_environment(const std::string& bin_dir) {
   RigEnvironment env;
   env.bin_dir = bin_dir;
   const char* netns_dir = std::getenv("MRELAY_NETNS_DIR");
-  env.netns_tool =
-      std::string(netns_dir != nullptr ? netns_dir : MRELAY_NETNS_DIR) + "/mrelay-netns";
+  std::string dir = netns_dir != nullptr ? netns_dir : MRELAY_NETNS_DIR;
+  // Installed (the .deb, cmake --install) the source tree is gone: the scripts are in the
+  // share directory next to the programs' bin directory.
+  const std::string installed = bin_dir + "/../share/mrelay/netns";
+  if (netns_dir == nullptr && !std::filesystem::exists(dir + "/mrelay-netns") &&
+      std::filesystem::exists(installed + "/mrelay-netns")) {
+    dir = installed;
+  }
+  env.netns_tool = dir + "/mrelay-netns";
   env.repo_dir = std::filesystem::path(env.netns_tool).parent_path().parent_path().string();
   env.work_dir = "/tmp/mrelay-bench-" + std::to_string(::getpid());
   const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
