@@ -307,6 +307,9 @@ class Cell {
                  "--idle-exit", number_text("%.3f", sink_idle_exit_s(params_)), "--rcvbuf",
                  std::to_string(params_.sink_rcvbuf), "--cpu", std::to_string(env_.load_cpu),
                  "--ready-file", ready_file, "--json"});
+    for (const std::string& flag : tester_sink_args(params_)) {
+      args.push_back(flag);
+    }
     auto pid = spawn(SpawnOptions{args, sink_.ns, path("sink.json"), path("sink.err")});
     if (!pid) {
       return fail("spawn mrelay-sink", pid.error().to_string());
@@ -411,6 +414,9 @@ class Cell {
                              "--json"});
     if (params_.gen_bursts) {
       args.push_back("--bursts");
+    }
+    for (const std::string& flag : tester_generator_args(params_)) {
+      args.push_back(flag);
     }
     record_["generator_command"] = args;
     gen_start_ = Clock::now();

@@ -127,6 +127,9 @@ Result<CoreTicks> parse_core_ticks(const std::string& proc_stat, int cpu) {
       if (i == 2 || i == 5 || i == 6) {
         ticks.kernel += values[i];
       }
+      if (i != 3 && i != 4 && i != 7) {
+        ticks.work += values[i];
+      }
     }
     return ticks;
   }
@@ -148,6 +151,14 @@ std::vector<nlohmann::json> parse_stats_lines(const std::string& text) {
     }
   }
   return out;
+}
+
+std::optional<double> ns_per_copy(std::optional<double> cpu_s, double window_s,
+                                  double delivered_pps) {
+  if (!cpu_s || window_s <= 0 || delivered_pps <= 0) {
+    return std::nullopt;
+  }
+  return *cpu_s / window_s / delivered_pps * 1e9;
 }
 
 nlohmann::json counter_deltas(const nlohmann::json& start, const nlohmann::json& end) {
@@ -338,6 +349,24 @@ json snmp_json(const WindowObservation& obs) {
   return snmp;
 }
 
+// ns_per_copy: the forwarder core's work per delivered copy, whatever ran there (the
+// forwarding, its softirqs, the outputs' receive softirq on veth; direct: the sink's receive
+// work alone). relay_ns_per_copy: the forwarder process's own CPU time (utime + stime) per
+// copy, where it forwards in a process (mrelay, socat).
+void add_cost_per_copy(const CellParams& params, const WindowObservation& obs, const Traffic& t,
+                       json& out) {
+  const double delivered_pps = t.window_s > 0 ? t.received / t.window_s : 0;
+  out["ns_per_copy"] =
+      optional_number(ns_per_copy(obs.forwarder_core_work_s, obs.sample_window_s, delivered_pps));
+  std::optional<double> relay_s;
+  if (auto it = obs.cpu_seconds.find("relay");
+      it != obs.cpu_seconds.end() && params.forwarder != Forwarder::direct) {
+    relay_s = it->second;
+  }
+  out["relay_ns_per_copy"] =
+      optional_number(ns_per_copy(relay_s, obs.sample_window_s, delivered_pps));
+}
+
 // CPU signs of what limited the run: the forwarder's core, then the load core's two programs.
 void cpu_limiters(const CellParams& params, const WindowObservation& obs,
                   std::optional<double> relay_cpu, json& limited) {
@@ -428,6 +457,7 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
   const std::optional<double> relay_cpu = forwarder_cpu_pct(params, obs);
   out["cpu_pct"] = cpu_json(params, obs);
   out["relay_cpu_pct"] = optional_number(relay_cpu);
+  add_cost_per_copy(params, obs, traffic, out);
   out["snmp_udp_delta"] = snmp_json(obs);
   out["limited_by"] = limiters(params, obs, traffic, relay, relay_cpu);
   return out;

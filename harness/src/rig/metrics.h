@@ -33,6 +33,9 @@ using SnmpUdp = std::map<std::string, int64_t>;
 struct CoreTicks {
   uint64_t busy = 0;
   uint64_t kernel = 0;  // system + irq + softirq: where kernel forwarding runs
+  // user + nice + system + irq + softirq: busy without steal (time the hypervisor gave to
+  // another guest is no work of this core). What ns_per_copy divides.
+  uint64_t work = 0;
   uint64_t total = 0;
 };
 [[nodiscard]] Result<CoreTicks> parse_core_ticks(const std::string& proc_stat, int cpu);
@@ -57,6 +60,8 @@ struct WindowObservation {
   // ... of which in the kernel (system + irq + softirq). On a shared machine other tenants'
   // user time lands in busy too; the kernel share is what forwarding itself costs.
   std::optional<double> kernel_core_kernel_s;
+  // ... and its work seconds (CoreTicks::work): the numerator of ns_per_copy.
+  std::optional<double> forwarder_core_work_s;
   std::optional<uint64_t> forwarder_syscalls;  // perf raw_syscalls:sys_enter delta
   std::optional<uint64_t> context_switches;    // forwarder, over the window
   std::string counter_path;                    // how the counts were taken (e.g. "tracefs-id")
@@ -67,10 +72,17 @@ struct WindowObservation {
 
 /// The metric part of a cell record (names are a contract for the Python gate/report):
 /// offered_pps, delivered_pps, loss_pct, latency_ns, syscalls_per_pkt, buffer_exhaustion_pct,
-/// relay_cpu_pct, cpu_pct {relay, gen, sink}, context_switches, perf_counter_path,
+/// relay_cpu_pct, cpu_pct {relay, gen, sink}, ns_per_copy, relay_ns_per_copy, context_switches, perf_counter_path,
 /// relay_counters (deltas), sink_kernel_drops, snmp_udp_delta, limited_by, window_s, ...
 [[nodiscard]] nlohmann::json compute_metrics(const CellParams& params,
                                              const WindowObservation& observation);
+
+/// CPU cost per delivered copy (docs/metrics.md): `cpu_s` seconds of CPU over a window of
+/// `window_s` seconds in which copies arrived at `delivered_pps` (summed over outputs), in ns:
+/// cpu_s / window_s / delivered_pps × 1e9 (a ratio of rates, so the two windows need not be
+/// the same). Nothing without CPU time, window or deliveries.
+[[nodiscard]] std::optional<double> ns_per_copy(std::optional<double> cpu_s, double window_s,
+                                                double delivered_pps);
 
 /// Per-counter difference end - start of two relay stats lines' "total" objects.
 [[nodiscard]] nlohmann::json counter_deltas(const nlohmann::json& start, const nlohmann::json& end);

@@ -45,6 +45,8 @@ void add_window_deltas(const WindowSample& start, const WindowSample& end, Windo
         static_cast<double>(end.relay_core->busy - start.relay_core->busy) / tick;
     obs.kernel_core_kernel_s =
         static_cast<double>(end.relay_core->kernel - start.relay_core->kernel) / tick;
+    obs.forwarder_core_work_s =
+        static_cast<double>(end.relay_core->work - start.relay_core->work) / tick;
   }
   for (const auto& [role, values] : end.snmp) {
     auto before = start.snmp.find(role);

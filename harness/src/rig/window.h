@@ -41,8 +41,8 @@ struct WindowSample {
 /// Reads every target now (no process is spawned: /proc only).
 [[nodiscard]] WindowSample take_window_sample(const SampleTargets& targets);
 
-/// Fills cpu_seconds, kernel_core_busy_s / kernel_core_kernel_s and snmp_delta from the two
-/// edges, and context_switches from /proc when perf gave none.
+/// Fills cpu_seconds, kernel_core_busy_s / kernel_core_kernel_s / forwarder_core_work_s and
+/// snmp_delta from the two edges, and context_switches from /proc when perf gave none.
 void add_window_deltas(const WindowSample& start, const WindowSample& end,
                        WindowObservation& observation);
 
