@@ -165,6 +165,44 @@ TEST(BenchMetrics, ParsesProcFiles) {
   EXPECT_EQ(core->kernel, 19u);  // system 9 + irq 2 + softirq 8
   EXPECT_EQ(core->total, 110u);
   EXPECT_FALSE(parse_core_ticks(proc_stat, 7));
+  // Steal (the 8th field) is busy but no work of this core.
+  auto stolen = parse_core_ticks("cpu1 30 1 9 50 10 2 8 6 0 0\n", 1);
+  ASSERT_TRUE(stolen);
+  EXPECT_EQ(stolen->busy, 56u);
+  EXPECT_EQ(stolen->work, 50u);  // user 30 + nice 1 + system 9 + irq 2 + softirq 8
+}
+
+TEST(BenchMetrics, NsPerCopyIsCoreWorkOverCopiesDelivered) {
+  // 0.5 s of work over a 2 s window while 250k copies/s arrived: 1000 ns per copy.
+  EXPECT_NEAR(*ns_per_copy(0.5, 2.0, 250e3), 1000.0, 1e-9);
+  EXPECT_FALSE(ns_per_copy(std::nullopt, 2.0, 250e3));
+  EXPECT_FALSE(ns_per_copy(0.5, 0, 250e3));
+  EXPECT_FALSE(ns_per_copy(0.5, 2.0, 0));
+
+  // Fanout 4 at 100k pps: 4 x 100k copies/s delivered (no loss). The core worked 1.6 s of a
+  // 2 s window (4 us per packet, 1 us per copy); the relay process 1.2 s of it.
+  CellParams params;
+  params.fanout = 4;
+  params.rate_pps = 100000;
+  WindowObservation obs;
+  obs.gen = canned_gen(200000);
+  obs.sink = canned_sink(800000);
+  obs.sample_window_s = 2.0;
+  obs.forwarder_core_work_s = 1.6;
+  obs.cpu_seconds = {{"relay", 1.2}};
+  const json m = compute_metrics(params, obs);
+  EXPECT_NEAR(m["ns_per_copy"].get<double>(), 1000.0, 1e-9);
+  EXPECT_NEAR(m["relay_ns_per_copy"].get<double>(), 750.0, 1e-9);
+
+  // direct: the core's work is the sink's receive work; no process forwards.
+  params.forwarder = Forwarder::direct;
+  obs.sink = canned_sink(200000);
+  obs.forwarder_core_work_s = 0.2;
+  const json d = compute_metrics(params, obs);
+  EXPECT_NEAR(d["ns_per_copy"].get<double>(), 1000.0, 1e-9);
+  EXPECT_TRUE(d["relay_ns_per_copy"].is_null());
+  obs.forwarder_core_work_s.reset();
+  EXPECT_TRUE(compute_metrics(params, obs)["ns_per_copy"].is_null());
 }
 
 TEST(BenchMetrics, ParsesStatsLinesAndDeltas) {
