@@ -99,6 +99,25 @@ Result<uint64_t> parse_proc_stat_ticks(const std::string& text) {
   return utime + stime;
 }
 
+Result<uint64_t> parse_proc_stat_user_ticks(const std::string& text) {
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) {
+    return fail("/proc/PID/stat", "no ')' after comm");
+  }
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  for (int index = 3; index <= 14; ++index) {  // utime is field 14
+    if (!(fields >> field)) {
+      return fail("/proc/PID/stat", "too few fields");
+    }
+  }
+  try {
+    return std::stoull(field);
+  } catch (...) {
+    return fail("/proc/PID/stat", "bad utime '" + field + "'");
+  }
+}
+
 Result<CoreTicks> parse_core_ticks(const std::string& proc_stat, int cpu) {
   const std::string prefix = "cpu" + std::to_string(cpu) + " ";
   std::istringstream lines(proc_stat);
@@ -127,8 +146,11 @@ Result<CoreTicks> parse_core_ticks(const std::string& proc_stat, int cpu) {
       if (i == 2 || i == 5 || i == 6) {
         ticks.kernel += values[i];
       }
-      if (i != 3 && i != 4 && i != 7) {
-        ticks.work += values[i];
+      if (i == 3 || i == 4) {
+        ticks.idle += values[i];
+      }
+      if (i == 0 || i == 1) {
+        ticks.user += values[i];
       }
     }
     return ticks;
@@ -151,6 +173,11 @@ std::vector<nlohmann::json> parse_stats_lines(const std::string& text) {
     }
   }
   return out;
+}
+
+double forwarding_work_s(double wall_s, double core_idle_s, double core_user_s,
+                         double forwarder_user_s) {
+  return std::max(0.0, wall_s - core_idle_s - core_user_s + forwarder_user_s);
 }
 
 std::optional<double> ns_per_copy(std::optional<double> cpu_s, double window_s,
@@ -351,20 +378,17 @@ json snmp_json(const WindowObservation& obs) {
 
 // ns_per_copy: the forwarder core's work per delivered copy, whatever ran there (the
 // forwarding, its softirqs, the outputs' receive softirq on veth; direct: the sink's receive
-// work alone). relay_ns_per_copy: the forwarder process's own CPU time (utime + stime) per
-// copy, where it forwards in a process (mrelay, socat).
+// work alone). relay_ns_per_copy: the forwarder process's own run time per copy, where it
+// forwards in a process (mrelay, socat).
 void add_cost_per_copy(const CellParams& params, const WindowObservation& obs, const Traffic& t,
                        json& out) {
   const double delivered_pps = t.window_s > 0 ? t.received / t.window_s : 0;
   out["ns_per_copy"] =
       optional_number(ns_per_copy(obs.forwarder_core_work_s, obs.sample_window_s, delivered_pps));
-  std::optional<double> relay_s;
-  if (auto it = obs.cpu_seconds.find("relay");
-      it != obs.cpu_seconds.end() && params.forwarder != Forwarder::direct) {
-    relay_s = it->second;
-  }
+  const std::optional<double> runtime_s =
+      params.forwarder == Forwarder::direct ? std::nullopt : obs.forwarder_runtime_s;
   out["relay_ns_per_copy"] =
-      optional_number(ns_per_copy(relay_s, obs.sample_window_s, delivered_pps));
+      optional_number(ns_per_copy(runtime_s, obs.sample_window_s, delivered_pps));
 }
 
 // CPU signs of what limited the run: the forwarder's core, then the load core's two programs.

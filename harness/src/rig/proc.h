@@ -21,6 +21,13 @@ namespace mrelay::harness {
 /// utime + stime of the process, clock ticks.
 [[nodiscard]] std::optional<uint64_t> process_ticks(pid_t pid);
 
+/// utime of the process (every thread), clock ticks.
+[[nodiscard]] std::optional<uint64_t> process_user_ticks(pid_t pid);
+
+/// CPU time every thread of the process has run, ns (/proc/PID/task/*/schedstat, first field:
+/// the scheduler's exact sum_exec_runtime, not tick samples).
+[[nodiscard]] std::optional<uint64_t> process_runtime_ns(pid_t pid);
+
 /// Voluntary + involuntary switches of every thread: the fallback when perf is unavailable.
 [[nodiscard]] std::optional<uint64_t> proc_context_switches(pid_t pid);
 

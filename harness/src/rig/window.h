@@ -36,6 +36,8 @@ struct WindowSample {
   std::optional<CoreTicks> relay_core;
   std::map<std::string, SnmpUdp> snmp;  // role -> counters
   std::optional<uint64_t> proc_switches;
+  std::optional<uint64_t> relay_runtime_ns;  // the "relay" role's threads, exact
+  std::optional<uint64_t> relay_user_ticks;  // the "relay" role's utime
 };
 
 /// Reads every target now (no process is spawned: /proc only).
