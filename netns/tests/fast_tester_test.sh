@@ -16,6 +16,7 @@ source "$(dirname "$0")/../lib.sh"
 mrelay_require_root
 mrelay_require_programs mrelay mrelay-gen mrelay-sink
 command -v ethtool >/dev/null || mrelay_skip "ethtool not installed (ci/setup.sh installs it)"
+mrelay_require_capability udp_gso
 mrelay_test_init fasttester
 
 # 20k pps for 0.4 s in runs of 32: paced well below what the relay forwards, so any loss or

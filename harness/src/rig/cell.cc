@@ -415,7 +415,7 @@ class Cell {
     if (params_.gen_bursts) {
       args.push_back("--bursts");
     }
-    for (const std::string& flag : tester_generator_args(params_)) {
+    for (const std::string& flag : tester_generator_args(params_, env_)) {
       args.push_back(flag);
     }
     record_["generator_command"] = args;

@@ -84,8 +84,11 @@ std::optional<std::string> ingress_rps_mask(const CellParams& params, const RigE
   return std::nullopt;
 }
 
-std::vector<std::string> tester_generator_args(const CellParams& params) {
-  if (params.tester != Tester::fast || params.size + kIpUdpHeaderBytes > kRigMtu) {
+std::vector<std::string> tester_generator_args(const CellParams& params,
+                                               const RigEnvironment& env) {
+  const Capability* gso = env.capabilities.find(capability::kUdpGso);
+  if (params.tester != Tester::fast || params.size + kIpUdpHeaderBytes > kRigMtu ||
+      (gso != nullptr && !gso->present)) {
     return {};
   }
   const uint32_t fits = (kMaxIpv4Datagram - kIpUdpHeaderBytes) / params.size;

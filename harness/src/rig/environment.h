@@ -66,8 +66,10 @@ struct RigEnvironment {
 
 /// mrelay-gen flags of the cell's tester: for the fast tester `--gso N`, runs of N datagrams
 /// per send (N = 64, fewer when 64 datagrams of the size exceed one IPv4 datagram), when a
-/// datagram fits the rig's 1500-byte MTU (UDP GSO needs that); nothing otherwise.
-[[nodiscard]] std::vector<std::string> tester_generator_args(const CellParams& params);
+/// datagram fits the rig's 1500-byte MTU and the kernel has UDP GSO (probed); nothing
+/// otherwise (the generator then sends one message per datagram, as the full tester's).
+[[nodiscard]] std::vector<std::string> tester_generator_args(const CellParams& params,
+                                                             const RigEnvironment& env);
 
 /// mrelay-sink flags of the cell's tester: `--count-only` for the fast tester. Its ring reads
 /// frames in the receive softirq, which runs where the full sink's socket delivery runs: on
