@@ -412,7 +412,6 @@ struct SendBatch {
     gso = options.gso;
     runs.resize(options.batch);
     run_iovecs.resize(options.batch);
-    run_first.resize(options.batch);
     run_count.resize(options.batch);
     run_control.resize(options.batch);
     for (size_t i = 0; i < options.batch; ++i) {
@@ -444,7 +443,6 @@ struct SendBatch {
       }
       runs[count].msg_hdr.msg_name = destination;
       run_iovecs[count] = {slot(first), length * size};
-      run_first[count] = static_cast<uint32_t>(first);
       run_count[count] = static_cast<uint32_t>(length);
       first += length;
     }
@@ -462,11 +460,10 @@ struct SendBatch {
   std::vector<mmsghdr> messages;
   std::vector<uint32_t> slot_stream;
   std::vector<uint64_t> slot_seq;
-  // --gso only: the runs of the last plan_runs().
+  // --gso only: the runs of the last plan_runs() and how many slots each holds.
   size_t gso = 1;
   std::vector<mmsghdr> runs;
   std::vector<iovec> run_iovecs;
-  std::vector<uint32_t> run_first;
   std::vector<uint32_t> run_count;
   std::vector<RunControl> run_control;
 };
