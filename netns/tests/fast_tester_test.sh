@@ -7,7 +7,9 @@
 #   2. every datagram keeps its own sequence number: the full sink (checksums, every
 #      payload) sees the generator's measured range exactly, no loss, reordering or duplicate;
 #   3. the counting sink, on the same link in the same run, counts what the full sink counts:
-#      received, lost, first and last sequence per stream.
+#      received, lost, first and last sequence per stream;
+#   4. the fault the setting prevents: with tx-udp-segmentation back on, the same generator's
+#      runs cross the veth as super-packets (the relay counts gso_frames).
 # No timing assertion: a paced, bounded run where any difference is a bug.
 #
 #   sudo MRELAY_BIN_DIR=build/bin netns/tests/fast_tester_test.sh
@@ -26,7 +28,7 @@ readonly COUNT=8000
 readonly WARMUP_S=0.1
 readonly GSO=32
 
-mrelay_topology_up hop
+mrelay_topology_up hop --source-tx-udp-segmentation off
 src=$(topo_get 'j["sources"][0]["ns"]')
 relay=$(topo_get 'j["relays"][0]["ns"]')
 sink=$(topo_get 'j["sinks"][0]["ns"]')
@@ -55,14 +57,15 @@ syscalls=$(json_get "$MRELAY_TMP/gen.out" 'j["syscalls"]')
 check_delivery "full sink" gen full 1
 check_relay_counters "fast generator" relay "$gen_sent" 1 full
 
+# final_total RELAY COUNTER: a counter of the relay's final stats line.
 final_total() {
   "$MRELAY_PYTHON" -c 'import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
 print([l for l in lines if l.get("event") == "final"][-1]["total"].get(sys.argv[2], 0))' \
-    "$MRELAY_TMP/relay.stats" "$1"
+    "$MRELAY_TMP/$1.stats" "$2"
 }
-gso_frames=$(final_total gso_frames)
-rx_packets=$(final_total rx_packets)
+gso_frames=$(final_total relay gso_frames)
+rx_packets=$(final_total relay rx_packets)
 expect_eq "relay gso_frames (super-packets on the wire)" "$gso_frames" 0
 expect_eq "relay rx_packets (one frame per datagram)" "$rx_packets" "$gen_sent"
 
@@ -89,4 +92,16 @@ if [[ -s $MRELAY_TMP/compare.txt ]]; then
   cat "$MRELAY_TMP/compare.txt" >&2
   mrelay_fail "the counting sink disagrees with the full sink"
 fi
-echo "PASS fast_tester_test: $gen_sent datagrams in GSO runs of $GSO, $syscalls sends"
+# 4. The fault: segmentation offload back on for gen0, and the runs stay whole on the link.
+in_ns "$src" ethtool -K gen0 tx-udp-segmentation on >/dev/null
+start_relay offload "$relay" rin0 239.1.1.1 --ingress packet --egress gso \
+  --in rin0:239.1.1.1:5000 --out rout0:239.2.0.1:6000
+offload_pid=$RELAY_PID
+run_gen offload-gen "$src" gen0 239.1.1.1:5000 --rate "$RATE_PPS" --bursts --batch "$GSO" \
+  --gso "$GSO" --count 640 --size 512
+stop_relay offload "$offload_pid"
+offload_frames=$(final_total offload gso_frames)
+(( offload_frames > 0 )) ||
+  mrelay_fail "with tx-udp-segmentation on, the relay saw no GSO super-frames (the check above could not fail)"
+echo "PASS fast_tester_test: $gen_sent datagrams in GSO runs of $GSO, $syscalls sends;" \
+  "with offload on, $offload_frames super-frames"

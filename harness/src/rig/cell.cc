@@ -234,6 +234,9 @@ class Cell {
     if (auto mask = ingress_rps_mask(params_, env_)) {
       up.insert(up.end(), {"--rps-cpus", *mask});
     }
+    for (const std::string& flag : tester_netns_args(params_)) {
+      up.push_back(flag);
+    }
     log("rig up " + topology);
     auto rig = run_capture(up, kRigTimeout);
     if (!rig) {

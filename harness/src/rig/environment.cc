@@ -95,6 +95,13 @@ std::vector<std::string> tester_generator_args(const CellParams& params,
   return {"--gso", std::to_string(std::min(kFastTesterGsoSegments, fits))};
 }
 
+std::vector<std::string> tester_netns_args(const CellParams& params) {
+  if (params.tester != Tester::fast) {
+    return {};
+  }
+  return {"--source-tx-udp-segmentation", "off"};
+}
+
 std::vector<std::string> tester_sink_args(const CellParams& params) {
   if (params.tester != Tester::fast) {
     return {};

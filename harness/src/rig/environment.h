@@ -71,6 +71,10 @@ struct RigEnvironment {
 [[nodiscard]] std::vector<std::string> tester_generator_args(const CellParams& params,
                                                              const RigEnvironment& env);
 
+/// mrelay-netns up flags of the cell's tester: for the fast tester
+/// `--source-tx-udp-segmentation off`, so the generator's GSO runs reach the wire as datagrams.
+[[nodiscard]] std::vector<std::string> tester_netns_args(const CellParams& params);
+
 /// mrelay-sink flags of the cell's tester: `--count-only` for the fast tester. Its ring reads
 /// frames in the receive softirq, which runs where the full sink's socket delivery runs: on
 /// the forwarder's core (behind a forwarder, veth delivers on the sending core; for direct,

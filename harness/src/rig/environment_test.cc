@@ -16,8 +16,10 @@ TEST(Environment, FastTesterFlagsFollowSizeAndCapability) {
   CellParams params;
   EXPECT_EQ(tester_generator_args(params, env), Flags{});  // full tester
   EXPECT_EQ(tester_sink_args(params), Flags{});
+  EXPECT_EQ(tester_netns_args(params), Flags{});
   params.tester = Tester::fast;
   EXPECT_EQ(tester_sink_args(params), Flags{"--count-only"});
+  EXPECT_EQ(tester_netns_args(params), (Flags{"--source-tx-udp-segmentation", "off"}));
   params.size = 512;
   EXPECT_EQ(tester_generator_args(params, env), (Flags{"--gso", "64"}));
   params.size = 1400;  // 64 x 1400 B is more than one IPv4 datagram: 46 fit

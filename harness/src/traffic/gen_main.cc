@@ -15,9 +15,9 @@
 // leave as ONE send with UDP_SEGMENT (the batch's slots are contiguous, so a run is one
 // iovec), and the kernel cuts the run into datagrams once per send instead of building each
 // datagram through the stack. Every datagram keeps its own header, stream and sequence
-// number. The rig turns tx-udp-segmentation off on the generator's veth (mrelay-netns), so
-// the kernel segments in software before the device and the wire carries ordinary datagrams,
-// not one super-packet.
+// number. For fast-tester cells the rig turns tx-udp-segmentation off on the generator's veth
+// (mrelay-netns up --source-tx-udp-segmentation off), so the kernel segments in software
+// before the device and the wire carries ordinary datagrams, not one super-packet.
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -119,7 +119,8 @@ kernel accepted.
                       group go out as one UDP_SEGMENT send (2..64, at most 65507 / --size;
                       each datagram still has its own header and sequence number); the
                       interface should have tx-udp-segmentation off so the kernel sends
-                      separate datagrams (mrelay-netns does that); --size must fit the MTU.
+                      separate datagrams (mrelay-netns up --source-tx-udp-segmentation off);
+                      --size must fit the MTU.
                       1 = off (default 1)
   --cpu N             pin to CPU N (default: not pinned)
   --json              print one JSON object instead of text
