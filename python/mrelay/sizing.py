@@ -156,7 +156,7 @@ class CostRow:
     fanout: int  # outputs the cost was measured at (1 for direct)
     rate_pps: float  # the paced ingress rate
     ns_per_copy: float  # median over the cell's runs
-    loss_pct: Optional[float]
+    loss_pct: Optional[float]  # the worst run's: a lossy run's cost per copy is suspect
 
     def cores(self, mpps: float) -> float:
         return cores_needed(self.ns_per_copy, mpps, self.fanout)
@@ -168,19 +168,21 @@ def _forwarder_label(params: dict) -> str:
 
 
 def cost_rows(doc: dict) -> list[CostRow]:
-    """One row per paced cell with ns_per_copy, by size, fanout, rate, then forwarder."""
+    """One row per paced cell with ns_per_copy, by size, fanout, rate, then forwarder.
+    `direct` has one output whatever the cell's fanout: only its fanout-1 cells make rows."""
     rows = []
     for params, samples in results.cells(doc):
         rate = params.get("rate_pps")
         if not isinstance(rate, (int, float)) or rate <= 0:
             continue  # saturation and NDR cells: the core is full, ns/copy is 1 / rate
         ns = results.cell_median(samples, "ns_per_copy")
-        if ns is None:
+        fanout = int(params.get("fanout", 1))
+        if ns is None or (params.get("forwarder") == "direct" and fanout != 1):
             continue
-        fanout = 1 if params.get("forwarder") == "direct" else int(params.get("fanout", 1))
+        losses = results.values(samples, "loss_pct")
         rows.append(CostRow(forwarder=_forwarder_label(params), size=int(params.get("size", 0)),
                             fanout=fanout, rate_pps=float(rate), ns_per_copy=ns,
-                            loss_pct=results.cell_median(samples, "loss_pct")))
+                            loss_pct=max(losses) if losses else None))
     return sorted(rows, key=lambda r: (r.size, r.fanout, r.rate_pps, r.forwarder))
 
 
@@ -194,7 +196,7 @@ def format_cost_markdown(doc: dict) -> list[str]:
         "",
         "### CPU per copy and cores needed",
         "",
-        f"| forwarder | size (B) | fanout F | paced at | loss % | ns per copy | {columns} |",
+        f"| forwarder | size (B) | fanout F | paced at | worst loss % | ns per copy | {columns} |",
         "|---|---:|---:|---:|---:|---:|" + "---:|" * len(CORES_FOR_MPPS),
     ]
     for row in rows:
@@ -204,10 +206,11 @@ def format_cost_markdown(doc: dict) -> list[str]:
                      f"{loss} | {row.ns_per_copy:.0f} | {cores} |")
     lines += [
         "",
-        "- *ns per copy*: work time (user + system + softirq) of the forwarder's core over the "
-        "window ÷ copies delivered (docs/metrics.md). It includes what else that core ran: the "
-        "outputs' receive softirq on veth (for `direct`, that receive work alone: the rig's "
-        "share in every other row).",
+        "- *ns per copy*: the forwarding work on the forwarder's core over the window (all its "
+        "kernel time plus the forwarder's own user time) ÷ copies delivered (docs/metrics.md). "
+        "It includes the outputs' receive softirq on veth (for `direct`, that receive work "
+        "alone: the rig's share in every other row) and other processes' kernel time on that "
+        "core: measure on a quiet machine.",
         "- *cores for N Mpps in*: N × F × ns per copy / 1e9 (copies per second × CPU seconds "
         "per copy), at the row's fanout F. A linear extrapolation: it assumes the cost per copy "
         "stays what it was at the paced rate (batching usually lowers it under load) and that "

@@ -115,14 +115,16 @@ def test_cost_table_takes_paced_cells_with_ns_per_copy():
         sample(fanout=16, rate=5000, egress="gso", ns_per_copy=400.0, delivered_pps=80000.0),
         sample(fanout=16, rate=5000, egress="gso", rep=2, ns_per_copy=600.0),
         sample(forwarder="kernel-nft", fanout=16, rate=5000, ns_per_copy=300.0),
-        sample(forwarder="direct", fanout=16, rate=5000, ns_per_copy=150.0),
+        sample(forwarder="direct", fanout=1, rate=5000, ns_per_copy=150.0),
+        sample(forwarder="direct", fanout=16, rate=5000, ns_per_copy=170.0),  # same link again
         sample(fanout=16, rate=0, egress="gso", ns_per_copy=90.0),  # saturation: left out
         sample(fanout=16, rate=5000, egress="send"),  # no ns_per_copy: left out
     ])
     rows = {row.forwarder: row for row in sizing.cost_rows(doc)}
     assert set(rows) == {"mrelay (gso)", "kernel-nft", "direct"}
     assert rows["mrelay (gso)"].ns_per_copy == pytest.approx(500.0)  # median of 400, 600
-    assert rows["direct"].fanout == 1  # direct has one output whatever the topology
+    assert rows["direct"].ns_per_copy == 150.0  # its fanout-1 cell only
+    assert len(sizing.cost_rows(doc)) == 3
     assert rows["mrelay (gso)"].cores(1.0) == pytest.approx(8.0)  # 1M x 16 x 500 ns
     text = sizing.format_markdown(doc)
     assert "### CPU per copy and cores needed" in text

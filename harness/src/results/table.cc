@@ -312,8 +312,9 @@ std::string legend(const json& results, TableStyle style) {
   out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
       << "same size/batch/fanout/rate; n/a = no reference in this run; × kernel takes the best "
       << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
-  out << bullet << "ns/copy: work time of the forwarder's core (user+system+softirq) ÷ copies "
-      << "delivered; includes the outputs' receive softirq on veth (direct: the sink's alone)\n";
+  out << bullet << "ns/copy: forwarding work on the forwarder's core (its kernel time and the "
+      << "forwarder's user time) ÷ copies delivered; includes the outputs' receive softirq on "
+      << "veth (direct: the sink's alone); meaningful at paced rates\n";
   if (const std::string headroom = headroom_line(results); !headroom.empty()) {
     out << bullet << headroom << "\n";
   }
