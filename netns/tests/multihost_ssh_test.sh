@@ -276,6 +276,7 @@ check_clean "after the fanout:4 NDR"
 # --- 2b. a sweep through the inventory: results document, schema, sizing table ---------------
 cat >"$MRELAY_TMP/spec.json" <<'EOF'
 {"name": "multihost", "forwarders": ["direct", "mrelay"], "sizes": [512], "fanouts": [2],
+ "tester": "fast",
  "backends": ["gso"], "rates": [0], "repetitions": 1, "warmup_s": 0.2, "window_s": 0.5}
 EOF
 bench sweep "$MRELAY_TMP/spec.json" --inventory "$INV" --out "$MRELAY_TMP/sweep.json" \

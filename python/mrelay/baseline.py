@@ -46,7 +46,8 @@ SWEEPS_DIR = REPO_ROOT / "reports" / "sweeps"
 KEPT_FIELDS = ("cell_id", "label", "rep", "status", "reason", "params", "outputs",
                "delivered_pps", "offered_pps", "ndr_pps", "loss_pct", "latency_ns",
                "syscalls_per_pkt", "buffer_exhaustion_pct", "relay_cpu_pct",
-               "ratio_to_direct", "ratio_to_kernel", "limited_by")
+               "ratio_to_direct", "ratio_to_kernel", "limited_by", "ns_per_copy",
+               "rig_bound")
 #: Latency percentiles kept (the histogram's count/min/mean are left out).
 KEPT_LATENCY = ("p50", "p90", "p99", "p999", "max")
 # Significant digits kept for floats: 7 is below every metric's noise by orders of magnitude

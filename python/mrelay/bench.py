@@ -93,6 +93,8 @@ def cell_args(params: dict) -> list[str]:
         args += ["--rate", _number_text(rate)]
     if params.get("egress_qdisc"):
         args += ["--egress-qdisc", str(params["egress_qdisc"])]
+    if params.get("tester", "full") != "full":
+        args += ["--tester", str(params["tester"])]
     return args
 
 

@@ -125,6 +125,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("cpu_ns_per_pkt", DOWN, "absolute", Threshold(0.10), "ns/pkt",
            "10 %: CPU time per delivered packet from /proc ticks (10 ms granularity over a "
            "2 s window) is noisier than pps."),
+    Metric("ns_per_copy", DOWN, "absolute", Threshold(0.15), "ns/copy",
+           "15 %: the forwarder core's work per delivered copy (docs/metrics.md) from "
+           "/proc/stat ticks (10 ms over a 2 s window) and it includes whatever else ran on "
+           "that core (other tenants' softirqs and user time on a shared VM), so it spreads "
+           "more than the process's own CPU; only at a fixed rate (at saturation the core is "
+           "full and it is 1 / throughput, which delivered_pps already gates).",
+           fixed_rate_only=True),
 )
 METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
 
@@ -350,6 +357,10 @@ class GateReport:
     # Not judged and not a failure -- the machine cannot run them -- but always printed.
     unavailable_cells: list[tuple[str, str]] = field(default_factory=list)
     new_cells: list[str] = field(default_factory=list)  # in candidate only (informative)
+    # Gated cells where the tester, not the forwarder, set the figure in some run (rig_bound:
+    # direct below kHeadroomMargin x the forwarder's rate; docs/metrics.md): (label, side,
+    # rig-bound runs, checked runs). Informative: their throughput verdicts compare testers.
+    rig_bound_cells: list[tuple[str, str, int, int]] = field(default_factory=list)
     rerun_rounds: int = 0
     rerun_notes: list[str] = field(default_factory=list)
     alpha: float = DEFAULT_ALPHA
@@ -421,6 +432,7 @@ def compare(baseline: dict, candidate: dict, *, metrics: Sequence[Metric] = METR
                 report.unavailable_cells.append((key, str(skipped[0].get("reason", ""))))
                 continue
             report.missing_cells.append(key)
+        _note_rig_bound(report, label, base_samples, cand_samples)
         fixed_rate = results.is_fixed_rate(base_samples[0])
         for metric in metrics:
             base_values = results.values(base_samples, metric.name)
@@ -446,6 +458,16 @@ def compare(baseline: dict, candidate: dict, *, metrics: Sequence[Metric] = METR
     report.new_cells = [key for key, samples in cand_cells.items()
                         if key not in base_cells and gated_cell(samples)]
     return report
+
+
+def _note_rig_bound(report: GateReport, label: str, base_samples: list[dict],
+                    cand_samples: list[dict]) -> None:
+    """Records the sides of a cell whose runs the headroom check marked rig_bound."""
+    for side, samples in (("baseline", base_samples), ("candidate", cand_samples)):
+        checked = [s for s in samples if isinstance(s.get("rig_bound"), bool)]
+        bound = sum(1 for s in checked if s["rig_bound"])
+        if bound:
+            report.rig_bound_cells.append((label, side, bound, len(checked)))
 
 
 #: rerun(cells) -> new samples. `cells` are representative sample records (cell_id, label,
@@ -554,6 +576,9 @@ def format_report(report: GateReport, *, show_all: bool = False) -> str:
         lines.append(f"skipped on this machine (not judged): {key}: {reason}")
     if report.new_cells:
         lines.append(f"new cells (not in the baseline, not gated): {len(report.new_cells)}")
+    for label, side, bound, checked in report.rig_bound_cells:
+        lines.append(f"rig-bound ({side}, {bound}/{checked} runs): {label}: direct did not "
+                     "outrun the forwarder by the headroom margin, so the tester set its rate")
     lines += report.rerun_notes
     counts = ", ".join(f"{report.count(v)} {v}" for v in
                        (REGRESSION, IMPROVEMENT, INCONCLUSIVE, UNCHANGED, SKIPPED))
@@ -579,6 +604,9 @@ def report_json(report: GateReport) -> dict:
         "unavailable_cells": [{"cell_id": key, "reason": reason}
                               for key, reason in report.unavailable_cells],
         "new_cells": report.new_cells,
+        "rig_bound_cells": [{"label": label, "side": side, "rig_bound_runs": bound,
+                             "checked_runs": checked}
+                            for label, side, bound, checked in report.rig_bound_cells],
         "rerun_rounds": report.rerun_rounds,
         "rerun_notes": report.rerun_notes,
         "rows": [{"cell_id": r.cell_id, "label": r.label, "metric": r.metric,

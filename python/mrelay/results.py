@@ -114,6 +114,7 @@ EXTRACTORS: dict[str, Callable[[dict], Optional[float]]] = {
     "buffer_exhaustion_pct": _field("buffer_exhaustion_pct"),
     "relay_cpu_pct": _field("relay_cpu_pct"),
     "cpu_ns_per_pkt": cpu_ns_per_pkt,
+    "ns_per_copy": _field("ns_per_copy"),
     "ratio_to_direct": _field("ratio_to_direct"),
     "ratio_to_kernel": _field("ratio_to_kernel"),
 }

@@ -12,6 +12,11 @@ which), under the machine fingerprint.
 Rates come from NDR cells (``"rates": ["ndr"]``: highest rate with loss <= 0.1 %). A size and
 fanout with no NDR cell falls back to its saturation cell and says so in the "rate" column:
 a saturation figure includes loss, so it is an upper bound, not a sizing figure.
+
+A second table, from the paced cells that carry ``ns_per_copy`` (docs/metrics.md; e.g. of
+``reports/sweeps/cpu-per-copy.json``), gives every forwarder's CPU cost per delivered copy and
+the cores it would need for an ingress rate N at fanout F: cores = N × F × ns_per_copy / 1e9
+(copies per second times CPU seconds per copy), at the fanout it was measured at.
 """
 
 from __future__ import annotations
@@ -173,6 +178,86 @@ def rig_lines(doc: dict) -> list[str]:
     return lines
 
 
+#: Ingress rates (Mpps) of the "cores needed" columns.
+CORES_FOR_MPPS = (0.1, 1.0)
+
+
+def cores_needed(ns_per_copy: float, mpps: float, fanout: int) -> float:
+    """Cores for `mpps` million packets/s in, each copied to `fanout` outputs, at
+    `ns_per_copy` ns of CPU per copy: N × F copies/s × ns / 1e9."""
+    return mpps * 1e6 * fanout * ns_per_copy / 1e9
+
+
+@dataclass
+class CostRow:
+    forwarder: str  # "mrelay (gso)", "kernel-nft", "direct" ...
+    size: int
+    fanout: int  # outputs the cost was measured at (1 for direct)
+    rate_pps: float  # the paced ingress rate
+    ns_per_copy: float  # median over the cell's runs
+    loss_pct: Optional[float]  # the worst run's: a lossy run's cost per copy is suspect
+
+    def cores(self, mpps: float) -> float:
+        return cores_needed(self.ns_per_copy, mpps, self.fanout)
+
+
+def _forwarder_label(params: dict) -> str:
+    forwarder = str(params.get("forwarder", "?"))
+    return f"mrelay ({params.get('egress', '?')})" if forwarder == "mrelay" else forwarder
+
+
+def cost_rows(doc: dict) -> list[CostRow]:
+    """One row per paced cell with ns_per_copy, by size, fanout, rate, then forwarder.
+    `direct` has one output whatever the cell's fanout: only its fanout-1 cells make rows."""
+    rows = []
+    for params, samples in results.cells(doc):
+        rate = params.get("rate_pps")
+        if not isinstance(rate, (int, float)) or rate <= 0:
+            continue  # saturation and NDR cells: the core is full, ns/copy is 1 / rate
+        ns = results.cell_median(samples, "ns_per_copy")
+        fanout = int(params.get("fanout", 1))
+        if ns is None or (params.get("forwarder") == "direct" and fanout != 1):
+            continue
+        losses = results.values(samples, "loss_pct")
+        rows.append(CostRow(forwarder=_forwarder_label(params), size=int(params.get("size", 0)),
+                            fanout=fanout, rate_pps=float(rate), ns_per_copy=ns,
+                            loss_pct=max(losses) if losses else None))
+    return sorted(rows, key=lambda r: (r.size, r.fanout, r.rate_pps, r.forwarder))
+
+
+def format_cost_markdown(doc: dict) -> list[str]:
+    """The CPU-per-copy table as Markdown lines (none without such cells)."""
+    rows = cost_rows(doc)
+    if not rows:
+        return []
+    columns = " | ".join(f"cores for {mpps:g} Mpps in" for mpps in CORES_FOR_MPPS)
+    lines = [
+        "",
+        "### CPU per copy and cores needed",
+        "",
+        f"| forwarder | size (B) | fanout F | paced at | worst loss % | ns per copy | {columns} |",
+        "|---|---:|---:|---:|---:|---:|" + "---:|" * len(CORES_FOR_MPPS),
+    ]
+    for row in rows:
+        loss = "-" if row.loss_pct is None else f"{row.loss_pct:.2g}"
+        cores = " | ".join(f"{row.cores(mpps):.2f}" for mpps in CORES_FOR_MPPS)
+        lines.append(f"| {row.forwarder} | {row.size} | {row.fanout} | {_k(row.rate_pps)} pps | "
+                     f"{loss} | {row.ns_per_copy:.0f} | {cores} |")
+    lines += [
+        "",
+        "- *ns per copy*: the forwarding work on the forwarder's core over the window (all its "
+        "kernel time plus the forwarder's own user time) ÷ copies delivered (docs/metrics.md). "
+        "It includes the outputs' receive softirq on veth (for `direct`, that receive work "
+        "alone: the rig's share in every other row) and other processes' kernel time on that "
+        "core: measure on a quiet machine.",
+        "- *cores for N Mpps in*: N × F × ns per copy / 1e9 (copies per second × CPU seconds "
+        "per copy), at the row's fanout F. A linear extrapolation: it assumes the cost per copy "
+        "stays what it was at the paced rate (batching usually lowers it under load) and that "
+        "the work spreads over cores.",
+    ]
+    return lines
+
+
 def _k(value: float) -> str:
     return f"{value / 1e3:,.1f}k"
 
@@ -195,7 +280,7 @@ def format_markdown(doc: dict) -> str:
     if not rows:
         lines.append("No relay NDR or saturation cells in RESULTS: nothing to size. Run a "
                       "sweep with `\"rates\": [\"ndr\"]` (e.g. reports/sweeps/fanout.json).")
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + format_cost_markdown(doc)) + "\n"
     lines += [
         "| size (B) | fanout | rate | no-drop pps per core (in) | copies/s out | Gbit/s out "
         "(payload / on wire) | relay CPU per 100k pps out | × kernel (reference) | relay setting |",
@@ -238,4 +323,4 @@ def format_markdown(doc: dict) -> str:
         "- Rates are only the relay's where the tester had headroom (see above): compare ratios "
         "taken in one run more than absolute rates.",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + format_cost_markdown(doc)) + "\n"

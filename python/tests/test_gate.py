@@ -474,3 +474,34 @@ def test_placement_mismatch_is_treated_like_another_machine():
     # The same placement on both sides is no mismatch.
     cand["placement"] = dict(base["placement"])
     assert gate.compare(base, cand).fingerprint_differences == []
+
+
+def test_rig_bound_cells_are_named_in_the_report():
+    rng = np.random.default_rng(13)
+    base = cell_samples(rng, "a", 6)
+    cand = cell_samples(rng, "a", 6)
+    for index, sample_ in enumerate(cand):
+        sample_["rig_bound"] = index < 4  # the headroom check marked 4 of 6 runs
+    report = gate.compare(document(base), document(cand))
+    assert report.rig_bound_cells == [("a label", "candidate", 4, 6)]
+    assert "rig-bound (candidate, 4/6 runs): a label" in gate.format_report(report)
+    assert gate.report_json(report)["rig_bound_cells"][0]["rig_bound_runs"] == 4
+
+
+def test_ns_per_copy_is_gated_lower_is_better_at_a_fixed_rate_only():
+    metric = gate.METRICS_BY_NAME["ns_per_copy"]
+    assert metric.direction == gate.DOWN and metric.fixed_rate_only
+    rng = np.random.default_rng(14)
+
+    def with_cost(samples, ns):
+        for sample_ in samples:
+            sample_["ns_per_copy"] = ns * (1 + 0.01 * rng.standard_normal())
+        return samples
+
+    base = with_cost(cell_samples(rng, "a", 6, rate=10000.0), 800.0)
+    worse = with_cost(cell_samples(rng, "a", 6, rate=10000.0), 1100.0)
+    assert verdicts(gate.compare(document(base), document(worse)))[("a", "ns_per_copy")] == \
+        gate.REGRESSION
+    saturation = with_cost(cell_samples(rng, "b", 6), 800.0)
+    assert ("b", "ns_per_copy") not in verdicts(
+        gate.compare(document(saturation), document(with_cost(cell_samples(rng, "b", 6), 2000.0))))

@@ -126,3 +126,30 @@ def test_a_multi_host_table_names_dut_tester_their_links_and_the_headroom():
     assert "(the DUT)" in text.splitlines()[2]
     # The namespace rig says so instead.
     assert "Rig: namespaces on one machine" in sizing.format_markdown(sizing_document())
+
+
+def test_cores_needed_is_rate_times_fanout_times_cost():
+    # 1 Mpps in, fanout 16, 250 ns per copy: 16M copies/s x 250 ns = 4 cores.
+    assert sizing.cores_needed(250.0, 1.0, 16) == pytest.approx(4.0)
+    assert sizing.cores_needed(250.0, 0.1, 1) == pytest.approx(0.025)
+
+
+def test_cost_table_takes_paced_cells_with_ns_per_copy():
+    doc = document([
+        sample(fanout=16, rate=5000, egress="gso", ns_per_copy=400.0, delivered_pps=80000.0),
+        sample(fanout=16, rate=5000, egress="gso", rep=2, ns_per_copy=600.0),
+        sample(forwarder="kernel-nft", fanout=16, rate=5000, ns_per_copy=300.0),
+        sample(forwarder="direct", fanout=1, rate=5000, ns_per_copy=150.0),
+        sample(forwarder="direct", fanout=16, rate=5000, ns_per_copy=170.0),  # same link again
+        sample(fanout=16, rate=0, egress="gso", ns_per_copy=90.0),  # saturation: left out
+        sample(fanout=16, rate=5000, egress="send"),  # no ns_per_copy: left out
+    ])
+    rows = {row.forwarder: row for row in sizing.cost_rows(doc)}
+    assert set(rows) == {"mrelay (gso)", "kernel-nft", "direct"}
+    assert rows["mrelay (gso)"].ns_per_copy == pytest.approx(500.0)  # median of 400, 600
+    assert rows["direct"].ns_per_copy == 150.0  # its fanout-1 cell only
+    assert len(sizing.cost_rows(doc)) == 3
+    assert rows["mrelay (gso)"].cores(1.0) == pytest.approx(8.0)  # 1M x 16 x 500 ns
+    text = sizing.format_markdown(doc)
+    assert "### CPU per copy and cores needed" in text
+    assert "| mrelay (gso) | 512 | 16 | 5.0k pps | 0 | 500 | 0.80 | 8.00 |" in text

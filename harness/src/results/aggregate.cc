@@ -140,8 +140,13 @@ std::string reference_key(const nlohmann::json& record) {
                            : given.is_number()
                                ? std::to_string(static_cast<uint64_t>(given.get<double>()))
                                : "?";
-  return "s" + std::to_string(p.value("size", 0)) + "/b" + std::to_string(p.value("batch", 0)) +
-         "/f" + std::to_string(p.value("fanout", 0)) + "/r" + rate;
+  std::string key = "s" + std::to_string(p.value("size", 0)) + "/b" +
+                    std::to_string(p.value("batch", 0)) + "/f" +
+                    std::to_string(p.value("fanout", 0)) + "/r" + rate;
+  if (p.value("tester", "full") == "fast") {
+    key += "/fast";
+  }
+  return key;
 }
 
 nlohmann::json reference_ratios(const nlohmann::json& samples) {

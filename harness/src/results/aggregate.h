@@ -31,7 +31,8 @@ namespace mrelay::harness {
 /// nothing for a record that is not ok or has neither.
 [[nodiscard]] std::optional<double> comparable_rate(const nlohmann::json& record);
 
-/// The key that matches a record with its references: "s512/b32/f1/r50000".
+/// The key that matches a record with its references: "s512/b32/f1/r50000", with "/fast" for
+/// the fast tester (a forwarder is compared with direct measured by the same tester).
 [[nodiscard]] std::string reference_key(const nlohmann::json& record);
 
 /// For each record of `samples` (an array), in order: {"ratio_to_direct", "ratio_to_kernel",
@@ -45,9 +46,13 @@ void add_reference_ratios(nlohmann::json& samples);
 [[nodiscard]] std::string kernel_reference_label(const std::string& forwarder);
 
 /// How far `direct` must exceed a forwarder's per-output rate for the tester not to be the
-/// limit (RFC 2544: the tester must outrun the device under test). 10 %: more than the
-/// run-to-run spread of direct's saturation rate on a 2-core VM.
-inline constexpr double kHeadroomMargin = 1.1;
+/// limit (RFC 2544: the tester must outrun the device under test). 1.5x: on the 2-core rig the
+/// generator and sink share one core, so a tester only slightly faster than the forwarder
+/// still takes time the forwarder's figure depends on (the generator speeds up when the
+/// forwarder drops); half again as fast leaves the forwarder's rate clear of the tester's
+/// (run-to-run spread of direct's saturation rate is ~5 %). The fast tester
+/// (rig/spec.h Tester) exists to reach it.
+inline constexpr double kHeadroomMargin = 1.5;
 
 /// Marks every saturation and NDR record rig_bound true/false against the same run's direct
 /// (null when there is none or the cell is paced), adds "rig_headroom" to limited_by of the

@@ -75,16 +75,36 @@ TEST(Aggregate, ASkippedKernelReferenceLeavesTheOther) {
 TEST(Aggregate, HeadroomMarksCellsWhereDirectDoesNotOutrunTheForwarder) {
   json samples = json::array({sample("mrelay", 300e3, 1), sample("kernel-nft", 100e3, 1),
                               sample("direct", 320e3, 1), sample("mrelay", 40e3, 1, 50000),
-                              sample("direct", 40e3, 1, 50000)});
+                              sample("direct", 40e3, 1, 50000), sample("socat", 220e3, 1)});
   const json summary = check_headroom(samples);
-  EXPECT_EQ(summary["checked"], 2);  // saturation cells only; direct itself is not checked
-  ASSERT_EQ(summary["rig_bound"].size(), 1u);
+  EXPECT_EQ(summary["margin"], 1.5);
+  EXPECT_EQ(summary["checked"], 3);  // saturation cells only; direct itself is not checked
+  ASSERT_EQ(summary["rig_bound"].size(), 2u);
   EXPECT_EQ(summary["rig_bound"][0]["label"], "mrelay");
-  EXPECT_EQ(samples[0]["rig_bound"], true);  // 320k < 1.1 x 300k
+  EXPECT_EQ(samples[0]["rig_bound"], true);  // 320k < 1.5 x 300k
   EXPECT_EQ(samples[0]["limited_by"], json::array({"rig_headroom"}));
-  EXPECT_EQ(samples[1]["rig_bound"], false);  // 320k >= 1.1 x 100k
+  EXPECT_EQ(samples[1]["rig_bound"], false);  // 320k >= 1.5 x 100k
   EXPECT_TRUE(samples[2]["rig_bound"].is_null());
   EXPECT_TRUE(samples[3]["rig_bound"].is_null());  // paced: the rate is the generator's
+  EXPECT_EQ(samples[5]["rig_bound"], true);  // 320k >= 1.1 x 220k but < 1.5 x 220k
+}
+
+TEST(Aggregate, AForwarderIsComparedWithDirectUnderTheSameTester) {
+  json fast_relay = sample("mrelay", 300e3, 1);
+  fast_relay["params"]["tester"] = "fast";
+  json fast_direct = sample("direct", 600e3, 1);
+  fast_direct["params"]["tester"] = "fast";
+  json full_direct = sample("direct", 310e3, 1);
+  full_direct["params"]["tester"] = "full";
+  json samples = json::array({fast_relay, full_direct, fast_direct, sample("mrelay", 300e3, 1)});
+  EXPECT_EQ(reference_key(samples[0]), "s512/b32/f1/r0/fast");
+  EXPECT_EQ(reference_key(samples[1]), reference_key(samples[3]));  // "full" = no tester
+  add_reference_ratios(samples);
+  EXPECT_DOUBLE_EQ(samples[0]["ratio_to_direct"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(samples[3]["ratio_to_direct"].get<double>(), 300.0 / 310.0);
+  (void)check_headroom(samples);
+  EXPECT_EQ(samples[0]["rig_bound"], false);  // 600k >= 1.5 x 300k
+  EXPECT_EQ(samples[3]["rig_bound"], true);
 }
 
 TEST(Aggregate, RatiosWithoutChangingTheSamples) {

@@ -47,6 +47,7 @@ const Column kColumns[] = {
     {"syscalls/pkt", false, [](const json& r) { return number_at(r, "syscalls_per_pkt"); }},
     {"exhaust %", false, [](const json& r) { return number_at(r, "buffer_exhaustion_pct"); }},
     {"relay CPU %", false, [](const json& r) { return number_at(r, "relay_cpu_pct"); }},
+    {"ns/copy", false, [](const json& r) { return number_at(r, "ns_per_copy"); }},
     {"× kernel", false, [](const json& r) { return number_at(r, "ratio_to_kernel"); }},
     {"× direct", false, [](const json& r) { return number_at(r, "ratio_to_direct"); }},
 };
@@ -311,6 +312,9 @@ std::string legend(const json& results, TableStyle style) {
   out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
       << "same size/batch/fanout/rate; n/a = no reference in this run; × kernel takes the best "
       << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
+  out << bullet << "ns/copy: forwarding work on the forwarder's core (its kernel time and the "
+      << "forwarder's user time) ÷ copies delivered; includes the outputs' receive softirq on "
+      << "veth (direct: the sink's alone); meaningful at paced rates\n";
   if (const std::string headroom = headroom_line(results); !headroom.empty()) {
     out << bullet << headroom << "\n";
   }

@@ -294,7 +294,8 @@ class Cell {
 
   Result<void> inventory_up(uint32_t outputs) {
     InventoryRig& rig = *env_.inventory;
-    if (auto configured = rig.configure(params_.egress_qdisc); !configured) {
+    if (auto configured = rig.configure(params_.egress_qdisc, params_.tester == Tester::fast);
+        !configured) {
       return configured;
     }
     auto topology = rig.topology_for(outputs);
@@ -320,6 +321,9 @@ class Cell {
     }
     if (auto mask = ingress_rps_mask(params_, env_)) {
       up.insert(up.end(), {"--rps-cpus", *mask});
+    }
+    for (const std::string& flag : tester_netns_args(params_)) {
+      up.push_back(flag);
     }
     log("rig up " + topology);
     auto rig = run_capture(up, kRigTimeout);
@@ -402,6 +406,9 @@ class Cell {
                  std::to_string(params_.sink_rcvbuf), "--cpu",
                  std::to_string(site.cpu.value_or(load_cpu())), "--ready-file",
                  host_path(*site.host, name + ".ready"), "--json"});
+    for (const std::string& flag : tester_sink_args(params_)) {
+      args.push_back(flag);
+    }
     auto process =
         site.host->start(args, prefix_ + "-" + name, path(name + ".json"), path(name + ".err"));
     if (!process) {
@@ -526,6 +533,9 @@ class Cell {
         env_.inventory->allows_real_interface(topology_.source->name(),
                                               topology_.source_interface)) {
       args.push_back("--send-on-real-interface");
+    }
+    for (const std::string& flag : tester_generator_args(params_, env_)) {
+      args.push_back(flag);
     }
     record_["generator_command"] = args;
     gen_start_ = Clock::now();

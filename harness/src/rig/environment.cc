@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +17,15 @@ namespace mrelay::harness {
 namespace {
 
 using nlohmann::json;
+
+// The rig's veths keep Linux's default MTU (mrelay-netns does not change it): a UDP GSO
+// segment must fit one frame.
+constexpr uint32_t kRigMtu = 1500;
+constexpr uint32_t kIpUdpHeaderBytes = 28;
+constexpr uint32_t kMaxIpv4Datagram = 65535;
+// Datagrams per generator send with the fast tester: mrelay-gen's maximum (UDP_MAX_SEGMENTS
+// of older kernels). With the default generator batch of 32 a run is the whole batch.
+constexpr uint32_t kFastTesterGsoSegments = 64;
 
 // RPS is usable unless the probe said otherwise (no probe: assume it, as before probes).
 bool rps_available(const RigEnvironment& env) {
@@ -79,6 +89,31 @@ std::optional<std::string> ingress_rps_mask(const CellParams& params, const RigE
     return forwarder_cpu_mask(env);
   }
   return std::nullopt;
+}
+
+std::vector<std::string> tester_generator_args(const CellParams& params,
+                                               const RigEnvironment& env) {
+  const Capability* gso = env.capabilities.find(capability::kUdpGso);
+  if (params.tester != Tester::fast || params.size + kIpUdpHeaderBytes > kRigMtu ||
+      (gso != nullptr && !gso->present)) {
+    return {};
+  }
+  const uint32_t fits = (kMaxIpv4Datagram - kIpUdpHeaderBytes) / params.size;
+  return {"--gso", std::to_string(std::min(kFastTesterGsoSegments, fits))};
+}
+
+std::vector<std::string> tester_netns_args(const CellParams& params) {
+  if (params.tester != Tester::fast) {
+    return {};
+  }
+  return {"--source-tx-udp-segmentation", "off"};
+}
+
+std::vector<std::string> tester_sink_args(const CellParams& params) {
+  if (params.tester != Tester::fast) {
+    return {};
+  }
+  return {"--count-only"};
 }
 
 std::vector<std::string> realtime_prefix(int priority) {

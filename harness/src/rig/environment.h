@@ -69,6 +69,24 @@ struct RigEnvironment {
 [[nodiscard]] std::optional<std::string> ingress_rps_mask(const CellParams& params,
                                                           const RigEnvironment& env);
 
+/// mrelay-gen flags of the cell's tester: for the fast tester `--gso N`, runs of N datagrams
+/// per send (N = 64, fewer when 64 datagrams of the size exceed one IPv4 datagram), when a
+/// datagram fits the rig's 1500-byte MTU and the kernel has UDP GSO (probed); nothing
+/// otherwise (the generator then sends one message per datagram, as the full tester's).
+[[nodiscard]] std::vector<std::string> tester_generator_args(const CellParams& params,
+                                                             const RigEnvironment& env);
+
+/// mrelay-netns up flags of the cell's tester: for the fast tester
+/// `--source-tx-udp-segmentation off`, so the generator's GSO runs reach the wire as datagrams.
+[[nodiscard]] std::vector<std::string> tester_netns_args(const CellParams& params);
+
+/// mrelay-sink flags of the cell's tester: `--count-only` for the fast tester. Its ring reads
+/// frames in the receive softirq, which runs where the full sink's socket delivery runs: on
+/// the forwarder's core (behind a forwarder, veth delivers on the sending core; for direct,
+/// RPS on the ingress puts it there, see ingress_rps_mask), so direct keeps the same CPU
+/// budget as a forwarder with either tester.
+[[nodiscard]] std::vector<std::string> tester_sink_args(const CellParams& params);
+
 /// `chrt -f PRIORITY` in front of a command, or nothing for priority 0. chrt execs the
 /// program, so the spawned pid is the program's own.
 [[nodiscard]] std::vector<std::string> realtime_prefix(int priority);

@@ -43,6 +43,21 @@ uint64_t sum_context_switches(const std::string& status_texts) {
   return total;
 }
 
+// Sums the first field of each line: schedstat's run time of each thread, ns.
+uint64_t sum_first_fields(const std::string& lines_text) {
+  std::istringstream lines(lines_text);
+  std::string line;
+  uint64_t total = 0;
+  while (std::getline(lines, line)) {
+    try {
+      total += line.empty() ? 0 : std::stoull(line);
+    } catch (const std::exception&) {
+      // a malformed line: leave this thread out
+    }
+  }
+  return total;
+}
+
 }  // namespace
 
 std::string shell_quote(const std::string& text) {
@@ -94,6 +109,16 @@ std::optional<uint64_t> Host::context_switches(const HostProcess& process) {
     return std::nullopt;
   }
   return sum_context_switches(result->out);
+}
+
+std::optional<uint64_t> Host::runtime_ns(const HostProcess& process) {
+  auto result = run({"sh", "-c", "cat /proc/\"$1\"/task/*/schedstat", "sh",
+                     std::to_string(process.host_pid)},
+                    kCommandTimeout);
+  if (!result || !result->status.ok() || result->out.empty()) {
+    return std::nullopt;
+  }
+  return sum_first_fields(result->out);
 }
 
 std::optional<std::string> Host::read_file(const std::string& path) {
@@ -167,6 +192,10 @@ Result<CaptureResult> NamespaceHost::run(const std::vector<std::string>& argv,
 
 std::optional<uint64_t> NamespaceHost::context_switches(const HostProcess& process) {
   return proc_context_switches(process.local_pid);
+}
+
+std::optional<uint64_t> NamespaceHost::runtime_ns(const HostProcess& process) {
+  return process_runtime_ns(process.local_pid);
 }
 
 void NamespaceHost::cleanup() {

@@ -76,6 +76,8 @@ class Host {
                                                   std::chrono::milliseconds timeout) = 0;
   /// Voluntary + involuntary context switches of every thread of a process on the host.
   [[nodiscard]] virtual std::optional<uint64_t> context_switches(const HostProcess& process);
+  /// CPU time every thread of a process on the host has run, ns (schedstat: exact).
+  [[nodiscard]] virtual std::optional<uint64_t> runtime_ns(const HostProcess& process);
 
   /// Kills every process started on the host that is still running (by the PID it recorded),
   /// and removes the host's work directory. Safe to call twice.
@@ -119,6 +121,7 @@ class NamespaceHost final : public Host {
   [[nodiscard]] Result<CaptureResult> run(const std::vector<std::string>& argv,
                                           std::chrono::milliseconds timeout) override;
   [[nodiscard]] std::optional<uint64_t> context_switches(const HostProcess& process) override;
+  [[nodiscard]] std::optional<uint64_t> runtime_ns(const HostProcess& process) override;
   void cleanup() override;
 
  private:

@@ -72,6 +72,15 @@ WindowSample sample_hosts(const HostSampleTargets& targets) {
   if (targets.switches) {
     sample.proc_switches = targets.switches->host->context_switches(targets.switches->process);
   }
+  if (auto relay = targets.cpu.find("relay"); relay != targets.cpu.end()) {
+    const auto& [host, process] = relay->second;
+    sample.relay_runtime_ns = host->runtime_ns(process);
+    if (const auto* text = text_of(files, host, stat_path(process))) {
+      if (auto user = parse_proc_stat_user_ticks(*text)) {
+        sample.relay_user_ticks = *user;
+      }
+    }
+  }
   return sample;
 }
 

@@ -441,7 +441,21 @@ const json& InventoryRig::dut_fingerprint() const {
   return fingerprints_.at(inventory_.dut().name);
 }
 
-Result<void> InventoryRig::configure(const std::string& egress_qdisc) {
+// tx-udp-segmentation of the tester's ingress interface (ethtool -K).
+Result<void> InventoryRig::set_tester_segmentation(bool on) {
+  return run_on(*hosts_.at(inventory_.tester().name),
+                {"ethtool", "-K", inventory_.tester_interface, "tx-udp-segmentation",
+                 on ? "on" : "off"});
+}
+
+Result<void> InventoryRig::configure(const std::string& egress_qdisc,
+                                     bool tester_segmentation_off) {
+  if (tester_segmentation_off != segmentation_off_) {
+    if (auto done = set_tester_segmentation(!tester_segmentation_off); !done) {
+      return done;
+    }
+    segmentation_off_ = tester_segmentation_off;
+  }
   if (configured_.empty()) {
     for (const LinkAddress& address : address_plan(inventory_)) {
       Host& host = *hosts_.at(address.host);
@@ -480,6 +494,10 @@ Result<void> InventoryRig::configure(const std::string& egress_qdisc) {
 }
 
 void InventoryRig::unconfigure() {
+  if (segmentation_off_) {
+    (void)set_tester_segmentation(true);
+    segmentation_off_ = false;
+  }
   if (!qdisc_on_.empty()) {
     for (const OutputLink& link : inventory_.outputs) {
       (void)run_on(*hosts_.at(inventory_.dut().name),

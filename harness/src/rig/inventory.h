@@ -124,9 +124,12 @@ class InventoryRig {
   [[nodiscard]] nlohmann::json hosts_json() const;
   [[nodiscard]] const nlohmann::json& dut_fingerprint() const;
 
-  /// Addresses of the plan on every interface, links up, and the egress qdisc (empty: none)
-  /// on the DUT's outputs; undone by unconfigure() and by the destructor.
-  [[nodiscard]] Result<void> configure(const std::string& egress_qdisc);
+  /// Addresses of the plan on every interface, links up, the egress qdisc (empty: none) on
+  /// the DUT's outputs, and UDP segmentation on the tester's ingress interface on or off (off:
+  /// the fast tester's GSO runs are cut into datagrams before the device, as the namespace
+  /// rig's --source-tx-udp-segmentation off); undone by unconfigure() and by the destructor.
+  [[nodiscard]] Result<void> configure(const std::string& egress_qdisc,
+                                       bool tester_segmentation_off);
   void unconfigure();
 
   /// The hosts and interfaces of a cell with `outputs` outputs.
@@ -141,6 +144,7 @@ class InventoryRig {
   explicit InventoryRig(Inventory inventory);
   [[nodiscard]] Result<void> check_host(const InventoryHost& host, const std::string& version);
   [[nodiscard]] Result<void> check_interfaces();
+  [[nodiscard]] Result<void> set_tester_segmentation(bool on);
 
   Inventory inventory_;
   std::string control_dir_;
@@ -148,6 +152,7 @@ class InventoryRig {
   std::map<std::string, nlohmann::json> fingerprints_;
   std::vector<LinkAddress> configured_;
   std::string qdisc_on_;  // the qdisc spec applied to the DUT's outputs, if any
+  bool segmentation_off_ = false;  // we turned tx-udp-segmentation off on the tester's link
 };
 
 /// The fingerprint of a host read through it: CPU model, cores, kernel, memory,

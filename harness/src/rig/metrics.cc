@@ -99,6 +99,25 @@ Result<uint64_t> parse_proc_stat_ticks(const std::string& text) {
   return utime + stime;
 }
 
+Result<uint64_t> parse_proc_stat_user_ticks(const std::string& text) {
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) {
+    return fail("/proc/PID/stat", "no ')' after comm");
+  }
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  for (int index = 3; index <= 14; ++index) {  // utime is field 14
+    if (!(fields >> field)) {
+      return fail("/proc/PID/stat", "too few fields");
+    }
+  }
+  try {
+    return std::stoull(field);
+  } catch (...) {
+    return fail("/proc/PID/stat", "bad utime '" + field + "'");
+  }
+}
+
 Result<CoreTicks> parse_core_ticks(const std::string& proc_stat, int cpu) {
   const std::string prefix = "cpu" + std::to_string(cpu) + " ";
   std::istringstream lines(proc_stat);
@@ -127,6 +146,12 @@ Result<CoreTicks> parse_core_ticks(const std::string& proc_stat, int cpu) {
       if (i == 2 || i == 5 || i == 6) {
         ticks.kernel += values[i];
       }
+      if (i == 3 || i == 4) {
+        ticks.idle += values[i];
+      }
+      if (i == 0 || i == 1) {
+        ticks.user += values[i];
+      }
     }
     return ticks;
   }
@@ -148,6 +173,19 @@ std::vector<nlohmann::json> parse_stats_lines(const std::string& text) {
     }
   }
   return out;
+}
+
+double forwarding_work_s(double wall_s, double core_idle_s, double core_user_s,
+                         double forwarder_user_s) {
+  return std::max(0.0, wall_s - core_idle_s - core_user_s + forwarder_user_s);
+}
+
+std::optional<double> ns_per_copy(std::optional<double> cpu_s, double window_s,
+                                  double delivered_pps) {
+  if (!cpu_s || window_s <= 0 || delivered_pps <= 0) {
+    return std::nullopt;
+  }
+  return *cpu_s / window_s / delivered_pps * 1e9;
 }
 
 nlohmann::json counter_deltas(const nlohmann::json& start, const nlohmann::json& end) {
@@ -338,6 +376,21 @@ json snmp_json(const WindowObservation& obs) {
   return snmp;
 }
 
+// ns_per_copy: the forwarder core's work per delivered copy, whatever ran there (the
+// forwarding, its softirqs, the outputs' receive softirq on veth; direct: the sink's receive
+// work alone). relay_ns_per_copy: the forwarder process's own run time per copy, where it
+// forwards in a process (mrelay, socat).
+void add_cost_per_copy(const CellParams& params, const WindowObservation& obs, const Traffic& t,
+                       json& out) {
+  const double delivered_pps = t.window_s > 0 ? t.received / t.window_s : 0;
+  out["ns_per_copy"] =
+      optional_number(ns_per_copy(obs.forwarder_core_work_s, obs.sample_window_s, delivered_pps));
+  const std::optional<double> runtime_s =
+      params.forwarder == Forwarder::direct ? std::nullopt : obs.forwarder_runtime_s;
+  out["relay_ns_per_copy"] =
+      optional_number(ns_per_copy(runtime_s, obs.sample_window_s, delivered_pps));
+}
+
 // CPU signs of what limited the run: the forwarder's core, then the load core's two programs.
 void cpu_limiters(const CellParams& params, const WindowObservation& obs,
                   std::optional<double> relay_cpu, json& limited) {
@@ -428,6 +481,7 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
   const std::optional<double> relay_cpu = forwarder_cpu_pct(params, obs);
   out["cpu_pct"] = cpu_json(params, obs);
   out["relay_cpu_pct"] = optional_number(relay_cpu);
+  add_cost_per_copy(params, obs, traffic, out);
   out["snmp_udp_delta"] = snmp_json(obs);
   out["limited_by"] = limiters(params, obs, traffic, relay, relay_cpu);
   return out;

@@ -165,6 +165,54 @@ TEST(BenchMetrics, ParsesProcFiles) {
   EXPECT_EQ(core->kernel, 19u);  // system 9 + irq 2 + softirq 8
   EXPECT_EQ(core->total, 110u);
   EXPECT_FALSE(parse_core_ticks(proc_stat, 7));
+  EXPECT_EQ(core->idle, 60u);  // idle 50 + iowait 10: what ns_per_copy subtracts from wall time
+  EXPECT_EQ(core->user, 31u);  // user 30 + nice 1
+  EXPECT_EQ(*parse_proc_stat_user_ticks(stat), 250u);
+  EXPECT_FALSE(parse_proc_stat_user_ticks("1234 (x) S 1"));
+}
+
+TEST(BenchMetrics, ForwardingWorkLeavesOutOtherProcessesUserTime) {
+  // A 2 s window, the core idle 0.4 s; 0.9 s of user time on it, 0.3 s of it the relay's:
+  // 2 - 0.4 - 0.9 + 0.3 = 1.0 s of forwarding work (a build's 0.6 s of user time left out).
+  EXPECT_NEAR(forwarding_work_s(2.0, 0.4, 0.9, 0.3), 1.0, 1e-12);
+  // Kernel forwarding: no process; every user tick on the core is someone else's.
+  EXPECT_NEAR(forwarding_work_s(2.0, 1.5, 0.2, 0.0), 0.3, 1e-12);
+  // Tick samples can make the user share exceed what is left: never below zero.
+  EXPECT_EQ(forwarding_work_s(2.0, 1.9, 0.2, 0.0), 0.0);
+}
+
+TEST(BenchMetrics, NsPerCopyIsCoreWorkOverCopiesDelivered) {
+  // 0.5 s of work over a 2 s window while 250k copies/s arrived: 1000 ns per copy.
+  EXPECT_NEAR(*ns_per_copy(0.5, 2.0, 250e3), 1000.0, 1e-9);
+  EXPECT_FALSE(ns_per_copy(std::nullopt, 2.0, 250e3));
+  EXPECT_FALSE(ns_per_copy(0.5, 0, 250e3));
+  EXPECT_FALSE(ns_per_copy(0.5, 2.0, 0));
+
+  // Fanout 4 at 100k pps: 4 x 100k copies/s delivered (no loss). The core worked 1.6 s of a
+  // 2 s window: 0.8 of a core for 400k copies/s, 2 us per copy; the relay process's threads
+  // ran 1.2 s of it, 1.5 us per copy.
+  CellParams params;
+  params.fanout = 4;
+  params.rate_pps = 100000;
+  WindowObservation obs;
+  obs.gen = canned_gen(200000);
+  obs.sink = canned_sink(800000);
+  obs.sample_window_s = 2.0;
+  obs.forwarder_core_work_s = 1.6;
+  obs.forwarder_runtime_s = 1.2;
+  const json m = compute_metrics(params, obs);
+  EXPECT_NEAR(m["ns_per_copy"].get<double>(), 2000.0, 1e-9);
+  EXPECT_NEAR(m["relay_ns_per_copy"].get<double>(), 1500.0, 1e-9);
+
+  // direct: the core's work is the sink's receive work; no process forwards.
+  params.forwarder = Forwarder::direct;
+  obs.sink = canned_sink(200000);
+  obs.forwarder_core_work_s = 0.2;
+  const json d = compute_metrics(params, obs);
+  EXPECT_NEAR(d["ns_per_copy"].get<double>(), 1000.0, 1e-9);
+  EXPECT_TRUE(d["relay_ns_per_copy"].is_null());
+  obs.forwarder_core_work_s.reset();
+  EXPECT_TRUE(compute_metrics(params, obs)["ns_per_copy"].is_null());
 }
 
 TEST(BenchMetrics, ParsesStatsLinesAndDeltas) {

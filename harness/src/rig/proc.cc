@@ -18,13 +18,24 @@ bool process_alive(pid_t pid) {
   return ::waitpid(pid, &raw, WNOHANG) == 0;
 }
 
-std::optional<uint64_t> process_ticks(pid_t pid) {
-  auto text = read_text_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!text) {
-    return std::nullopt;
+std::optional<uint64_t> process_runtime_ns(pid_t pid) {
+  std::error_code error;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  uint64_t total = 0;
+  bool any = false;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    auto text = read_text_file(entry.path().string() + "/schedstat");
+    if (!text) {
+      continue;
+    }
+    try {
+      total += std::stoull(*text);
+      any = true;
+    } catch (...) {
+      // A malformed line: leave this thread out.
+    }
   }
-  auto ticks = parse_proc_stat_ticks(*text);
-  return ticks ? std::optional(*ticks) : std::nullopt;
+  return any ? std::optional(total) : std::nullopt;
 }
 
 std::optional<uint64_t> proc_context_switches(pid_t pid) {
@@ -47,15 +58,6 @@ std::optional<uint64_t> proc_context_switches(pid_t pid) {
     }
   }
   return any ? std::optional(total) : std::nullopt;
-}
-
-std::optional<SnmpUdp> namespace_snmp(pid_t pid) {
-  auto text = read_text_file("/proc/" + std::to_string(pid) + "/net/snmp");
-  if (!text) {
-    return std::nullopt;
-  }
-  auto values = parse_snmp_udp(*text);
-  return values ? std::optional(*values) : std::nullopt;
 }
 
 bool igmp_lists_group(const std::string& igmp, const char* group) {

@@ -2,7 +2,7 @@
 // without spawning anything (so it can be sampled mid-window).
 //
 //   if (igmp_lists_group(igmp_text, "239.1.1.1")) { ... }      // a /proc/PID/net/igmp text
-//   std::optional<SnmpUdp> udp = namespace_snmp(anchor_pid);     // /proc/PID/net/snmp
+//   std::optional<uint64_t> ns = process_runtime_ns(relay_pid);  // /proc/PID/task/*/schedstat
 #pragma once
 
 #include <sys/types.h>
@@ -19,15 +19,12 @@ namespace mrelay::harness {
 /// True while `pid` (a child of ours) has not exited; reaps nothing.
 [[nodiscard]] bool process_alive(pid_t pid);
 
-/// utime + stime of the process, clock ticks.
-[[nodiscard]] std::optional<uint64_t> process_ticks(pid_t pid);
+/// CPU time every thread of the process has run, ns (/proc/PID/task/*/schedstat, first field:
+/// the scheduler's exact sum_exec_runtime, not tick samples).
+[[nodiscard]] std::optional<uint64_t> process_runtime_ns(pid_t pid);
 
 /// Voluntary + involuntary switches of every thread: the fallback when perf is unavailable.
 [[nodiscard]] std::optional<uint64_t> proc_context_switches(pid_t pid);
-
-/// The UDP counters of the process's network namespace: /proc/PID/net/snmp shows the same as
-/// `ip netns exec NS cat /proc/net/snmp`.
-[[nodiscard]] std::optional<SnmpUdp> namespace_snmp(pid_t pid);
 
 /// True when a /proc/net/igmp text lists `group` (dotted IPv4) on any interface.
 [[nodiscard]] bool igmp_lists_group(const std::string& igmp, const char* group);

@@ -88,6 +88,8 @@ Cell flags (defaults in brackets):
   --window S          measuring window, seconds                                [2]
   --egress-qdisc SPEC qdisc on every relay egress, e.g. "tbf rate 300mbit burst 32kb latency 20ms"
                       (emulates a NIC transmit queue; veth alone has none)     [none]
+  --tester T          full (every payload checked and timed) | fast (mrelay-gen --gso,
+                      mrelay-sink --count-only: no latency; docs/metrics.md)   [full]
 NDR flags:
   --min-rate PPS      lower bound of the search                                [1000]
   --max-rate PPS      upper bound; 0 = saturation rate measured with --rate 0  [0]
@@ -263,6 +265,15 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
       {"--egress-qdisc",
        [&](const std::string&, const std::string& v) {
          c.egress_qdisc = v;
+         return std::string();
+       }},
+      {"--tester",
+       [&](const std::string& f, const std::string& v) {
+         auto tester = parse_tester(v, f);
+         if (!tester) {
+           return tester.error().to_string();
+         }
+         c.tester = *tester;
          return std::string();
        }},
       {"--min-rate",

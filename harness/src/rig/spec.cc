@@ -142,6 +142,22 @@ Result<Forwarder> parse_forwarder(const std::string& text, const std::string& wh
   return fail(where, "unknown forwarder '" + text + "' (" + forwarder_names() + ")");
 }
 
+std::string to_string(Tester tester) {
+  return tester == Tester::fast ? "fast" : "full";
+}
+
+Result<Tester> parse_tester(const std::string& text, const std::string& where) {
+  if (text == "full") {
+    return Tester::full;
+  }
+  if (text == "fast") {
+    return Tester::fast;
+  }
+  return fail(where, "unknown tester '" + text +
+                         "' (full: checks and times every payload; fast: mrelay-gen --gso and "
+                         "mrelay-sink --count-only, for saturation and NDR cells)");
+}
+
 Result<uint32_t> parse_bytes(const std::string& text, const std::string& where) {
   if (text.empty()) {
     return fail(where, "empty byte count");
@@ -198,6 +214,9 @@ std::string CellParams::id() const {
   if (!egress_qdisc.empty()) {
     text += "/qdisc";
   }
+  if (tester == Tester::fast) {
+    text += "/fast";
+  }
   return text;
 }
 
@@ -228,6 +247,9 @@ std::string CellParams::label() const {
   } else {
     text += compact_rate(rate_pps);
   }
+  if (tester == Tester::fast) {
+    text += " fast";
+  }
   return text;
 }
 
@@ -246,6 +268,7 @@ nlohmann::json to_json(const CellParams& p) {
       {"relay_rcvbuf", p.relay_rcvbuf},
       {"sink_rcvbuf", p.sink_rcvbuf},
       {"egress_qdisc", p.egress_qdisc},
+      {"tester", to_string(p.tester)},
       {"topology", p.fanout == 1 ? std::string("hop") : "fanout:" + std::to_string(p.fanout)}};
   if (p.forwarder == Forwarder::mrelay) {
     out["ingress"] = p.ingress;
@@ -393,6 +416,22 @@ Result<void> read_base(const json& spec_json, SweepSpec& spec) {
   return {};
 }
 
+// "tester": "full" or "fast" (Tester), for the saturation and NDR cells.
+Result<void> read_tester(const json& spec_json, SweepSpec& spec) {
+  if (!spec_json.contains("tester")) {
+    return {};
+  }
+  if (!spec_json["tester"].is_string()) {
+    return fail("tester", "must be \"full\" or \"fast\"");
+  }
+  auto tester = parse_tester(spec_json["tester"].get<std::string>(), "tester");
+  if (!tester) {
+    return tl::unexpected(tester.error());
+  }
+  spec.base.tester = *tester;
+  return {};
+}
+
 // "ndr": the search knobs (NdrOptions).
 Result<void> read_ndr_options(const json& spec_json, SweepSpec& spec) {
   if (!spec_json.contains("ndr")) {
@@ -433,7 +472,7 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
       "name",     "forwarders",   "sizes",       "batches",   "fanouts",     "backends",
       "ingress",  "queue_depths", "sndbufs",     "rates",     "repetitions", "warmup_s",
       "window_s", "relay_rcvbuf", "sink_rcvbuf", "gen_batch", "streams",     "egress_qdisc",
-      "ndr",      "description",  "gen_bursts"};
+      "ndr",      "description",  "gen_bursts",  "tester"};
   for (const auto& item : spec_json.items()) {
     if (kKnownKeys.count(item.key()) == 0) {
       return fail(item.key(), "unknown key in sweep spec");
@@ -447,7 +486,8 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
     }
     spec.name = spec_json["name"].get<std::string>();
   }
-  for (auto read : {read_forwarders, read_axes, read_rates, read_base, read_ndr_options}) {
+  for (auto read :
+       {read_forwarders, read_axes, read_rates, read_base, read_tester, read_ndr_options}) {
     if (auto done = read(spec_json, spec); !done) {
       return tl::unexpected(done.error());
     }
@@ -467,6 +507,8 @@ std::vector<CellParams> expand_cells(const SweepSpec& spec) {
           cell.fanout = fanout;
           cell.ndr = rate < 0;
           cell.rate_pps = rate < 0 ? 0 : rate;
+          // Paced cells measure latency: only the full tester's sink takes it.
+          cell.tester = rate > 0 ? Tester::full : spec.base.tester;
           for (Forwarder forwarder : spec.forwarders) {
             cell.forwarder = forwarder;
             if (forwarder != Forwarder::mrelay) {

@@ -16,7 +16,10 @@
 //    "repetitions": 3, "warmup_s": 0.5, "window_s": 2,
 //    "relay_rcvbuf": 4194304, "sink_rcvbuf": 4194304, "gen_batch": 0, "gen_bursts": false,
 //    "streams": 1,
-//    "egress_qdisc": "", "ndr": {"loss_pct": 0.1, "resolution": 0.02, "min_rate": 1000}}
+//    "egress_qdisc": "", "ndr": {"loss_pct": 0.1, "resolution": 0.02, "min_rate": 1000},
+//    "tester": "full"}                      // or "fast": saturation and NDR cells only
+// "tester" names the generator and sink (Tester below). "fast" applies to the saturation
+// (rate 0) and NDR cells; paced cells keep the full tester, whose sink measures latency.
 // Backends, ingress modes, queue depths and send buffers are mrelay knobs: the references
 // (kernel, kernel-nft, socat, direct) get one cell per size × batch × fanout × rate. Queue depth
 // only varies for the uring backend.
@@ -48,6 +51,17 @@ inline constexpr Forwarder kAllForwarders[] = {Forwarder::mrelay, Forwarder::ker
 /// "mrelay|kernel|kernel-nft|socat|direct", for messages.
 [[nodiscard]] std::string forwarder_names();
 [[nodiscard]] Result<Forwarder> parse_forwarder(const std::string& text, const std::string& where);
+
+/// The tester: the generator and sink around the forwarder. `full`: mrelay-gen one message
+/// per datagram and mrelay-sink checking every payload's checksum and latency. `fast`:
+/// mrelay-gen --gso (runs of datagrams per send, cut by the kernel before the device) and
+/// mrelay-sink --count-only (a packet ring, stream and sequence only): cheaper per packet, so
+/// `direct` can outrun the forwarders (RFC 2544: the tester faster than the device under test).
+/// No latency figures.
+enum class Tester { full, fast };
+[[nodiscard]] std::string to_string(Tester tester);
+/// "full" or "fast"; errors name `where`.
+[[nodiscard]] Result<Tester> parse_tester(const std::string& text, const std::string& where);
 
 /// NDR search knobs (RFC 2544 style binary search).
 struct NdrOptions {
@@ -87,6 +101,7 @@ struct CellParams {
   double warmup_s = 0.5;     // seconds of traffic before the window; excluded from every metric
   double window_s = 2.0;     // measuring window, seconds
   std::string egress_qdisc;  // e.g. "tbf rate 300mbit burst 32kb latency 20ms"; empty = none
+  Tester tester = Tester::full;
 
   [[nodiscard]] uint32_t generator_batch() const { return gen_batch == 0 ? batch : gen_batch; }
   /// Stable id of the cell (all parameters that define it, not the repetition).
@@ -121,6 +136,7 @@ struct SweepSpec {
 
 /// The matrix in a fixed order: size, batch, fanout, rate, then forwarder (mrelay cells:
 /// ingress, backend, queue depth, sndbuf). References come once per size/batch/fanout/rate.
+/// A paced cell gets the full tester whatever the spec's "tester" says (it measures latency).
 [[nodiscard]] std::vector<CellParams> expand_cells(const SweepSpec& spec);
 
 struct PlannedRun {

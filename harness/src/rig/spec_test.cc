@@ -123,5 +123,31 @@ TEST(BenchSpec, LabelsAndJsonNameTheKnobs) {
   EXPECT_NE(explicit_batch.id(), cell.id());
 }
 
+TEST(BenchSpec, FastTesterAppliesToSaturationAndNdrCellsOnly) {
+  auto spec = parse_sweep_spec(
+      json::parse(R"({"forwarders": ["direct"], "rates": [0, "ndr", 20000], "tester": "fast"})"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  const auto cells = expand_cells(*spec);
+  ASSERT_EQ(cells.size(), 3u);
+  EXPECT_EQ(cells[0].tester, Tester::fast);  // saturation
+  EXPECT_EQ(cells[1].tester, Tester::fast);  // NDR
+  EXPECT_EQ(cells[2].tester, Tester::full);  // paced: the full sink measures latency
+  EXPECT_NE(cells[0].id(), expand_cells(*parse_sweep_spec(json::parse(
+                                            R"({"forwarders": ["direct"], "rates": [0]})")))[0]
+                               .id());
+  EXPECT_EQ(to_json(cells[0])["tester"], "fast");
+  EXPECT_EQ(to_json(cells[2])["tester"], "full");
+}
+
+TEST(BenchSpec, TesterErrorsNameTheField) {
+  for (const char* text : {R"({"forwarders": ["direct"], "tester": "quick"})",
+                           R"({"forwarders": ["direct"], "tester": true})"}) {
+    auto spec = parse_sweep_spec(json::parse(text));
+    ASSERT_FALSE(spec) << text;
+    EXPECT_NE(spec.error().to_string().find("tester"), std::string::npos)
+        << spec.error().to_string();
+  }
+}
+
 }  // namespace
 }  // namespace mrelay::harness

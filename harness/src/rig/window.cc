@@ -3,34 +3,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "common/process.h"
 #include "rig/proc.h"
 
 namespace mrelay::harness {
-
-WindowSample take_window_sample(const SampleTargets& targets) {
-  WindowSample sample;
-  sample.when = std::chrono::steady_clock::now();
-  for (const auto& [role, pid] : targets.cpu) {
-    if (auto ticks = process_ticks(pid)) {
-      sample.ticks[role] = *ticks;
-    }
-  }
-  if (auto stat = read_text_file("/proc/stat")) {
-    if (auto core = parse_core_ticks(*stat, targets.relay_cpu)) {
-      sample.relay_core = *core;
-    }
-  }
-  for (const auto& [role, pid] : targets.snmp) {
-    if (auto snmp = namespace_snmp(pid)) {
-      sample.snmp[role] = *snmp;
-    }
-  }
-  if (targets.switches > 0) {
-    sample.proc_switches = proc_context_switches(targets.switches);
-  }
-  return sample;
-}
 
 void add_window_deltas(const WindowSample& start, const WindowSample& end, WindowObservation& obs) {
   const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
@@ -45,6 +23,16 @@ void add_window_deltas(const WindowSample& start, const WindowSample& end, Windo
         static_cast<double>(end.relay_core->busy - start.relay_core->busy) / tick;
     obs.kernel_core_kernel_s =
         static_cast<double>(end.relay_core->kernel - start.relay_core->kernel) / tick;
+    const double wall_s = std::chrono::duration<double>(end.when - start.when).count();
+    auto seconds = [tick](uint64_t from, uint64_t to) {
+      return static_cast<double>(to - from) / tick;
+    };
+    const double relay_user_s = start.relay_user_ticks && end.relay_user_ticks
+                                    ? seconds(*start.relay_user_ticks, *end.relay_user_ticks)
+                                    : 0.0;
+    obs.forwarder_core_work_s = forwarding_work_s(
+        wall_s, seconds(start.relay_core->idle, end.relay_core->idle),
+        seconds(start.relay_core->user, end.relay_core->user), relay_user_s);
   }
   for (const auto& [role, values] : end.snmp) {
     auto before = start.snmp.find(role);
@@ -57,6 +45,9 @@ void add_window_deltas(const WindowSample& start, const WindowSample& end, Windo
       delta[name] = value - (b == before->second.end() ? 0 : b->second);
     }
     obs.snmp_delta[role] = delta;
+  }
+  if (start.relay_runtime_ns && end.relay_runtime_ns) {
+    obs.forwarder_runtime_s = static_cast<double>(*end.relay_runtime_ns - *start.relay_runtime_ns) / 1e9;
   }
   if (!obs.context_switches && start.proc_switches && end.proc_switches) {
     obs.context_switches = *end.proc_switches - *start.proc_switches;

@@ -10,9 +10,22 @@
 // exactly --batch packets back to back, one sendmmsg, every time). `sent` counts what
 // the kernel accepted; a packet whose send failed is not retried (its sequence number is used,
 // so the sink sees a gap) and is counted under its errno.
+//
+// --gso N is the fast tester's generator: runs of up to N consecutive datagrams to one group
+// leave as ONE send with UDP_SEGMENT (the batch's slots are contiguous, so a run is one
+// iovec), and the kernel cuts the run into datagrams once per send instead of building each
+// datagram through the stack. Every datagram keeps its own header, stream and sequence
+// number. For fast-tester cells the rig turns tx-udp-segmentation off on the generator's veth
+// (mrelay-netns up --source-tx-udp-segmentation off), so the kernel segments in software
+// before the device and the wire carries ordinary datagrams, not one super-packet. Why not an
+// AF_PACKET TX ring (TPACKET_V2, PACKET_QDISC_BYPASS), the other way to hand the kernel many
+// datagrams per call: measured on the same veth with the same stamping, the ring reached about
+// a third of --gso 64's rate (tpacket_snd still builds an skb per frame and the send waits
+// for the ring to drain), so it was not kept.
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +35,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -41,6 +55,11 @@ using mrelay::harness::monotonic_ns;
 constexpr uint64_t kMaxPayload = 65507;
 // sendmmsg takes at most UIO_MAXIOV (1024) messages per call.
 constexpr uint64_t kMaxBatch = 1024;
+// Datagrams per UDP_SEGMENT send: the kernel's UDP_MAX_SEGMENTS is 64 on older kernels (128
+// since 6.x); 64 works on every kernel with UDP GSO.
+constexpr uint64_t kMaxGsoSegments = 64;
+// UDP header bytes: a GSO run's total (segments x size + 8) must stay an IPv4 datagram.
+constexpr uint64_t kUdpHeaderBytes = 8;
 // The pacer sleeps until this long before a token is due and spins the rest: a sleep wakes
 // a few to tens of us late even with 1 ns timer slack, and with --batch 1 the bucket holds a
 // single token, so every late wake-up would be rate lost for good (measured: --rate 10000
@@ -69,6 +88,7 @@ struct Options {
   // packets received with TTL > 1 and decrement it, so a chain of relays needs one per hop.
   uint64_t ttl = 64;
   uint64_t sndbuf = 0;
+  uint64_t gso = 1;  // datagrams per UDP_SEGMENT send; 1 = one message per datagram
   std::optional<uint64_t> cpu;
   bool json = false;
   bool help = false;
@@ -102,6 +122,13 @@ kernel accepted.
   --ttl N             multicast TTL, 1..255 (default 64; a relay or router forwards only
                       TTL > 1 and decrements it per hop)
   --sndbuf BYTES      socket send buffer (SO_SNDBUFFORCE, else SO_SNDBUF); 0 = kernel default
+  --gso N             the fast tester: up to N consecutive datagrams of a batch to the same
+                      group go out as one UDP_SEGMENT send (2..64, at most 65507 / --size;
+                      each datagram still has its own header and sequence number); the
+                      interface should have tx-udp-segmentation off so the kernel sends
+                      separate datagrams (mrelay-netns up --source-tx-udp-segmentation off);
+                      --size must fit the MTU.
+                      1 = off (default 1)
   --cpu N             pin to CPU N (default: not pinned)
   --json              print one JSON object instead of text
   --help              this text
@@ -184,6 +211,10 @@ Result<Options> parse_options(int argc, const char* const* argv) {
       auto v = flags.uint_value(0, INT32_MAX);
       ok = check(v);
       options.sndbuf = v.value_or(0);
+    } else if (flags.is("--gso")) {
+      auto v = flags.uint_value(1, kMaxGsoSegments);
+      ok = check(v);
+      options.gso = v.value_or(1);
     } else if (flags.is("--cpu")) {
       auto v = flags.uint_value(0, CPU_SETSIZE - 1);
       ok = check(v);
@@ -214,6 +245,13 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   }
   if (options.streams == 0) {
     options.streams = options.groups.size();
+  }
+  if (options.gso > 1 && options.gso * options.size + kUdpHeaderBytes > 65535 - 20) {
+    return mrelay::fail("--gso", std::to_string(options.gso) + " datagrams of --size " +
+                                     std::to_string(options.size) +
+                                     " bytes exceed one IPv4 datagram (at most " +
+                                     std::to_string((65535 - 20 - kUdpHeaderBytes) / options.size) +
+                                     ")");
   }
   return options;
 }
@@ -376,7 +414,56 @@ struct SendBatch {
       messages[i].msg_hdr.msg_iovlen = 1;
       messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
     }
+    if (options.gso > 1) {
+      prepare_runs(options);
+    }
   }
+
+  // --gso: one message per run of slots; each carries UDP_SEGMENT = the datagram size.
+  void prepare_runs(const Options& options) {
+    gso = options.gso;
+    runs.resize(options.batch);
+    run_iovecs.resize(options.batch);
+    run_count.resize(options.batch);
+    run_control.resize(options.batch);
+    for (size_t i = 0; i < options.batch; ++i) {
+      msghdr& header = runs[i].msg_hdr;
+      header.msg_iov = &run_iovecs[i];
+      header.msg_iovlen = 1;
+      header.msg_namelen = sizeof(sockaddr_in);
+      header.msg_control = run_control[i].bytes;
+      header.msg_controllen = sizeof run_control[i].bytes;
+      cmsghdr* c = CMSG_FIRSTHDR(&header);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto segment = static_cast<uint16_t>(size);
+      std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+    }
+  }
+
+  // Groups slots [begin, n) into runs of at most `gso` consecutive slots to one destination;
+  // returns the number of runs (messages).
+  size_t plan_runs(size_t begin, size_t n) {
+    size_t count = 0;
+    for (size_t first = begin; first < n; ++count) {
+      void* destination = messages[first].msg_hdr.msg_name;
+      size_t length = 1;
+      while (first + length < n && length < gso &&
+             messages[first + length].msg_hdr.msg_name == destination) {
+        ++length;
+      }
+      runs[count].msg_hdr.msg_name = destination;
+      run_iovecs[count] = {slot(first), length * size};
+      run_count[count] = static_cast<uint32_t>(length);
+      first += length;
+    }
+    return count;
+  }
+
+  struct RunControl {
+    alignas(cmsghdr) uint8_t bytes[CMSG_SPACE(sizeof(uint16_t))];
+  };
 
   size_t size = 0;
   std::vector<uint8_t> buffers;
@@ -385,6 +472,12 @@ struct SendBatch {
   std::vector<mmsghdr> messages;
   std::vector<uint32_t> slot_stream;
   std::vector<uint64_t> slot_seq;
+  // --gso only: the runs of the last plan_runs() and how many slots each holds.
+  size_t gso = 1;
+  std::vector<mmsghdr> runs;
+  std::vector<iovec> run_iovecs;
+  std::vector<uint32_t> run_count;
+  std::vector<RunControl> run_control;
 };
 
 // Fills the first n slots: streams in turn, each its next sequence number, warm-up flagged.
@@ -485,6 +578,60 @@ Result<void> send_batch(const Options& options, int fd, SendBatch& batch, size_t
   return {};
 }
 
+// --gso: sends the first n slots as runs, one UDP_SEGMENT message per run, stamping the send
+// time just before each call. A refused run counts each of its datagrams against the errno.
+Result<void> send_batch_gso(const Options& /*options*/, int fd, SendBatch& batch, size_t n,
+                            bool warmup, uint64_t& failures_in_a_row, Report& report) {
+  size_t begin = 0;
+  while (begin < n) {
+    const size_t runs = batch.plan_runs(begin, n);
+    const uint64_t send_ns = monotonic_ns();
+    for (size_t i = begin; i < n; ++i) {
+      mrelay::restamp_time(batch.slot(i), batch.size, send_ns);
+    }
+    const int accepted = sendmmsg(fd, batch.runs.data(), static_cast<unsigned>(runs), 0);
+    const uint64_t after_ns = monotonic_ns();
+    report.send_ns += after_ns - send_ns;
+    ++report.syscalls;
+    if (accepted < 0) {
+      const int error = errno;
+      if (error == EINTR) {
+        if (mrelay::harness::stop_requested()) {
+          return {};
+        }
+        continue;
+      }
+      if (error == EINVAL && report.sent == 0) {
+        return mrelay::fail("--gso", "the kernel refused a UDP_SEGMENT send: --size must fit "
+                                     "the interface MTU (and the kernel must have UDP GSO)",
+                            error);
+      }
+      const uint32_t lost = batch.run_count[0];
+      report.errors += lost;
+      report.errors_by_errno[static_cast<size_t>(error) % report.errors_by_errno.size()] += lost;
+      begin += lost;
+      if (error == ENOBUFS || error == EAGAIN) {
+        sleep_until(monotonic_ns() + kQueueFullBackoffNs);
+        continue;
+      }
+      if (++failures_in_a_row >= kFailuresBeforeGivingUp) {
+        return mrelay::fail("sendmmsg", std::to_string(failures_in_a_row) +
+                                            " sends in a row failed; check --interface and routes",
+                            error);
+      }
+      continue;
+    }
+    failures_in_a_row = 0;
+    size_t slots = 0;
+    for (int r = 0; r < accepted; ++r) {
+      slots += batch.run_count[static_cast<size_t>(r)];
+    }
+    count_accepted(batch, begin, slots, warmup, send_ns, after_ns, report);
+    begin += slots;
+  }
+  return {};
+}
+
 // The send loop: paced batches until the count, the duration or a stop signal.
 Result<Report> run(const Options& options, int fd) {
   SendBatch batch(options);
@@ -515,7 +662,8 @@ Result<Report> run(const Options& options, int fd) {
     }
     const bool warmup = now < warmup_end_ns;
     stamp_batch(options, batch, n, warmup, next_stream, report);
-    if (auto sent = send_batch(options, fd, batch, n, warmup, failures_in_a_row, report); !sent) {
+    auto send = options.gso > 1 ? send_batch_gso : send_batch;
+    if (auto sent = send(options, fd, batch, n, warmup, failures_in_a_row, report); !sent) {
       return tl::unexpected(sent.error());
     }
     if (!warmup && options.rate > 0) {
@@ -566,6 +714,7 @@ nlohmann::json to_json(const Options& options, const Report& report) {
       {"offered_rate_pps", options.rate},
       {"size", options.size},
       {"batch", options.batch},
+      {"gso", options.gso},
       {"bursts", options.bursts},
       {"send_s", static_cast<double>(report.send_ns) / 1e9},
       {"send_pps", report.send_ns > 0 ? static_cast<double>(report.sent) * 1e9 /

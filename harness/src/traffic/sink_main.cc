@@ -11,7 +11,20 @@
 // exactly the socket that joined its group (no double counting across overflow sockets).
 // A stream is (arriving ifindex, destination group, port, payload stream id), so a group
 // fanned out to several interfaces gives one stream per interface.
+//
+// --count-only is the fast tester's sink: no socket, no join; a TPACKET_V3 ring on the
+// interfaces gets the first kCaptureBytes of every IPv4/UDP datagram's frame (a UDP GSO
+// super-frame whole; the kernel copies it in its receive softirq), and the sink walks whole
+// blocks of frames per wake-up, accounting stream and sequence from each datagram's payload
+// header (traffic/frame_counter.h). Same
+// received/lost/reordered/duplicated as the full mode; no checksum over the payload and no
+// latency. The frames still go up the stack, which drops them: nobody joined the group.
 #include <arpa/inet.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -35,6 +48,7 @@
 
 #include "common/program_util.h"
 #include "mrelay/payload.h"
+#include "traffic/frame_counter.h"
 #include "traffic/histogram.h"
 #include "traffic/stream_tracker.h"
 
@@ -53,6 +67,16 @@ constexpr size_t kSlotBytes = 65536;
 constexpr unsigned kMaxCallsPerTurn = 16;
 // epoll_wait timeout (ms): bounds how late the duration and idle-exit checks can fire.
 constexpr int kPollIntervalMs = 20;
+// --count-only ring: 32 blocks of 1 MiB. A block holds ~4,000 captured frames (128 bytes +
+// the ring's per-frame header), so the ring buffers ~130,000 frames: 0.1 s at 1.3 Mpps, far
+// more than the sink's scheduling gaps on its shared core.
+constexpr uint32_t kRingBlockBytes = 1u << 20;
+constexpr uint32_t kRingBlocks = 32;
+// tp_frame_size only matters for the ring's bookkeeping in V3 (frames are packed).
+constexpr uint32_t kRingFrameBytes = 2048;
+// A block the kernel is filling is handed over after this long even when not full (ms): bounds
+// how late the last frames of a run are seen (idle exit) at low rates.
+constexpr uint32_t kRingBlockTimeoutMs = 2;
 
 struct Options {
   std::vector<std::string> interfaces;
@@ -63,6 +87,7 @@ struct Options {
   uint64_t rcvbuf = 4 * 1024 * 1024;
   std::optional<uint64_t> cpu;
   std::string ready_file;
+  bool count_only = false;
   bool json = false;
   bool help = false;
 };
@@ -85,6 +110,10 @@ duplication, corruption and latency percentiles.
   --rcvbuf BYTES      socket receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF) (default 4194304)
   --cpu N             pin to CPU N (default: not pinned)
   --ready-file PATH   created once every socket is bound and joined (removed first if present)
+  --count-only        the fast tester's sink: read the head of every frame from a TPACKET_V3
+                      ring on the interfaces (needs CAP_NET_RAW) instead of joined sockets;
+                      counts and checks stream sequence numbers only (no payload checksum, no
+                      latency: latency_ns.count is 0). --rcvbuf does not apply
   --json              print one JSON object instead of text
   --help              this text
   --version           the version
@@ -134,6 +163,9 @@ Result<Options> parse_options(int argc, const char* const* argv) {
       options.cpu = cpu;
     } else if (flags.is("--ready-file")) {
       take(flags.text_value(), options.ready_file);
+    } else if (flags.is("--count-only")) {
+      ok = flags.no_value();
+      options.count_only = true;
     } else if (flags.is("--json")) {
       ok = flags.no_value();
       options.json = true;
@@ -385,6 +417,152 @@ class Receiver {
       uint8_t control_[kRecvBatch][CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(sizeof(uint32_t))]{};
 };
 
+// --count-only: the head of every IPv4/UDP frame through a TPACKET_V3 ring, accounted by
+// stream and sequence (traffic/frame_counter.h). The memory is mapped once; per frame nothing
+// is allocated (a new stream allocates once, as in the full mode).
+class RingReceiver {
+ public:
+  RingReceiver(std::vector<unsigned> ifindexes, std::vector<GroupPort> groups)
+      : ifindexes_(std::move(ifindexes)), groups_(std::move(groups)) {}
+  RingReceiver(const RingReceiver&) = delete;
+  RingReceiver& operator=(const RingReceiver&) = delete;
+  ~RingReceiver() {
+    if (ring_ != nullptr) {
+      munmap(ring_, static_cast<size_t>(kRingBlockBytes) * kRingBlocks);
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+    }
+  }
+
+  /// The socket, its filter and ring, bound to the one --interface or to all of them.
+  Result<void> open() {
+    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);  // protocol 0: nothing queued yet
+    if (fd_ < 0) {
+      return mrelay::fail_errno("--count-only: socket(AF_PACKET) (needs CAP_NET_RAW)");
+    }
+    if (auto set = configure(); !set) {
+      return set;
+    }
+    const size_t bytes = static_cast<size_t>(kRingBlockBytes) * kRingBlocks;
+    void* mapped = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (mapped == MAP_FAILED) {
+      return mrelay::fail_errno("--count-only: mmap(ring)");
+    }
+    ring_ = static_cast<uint8_t*>(mapped);
+    sockaddr_ll address{};
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_IP);
+    address.sll_ifindex = ifindexes_.size() == 1 ? static_cast<int>(ifindexes_[0]) : 0;
+    if (bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+      return mrelay::fail_errno("--count-only: bind(AF_PACKET)");
+    }
+    return {};
+  }
+
+  /// Waits up to kPollIntervalMs for a block, then walks every block the kernel handed over.
+  void drain(Totals& totals) {
+    pollfd waiter{fd_, POLLIN, 0};
+    if (!block_ready(next_block_)) {
+      poll(&waiter, 1, kPollIntervalMs);
+      ++totals.syscalls;
+    }
+    while (block_ready(next_block_)) {
+      uint8_t* block = ring_ + static_cast<size_t>(next_block_) * kRingBlockBytes;
+      const uint64_t rx_ns = monotonic_ns();
+      const size_t frames = mrelay::harness::for_each_block_frame(
+          block, [&](const mrelay::harness::RingFrame& frame) { handle(frame, rx_ns, totals); });
+      if (frames > 0) {
+        totals.last_any_rx_ns = rx_ns;
+      }
+      auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
+      __atomic_store_n(&desc->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      next_block_ = (next_block_ + 1) % kRingBlocks;
+    }
+  }
+
+  /// Frames the kernel could not put into the ring (full) since the socket was opened.
+  uint64_t kernel_drops() {
+    tpacket_stats_v3 stats{};
+    socklen_t length = sizeof stats;
+    if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &stats, &length) == 0) {
+      drops_ += stats.tp_drops;  // reading resets the kernel's counters
+    }
+    return drops_;
+  }
+
+  mrelay::harness::StreamTracker tracker;
+  mrelay::harness::Histogram latency;  // stays empty: the counting sink takes no latency
+
+ private:
+  Result<void> configure() {
+    const int version = TPACKET_V3;
+    if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &version, sizeof version) != 0) {
+      return mrelay::fail_errno("--count-only: setsockopt(PACKET_VERSION, TPACKET_V3)");
+    }
+    // Frames this namespace sends (IGMP of other programs) are not test traffic.
+    const int on = 1;
+    (void)setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on, sizeof on);
+    // IPv4/UDP only; the head of a single datagram's frame, a whole run's (frame_counter.h).
+    sock_fprog program{static_cast<unsigned short>(mrelay::harness::kSinkFilterLength),
+                       const_cast<sock_filter*>(mrelay::harness::sink_filter())};
+    if (setsockopt(fd_, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) != 0) {
+      return mrelay::fail_errno("--count-only: setsockopt(SO_ATTACH_FILTER)");
+    }
+    tpacket_req3 request{};
+    request.tp_block_size = kRingBlockBytes;
+    request.tp_block_nr = kRingBlocks;
+    request.tp_frame_size = kRingFrameBytes;
+    request.tp_frame_nr = kRingBlockBytes / kRingFrameBytes * kRingBlocks;
+    request.tp_retire_blk_tov = kRingBlockTimeoutMs;
+    if (setsockopt(fd_, SOL_PACKET, PACKET_RX_RING, &request, sizeof request) != 0) {
+      return mrelay::fail_errno("--count-only: setsockopt(PACKET_RX_RING)");
+    }
+    return {};
+  }
+
+  bool block_ready(uint32_t index) const {
+    const auto* desc =
+        reinterpret_cast<const tpacket_block_desc*>(ring_ + static_cast<size_t>(index) * kRingBlockBytes);
+    return (__atomic_load_n(&desc->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+  }
+
+  bool wanted(const mrelay::harness::TestFrame& frame) const {
+    if (std::find(ifindexes_.begin(), ifindexes_.end(), frame.key.ifindex) == ifindexes_.end()) {
+      return false;
+    }
+    return std::any_of(groups_.begin(), groups_.end(), [&](const GroupPort& g) {
+      return g.group.s_addr == frame.key.group && g.port == frame.key.port;
+    });
+  }
+
+  void handle(const mrelay::harness::RingFrame& frame, uint64_t rx_ns, Totals& totals) {
+    mrelay::harness::for_each_datagram(
+        frame.data, frame.captured, [&](mrelay::harness::TestFrame datagram) {
+          datagram.key.ifindex = frame.ifindex;
+          if (!wanted(datagram)) {
+            return;  // another group or interface: not what this sink was asked to count
+          }
+          const auto outcome = tracker.on_packet(datagram.key, datagram.check, rx_ns);
+          if (outcome == mrelay::harness::PacketOutcome::first_arrival ||
+              outcome == mrelay::harness::PacketOutcome::duplicate) {
+            if (totals.measured == 0) {
+              totals.first_rx_ns = rx_ns;
+            }
+            ++totals.measured;
+            totals.last_rx_ns = rx_ns;
+          }
+        });
+  }
+
+  std::vector<unsigned> ifindexes_;
+  std::vector<GroupPort> groups_;
+  int fd_ = -1;
+  uint8_t* ring_ = nullptr;
+  uint32_t next_block_ = 0;
+  uint64_t drops_ = 0;
+};
+
 std::string interface_name(uint32_t ifindex) {
   char name[IF_NAMESIZE] = {};
   if (ifindex != 0 && if_indextoname(ifindex, name) != nullptr) {
@@ -444,6 +622,24 @@ Totals receive(const Options& options, std::vector<RxSocket>& sockets, int epoll
   return totals;
 }
 
+// --count-only: the same exits as receive(), over the ring.
+Totals receive_ring(const Options& options, RingReceiver& ring) {
+  Totals totals;
+  totals.start_ns = monotonic_ns();
+  const uint64_t deadline_ns = totals.start_ns + static_cast<uint64_t>(options.duration_s * 1e9);
+  const auto idle_ns = static_cast<uint64_t>(options.idle_exit_s * 1e9);
+  while (!mrelay::harness::stop_requested()) {
+    ring.drain(totals);
+    const uint64_t now = monotonic_ns();
+    if (now >= deadline_ns || (options.expect != 0 && totals.measured >= options.expect) ||
+        (idle_ns != 0 && totals.measured != 0 && now - totals.last_any_rx_ns >= idle_ns)) {
+      break;
+    }
+  }
+  totals.end_ns = monotonic_ns();
+  return totals;
+}
+
 // Sums over every stream of the run.
 struct StreamSums {
   uint64_t received = 0;
@@ -455,13 +651,13 @@ struct StreamSums {
 };
 
 // One object per stream, in interface, group, port and stream order; adds each to `sums`.
-nlohmann::json streams_json(const Receiver& receiver, StreamSums& sums) {
+nlohmann::json streams_json(const mrelay::harness::StreamTracker& tracker, StreamSums& sums) {
   struct Row {
     mrelay::harness::StreamKey key;
     const mrelay::harness::StreamStats* stats;
   };
   std::vector<Row> rows;
-  for (const auto& [key, stats] : receiver.tracker.streams()) {
+  for (const auto& [key, stats] : tracker.streams()) {
     rows.push_back({key, &stats});
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
@@ -517,22 +713,31 @@ uint64_t kernel_drops(const std::vector<RxSocket>& sockets) {
   return total;
 }
 
-nlohmann::json to_json(const Receiver& receiver, const Totals& totals,
-                       const std::vector<RxSocket>& sockets) {
+// What either mode counted, for the report.
+struct Counted {
+  const mrelay::harness::StreamTracker& tracker;
+  const mrelay::harness::Histogram& latency;
+  uint64_t kernel_drops = 0;
+  size_t sockets = 0;
+  const char* mode = "full";
+};
+
+nlohmann::json to_json(const Counted& counted, const Totals& totals) {
   StreamSums sums;
-  sums.corrupted = receiver.tracker.unattributed_corrupted();
-  nlohmann::json streams = streams_json(receiver, sums);
-  const auto& h = receiver.latency;
+  sums.corrupted = counted.tracker.unattributed_corrupted();
+  nlohmann::json streams = streams_json(counted.tracker, sums);
+  const auto& h = counted.latency;
   return {{"program", "mrelay-sink"},
+          {"mode", counted.mode},
           {"received", sums.received},
           {"warmup_received", sums.warmup},
           {"corrupted", sums.corrupted},
           {"lost", sums.lost},
           {"reordered", sums.reordered},
           {"duplicated", sums.duplicated},
-          {"kernel_drops", kernel_drops(sockets)},
-          {"untracked", receiver.tracker.untracked_streams_packets()},
-          {"sockets", sockets.size()},
+          {"kernel_drops", counted.kernel_drops},
+          {"untracked", counted.tracker.untracked_streams_packets()},
+          {"sockets", counted.sockets},
           {"duration_s", static_cast<double>(totals.end_ns - totals.start_ns) / 1e9},
           {"first_rx_ns", totals.first_rx_ns},
           {"last_rx_ns", totals.last_rx_ns},
@@ -571,6 +776,70 @@ void print_text(const nlohmann::json& j) {
   }
 }
 
+void print_report(const Options& options, const nlohmann::json& j) {
+  if (options.json) {
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    print_text(j);
+  }
+}
+
+int ready_or_fail(const Options& options) {
+  mrelay::harness::install_stop_handlers();
+  if (!options.ready_file.empty()) {
+    if (auto ready = write_ready_file(options.ready_file); !ready) {
+      std::fprintf(stderr, "mrelay-sink: %s\n", ready.error().to_string().c_str());
+      return 2;
+    }
+  }
+  return 0;
+}
+
+// The full sink: joined UDP sockets, every payload checked and timed.
+int run_full(const Options& options, const std::vector<unsigned>& ifindexes) {
+  auto sockets = open_and_join(options, ifindexes);
+  if (!sockets) {
+    std::fprintf(stderr, "mrelay-sink: %s\n", sockets.error().to_string().c_str());
+    return 2;
+  }
+  const int epoll_fd = watch_sockets(*sockets);
+  if (epoll_fd < 0) {
+    return 2;
+  }
+  if (const int failed = ready_or_fail(options); failed != 0) {
+    return failed;
+  }
+  auto receiver = std::make_unique<Receiver>();
+  const Totals totals = receive(options, *sockets, epoll_fd, *receiver);
+  const nlohmann::json j =
+      to_json(Counted{receiver->tracker, receiver->latency, kernel_drops(*sockets),
+                      sockets->size(), "full"},
+              totals);
+  for (const RxSocket& socket : *sockets) {
+    close(socket.fd);
+  }
+  close(epoll_fd);
+  print_report(options, j);
+  return 0;
+}
+
+// --count-only: the ring, sequence numbers only.
+int run_count_only(const Options& options, const std::vector<unsigned>& ifindexes) {
+  auto ring = std::make_unique<RingReceiver>(ifindexes, options.groups);
+  if (auto opened = ring->open(); !opened) {
+    std::fprintf(stderr, "mrelay-sink: %s\n", opened.error().to_string().c_str());
+    return 2;
+  }
+  if (const int failed = ready_or_fail(options); failed != 0) {
+    return failed;
+  }
+  const Totals totals = receive_ring(options, *ring);
+  print_report(options,
+               to_json(Counted{ring->tracker, ring->latency, ring->kernel_drops(), 0, "count"},
+                       totals));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -604,35 +873,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto sockets = open_and_join(*options, ifindexes);
-  if (!sockets) {
-    std::fprintf(stderr, "mrelay-sink: %s\n", sockets.error().to_string().c_str());
-    return 2;
-  }
-  const int epoll_fd = watch_sockets(*sockets);
-  if (epoll_fd < 0) {
-    return 2;
-  }
-  mrelay::harness::install_stop_handlers();
-  if (!options->ready_file.empty()) {
-    if (auto ready = write_ready_file(options->ready_file); !ready) {
-      std::fprintf(stderr, "mrelay-sink: %s\n", ready.error().to_string().c_str());
-      return 2;
-    }
-  }
-
-  auto receiver = std::make_unique<Receiver>();
-  const Totals totals = receive(*options, *sockets, epoll_fd, *receiver);
-
-  const nlohmann::json j = to_json(*receiver, totals, *sockets);
-  for (const RxSocket& socket : *sockets) {
-    close(socket.fd);
-  }
-  close(epoll_fd);
-  if (options->json) {
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    print_text(j);
-  }
-  return 0;
+  return options->count_only ? run_count_only(*options, ifindexes)
+                             : run_full(*options, ifindexes);
 }

@@ -1,0 +1,23 @@
+"""`mrelay-bench cell` flags rebuilt from a record's params (bench.cell_args): the gate's
+re-runs must measure the same cell, tester included.
+
+    cd python && /usr/bin/python3 -m pytest -q tests/test_bench_args.py
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mrelay import bench  # noqa: E402
+
+
+def test_the_fast_tester_is_passed_on_and_full_is_the_default():
+    params = {"forwarder": "direct", "size": 512, "batch": 32, "fanout": 1, "rate_pps": 0,
+              "tester": "fast"}
+    args = bench.cell_args(params)
+    assert args[args.index("--tester") + 1] == "fast"
+    params["tester"] = "full"
+    assert "--tester" not in bench.cell_args(params)
+    del params["tester"]  # results from before the option
+    assert "--tester" not in bench.cell_args(params)
