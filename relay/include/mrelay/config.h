@@ -16,7 +16,8 @@
 //     "rules": [
 //       {"name": "cam1",
 //        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
-//                  "source": "10.9.9.9",             // source optional (SSM-like filter)
+//                  "source": "10.9.9.9",             // optional: source-specific join
+//                                                    // (or a list: ["10.9.9.9", "10.9.9.10"])
 //                  "vlan": 100},                     // optional: 802.1Q id on a trunk
 //        "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000,
 //                     "ttl_threshold": 1,          // optional: forward only input TTL > 1
@@ -150,7 +151,29 @@ struct Output {
   uint8_t ttl_threshold = kDefaultTtlThreshold;
 };
 
-/// input {interface, [vlan], group, port, optional source} -> outputs (any number, 64+ works).
+/// At most this many sources per rule: the kernel's default per-socket source filter limit
+/// (net.ipv4.igmp_max_msf = 10); a UDP ingress socket holds every source of its group and port.
+inline constexpr size_t kMaxRuleSources = 10;
+
+/// The sources a rule takes, in include mode: the relay joins (S,G) for each
+/// (MCAST_JOIN_SOURCE_GROUP, IGMPv3) and takes only packets from them; empty = any source, a
+/// (*,G) join. Exclude mode is not supported. A vector with two conveniences for code that
+/// shows a rule's filter: `if (rule.source)` (any source named?) and `*rule.source` (the first).
+struct SourceList : std::vector<in_addr> {
+  using std::vector<in_addr>::vector;
+  [[nodiscard]] explicit operator bool() const noexcept { return !empty(); }
+  [[nodiscard]] const in_addr& operator*() const noexcept { return front(); }
+  [[nodiscard]] bool contains(in_addr address) const noexcept {
+    for (const in_addr& source : *this) {
+      if (source.s_addr == address.s_addr) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+/// input {interface, [vlan], group, port, optional sources} -> outputs (any number, 64+ works).
 struct Rule {
   std::string name;  // unique; defaults to "rule<N>" when the config gives none
   std::string input_interface;
@@ -160,7 +183,7 @@ struct Rule {
   uint16_t vlan = 0;
   in_addr group{};  // network byte order; must be multicast
   uint16_t port = 0;
-  std::optional<in_addr> source;  // only packets from this source match, when set
+  SourceList source;  // only packets from these sources match (include mode); empty = any
   std::vector<Output> outputs;
   // Link-local groups (224.0.0.0/24: routing protocols, mDNS, IGMP) belong to one link and no
   // router forwards them; a rule whose input or output group is one is refused unless this
@@ -252,6 +275,11 @@ struct LoopbackEndpoint {
 };
 [[nodiscard]] Result<LoopbackEndpoint> parse_metrics_listen(std::string_view text,
                                                             const std::string& where);
+
+/// One line for a rule's input, as --check-config and the start-up log print it:
+/// "cam1: veth0 239.1.1.1:5000 from 10.0.0.1, 10.0.0.2 (source-specific) -> 2 outputs",
+/// "... from any source (*,G) -> 1 output"; " VLAN 100" after the interface when tagged.
+[[nodiscard]] std::string describe_rule(const Rule& rule);
 
 /// Parses "IFACE:GROUP:PORT" (the quick-form --in / --out). Errors name `flag`.
 [[nodiscard]] Result<Output> parse_endpoint(std::string_view text, std::string_view flag);

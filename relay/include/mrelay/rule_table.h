@@ -20,7 +20,7 @@ class RuleTable {
   RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& lookup);
 
   /// Index into the rules vector given at construction, or -1 when nothing matches.
-  /// A rule with a source matches only that source and wins over an any-source rule
+  /// A rule with sources matches only those sources and wins over an any-source rule
   /// for the same (ifindex, vlan, group, port). `vlan` is the frame's VLAN id, 0 untagged:
   /// a rule matches only its own VLAN. Addresses in network byte order, port host order.
   [[nodiscard]] int32_t find(unsigned ifindex, uint32_t group, uint16_t port, uint32_t source,
@@ -42,6 +42,9 @@ class RuleTable {
     int32_t rule = -1;
   };
 
+  // Installs one key of rule `index`; false when an earlier rule holds it.
+  bool insert(int32_t index, unsigned ifindex, const Rule& rule, bool any_source,
+              uint32_t source);
   [[nodiscard]] int32_t probe(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,
                               bool any_source, uint32_t source) const noexcept;
 

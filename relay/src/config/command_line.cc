@@ -264,7 +264,7 @@ Result<std::vector<Flag>> tokenize(int argc, const char* const* argv, Action& ac
 struct QuickForm {
   std::optional<Output> input;
   std::vector<Output> outputs;
-  std::optional<in_addr> source;
+  SourceList source;  // --source, repeatable
   std::optional<uint8_t> ttl;
   std::optional<uint8_t> threshold;
   bool link_local = false;
@@ -360,7 +360,10 @@ Result<bool> apply_quick_flag(const Flag& flag, QuickForm& quick) {
     if (!source) {
       return tl::unexpected(source.error());
     }
-    quick.source = *source;
+    if (quick.source.contains(*source)) {
+      return fail("--source", flag.value + " is given twice");
+    }
+    quick.source.push_back(*source);
   } else if (name == "--ttl" || name == "--ttl-threshold") {
     auto ttl = parse_in_range(name, flag.value, name == "--ttl" ? kMaxTtl : kMaxTtlThreshold);
     if (!ttl) {
@@ -489,7 +492,7 @@ Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
   }
   if (!quick.input) {
     const std::pair<bool, const char*> needs_input[] = {
-        {!quick.outputs.empty(), "--out"},        {quick.source.has_value(), "--source"},
+        {!quick.outputs.empty(), "--out"},        {!quick.source.empty(), "--source"},
         {quick.ttl.has_value(), "--ttl"},         {quick.threshold.has_value(), "--ttl-threshold"},
         {quick.link_local, "--allow-link-local"}, {quick.vlan.has_value(), "--vlan"},
     };
@@ -603,7 +606,9 @@ std::string usage_rules() {
   text += "                          rule named \"cli\" (appended to --config's rules)\n";
   text += "  --out IFACE:ADDR:PORT   quick form output: multicast group or unicast host;\n";
   text += "                          repeatable, one per output\n";
-  text += "  --source ADDR           quick form: only packets from this source. Default: any\n";
+  text += "  --source ADDR           quick form: only packets from this source, joined source-\n"
+          "                          specifically (IGMPv3); repeat for up to " +
+          std::to_string(kMaxRuleSources) + " sources. Default: any\n";
   text += "  --ttl N                 quick form: fixed TTL of every copy, 1..255. Default: none,\n";
   text += "                          each copy leaves with the received TTL - 1 (as from a\n";
   text += "                          router; earlier versions: a fixed TTL of 1). A fixed\n";

@@ -152,6 +152,31 @@ Result<void> check_source(const std::string& where, in_addr source) {
   return {};
 }
 
+// A rule's include list: 1..kMaxRuleSources unicast addresses, none twice (an empty list
+// given explicitly is refused: leaving "source" out is how a rule takes any source).
+Result<void> check_sources(const std::string& where, const SourceList& sources) {
+  if (sources.empty()) {
+    return fail(where, "empty source list (leave \"source\" out to take any source)");
+  }
+  if (sources.size() > kMaxRuleSources) {
+    return fail(where, std::to_string(sources.size()) + " sources; at most " +
+                           std::to_string(kMaxRuleSources) +
+                           " per rule (the kernel's per-socket filter limit, igmp_max_msf)");
+  }
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const std::string entry = sources.size() == 1 ? where : index_path(where, i);
+    if (auto ok = check_source(entry, sources[i]); !ok) {
+      return ok;
+    }
+    for (size_t k = 0; k < i; ++k) {
+      if (sources[k].s_addr == sources[i].s_addr) {
+        return fail(entry, address_text(sources[i]) + " is listed twice");
+      }
+    }
+  }
+  return {};
+}
+
 Result<void> check_output_address(const std::string& where, in_addr address) {
   if (is_any_or_broadcast(address)) {
     return fail(where, address_text(address) +
@@ -298,6 +323,24 @@ Result<Output> read_output(const json& value, const std::string& path) {
   return output;
 }
 
+// "source": one address or a list of them (include mode; errors name the entry).
+Result<SourceList> read_sources(const json& value, const std::string& where) {
+  SourceList sources;
+  if (!value.is_array()) {
+    in_addr address{};
+    MRELAY_ASSIGN(address, read_ipv4(value, where));
+    sources.push_back(address);
+  } else {
+    for (size_t i = 0; i < value.size(); ++i) {
+      in_addr address{};
+      MRELAY_ASSIGN(address, read_ipv4(value[i], index_path(where, i)));
+      sources.push_back(address);
+    }
+  }
+  MRELAY_TRY(check_sources(where, sources));
+  return sources;
+}
+
 Result<Rule> read_rule(const json& value, const std::string& path, size_t index) {
   MRELAY_TRY(expect_object(value, path));
   MRELAY_TRY(check_keys(value, path, {"name", "input", "outputs", "allow_link_local"}));
@@ -332,10 +375,7 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
   MRELAY_ASSIGN(field, require_key(*input, input_path, "port"));
   MRELAY_ASSIGN(rule.port, read_uint(*field, join(input_path, "port"), kPortRange));
   if (const json* source = find_key(*input, "source")) {
-    in_addr address{};
-    MRELAY_ASSIGN(address, read_ipv4(*source, join(input_path, "source")));
-    MRELAY_TRY(check_source(join(input_path, "source"), address));
-    rule.source = address;
+    MRELAY_ASSIGN(rule.source, read_sources(*source, join(input_path, "source")));
   }
   if (const json* vlan = find_key(*input, "vlan")) {
     MRELAY_ASSIGN(rule.vlan, read_uint(*vlan, join(input_path, "vlan"), kVlanRange));
@@ -735,7 +775,7 @@ Result<void> check_rule_input(const Rule& rule, const std::string& input_path, I
   MRELAY_TRY(check_link_local(join(input_path, "group"), rule.group, rule.allow_link_local));
   MRELAY_TRY(check_range(join(input_path, "port"), rule.port, kPortRange));
   if (rule.source) {
-    MRELAY_TRY(check_source(join(input_path, "source"), *rule.source));
+    MRELAY_TRY(check_sources(join(input_path, "source"), rule.source));
   }
   if (rule.vlan != 0) {
     MRELAY_TRY(check_range(join(input_path, "vlan"), rule.vlan, kVlanRange));
@@ -784,6 +824,37 @@ Result<void> check_rule_outputs(const Rule& rule, const std::string& outputs_pat
   return {};
 }
 
+// Every (interface, VLAN, group, port, source) a rule takes belongs to one rule only; a rule
+// with several sources claims one key per source. `inputs` maps each key to its first rule.
+using InputKey = std::tuple<std::string, uint16_t, uint32_t, uint16_t, bool, uint32_t>;
+Result<void> check_unique_input(const Rule& rule, size_t index, const std::string& input_path,
+                                std::map<InputKey, size_t>& inputs) {
+  std::vector<InputKey> keys;
+  if (rule.source.empty()) {
+    keys.emplace_back(rule.input_interface, rule.vlan, rule.group.s_addr, rule.port, false, 0);
+  }
+  for (const in_addr& source : rule.source) {
+    keys.emplace_back(rule.input_interface, rule.vlan, rule.group.s_addr, rule.port, true,
+                      source.s_addr);
+  }
+  for (const InputKey& key : keys) {
+    if (auto [it, inserted] = inputs.emplace(key, index); !inserted && it->second != index) {
+      std::string message = "same interface, group, port and source";
+      if (std::get<4>(key)) {
+        in_addr source{};
+        source.s_addr = std::get<5>(key);
+        message += " (" + address_text(source) + ")";
+      }
+      message += " as rules[" + std::to_string(it->second) + "]";
+      if (rule.vlan != 0) {
+        message += " on VLAN " + std::to_string(rule.vlan);
+      }
+      return fail(input_path, message);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<void> validate_config(const Config& config, const InterfaceLookup& lookup) {
@@ -796,7 +867,6 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
   MRELAY_TRY(validate_knobs(config));
   // Value of the maps: index of the first rule that used the key, for the message.
   std::map<std::string, size_t> names;
-  using InputKey = std::tuple<std::string, uint16_t, uint32_t, uint16_t, bool, uint32_t>;
   std::map<InputKey, size_t> inputs;
   for (size_t i = 0; i < config.rules.size(); ++i) {
     const Rule& rule = config.rules[i];
@@ -810,17 +880,30 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
     }
     const std::string input_path = join(path, "input");
     MRELAY_TRY(check_rule_input(rule, input_path, config.ingress, lookup));
-    const InputKey input_key{rule.input_interface,    rule.vlan,
-                             rule.group.s_addr,       rule.port,
-                             rule.source.has_value(), rule.source ? rule.source->s_addr : 0};
-    if (auto [it, inserted] = inputs.emplace(input_key, i); !inserted) {
-      return fail(input_path, "same interface, group, port and source as rules[" +
-                                  std::to_string(it->second) + "]" +
-                                  (rule.vlan != 0 ? " on VLAN " + std::to_string(rule.vlan) : ""));
-    }
+    MRELAY_TRY(check_unique_input(rule, i, input_path, inputs));
     MRELAY_TRY(check_rule_outputs(rule, join(path, "outputs"), lookup));
   }
   return check_no_loop(config.rules);
+}
+
+std::string describe_rule(const Rule& rule) {
+  std::string text = rule.name + ": " + rule.input_interface;
+  if (rule.vlan != 0) {
+    text += " VLAN " + std::to_string(rule.vlan);
+  }
+  text += " " + address_text(rule.group) + ":" + std::to_string(rule.port);
+  if (rule.source.empty()) {
+    text += " from any source (*,G)";
+  } else {
+    text += " from ";
+    for (size_t i = 0; i < rule.source.size(); ++i) {
+      text += (i == 0 ? "" : ", ") + address_text(rule.source[i]);
+    }
+    text += " (source-specific)";
+  }
+  text += " -> " + std::to_string(rule.outputs.size()) +
+          (rule.outputs.size() == 1 ? " output" : " outputs");
+  return text;
 }
 
 Result<Output> parse_endpoint(std::string_view text, std::string_view flag) {

@@ -92,6 +92,36 @@ std::vector<BadCase> bad_cases() {
        "rules[0].outputs[0].group", "not a valid destination"},
       {"source_multicast", [](json& j) { j["rules"][0]["input"]["source"] = "239.9.9.9"; },
        "rules[0].input.source", "not a unicast source"},
+      {"source_list_entry_multicast",
+       [](json& j) { j["rules"][0]["input"]["source"] = {"10.0.0.1", "239.9.9.9"}; },
+       "rules[0].input.source[1]", "not a unicast source"},
+      {"source_list_entry_not_an_address",
+       [](json& j) { j["rules"][0]["input"]["source"] = {"10.0.0.1", "10.0"}; },
+       "rules[0].input.source[1]", "not an IPv4 address"},
+      {"source_list_empty", [](json& j) { j["rules"][0]["input"]["source"] = json::array(); },
+       "rules[0].input.source", "empty source list"},
+      {"source_list_twice",
+       [](json& j) { j["rules"][0]["input"]["source"] = {"10.0.0.1", "10.0.0.2", "10.0.0.1"}; },
+       "rules[0].input.source[2]", "listed twice"},
+      {"source_list_too_long",
+       [](json& j) {
+         json sources = json::array();
+         for (int i = 1; i <= 11; ++i) {
+           sources.push_back("10.0.0." + std::to_string(i));
+         }
+         j["rules"][0]["input"]["source"] = sources;
+       },
+       "rules[0].input.source", "at most 10 per rule"},
+      {"source_lists_overlap",
+       [](json& j) {
+         j["rules"][0]["input"]["source"] = {"10.0.0.1", "10.0.0.2"};
+         json second = j["rules"][0];
+         second["name"] = "cam2";
+         second["input"]["source"] = {"10.0.0.3", "10.0.0.2"};
+         second["outputs"][0]["port"] = 6001;
+         j["rules"].push_back(second);
+       },
+       "rules[1].input", "source (10.0.0.2) as rules[0]"},
       {"input_port_0", [](json& j) { j["rules"][0]["input"]["port"] = 0; }, "rules[0].input.port",
        "must be in 1..65535"},
       {"output_port_70000", [](json& j) { j["rules"][0]["outputs"][0]["port"] = 70000; },
@@ -349,7 +379,7 @@ TEST(Config, BaseConfigIsGoodAndDefaultsApply) {
   EXPECT_EQ(rule.input_interface, "veth0");
   EXPECT_EQ(rule.group.s_addr, inet_addr("239.1.1.1"));
   EXPECT_EQ(rule.port, 5000);
-  EXPECT_FALSE(rule.source.has_value());
+  EXPECT_TRUE(rule.source.empty());
   ASSERT_EQ(rule.outputs.size(), 1u);
   EXPECT_EQ(rule.outputs[0].interface, "veth1");
   EXPECT_EQ(rule.outputs[0].address.s_addr, inet_addr("239.2.2.2"));
@@ -394,8 +424,8 @@ TEST(Config, EveryKeyWithComments) {
   EXPECT_EQ(config->stats_interval_ms, 1000u);
   EXPECT_EQ(config->stats_json_path, "/tmp/stats.json");
   const Rule& rule = config->rules.at(0);
-  ASSERT_TRUE(rule.source.has_value());
-  EXPECT_EQ(rule.source->s_addr, inet_addr("10.9.9.9"));
+  ASSERT_EQ(rule.source.size(), 1u);
+  EXPECT_EQ(rule.source[0].s_addr, inet_addr("10.9.9.9"));
   EXPECT_EQ(rule.outputs.at(0).ttl, 8);
   EXPECT_EQ(rule.outputs.at(0).ttl_threshold, 16);
   EXPECT_EQ(rule.outputs.at(1).address.s_addr, inet_addr("10.0.0.7"));  // unicast output
@@ -507,6 +537,31 @@ TEST(Config, SixtyFourOutputs) {
   ASSERT_EQ(config->rules.at(0).outputs.size(), 64u);
   EXPECT_EQ(config->rules[0].outputs[63].port, 6063);
   EXPECT_EQ(config->rules[0].outputs[63].address.s_addr, inet_addr("239.2.2.64"));
+}
+
+TEST(Config, SourceListReadsEveryAddressInOrder) {
+  json j = base_config();
+  j["rules"][0]["input"]["source"] = {"10.0.0.2", "10.0.0.1"};
+  auto config = parse_and_validate(j.dump());
+  ASSERT_TRUE(config.has_value()) << config.error().to_string();
+  const SourceList& sources = config->rules.at(0).source;
+  ASSERT_EQ(sources.size(), 2u);
+  EXPECT_EQ(sources[0].s_addr, inet_addr("10.0.0.2"));
+  EXPECT_EQ(sources[1].s_addr, inet_addr("10.0.0.1"));
+  EXPECT_TRUE(sources.contains(sources[1]));
+}
+
+TEST(Config, DescribeRuleShowsTheSourcesOrAnySource) {
+  json j = base_config();
+  auto any = parse_and_validate(j.dump());
+  ASSERT_TRUE(any.has_value()) << any.error().to_string();
+  EXPECT_NE(describe_rule(any->rules.at(0)).find("from any source (*,G)"), std::string::npos);
+  j["rules"][0]["input"]["source"] = {"10.0.0.1", "10.0.0.2"};
+  auto specific = parse_and_validate(j.dump());
+  ASSERT_TRUE(specific.has_value()) << specific.error().to_string();
+  EXPECT_NE(describe_rule(specific->rules.at(0)).find("from 10.0.0.1, 10.0.0.2 (source-specific)"),
+            std::string::npos)
+      << describe_rule(specific->rules.at(0));
 }
 
 TEST(Config, SameInputWithDifferentSourcesIsAllowed) {

@@ -41,8 +41,14 @@ json rule_object(const Rule& rule) {
   json input = {{"interface", rule.input_interface},
                 {"group", address_text(rule.group)},
                 {"port", rule.port}};
-  if (rule.source) {
+  if (rule.source.size() == 1) {
     input["source"] = address_text(*rule.source);
+  } else if (rule.source) {
+    json sources = json::array();  // several: a list, as the config takes them
+    for (const in_addr& source : rule.source) {
+      sources.push_back(address_text(source));
+    }
+    input["source"] = std::move(sources);
   }
   if (rule.vlan != 0) {
     input["vlan"] = rule.vlan;
@@ -324,6 +330,7 @@ std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan) {
   for (size_t r = 0; r < plan.config.rules.size(); ++r) {
     RuleStats rule;
     rule.name = plan.config.rules[r].name;
+    rule.sources = plan.config.rules[r].source;
     for (const auto& per_worker : plan.rule_counters) {
       rule.counters.matched_packets +=
           __atomic_load_n(&per_worker[r].matched_packets, __ATOMIC_RELAXED);
@@ -361,7 +368,12 @@ std::string format_stats_object(const RelayStats& stats) {
                          {"dropped_packets", output.counters.dropped_packets},
                          {"failed_packets", output.counters.failed_packets}});
     }
+    json sources = json::array();  // empty: any source, a (*,G) join
+    for (const in_addr& source : rule.sources) {
+      sources.push_back(address_text(source));
+    }
     rules.push_back({{"name", rule.name},
+                     {"sources", std::move(sources)},
                      {"matched_packets", rule.counters.matched_packets},
                      {"matched_bytes", rule.counters.matched_bytes},
                      {"outputs", std::move(outputs)}});

@@ -1,8 +1,10 @@
 // Building the workers' plan; see plan_build.h.
 #include "control/plan_build.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 namespace mrelay {
@@ -43,6 +45,33 @@ Result<void> add_outputs(RelayPlan& plan, const Rule& rule, const std::string& r
   return {};
 }
 
+// udp mode: the sources each endpoint joins, the union of its rules' sources, or none (a (*,G)
+// join) when one of its rules takes any source. Sorted, so equal sets compare equal.
+void set_endpoint_sources(RelayPlan& plan, const InterfaceLookup& lookup) {
+  for (IngressEndpoint& endpoint : plan.ingress) {
+    bool any_source = false;
+    SourceList sources;
+    for (const Rule& rule : plan.config.rules) {
+      if (lookup(rule.input_interface) != endpoint.ifindex ||
+          rule.group.s_addr != endpoint.group.s_addr || rule.port != endpoint.port) {
+        continue;
+      }
+      any_source = any_source || rule.source.empty();
+      for (const in_addr& source : rule.source) {
+        if (!sources.contains(source)) {
+          sources.push_back(source);
+        }
+      }
+    }
+    if (any_source) {
+      sources.clear();
+    }
+    std::sort(sources.begin(), sources.end(),
+              [](in_addr a, in_addr b) { return ntohl(a.s_addr) < ntohl(b.s_addr); });
+    endpoint.sources = std::move(sources);
+  }
+}
+
 }  // namespace
 
 Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup) {
@@ -60,12 +89,20 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
     }
     if (!has_endpoint(plan, rule, ifindex)) {
       const auto e = static_cast<uint32_t>(plan.ingress.size());
-      plan.ingress.push_back({rule.input_interface, ifindex, rule.group, rule.port,
-                              e % config.workers, static_cast<int>(e)});
+      plan.ingress.push_back({.interface = rule.input_interface,
+                              .ifindex = ifindex,
+                              .group = rule.group,
+                              .port = rule.port,
+                              .sources = {},  // set_endpoint_sources(), once every rule is seen
+                              .worker = e % config.workers,
+                              .fanout_offset = static_cast<int>(e)});
     }
     if (auto added = add_outputs(plan, rule, rule_where, lookup); !added) {
       return tl::unexpected(added.error());
     }
+  }
+  if (config.ingress == IngressMode::udp) {
+    set_endpoint_sources(plan, lookup);
   }
   plan.rule_counters.assign(config.workers, std::vector<RuleCounters>(config.rules.size()));
   plan.output_counters.assign(config.workers, std::vector<OutputCounters>(plan.outputs.size()));

@@ -383,7 +383,7 @@ void Relay::follow_ingress_interfaces(uint64_t now) {
   // The group memberships were joined on the old interface and went with it: drop them, so
   // the switch joins them again on the new one (packet ingress; udp sockets join themselves).
   for (auto it = memberships_.begin(); it != memberships_.end();) {
-    it = recreated.count(it->first.first) != 0 ? memberships_.erase(it) : std::next(it);
+    it = recreated.count(std::get<0>(it->first)) != 0 ? memberships_.erase(it) : std::next(it);
   }
   // The same rules against the new indexes: the endpoints of the re-created interfaces are
   // new (fresh sockets), everything else keeps its sockets (plan_update.h).

@@ -49,7 +49,12 @@ inline bool slot_matches(const auto& slot, unsigned ifindex, uint16_t vlan, uint
 }  // namespace
 
 RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& lookup) {
-  const size_t wanted = std::max(kMinSlots, rules.size() * 2);
+  // One slot per (rule, source): a rule naming several sources has one key for each.
+  size_t keys = 0;
+  for (const Rule& rule : rules) {
+    keys += std::max<size_t>(1, rule.source.size());
+  }
+  const size_t wanted = std::max(kMinSlots, keys * 2);
   slots_.resize(std::bit_ceil(wanted));
   mask_ = slots_.size() - 1;
 
@@ -59,33 +64,39 @@ RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& look
     if (ifindex == 0) {
       continue;  // missing interface: the rule can never match
     }
-    const bool any_source = !rule.source.has_value();
-    const uint32_t source = any_source ? 0 : rule.source->s_addr;
-    const uint16_t vlan = rule.vlan & kVlanIdMask;
-    size_t at = slot_hash(ifindex, vlan, rule.group.s_addr, rule.port, any_source, source) & mask_;
-    bool duplicate = false;
-    while (slots_[at].ifindex != 0) {
-      if (slot_matches(slots_[at], ifindex, vlan, rule.group.s_addr, rule.port, any_source,
-                       source)) {
-        duplicate = true;  // validate_config() rejects these; the first rule keeps the key
-        break;
-      }
-      at = (at + 1) & mask_;
+    bool installed = false;
+    if (rule.source.empty()) {
+      installed = insert(static_cast<int32_t>(index), ifindex, rule, /*any_source=*/true, 0);
     }
-    if (duplicate) {
-      continue;
+    for (const in_addr& source : rule.source) {
+      installed = insert(static_cast<int32_t>(index), ifindex, rule, false, source.s_addr) ||
+                  installed;
     }
-    Slot& slot = slots_[at];
-    slot.ifindex = ifindex;
-    slot.group = rule.group.s_addr;
-    slot.source = source;
-    slot.port = rule.port;
-    slot.vlan = vlan;
-    slot.any_source = any_source ? 1 : 0;
-    slot.rule = static_cast<int32_t>(index);
-    ++rule_count_;
-    has_source_rules_ = has_source_rules_ || !any_source;
+    rule_count_ += installed ? 1 : 0;
   }
+}
+
+bool RuleTable::insert(int32_t index, unsigned ifindex, const Rule& rule, bool any_source,
+                       uint32_t source) {
+  const uint16_t vlan = rule.vlan & kVlanIdMask;
+  size_t at = slot_hash(ifindex, vlan, rule.group.s_addr, rule.port, any_source, source) & mask_;
+  while (slots_[at].ifindex != 0) {
+    if (slot_matches(slots_[at], ifindex, vlan, rule.group.s_addr, rule.port, any_source,
+                     source)) {
+      return false;  // validate_config() rejects these; the first rule keeps the key
+    }
+    at = (at + 1) & mask_;
+  }
+  Slot& slot = slots_[at];
+  slot.ifindex = ifindex;
+  slot.group = rule.group.s_addr;
+  slot.source = source;
+  slot.port = rule.port;
+  slot.vlan = vlan;
+  slot.any_source = any_source ? 1 : 0;
+  slot.rule = index;
+  has_source_rules_ = has_source_rules_ || !any_source;
+  return true;
 }
 
 int32_t RuleTable::probe(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,

@@ -63,6 +63,10 @@ struct IngressEndpoint {
   unsigned ifindex = 0;
   in_addr group{};    // udp mode only
   uint16_t port = 0;  // udp mode only
+  // udp mode: the sources the socket joins source-specifically (MCAST_JOIN_SOURCE_GROUP),
+  // sorted, the union of its rules' sources; empty = a (*,G) join, as when any one of its
+  // rules takes any source. The kernel then delivers only these sources to the socket.
+  SourceList sources;
   // udp mode: the one worker that reads this endpoint (a multicast datagram reaches every
   // socket on its port). Kept across live rule changes so an endpoint never moves worker.
   uint32_t worker = 0;

@@ -39,7 +39,7 @@ Result<std::unique_ptr<Ingress>> make_ingress(const IngressEndpoint& endpoint,
   }
   if (settings.mode == IngressMode::udp) {
     auto fd = open_udp_ingress_socket(endpoint.interface, endpoint.ifindex, endpoint.group,
-                                      endpoint.port, options);
+                                      endpoint.port, endpoint.sources, options);
     if (!fd) {
       return tl::unexpected(fd.error());
     }
