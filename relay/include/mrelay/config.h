@@ -8,7 +8,7 @@
 //   {
 //     "ingress": "packet",                       // "packet" | "udp"
 //     "egress": {"backend": "gso", "queue_depth": 1024, "batch": 64, "sndbuf": 4194304},
-//     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192,
+//     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192, "buffer_size": 0,
 //     "stats_interval_ms": 0, "user": "nobody", "group": "nogroup",
 //     "control_socket": "/run/mrelay/control.sock", "state_file": "/var/lib/mrelay/state.json",
 //     "metrics_listen": "127.0.0.1:9477", "control_group": "mrelay-admin",
@@ -127,9 +127,34 @@ inline constexpr uint32_t kDefaultSndbuf = 4u << 20;
 // SO_RCVBUF (or packet ring size) in bytes for ingress sockets, 0 = kernel default. On veth
 // the receive buffer decides loss; 4 MiB rides out scheduling gaps of a few ms at 500k pps.
 inline constexpr uint32_t kDefaultRcvbuf = 4u << 20;
-// Packet buffers per worker, allocated at start. Each holds one frame of up to 2048 bytes
-// (MTU 1500 + headers); 8192 covers a full batch per output in flight at fanout 64.
+// Packet buffers per worker, allocated at start, each of the pool's buffer size (below);
+// 8192 covers a full batch per output in flight at fanout 64.
 inline constexpr uint32_t kDefaultPoolBuffers = 8192;
+
+// Packet buffer size (JSON "buffer_size", --buffer-size): 0, the default, sizes the buffers for
+// the largest MTU among the ingress interfaces at start (buffer_size_for_mtu); a number fixes
+// it, kMinBufferSize..kMaxBufferSize bytes. A buffer holds one datagram, or on the packet
+// recvmmsg path one whole frame behind its virtio_net_hdr, so it needs the MTU plus
+// kBufferFrameOverhead: 10 (virtio_net_hdr) + 14 (Ethernet) + 8 (two VLAN tags).
+inline constexpr uint32_t kBufferFrameOverhead = 32;
+inline constexpr uint32_t kMinBufferSize = 2048;  // MTU 1500 with room, as before
+// The largest MTU a buffer is sized for: loopback's 65536, which carries 64 KiB datagrams.
+inline constexpr uint32_t kMaxBufferMtu = 65536;
+
+/// The buffer size for an ingress MTU: MTU + kBufferFrameOverhead rounded up to 64 bytes (a
+/// cache line), at least kMinBufferSize; MTUs above kMaxBufferMtu count as kMaxBufferMtu.
+/// 1500 -> 2048, 9000 -> 9088, 65536 -> 65600.
+[[nodiscard]] constexpr uint32_t buffer_size_for_mtu(uint32_t mtu) {
+  const uint32_t capped = mtu > kMaxBufferMtu ? kMaxBufferMtu : mtu;
+  const uint32_t size = (capped + kBufferFrameOverhead + 63) / 64 * 64;
+  return size < kMinBufferSize ? kMinBufferSize : size;
+}
+inline constexpr uint32_t kMaxBufferSize = buffer_size_for_mtu(kMaxBufferMtu);
+
+// The most memory one worker's pool may take: pool_buffers is lowered to fit when
+// pool_buffers x buffer size would exceed it (logged at start). 128 MiB holds the default 8192
+// buffers up to MTU 9000 (74 MiB at 9088 bytes) and 2046 buffers of 64 KiB datagrams.
+inline constexpr uint64_t kMaxPoolBytes = 128ull << 20;
 inline constexpr uint32_t kDefaultWorkers = 1;
 
 // Default per-output TTL threshold: forward packets received with TTL > 1, i.e. every packet
@@ -213,6 +238,7 @@ struct Config {
   // poll() when idle, so it does not starve the core at light load. Needs CAP_SYS_NICE.
   uint32_t rt_priority = 0;
   uint32_t pool_buffers = kDefaultPoolBuffers;
+  uint32_t buffer_size = 0;  // bytes per packet buffer; 0 = from the largest ingress MTU
   uint32_t stats_interval_ms = 0;  // 0 = no periodic stats lines
   std::string stats_json_path;     // final stats go here instead of stdout when set
   // Privilege drop after set-up (relay/src/ops/privileges.h): switch to this user (name or uid)
@@ -262,7 +288,7 @@ using InterfaceLookup = std::function<unsigned(const std::string&)>;
 [[nodiscard]] Result<void> validate_config(const Config& config, const InterfaceLookup& lookup);
 
 /// The knob range checks alone (everything except rules): queue_depth, batch, sndbuf, rcvbuf,
-/// workers, cpus, pool_buffers, stats_interval_ms. validate_config() calls it; the command
+/// workers, cpus, pool_buffers, buffer_size, stats_interval_ms. validate_config() calls it; the command
 /// line calls it too so a flag and a JSON key give the same message. `where` is the JSON path
 /// ("egress.batch", "cpus[2]").
 [[nodiscard]] Result<void> validate_knobs(const Config& config);

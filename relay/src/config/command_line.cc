@@ -51,6 +51,7 @@ constexpr std::array kFlags = {
     FlagSpec{"--workers", "", true},
     FlagSpec{"--cpus", "", true},
     FlagSpec{"--pool-buffers", "", true},
+    FlagSpec{"--buffer-size", "", true},
     FlagSpec{"--stats-interval", "", true},
     FlagSpec{"--stats-json", "", true},
     FlagSpec{"--control-socket", "", true},
@@ -86,6 +87,7 @@ constexpr std::array kKnobFlags = {
     KnobFlag{"cpus", "--cpus"},
     KnobFlag{"rt_priority", "--rt-priority"},
     KnobFlag{"pool_buffers", "--pool-buffers"},
+    KnobFlag{"buffer_size", "--buffer-size"},
     KnobFlag{"stats_interval_ms", "--stats-interval"},
     KnobFlag{"metrics_listen", "--metrics-listen"},
 };
@@ -414,6 +416,7 @@ uint32_t* number_target(std::string_view name, Config& config) {
       {"--workers", &config.workers},
       {"--rt-priority", &config.rt_priority},
       {"--pool-buffers", &config.pool_buffers},
+      {"--buffer-size", &config.buffer_size},
       {"--stats-interval", &config.stats_interval_ms},
   };
   for (const auto& [flag, target] : targets) {
@@ -662,8 +665,13 @@ std::string usage_data_plane(const Config& defaults) {
   text += "  --rt-priority N         SCHED_FIFO priority 1..99 of the workers, 0 = normal; keeps\n";
   text += "                          a pinned worker from waiting behind other tasks on its core\n";
   text += "                          (needs CAP_SYS_NICE). Default: 0\n";
-  text += "  --pool-buffers N        packet buffers (2 KiB each) per worker, 64..1048576.\n";
-  text += "                          Default: " + std::to_string(defaults.pool_buffers) + "\n\n";
+  text += "  --pool-buffers N        packet buffers per worker, 64..1048576, lowered to fit " +
+          std::to_string(kMaxPoolBytes >> 20) + " MiB.\n";
+  text += "                          Default: " + std::to_string(defaults.pool_buffers) + "\n";
+  text += "  --buffer-size BYTES     bytes per packet buffer, " + std::to_string(kMinBufferSize) +
+          ".." + std::to_string(kMaxBufferSize) + "; 0 = the largest\n";
+  text += "                          ingress MTU + " + std::to_string(kBufferFrameOverhead) +
+          " (MTU 9000: 9088). Default: 0\n\n";
   return text;
 }
 

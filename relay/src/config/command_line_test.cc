@@ -315,6 +315,7 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--rcvbuf", "8G"}, "--rcvbuf", "too large"},
       {{QUICK, "--workers", "0"}, "--workers", "must be in 1..64"},
       {{QUICK, "--pool-buffers", "10"}, "--pool-buffers", "must be in 64..1048576"},
+      {{QUICK, "--buffer-size", "100"}, "--buffer-size", "2048..65600 bytes (got 100)"},
       {{QUICK, "--rt-priority", "100"}, "--rt-priority", "must be in 0..99"},
       {{QUICK, "--stats-interval", "1h"}, "--stats-interval", "not a number"},
       {{QUICK, "--cpus", "3-1"}, "--cpus", "not a CPU list"},

@@ -51,6 +51,7 @@ constexpr Range kRtPriorityRange{0, 99};
 // Buffers per worker: below 64 a single batch can exhaust the pool; 1 Mi buffers x 2 KiB is
 // already 2 GiB per worker.
 constexpr Range kPoolBuffersRange{64, 1u << 20};
+constexpr Range kBufferSizeRange{0, kMaxBufferSize};
 // Periodic stats in ms; more than an hour between lines is almost certainly a unit mistake.
 constexpr Range kStatsIntervalRange{0, 3'600'000};
 constexpr Range kTtlRange{1, 255};
@@ -84,6 +85,18 @@ bool in_range(uint64_t value, const Range& range) {
 Result<void> check_range(const std::string& where, uint64_t value, const Range& range) {
   if (!in_range(value, range)) {
     return fail(where, range_message(range) + " (got " + std::to_string(value) + ")");
+  }
+  return {};
+}
+
+
+// buffer_size: 0 (from the ingress MTU) or kMinBufferSize..kMaxBufferSize bytes.
+Result<void> check_buffer_size(uint32_t size) {
+  if (size != 0 && (size < kMinBufferSize || size > kMaxBufferSize)) {
+    return fail("buffer_size", "must be 0 (from the largest ingress MTU) or " +
+                                   std::to_string(kMinBufferSize) + ".." +
+                                   std::to_string(kMaxBufferSize) + " bytes (got " +
+                                   std::to_string(size) + ")");
   }
   return {};
 }
@@ -436,6 +449,10 @@ Result<void> read_knobs(const json& root, Config& config) {
   if (const json* pool = find_key(root, "pool_buffers")) {
     MRELAY_ASSIGN(config.pool_buffers, read_uint(*pool, "pool_buffers", kPoolBuffersRange));
   }
+  if (const json* size = find_key(root, "buffer_size")) {
+    MRELAY_ASSIGN(config.buffer_size, read_uint(*size, "buffer_size", kBufferSizeRange));
+    MRELAY_TRY(check_buffer_size(config.buffer_size));
+  }
   if (const json* interval = find_key(root, "stats_interval_ms")) {
     MRELAY_ASSIGN(config.stats_interval_ms,
                   read_uint(*interval, "stats_interval_ms", kStatsIntervalRange));
@@ -465,7 +482,7 @@ Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
   MRELAY_TRY(
       check_keys(root, "",
-                 {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
+                 {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers", "buffer_size",
                   "stats_interval_ms", "stats_json", "user", "group", "control_socket",
                   "state_file", "metrics_listen", "control_group", "control_read_group", "rules"}));
   Config config;
@@ -752,6 +769,7 @@ Result<void> validate_knobs(const Config& config) {
   }
   MRELAY_TRY(check_range("rt_priority", config.rt_priority, kRtPriorityRange));
   MRELAY_TRY(check_range("pool_buffers", config.pool_buffers, kPoolBuffersRange));
+  MRELAY_TRY(check_buffer_size(config.buffer_size));
   MRELAY_TRY(check_range("stats_interval_ms", config.stats_interval_ms, kStatsIntervalRange));
   return {};
 }

@@ -447,6 +447,8 @@ constexpr PrometheusName kPrometheusNames[] = {
     {"drop_cancelled", "mrelay_packets_dropped_total", "reason", "cancelled"},
     {"rx_truncated", "mrelay_packets_dropped_total", "reason", "rx_truncated"},
     {"rx_oversize", "mrelay_packets_dropped_total", "reason", "rx_oversize"},
+    {"drop_too_big", "mrelay_packets_dropped_total", "reason", "too_big"},
+    {"tx_fragmented", "mrelay_sent_fragmented_packets_total", "", ""},
     {"syscalls", "mrelay_syscalls_total", "", ""},
     {"batches", "mrelay_egress_batches_total", "", ""},
     {"uring_sq_full", "mrelay_uring_sq_full_events_total", "", ""},

@@ -2,10 +2,16 @@
 #include "control/plan_build.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
+
+#include "common/unique_fd.h"
 
 namespace mrelay {
 namespace {
@@ -72,6 +78,36 @@ void set_endpoint_sources(RelayPlan& plan, const InterfaceLookup& lookup) {
   }
 }
 
+// The interface's MTU (SIOCGIFMTU), 0 when it cannot be read.
+uint32_t interface_mtu(const std::string& name) {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq request{};
+  if (!fd || name.size() >= IFNAMSIZ) {
+    return 0;
+  }
+  std::memcpy(request.ifr_name, name.data(), name.size());
+  if (::ioctl(fd.get(), SIOCGIFMTU, &request) != 0 || request.ifr_mtu <= 0) {
+    return 0;
+  }
+  return static_cast<uint32_t>(request.ifr_mtu);
+}
+
+// The workers' pools: buffer_size when configured, else sized for the largest ingress MTU.
+void size_plan_pool(RelayPlan& plan) {
+  uint32_t size = plan.config.buffer_size;
+  if (size == 0) {
+    for (const Rule& rule : plan.config.rules) {
+      const uint32_t mtu = interface_mtu(rule.input_interface);
+      if (mtu > plan.pool_mtu) {
+        plan.pool_mtu = mtu;
+        plan.pool_mtu_interface = rule.input_interface;
+      }
+    }
+    size = buffer_size_for_mtu(plan.pool_mtu);
+  }
+  plan.pool = size_pool(plan.config.pool_buffers, size);
+}
+
 }  // namespace
 
 Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup) {
@@ -104,6 +140,7 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
   if (config.ingress == IngressMode::udp) {
     set_endpoint_sources(plan, lookup);
   }
+  size_plan_pool(plan);
   plan.rule_counters.assign(config.workers, std::vector<RuleCounters>(config.rules.size()));
   plan.output_counters.assign(config.workers, std::vector<OutputCounters>(plan.outputs.size()));
   plan.rule_previous.assign(config.rules.size(), -1);

@@ -105,6 +105,9 @@ Result<std::shared_ptr<RelayPlan>> build_next_plan(const RelayPlan& current, con
   // Knobs that shape the workers cannot change on a running relay: keep the running ones.
   plan->backend = current.backend;
   plan->fanout_id = current.fanout_id;
+  plan->pool = current.pool;  // the workers' pools were allocated at start
+  plan->pool_mtu = current.pool_mtu;
+  plan->pool_mtu_interface = current.pool_mtu_interface;
 
   // Ingress: persisting endpoints keep worker and fanout group; new ones are spread.
   const uint32_t workers = current.config.workers;

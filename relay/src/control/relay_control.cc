@@ -61,6 +61,7 @@ std::vector<std::string> fixed_knob_changes(const Config& running, const Config&
   check(running.workers != next.workers, "workers");
   check(running.cpus != next.cpus, "cpus");
   check(running.pool_buffers != next.pool_buffers, "pool_buffers");
+  check(running.buffer_size != next.buffer_size, "buffer_size");
   check(running.stats_interval_ms != next.stats_interval_ms, "stats_interval_ms");
   check(running.stats_json_path != next.stats_json_path, "stats_json");
   check(running.control_socket != next.control_socket, "control_socket");

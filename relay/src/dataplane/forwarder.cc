@@ -132,8 +132,8 @@ void Forwarder::copy_and_send(int32_t rule, const UdpView& view) noexcept {
   for (uint32_t i = 0; i < datagrams; ++i) {
     const uint32_t offset = i * step;
     const uint32_t len = std::min(step, view.payload_len - offset);
-    if (len > BufferPool::kBufferSize) {
-      ++counters_.rx_oversize;  // a jumbo datagram: read whole, but no buffer holds it
+    if (len > pool_->buffer_size()) {
+      ++counters_.rx_oversize;  // read whole, but larger than a packet buffer (buffer_size)
       continue;
     }
     PacketBuffer* buffer = pool_->acquire();

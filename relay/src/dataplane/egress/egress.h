@@ -32,6 +32,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/unique_fd.h"
 #include "dataplane/buffer_pool.h"
@@ -80,6 +81,12 @@ struct OutputSocketOptions {
 [[nodiscard]] Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
                                                   const OutputSocketOptions& options,
                                                   const std::string& where);
+
+/// Per output: the largest UDP payload one IPv4 packet carries on the output socket's path
+/// (IP_MTU - 28: the interface MTU for a multicast output); UINT32_MAX when the socket does
+/// not say. A larger copy is fragmented by the kernel on the socket backends (counted in
+/// tx_fragmented) and dropped by the packet backend, which builds whole frames (drop_too_big).
+[[nodiscard]] std::vector<uint32_t> output_payload_limits(std::span<const int> fds);
 
 /// Effective send buffer of a socket in bytes as the kernel reports it (doubled value).
 [[nodiscard]] int socket_sndbuf(int fd);

@@ -17,7 +17,10 @@ namespace {
 class SendEgress final : public Egress {
  public:
   SendEgress(std::span<const int> fds, WorkerCounters& counters)
-      : fds_(fds), counters_(counters), socket_ttls_(fds.size()) {
+      : fds_(fds),
+        counters_(counters),
+        socket_ttls_(fds.size()),
+        payload_limits_(output_payload_limits(fds)) {
     for (size_t o = 0; o < fds.size(); ++o) {
       socket_ttls_[o] = output_socket_ttl(fds[o]);
     }
@@ -34,6 +37,9 @@ class SendEgress final : public Egress {
     }
     ++counters_.tx_packets;
     counters_.tx_bytes += len;
+    if (len > payload_limits_[output]) {
+      ++counters_.tx_fragmented;  // sent as IPv4 fragments by the kernel
+    }
     // The copy is complete on return: no reference to take or release.
     return true;
   }
@@ -58,6 +64,7 @@ class SendEgress final : public Egress {
   std::span<const int> fds_;
   WorkerCounters& counters_;
   std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
+  std::vector<uint32_t> payload_limits_;  // per output: larger copies leave as fragments
 };
 
 }  // namespace

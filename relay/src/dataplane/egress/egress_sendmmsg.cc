@@ -92,6 +92,7 @@ class SendmmsgEgress final : public Egress {
         dirty_(reserved_list(fds.size())),
         is_dirty_(fds.size(), false),
         largest_segment_(largest_segments(fds, gso)),
+        payload_limits_(output_payload_limits(fds)),
         socket_ttls_(socket_ttls(fds)) {}
 
   ~SendmmsgEgress() override { drain(0); }
@@ -104,6 +105,9 @@ class SendmmsgEgress final : public Egress {
     buffers_[slot] = buffer;
     ttls_[slot] = ttl;
     pool_.retain(buffer);
+    if (len > payload_limits_[output]) {
+      ++counters_.tx_fragmented;  // goes alone, not in a GSO run; the kernel fragments it
+    }
     if (++queued_[output] == batch_) {
       flush_output(output);
     } else if (!is_dirty_[output]) {
@@ -276,6 +280,7 @@ class SendmmsgEgress final : public Egress {
   // Per output: the largest copy that may join a GSO run (path MTU - 28 bytes); 0 without
   // GSO and once the output's path refused a GSO send.
   std::vector<uint32_t> largest_segment_;
+  std::vector<uint32_t> payload_limits_;  // per output: larger copies leave as fragments
   std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
 };
 

@@ -46,7 +46,8 @@ class UringEgress final : public Egress {
         counters_(counters),
         slots_(options.queue_depth),
         free_slots_(options.queue_depth),
-        socket_ttls_(fds.size()) {
+        socket_ttls_(fds.size()),
+        payload_limits_(output_payload_limits(fds)) {
     for (uint32_t i = 0; i < depth_; ++i) {
       free_slots_[i] = depth_ - 1 - i;
     }
@@ -133,6 +134,9 @@ class UringEgress final : public Egress {
     const uint32_t slot = free_slots_[--free_top_];
     Slot& entry = slots_[slot];
     entry.buffer = buffer;
+    if (len > payload_limits_[output]) {
+      ++counters_.tx_fragmented;  // the kernel sends it as IPv4 fragments
+    }
     entry.len = len;
     entry.output = output;
     pool_.retain(buffer);
@@ -287,6 +291,7 @@ class UringEgress final : public Egress {
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;  // stack of free slot indices
   std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
+  std::vector<uint32_t> payload_limits_;  // per output: larger copies leave as fragments
   uint32_t free_top_ = 0;
   std::string notes_;
 };

@@ -97,6 +97,20 @@ Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
   return fd;
 }
 
+std::vector<uint32_t> output_payload_limits(std::span<const int> fds) {
+  constexpr int kIpv4UdpHeaders = 28;
+  std::vector<uint32_t> limits(fds.size(), UINT32_MAX);
+  for (size_t output = 0; output < fds.size(); ++output) {
+    int mtu = 0;
+    socklen_t length = sizeof mtu;
+    if (::getsockopt(fds[output], IPPROTO_IP, IP_MTU, &mtu, &length) == 0 &&
+        mtu > kIpv4UdpHeaders) {
+      limits[output] = static_cast<uint32_t>(mtu - kIpv4UdpHeaders);
+    }
+  }
+  return limits;
+}
+
 int socket_sndbuf(int fd) {
   int bytes = 0;
   socklen_t size = sizeof bytes;

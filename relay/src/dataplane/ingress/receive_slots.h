@@ -36,8 +36,9 @@ class ReceiveSlots {
   static constexpr size_t kCopyBufferSize = kVnetHeaderSize + kMaxIngressFrame;
 
   /// `link_layer`: the sockets are packet sockets (sources are sockaddr_ll, and a ring's long
-  /// frames need the copy buffer); otherwise UDP sockets (sockaddr_in sources).
-  explicit ReceiveSlots(bool link_layer);
+  /// frames need the copy buffer); otherwise UDP sockets (sockaddr_in sources). `buffer_size`:
+  /// the pool's (BufferPool::buffer_size()), the most one slot reads.
+  explicit ReceiveSlots(bool link_layer, uint32_t buffer_size = BufferPool::kDefaultBufferSize);
   ReceiveSlots(const ReceiveSlots&) = delete;
   ReceiveSlots& operator=(const ReceiveSlots&) = delete;
 
@@ -64,6 +65,7 @@ class ReceiveSlots {
 
  private:
   const bool link_layer_;
+  const uint32_t buffer_size_;
   std::vector<PacketBuffer*> buffers_;
   std::unique_ptr<uint8_t[]> scratch_;
   std::vector<mmsghdr> messages_;
