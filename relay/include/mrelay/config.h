@@ -174,6 +174,9 @@ struct Output {
   // Forward only packets received with a TTL above this (JSON "ttl_threshold",
   // --ttl-threshold), 1..254: the kernel's per-VIF threshold, to keep scoped traffic in.
   uint8_t ttl_threshold = kDefaultTtlThreshold;
+  // An IPv6 destination instead (then `address` is 0.0.0.0): parsed and validated, not yet
+  // relayed (build_plan refuses it; docs/operations.md, "IPv6").
+  std::optional<in6_addr> address6;
 };
 
 /// At most this many sources per rule: the kernel's default per-socket source filter limit
@@ -207,12 +210,16 @@ struct Rule {
   // a UDP socket never sees the tag (use the VLAN interface, eth0.100, instead).
   uint16_t vlan = 0;
   in_addr group{};  // network byte order; must be multicast
+  // An IPv6 input group (ff00::/8) instead (then `group` is 0.0.0.0): parsed and validated,
+  // not yet relayed (build_plan refuses it; docs/operations.md, "IPv6").
+  std::optional<in6_addr> group6;
   uint16_t port = 0;
   SourceList source;  // only packets from these sources match (include mode); empty = any
   std::vector<Output> outputs;
-  // Link-local groups (224.0.0.0/24: routing protocols, mDNS, IGMP) belong to one link and no
-  // router forwards them; a rule whose input or output group is one is refused unless this
-  // says so (JSON "allow_link_local", --allow-link-local).
+  // Link-local groups (224.0.0.0/24: routing protocols, mDNS, IGMP; IPv6 scopes 1 and 2,
+  // ff01::/16 interface-local and ff02::/16 link-local) belong to one link and no router
+  // forwards them; a rule whose input or output group is one is refused unless this says so
+  // (JSON "allow_link_local", --allow-link-local).
   bool allow_link_local = false;
 };
 
@@ -301,6 +308,12 @@ struct LoopbackEndpoint {
 };
 [[nodiscard]] Result<LoopbackEndpoint> parse_metrics_listen(std::string_view text,
                                                             const std::string& where);
+
+/// The rule's input group and an output's address as text, either family.
+[[nodiscard]] std::string input_group_text(const Rule& rule);
+[[nodiscard]] std::string output_address_text(const Output& output);
+/// Whether the rule's input or any output is IPv6.
+[[nodiscard]] bool uses_ipv6(const Rule& rule);
 
 /// One line for a rule's input, as --check-config and the start-up log print it:
 /// "cam1: veth0 239.1.1.1:5000 from 10.0.0.1, 10.0.0.2 (source-specific) -> 2 outputs",

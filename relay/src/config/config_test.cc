@@ -568,6 +568,79 @@ TEST(Config, DescribeRuleShowsTheSourcesOrAnySource) {
       << describe_rule(specific->rules.at(0));
 }
 
+// IPv6: groups in ff00::/8, scopes 1 (interface-local) and 2 (link-local) only with
+// allow_link_local, IPv6 and IPv4 outputs; errors name the field.
+TEST(Config, Ipv6GroupsAndOutputsParseAndValidate) {
+  json j = base_config();
+  j["rules"][0]["input"]["group"] = "ff3e::1:1";
+  j["rules"][0]["outputs"][0]["group"] = "ff05::2";
+  j["rules"][0]["outputs"].push_back({{"interface", "veth2"}, {"group", "239.2.2.9"}, {"port", 6001}});
+  auto config = parse_and_validate(j.dump());
+  ASSERT_TRUE(config.has_value()) << config.error().to_string();
+  const Rule& rule = config->rules.at(0);
+  ASSERT_TRUE(rule.group6.has_value());
+  EXPECT_EQ(input_group_text(rule), "ff3e::1:1");
+  EXPECT_EQ(output_address_text(rule.outputs.at(0)), "ff05::2");
+  EXPECT_FALSE(rule.outputs.at(1).address6.has_value());
+  EXPECT_TRUE(uses_ipv6(rule));
+  EXPECT_NE(describe_rule(rule).find("veth0 ff3e::1:1:5000"), std::string::npos);
+  j["rules"][0]["input"]["group"] = "ff02::fb";
+  j["rules"][0]["allow_link_local"] = true;
+  EXPECT_TRUE(parse_and_validate(j.dump()).has_value());  // said explicitly: allowed
+}
+
+TEST(Config, Ipv6ErrorsNameTheField) {
+  const struct {
+    const char* input;
+    const char* output;
+    const char* where;
+    const char* message;
+  } cases[] = {
+      {"ff02::fb", "239.2.2.2", "rules[0].input.group", "link-local multicast (ff02::/16)"},
+      {"ff01::1", "239.2.2.2", "rules[0].input.group", "interface-local multicast (ff01::/16)"},
+      {"2001:db8::1", "239.2.2.2", "rules[0].input.group", "not an IPv6 multicast group"},
+      {"ff30::1", "239.2.2.2", "rules[0].input.group", "reserved scope (0)"},
+      {"ff3e::zz", "239.2.2.2", "rules[0].input.group", "not an IPv6 address"},
+      {"ff3e::1", "ff12::1", "rules[0].outputs[0].group", "link-local multicast (ff02::/16)"},
+      {"ff3e::1", "::", "rules[0].outputs[0].group", "not a valid destination"},
+  };
+  for (const auto& c : cases) {
+    json j = base_config();
+    j["rules"][0]["input"]["group"] = c.input;
+    j["rules"][0]["outputs"][0]["group"] = c.output;
+    auto result = parse_and_validate(j.dump());
+    ASSERT_FALSE(result.has_value()) << c.input << " -> " << c.output;
+    EXPECT_EQ(result.error().where, c.where) << result.error().to_string();
+    EXPECT_NE(result.error().message.find(c.message), std::string::npos)
+        << result.error().to_string();
+  }
+  json source = base_config();
+  source["rules"][0]["input"]["group"] = "ff3e::1";
+  source["rules"][0]["input"]["source"] = "2001:db8::1";
+  auto result = parse_and_validate(source.dump());
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().where, "rules[0].input.source");
+}
+
+// Two IPv6 rules feeding each other close a loop as IPv4 ones do; the same IPv6 group on
+// another port does not.
+TEST(Config, Ipv6LoopIsRefused) {
+  json j = base_config();
+  j["rules"][0]["input"]["group"] = "ff3e::1";
+  j["rules"][0]["outputs"][0] = {{"interface", "veth1"}, {"group", "ff3e::2"}, {"port", 6000}};
+  json second = j["rules"][0];
+  second["name"] = "back";
+  second["input"] = {{"interface", "veth1"}, {"group", "ff3e::2"}, {"port", 6000}};
+  second["outputs"][0] = {{"interface", "veth0"}, {"group", "ff3e::1"}, {"port", 5000}};
+  j["rules"].push_back(second);
+  auto looped = parse_and_validate(j.dump());
+  ASSERT_FALSE(looped.has_value());
+  EXPECT_NE(looped.error().message.find("ff3e::2:6000"), std::string::npos)
+      << looped.error().to_string();
+  j["rules"][1]["outputs"][0]["port"] = 5001;
+  EXPECT_TRUE(parse_and_validate(j.dump()).has_value());
+}
+
 TEST(Config, SameInputWithDifferentSourcesIsAllowed) {
   json j = base_config();
   json specific = j["rules"][0];

@@ -34,12 +34,12 @@ std::string address_text(in_addr address) {
 }
 
 std::string output_label(const Output& output) {
-  return output.interface + ":" + address_text(output.address) + ":" + std::to_string(output.port);
+  return output.interface + ":" + output_address_text(output) + ":" + std::to_string(output.port);
 }
 
 json rule_object(const Rule& rule) {
   json input = {{"interface", rule.input_interface},
-                {"group", address_text(rule.group)},
+                {"group", input_group_text(rule)},
                 {"port", rule.port}};
   if (rule.source.size() == 1) {
     input["source"] = address_text(*rule.source);
@@ -56,7 +56,7 @@ json rule_object(const Rule& rule) {
   json outputs = json::array();
   for (const Output& output : rule.outputs) {
     json item = {{"interface", output.interface},
-                 {"group", address_text(output.address)},
+                 {"group", output_address_text(output)},
                  {"port", output.port},
                  {"ttl_threshold", output.ttl_threshold}};
     if (output.ttl) {

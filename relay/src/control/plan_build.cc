@@ -118,6 +118,11 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
   for (size_t r = 0; r < config.rules.size(); ++r) {
     const Rule& rule = config.rules[r];
     const std::string rule_where = "rules[" + std::to_string(r) + "]";
+    if (uses_ipv6(rule)) {
+      // Parsed and validated (--check-config), but the data plane relays IPv4 only so far.
+      return fail(rule_where, "IPv6 groups and outputs are not relayed yet (this build "
+                              "forwards IPv4 only; docs/operations.md, \"IPv6\")");
+    }
     const unsigned ifindex = lookup(rule.input_interface);
     if (ifindex == 0) {
       return fail(rule_where + ".input.interface",

@@ -81,6 +81,20 @@ TEST(RelayPlan, UdpEndpointJoinsTheUnionOfItsRulesSources) {
   EXPECT_TRUE(plan->ingress[1].sources.empty());  // one rule takes any source: (*,G)
 }
 
+// IPv6 rules pass validation but the data plane does not relay them yet: the plan says so.
+TEST(RelayPlan, RefusesIpv6RulesByName) {
+  Config config;
+  config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}}));
+  config.rules.push_back(make_rule("eth0", "239.1.1.2", 5000, {{"eth1", 6001}}));
+  in6_addr group{};
+  ::inet_pton(AF_INET6, "ff3e::1", &group);
+  config.rules[1].outputs[0].address6 = group;
+  auto plan = build_plan(config, fake_lookup);
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().where, "rules[1]");
+  EXPECT_NE(plan.error().message.find("IPv6"), std::string::npos);
+}
+
 TEST(RelayPlan, CarriesEachOutputsTtlSettings) {
   Config config;
   config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}, {"eth1", 6001}}));

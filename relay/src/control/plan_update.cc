@@ -3,6 +3,8 @@
 #include "control/plan_update.h"
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -13,9 +15,15 @@
 namespace mrelay {
 namespace {
 
+bool same_ipv6(const std::optional<in6_addr>& a, const std::optional<in6_addr>& b) {
+  return a.has_value() == b.has_value() &&
+         (!a || std::memcmp(a->s6_addr, b->s6_addr, sizeof a->s6_addr) == 0);
+}
+
 bool same_output(const Output& a, const Output& b) {
-  return a.interface == b.interface && a.address.s_addr == b.address.s_addr && a.port == b.port &&
-         a.ttl == b.ttl && a.ttl_threshold == b.ttl_threshold;
+  return a.interface == b.interface && a.address.s_addr == b.address.s_addr &&
+         same_ipv6(a.address6, b.address6) && a.port == b.port && a.ttl == b.ttl &&
+         a.ttl_threshold == b.ttl_threshold;
 }
 
 bool same_sources(const SourceList& a, const SourceList& b) {
@@ -56,7 +64,7 @@ std::string name_list(const std::vector<std::string>& names) {
 
 bool same_rule(const Rule& a, const Rule& b) {
   if (a.name != b.name || a.input_interface != b.input_interface || a.vlan != b.vlan ||
-      a.group.s_addr != b.group.s_addr || a.port != b.port ||
+      a.group.s_addr != b.group.s_addr || !same_ipv6(a.group6, b.group6) || a.port != b.port ||
       !same_sources(a.source, b.source) ||
       a.allow_link_local != b.allow_link_local || a.outputs.size() != b.outputs.size()) {
     return false;
