@@ -174,9 +174,9 @@ struct Output {
   // Forward only packets received with a TTL above this (JSON "ttl_threshold",
   // --ttl-threshold), 1..254: the kernel's per-VIF threshold, to keep scoped traffic in.
   uint8_t ttl_threshold = kDefaultTtlThreshold;
-  // An IPv6 destination instead (then `address` is 0.0.0.0): parsed and validated, not yet
-  // relayed (build_plan refuses it; docs/operations.md, "IPv6").
-  std::optional<in6_addr> address6;
+  // An IPv6 destination instead (then `address` is 0.0.0.0): an AF_INET6 output socket
+  // (docs/operations.md, "IPv6").
+  std::optional<in6_addr> address6{};
 };
 
 /// At most this many sources per rule: the kernel's default per-socket source filter limit
@@ -210,9 +210,9 @@ struct Rule {
   // a UDP socket never sees the tag (use the VLAN interface, eth0.100, instead).
   uint16_t vlan = 0;
   in_addr group{};  // network byte order; must be multicast
-  // An IPv6 input group (ff00::/8) instead (then `group` is 0.0.0.0): parsed and validated,
-  // not yet relayed (build_plan refuses it; docs/operations.md, "IPv6").
-  std::optional<in6_addr> group6;
+  // An IPv6 input group (ff00::/8) instead (then `group` is 0.0.0.0): udp ingress only (an
+  // AF_INET6 socket, MLD join); any source (docs/operations.md, "IPv6").
+  std::optional<in6_addr> group6{};
   uint16_t port = 0;
   SourceList source;  // only packets from these sources match (include mode); empty = any
   std::vector<Output> outputs;

@@ -18,13 +18,20 @@ namespace {
 
 // Whether `rule`'s input is read by an endpoint the plan already has: packet mode reads a
 // whole interface with one socket, udp mode one (interface, group, port) per socket.
+bool same_group(const IngressEndpoint& endpoint, const Rule& rule) {
+  if (endpoint.group6.has_value() != rule.group6.has_value()) {
+    return false;
+  }
+  return rule.group6 ? std::memcmp(endpoint.group6->s6_addr, rule.group6->s6_addr, 16) == 0
+                     : endpoint.group.s_addr == rule.group.s_addr;
+}
+
 bool has_endpoint(const RelayPlan& plan, const Rule& rule, unsigned ifindex) {
   for (const IngressEndpoint& endpoint : plan.ingress) {
     const bool same_interface = endpoint.ifindex == ifindex;
     if (plan.config.ingress == IngressMode::packet
             ? same_interface
-            : same_interface && endpoint.group.s_addr == rule.group.s_addr &&
-                  endpoint.port == rule.port) {
+            : same_interface && same_group(endpoint, rule) && endpoint.port == rule.port) {
       return true;
     }
   }
@@ -58,8 +65,8 @@ void set_endpoint_sources(RelayPlan& plan, const InterfaceLookup& lookup) {
     bool any_source = false;
     SourceList sources;
     for (const Rule& rule : plan.config.rules) {
-      if (lookup(rule.input_interface) != endpoint.ifindex ||
-          rule.group.s_addr != endpoint.group.s_addr || rule.port != endpoint.port) {
+      if (lookup(rule.input_interface) != endpoint.ifindex || !same_group(endpoint, rule) ||
+          rule.port != endpoint.port) {
         continue;
       }
       any_source = any_source || rule.source.empty();
@@ -118,10 +125,10 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
   for (size_t r = 0; r < config.rules.size(); ++r) {
     const Rule& rule = config.rules[r];
     const std::string rule_where = "rules[" + std::to_string(r) + "]";
-    if (uses_ipv6(rule)) {
-      // Parsed and validated (--check-config), but the data plane relays IPv4 only so far.
-      return fail(rule_where, "IPv6 groups and outputs are not relayed yet (this build "
-                              "forwards IPv4 only; docs/operations.md, \"IPv6\")");
+    if (rule.group6 && config.ingress == IngressMode::packet) {
+      // The packet ingress parses IPv4 frames only so far; a UDP socket takes IPv6.
+      return fail(rule_where + ".input.group", "an IPv6 group needs --ingress udp (the packet "
+                                               "ingress does not parse IPv6 yet)");
     }
     const unsigned ifindex = lookup(rule.input_interface);
     if (ifindex == 0) {
@@ -134,6 +141,7 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
                               .ifindex = ifindex,
                               .group = rule.group,
                               .port = rule.port,
+                              .group6 = rule.group6,
                               .sources = {},  // set_endpoint_sources(), once every rule is seen
                               .worker = e % config.workers,
                               .fanout_offset = static_cast<int>(e)});

@@ -81,18 +81,26 @@ TEST(RelayPlan, UdpEndpointJoinsTheUnionOfItsRulesSources) {
   EXPECT_TRUE(plan->ingress[1].sources.empty());  // one rule takes any source: (*,G)
 }
 
-// IPv6 rules pass validation but the data plane does not relay them yet: the plan says so.
-TEST(RelayPlan, RefusesIpv6RulesByName) {
+// An IPv6 input group gets its own udp endpoint (an AF_INET6 socket); the packet ingress does
+// not parse IPv6 yet, so there the plan refuses it by name.
+TEST(RelayPlan, Ipv6InputNeedsUdpIngress) {
   Config config;
   config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}}));
   config.rules.push_back(make_rule("eth0", "239.1.1.2", 5000, {{"eth1", 6001}}));
   in6_addr group{};
   ::inet_pton(AF_INET6, "ff3e::1", &group);
-  config.rules[1].outputs[0].address6 = group;
-  auto plan = build_plan(config, fake_lookup);
-  ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error().where, "rules[1]");
-  EXPECT_NE(plan.error().message.find("IPv6"), std::string::npos);
+  config.rules[1].group6 = group;
+  config.ingress = IngressMode::udp;
+  auto udp = build_plan(config, fake_lookup);
+  ASSERT_TRUE(udp) << udp.error().to_string();
+  ASSERT_EQ(udp->ingress.size(), 2u);
+  ASSERT_TRUE(udp->ingress[1].group6.has_value());
+  EXPECT_EQ(udp->table.find6(udp->ingress[1].ifindex, group, 5000), 1);
+  EXPECT_EQ(udp->table.find6(udp->ingress[1].ifindex, group, 5001), -1);
+  config.ingress = IngressMode::packet;
+  auto packet = build_plan(config, fake_lookup);
+  ASSERT_FALSE(packet);
+  EXPECT_EQ(packet.error().where, "rules[1].input.group");
 }
 
 TEST(RelayPlan, CarriesEachOutputsTtlSettings) {

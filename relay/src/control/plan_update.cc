@@ -38,7 +38,8 @@ bool same_endpoint(const IngressEndpoint& a, const IngressEndpoint& b, IngressMo
   }
   // udp mode: a socket joined to other sources is another socket (a fresh join).
   return mode == IngressMode::packet ||
-         (a.group.s_addr == b.group.s_addr && a.port == b.port && same_sources(a.sources, b.sources));
+         (a.group.s_addr == b.group.s_addr && same_ipv6(a.group6, b.group6) && a.port == b.port &&
+          same_sources(a.sources, b.sources));
 }
 
 // Indices of the endpoints worker `worker` reads, in the order of its ingress list.

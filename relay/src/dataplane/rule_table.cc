@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <cstdint>
 
 namespace mrelay {
@@ -51,8 +52,14 @@ inline bool slot_matches(const auto& slot, unsigned ifindex, uint16_t vlan, uint
 RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& lookup) {
   // One slot per (rule, source): a rule naming several sources has one key for each.
   size_t keys = 0;
+  size_t keys6 = 0;
   for (const Rule& rule : rules) {
-    keys += std::max<size_t>(1, rule.source.size());
+    keys += rule.group6 ? 0 : std::max<size_t>(1, rule.source.size());
+    keys6 += rule.group6 ? 1 : 0;
+  }
+  if (keys6 != 0) {
+    slots6_.resize(std::bit_ceil(std::max(kMinSlots, keys6 * 2)));
+    mask6_ = slots6_.size() - 1;
   }
   const size_t wanted = std::max(kMinSlots, keys * 2);
   slots_.resize(std::bit_ceil(wanted));
@@ -63,6 +70,10 @@ RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& look
     const unsigned ifindex = lookup ? lookup(rule.input_interface) : 0;
     if (ifindex == 0) {
       continue;  // missing interface: the rule can never match
+    }
+    if (rule.group6) {
+      insert6(static_cast<int32_t>(index), ifindex, rule);
+      continue;
     }
     bool installed = false;
     if (rule.source.empty()) {
@@ -97,6 +108,51 @@ bool RuleTable::insert(int32_t index, unsigned ifindex, const Rule& rule, bool a
   slot.rule = index;
   has_source_rules_ = has_source_rules_ || !any_source;
   return true;
+}
+
+namespace {
+
+size_t slot6_hash(unsigned ifindex, const in6_addr& group, uint16_t port) noexcept {
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a over the key's bytes
+  for (uint8_t byte : group.s6_addr) {
+    hash = (hash ^ byte) * 1099511628211ull;
+  }
+  hash = (hash ^ ifindex) * 1099511628211ull;
+  return static_cast<size_t>((hash ^ port) * 1099511628211ull);
+}
+
+bool same_group6(const in6_addr& a, const in6_addr& b) noexcept {
+  return std::memcmp(a.s6_addr, b.s6_addr, sizeof a.s6_addr) == 0;
+}
+
+}  // namespace
+
+void RuleTable::insert6(int32_t index, unsigned ifindex, const Rule& rule) {
+  size_t at = slot6_hash(ifindex, *rule.group6, rule.port) & mask6_;
+  while (slots6_[at].ifindex != 0) {
+    const Slot6& slot = slots6_[at];
+    if (slot.ifindex == ifindex && slot.port == rule.port && same_group6(slot.group, *rule.group6)) {
+      return;  // validate_config() rejects these; the first rule keeps the key
+    }
+    at = (at + 1) & mask6_;
+  }
+  slots6_[at] = Slot6{.ifindex = ifindex, .port = rule.port, .rule = index, .group = *rule.group6};
+  ++rule_count_;
+}
+
+int32_t RuleTable::find6(unsigned ifindex, const in6_addr& group, uint16_t port) const noexcept {
+  if (slots6_.empty()) {
+    return -1;
+  }
+  size_t at = slot6_hash(ifindex, group, port) & mask6_;
+  while (slots6_[at].ifindex != 0) {
+    const Slot6& slot = slots6_[at];
+    if (slot.ifindex == ifindex && slot.port == port && same_group6(slot.group, group)) {
+      return slot.rule;
+    }
+    at = (at + 1) & mask6_;
+  }
+  return -1;
 }
 
 int32_t RuleTable::probe(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,

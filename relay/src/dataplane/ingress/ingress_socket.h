@@ -148,6 +148,14 @@ class PacketRing {
                                                        uint16_t port, const SourceList& sources,
                                                        const IngressSocketOptions& options);
 
+/// The same for an IPv6 group: an AF_INET6 socket bound to [group]:port (scope id = the
+/// interface for an interface- or link-local group), IPV6_MULTICAST_ALL 0, IPV6_RECVHOPLIMIT,
+/// joined with MCAST_JOIN_GROUP (an MLD report on the interface). Any source.
+[[nodiscard]] Result<UniqueFd> open_udp_ingress_socket6(const std::string& interface,
+                                                        unsigned ifindex, const in6_addr& group,
+                                                        uint16_t port,
+                                                        const IngressSocketOptions& options);
+
 /// A UDP socket that joins `group` on the interface and is bound to no port, so it receives
 /// nothing: it only makes the membership visible (ip maddr, IGMP reports, NIC filters).
 /// `source` 0.0.0.0: a (*,G) join; otherwise the (S,G) join of that one source.

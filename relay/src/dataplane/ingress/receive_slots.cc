@@ -10,7 +10,7 @@ ReceiveSlots::ReceiveSlots(bool link_layer, uint32_t buffer_size)
       scratch_(new uint8_t[static_cast<size_t>(kRecvBatch) * buffer_size]),
       messages_(kRecvBatch, mmsghdr{}),
       iovecs_(kRecvBatch, iovec{}),
-      sources_(kRecvBatch, sockaddr_in{}),
+      sources_(kRecvBatch, sockaddr_in6{}),
       link_sources_(link_layer ? kRecvBatch : 0, sockaddr_ll{}),
       control_(static_cast<size_t>(kRecvBatch) * kControlSize, 0),
       // Frames longer than a ring slot are read whole from the socket queue into this one
@@ -40,7 +40,7 @@ uint32_t ReceiveSlots::receive(int fd, BufferPool& pool, WorkerCounters& counter
                               : scratch_.get() + static_cast<size_t>(i) * buffer_size_;
     msghdr& header = messages_[i].msg_hdr;
     header.msg_flags = 0;
-    header.msg_namelen = link_layer_ ? sizeof(sockaddr_ll) : sizeof(sockaddr_in);
+    header.msg_namelen = link_layer_ ? sizeof(sockaddr_ll) : sizeof(sockaddr_in6);
     header.msg_controllen = kControlSize;
   }
   ++counters.syscalls;

@@ -56,7 +56,10 @@ class ReceiveSlots {
   }
   /// The slot's pool buffer; nullptr when it read into scratch room (the pool was empty).
   [[nodiscard]] PacketBuffer*& buffer(uint32_t slot) noexcept { return buffers_[slot]; }
-  [[nodiscard]] const sockaddr_in& source(uint32_t slot) const noexcept { return sources_[slot]; }
+  /// The sender (udp mode): an IPv4 socket's sockaddr_in, in room for an IPv6 one.
+  [[nodiscard]] const sockaddr_in& source(uint32_t slot) const noexcept {
+    return reinterpret_cast<const sockaddr_in&>(sources_[slot]);
+  }
   [[nodiscard]] const sockaddr_ll& link_source(uint32_t slot) const noexcept {
     return link_sources_[slot];
   }
@@ -70,7 +73,7 @@ class ReceiveSlots {
   std::unique_ptr<uint8_t[]> scratch_;
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
-  std::vector<sockaddr_in> sources_;       // udp mode
+  std::vector<sockaddr_in6> sources_;      // udp mode (IPv4 or IPv6 senders)
   std::vector<sockaddr_ll> link_sources_;  // packet mode: each frame's packet type
   std::vector<uint8_t> control_;
   std::unique_ptr<uint8_t[]> copy_buffer_;  // packet mode

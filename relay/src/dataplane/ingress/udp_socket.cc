@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <iterator>
+#include <utility>
 
 #include "dataplane/ingress/ingress_socket.h"
 
@@ -120,6 +122,60 @@ Result<UniqueFd> open_udp_ingress_socket(const std::string& interface, unsigned 
   }
   if (auto ok = join(fd.get(), ifindex, group, sources, where); !ok) {
     return tl::unexpected(ok.error());
+  }
+  return fd;
+}
+
+Result<UniqueFd> open_udp_ingress_socket6(const std::string& interface, unsigned ifindex,
+                                          const in6_addr& group, uint16_t port,
+                                          const IngressSocketOptions& options) {
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET6, &group, text, sizeof text);
+  const std::string where = "ingress " + interface + ":[" + text + "]:" + std::to_string(port);
+  UniqueFd fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return fail_errno(where + ": socket(AF_INET6, SOCK_DGRAM)");
+  }
+  const std::pair<int, int> flags[] = {{SOL_SOCKET, SO_REUSEADDR},
+                                       {SOL_SOCKET, SO_REUSEPORT},
+                                       {SOL_SOCKET, SO_RXQ_OVFL},
+                                       {IPPROTO_IPV6, IPV6_RECVHOPLIMIT},
+                                       {IPPROTO_IPV6, IPV6_V6ONLY}};
+  const char* labels[] = {"SO_REUSEADDR", "SO_REUSEPORT", "SO_RXQ_OVFL", "IPV6_RECVHOPLIMIT",
+                          "IPV6_V6ONLY"};
+  for (size_t i = 0; i < std::size(flags); ++i) {
+    if (auto ok = set_flag(fd.get(), flags[i].first, flags[i].second, where, labels[i]); !ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
+                   static_cast<socklen_t>(interface.size())) != 0) {
+    return fail_errno(where + ": setsockopt(SO_BINDTODEVICE)");
+  }
+  const int zero = 0;  // only this group on the port, as IP_MULTICAST_ALL for IPv4
+  if (::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero) != 0) {
+    return fail_errno(where + ": setsockopt(IPV6_MULTICAST_ALL)");
+  }
+  if (auto ok = set_receive_buffer(fd.get(), options.rcvbuf, where); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  sockaddr_in6 address{};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = group;
+  address.sin6_port = htons(port);
+  if (IN6_IS_ADDR_MC_LINKLOCAL(&group) || IN6_IS_ADDR_MC_NODELOCAL(&group)) {
+    address.sin6_scope_id = ifindex;
+  }
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    return fail_errno(where + ": bind");
+  }
+  group_req request{};
+  request.gr_interface = ifindex;
+  auto* joined = reinterpret_cast<sockaddr_in6*>(&request.gr_group);
+  joined->sin6_family = AF_INET6;
+  joined->sin6_addr = group;
+  if (::setsockopt(fd.get(), IPPROTO_IPV6, MCAST_JOIN_GROUP, &request, sizeof request) != 0) {
+    return fail_errno(where + ": setsockopt(MCAST_JOIN_GROUP)");
   }
   return fd;
 }
