@@ -12,8 +12,10 @@
 #     the test stopped it.
 # The veth pair gen0/rin0 gets MTU 9100 so the 9000-byte jumbo frames reach the relay (at MTU
 # 1500 veth drops them before anyone sees them); the relay reads them whole but their payload
-# does not fit a packet buffer (rx_oversize). With MRELAY_PACKET_RX=recvmmsg (2 KiB read
-# buffers) the frames longer than that, jumbo and the 64 KiB GSO run, count as rx_truncated.
+# does not fit a packet buffer (rx_oversize): --buffer-size 2048 keeps the buffers at 2 KiB,
+# which the relay would otherwise size for rin0's MTU (netns/tests/relay_jumbo_test.sh relays
+# jumbo frames). With MRELAY_PACKET_RX=recvmmsg (2 KiB read buffers) the frames longer than
+# that, jumbo and the 64 KiB GSO run, count as rx_truncated.
 #
 #   sudo MRELAY_BIN_DIR=build/bin netns/tests/relay_malformed_test.sh
 #   MRELAY_MALFORMED_COUNT=50 MRELAY_MALFORMED_EGRESS=sendmmsg netns/tests/relay_malformed_test.sh
@@ -48,7 +50,7 @@ ip -n "$relay" link set dev rin0 mtu "$JUMBO_MTU"
 
 start_sink sink "$sink" snk0 239.2.0.1:6000 0
 sink_pid=$SINK_PID
-start_relay relay "$relay" rin0 "$GROUP" --ingress packet --egress "$EGRESS" \
+start_relay relay "$relay" rin0 "$GROUP" --ingress packet --egress "$EGRESS" --buffer-size 2048 \
   --in "rin0:$GROUP:$PORT" --out rout0:239.2.0.1:6000
 relay_pid=$RELAY_PID
 

@@ -60,6 +60,9 @@ std::optional<int> read_command(int argc, char** argv,
     return 2;
   }
   if (command->action == mrelay::Action::check_config) {
+    for (const mrelay::Rule& rule : command->config.rules) {
+      mrelay::write_log_line(mrelay::LogLevel::info, "mrelay: rule " + mrelay::describe_rule(rule));
+    }
     mrelay::write_log_line(mrelay::LogLevel::info,
                            "mrelay: configuration OK (" +
                                std::to_string(command->config.rules.size()) + " rules)");

@@ -8,7 +8,7 @@
 //   {
 //     "ingress": "packet",                       // "packet" | "udp"
 //     "egress": {"backend": "gso", "queue_depth": 1024, "batch": 64, "sndbuf": 4194304},
-//     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192,
+//     "rcvbuf": 4194304, "workers": 1, "cpus": [1], "pool_buffers": 8192, "buffer_size": 0,
 //     "stats_interval_ms": 0, "user": "nobody", "group": "nogroup",
 //     "control_socket": "/run/mrelay/control.sock", "state_file": "/var/lib/mrelay/state.json",
 //     "metrics_listen": "127.0.0.1:9477", "control_group": "mrelay-admin",
@@ -16,7 +16,8 @@
 //     "rules": [
 //       {"name": "cam1",
 //        "input": {"interface": "veth0", "group": "239.1.1.1", "port": 5000,
-//                  "source": "10.9.9.9",             // source optional (SSM-like filter)
+//                  "source": "10.9.9.9",             // optional: source-specific join
+//                                                    // (or a list: ["10.9.9.9", "10.9.9.10"])
 //                  "vlan": 100},                     // optional: 802.1Q id on a trunk
 //        "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000,
 //                     "ttl_threshold": 1,          // optional: forward only input TTL > 1
@@ -126,9 +127,34 @@ inline constexpr uint32_t kDefaultSndbuf = 4u << 20;
 // SO_RCVBUF (or packet ring size) in bytes for ingress sockets, 0 = kernel default. On veth
 // the receive buffer decides loss; 4 MiB rides out scheduling gaps of a few ms at 500k pps.
 inline constexpr uint32_t kDefaultRcvbuf = 4u << 20;
-// Packet buffers per worker, allocated at start. Each holds one frame of up to 2048 bytes
-// (MTU 1500 + headers); 8192 covers a full batch per output in flight at fanout 64.
+// Packet buffers per worker, allocated at start, each of the pool's buffer size (below);
+// 8192 covers a full batch per output in flight at fanout 64.
 inline constexpr uint32_t kDefaultPoolBuffers = 8192;
+
+// Packet buffer size (JSON "buffer_size", --buffer-size): 0, the default, sizes the buffers for
+// the largest MTU among the ingress interfaces at start (buffer_size_for_mtu); a number fixes
+// it, kMinBufferSize..kMaxBufferSize bytes. A buffer holds one datagram, or on the packet
+// recvmmsg path one whole frame behind its virtio_net_hdr, so it needs the MTU plus
+// kBufferFrameOverhead: 10 (virtio_net_hdr) + 14 (Ethernet) + 8 (two VLAN tags).
+inline constexpr uint32_t kBufferFrameOverhead = 32;
+inline constexpr uint32_t kMinBufferSize = 2048;  // MTU 1500 with room, as before
+// The largest MTU a buffer is sized for: loopback's 65536, which carries 64 KiB datagrams.
+inline constexpr uint32_t kMaxBufferMtu = 65536;
+
+/// The buffer size for an ingress MTU: MTU + kBufferFrameOverhead rounded up to 64 bytes (a
+/// cache line), at least kMinBufferSize; MTUs above kMaxBufferMtu count as kMaxBufferMtu.
+/// 1500 -> 2048, 9000 -> 9088, 65536 -> 65600.
+[[nodiscard]] constexpr uint32_t buffer_size_for_mtu(uint32_t mtu) {
+  const uint32_t capped = mtu > kMaxBufferMtu ? kMaxBufferMtu : mtu;
+  const uint32_t size = (capped + kBufferFrameOverhead + 63) / 64 * 64;
+  return size < kMinBufferSize ? kMinBufferSize : size;
+}
+inline constexpr uint32_t kMaxBufferSize = buffer_size_for_mtu(kMaxBufferMtu);
+
+// The most memory one worker's pool may take: pool_buffers is lowered to fit when
+// pool_buffers x buffer size would exceed it (logged at start). 128 MiB holds the default 8192
+// buffers up to MTU 9000 (74 MiB at 9088 bytes) and 2046 buffers of 64 KiB datagrams.
+inline constexpr uint64_t kMaxPoolBytes = 128ull << 20;
 inline constexpr uint32_t kDefaultWorkers = 1;
 
 // Default per-output TTL threshold: forward packets received with TTL > 1, i.e. every packet
@@ -148,9 +174,34 @@ struct Output {
   // Forward only packets received with a TTL above this (JSON "ttl_threshold",
   // --ttl-threshold), 1..254: the kernel's per-VIF threshold, to keep scoped traffic in.
   uint8_t ttl_threshold = kDefaultTtlThreshold;
+  // An IPv6 destination instead (then `address` is 0.0.0.0): an AF_INET6 output socket
+  // (docs/operations.md, "IPv6").
+  std::optional<in6_addr> address6{};
 };
 
-/// input {interface, [vlan], group, port, optional source} -> outputs (any number, 64+ works).
+/// At most this many sources per rule: the kernel's default per-socket source filter limit
+/// (net.ipv4.igmp_max_msf = 10); a UDP ingress socket holds every source of its group and port.
+inline constexpr size_t kMaxRuleSources = 10;
+
+/// The sources a rule takes, in include mode: the relay joins (S,G) for each
+/// (MCAST_JOIN_SOURCE_GROUP, IGMPv3) and takes only packets from them; empty = any source, a
+/// (*,G) join. Exclude mode is not supported. A vector with two conveniences for code that
+/// shows a rule's filter: `if (rule.source)` (any source named?) and `*rule.source` (the first).
+struct SourceList : std::vector<in_addr> {
+  using std::vector<in_addr>::vector;
+  [[nodiscard]] explicit operator bool() const noexcept { return !empty(); }
+  [[nodiscard]] const in_addr& operator*() const noexcept { return front(); }
+  [[nodiscard]] bool contains(in_addr address) const noexcept {
+    for (const in_addr& source : *this) {
+      if (source.s_addr == address.s_addr) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+/// input {interface, [vlan], group, port, optional sources} -> outputs (any number, 64+ works).
 struct Rule {
   std::string name;  // unique; defaults to "rule<N>" when the config gives none
   std::string input_interface;
@@ -159,12 +210,16 @@ struct Rule {
   // a UDP socket never sees the tag (use the VLAN interface, eth0.100, instead).
   uint16_t vlan = 0;
   in_addr group{};  // network byte order; must be multicast
+  // An IPv6 input group (ff00::/8) instead (then `group` is 0.0.0.0): udp ingress only (an
+  // AF_INET6 socket, MLD join); any source (docs/operations.md, "IPv6").
+  std::optional<in6_addr> group6{};
   uint16_t port = 0;
-  std::optional<in_addr> source;  // only packets from this source match, when set
+  SourceList source;  // only packets from these sources match (include mode); empty = any
   std::vector<Output> outputs;
-  // Link-local groups (224.0.0.0/24: routing protocols, mDNS, IGMP) belong to one link and no
-  // router forwards them; a rule whose input or output group is one is refused unless this
-  // says so (JSON "allow_link_local", --allow-link-local).
+  // Link-local groups (224.0.0.0/24: routing protocols, mDNS, IGMP; IPv6 scopes 1 and 2,
+  // ff01::/16 interface-local and ff02::/16 link-local) belong to one link and no router
+  // forwards them; a rule whose input or output group is one is refused unless this says so
+  // (JSON "allow_link_local", --allow-link-local).
   bool allow_link_local = false;
 };
 
@@ -190,6 +245,7 @@ struct Config {
   // poll() when idle, so it does not starve the core at light load. Needs CAP_SYS_NICE.
   uint32_t rt_priority = 0;
   uint32_t pool_buffers = kDefaultPoolBuffers;
+  uint32_t buffer_size = 0;  // bytes per packet buffer; 0 = from the largest ingress MTU
   uint32_t stats_interval_ms = 0;  // 0 = no periodic stats lines
   std::string stats_json_path;     // final stats go here instead of stdout when set
   // Privilege drop after set-up (relay/src/ops/privileges.h): switch to this user (name or uid)
@@ -239,7 +295,7 @@ using InterfaceLookup = std::function<unsigned(const std::string&)>;
 [[nodiscard]] Result<void> validate_config(const Config& config, const InterfaceLookup& lookup);
 
 /// The knob range checks alone (everything except rules): queue_depth, batch, sndbuf, rcvbuf,
-/// workers, cpus, pool_buffers, stats_interval_ms. validate_config() calls it; the command
+/// workers, cpus, pool_buffers, buffer_size, stats_interval_ms. validate_config() calls it; the command
 /// line calls it too so a flag and a JSON key give the same message. `where` is the JSON path
 /// ("egress.batch", "cpus[2]").
 [[nodiscard]] Result<void> validate_knobs(const Config& config);
@@ -252,6 +308,17 @@ struct LoopbackEndpoint {
 };
 [[nodiscard]] Result<LoopbackEndpoint> parse_metrics_listen(std::string_view text,
                                                             const std::string& where);
+
+/// The rule's input group and an output's address as text, either family.
+[[nodiscard]] std::string input_group_text(const Rule& rule);
+[[nodiscard]] std::string output_address_text(const Output& output);
+/// Whether the rule's input or any output is IPv6.
+[[nodiscard]] bool uses_ipv6(const Rule& rule);
+
+/// One line for a rule's input, as --check-config and the start-up log print it:
+/// "cam1: veth0 239.1.1.1:5000 from 10.0.0.1, 10.0.0.2 (source-specific) -> 2 outputs",
+/// "... from any source (*,G) -> 1 output"; " VLAN 100" after the interface when tagged.
+[[nodiscard]] std::string describe_rule(const Rule& rule);
 
 /// Parses "IFACE:GROUP:PORT" (the quick-form --in / --out). Errors name `flag`.
 [[nodiscard]] Result<Output> parse_endpoint(std::string_view text, std::string_view flag);

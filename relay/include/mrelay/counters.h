@@ -57,7 +57,9 @@ namespace mrelay {
   X(gso_segments, "datagrams split out of gso_frames, each forwarded on its own")               \
   X(rx_truncated,                                                                               \
     "frames longer than the receive slot whose whole copy could not be read: dropped")          \
-  X(rx_oversize, "datagrams with a UDP payload larger than a packet buffer (2048 bytes)")           \
+  X(rx_oversize, "datagrams with a UDP payload larger than a packet buffer (buffer_size)")      \
+  X(drop_too_big, "copies dropped: larger than the output's MTU (packet egress never fragments)") \
+  X(tx_fragmented, "copies larger than the output's MTU, sent as IPv4 fragments by the kernel")  \
   /* control plane, drops and lifecycle */                                                     \
   X(drop_cancelled,                                                                            \
     "copies still in flight when the egress was torn down (rule change, shutdown) and cancelled")

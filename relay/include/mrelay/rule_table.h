@@ -6,6 +6,8 @@
 //                             view.vlan_id);
 #pragma once
 
+#include <netinet/in.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -20,11 +22,15 @@ class RuleTable {
   RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& lookup);
 
   /// Index into the rules vector given at construction, or -1 when nothing matches.
-  /// A rule with a source matches only that source and wins over an any-source rule
+  /// A rule with sources matches only those sources and wins over an any-source rule
   /// for the same (ifindex, vlan, group, port). `vlan` is the frame's VLAN id, 0 untagged:
   /// a rule matches only its own VLAN. Addresses in network byte order, port host order.
   [[nodiscard]] int32_t find(unsigned ifindex, uint32_t group, uint16_t port, uint32_t source,
                              uint16_t vlan = 0) const noexcept;
+
+  /// IPv6 rules (Rule::group6; any source, untagged): (ifindex, group, port) -> rule, or -1.
+  [[nodiscard]] int32_t find6(unsigned ifindex, const in6_addr& group,
+                              uint16_t port) const noexcept;
 
   [[nodiscard]] size_t size() const noexcept { return rule_count_; }
 
@@ -42,8 +48,21 @@ class RuleTable {
     int32_t rule = -1;
   };
 
+  // Installs one key of rule `index`; false when an earlier rule holds it.
+  bool insert(int32_t index, unsigned ifindex, const Rule& rule, bool any_source,
+              uint32_t source);
   [[nodiscard]] int32_t probe(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,
                               bool any_source, uint32_t source) const noexcept;
+
+  struct Slot6 {
+    uint32_t ifindex = 0;  // 0 = empty
+    uint16_t port = 0;
+    int32_t rule = -1;
+    in6_addr group{};
+  };
+  void insert6(int32_t index, unsigned ifindex, const Rule& rule);
+  std::vector<Slot6> slots6_;  // the same scheme for IPv6 rules; empty without any
+  size_t mask6_ = 0;
 
   std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size, load <= 0.5
   size_t mask_ = 0;          // slots_.size() - 1

@@ -51,6 +51,7 @@ constexpr std::array kFlags = {
     FlagSpec{"--workers", "", true},
     FlagSpec{"--cpus", "", true},
     FlagSpec{"--pool-buffers", "", true},
+    FlagSpec{"--buffer-size", "", true},
     FlagSpec{"--stats-interval", "", true},
     FlagSpec{"--stats-json", "", true},
     FlagSpec{"--control-socket", "", true},
@@ -86,6 +87,7 @@ constexpr std::array kKnobFlags = {
     KnobFlag{"cpus", "--cpus"},
     KnobFlag{"rt_priority", "--rt-priority"},
     KnobFlag{"pool_buffers", "--pool-buffers"},
+    KnobFlag{"buffer_size", "--buffer-size"},
     KnobFlag{"stats_interval_ms", "--stats-interval"},
     KnobFlag{"metrics_listen", "--metrics-listen"},
 };
@@ -264,7 +266,7 @@ Result<std::vector<Flag>> tokenize(int argc, const char* const* argv, Action& ac
 struct QuickForm {
   std::optional<Output> input;
   std::vector<Output> outputs;
-  std::optional<in_addr> source;
+  SourceList source;  // --source, repeatable
   std::optional<uint8_t> ttl;
   std::optional<uint8_t> threshold;
   bool link_local = false;
@@ -360,7 +362,10 @@ Result<bool> apply_quick_flag(const Flag& flag, QuickForm& quick) {
     if (!source) {
       return tl::unexpected(source.error());
     }
-    quick.source = *source;
+    if (quick.source.contains(*source)) {
+      return fail("--source", flag.value + " is given twice");
+    }
+    quick.source.push_back(*source);
   } else if (name == "--ttl" || name == "--ttl-threshold") {
     auto ttl = parse_in_range(name, flag.value, name == "--ttl" ? kMaxTtl : kMaxTtlThreshold);
     if (!ttl) {
@@ -411,6 +416,7 @@ uint32_t* number_target(std::string_view name, Config& config) {
       {"--workers", &config.workers},
       {"--rt-priority", &config.rt_priority},
       {"--pool-buffers", &config.pool_buffers},
+      {"--buffer-size", &config.buffer_size},
       {"--stats-interval", &config.stats_interval_ms},
   };
   for (const auto& [flag, target] : targets) {
@@ -489,7 +495,7 @@ Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
   }
   if (!quick.input) {
     const std::pair<bool, const char*> needs_input[] = {
-        {!quick.outputs.empty(), "--out"},        {quick.source.has_value(), "--source"},
+        {!quick.outputs.empty(), "--out"},        {!quick.source.empty(), "--source"},
         {quick.ttl.has_value(), "--ttl"},         {quick.threshold.has_value(), "--ttl-threshold"},
         {quick.link_local, "--allow-link-local"}, {quick.vlan.has_value(), "--vlan"},
     };
@@ -603,7 +609,9 @@ std::string usage_rules() {
   text += "                          rule named \"cli\" (appended to --config's rules)\n";
   text += "  --out IFACE:ADDR:PORT   quick form output: multicast group or unicast host;\n";
   text += "                          repeatable, one per output\n";
-  text += "  --source ADDR           quick form: only packets from this source. Default: any\n";
+  text += "  --source ADDR           quick form: only packets from this source, joined source-\n"
+          "                          specifically (IGMPv3); repeat for up to " +
+          std::to_string(kMaxRuleSources) + " sources. Default: any\n";
   text += "  --ttl N                 quick form: fixed TTL of every copy, 1..255. Default: none,\n";
   text += "                          each copy leaves with the received TTL - 1 (as from a\n";
   text += "                          router; earlier versions: a fixed TTL of 1). A fixed\n";
@@ -657,8 +665,13 @@ std::string usage_data_plane(const Config& defaults) {
   text += "  --rt-priority N         SCHED_FIFO priority 1..99 of the workers, 0 = normal; keeps\n";
   text += "                          a pinned worker from waiting behind other tasks on its core\n";
   text += "                          (needs CAP_SYS_NICE). Default: 0\n";
-  text += "  --pool-buffers N        packet buffers (2 KiB each) per worker, 64..1048576.\n";
-  text += "                          Default: " + std::to_string(defaults.pool_buffers) + "\n\n";
+  text += "  --pool-buffers N        packet buffers per worker, 64..1048576, lowered to fit " +
+          std::to_string(kMaxPoolBytes >> 20) + " MiB.\n";
+  text += "                          Default: " + std::to_string(defaults.pool_buffers) + "\n";
+  text += "  --buffer-size BYTES     bytes per packet buffer, " + std::to_string(kMinBufferSize) +
+          ".." + std::to_string(kMaxBufferSize) + "; 0 = the largest\n";
+  text += "                          ingress MTU + " + std::to_string(kBufferFrameOverhead) +
+          " (MTU 9000: 9088). Default: 0\n\n";
   return text;
 }
 

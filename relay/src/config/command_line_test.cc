@@ -51,6 +51,16 @@ constexpr const char* kFileConfig = R"({
              "outputs": [{"interface": "veth1", "group": "239.2.2.2", "port": 6000}]}]
 })";
 
+TEST(CommandLine, SourceRepeatsForSeveralSources) {
+  auto cli = parse({"--in", "veth0:239.1.1.1:5000", "--out", "veth1:239.2.2.2:6000", "--source",
+                    "10.9.9.9", "--source", "10.9.9.8"});
+  ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
+  const SourceList& sources = cli->config.rules.at(0).source;
+  ASSERT_EQ(sources.size(), 2u);
+  EXPECT_EQ(sources[0].s_addr, inet_addr("10.9.9.9"));
+  EXPECT_EQ(sources[1].s_addr, inet_addr("10.9.9.8"));
+}
+
 TEST(CommandLine, QuickFormBuildsOneRule) {
   auto cli = parse({"--in", "veth0:239.1.1.1:5000", "--out", "veth1:239.2.2.2:6000", "--out",
                     "veth2:10.0.0.2:7000", "--source", "10.9.9.9", "--ttl", "4"});
@@ -63,8 +73,8 @@ TEST(CommandLine, QuickFormBuildsOneRule) {
   EXPECT_EQ(rule.input_interface, "veth0");
   EXPECT_EQ(rule.group.s_addr, inet_addr("239.1.1.1"));
   EXPECT_EQ(rule.port, 5000);
-  ASSERT_TRUE(rule.source.has_value());
-  EXPECT_EQ(rule.source->s_addr, inet_addr("10.9.9.9"));
+  ASSERT_EQ(rule.source.size(), 1u);
+  EXPECT_EQ(rule.source[0].s_addr, inet_addr("10.9.9.9"));
   ASSERT_EQ(rule.outputs.size(), 2u);
   EXPECT_EQ(rule.outputs[1].interface, "veth2");
   EXPECT_EQ(rule.outputs[1].address.s_addr, inet_addr("10.0.0.2"));
@@ -143,7 +153,7 @@ TEST(CommandLine, DefaultsWithoutKnobFlags) {
   EXPECT_EQ(cli->config.egress.backend, defaults.egress.backend);
   EXPECT_EQ(cli->config.egress.queue_depth, defaults.egress.queue_depth);
   EXPECT_EQ(cli->config.egress.sndbuf, defaults.egress.sndbuf);
-  EXPECT_FALSE(cli->config.rules.at(0).source.has_value());
+  EXPECT_TRUE(cli->config.rules.at(0).source.empty());
 }
 
 TEST(CommandLine, ByteSuffixesAndSingleCpu) {
@@ -292,6 +302,7 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--in", "veth2:239.1.1.2:5000"}, "--in", "given twice"},
       {{QUICK, "--source", "10.1"}, "--source", "not an IPv4 address"},
       {{QUICK, "--source", "239.1.1.1"}, "--source", "not a unicast source"},
+      {{QUICK, "--source", "10.9.9.9", "--source", "10.9.9.9"}, "--source", "given twice"},
       {{QUICK, "--vlan", "0"}, "--vlan", "must be in 1..4094"},
       {{QUICK, "--vlan", "4095"}, "--vlan", "must be in 1..4094"},
       {{"--vlan", "100"}, "--vlan", "quick form only"},
@@ -304,6 +315,7 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--rcvbuf", "8G"}, "--rcvbuf", "too large"},
       {{QUICK, "--workers", "0"}, "--workers", "must be in 1..64"},
       {{QUICK, "--pool-buffers", "10"}, "--pool-buffers", "must be in 64..1048576"},
+      {{QUICK, "--buffer-size", "100"}, "--buffer-size", "2048..65600 bytes (got 100)"},
       {{QUICK, "--rt-priority", "100"}, "--rt-priority", "must be in 0..99"},
       {{QUICK, "--stats-interval", "1h"}, "--stats-interval", "not a number"},
       {{QUICK, "--cpus", "3-1"}, "--cpus", "not a CPU list"},

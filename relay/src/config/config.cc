@@ -15,8 +15,12 @@
 #include <net/if.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -51,6 +55,7 @@ constexpr Range kRtPriorityRange{0, 99};
 // Buffers per worker: below 64 a single batch can exhaust the pool; 1 Mi buffers x 2 KiB is
 // already 2 GiB per worker.
 constexpr Range kPoolBuffersRange{64, 1u << 20};
+constexpr Range kBufferSizeRange{0, kMaxBufferSize};
 // Periodic stats in ms; more than an hour between lines is almost certainly a unit mistake.
 constexpr Range kStatsIntervalRange{0, 3'600'000};
 constexpr Range kTtlRange{1, 255};
@@ -88,6 +93,18 @@ Result<void> check_range(const std::string& where, uint64_t value, const Range& 
   return {};
 }
 
+
+// buffer_size: 0 (from the ingress MTU) or kMinBufferSize..kMaxBufferSize bytes.
+Result<void> check_buffer_size(uint32_t size) {
+  if (size != 0 && (size < kMinBufferSize || size > kMaxBufferSize)) {
+    return fail("buffer_size", "must be 0 (from the largest ingress MTU) or " +
+                                   std::to_string(kMinBufferSize) + ".." +
+                                   std::to_string(kMaxBufferSize) + " bytes (got " +
+                                   std::to_string(size) + ")");
+  }
+  return {};
+}
+
 std::string join(const std::string& path, std::string_view key) {
   return path.empty() ? std::string(key) : path + "." + std::string(key);
 }
@@ -100,6 +117,27 @@ std::string address_text(in_addr address) {
   char text[INET_ADDRSTRLEN] = {};
   inet_ntop(AF_INET, &address, text, sizeof text);
   return text;
+}
+
+std::string address6_text(const in6_addr& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, &address, text, sizeof text);
+  return text;
+}
+
+// An address of either family as one comparable key: IPv4 as its IPv4-mapped IPv6 form
+// (::ffff:a.b.c.d), so an IPv4 and an IPv6 address never compare equal by accident.
+using AddressKey = std::array<uint8_t, 16>;
+AddressKey address_key(in_addr v4, const std::optional<in6_addr>& v6) {
+  AddressKey key{};
+  if (v6) {
+    std::memcpy(key.data(), v6->s6_addr, key.size());
+  } else {
+    key[10] = 0xff;
+    key[11] = 0xff;
+    std::memcpy(key.data() + 12, &v4.s_addr, 4);
+  }
+  return key;
 }
 
 bool is_multicast(in_addr address) {
@@ -148,6 +186,68 @@ Result<void> check_link_local(const std::string& where, in_addr group, bool allo
 Result<void> check_source(const std::string& where, in_addr source) {
   if (is_multicast(source) || is_any_or_broadcast(source)) {
     return fail(where, address_text(source) + " is not a unicast source address");
+  }
+  return {};
+}
+
+// A rule's include list: 1..kMaxRuleSources unicast addresses, none twice (an empty list
+// given explicitly is refused: leaving "source" out is how a rule takes any source).
+Result<void> check_sources(const std::string& where, const SourceList& sources) {
+  if (sources.empty()) {
+    return fail(where, "empty source list (leave \"source\" out to take any source)");
+  }
+  if (sources.size() > kMaxRuleSources) {
+    return fail(where, std::to_string(sources.size()) + " sources; at most " +
+                           std::to_string(kMaxRuleSources) +
+                           " per rule (the kernel's per-socket filter limit, igmp_max_msf)");
+  }
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const std::string entry = sources.size() == 1 ? where : index_path(where, i);
+    if (auto ok = check_source(entry, sources[i]); !ok) {
+      return ok;
+    }
+    for (size_t k = 0; k < i; ++k) {
+      if (sources[k].s_addr == sources[i].s_addr) {
+        return fail(entry, address_text(sources[i]) + " is listed twice");
+      }
+    }
+  }
+  return {};
+}
+
+// IPv6 multicast: ff00::/8; the scope is the low nibble of the second byte (RFC 4291).
+Result<void> check_input_group6(const std::string& where, const in6_addr& group) {
+  if (group.s6_addr[0] != 0xff) {
+    return fail(where, address6_text(group) + " is not an IPv6 multicast group (ff00::/8)");
+  }
+  const uint8_t scope = group.s6_addr[1] & 0x0f;
+  if (scope == 0 || scope == 0xf) {
+    return fail(where, address6_text(group) + " has a reserved scope (" + std::to_string(scope) +
+                           ")");
+  }
+  return {};
+}
+
+// Interface-local (scope 1, ff01::/16) and link-local (scope 2, ff02::/16) groups never leave
+// their link: refused unless the rule says allow_link_local.
+Result<void> check_link_local6(const std::string& where, const in6_addr& group, bool allowed) {
+  const uint8_t scope = group.s6_addr[1] & 0x0f;
+  if (group.s6_addr[0] != 0xff || (scope != 1 && scope != 2) || allowed) {
+    return {};
+  }
+  return fail(where, address6_text(group) +
+                         (scope == 1 ? " is interface-local multicast (ff01::/16)"
+                                     : " is link-local multicast (ff02::/16)") +
+                         ", which routers never forward; set \"allow_link_local\": true on the "
+                         "rule to relay it anyway");
+}
+
+Result<void> check_output_address6(const std::string& where, const in6_addr& address) {
+  if (IN6_IS_ADDR_UNSPECIFIED(&address)) {
+    return fail(where, ":: is not a valid destination (use a multicast group or unicast host)");
+  }
+  if (address.s6_addr[0] == 0xff) {
+    return check_input_group6(where, address);  // a group: the same form and scope checks
   }
   return {};
 }
@@ -231,6 +331,31 @@ Result<in_addr> read_ipv4(const json& value, const std::string& path) {
   return address;
 }
 
+// An IPv4 address, or an IPv6 one when the text has a colon ("ff3e::1").
+struct AnyAddress {
+  in_addr v4{};
+  std::optional<in6_addr> v6;
+};
+Result<AnyAddress> read_address(const json& value, const std::string& path) {
+  auto text = read_string(value, path);
+  if (!text) {
+    return tl::unexpected(text.error());
+  }
+  AnyAddress address;
+  if (text->find(':') == std::string::npos) {
+    if (inet_pton(AF_INET, text->c_str(), &address.v4) != 1) {
+      return fail(path, "'" + *text + "' is not an IPv4 address (a.b.c.d)");
+    }
+    return address;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text->c_str(), &v6) != 1) {
+    return fail(path, "'" + *text + "' is not an IPv6 address");
+  }
+  address.v6 = v6;
+  return address;
+}
+
 Result<std::string> read_interface(const json& value, const std::string& path) {
   auto name = read_string(value, path);
   if (!name) {
@@ -282,8 +407,12 @@ Result<Output> read_output(const json& value, const std::string& path) {
   MRELAY_ASSIGN(field, require_key(value, path, "interface"));
   MRELAY_ASSIGN(output.interface, read_interface(*field, join(path, "interface")));
   MRELAY_ASSIGN(field, require_key(value, path, "group"));
-  MRELAY_ASSIGN(output.address, read_ipv4(*field, join(path, "group")));
-  MRELAY_TRY(check_output_address(join(path, "group"), output.address));
+  AnyAddress address;
+  MRELAY_ASSIGN(address, read_address(*field, join(path, "group")));
+  output.address = address.v4;
+  output.address6 = address.v6;
+  MRELAY_TRY(address.v6 ? check_output_address6(join(path, "group"), *address.v6)
+                        : check_output_address(join(path, "group"), address.v4));
   MRELAY_ASSIGN(field, require_key(value, path, "port"));
   MRELAY_ASSIGN(output.port, read_uint(*field, join(path, "port"), kPortRange));
   if (const json* ttl = find_key(value, "ttl")) {
@@ -296,6 +425,24 @@ Result<Output> read_output(const json& value, const std::string& path) {
                   read_uint(*threshold, join(path, "ttl_threshold"), kTtlThresholdRange));
   }
   return output;
+}
+
+// "source": one address or a list of them (include mode; errors name the entry).
+Result<SourceList> read_sources(const json& value, const std::string& where) {
+  SourceList sources;
+  if (!value.is_array()) {
+    in_addr address{};
+    MRELAY_ASSIGN(address, read_ipv4(value, where));
+    sources.push_back(address);
+  } else {
+    for (size_t i = 0; i < value.size(); ++i) {
+      in_addr address{};
+      MRELAY_ASSIGN(address, read_ipv4(value[i], index_path(where, i)));
+      sources.push_back(address);
+    }
+  }
+  MRELAY_TRY(check_sources(where, sources));
+  return sources;
 }
 
 Result<Rule> read_rule(const json& value, const std::string& path, size_t index) {
@@ -327,15 +474,19 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
   MRELAY_ASSIGN(field, require_key(*input, input_path, "interface"));
   MRELAY_ASSIGN(rule.input_interface, read_interface(*field, join(input_path, "interface")));
   MRELAY_ASSIGN(field, require_key(*input, input_path, "group"));
-  MRELAY_ASSIGN(rule.group, read_ipv4(*field, join(input_path, "group")));
-  MRELAY_TRY(check_input_group(join(input_path, "group"), rule.group));
+  AnyAddress group;
+  MRELAY_ASSIGN(group, read_address(*field, join(input_path, "group")));
+  rule.group = group.v4;
+  rule.group6 = group.v6;
+  MRELAY_TRY(group.v6 ? check_input_group6(join(input_path, "group"), *group.v6)
+                      : check_input_group(join(input_path, "group"), group.v4));
   MRELAY_ASSIGN(field, require_key(*input, input_path, "port"));
   MRELAY_ASSIGN(rule.port, read_uint(*field, join(input_path, "port"), kPortRange));
   if (const json* source = find_key(*input, "source")) {
-    in_addr address{};
-    MRELAY_ASSIGN(address, read_ipv4(*source, join(input_path, "source")));
-    MRELAY_TRY(check_source(join(input_path, "source"), address));
-    rule.source = address;
+    if (rule.group6) {
+      return fail(join(input_path, "source"), "source lists for IPv6 groups are not supported yet");
+    }
+    MRELAY_ASSIGN(rule.source, read_sources(*source, join(input_path, "source")));
   }
   if (const json* vlan = find_key(*input, "vlan")) {
     MRELAY_ASSIGN(rule.vlan, read_uint(*vlan, join(input_path, "vlan"), kVlanRange));
@@ -396,6 +547,10 @@ Result<void> read_knobs(const json& root, Config& config) {
   if (const json* pool = find_key(root, "pool_buffers")) {
     MRELAY_ASSIGN(config.pool_buffers, read_uint(*pool, "pool_buffers", kPoolBuffersRange));
   }
+  if (const json* size = find_key(root, "buffer_size")) {
+    MRELAY_ASSIGN(config.buffer_size, read_uint(*size, "buffer_size", kBufferSizeRange));
+    MRELAY_TRY(check_buffer_size(config.buffer_size));
+  }
   if (const json* interval = find_key(root, "stats_interval_ms")) {
     MRELAY_ASSIGN(config.stats_interval_ms,
                   read_uint(*interval, "stats_interval_ms", kStatsIntervalRange));
@@ -425,7 +580,7 @@ Result<Config> read_config(const json& root) {
   MRELAY_TRY(expect_object(root, ""));
   MRELAY_TRY(
       check_keys(root, "",
-                 {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers",
+                 {"ingress", "egress", "rcvbuf", "workers", "cpus", "rt_priority", "pool_buffers", "buffer_size",
                   "stats_interval_ms", "stats_json", "user", "group", "control_socket",
                   "state_file", "metrics_listen", "control_group", "control_read_group", "rules"}));
   Config config;
@@ -470,7 +625,7 @@ std::string strip_exception_id(const char* what) {
 // output interface back to any input interface of the same host. The source filter does not
 // matter either: copies leave with this host's address, which a rule may well name.
 std::string feed_text(const Rule& from, const Output& output, const Rule& to) {
-  return "rule '" + from.name + "' sends " + address_text(output.address) + ":" +
+  return "rule '" + from.name + "' sends " + output_address_text(output) + ":" +
          std::to_string(output.port) + ", the input of rule '" + to.name + "'";
 }
 
@@ -478,7 +633,7 @@ std::string feed_text(const Rule& from, const Output& output, const Rule& to) {
 // a person wrote; a generated ring of thousands of rules would make a megabyte message.
 constexpr size_t kLoopStepsNamed = 6;
 
-using RulesByInput = std::multimap<std::pair<uint32_t, uint16_t>, size_t>;
+using RulesByInput = std::multimap<std::pair<AddressKey, uint16_t>, size_t>;
 
 // One rule on the depth-first search's path, and how far its outputs have been followed.
 struct LoopStep {
@@ -524,7 +679,7 @@ Result<void> check_no_loop(const std::vector<Rule>& rules) {
   // Rules by input (group, port), so each output finds the rules it feeds directly.
   RulesByInput by_input;
   for (size_t i = 0; i < rules.size(); ++i) {
-    by_input.emplace(std::pair{rules[i].group.s_addr, rules[i].port}, i);
+    by_input.emplace(std::pair{address_key(rules[i].group, rules[i].group6), rules[i].port}, i);
   }
   // Iterative depth-first search (a long chain of rules must not exhaust the stack). A rule
   // met again while it is still on the path closes a loop.
@@ -548,7 +703,7 @@ Result<void> check_no_loop(const std::vector<Rule>& rules) {
       const Output& output = rule.outputs[step.output];
       if (!step.started) {
         std::tie(step.next, step.end) =
-            by_input.equal_range(std::pair{output.address.s_addr, output.port});
+            by_input.equal_range(std::pair{address_key(output.address, output.address6), output.port});
         step.started = true;
       }
       if (step.next == step.end) {
@@ -712,6 +867,7 @@ Result<void> validate_knobs(const Config& config) {
   }
   MRELAY_TRY(check_range("rt_priority", config.rt_priority, kRtPriorityRange));
   MRELAY_TRY(check_range("pool_buffers", config.pool_buffers, kPoolBuffersRange));
+  MRELAY_TRY(check_buffer_size(config.buffer_size));
   MRELAY_TRY(check_range("stats_interval_ms", config.stats_interval_ms, kStatsIntervalRange));
   return {};
 }
@@ -731,11 +887,19 @@ Result<void> check_interface_exists(const std::string& where, const std::string&
 Result<void> check_rule_input(const Rule& rule, const std::string& input_path, IngressMode ingress,
                               const InterfaceLookup& lookup) {
   MRELAY_TRY(check_interface_exists(join(input_path, "interface"), rule.input_interface, lookup));
-  MRELAY_TRY(check_input_group(join(input_path, "group"), rule.group));
-  MRELAY_TRY(check_link_local(join(input_path, "group"), rule.group, rule.allow_link_local));
+  if (rule.group6) {
+    MRELAY_TRY(check_input_group6(join(input_path, "group"), *rule.group6));
+    MRELAY_TRY(check_link_local6(join(input_path, "group"), *rule.group6, rule.allow_link_local));
+    if (rule.source) {
+      return fail(join(input_path, "source"), "source lists for IPv6 groups are not supported yet");
+    }
+  } else {
+    MRELAY_TRY(check_input_group(join(input_path, "group"), rule.group));
+    MRELAY_TRY(check_link_local(join(input_path, "group"), rule.group, rule.allow_link_local));
+  }
   MRELAY_TRY(check_range(join(input_path, "port"), rule.port, kPortRange));
   if (rule.source) {
-    MRELAY_TRY(check_source(join(input_path, "source"), *rule.source));
+    MRELAY_TRY(check_sources(join(input_path, "source"), rule.source));
   }
   if (rule.vlan != 0) {
     MRELAY_TRY(check_range(join(input_path, "vlan"), rule.vlan, kVlanRange));
@@ -755,30 +919,70 @@ Result<void> check_rule_outputs(const Rule& rule, const std::string& outputs_pat
   if (rule.outputs.empty()) {
     return fail(outputs_path, "at least one output is required");
   }
-  using OutputKey = std::tuple<std::string, uint32_t, uint16_t>;
+  using OutputKey = std::tuple<std::string, AddressKey, uint16_t>;
   std::map<OutputKey, size_t> outputs;
   for (size_t k = 0; k < rule.outputs.size(); ++k) {
     const Output& output = rule.outputs[k];
     const std::string output_path = index_path(outputs_path, k);
     MRELAY_TRY(check_interface_exists(join(output_path, "interface"), output.interface, lookup));
-    MRELAY_TRY(check_output_address(join(output_path, "group"), output.address));
-    MRELAY_TRY(check_link_local(join(output_path, "group"), output.address, rule.allow_link_local));
+    if (output.address6) {
+      MRELAY_TRY(check_output_address6(join(output_path, "group"), *output.address6));
+      MRELAY_TRY(
+          check_link_local6(join(output_path, "group"), *output.address6, rule.allow_link_local));
+    } else {
+      MRELAY_TRY(check_output_address(join(output_path, "group"), output.address));
+      MRELAY_TRY(
+          check_link_local(join(output_path, "group"), output.address, rule.allow_link_local));
+    }
     MRELAY_TRY(check_range(join(output_path, "port"), output.port, kPortRange));
     if (output.ttl) {
       MRELAY_TRY(check_range(join(output_path, "ttl"), *output.ttl, kTtlRange));
     }
     MRELAY_TRY(
         check_range(join(output_path, "ttl_threshold"), output.ttl_threshold, kTtlThresholdRange));
-    if (output.interface == rule.input_interface && output.address.s_addr == rule.group.s_addr &&
+    const AddressKey address = address_key(output.address, output.address6);
+    if (output.interface == rule.input_interface &&
+        address == address_key(rule.group, rule.group6) &&
         output.port == rule.port) {
       return fail(output_path,
                   "same interface, address and port as the rule's input (the relay would "
                   "feed its own output back in)");
     }
-    const OutputKey output_key{output.interface, output.address.s_addr, output.port};
+    const OutputKey output_key{output.interface, address, output.port};
     if (auto [it, inserted] = outputs.emplace(output_key, k); !inserted) {
       return fail(output_path, "duplicate of outputs[" + std::to_string(it->second) +
                                    "] (every packet would be sent twice)");
+    }
+  }
+  return {};
+}
+
+// Every (interface, VLAN, group, port, source) a rule takes belongs to one rule only; a rule
+// with several sources claims one key per source. `inputs` maps each key to its first rule.
+using InputKey = std::tuple<std::string, uint16_t, AddressKey, uint16_t, bool, uint32_t>;
+Result<void> check_unique_input(const Rule& rule, size_t index, const std::string& input_path,
+                                std::map<InputKey, size_t>& inputs) {
+  std::vector<InputKey> keys;
+  const AddressKey group = address_key(rule.group, rule.group6);
+  if (rule.source.empty()) {
+    keys.emplace_back(rule.input_interface, rule.vlan, group, rule.port, false, 0);
+  }
+  for (const in_addr& source : rule.source) {
+    keys.emplace_back(rule.input_interface, rule.vlan, group, rule.port, true, source.s_addr);
+  }
+  for (const InputKey& key : keys) {
+    if (auto [it, inserted] = inputs.emplace(key, index); !inserted && it->second != index) {
+      std::string message = "same interface, group, port and source";
+      if (std::get<4>(key)) {
+        in_addr source{};
+        source.s_addr = std::get<5>(key);
+        message += " (" + address_text(source) + ")";
+      }
+      message += " as rules[" + std::to_string(it->second) + "]";
+      if (rule.vlan != 0) {
+        message += " on VLAN " + std::to_string(rule.vlan);
+      }
+      return fail(input_path, message);
     }
   }
   return {};
@@ -796,7 +1000,6 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
   MRELAY_TRY(validate_knobs(config));
   // Value of the maps: index of the first rule that used the key, for the message.
   std::map<std::string, size_t> names;
-  using InputKey = std::tuple<std::string, uint16_t, uint32_t, uint16_t, bool, uint32_t>;
   std::map<InputKey, size_t> inputs;
   for (size_t i = 0; i < config.rules.size(); ++i) {
     const Rule& rule = config.rules[i];
@@ -810,17 +1013,44 @@ Result<void> validate_config(const Config& config, const InterfaceLookup& lookup
     }
     const std::string input_path = join(path, "input");
     MRELAY_TRY(check_rule_input(rule, input_path, config.ingress, lookup));
-    const InputKey input_key{rule.input_interface,    rule.vlan,
-                             rule.group.s_addr,       rule.port,
-                             rule.source.has_value(), rule.source ? rule.source->s_addr : 0};
-    if (auto [it, inserted] = inputs.emplace(input_key, i); !inserted) {
-      return fail(input_path, "same interface, group, port and source as rules[" +
-                                  std::to_string(it->second) + "]" +
-                                  (rule.vlan != 0 ? " on VLAN " + std::to_string(rule.vlan) : ""));
-    }
+    MRELAY_TRY(check_unique_input(rule, i, input_path, inputs));
     MRELAY_TRY(check_rule_outputs(rule, join(path, "outputs"), lookup));
   }
   return check_no_loop(config.rules);
+}
+
+std::string input_group_text(const Rule& rule) {
+  return rule.group6 ? address6_text(*rule.group6) : address_text(rule.group);
+}
+
+std::string output_address_text(const Output& output) {
+  return output.address6 ? address6_text(*output.address6) : address_text(output.address);
+}
+
+bool uses_ipv6(const Rule& rule) {
+  return rule.group6.has_value() ||
+         std::any_of(rule.outputs.begin(), rule.outputs.end(),
+                     [](const Output& output) { return output.address6.has_value(); });
+}
+
+std::string describe_rule(const Rule& rule) {
+  std::string text = rule.name + ": " + rule.input_interface;
+  if (rule.vlan != 0) {
+    text += " VLAN " + std::to_string(rule.vlan);
+  }
+  text += " " + input_group_text(rule) + ":" + std::to_string(rule.port);
+  if (rule.source.empty()) {
+    text += " from any source (*,G)";
+  } else {
+    text += " from ";
+    for (size_t i = 0; i < rule.source.size(); ++i) {
+      text += (i == 0 ? "" : ", ") + address_text(rule.source[i]);
+    }
+    text += " (source-specific)";
+  }
+  text += " -> " + std::to_string(rule.outputs.size()) +
+          (rule.outputs.size() == 1 ? " output" : " outputs");
+  return text;
 }
 
 Result<Output> parse_endpoint(std::string_view text, std::string_view flag) {

@@ -92,6 +92,36 @@ std::vector<BadCase> bad_cases() {
        "rules[0].outputs[0].group", "not a valid destination"},
       {"source_multicast", [](json& j) { j["rules"][0]["input"]["source"] = "239.9.9.9"; },
        "rules[0].input.source", "not a unicast source"},
+      {"source_list_entry_multicast",
+       [](json& j) { j["rules"][0]["input"]["source"] = {"10.0.0.1", "239.9.9.9"}; },
+       "rules[0].input.source[1]", "not a unicast source"},
+      {"source_list_entry_not_an_address",
+       [](json& j) { j["rules"][0]["input"]["source"] = {"10.0.0.1", "10.0"}; },
+       "rules[0].input.source[1]", "not an IPv4 address"},
+      {"source_list_empty", [](json& j) { j["rules"][0]["input"]["source"] = json::array(); },
+       "rules[0].input.source", "empty source list"},
+      {"source_list_twice",
+       [](json& j) { j["rules"][0]["input"]["source"] = {"10.0.0.1", "10.0.0.2", "10.0.0.1"}; },
+       "rules[0].input.source[2]", "listed twice"},
+      {"source_list_too_long",
+       [](json& j) {
+         json sources = json::array();
+         for (int i = 1; i <= 11; ++i) {
+           sources.push_back("10.0.0." + std::to_string(i));
+         }
+         j["rules"][0]["input"]["source"] = sources;
+       },
+       "rules[0].input.source", "at most 10 per rule"},
+      {"source_lists_overlap",
+       [](json& j) {
+         j["rules"][0]["input"]["source"] = {"10.0.0.1", "10.0.0.2"};
+         json second = j["rules"][0];
+         second["name"] = "cam2";
+         second["input"]["source"] = {"10.0.0.3", "10.0.0.2"};
+         second["outputs"][0]["port"] = 6001;
+         j["rules"].push_back(second);
+       },
+       "rules[1].input", "source (10.0.0.2) as rules[0]"},
       {"input_port_0", [](json& j) { j["rules"][0]["input"]["port"] = 0; }, "rules[0].input.port",
        "must be in 1..65535"},
       {"output_port_70000", [](json& j) { j["rules"][0]["outputs"][0]["port"] = 70000; },
@@ -263,6 +293,10 @@ std::vector<BadCase> bad_cases() {
        "cpus[1]", "must be in 0..1023"},
       {"pool_buffers_63", [](json& j) { j["pool_buffers"] = 63; }, "pool_buffers",
        "must be in 64..1048576"},
+      {"buffer_size_1000", [](json& j) { j["buffer_size"] = 1000; }, "buffer_size",
+       "must be 0 (from the largest ingress MTU) or 2048..65600 bytes (got 1000)"},
+      {"buffer_size_70000", [](json& j) { j["buffer_size"] = 70000; }, "buffer_size",
+       "0..65600"},
       {"rt_priority_100", [](json& j) { j["rt_priority"] = 100; }, "rt_priority",
        "must be in 0..99"},
       {"stats_interval_huge", [](json& j) { j["stats_interval_ms"] = 3600001; },
@@ -349,7 +383,7 @@ TEST(Config, BaseConfigIsGoodAndDefaultsApply) {
   EXPECT_EQ(rule.input_interface, "veth0");
   EXPECT_EQ(rule.group.s_addr, inet_addr("239.1.1.1"));
   EXPECT_EQ(rule.port, 5000);
-  EXPECT_FALSE(rule.source.has_value());
+  EXPECT_TRUE(rule.source.empty());
   ASSERT_EQ(rule.outputs.size(), 1u);
   EXPECT_EQ(rule.outputs[0].interface, "veth1");
   EXPECT_EQ(rule.outputs[0].address.s_addr, inet_addr("239.2.2.2"));
@@ -394,8 +428,8 @@ TEST(Config, EveryKeyWithComments) {
   EXPECT_EQ(config->stats_interval_ms, 1000u);
   EXPECT_EQ(config->stats_json_path, "/tmp/stats.json");
   const Rule& rule = config->rules.at(0);
-  ASSERT_TRUE(rule.source.has_value());
-  EXPECT_EQ(rule.source->s_addr, inet_addr("10.9.9.9"));
+  ASSERT_EQ(rule.source.size(), 1u);
+  EXPECT_EQ(rule.source[0].s_addr, inet_addr("10.9.9.9"));
   EXPECT_EQ(rule.outputs.at(0).ttl, 8);
   EXPECT_EQ(rule.outputs.at(0).ttl_threshold, 16);
   EXPECT_EQ(rule.outputs.at(1).address.s_addr, inet_addr("10.0.0.7"));  // unicast output
@@ -507,6 +541,104 @@ TEST(Config, SixtyFourOutputs) {
   ASSERT_EQ(config->rules.at(0).outputs.size(), 64u);
   EXPECT_EQ(config->rules[0].outputs[63].port, 6063);
   EXPECT_EQ(config->rules[0].outputs[63].address.s_addr, inet_addr("239.2.2.64"));
+}
+
+TEST(Config, SourceListReadsEveryAddressInOrder) {
+  json j = base_config();
+  j["rules"][0]["input"]["source"] = {"10.0.0.2", "10.0.0.1"};
+  auto config = parse_and_validate(j.dump());
+  ASSERT_TRUE(config.has_value()) << config.error().to_string();
+  const SourceList& sources = config->rules.at(0).source;
+  ASSERT_EQ(sources.size(), 2u);
+  EXPECT_EQ(sources[0].s_addr, inet_addr("10.0.0.2"));
+  EXPECT_EQ(sources[1].s_addr, inet_addr("10.0.0.1"));
+  EXPECT_TRUE(sources.contains(sources[1]));
+}
+
+TEST(Config, DescribeRuleShowsTheSourcesOrAnySource) {
+  json j = base_config();
+  auto any = parse_and_validate(j.dump());
+  ASSERT_TRUE(any.has_value()) << any.error().to_string();
+  EXPECT_NE(describe_rule(any->rules.at(0)).find("from any source (*,G)"), std::string::npos);
+  j["rules"][0]["input"]["source"] = {"10.0.0.1", "10.0.0.2"};
+  auto specific = parse_and_validate(j.dump());
+  ASSERT_TRUE(specific.has_value()) << specific.error().to_string();
+  EXPECT_NE(describe_rule(specific->rules.at(0)).find("from 10.0.0.1, 10.0.0.2 (source-specific)"),
+            std::string::npos)
+      << describe_rule(specific->rules.at(0));
+}
+
+// IPv6: groups in ff00::/8, scopes 1 (interface-local) and 2 (link-local) only with
+// allow_link_local, IPv6 and IPv4 outputs; errors name the field.
+TEST(Config, Ipv6GroupsAndOutputsParseAndValidate) {
+  json j = base_config();
+  j["rules"][0]["input"]["group"] = "ff3e::1:1";
+  j["rules"][0]["outputs"][0]["group"] = "ff05::2";
+  j["rules"][0]["outputs"].push_back({{"interface", "veth2"}, {"group", "239.2.2.9"}, {"port", 6001}});
+  auto config = parse_and_validate(j.dump());
+  ASSERT_TRUE(config.has_value()) << config.error().to_string();
+  const Rule& rule = config->rules.at(0);
+  ASSERT_TRUE(rule.group6.has_value());
+  EXPECT_EQ(input_group_text(rule), "ff3e::1:1");
+  EXPECT_EQ(output_address_text(rule.outputs.at(0)), "ff05::2");
+  EXPECT_FALSE(rule.outputs.at(1).address6.has_value());
+  EXPECT_TRUE(uses_ipv6(rule));
+  EXPECT_NE(describe_rule(rule).find("veth0 ff3e::1:1:5000"), std::string::npos);
+  j["rules"][0]["input"]["group"] = "ff02::fb";
+  j["rules"][0]["allow_link_local"] = true;
+  EXPECT_TRUE(parse_and_validate(j.dump()).has_value());  // said explicitly: allowed
+}
+
+TEST(Config, Ipv6ErrorsNameTheField) {
+  const struct {
+    const char* input;
+    const char* output;
+    const char* where;
+    const char* message;
+  } cases[] = {
+      {"ff02::fb", "239.2.2.2", "rules[0].input.group", "link-local multicast (ff02::/16)"},
+      {"ff01::1", "239.2.2.2", "rules[0].input.group", "interface-local multicast (ff01::/16)"},
+      {"2001:db8::1", "239.2.2.2", "rules[0].input.group", "not an IPv6 multicast group"},
+      {"ff30::1", "239.2.2.2", "rules[0].input.group", "reserved scope (0)"},
+      {"ff3e::zz", "239.2.2.2", "rules[0].input.group", "not an IPv6 address"},
+      {"ff3e::1", "ff12::1", "rules[0].outputs[0].group", "link-local multicast (ff02::/16)"},
+      {"ff3e::1", "::", "rules[0].outputs[0].group", "not a valid destination"},
+  };
+  for (const auto& c : cases) {
+    json j = base_config();
+    j["rules"][0]["input"]["group"] = c.input;
+    j["rules"][0]["outputs"][0]["group"] = c.output;
+    auto result = parse_and_validate(j.dump());
+    ASSERT_FALSE(result.has_value()) << c.input << " -> " << c.output;
+    EXPECT_EQ(result.error().where, c.where) << result.error().to_string();
+    EXPECT_NE(result.error().message.find(c.message), std::string::npos)
+        << result.error().to_string();
+  }
+  json source = base_config();
+  source["rules"][0]["input"]["group"] = "ff3e::1";
+  source["rules"][0]["input"]["source"] = "2001:db8::1";
+  auto result = parse_and_validate(source.dump());
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().where, "rules[0].input.source");
+}
+
+// Two IPv6 rules feeding each other close a loop as IPv4 ones do; the same IPv6 group on
+// another port does not.
+TEST(Config, Ipv6LoopIsRefused) {
+  json j = base_config();
+  j["rules"][0]["input"]["group"] = "ff3e::1";
+  j["rules"][0]["outputs"][0] = {{"interface", "veth1"}, {"group", "ff3e::2"}, {"port", 6000}};
+  json second = j["rules"][0];
+  second["name"] = "back";
+  second["input"] = {{"interface", "veth1"}, {"group", "ff3e::2"}, {"port", 6000}};
+  second["outputs"][0] = {{"interface", "veth0"}, {"group", "ff3e::1"}, {"port", 5000}};
+  j["rules"].push_back(second);
+  auto looped = parse_and_validate(j.dump());
+  ASSERT_FALSE(looped.has_value());
+  EXPECT_NE(looped.error().message.find("ff3e::2:6000"), std::string::npos)
+      << looped.error().to_string();
+  j["rules"][1]["outputs"][0]["port"] = 5001;
+  EXPECT_TRUE(parse_and_validate(j.dump()).has_value());
 }
 
 TEST(Config, SameInputWithDifferentSourcesIsAllowed) {

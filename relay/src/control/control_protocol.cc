@@ -34,15 +34,21 @@ std::string address_text(in_addr address) {
 }
 
 std::string output_label(const Output& output) {
-  return output.interface + ":" + address_text(output.address) + ":" + std::to_string(output.port);
+  return output.interface + ":" + output_address_text(output) + ":" + std::to_string(output.port);
 }
 
 json rule_object(const Rule& rule) {
   json input = {{"interface", rule.input_interface},
-                {"group", address_text(rule.group)},
+                {"group", input_group_text(rule)},
                 {"port", rule.port}};
-  if (rule.source) {
+  if (rule.source.size() == 1) {
     input["source"] = address_text(*rule.source);
+  } else if (rule.source) {
+    json sources = json::array();  // several: a list, as the config takes them
+    for (const in_addr& source : rule.source) {
+      sources.push_back(address_text(source));
+    }
+    input["source"] = std::move(sources);
   }
   if (rule.vlan != 0) {
     input["vlan"] = rule.vlan;
@@ -50,7 +56,7 @@ json rule_object(const Rule& rule) {
   json outputs = json::array();
   for (const Output& output : rule.outputs) {
     json item = {{"interface", output.interface},
-                 {"group", address_text(output.address)},
+                 {"group", output_address_text(output)},
                  {"port", output.port},
                  {"ttl_threshold", output.ttl_threshold}};
     if (output.ttl) {
@@ -324,6 +330,7 @@ std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan) {
   for (size_t r = 0; r < plan.config.rules.size(); ++r) {
     RuleStats rule;
     rule.name = plan.config.rules[r].name;
+    rule.sources = plan.config.rules[r].source;
     for (const auto& per_worker : plan.rule_counters) {
       rule.counters.matched_packets +=
           __atomic_load_n(&per_worker[r].matched_packets, __ATOMIC_RELAXED);
@@ -361,7 +368,12 @@ std::string format_stats_object(const RelayStats& stats) {
                          {"dropped_packets", output.counters.dropped_packets},
                          {"failed_packets", output.counters.failed_packets}});
     }
+    json sources = json::array();  // empty: any source, a (*,G) join
+    for (const in_addr& source : rule.sources) {
+      sources.push_back(address_text(source));
+    }
     rules.push_back({{"name", rule.name},
+                     {"sources", std::move(sources)},
                      {"matched_packets", rule.counters.matched_packets},
                      {"matched_bytes", rule.counters.matched_bytes},
                      {"outputs", std::move(outputs)}});
@@ -435,6 +447,8 @@ constexpr PrometheusName kPrometheusNames[] = {
     {"drop_cancelled", "mrelay_packets_dropped_total", "reason", "cancelled"},
     {"rx_truncated", "mrelay_packets_dropped_total", "reason", "rx_truncated"},
     {"rx_oversize", "mrelay_packets_dropped_total", "reason", "rx_oversize"},
+    {"drop_too_big", "mrelay_packets_dropped_total", "reason", "too_big"},
+    {"tx_fragmented", "mrelay_sent_fragmented_packets_total", "", ""},
     {"syscalls", "mrelay_syscalls_total", "", ""},
     {"batches", "mrelay_egress_batches_total", "", ""},
     {"uring_sq_full", "mrelay_uring_sq_full_events_total", "", ""},

@@ -44,6 +44,7 @@ struct OutputStats {
 };
 struct RuleStats {
   std::string name;
+  SourceList sources;  // the rule's include list; empty = any source
   RuleCounters counters;
   std::vector<OutputStats> outputs;
 };

@@ -56,6 +56,7 @@ class FakeTarget : public ControlTarget {
     stats.workers.push_back(worker);
     RuleStats rule;
     rule.name = "a";
+    rule.sources = config.rules[0].source;
     rule.counters.matched_packets = 5;
     rule.outputs.push_back({config.rules[0].outputs[0], OutputCounters{4, 1}});
     stats.rules.push_back(rule);
@@ -213,6 +214,29 @@ TEST(ControlProtocol, AddListRemove) {
   reply = reply_of(target, R"({"cmd":"remove_rule","name":"a"})");
   EXPECT_EQ(reply["removed"], "a");
   EXPECT_EQ(rule_names(target.config), std::vector<std::string>{"b"});
+}
+
+// A rule with several sources: list_rules shows them as the config's list, the list adds
+// back unchanged, and the stats reply names them per rule.
+TEST(ControlProtocol, RuleSourcesShowInListRulesAndStats) {
+  FakeTarget target;
+  json rule = json::parse(kRuleB);
+  rule["input"]["source"] = {"10.0.0.1", "10.0.0.2"};
+  json reply = reply_of(target, json{{"cmd", "add_rule"}, {"rule", rule}}.dump());
+  ASSERT_EQ(reply["ok"], true) << reply.dump();
+  reply = reply_of(target, R"({"cmd":"list_rules"})");
+  ASSERT_EQ(reply["rules"].size(), 2u);
+  EXPECT_EQ(reply["rules"][1]["input"]["source"], json({"10.0.0.1", "10.0.0.2"}));
+  FakeTarget other;
+  const json again = reply_of(other, json{{"cmd", "add_rule"}, {"rule", reply["rules"][1]}}.dump());
+  EXPECT_EQ(again["ok"], true) << again.dump();
+
+  std::swap(target.config.rules[0], target.config.rules[1]);  // stats() reports rules[0]
+  const json stats = reply_of(target, R"({"cmd":"stats"})")["stats"];
+  EXPECT_EQ(stats["rules"][0]["sources"], json({"10.0.0.1", "10.0.0.2"}));
+  std::swap(target.config.rules[0], target.config.rules[1]);
+  EXPECT_EQ(reply_of(target, R"({"cmd":"stats"})")["stats"]["rules"][0]["sources"],
+            json::array());  // rule a: any source
 }
 
 TEST(ControlProtocol, SetLogLevel) {

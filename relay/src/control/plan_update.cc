@@ -3,6 +3,9 @@
 #include "control/plan_update.h"
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
+#include <set>
 #include <tuple>
 
 #include "control/plan_build.h"
@@ -12,16 +15,31 @@
 namespace mrelay {
 namespace {
 
+bool same_ipv6(const std::optional<in6_addr>& a, const std::optional<in6_addr>& b) {
+  return a.has_value() == b.has_value() &&
+         (!a || std::memcmp(a->s6_addr, b->s6_addr, sizeof a->s6_addr) == 0);
+}
+
 bool same_output(const Output& a, const Output& b) {
-  return a.interface == b.interface && a.address.s_addr == b.address.s_addr && a.port == b.port &&
-         a.ttl == b.ttl && a.ttl_threshold == b.ttl_threshold;
+  return a.interface == b.interface && a.address.s_addr == b.address.s_addr &&
+         same_ipv6(a.address6, b.address6) && a.port == b.port && a.ttl == b.ttl &&
+         a.ttl_threshold == b.ttl_threshold;
+}
+
+bool same_sources(const SourceList& a, const SourceList& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](in_addr x, in_addr y) { return x.s_addr == y.s_addr; });
 }
 
 bool same_endpoint(const IngressEndpoint& a, const IngressEndpoint& b, IngressMode mode) {
   if (a.ifindex != b.ifindex) {
     return false;
   }
-  return mode == IngressMode::packet || (a.group.s_addr == b.group.s_addr && a.port == b.port);
+  // udp mode: a socket joined to other sources is another socket (a fresh join).
+  return mode == IngressMode::packet ||
+         (a.group.s_addr == b.group.s_addr && same_ipv6(a.group6, b.group6) && a.port == b.port &&
+          same_sources(a.sources, b.sources));
 }
 
 // Indices of the endpoints worker `worker` reads, in the order of its ingress list.
@@ -47,9 +65,8 @@ std::string name_list(const std::vector<std::string>& names) {
 
 bool same_rule(const Rule& a, const Rule& b) {
   if (a.name != b.name || a.input_interface != b.input_interface || a.vlan != b.vlan ||
-      a.group.s_addr != b.group.s_addr || a.port != b.port ||
-      a.source.has_value() != b.source.has_value() ||
-      (a.source && a.source->s_addr != b.source->s_addr) ||
+      a.group.s_addr != b.group.s_addr || !same_ipv6(a.group6, b.group6) || a.port != b.port ||
+      !same_sources(a.source, b.source) ||
       a.allow_link_local != b.allow_link_local || a.outputs.size() != b.outputs.size()) {
     return false;
   }
@@ -97,6 +114,9 @@ Result<std::shared_ptr<RelayPlan>> build_next_plan(const RelayPlan& current, con
   // Knobs that shape the workers cannot change on a running relay: keep the running ones.
   plan->backend = current.backend;
   plan->fanout_id = current.fanout_id;
+  plan->pool = current.pool;  // the workers' pools were allocated at start
+  plan->pool_mtu = current.pool_mtu;
+  plan->pool_mtu_interface = current.pool_mtu_interface;
 
   // Ingress: persisting endpoints keep worker and fanout group; new ones are spread.
   const uint32_t workers = current.config.workers;
@@ -205,19 +225,43 @@ Result<std::unique_ptr<WorkerUpdate>> prepare_worker_update(const RelayPlan& cur
   return update;
 }
 
+// Packet mode: the joins the rules need, one per (interface, group, source): a (*,G) join
+// (source 0) when any rule on the group takes any source, else the (S,G) join of each source
+// the rules name. The interface's filter is the union of them.
+std::set<MembershipKey> wanted_memberships(const Config& config) {
+  std::set<MembershipKey> wanted;
+  if (config.ingress != IngressMode::packet) {
+    return wanted;  // udp ingress sockets join their group themselves
+  }
+  for (const Rule& rule : config.rules) {
+    if (rule.source.empty()) {
+      wanted.emplace(rule.input_interface, rule.group.s_addr, 0);
+    }
+  }
+  for (const Rule& rule : config.rules) {
+    if (wanted.count({rule.input_interface, rule.group.s_addr, 0}) != 0) {
+      continue;
+    }
+    for (const in_addr& source : rule.source) {
+      wanted.emplace(rule.input_interface, rule.group.s_addr, source.s_addr);
+    }
+  }
+  return wanted;
+}
+
 Result<MembershipMap> join_new_groups(const Config& config, const MembershipMap& joined,
                                       const InterfaceLookup& lookup) {
   MembershipMap opened;
-  if (config.ingress != IngressMode::packet) {
-    return opened;  // udp ingress sockets join their group themselves
-  }
-  for (const Rule& rule : config.rules) {
-    const MembershipKey key{rule.input_interface, rule.group.s_addr};
-    if (joined.count(key) != 0 || opened.count(key) != 0) {
+  for (const MembershipKey& key : wanted_memberships(config)) {
+    if (joined.count(key) != 0) {
       continue;
     }
-    auto fd =
-        open_membership_socket(rule.input_interface, lookup(rule.input_interface), rule.group);
+    const auto& [interface, group_address, source_address] = key;
+    in_addr group{};
+    group.s_addr = group_address;
+    in_addr source{};
+    source.s_addr = source_address;
+    auto fd = open_membership_socket(interface, lookup(interface), group, source);
     if (!fd) {
       return tl::unexpected(fd.error());
     }
@@ -230,13 +274,9 @@ void commit_memberships(const Config& config, MembershipMap& joined, MembershipM
   for (auto& [key, fd] : opened) {
     joined.emplace(key, std::move(fd));
   }
+  const std::set<MembershipKey> wanted = wanted_memberships(config);
   for (auto it = joined.begin(); it != joined.end();) {
-    const bool wanted =
-        config.ingress == IngressMode::packet &&
-        std::any_of(config.rules.begin(), config.rules.end(), [&](const Rule& r) {
-          return r.input_interface == it->first.first && r.group.s_addr == it->first.second;
-        });
-    it = wanted ? std::next(it) : joined.erase(it);  // erase closes: the kernel leaves
+    it = wanted.count(it->first) != 0 ? std::next(it) : joined.erase(it);  // erase: the kernel leaves
   }
 }
 

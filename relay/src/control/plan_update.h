@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,8 +59,9 @@ namespace mrelay {
     const RelayPlan& current, std::shared_ptr<const RelayPlan> next, uint32_t worker);
 
 /// Packet-mode group memberships (so `ip maddr` shows the group and NICs deliver it), one
-/// socket per (interface, group).
-using MembershipKey = std::pair<std::string, uint32_t>;  // interface, group (network order)
+/// socket per (interface, group, source): source 0 is a (*,G) join, any other an (S,G) join
+/// (IGMPv3 include mode) for a rule that names its sources.
+using MembershipKey = std::tuple<std::string, uint32_t, uint32_t>;  // network byte order
 using MembershipMap = std::map<MembershipKey, UniqueFd>;
 
 /// Joins the groups `config` needs that `joined` lacks; returns only the new sockets.

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "control/plan_build.h"
@@ -36,6 +38,55 @@ using testing::loopback_rule;
 using testing::rule_to_ports;
 
 using testing::fake_lookup;
+
+std::string proc_text(const char* path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// Packet ingress: a rule with sources joins (S,G) for each (the interface's IGMPv3 include
+// list, /proc/net/mcfilter); a rule without joins (*,G); dropping the rule leaves its joins.
+// (/proc/net/mcfilter shows a device only when its newest group has sources, so the source
+// joins are checked before the (*,G) rule is added.)
+TEST(Memberships, SourceRulesJoinEachSourceAndLeaveWithTheRule) {
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([]() -> std::string {
+    auto lookup = [](const std::string& name) { return ::if_nametoindex(name.c_str()); };
+    Config config;
+    config.ingress = IngressMode::packet;
+    config.rules.push_back(loopback_rule("ssm", "232.1.1.1", 5000, 6000));
+    config.rules.back().source = {address("127.0.0.1"), address("127.0.0.2")};
+    MembershipMap joined;
+    auto opened = join_new_groups(config, joined, lookup);
+    if (!opened || opened->size() != 2) {
+      return opened ? "opened " + std::to_string(opened->size()) + " joins, expected 2"
+                    : opened.error().to_string();
+    }
+    commit_memberships(config, joined, std::move(*opened));
+    // Addresses in host order: 127.0.0.1 is 0x7f000001.
+    const std::string filter = proc_text("/proc/net/mcfilter");
+    if (filter.find("0x7f000001") == std::string::npos ||
+        filter.find("0x7f000002") == std::string::npos) {
+      return "sources 127.0.0.1 and 127.0.0.2 not joined:\n" + filter;
+    }
+    config.rules.push_back(loopback_rule("asm", "239.1.1.1", 5000, 6001));
+    opened = join_new_groups(config, joined, lookup);
+    if (!opened || opened->size() != 1 || std::get<2>(opened->begin()->first) != 0) {
+      return "the any-source rule did not add one (*,G) join";
+    }
+    commit_memberships(config, joined, std::move(*opened));
+    config.rules.erase(config.rules.begin());
+    commit_memberships(config, joined, {});
+    if (joined.size() != 1) {
+      return "after removing the source rule: " + std::to_string(joined.size()) + " joins";
+    }
+    // /proc/net/igmp prints the group as the hex of its network-order value.
+    return proc_text("/proc/net/igmp").find("010101E8") != std::string::npos
+               ? "232.1.1.1 still joined after its rule was removed"
+               : "";
+  });
+}
 
 TEST(RuleDiff, NamesAddedRemovedChanged) {
   const std::vector<Rule> before = {

@@ -168,7 +168,10 @@ int Relay::run() {
            std::string(to_string(workers_.front()->backend())) + ", " +
            std::to_string(config.rules.size()) + " rules, " +
            std::to_string(plan_->outputs.size()) + " outputs, " + std::to_string(workers_.size()) +
-           " workers, " + std::to_string(config.pool_buffers) + " buffers/worker");
+           " workers; pool per worker " + plan_->pool.describe() +
+           (plan_->pool_mtu != 0 ? ", sized for MTU " + std::to_string(plan_->pool_mtu) + " of " +
+                                       plan_->pool_mtu_interface
+                                 : ", buffer_size configured"));
 
   notifier_.ready("forwarding: " + std::to_string(config.rules.size()) + " rules, " +
                   std::to_string(workers_.size()) + " workers");

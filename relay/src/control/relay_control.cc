@@ -61,6 +61,7 @@ std::vector<std::string> fixed_knob_changes(const Config& running, const Config&
   check(running.workers != next.workers, "workers");
   check(running.cpus != next.cpus, "cpus");
   check(running.pool_buffers != next.pool_buffers, "pool_buffers");
+  check(running.buffer_size != next.buffer_size, "buffer_size");
   check(running.stats_interval_ms != next.stats_interval_ms, "stats_interval_ms");
   check(running.stats_json_path != next.stats_json_path, "stats_json");
   check(running.control_socket != next.control_socket, "control_socket");
@@ -383,7 +384,7 @@ void Relay::follow_ingress_interfaces(uint64_t now) {
   // The group memberships were joined on the old interface and went with it: drop them, so
   // the switch joins them again on the new one (packet ingress; udp sockets join themselves).
   for (auto it = memberships_.begin(); it != memberships_.end();) {
-    it = recreated.count(it->first.first) != 0 ? memberships_.erase(it) : std::next(it);
+    it = recreated.count(std::get<0>(it->first)) != 0 ? memberships_.erase(it) : std::next(it);
   }
   // The same rules against the new indexes: the endpoints of the re-created interfaces are
   // new (fresh sockets), everything else keeps its sockets (plan_update.h).

@@ -113,7 +113,16 @@ int32_t Forwarder::accept_frame(unsigned ifindex, const FrameMeta& meta, const u
 int32_t Forwarder::accept_datagram(unsigned ifindex, uint32_t group, uint16_t port, uint32_t source,
                                    uint32_t len, uint8_t ttl) noexcept {
   counters_.rx_bytes += len;
-  const int32_t rule = plan_->table.find(ifindex, group, port, source);
+  return accept_rule(plan_->table.find(ifindex, group, port, source), len, ttl);
+}
+
+int32_t Forwarder::accept_datagram6(unsigned ifindex, const in6_addr& group, uint16_t port,
+                                    uint32_t len, uint8_t hop_limit) noexcept {
+  counters_.rx_bytes += len;
+  return accept_rule(plan_->table.find6(ifindex, group, port), len, hop_limit);
+}
+
+int32_t Forwarder::accept_rule(int32_t rule, uint32_t len, uint8_t ttl) noexcept {
   if (rule < 0) {
     ++counters_.unmatched_no_rule;
     return -1;
@@ -132,8 +141,8 @@ void Forwarder::copy_and_send(int32_t rule, const UdpView& view) noexcept {
   for (uint32_t i = 0; i < datagrams; ++i) {
     const uint32_t offset = i * step;
     const uint32_t len = std::min(step, view.payload_len - offset);
-    if (len > BufferPool::kBufferSize) {
-      ++counters_.rx_oversize;  // a jumbo datagram: read whole, but no buffer holds it
+    if (len > pool_->buffer_size()) {
+      ++counters_.rx_oversize;  // read whole, but larger than a packet buffer (buffer_size)
       continue;
     }
     PacketBuffer* buffer = pool_->acquire();

@@ -60,6 +60,9 @@ class Forwarder {
   /// checks the TTL. Returns the rule, or -1 when it is not forwarded (counted).
   [[nodiscard]] int32_t accept_datagram(unsigned ifindex, uint32_t group, uint16_t port,
                                         uint32_t source, uint32_t len, uint8_t ttl) noexcept;
+  /// The same for an IPv6 UDP socket's datagram: (group, port), any source, `hop_limit` as TTL.
+  [[nodiscard]] int32_t accept_datagram6(unsigned ifindex, const in6_addr& group, uint16_t port,
+                                         uint32_t len, uint8_t hop_limit) noexcept;
 
   /// Copies each datagram of `view` (one, or a GSO super-frame's segments) into its own pool
   /// buffer and hands it to the rule's outputs. The frame itself may go back at once.
@@ -75,6 +78,8 @@ class Forwarder {
   // Counts (once per datagram) and returns true when a packet received with `ttl` may not be
   // forwarded at all.
   bool ttl_expired(uint8_t ttl, uint32_t datagrams = 1) noexcept;
+  // A UDP datagram's rule (or -1): counts the miss or the match, then checks the TTL.
+  int32_t accept_rule(int32_t rule, uint32_t len, uint8_t ttl) noexcept;
   // One copy per output whose threshold the TTL passes; true when the egress took any.
   bool send_to_outputs(int32_t rule, PacketBuffer* buffer, const uint8_t* payload, uint32_t len,
                        uint8_t ttl) noexcept;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/buffer_pool.h"
 #include "dataplane/egress/egress.h"
 #include "dataplane/ingress/ingress.h"
 #include "mrelay/config.h"
@@ -53,6 +54,11 @@ struct RelayPlan {
   std::vector<uint32_t> rule_first_output;  // per rule: index into outputs
   std::vector<uint32_t> rule_output_count;  // per rule
   int fanout_id = -1;  // PACKET_FANOUT group id when workers > 1 in packet mode
+  // Each worker's buffer pool, fixed at start (a successor keeps it): config.buffer_size, or
+  // sized for the largest ingress MTU (pool_mtu, on pool_mtu_interface), within kMaxPoolBytes.
+  PoolSize pool = size_pool(kDefaultPoolBuffers, BufferPool::kDefaultBufferSize);
+  uint32_t pool_mtu = 0;  // 0: the size was configured
+  std::string pool_mtu_interface;
   // [worker][rule] and [worker][output]: sized once by the builder, written only by that
   // worker. mutable: the plan's shape is read-only, these counters are the workers' scratch.
   mutable std::vector<std::vector<RuleCounters>> rule_counters;

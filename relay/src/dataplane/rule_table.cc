@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <cstdint>
 
 namespace mrelay {
@@ -49,7 +50,18 @@ inline bool slot_matches(const auto& slot, unsigned ifindex, uint16_t vlan, uint
 }  // namespace
 
 RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& lookup) {
-  const size_t wanted = std::max(kMinSlots, rules.size() * 2);
+  // One slot per (rule, source): a rule naming several sources has one key for each.
+  size_t keys = 0;
+  size_t keys6 = 0;
+  for (const Rule& rule : rules) {
+    keys += rule.group6 ? 0 : std::max<size_t>(1, rule.source.size());
+    keys6 += rule.group6 ? 1 : 0;
+  }
+  if (keys6 != 0) {
+    slots6_.resize(std::bit_ceil(std::max(kMinSlots, keys6 * 2)));
+    mask6_ = slots6_.size() - 1;
+  }
+  const size_t wanted = std::max(kMinSlots, keys * 2);
   slots_.resize(std::bit_ceil(wanted));
   mask_ = slots_.size() - 1;
 
@@ -59,33 +71,88 @@ RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& look
     if (ifindex == 0) {
       continue;  // missing interface: the rule can never match
     }
-    const bool any_source = !rule.source.has_value();
-    const uint32_t source = any_source ? 0 : rule.source->s_addr;
-    const uint16_t vlan = rule.vlan & kVlanIdMask;
-    size_t at = slot_hash(ifindex, vlan, rule.group.s_addr, rule.port, any_source, source) & mask_;
-    bool duplicate = false;
-    while (slots_[at].ifindex != 0) {
-      if (slot_matches(slots_[at], ifindex, vlan, rule.group.s_addr, rule.port, any_source,
-                       source)) {
-        duplicate = true;  // validate_config() rejects these; the first rule keeps the key
-        break;
-      }
-      at = (at + 1) & mask_;
-    }
-    if (duplicate) {
+    if (rule.group6) {
+      insert6(static_cast<int32_t>(index), ifindex, rule);
       continue;
     }
-    Slot& slot = slots_[at];
-    slot.ifindex = ifindex;
-    slot.group = rule.group.s_addr;
-    slot.source = source;
-    slot.port = rule.port;
-    slot.vlan = vlan;
-    slot.any_source = any_source ? 1 : 0;
-    slot.rule = static_cast<int32_t>(index);
-    ++rule_count_;
-    has_source_rules_ = has_source_rules_ || !any_source;
+    bool installed = false;
+    if (rule.source.empty()) {
+      installed = insert(static_cast<int32_t>(index), ifindex, rule, /*any_source=*/true, 0);
+    }
+    for (const in_addr& source : rule.source) {
+      installed = insert(static_cast<int32_t>(index), ifindex, rule, false, source.s_addr) ||
+                  installed;
+    }
+    rule_count_ += installed ? 1 : 0;
   }
+}
+
+bool RuleTable::insert(int32_t index, unsigned ifindex, const Rule& rule, bool any_source,
+                       uint32_t source) {
+  const uint16_t vlan = rule.vlan & kVlanIdMask;
+  size_t at = slot_hash(ifindex, vlan, rule.group.s_addr, rule.port, any_source, source) & mask_;
+  while (slots_[at].ifindex != 0) {
+    if (slot_matches(slots_[at], ifindex, vlan, rule.group.s_addr, rule.port, any_source,
+                     source)) {
+      return false;  // validate_config() rejects these; the first rule keeps the key
+    }
+    at = (at + 1) & mask_;
+  }
+  Slot& slot = slots_[at];
+  slot.ifindex = ifindex;
+  slot.group = rule.group.s_addr;
+  slot.source = source;
+  slot.port = rule.port;
+  slot.vlan = vlan;
+  slot.any_source = any_source ? 1 : 0;
+  slot.rule = index;
+  has_source_rules_ = has_source_rules_ || !any_source;
+  return true;
+}
+
+namespace {
+
+size_t slot6_hash(unsigned ifindex, const in6_addr& group, uint16_t port) noexcept {
+  uint64_t hash = 1469598103934665603ull;  // FNV-1a over the key's bytes
+  for (uint8_t byte : group.s6_addr) {
+    hash = (hash ^ byte) * 1099511628211ull;
+  }
+  hash = (hash ^ ifindex) * 1099511628211ull;
+  return static_cast<size_t>((hash ^ port) * 1099511628211ull);
+}
+
+bool same_group6(const in6_addr& a, const in6_addr& b) noexcept {
+  return std::memcmp(a.s6_addr, b.s6_addr, sizeof a.s6_addr) == 0;
+}
+
+}  // namespace
+
+void RuleTable::insert6(int32_t index, unsigned ifindex, const Rule& rule) {
+  size_t at = slot6_hash(ifindex, *rule.group6, rule.port) & mask6_;
+  while (slots6_[at].ifindex != 0) {
+    const Slot6& slot = slots6_[at];
+    if (slot.ifindex == ifindex && slot.port == rule.port && same_group6(slot.group, *rule.group6)) {
+      return;  // validate_config() rejects these; the first rule keeps the key
+    }
+    at = (at + 1) & mask6_;
+  }
+  slots6_[at] = Slot6{.ifindex = ifindex, .port = rule.port, .rule = index, .group = *rule.group6};
+  ++rule_count_;
+}
+
+int32_t RuleTable::find6(unsigned ifindex, const in6_addr& group, uint16_t port) const noexcept {
+  if (slots6_.empty()) {
+    return -1;
+  }
+  size_t at = slot6_hash(ifindex, group, port) & mask6_;
+  while (slots6_[at].ifindex != 0) {
+    const Slot6& slot = slots6_[at];
+    if (slot.ifindex == ifindex && slot.port == port && same_group6(slot.group, group)) {
+      return slot.rule;
+    }
+    at = (at + 1) & mask6_;
+  }
+  return -1;
 }
 
 int32_t RuleTable::probe(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,

@@ -38,7 +38,7 @@ Rule make_rule(const std::string& interface, const char* group, uint16_t port,
   rule.group.s_addr = addr(group);
   rule.port = port;
   if (source != nullptr) {
-    rule.source = in_addr{addr(source)};
+    rule.source = SourceList{in_addr{addr(source)}};
   }
   rule.outputs.push_back(Output{"veth1", in_addr{addr("239.9.9.9")}, 6000, 1});
   return rule;
@@ -52,6 +52,22 @@ struct Lookup {
   const char* source;
   int32_t expected;
 };
+
+// A rule naming several sources matches each of them and nothing else; an any-source rule on
+// the same input still takes every other source.
+TEST(RuleTable, RuleWithSeveralSourcesMatchesEachOfThem) {
+  Rule several = make_rule("veth0", "239.1.1.1", 5000, "10.0.0.1");
+  several.source.push_back(in_addr{addr("10.0.0.2")});
+  const std::vector<Rule> rules = {several, make_rule("veth0", "239.1.1.1", 5000)};
+  RuleTable table(rules, fake_interfaces());
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.find(kVeth0, addr("239.1.1.1"), 5000, addr("10.0.0.1")), 0);
+  EXPECT_EQ(table.find(kVeth0, addr("239.1.1.1"), 5000, addr("10.0.0.2")), 0);
+  EXPECT_EQ(table.find(kVeth0, addr("239.1.1.1"), 5000, addr("10.0.0.3")), 1);
+  RuleTable alone({several}, fake_interfaces());
+  EXPECT_EQ(alone.find(kVeth0, addr("239.1.1.1"), 5000, addr("10.0.0.2")), 0);
+  EXPECT_EQ(alone.find(kVeth0, addr("239.1.1.1"), 5000, addr("10.0.0.3")), -1);
+}
 
 TEST(RuleTable, EachKeyPartMustMatch) {
   const std::vector<Rule> rules = {
@@ -171,7 +187,7 @@ TEST(RuleTable, ThousandRules) {
   for (int i = 0; i < 1000; ++i) {
     const Rule& rule = rules[i];
     const unsigned ifindex = i % 2 == 0 ? kVeth0 : kVeth1;
-    const uint32_t source = rule.source ? rule.source->s_addr : addr("10.200.0.1");
+    const uint32_t source = rule.source ? rule.source[0].s_addr : addr("10.200.0.1");
     EXPECT_EQ(table.find(ifindex, rule.group.s_addr, rule.port, source), i);
     // Wrong interface, port, or (for source rules) source: no match.
     EXPECT_EQ(table.find(ifindex == kVeth0 ? kVeth1 : kVeth0, rule.group.s_addr, rule.port, source),

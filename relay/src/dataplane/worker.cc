@@ -27,7 +27,7 @@ Worker::~Worker() {
 
 Result<void> Worker::open() {
   const Config& config = plan_->config;
-  pool_ = std::make_unique<BufferPool>(config.pool_buffers);
+  pool_ = std::make_unique<BufferPool>(plan_->pool.buffers, plan_->pool.buffer_size);
   for (size_t e = 0; e < plan_->ingress.size(); ++e) {
     // UDP: the kernel delivers a multicast datagram to EVERY socket bound to its group and
     // port (SO_REUSEPORT balancing is for unicast only), so each endpoint gets exactly one
@@ -56,7 +56,7 @@ Result<void> Worker::open() {
     output_sockets_.push_back(std::move(*fd));
   }
   rebinder_.init(plan_->outputs, plan_->output_ifindex, output_fds_);
-  slots_ = std::make_unique<ReceiveSlots>(packet_mode_);  // reserved once
+  slots_ = std::make_unique<ReceiveSlots>(packet_mode_, pool_->buffer_size());  // reserved once
   wake_fd_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake_fd_) {
     return fail_errno("worker " + std::to_string(index_) + ": eventfd");

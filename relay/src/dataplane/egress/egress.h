@@ -32,6 +32,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/unique_fd.h"
 #include "dataplane/buffer_pool.h"
@@ -74,12 +75,22 @@ struct OutputSocketOptions {
 
 /// Opens the UDP socket for one output: SO_BINDTODEVICE, IP_MULTICAST_IF (ip_mreqn ifindex),
 /// TTL, IP_MULTICAST_LOOP 0, SO_SNDBUF(FORCE), IP_RECVERR (a copy the qdisc drops fails with
+/// ENOBUFS instead of being reported sent), connect()ed so the route is cached. An IPv6 output
+/// (Output::address6) gets the same as an AF_INET6 socket: IPV6_MULTICAST_IF, _HOPS, _LOOP 0,
+/// IPV6_UNICAST_HOPS, IPV6_RECVERR. The IPv4 socket: SO_BINDTODEVICE, IP_MULTICAST_IF,
+/// TTL, IP_MULTICAST_LOOP 0, SO_SNDBUF(FORCE), IP_RECVERR (a copy the qdisc drops fails with
 /// ENOBUFS instead of being reported sent), connect()ed so the route is cached. `ifindex`
 /// is the output interface's index. Errors name `where` (e.g. "rules[0].outputs[2]") and the
 /// failing setsockopt.
 [[nodiscard]] Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
                                                   const OutputSocketOptions& options,
                                                   const std::string& where);
+
+/// Per output: the largest UDP payload one IPv4 packet carries on the output socket's path
+/// (IP_MTU - 28: the interface MTU for a multicast output); UINT32_MAX when the socket does
+/// not say. A larger copy is fragmented by the kernel on the socket backends (counted in
+/// tx_fragmented) and dropped by the packet backend, which builds whole frames (drop_too_big).
+[[nodiscard]] std::vector<uint32_t> output_payload_limits(std::span<const int> fds);
 
 /// Effective send buffer of a socket in bytes as the kernel reports it (doubled value).
 [[nodiscard]] int socket_sndbuf(int fd);
@@ -98,12 +109,16 @@ struct TtlControl {
   alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(int))];
 };
 
-/// Writes an IP_TTL control message for `ttl` at `at` (CMSG_SPACE(sizeof(int)) bytes, aligned)
-/// and returns the bytes used. The caller points msg_control/msg_controllen at it.
-inline size_t write_ttl_control(unsigned char* at, uint8_t ttl) noexcept {
+/// Whether an output socket is IPv6 (AF_INET6): its copies carry IPV6_HOPLIMIT, not IP_TTL.
+[[nodiscard]] bool output_socket_ipv6(int fd) noexcept;
+
+/// Writes an IP_TTL control message for `ttl` at `at` (CMSG_SPACE(sizeof(int)) bytes, aligned),
+/// or IPV6_HOPLIMIT for an IPv6 socket (each family's kernel path skips the other's), and
+/// returns the bytes used. The caller points msg_control/msg_controllen at it.
+inline size_t write_ttl_control(unsigned char* at, uint8_t ttl, bool ipv6 = false) noexcept {
   auto* cmsg = reinterpret_cast<cmsghdr*>(at);
-  cmsg->cmsg_level = IPPROTO_IP;
-  cmsg->cmsg_type = IP_TTL;
+  cmsg->cmsg_level = ipv6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  cmsg->cmsg_type = ipv6 ? IPV6_HOPLIMIT : IP_TTL;
   cmsg->cmsg_len = CMSG_LEN(sizeof(int));
   const int value = ttl;
   std::memcpy(CMSG_DATA(cmsg), &value, sizeof value);

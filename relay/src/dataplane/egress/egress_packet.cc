@@ -115,6 +115,7 @@ class PacketEgress final : public Egress {
         addresses_(frame_addresses(outputs_)),
         ip_ids_(outputs_.size(), 0),
         multicast_count_(multicast_count(outputs_)),
+        payload_limits_(output_payload_limits(fds)),
         headers_(static_cast<size_t>(kMaxMessages) * kHeaderSlot, 0),
         iovecs_(frame_iovecs(headers_)),
         messages_(frame_messages(iovecs_)),
@@ -127,6 +128,12 @@ class PacketEgress final : public Egress {
             uint8_t ttl) noexcept override {
     if (!outputs_[output].multicast) {
       return unicast_->send(output, buffer, data, len, ttl);
+    }
+    if (len > payload_limits_[output]) {
+      // A frame is built whole, never fragmented here: it would exceed the device's MTU and
+      // the kernel would refuse it (EMSGSIZE). Counted once, by its own reason.
+      ++counters_.drop_too_big;
+      return false;
     }
     const uint32_t slot = queued_;
     stamp_frame_header(templates_[output], ip_ids_[output]++, len, ttl,
@@ -204,6 +211,7 @@ class PacketEgress final : public Egress {
   std::vector<sockaddr_ll> addresses_;  // where its frames go
   std::vector<uint16_t> ip_ids_;        // next IPv4 identification
   const uint32_t multicast_count_;
+  std::vector<uint32_t> payload_limits_;  // per output: larger copies are dropped
   // Per queued copy, kMaxMessages of each (declared in the order they point at each other).
   std::vector<uint8_t> headers_;  // kHeaderSlot bytes each
   std::vector<iovec> iovecs_;     // 2 per message: header, payload

@@ -38,6 +38,15 @@ constexpr uint32_t kMaxRunBytes = 65507;
 constexpr int kIpv4UdpHeaderBytes = 28;
 
 // Per output: the TTL its socket sends without a control message.
+// Per output: 1 for an IPv6 socket (its copies carry IPV6_HOPLIMIT).
+std::vector<uint8_t> socket_families(std::span<const int> fds) {
+  std::vector<uint8_t> ipv6(fds.size());
+  for (size_t output = 0; output < fds.size(); ++output) {
+    ipv6[output] = output_socket_ipv6(fds[output]) ? 1 : 0;
+  }
+  return ipv6;
+}
+
 std::vector<uint8_t> socket_ttls(std::span<const int> fds) {
   std::vector<uint8_t> ttls(fds.size());
   for (size_t output = 0; output < fds.size(); ++output) {
@@ -92,7 +101,9 @@ class SendmmsgEgress final : public Egress {
         dirty_(reserved_list(fds.size())),
         is_dirty_(fds.size(), false),
         largest_segment_(largest_segments(fds, gso)),
-        socket_ttls_(socket_ttls(fds)) {}
+        payload_limits_(output_payload_limits(fds)),
+        socket_ttls_(socket_ttls(fds)),
+        socket_ipv6_(socket_families(fds)) {}
 
   ~SendmmsgEgress() override { drain(0); }
 
@@ -104,6 +115,9 @@ class SendmmsgEgress final : public Egress {
     buffers_[slot] = buffer;
     ttls_[slot] = ttl;
     pool_.retain(buffer);
+    if (len > payload_limits_[output]) {
+      ++counters_.tx_fragmented;  // goes alone, not in a GSO run; the kernel fragments it
+    }
     if (++queued_[output] == batch_) {
       flush_output(output);
     } else if (!is_dirty_[output]) {
@@ -179,7 +193,7 @@ class SendmmsgEgress final : public Egress {
         used = CMSG_SPACE(sizeof(uint16_t));
       }
       if (ttl != socket_ttls_[output]) {
-        used += write_ttl_control(control.bytes + used, ttl);
+        used += write_ttl_control(control.bytes + used, ttl, socket_ipv6_[output] != 0);
       }
       if (used != 0) {
         header.msg_control = control.bytes;
@@ -276,7 +290,9 @@ class SendmmsgEgress final : public Egress {
   // Per output: the largest copy that may join a GSO run (path MTU - 28 bytes); 0 without
   // GSO and once the output's path refused a GSO send.
   std::vector<uint32_t> largest_segment_;
+  std::vector<uint32_t> payload_limits_;  // per output: larger copies leave as fragments
   std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
+  std::vector<uint8_t> socket_ipv6_;  // per output: 1 for an IPv6 socket (IPV6_HOPLIMIT)
 };
 
 }  // namespace

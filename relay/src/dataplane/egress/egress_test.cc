@@ -60,7 +60,7 @@ bool payload_intact(const uint8_t* data, size_t len, uint32_t* index) {
     return false;
   }
   std::memcpy(index, data, sizeof *index);
-  uint8_t expected[BufferPool::kBufferSize];
+  uint8_t expected[BufferPool::kDefaultBufferSize];
   return fill_payload(expected, *index) == len && std::memcmp(expected, data, len) == 0;
 }
 
@@ -93,7 +93,7 @@ class LoopbackOutputs : public ::testing::Test {
   // Reads everything waiting on receiver r; returns the count, checks each payload.
   int drain_receiver(int r, std::vector<int>& seen_count) {
     int received = 0;
-    uint8_t data[BufferPool::kBufferSize];
+    uint8_t data[BufferPool::kDefaultBufferSize];
     for (;;) {
       const ssize_t len = ::recv(receivers_[r].fd.get(), data, sizeof data, 0);
       if (len < 0) {
@@ -316,7 +316,7 @@ TEST_F(LoopbackOutputs, GsoRunsArriveAsSeparateDatagrams) {
   // Output 0: one call. Output 1: the refused call, then one for the 101 single datagrams.
   EXPECT_EQ(counters.syscalls, 3u);
   for (int r = 0; r < 2; ++r) {
-    uint8_t data[BufferPool::kBufferSize];
+    uint8_t data[BufferPool::kDefaultBufferSize];
     uint32_t expected = 0;
     for (;;) {
       const ssize_t len = ::recv(receivers_[r].fd.get(), data, sizeof data, 0);
@@ -358,7 +358,7 @@ TEST_F(LoopbackOutputs, GsoKeepsEmptyCopiesAsDatagrams) {
   (*egress)->flush();
   EXPECT_EQ(counters.tx_packets, kCopies);
   EXPECT_EQ(counters.gso_fallbacks, 0u);
-  uint8_t data[BufferPool::kBufferSize];
+  uint8_t data[BufferPool::kDefaultBufferSize];
   for (uint32_t i = 0; i < kCopies; ++i) {
     const ssize_t len = ::recv(receivers_[0].fd.get(), data, sizeof data, 0);
     ASSERT_EQ(len, static_cast<ssize_t>(lengths[i])) << "datagram " << i;
@@ -410,7 +410,7 @@ TEST(GsoEgress, CopiesAboveTheMtuGoAloneWithoutFallback) {
       return "gso_fallbacks " + std::to_string(counters.gso_fallbacks) + ", tx_packets " +
              std::to_string(counters.tx_packets);
     }
-    uint8_t data[BufferPool::kBufferSize];
+    uint8_t data[BufferPool::kDefaultBufferSize];
     for (uint32_t expected = 0; expected < kCopies; ++expected) {
       pollfd ready{receiver.fd.get(), POLLIN, 0};
       ::poll(&ready, 1, 1000);
@@ -493,7 +493,7 @@ std::string check_ttls(int fd, uint32_t output, uint32_t copies) {
   uint32_t received = 0;
   std::string problems;
   for (int waits = 0; received < copies && waits < 200;) {
-    uint8_t data[BufferPool::kBufferSize];
+    uint8_t data[BufferPool::kDefaultBufferSize];
     int ttl = -1;
     const ssize_t len = receive_with_ttl(fd, data, sizeof data, &ttl);
     if (len < 0) {
@@ -680,7 +680,7 @@ std::string qdisc_drops_are_reported(EgressBackend backend) {
   // The qdisc releases what it queued at its rate: wait (bounded) until the receiver has what
   // the relay counts as sent.
   uint64_t received = 0;
-  uint8_t data[BufferPool::kBufferSize];
+  uint8_t data[BufferPool::kDefaultBufferSize];
   for (int waited_ms = 0; received < counters.tx_packets && waited_ms < 5000; waited_ms += 10) {
     pollfd ready{receiver.fd.get(), POLLIN, 0};
     ::poll(&ready, 1, 10);
@@ -777,7 +777,7 @@ TEST_F(LoopbackOutputs, UringStalledOutputDoesNotStarveOthers) {
   EXPECT_EQ(per_output[0].failed_packets, counters.drop_eagain);
   EXPECT_EQ(per_output[1].failed_packets, 0u);
   EXPECT_EQ(pool.available(), pool.capacity());
-  uint8_t data[BufferPool::kBufferSize];
+  uint8_t data[BufferPool::kDefaultBufferSize];
   uint32_t expected = 0;
   while (::recv(receivers_[0].fd.get(), data, sizeof data, MSG_DONTWAIT) > 0) {
     uint32_t index = 0;

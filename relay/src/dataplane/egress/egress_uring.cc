@@ -46,13 +46,16 @@ class UringEgress final : public Egress {
         counters_(counters),
         slots_(options.queue_depth),
         free_slots_(options.queue_depth),
-        socket_ttls_(fds.size()) {
+        socket_ttls_(fds.size()),
+        payload_limits_(output_payload_limits(fds)),
+        socket_ipv6_(fds.size()) {
     for (uint32_t i = 0; i < depth_; ++i) {
       free_slots_[i] = depth_ - 1 - i;
     }
     free_top_ = depth_;
     for (size_t o = 0; o < fds.size(); ++o) {
       socket_ttls_[o] = output_socket_ttl(fds[o]);
+      socket_ipv6_[o] = output_socket_ipv6(fds[o]) ? 1 : 0;
     }
   }
 
@@ -133,6 +136,9 @@ class UringEgress final : public Egress {
     const uint32_t slot = free_slots_[--free_top_];
     Slot& entry = slots_[slot];
     entry.buffer = buffer;
+    if (len > payload_limits_[output]) {
+      ++counters_.tx_fragmented;  // the kernel sends it as IPv4 fragments
+    }
     entry.len = len;
     entry.output = output;
     pool_.retain(buffer);
@@ -147,7 +153,8 @@ class UringEgress final : public Egress {
       entry.message.msg_iov = &entry.iov;
       entry.message.msg_iovlen = 1;
       entry.message.msg_control = entry.control.bytes;
-      entry.message.msg_controllen = write_ttl_control(entry.control.bytes, ttl);
+      entry.message.msg_controllen =
+          write_ttl_control(entry.control.bytes, ttl, socket_ipv6_[output] != 0);
       io_uring_prep_sendmsg(sqe, fd, &entry.message, MSG_DONTWAIT);
     }
     if (fixed_files_) {
@@ -287,6 +294,8 @@ class UringEgress final : public Egress {
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;  // stack of free slot indices
   std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
+  std::vector<uint32_t> payload_limits_;  // per output: larger copies leave as fragments
+  std::vector<uint8_t> socket_ipv6_;      // per output: 1 for an IPv6 socket (IPV6_HOPLIMIT)
   uint32_t free_top_ = 0;
   std::string notes_;
 };

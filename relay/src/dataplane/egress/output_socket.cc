@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <iterator>
+#include <utility>
 
 #include "dataplane/egress/egress.h"
 
@@ -22,6 +24,66 @@ Result<void> set_int_option(int fd, int level, int name, int value, const std::s
   return {};
 }
 
+Result<void> set_send_buffer(int fd, uint32_t sndbuf, const std::string& where) {
+  if (sndbuf == 0) {
+    return {};
+  }
+  // SO_SNDBUFFORCE ignores net.core.wmem_max (needs CAP_NET_ADMIN); plain SO_SNDBUF is
+  // capped by it. The kernel doubles the value either way, so pass the requested size.
+  const int bytes = static_cast<int>(sndbuf);
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0) {
+    return set_int_option(fd, SOL_SOCKET, SO_SNDBUF, bytes, where, "SO_SNDBUF");
+  }
+  return {};
+}
+
+// The IPv6 output socket: as the IPv4 one, with the IPV6_ options. A link-local destination
+// (fe80::/10, ff02::/16) is bound to the output interface by its scope id.
+Result<UniqueFd> open_output_socket6(const Output& output, unsigned ifindex, int type,
+                                     const OutputSocketOptions& options,
+                                     const std::string& where) {
+  UniqueFd fd(::socket(AF_INET6, type, 0));
+  if (!fd) {
+    return fail_errno(where + ": socket(AF_INET6, SOCK_DGRAM)");
+  }
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, output.interface.c_str(),
+                   static_cast<socklen_t>(output.interface.size())) != 0) {
+    return fail_errno(where + ": setsockopt(SO_BINDTODEVICE, " + output.interface + ")");
+  }
+  const in6_addr& address = *output.address6;
+  const int hops = output.ttl.value_or(1);  // as IPv4: a copy never leaves without its own
+  const int index = static_cast<int>(ifindex);
+  const std::pair<int, const char*> options6[] = {
+      {IPV6_MULTICAST_IF, "IPV6_MULTICAST_IF"}, {IPV6_MULTICAST_HOPS, "IPV6_MULTICAST_HOPS"},
+      {IPV6_MULTICAST_LOOP, "IPV6_MULTICAST_LOOP"}, {IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS"},
+      {IPV6_RECVERR, "IPV6_RECVERR"}};
+  const int values[] = {index, hops, 0, hops, 1};
+  for (size_t i = 0; i < std::size(options6); ++i) {
+    if (auto ok = set_int_option(fd.get(), IPPROTO_IPV6, options6[i].first, values[i], where,
+                                 options6[i].second);
+        !ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
+  if (auto ok = set_send_buffer(fd.get(), options.sndbuf, where); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  sockaddr_in6 dest{};
+  dest.sin6_family = AF_INET6;
+  dest.sin6_addr = address;
+  dest.sin6_port = htons(output.port);
+  if (IN6_IS_ADDR_LINKLOCAL(&address) || IN6_IS_ADDR_MC_LINKLOCAL(&address) ||
+      IN6_IS_ADDR_MC_NODELOCAL(&address)) {
+    dest.sin6_scope_id = ifindex;
+  }
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&dest), sizeof dest) != 0) {
+    char text[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET6, &address, text, sizeof text);
+    return fail_errno(where + ": connect([" + text + "]:" + std::to_string(output.port) + ")");
+  }
+  return fd;
+}
+
 }  // namespace
 
 Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
@@ -29,6 +91,9 @@ Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
   int type = SOCK_DGRAM | SOCK_CLOEXEC;
   if (options.non_blocking) {
     type |= SOCK_NONBLOCK;
+  }
+  if (output.address6) {
+    return open_output_socket6(output, ifindex, type, options, where);
   }
   UniqueFd fd(::socket(AF_INET, type, 0));
   if (!fd) {
@@ -97,6 +162,20 @@ Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
   return fd;
 }
 
+std::vector<uint32_t> output_payload_limits(std::span<const int> fds) {
+  constexpr int kIpv4UdpHeaders = 28;
+  std::vector<uint32_t> limits(fds.size(), UINT32_MAX);
+  for (size_t output = 0; output < fds.size(); ++output) {
+    int mtu = 0;
+    socklen_t length = sizeof mtu;
+    if (::getsockopt(fds[output], IPPROTO_IP, IP_MTU, &mtu, &length) == 0 &&
+        mtu > kIpv4UdpHeaders) {
+      limits[output] = static_cast<uint32_t>(mtu - kIpv4UdpHeaders);
+    }
+  }
+  return limits;
+}
+
 int socket_sndbuf(int fd) {
   int bytes = 0;
   socklen_t size = sizeof bytes;
@@ -104,6 +183,13 @@ int socket_sndbuf(int fd) {
     return -1;
   }
   return bytes;
+}
+
+bool output_socket_ipv6(int fd) noexcept {
+  sockaddr_in6 local{};
+  socklen_t length = sizeof local;
+  return ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0 &&
+         local.sin6_family == AF_INET6;
 }
 
 bool output_socket_multicast(int fd) noexcept {
@@ -114,6 +200,18 @@ bool output_socket_multicast(int fd) noexcept {
 }
 
 uint8_t output_socket_ttl(int fd) noexcept {
+  sockaddr_in6 peer6{};
+  socklen_t peer6_len = sizeof peer6;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer6), &peer6_len) == 0 &&
+      peer6.sin6_family == AF_INET6) {
+    int hops = 0;
+    socklen_t hops_len = sizeof hops;
+    const int name = peer6.sin6_addr.s6_addr[0] == 0xff ? IPV6_MULTICAST_HOPS : IPV6_UNICAST_HOPS;
+    if (::getsockopt(fd, IPPROTO_IPV6, name, &hops, &hops_len) != 0 || hops < 1 || hops > 255) {
+      return 0;
+    }
+    return static_cast<uint8_t>(hops);
+  }
   sockaddr_in peer{};
   socklen_t peer_len = sizeof peer;
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0 ||

@@ -35,6 +35,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "mrelay/config.h"
@@ -63,6 +64,11 @@ struct IngressEndpoint {
   unsigned ifindex = 0;
   in_addr group{};    // udp mode only
   uint16_t port = 0;  // udp mode only
+  std::optional<in6_addr> group6;  // udp mode: an IPv6 group instead (an AF_INET6 socket)
+  // udp mode: the sources the socket joins source-specifically (MCAST_JOIN_SOURCE_GROUP),
+  // sorted, the union of its rules' sources; empty = a (*,G) join, as when any one of its
+  // rules takes any source. The kernel then delivers only these sources to the socket.
+  SourceList sources;
   // udp mode: the one worker that reads this endpoint (a multicast datagram reaches every
   // socket on its port). Kept across live rule changes so an endpoint never moves worker.
   uint32_t worker = 0;

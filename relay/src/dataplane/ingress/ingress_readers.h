@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "common/unique_fd.h"
 #include "dataplane/ingress/ingress.h"
@@ -23,7 +24,9 @@ namespace mrelay {
 /// packet_ingress.cc: a packet socket read with recvmmsg into the worker's receive slots.
 [[nodiscard]] std::unique_ptr<Ingress> make_packet_recvmmsg_ingress(UniqueFd fd, unsigned ifindex);
 /// udp_ingress.cc: a UDP socket (open_udp_ingress_socket) bound to `group`:`port`.
+/// `group6`: an IPv6 socket's group (then `group` is unused; the hop limit is the TTL).
 [[nodiscard]] std::unique_ptr<Ingress> make_udp_ingress(UniqueFd fd, unsigned ifindex,
-                                                        in_addr group, uint16_t port);
+                                                        in_addr group, uint16_t port,
+                                                        std::optional<in6_addr> group6 = {});
 
 }  // namespace mrelay

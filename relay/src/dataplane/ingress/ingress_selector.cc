@@ -38,12 +38,16 @@ Result<std::unique_ptr<Ingress>> make_ingress(const IngressEndpoint& endpoint,
     options.fanout_id = (settings.fanout_id + endpoint.fanout_offset) & 0xffff;
   }
   if (settings.mode == IngressMode::udp) {
-    auto fd = open_udp_ingress_socket(endpoint.interface, endpoint.ifindex, endpoint.group,
-                                      endpoint.port, options);
+    auto fd = endpoint.group6
+                  ? open_udp_ingress_socket6(endpoint.interface, endpoint.ifindex,
+                                             *endpoint.group6, endpoint.port, options)
+                  : open_udp_ingress_socket(endpoint.interface, endpoint.ifindex, endpoint.group,
+                                            endpoint.port, endpoint.sources, options);
     if (!fd) {
       return tl::unexpected(fd.error());
     }
-    return make_udp_ingress(std::move(*fd), endpoint.ifindex, endpoint.group, endpoint.port);
+    return make_udp_ingress(std::move(*fd), endpoint.ifindex, endpoint.group, endpoint.port,
+                            endpoint.group6);
   }
   PacketRing ring;
   auto fd = open_packet_socket(endpoint.interface, endpoint.ifindex, options, notes,

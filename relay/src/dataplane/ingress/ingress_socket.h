@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/unique_fd.h"
+#include "mrelay/config.h"
 #include "mrelay/error.h"
 #include "mrelay/packet.h"
 
@@ -138,17 +139,29 @@ class PacketRing {
                                     size_t size) noexcept;
 
 /// UDP socket bound to group:port (SO_REUSEADDR + SO_REUSEPORT so several workers share it),
-/// SO_BINDTODEVICE to the ingress interface, joined to the group there (ip_mreqn ifindex),
-/// IP_MULTICAST_ALL 0 (only this group), SO_RXQ_OVFL and IP_RECVTTL on, non-blocking.
+/// SO_BINDTODEVICE to the ingress interface, joined to the group there, IP_MULTICAST_ALL 0
+/// (only this group), SO_RXQ_OVFL and IP_RECVTTL on, non-blocking. With `sources` empty the
+/// join is (*,G) (MCAST_JOIN_GROUP); otherwise one MCAST_JOIN_SOURCE_GROUP per source (IGMPv3
+/// include mode), so the kernel delivers only datagrams from those sources to the socket.
 [[nodiscard]] Result<UniqueFd> open_udp_ingress_socket(const std::string& interface,
                                                        unsigned ifindex, in_addr group,
-                                                       uint16_t port,
+                                                       uint16_t port, const SourceList& sources,
                                                        const IngressSocketOptions& options);
+
+/// The same for an IPv6 group: an AF_INET6 socket bound to [group]:port (scope id = the
+/// interface for an interface- or link-local group), IPV6_MULTICAST_ALL 0, IPV6_RECVHOPLIMIT,
+/// joined with MCAST_JOIN_GROUP (an MLD report on the interface). Any source.
+[[nodiscard]] Result<UniqueFd> open_udp_ingress_socket6(const std::string& interface,
+                                                        unsigned ifindex, const in6_addr& group,
+                                                        uint16_t port,
+                                                        const IngressSocketOptions& options);
 
 /// A UDP socket that joins `group` on the interface and is bound to no port, so it receives
 /// nothing: it only makes the membership visible (ip maddr, IGMP reports, NIC filters).
+/// `source` 0.0.0.0: a (*,G) join; otherwise the (S,G) join of that one source.
 [[nodiscard]] Result<UniqueFd> open_membership_socket(const std::string& interface,
-                                                      unsigned ifindex, in_addr group);
+                                                      unsigned ifindex, in_addr group,
+                                                      in_addr source = {});
 
 /// Sets SO_RCVBUFFORCE (not capped by net.core.rmem_max; needs CAP_NET_ADMIN), falling back
 /// to SO_RCVBUF. `where` names the socket in errors.

@@ -349,7 +349,7 @@ TEST(UdpIngress, MembershipVisibleAndDatagramsArrive) {
     if (text.str().find(hex) == std::string::npos) {
       return std::string("group ") + hex + " not in /proc/net/igmp";
     }
-    auto udp = open_udp_ingress_socket("lo", lo, group, 5556, {.rcvbuf = 1 << 20});
+    auto udp = open_udp_ingress_socket("lo", lo, group, 5556, {}, {.rcvbuf = 1 << 20});
     if (!udp) {
       return udp.error().to_string();
     }
@@ -380,6 +380,52 @@ TEST(UdpIngress, MembershipVisibleAndDatagramsArrive) {
       ++got;
     }
     return got == 5 ? "" : "received " + std::to_string(got) + " of 5";
+  });
+}
+
+// A source-specific join (MCAST_JOIN_SOURCE_GROUP): the kernel hands the socket datagrams from
+// the joined source only. Two senders on lo, bound to 127.0.0.1 and 127.0.0.2.
+TEST(UdpIngress, SourceSpecificJoinDeliversOnlyTheJoinedSource) {
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([]() -> std::string {
+    const unsigned lo = ::if_nametoindex("lo");
+    in_addr group{};
+    ::inet_pton(AF_INET, "232.7.7.7", &group);
+    in_addr wanted{};
+    ::inet_pton(AF_INET, "127.0.0.1", &wanted);
+    auto udp = open_udp_ingress_socket("lo", lo, group, 5557, SourceList{wanted},
+                                       {.rcvbuf = 1 << 20});
+    if (!udp) {
+      return udp.error().to_string();
+    }
+    auto send_from = [&](const char* from, char tag) {
+      UniqueFd sender(::socket(AF_INET, SOCK_DGRAM, 0));
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &local.sin_addr);
+      ::bind(sender.get(), reinterpret_cast<sockaddr*>(&local), sizeof local);
+      ip_mreqn via{};
+      via.imr_ifindex = static_cast<int>(lo);
+      ::setsockopt(sender.get(), IPPROTO_IP, IP_MULTICAST_IF, &via, sizeof via);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_addr = group;
+      to.sin_port = htons(5557);
+      for (int i = 0; i < 5; ++i) {
+        ::sendto(sender.get(), &tag, 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+      }
+    };
+    send_from("127.0.0.2", 'b');
+    send_from("127.0.0.1", 'a');
+    int got = 0;
+    char data[16];
+    pollfd ready{udp->get(), POLLIN, 0};
+    while (::poll(&ready, 1, 100) > 0 && ::recv(udp->get(), data, sizeof data, 0) == 1) {
+      if (data[0] != 'a') {
+        return "received a datagram from the source that was not joined";
+      }
+      ++got;
+    }
+    return got == 5 ? "" : "received " + std::to_string(got) + " of 5 from the joined source";
   });
 }
 

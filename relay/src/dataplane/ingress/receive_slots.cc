@@ -3,20 +3,21 @@
 
 namespace mrelay {
 
-ReceiveSlots::ReceiveSlots(bool link_layer)
+ReceiveSlots::ReceiveSlots(bool link_layer, uint32_t buffer_size)
     : link_layer_(link_layer),
+      buffer_size_(buffer_size),
       buffers_(kRecvBatch, nullptr),
-      scratch_(new uint8_t[static_cast<size_t>(kRecvBatch) * BufferPool::kBufferSize]),
+      scratch_(new uint8_t[static_cast<size_t>(kRecvBatch) * buffer_size]),
       messages_(kRecvBatch, mmsghdr{}),
       iovecs_(kRecvBatch, iovec{}),
-      sources_(kRecvBatch, sockaddr_in{}),
+      sources_(kRecvBatch, sockaddr_in6{}),
       link_sources_(link_layer ? kRecvBatch : 0, sockaddr_ll{}),
       control_(static_cast<size_t>(kRecvBatch) * kControlSize, 0),
       // Frames longer than a ring slot are read whole from the socket queue into this one
       // buffer (read_ring_copy); allocated once, 64 KiB.
       copy_buffer_(link_layer ? new uint8_t[kCopyBufferSize] : nullptr) {
   for (uint32_t i = 0; i < kRecvBatch; ++i) {
-    iovecs_[i].iov_len = BufferPool::kBufferSize;
+    iovecs_[i].iov_len = buffer_size;
     msghdr& header = messages_[i].msg_hdr;
     header.msg_iov = &iovecs_[i];
     header.msg_iovlen = 1;
@@ -36,10 +37,10 @@ uint32_t ReceiveSlots::receive(int fd, BufferPool& pool, WorkerCounters& counter
     }
     iovecs_[i].iov_base = buffers_[i] != nullptr
                               ? buffers_[i]->data
-                              : scratch_.get() + static_cast<size_t>(i) * BufferPool::kBufferSize;
+                              : scratch_.get() + static_cast<size_t>(i) * buffer_size_;
     msghdr& header = messages_[i].msg_hdr;
     header.msg_flags = 0;
-    header.msg_namelen = link_layer_ ? sizeof(sockaddr_ll) : sizeof(sockaddr_in);
+    header.msg_namelen = link_layer_ ? sizeof(sockaddr_ll) : sizeof(sockaddr_in6);
     header.msg_controllen = kControlSize;
   }
   ++counters.syscalls;

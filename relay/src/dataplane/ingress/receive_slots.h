@@ -36,8 +36,9 @@ class ReceiveSlots {
   static constexpr size_t kCopyBufferSize = kVnetHeaderSize + kMaxIngressFrame;
 
   /// `link_layer`: the sockets are packet sockets (sources are sockaddr_ll, and a ring's long
-  /// frames need the copy buffer); otherwise UDP sockets (sockaddr_in sources).
-  explicit ReceiveSlots(bool link_layer);
+  /// frames need the copy buffer); otherwise UDP sockets (sockaddr_in sources). `buffer_size`:
+  /// the pool's (BufferPool::buffer_size()), the most one slot reads.
+  explicit ReceiveSlots(bool link_layer, uint32_t buffer_size = BufferPool::kDefaultBufferSize);
   ReceiveSlots(const ReceiveSlots&) = delete;
   ReceiveSlots& operator=(const ReceiveSlots&) = delete;
 
@@ -55,7 +56,10 @@ class ReceiveSlots {
   }
   /// The slot's pool buffer; nullptr when it read into scratch room (the pool was empty).
   [[nodiscard]] PacketBuffer*& buffer(uint32_t slot) noexcept { return buffers_[slot]; }
-  [[nodiscard]] const sockaddr_in& source(uint32_t slot) const noexcept { return sources_[slot]; }
+  /// The sender (udp mode): an IPv4 socket's sockaddr_in, in room for an IPv6 one.
+  [[nodiscard]] const sockaddr_in& source(uint32_t slot) const noexcept {
+    return reinterpret_cast<const sockaddr_in&>(sources_[slot]);
+  }
   [[nodiscard]] const sockaddr_ll& link_source(uint32_t slot) const noexcept {
     return link_sources_[slot];
   }
@@ -64,11 +68,12 @@ class ReceiveSlots {
 
  private:
   const bool link_layer_;
+  const uint32_t buffer_size_;
   std::vector<PacketBuffer*> buffers_;
   std::unique_ptr<uint8_t[]> scratch_;
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;
-  std::vector<sockaddr_in> sources_;       // udp mode
+  std::vector<sockaddr_in6> sources_;      // udp mode (IPv4 or IPv6 senders)
   std::vector<sockaddr_ll> link_sources_;  // packet mode: each frame's packet type
   std::vector<uint8_t> control_;
   std::unique_ptr<uint8_t[]> copy_buffer_;  // packet mode

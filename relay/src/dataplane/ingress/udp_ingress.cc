@@ -21,8 +21,14 @@ namespace {
 
 class UdpIngress final : public Ingress {
  public:
-  UdpIngress(UniqueFd fd, unsigned ifindex, in_addr group, uint16_t port)
-      : fd_(std::move(fd)), ifindex_(ifindex), group_(group.s_addr), port_(port) {}
+  UdpIngress(UniqueFd fd, unsigned ifindex, in_addr group, uint16_t port,
+             std::optional<in6_addr> group6)
+      : fd_(std::move(fd)),
+        ifindex_(ifindex),
+        group_(group.s_addr),
+        port_(port),
+        ipv6_(group6.has_value()),
+        group6_(group6.value_or(in6_addr{})) {}
 
   uint32_t receive(Forwarder& forwarder, ReceiveSlots& slots) noexcept override {
     const uint32_t count = slots.receive(fd_.get(), forwarder.pool(), forwarder.counters());
@@ -61,7 +67,9 @@ class UdpIngress final : public Ingress {
         uint32_t overflow = 0;
         std::memcpy(&overflow, CMSG_DATA(cmsg), sizeof overflow);
         note_socket_drops(counters, overflow);
-      } else if (cmsg->cmsg_level == IPPROTO_IP && cmsg->cmsg_type == IP_TTL) {
+      } else if ((cmsg->cmsg_level == IPPROTO_IP && cmsg->cmsg_type == IP_TTL) ||
+                 (cmsg->cmsg_level == IPPROTO_IPV6 && cmsg->cmsg_type == IPV6_HOPLIMIT)) {
+        // IPv6: the hop limit (IPV6_RECVHOPLIMIT), handled as the TTL.
         int value = 0;
         std::memcpy(&value, CMSG_DATA(cmsg), sizeof value);
         ttl = static_cast<uint8_t>(value);
@@ -72,8 +80,10 @@ class UdpIngress final : public Ingress {
       return;
     }
     const uint32_t len = slots.length(slot);
-    const int32_t rule = forwarder.accept_datagram(ifindex_, group_, port_,
-                                                   slots.source(slot).sin_addr.s_addr, len, ttl);
+    const int32_t rule =
+        ipv6_ ? forwarder.accept_datagram6(ifindex_, group6_, port_, len, ttl)
+              : forwarder.accept_datagram(ifindex_, group_, port_,
+                                          slots.source(slot).sin_addr.s_addr, len, ttl);
     if (rule >= 0) {
       forwarder.forward(rule, slots.buffer(slot), slots.data(slot), len, ttl);
     }
@@ -93,14 +103,16 @@ class UdpIngress final : public Ingress {
   const unsigned ifindex_;
   const uint32_t group_;        // network order
   const uint16_t port_;         // host order
+  const bool ipv6_;             // an AF_INET6 socket: group6_ is its group
+  const in6_addr group6_;
   uint32_t last_overflow_ = 0;  // the last cumulative SO_RXQ_OVFL / SO_MEMINFO drop count seen
 };
 
 }  // namespace
 
 std::unique_ptr<Ingress> make_udp_ingress(UniqueFd fd, unsigned ifindex, in_addr group,
-                                          uint16_t port) {
-  return std::make_unique<UdpIngress>(std::move(fd), ifindex, group, port);
+                                          uint16_t port, std::optional<in6_addr> group6) {
+  return std::make_unique<UdpIngress>(std::move(fd), ifindex, group, port, group6);
 }
 
 }  // namespace mrelay
