@@ -145,6 +145,22 @@ py::dict parse_ipv4(const py::buffer& packet) {
   return udp_view_dict(verdict, udp, view.data);
 }
 
+// A rule's sources as the config and list_rules write them: None (any source), one address,
+// or a list of addresses (a source-specific rule with several).
+py::object source_object(const mrelay::SourceList& sources) {
+  if (sources.empty()) {
+    return py::none();
+  }
+  if (sources.size() == 1) {
+    return py::str(address_text(sources.front()));
+  }
+  py::list list;
+  for (const in_addr& source : sources) {
+    list.append(address_text(source));
+  }
+  return list;
+}
+
 py::dict config_dict(const mrelay::Config& config) {
   py::list rules;
   for (const auto& rule : config.rules) {
@@ -152,7 +168,7 @@ py::dict config_dict(const mrelay::Config& config) {
     for (const auto& output : rule.outputs) {
       py::dict item;
       item["interface"] = output.interface;
-      item["group"] = address_text(output.address);
+      item["group"] = mrelay::output_address_text(output);  // IPv4 or IPv6
       item["port"] = output.port;
       // None: copies carry the received TTL - 1; a number: a fixed TTL.
       item["ttl"] = output.ttl ? py::object(py::int_(*output.ttl)) : py::none();
@@ -161,9 +177,9 @@ py::dict config_dict(const mrelay::Config& config) {
     }
     py::dict input;
     input["interface"] = rule.input_interface;
-    input["group"] = address_text(rule.group);
+    input["group"] = mrelay::input_group_text(rule);  // IPv4 or IPv6
     input["port"] = rule.port;
-    input["source"] = rule.source ? py::object(py::str(address_text(*rule.source))) : py::none();
+    input["source"] = source_object(rule.source);
     input["vlan"] = rule.vlan != 0 ? py::object(py::int_(rule.vlan)) : py::none();
     py::dict item;
     item["name"] = rule.name;

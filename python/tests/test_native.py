@@ -139,6 +139,23 @@ GOOD = """{
 }"""
 
 
+def test_config_view_shows_every_source_and_ipv6_addresses():
+    config = native().parse_config_json("""{"rules": [
+      {"name": "ssm", "input": {"interface": "rin0", "group": "232.1.1.1", "port": 5000,
+                                "source": ["10.0.0.1", "10.0.0.2"]},
+       "outputs": [{"interface": "rout0", "group": "239.2.2.2", "port": 6000}]},
+      {"name": "one", "input": {"interface": "rin1", "group": "232.1.1.2", "port": 5000,
+                                "source": "10.0.0.3"},
+       "outputs": [{"interface": "rout1", "group": "239.2.2.3", "port": 6000}]},
+      {"name": "v6", "input": {"interface": "rin2", "group": "ff3e::8000:1", "port": 5000},
+       "outputs": [{"interface": "rout2", "group": "ff3e::8000:2", "port": 6000}]}]}""")
+    ssm, one, v6 = config["rules"]
+    assert ssm["input"]["source"] == ["10.0.0.1", "10.0.0.2"]
+    assert one["input"]["source"] == "10.0.0.3"
+    assert v6["input"]["group"] == "ff3e::8000:1"
+    assert v6["outputs"][0]["group"] == "ff3e::8000:2"
+
+
 def test_config_ok_returns_a_dict():
     config = native().parse_config_json(GOOD)
     assert config["egress"]["backend"] == "sendmmsg" and config["egress"]["batch"] == 16
