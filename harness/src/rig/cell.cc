@@ -162,6 +162,11 @@ class CellResources {
   bool rig_up_ = false;
 };
 
+// The files of sink i: sink.json, sink1.json, ... (the first keeps the single-sink names).
+std::string sink_name(size_t index) {
+  return "sink" + (index == 0 ? std::string() : std::to_string(index));
+}
+
 // Sums what several sinks counted (fanout across hosts): the tester's sink (the first) keeps
 // its latency, which other hosts' clocks cannot time.
 json merge_sink_reports(const std::vector<json>& reports) {
@@ -394,7 +399,7 @@ class Cell {
 
   Result<void> start_sink(size_t index) {
     const SinkSite& site = sink_.sites[index];
-    const std::string name = "sink" + (index == 0 ? std::string() : std::to_string(index));
+    const std::string name = sink_name(index);
     std::vector<std::string> args = realtime_prefix(sink_rt_priority(env_));
     args.push_back(site.host->bin_dir() + "/mrelay-sink");
     for (const std::string& interface : site.interfaces) {
@@ -422,7 +427,7 @@ class Cell {
 
   Result<void> wait_sink_ready(size_t index) {
     const Started& sink = sinks_[index];
-    const std::string name = "sink" + (index == 0 ? std::string() : std::to_string(index));
+    const std::string name = sink_name(index);
     const std::string ready_file = host_path(*sink.host, name + ".ready");
     const auto deadline = Clock::now() + kReadyTimeout;
     while (!sink.host->exists(ready_file)) {
@@ -679,7 +684,7 @@ class Cell {
   Result<json> read_sinks() const {
     std::vector<json> reports;
     for (size_t i = 0; i < sinks_.size(); ++i) {
-      const std::string name = "sink" + (i == 0 ? std::string() : std::to_string(i));
+      const std::string name = sink_name(i);
       json report = json::parse(read_text_file(path(name + ".json")).value_or(""), nullptr, false);
       if (!report.is_object()) {
         return fail("mrelay-sink on " + sinks_[i].host->describe() + " gave no JSON (" +

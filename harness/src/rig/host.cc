@@ -30,19 +30,6 @@ std::string net_path_in(pid_t anchor, const std::string& path) {
   return path;
 }
 
-// Sums the ctxt_switches lines of /proc/PID/task/*/status texts.
-uint64_t sum_context_switches(const std::string& status_texts) {
-  std::istringstream lines(status_texts);
-  std::string line;
-  uint64_t total = 0;
-  while (std::getline(lines, line)) {
-    if (line.find("ctxt_switches:") != std::string::npos) {
-      total += std::stoull(line.substr(line.find(':') + 1));
-    }
-  }
-  return total;
-}
-
 // Sums the first field of each line: schedstat's run time of each thread, ns.
 uint64_t sum_first_fields(const std::string& lines_text) {
   std::istringstream lines(lines_text);
@@ -234,13 +221,6 @@ std::vector<std::string> SshHost::ssh_prefix() const {
   return argv;
 }
 
-Result<CaptureResult> SshHost::run_script(const std::string& script, milliseconds timeout) {
-  contacted_ = true;
-  std::vector<std::string> argv = ssh_prefix();
-  argv.push_back(shell_command({"sh", "-c", script}));
-  return run_capture(argv, timeout);
-}
-
 Result<HostProcess> SshHost::start(const std::vector<std::string>& argv, const std::string& label,
                                    const std::string& stdout_path,
                                    const std::string& stderr_path) {
@@ -372,7 +352,7 @@ void SshHost::cleanup() {
                              "if tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx '" +
                              marker_ + "'; then kill -KILL $p; fi; done; rm -rf " +
                              shell_quote(work_dir_);
-  auto result = run_script(script, kCommandTimeout);
+  auto result = run({"sh", "-c", script}, kCommandTimeout);
   if (!result || !result->status.ok()) {
     std::fprintf(stderr, "mrelay-bench: warning: clean-up on %s (%s) failed: %s\n",
                  target_.name.c_str(), target_.destination.c_str(),

@@ -180,8 +180,6 @@ class SshHost final : public Host {
 
  private:
   [[nodiscard]] Result<pid_t> host_pid_of(const std::string& label);
-  [[nodiscard]] Result<CaptureResult> run_script(const std::string& script,
-                                                 std::chrono::milliseconds timeout);
 
   SshTarget target_;
   std::string work_dir_;

@@ -44,20 +44,24 @@ std::optional<uint64_t> proc_context_switches(pid_t pid) {
   uint64_t total = 0;
   bool any = false;
   for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
-    auto text = read_text_file(entry.path().string() + "/status");
-    if (!text) {
-      continue;
-    }
-    std::istringstream lines(*text);
-    std::string line;
-    while (std::getline(lines, line)) {
-      if (line.find("ctxt_switches:") != std::string::npos) {
-        total += std::stoull(line.substr(line.find(':') + 1));
-        any = true;
-      }
+    if (auto text = read_text_file(entry.path().string() + "/status")) {
+      total += sum_context_switches(*text);
+      any = true;
     }
   }
   return any ? std::optional(total) : std::nullopt;
+}
+
+uint64_t sum_context_switches(const std::string& status_texts) {
+  std::istringstream lines(status_texts);
+  std::string line;
+  uint64_t total = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("ctxt_switches:") != std::string::npos) {
+      total += std::stoull(line.substr(line.find(':') + 1));
+    }
+  }
+  return total;
 }
 
 bool igmp_lists_group(const std::string& igmp, const char* group) {

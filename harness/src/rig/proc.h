@@ -23,6 +23,10 @@ namespace mrelay::harness {
 /// the scheduler's exact sum_exec_runtime, not tick samples).
 [[nodiscard]] std::optional<uint64_t> process_runtime_ns(pid_t pid);
 
+/// Sum of the voluntary_ and nonvoluntary_ctxt_switches lines of /proc/PID/task/*/status
+/// texts (one or several, concatenated).
+[[nodiscard]] uint64_t sum_context_switches(const std::string& status_texts);
+
 /// Voluntary + involuntary switches of every thread: the fallback when perf is unavailable.
 [[nodiscard]] std::optional<uint64_t> proc_context_switches(pid_t pid);
 
