@@ -15,3 +15,9 @@ mrelay_build() {
     -DPython3_EXECUTABLE="$MRELAY_PYTHON" -DPYTHON_EXECUTABLE="$MRELAY_PYTHON" >/dev/null
   cmake --build "$MRELAY_BUILD_DIR" -j "$(nproc)"
 }
+
+# The Python package of this checkout, run against this build: mrelay_py gate --suite smoke ...
+mrelay_py() {
+  (cd "$MRELAY_ROOT/python" && MRELAY_BUILD_DIR="$MRELAY_BUILD_DIR" \
+    MRELAY_BIN_DIR="$MRELAY_BIN_DIR" "$MRELAY_PYTHON" -m mrelay "$@")
+}

@@ -57,11 +57,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mrelay_py() {
-  (cd "$MRELAY_ROOT/python" && MRELAY_BUILD_DIR="$MRELAY_BUILD_DIR" \
-    MRELAY_BIN_DIR="$MRELAY_BIN_DIR" "$MRELAY_PYTHON" -m mrelay "$@")
-}
-
 failures=0
 exits=()
 check() {  # check NAME EXPECTED_EXIT ACTUAL_EXIT VERDICT_FILE [REQUIRED_REGEX]

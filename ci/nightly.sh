@@ -2,7 +2,7 @@
 # Nightly regression gate: build, run the nightly suite, gate it against the stored baseline
 # of this machine's profile, and write the verdict and a report to reports/nightly/<date>/.
 # Exits with the gate's code: 0 pass, 1 regression (or a fuzzing crash), 3 inconclusive, 2 error.
-# Needs root (network namespaces). ~20 minutes on the 2-core VM (under 30 with re-runs).
+# Needs root (network namespaces). ~10 minutes on the 2-core VM (under 15 with re-runs).
 #
 #   sudo ci/nightly.sh                            # profile vm2-nightly
 #   sudo MRELAY_MACHINE=ci-runner ci/nightly.sh   # baseline reports/baselines/ci-runner-nightly.json
@@ -28,9 +28,8 @@ profile="${MRELAY_PROFILE:-$machine-$suite}"
 baseline="$MRELAY_ROOT/reports/baselines/$profile.json"
 out="$MRELAY_ROOT/reports/nightly/$(date -u +%Y-%m-%d)"
 # One re-run round (3 more samples per inconclusive cell, with its direct reference): the
-# suite itself takes ~16 min on the 2-core VM and a round for ~20 noisy cells ~5 min more,
-# which keeps the whole job under 30 minutes; a second round rarely settles a cell that the
-# first did not on a machine that noisy.
+# suite itself takes ~10 min on the 2-core VM and a round for a few noisy cells ~1 min more;
+# a second round rarely settles a cell that the first did not on a machine that noisy.
 rerun_rounds="${MRELAY_NIGHTLY_RERUN_ROUNDS:-1}"
 history="${MRELAY_NIGHTLY_HISTORY:-$MRELAY_ROOT/reports/nightly/history-$profile.csv}"
 

@@ -92,7 +92,23 @@ def test_smoke_gates_only_stable_metrics_per_cell_kind():
     assert gated(paced, metric["loss_pct"])
     assert not gated(saturated, metric["delivered_pps"])
     assert not gated(paced, metric["latency_p99_ns"])
-    assert gate.suite_filter("nightly") is None  # every metric
+    assert gate.suite_filter("an-unknown-suite") is None  # every metric
+
+
+def test_nightly_gates_throughput_through_paced_cells_and_syscalls_only_where_saturated():
+    gated = gate.suite_filter("nightly")
+    metric = gate.METRICS_BY_NAME
+    paced = {"params": {"rate_pps": 20000, "fanout": 1}}
+    hop = {"params": {"rate_pps": 0, "fanout": 1}}
+    fanout = {"params": {"rate_pps": 0, "fanout": gate.SATURATING_FANOUT}}
+    for name in ("delivered_pps", "ratio_to_direct", "loss_pct", "syscalls_per_pkt",
+                 "buffer_exhaustion_pct", "ns_per_copy"):
+        assert gated(paced, metric[name]), name
+    assert not gated(paced, metric["latency_p99_ns"])  # one descheduled window moves it
+    assert not gated(hop, metric["delivered_pps"])  # saturation pps: tracked, not gated
+    assert not gated(hop, metric["syscalls_per_pkt"])  # the hop is not always saturated
+    assert gated(fanout, metric["syscalls_per_pkt"])
+    assert gated(hop, metric["buffer_exhaustion_pct"])
 
 
 def test_smoke_sets_its_own_syscalls_threshold_with_a_reason():
@@ -100,7 +116,8 @@ def test_smoke_sets_its_own_syscalls_threshold_with_a_reason():
     assert smoke["syscalls_per_pkt"].threshold.relative == 1.0
     assert "1.75x" in smoke["syscalls_per_pkt"].reason
     assert smoke["loss_pct"] == gate.METRICS_BY_NAME["loss_pct"]
-    assert gate.suite_metrics("nightly") == gate.METRICS
+    assert gate.suite_metrics("an-unknown-suite") == gate.METRICS
+    assert {m.name: m for m in gate.suite_metrics("nightly")}["ns_per_copy"].threshold.relative == 0.5
     # The same build at 1.75x the baseline's median is not a regression in smoke; 35x is.
     base = [0.25, 0.24, 0.26, 0.25, 0.24, 0.25, 0.26]
     noisy = [0.42, 0.40, 0.41, 0.43, 0.40, 0.42, 0.41]
