@@ -147,6 +147,8 @@ def _gate_options_error(args: argparse.Namespace) -> Optional[str]:
         return "gate: --rerun-rounds must be >= 0 and --rerun-reps >= 1"
     if args.reps is not None and args.reps < 1:
         return f"gate: --reps: must be >= 1, got {args.reps}"
+    if args.aa is not None and not 0 <= args.aa <= 100:
+        return f"gate: --aa: a percentage in [0, 100], got {args.aa}"
     return None
 
 
@@ -160,6 +162,10 @@ def _finish(args: argparse.Namespace, report: gate.GateReport, notes: Sequence[s
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(f"# Gate verdict: {report.outcome}\n\n```\n{text}```\n")
+    if getattr(args, "aa", None) is not None:
+        decides, summary = report.aa_verdict(args.aa)
+        print(summary)
+        return EXIT_OK if decides else gate.EXIT_REGRESSION
     return report.exit_code
 
 
@@ -378,6 +384,10 @@ def _add_gate_parser(sub) -> None:
     judge.add_argument("--show-all", action="store_true",
                        help="list unchanged and skipped rows too")
     judge.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    judge.add_argument("--aa", type=float, default=None, metavar="MAX_PCT",
+                       help="A/A mode (the candidate is the baseline's own build): exit 0 when "
+                            "nothing regressed and at most MAX_PCT %% of the comparisons are "
+                            "inconclusive, else 1 (ci/nightly_aa.sh uses 15)")
     judge.add_argument("--suite", default=None, metavar="NAME",
                        help="suite reports/sweeps/NAME.json (or a spec file): without CANDIDATE "
                             "files it is run now and gated (what is gated follows the "

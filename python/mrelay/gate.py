@@ -410,6 +410,20 @@ class GateReport:
             return EXIT_INCONCLUSIVE  # nothing was judged at all: not a pass
         return EXIT_PASS
 
+    def aa_verdict(self, max_inconclusive_pct: float) -> tuple[bool, str]:
+        """For an A/A run (the candidate is the baseline's own build): does the suite decide?
+        Yes when nothing is called a regression (every one would be a false alarm) and at
+        most max_inconclusive_pct % of the judged comparisons are inconclusive."""
+        judged = [row for row in self.rows if row.decision.verdict != SKIPPED]
+        regressions, inconclusive = self.count(REGRESSION), self.count(INCONCLUSIVE)
+        share = 100.0 * inconclusive / len(judged) if judged else 100.0
+        decides = bool(judged) and regressions == 0 and share <= max_inconclusive_pct
+        text = (f"A/A: {len(judged)} comparisons: {regressions} regressions, "
+                f"{self.count(IMPROVEMENT)} improvements, {self.count(UNCHANGED)} unchanged, "
+                f"{inconclusive} inconclusive ({share:.1f} %, at most {max_inconclusive_pct:g} % "
+                f"allowed): {'PASS: the suite decides' if decides else 'FAIL: the suite does not decide'}")
+        return decides, text
+
     @property
     def outcome(self) -> str:
         return {EXIT_PASS: "pass", EXIT_REGRESSION: "regression",

@@ -197,3 +197,38 @@ def test_record_and_gate_by_suite_name_with_default_profile(tmp_path, monkeypatc
     assert "syscalls_per_pkt" in capsys.readouterr().out
     # A suite that does not exist is an error naming it.
     assert cli.main(["gate", "--suite", "nope", "--baseline", str(path)]) == gate.EXIT_ERROR
+
+
+def test_aa_mode_passes_a_decided_run_and_fails_a_false_alarm_or_too_many_inconclusive(
+        tmp_path, capsys):
+    from mrelay import cli
+
+    base = baseline.from_results(sweep_doc(), profile="vm2", suite="nightly")
+    base_path = tmp_path / "vm2.json"
+    baseline.save(base, base_path)
+    same, alarm, noisy = sweep_doc(), sweep_doc(), sweep_doc()
+    for sample in alarm["samples"]:
+        if sample["cell_id"] == "paced":
+            sample["loss_pct"] = 5.0  # the same build "losing": a false alarm in an A/A run
+    for sample in noisy["samples"]:
+        sample["delivered_pps"] *= 1.0 + 0.3 * (sample["rep"] % 2)  # IQR far over 5 %
+    files = {}
+    for name, doc in (("same", same), ("alarm", alarm), ("noisy", noisy)):
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(doc))
+
+    def aa(name, max_pct):
+        code = cli.main(["gate", "--baseline", str(base_path), str(files[name]),
+                         "--rerun-rounds", "0", "--aa", str(max_pct)])
+        return code, capsys.readouterr().out.splitlines()[-1]
+
+    code, line = aa("same", 15)
+    assert code == 0 and "0 regressions" in line and "PASS" in line
+    code, line = aa("alarm", 15)
+    assert code == gate.EXIT_REGRESSION and "1 regressions" in line and "FAIL" in line
+    code, line = aa("noisy", 15)  # paced delivered pps and ratio: 1 or 2 of 7 comparisons
+    assert code == gate.EXIT_REGRESSION and "inconclusive (" in line and "FAIL" in line
+    code, line = aa("noisy", 100)
+    assert code == 0
+    assert cli.main(["gate", "--baseline", str(base_path), str(files["same"]),
+                     "--aa", "150"]) == gate.EXIT_ERROR
