@@ -151,20 +151,23 @@ METRICS_BY_NAME = {metric.name: metric for metric in METRICS}
 #: nightly must decide on the same kind of machine: the earlier suite, which gated every
 #: metric, left 79 of 192 comparisons of an A/A run (the same build twice) inconclusive. From
 #: that run's baseline (5 x 1 s windows per cell), the spread (IQR) of each metric measured in
-#: thresholds: in paced cells delivered pps, ratio to direct, loss, buffer exhaustion and
-#: syscalls/pkt stay within 1.2 thresholds, while p99 (up to 30: one descheduled window moves
-#: it) and CPU per packet (up to 8.6) do not; at saturation only buffer exhaustion stays put
-#: everywhere, and syscalls/pkt only where fanout keeps the relay saturated (0.3-0.7 at fanout
-#: 4, 1.5-5.1 at the hop). So nightly gates throughput through paced cells (a relay that gets
-#: slower starts losing at a rate it used to carry: loss and delivered pps move) and keeps
-#: saturation pps and p99 in its table and in the nightly history, where change-point
-#: detection over many nights judges them.
+#: thresholds: in paced cells loss, buffer exhaustion and syscalls/pkt stay within 1.2
+#: thresholds, while p99 (up to 30: one descheduled window moves it) and CPU per packet (up to
+#: 8.6) do not; at saturation only buffer exhaustion stays put everywhere, and syscalls/pkt
+#: only where fanout keeps the relay saturated (0.3-0.7 at fanout 4, 1.5-5.1 at the hop).
+#: Delivered pps and the ratio to direct are not gated in paced cells, as in smoke: there they
+#: follow the generator's pacing (an A/A run with another rig's real-time processes on the
+#: same cores moved them by 8-30 % on both sides while loss, counted against what was sent,
+#: stayed put), and loss already says whether the relay carried the load. So nightly gates
+#: throughput through loss at paced rates that a much slower relay would no longer carry
+#: (20 kpps x 8 copies), and keeps saturation pps and p99 in its table and in the nightly
+#: history, where change-point detection over many nights judges them.
 SATURATING_FANOUT = 4
 SUITE_GATING: dict[str, dict[str, tuple[str, ...]]] = {
     "smoke": {"fixed_rate": ("loss_pct", "buffer_exhaustion_pct"),
               "saturation": ("syscalls_per_pkt", "buffer_exhaustion_pct")},
-    "nightly": {"fixed_rate": ("delivered_pps", "ratio_to_direct", "loss_pct",
-                               "buffer_exhaustion_pct", "syscalls_per_pkt", "ns_per_copy"),
+    "nightly": {"fixed_rate": ("loss_pct", "buffer_exhaustion_pct", "syscalls_per_pkt",
+                               "ns_per_copy"),
                 "saturation": ("buffer_exhaustion_pct",),
                 "saturation_fanout": ("syscalls_per_pkt",)},
 }
