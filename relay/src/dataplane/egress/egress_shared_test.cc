@@ -230,8 +230,8 @@ std::string check_arrivals(const std::vector<Arrival>& arrivals,
     }
     const uint32_t o = at->second;
     if (++seen[{o, arrival.index}] != 1) {
-      problems += "output " + std::to_string(o) + ": copy " + std::to_string(arrival.index) +
-                  " twice; ";
+      problems +=
+          "output " + std::to_string(o) + ": copy " + std::to_string(arrival.index) + " twice; ";
     }
     if (arrival.ttl != copy_ttl(arrival.index, o)) {
       problems += "output " + std::to_string(o) + " copy " + std::to_string(arrival.index) +
@@ -287,8 +287,8 @@ std::string run_interfaces_and_ttls(GsoBatch mode) {
   if (pool.available() != pool.capacity()) {
     problems += "a buffer reference leaked; ";
   }
-  problems += check_arrivals(receive_all(receiver1.get(), 2 * kCopies), kThreeOutputs,
-                             "239.9.9.1", kCopies);
+  problems += check_arrivals(receive_all(receiver1.get(), 2 * kCopies), kThreeOutputs, "239.9.9.1",
+                             kCopies);
   problems +=
       check_arrivals(receive_all(receiver2.get(), kCopies), kThreeOutputs, "239.9.9.2", kCopies);
   return problems;
@@ -384,11 +384,10 @@ TEST_P(GsoBatching, DownedInterfaceFailsOnlyItsCopiesEachOnce) {
   MRELAY_EXPECT_IN_PRIVATE_NETNS([mode] { return run_downed_interface(mode); });
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, GsoBatching,
-                         ::testing::Values(GsoBatch::all, GsoBatch::per_output),
+INSTANTIATE_TEST_SUITE_P(Modes, GsoBatching, ::testing::Values(GsoBatch::all, GsoBatch::per_output),
                          [](const auto& param_info) {
                            return std::string(param_info.param == GsoBatch::all ? "all"
-                                                                                 : "per_output");
+                                                                                : "per_output");
                          });
 
 }  // namespace
