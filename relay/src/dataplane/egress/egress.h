@@ -175,6 +175,10 @@ class Egress {
     (void)timeout_ms;
     flush();
   }
+  /// Whether the egress keeps the output sockets' interface indexes (the gso backend's shared
+  /// socket names each output's interface per message): after an output socket is re-bound to
+  /// a re-created interface, the worker rebuilds such an egress, as it does the packet one.
+  [[nodiscard]] virtual bool caches_output_interfaces() const noexcept { return false; }
   [[nodiscard]] virtual EgressBackend backend() const noexcept = 0;
   /// One line for the startup log: backend, knobs and io_uring features in use.
   [[nodiscard]] virtual std::string describe() const = 0;

@@ -228,6 +228,7 @@ class SendmmsgEgress final : public Egress {
     dirty_.clear();
   }
 
+  bool caches_output_interfaces() const noexcept override { return shared_count_ != 0; }
   EgressBackend backend() const noexcept override {
     return gso_ ? EgressBackend::gso : EgressBackend::sendmmsg;
   }
