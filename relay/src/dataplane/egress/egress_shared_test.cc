@@ -3,8 +3,9 @@
 // each copy leaves on its own output's interface (IP_PKTINFO) with its own TTL, even where two
 // outputs send to the same group and port on different interfaces; and an output whose
 // interface goes down between queueing and flushing fails its own copies, each counted once,
-// while the call goes on with the other outputs (a partial sendmmsg). Each test also runs
-// with GsoBatch::per_output, the old behaviour, where the counts must be the same.
+// while the call goes on with the other outputs (a partial sendmmsg); a unicast output keeps
+// its own socket. Each test also runs with GsoBatch::per_output, the old behaviour, where the
+// copies and counts must be the same and only the number of calls differs.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
@@ -382,6 +383,77 @@ std::string run_downed_interface(GsoBatch mode) {
 TEST_P(GsoBatching, DownedInterfaceFailsOnlyItsCopiesEachOnce) {
   const GsoBatch mode = GetParam();
   MRELAY_EXPECT_IN_PRIVATE_NETNS([mode] { return run_downed_interface(mode); });
+}
+
+// Two multicast outputs and a unicast one (loopback): the unicast output keeps its own
+// connected socket (its peer's ICMP errors must land there), so a flush is two calls with the
+// shared socket, three without; every copy arrives.
+std::string run_mixed_outputs(GsoBatch mode) {
+  if (std::string failed = two_veth_pairs(); !failed.empty()) {
+    return failed;
+  }
+  std::string problems;
+  const std::vector<TestOutput> multicast = {{"mrlt0", "mrlt1", "239.9.9.1", 7001},
+                                             {"mrlt2", "mrlt3", "239.9.9.2", 7002}};
+  std::vector<UniqueFd> receivers;
+  for (const TestOutput& output : multicast) {
+    in_addr group{};
+    ::inet_pton(AF_INET, output.group, &group);
+    receivers.push_back(open_group_receiver(group, output.port, problems));
+  }
+  Outputs opened = open_outputs(multicast, problems);
+  UniqueFd unicast_receiver(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+  sockaddr_in bound{};
+  bound.sin_family = AF_INET;
+  bound.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bound.sin_port = htons(7003);
+  if (::bind(unicast_receiver.get(), reinterpret_cast<sockaddr*>(&bound), sizeof bound) != 0) {
+    problems += std::string("bind 127.0.0.1:7003: ") + std::strerror(errno) + "; ";
+  }
+  Output unicast;
+  unicast.interface = "lo";
+  unicast.address.s_addr = htonl(INADDR_LOOPBACK);
+  unicast.port = 7003;
+  auto unicast_fd = open_output_socket(unicast, 1, {.sndbuf = 1 << 20}, "unicast output");
+  if (!unicast_fd) {
+    return problems + unicast_fd.error().to_string();
+  }
+  opened.fds.push_back(unicast_fd->get());
+  if (!problems.empty()) {
+    return problems;
+  }
+  constexpr uint32_t kCopies = 20;
+  BufferPool pool(kCopies);
+  WorkerCounters counters{};
+  auto egress = make_egress({.backend = EgressBackend::gso, .batch = 64, .gso_batch = mode},
+                            opened.fds, pool, counters);
+  if (!egress) {
+    return egress.error().to_string();
+  }
+  const bool shared = mode == GsoBatch::all;
+  if ((*egress)->caches_output_interfaces() != shared ||
+      ((*egress)->describe().find("2 multicast outputs through one shared socket") !=
+       std::string::npos) != shared) {
+    problems += "describe: " + (*egress)->describe() + "; ";
+  }
+  send_copies(**egress, pool, 3, kCopies, kCopies);
+  if (counters.syscalls != (shared ? 2u : 3u) || counters.tx_packets != 3 * kCopies) {
+    problems += "syscalls " + std::to_string(counters.syscalls) + ", tx_packets " +
+                std::to_string(counters.tx_packets) + "; ";
+  }
+  receivers.push_back(std::move(unicast_receiver));
+  for (size_t o = 0; o < receivers.size(); ++o) {
+    const size_t arrived = receive_all(receivers[o].get(), kCopies).size();
+    if (arrived != kCopies) {
+      problems += "output " + std::to_string(o) + ": " + std::to_string(arrived) + " arrived; ";
+    }
+  }
+  return problems;
+}
+
+TEST_P(GsoBatching, UnicastOutputsKeepTheirOwnSocket) {
+  const GsoBatch mode = GetParam();
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([mode] { return run_mixed_outputs(mode); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, GsoBatching, ::testing::Values(GsoBatch::all, GsoBatch::per_output),
