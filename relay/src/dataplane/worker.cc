@@ -162,9 +162,11 @@ void Worker::loop(const std::atomic<bool>& stop) {
 
     const uint64_t requested = refresh_requested_.load(std::memory_order_acquire);
     const uint64_t now = monotonic_ns();
-    if (rebinder_.on_turn(now, counters_) > 0 && backend_ == EgressBackend::packet) {
+    if (rebinder_.on_turn(now, counters_) > 0 &&
+        (backend_ == EgressBackend::packet || egress_->caches_output_interfaces())) {
       // A re-created interface has a new index and MAC, which the packet egress's frame
-      // templates carry: rebuild them (rare: once per re-binding, not per packet).
+      // templates carry, and the gso egress's shared socket names by index: rebuild them
+      // (rare: once per re-binding, not per packet).
       egress_->drain(kDrainMs);
       egress_->reap();
       rebuild_egress();

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -54,6 +55,17 @@ struct OutputCounters {
   uint64_t failed_packets = 0;
 };
 
+/// How the gso backend gathers its sendmmsg() calls. all: the copies of every IPv4 multicast
+/// output go through one unconnected socket shared by those outputs, one sendmmsg() per flush
+/// for all of them (each message names its group, its interface by IP_PKTINFO and its TTL);
+/// the other outputs (unicast, IPv6) keep their own sockets. per_output: one sendmmsg() per
+/// output and flush through the output's own socket, as the sendmmsg backend does.
+enum class GsoBatch : uint8_t { all, per_output };
+
+/// MRELAY_GSO_BATCH=per-output selects GsoBatch::per_output for A/B runs (any other value, or
+/// none, selects all); EgressOptions::gso_batch, when set, wins.
+inline constexpr const char* kGsoBatchEnv = "MRELAY_GSO_BATCH";
+
 struct EgressOptions {
   EgressBackend backend = kDefaultEgressBackend;
   uint32_t queue_depth = kDefaultQueueDepth;  // io_uring SQ entries = copies in flight (uring)
@@ -61,6 +73,8 @@ struct EgressOptions {
   // Where accepted copies that fail later are counted per output (index = output number);
   // empty = only in the worker's drop_* counters. Must outlive the Egress.
   std::span<OutputCounters> output_counters{};
+  // gso only; unset = kGsoBatchEnv, else GsoBatch::all.
+  std::optional<GsoBatch> gso_batch{};
 };
 
 /// Options of the UDP socket for one output.
@@ -85,6 +99,21 @@ struct OutputSocketOptions {
 [[nodiscard]] Result<UniqueFd> open_output_socket(const Output& output, unsigned ifindex,
                                                   const OutputSocketOptions& options,
                                                   const std::string& where);
+
+/// The interface index an output socket is bound to (SO_BINDTODEVICE), 0 when unbound or
+/// unknown.
+[[nodiscard]] unsigned output_socket_ifindex(int fd) noexcept;
+
+/// The peer of a connected IPv4 output socket, or nullopt (unconnected, IPv6, not a socket).
+[[nodiscard]] std::optional<sockaddr_in> output_socket_peer(int fd) noexcept;
+
+/// Opens the gso backend's shared socket for IPv4 multicast outputs (GsoBatch::all): an
+/// unconnected, unbound, non-blocking UDP socket with IP_MULTICAST_LOOP 0, TTL 1 (the TTL of a
+/// copy without a control message, as on the output sockets), IP_RECVERR (so a qdisc drop
+/// fails its message with ENOBUFS) and a send buffer of `sndbuf` bytes (0 = kernel default).
+/// Each message names its group (msg_name), its interface (IP_PKTINFO ipi_ifindex, which
+/// the kernel uses over IP_MULTICAST_IF for a multicast destination) and, when not 1, its TTL.
+[[nodiscard]] Result<UniqueFd> open_shared_multicast_socket(uint32_t sndbuf);
 
 /// Per output: the largest UDP payload one IPv4 packet carries on the output socket's path
 /// (IP_MTU - 28: the interface MTU for a multicast output); UINT32_MAX when the socket does
@@ -146,6 +175,10 @@ class Egress {
     (void)timeout_ms;
     flush();
   }
+  /// Whether the egress keeps the output sockets' interface indexes (the gso backend's shared
+  /// socket names each output's interface per message): after an output socket is re-bound to
+  /// a re-created interface, the worker rebuilds such an egress, as it does the packet one.
+  [[nodiscard]] virtual bool caches_output_interfaces() const noexcept { return false; }
   [[nodiscard]] virtual EgressBackend backend() const noexcept = 0;
   /// One line for the startup log: backend, knobs and io_uring features in use.
   [[nodiscard]] virtual std::string describe() const = 0;

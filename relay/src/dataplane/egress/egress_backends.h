@@ -20,7 +20,8 @@ namespace mrelay {
 [[nodiscard]] std::unique_ptr<Egress> make_send_egress(std::span<const int> fds, BufferPool& pool,
                                                        WorkerCounters& counters);
 /// egress_sendmmsg.cc: sendmmsg per output and batch; with options.backend == gso, runs of
-/// equal-sized copies as one UDP_SEGMENT send.
+/// equal-sized copies as one UDP_SEGMENT send, and (GsoBatch::all) one sendmmsg per flush for
+/// all IPv4 multicast outputs through a socket they share.
 [[nodiscard]] std::unique_ptr<Egress> make_sendmmsg_egress(const EgressOptions& options,
                                                            std::span<const int> fds,
                                                            BufferPool& pool,

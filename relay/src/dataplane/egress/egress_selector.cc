@@ -3,7 +3,9 @@
 #include "dataplane/egress/egress_selector.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include "dataplane/egress/egress_backends.h"
@@ -102,6 +104,15 @@ EgressResolution resolve_egress_backend(EgressBackend requested) {
     result.backend = spec->fallback;
   }
   return result;
+}
+
+GsoBatch resolve_gso_batch(const EgressOptions& options) noexcept {
+  if (options.gso_batch) {
+    return *options.gso_batch;
+  }
+  const char* choice = std::getenv(kGsoBatchEnv);
+  return choice != nullptr && std::string_view(choice) == "per-output" ? GsoBatch::per_output
+                                                                       : GsoBatch::all;
 }
 
 Result<std::unique_ptr<Egress>> make_egress(const EgressOptions& options, std::span<const int> fds,

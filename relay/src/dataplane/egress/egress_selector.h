@@ -16,6 +16,11 @@
 //                EINVAL, EMSGSIZE; no UDP_SEGMENT for this socket: EOPNOTSUPP, ENOPROTOOPT),
 //                that output alone sends datagram by datagram from then on (gso_fallbacks);
 //                the others keep GSO. Applied by egress_sendmmsg.cc.
+//   gso batching resolve_gso_batch(): GsoBatch::all (egress.h) unless the options or
+//                MRELAY_GSO_BATCH=per-output say per_output; with all, the IPv4 multicast
+//                outputs share one socket and one sendmmsg per flush when at least two can,
+//                the others (unicast, IPv6, or all of them when the shared socket cannot be
+//                opened) send through their own sockets. Applied by egress_sendmmsg.cc.
 //   unicast      the packet backend builds frames for multicast outputs only: a unicast output
 //                needs ARP and routing, the kernel's job, so its copies go through its own UDP
 //                socket, by a sendmmsg backend the selector builds beside the packet one.
@@ -64,6 +69,10 @@ struct EgressResolution {
 [[nodiscard]] Result<std::unique_ptr<Egress>> make_egress_with_fallback(
     const EgressOptions& options, std::span<const int> fds, BufferPool& pool,
     WorkerCounters& counters, std::string* notes);
+
+/// How the gso backend batches (GsoBatch, egress.h): options.gso_batch when set, else
+/// per_output when the environment says MRELAY_GSO_BATCH=per-output, else all.
+[[nodiscard]] GsoBatch resolve_gso_batch(const EgressOptions& options) noexcept;
 
 /// The gso backend's per-output fallback policy (see above): true when a GSO send failed
 /// with `err` because the output's path cannot segment, so the output should stop using GSO.

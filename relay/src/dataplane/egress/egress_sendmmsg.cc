@@ -11,6 +11,19 @@
 //
 // A message whose TTL differs from the socket's own carries an IP_TTL control message.
 //
+// With GsoBatch::all (the default, egress.h) the copies of every IPv4 multicast output leave
+// through one unconnected socket shared by those outputs: a flush is one sendmmsg() for all of
+// them, not one per output, so at fanout 16 the relay makes about one egress call per batch of
+// input packets instead of sixteen. Each message names its group (msg_name), its interface
+// (IP_PKTINFO: ip_cmsg_send() sets the call's output interface, which udp_sendmsg() prefers
+// over IP_MULTICAST_IF for a multicast destination) and its TTL. The outputs' own sockets stay
+// open: unicast and IPv6 outputs send through them as before (a unicast peer's ICMP errors
+// land on its own socket, and IPV6_PKTINFO is not used here), and so does every output when
+// fewer than two can share. The shared socket's send buffer is the sum of theirs.
+// Its errors: EAGAIN (the shared buffer is full) fails the rest of the flush; an error of one
+// output's path (ENOBUFS from its qdisc, a downed interface) fails the rest of that output's
+// copies and the call goes on with the next output; anything else fails the one message.
+//
 //   auto egress = mrelay::make_egress({.backend = EgressBackend::gso, .batch = 64}, fds, pool,
 //                                     counters);   // egress_selector.h
 #include <netinet/in.h>
@@ -19,8 +32,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/egress/egress.h"
@@ -37,7 +53,6 @@ constexpr uint32_t kMaxRunBytes = 65507;
 // IPv4 header without options plus the UDP header.
 constexpr int kIpv4UdpHeaderBytes = 28;
 
-// Per output: the TTL its socket sends without a control message.
 // Per output: 1 for an IPv6 socket (its copies carry IPV6_HOPLIMIT).
 std::vector<uint8_t> socket_families(std::span<const int> fds) {
   std::vector<uint8_t> ipv6(fds.size());
@@ -47,6 +62,7 @@ std::vector<uint8_t> socket_families(std::span<const int> fds) {
   return ipv6;
 }
 
+// Per output: the TTL its socket sends without a control message.
 std::vector<uint8_t> socket_ttls(std::span<const int> fds) {
   std::vector<uint8_t> ttls(fds.size());
   for (size_t output = 0; output < fds.size(); ++output) {
@@ -78,9 +94,61 @@ std::vector<uint32_t> reserved_list(size_t capacity) {
   return list;
 }
 
+// The shared socket's TTL for a copy without a control message (open_shared_multicast_socket).
+constexpr uint8_t kSharedSocketTtl = 1;
+
+// The outputs that send through the shared socket (GsoBatch::all) and what their messages need.
+struct SharedOutputs {
+  UniqueFd fd;                     // invalid: every output uses its own socket
+  std::vector<uint8_t> shared;     // per output: 1 when it sends through `fd`
+  std::vector<sockaddr_in> peers;  // per output: its group and port (msg_name)
+  std::vector<int> ifindexes;      // per output: its interface (IP_PKTINFO)
+};
+
+// IPv4 multicast outputs bound to an interface share one socket when at least two of them do
+// (a single output keeps its connected socket, which caches the route). Without the shared
+// socket (it could not be opened) every output keeps its own.
+SharedOutputs shared_outputs(std::span<const int> fds, bool enabled) {
+  SharedOutputs result{.fd = UniqueFd(),
+                       .shared = std::vector<uint8_t>(fds.size(), 0),
+                       .peers = std::vector<sockaddr_in>(fds.size()),
+                       .ifindexes = std::vector<int>(fds.size(), 0)};
+  uint64_t sndbuf = 0;
+  size_t count = 0;
+  for (size_t output = 0; output < fds.size() && enabled; ++output) {
+    const std::optional<sockaddr_in> peer = output_socket_peer(fds[output]);
+    const unsigned ifindex = output_socket_ifindex(fds[output]);
+    if (!peer || !IN_MULTICAST(ntohl(peer->sin_addr.s_addr)) || ifindex == 0) {
+      continue;
+    }
+    result.shared[output] = 1;
+    result.peers[output] = *peer;
+    result.ifindexes[output] = static_cast<int>(ifindex);
+    sndbuf += static_cast<uint64_t>(std::max(socket_sndbuf(fds[output]), 0)) / 2;  // doubled
+    ++count;
+  }
+  if (count >= 2) {
+    auto fd = open_shared_multicast_socket(
+        static_cast<uint32_t>(std::min<uint64_t>(sndbuf, INT_MAX / 2)));
+    if (fd) {
+      result.fd = std::move(*fd);
+      return result;
+    }
+  }
+  std::fill(result.shared.begin(), result.shared.end(), 0);
+  return result;
+}
+
+// An error of one output's path, not of one message: its other copies in the same call would
+// fail the same way (its qdisc is full, its interface is down or gone).
+constexpr bool fails_whole_output(int err) noexcept {
+  return err == ENOBUFS || err == ENETDOWN || err == ENETUNREACH || err == EHOSTUNREACH ||
+         err == ENODEV || err == ENXIO || err == EADDRNOTAVAIL;
+}
+
 class SendmmsgEgress final : public Egress {
  public:
-  SendmmsgEgress(uint32_t batch, bool gso, std::span<const int> fds,
+  SendmmsgEgress(uint32_t batch, bool gso, bool share, std::span<const int> fds,
                  std::span<OutputCounters> output_counters, BufferPool& pool,
                  WorkerCounters& counters)
       : batch_(batch),
@@ -95,15 +163,23 @@ class SendmmsgEgress final : public Egress {
         buffers_(fds.size() * batch),
         ttls_(fds.size() * batch),
         controls_(fds.size() * batch),
-        run_first_(fds.size() * batch),
-        run_length_(fds.size() * batch),
+        runs_(fds.size() * batch),
         queued_(fds.size(), 0),
         dirty_(reserved_list(fds.size())),
         is_dirty_(fds.size(), false),
+        shared_order_(reserved_list(fds.size())),
         largest_segment_(largest_segments(fds, gso)),
         payload_limits_(output_payload_limits(fds)),
         socket_ttls_(socket_ttls(fds)),
-        socket_ipv6_(socket_families(fds)) {}
+        socket_ipv6_(socket_families(fds)),
+        shared_(shared_outputs(fds, gso && share)) {
+    for (size_t output = 0; output < fds.size(); ++output) {
+      if (shared_.shared[output] != 0) {
+        socket_ttls_[output] = kSharedSocketTtl;
+        ++shared_count_;
+      }
+    }
+  }
 
   ~SendmmsgEgress() override { drain(0); }
 
@@ -118,104 +194,166 @@ class SendmmsgEgress final : public Egress {
     if (len > payload_limits_[output]) {
       ++counters_.tx_fragmented;  // goes alone, not in a GSO run; the kernel fragments it
     }
-    if (++queued_[output] == batch_) {
-      flush_output(output);
-    } else if (!is_dirty_[output]) {
+    if (!is_dirty_[output]) {
       is_dirty_[output] = true;
       dirty_.push_back(output);  // capacity reserved: no allocation
+    }
+    if (++queued_[output] == batch_) {
+      // A shared output's full batch sends every shared output's copies: they fill together.
+      if (shared_.shared[output] != 0) {
+        flush_shared();
+      } else {
+        flush_output(output);
+      }
     }
     return true;
   }
 
   void flush() noexcept override {
+    bool any_shared = false;
     for (uint32_t output : dirty_) {
       is_dirty_[output] = false;
-      if (queued_[output] != 0) {
+      if (queued_[output] == 0) {
+        continue;
+      }
+      if (shared_.shared[output] != 0) {
+        any_shared = true;
+      } else {
         flush_output(output);
       }
+    }
+    if (any_shared) {
+      flush_shared();
     }
     dirty_.clear();
   }
 
+  bool caches_output_interfaces() const noexcept override { return shared_count_ != 0; }
   EgressBackend backend() const noexcept override {
     return gso_ ? EgressBackend::gso : EgressBackend::sendmmsg;
   }
   std::string describe() const override {
-    return std::string("egress ") +
-           (gso_ ? "gso (sendmmsg, UDP_SEGMENT runs of equal size)" : "sendmmsg") + ": batch " +
-           std::to_string(batch_) + " per output, " + std::to_string(fds_.size()) + " outputs";
+    std::string text = std::string("egress ") +
+                       (gso_ ? "gso (sendmmsg, UDP_SEGMENT runs of equal size)" : "sendmmsg") +
+                       ": batch " + std::to_string(batch_) + " per output, " +
+                       std::to_string(fds_.size()) + " outputs";
+    if (shared_count_ != 0) {
+      text += ", " + std::to_string(shared_count_) +
+              " multicast outputs through one shared socket (one sendmmsg per flush)";
+    }
+    return text;
   }
 
  private:
-  // Builds the messages for copies [first, count) of `output` (slots base + i), writing
-  // them from message index `at` (at <= first), and returns how many. A copy larger than
-  // the output's largest segment (0 without GSO) is its own message; otherwise a message
-  // takes a run of copies of one size and one TTL, ending early after a shorter copy
-  // (UDP_SEGMENT lets only the last segment be short).
-  uint32_t build_messages(uint32_t output, uint32_t at, uint32_t first, uint32_t count) noexcept {
+  // One message: copies [first, first + length) of `output`.
+  struct Run {
+    uint32_t output = 0;
+    uint32_t first = 0;
+    uint32_t length = 0;
+  };
+
+  // Room for the control messages of one message, aligned as cmsghdr requires: UDP_SEGMENT
+  // (a uint16_t), IP_PKTINFO (shared socket only) and IP_TTL (an int).
+  struct MessageControl {
+    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(uint16_t)) +
+                                         CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(sizeof(int))];
+  };
+
+  // The length of the run of `output`'s copies starting at `slot` (copy i of count): copies
+  // of one size and one TTL, ending early after a shorter copy (UDP_SEGMENT lets only the
+  // last segment be short); 1 for a copy above the output's largest segment (0 without GSO).
+  uint32_t run_length(uint32_t output, size_t slot, uint32_t i, uint32_t count) const noexcept {
+    const auto segment = static_cast<uint32_t>(iovecs_[slot].iov_len);
+    uint32_t length = 1;
+    uint32_t bytes = segment;
+    // An empty copy never joins a run: a segment size of 0 would send the run as one
+    // datagram, and an empty last segment would not be sent at all.
+    if (segment == 0 || segment > largest_segment_[output]) {
+      return length;
+    }
+    while (i + length < count && length < kMaxSegmentsPerRun) {
+      const auto next = static_cast<uint32_t>(iovecs_[slot + length].iov_len);
+      if (next == 0 || next > segment || bytes + next > kMaxRunBytes ||
+          ttls_[slot + length] != ttls_[slot]) {
+        break;
+      }
+      bytes += next;
+      ++length;
+      if (next < segment) {
+        break;
+      }
+    }
+    return length;
+  }
+
+  // Writes the control messages of a message of `length` copies starting at `slot` to
+  // `control` and returns the bytes used.
+  size_t write_controls(uint32_t output, size_t slot, uint32_t length,
+                        MessageControl& control) const noexcept {
+    size_t used = 0;
+    if (length > 1) {
+      auto* cmsg = reinterpret_cast<cmsghdr*>(control.bytes);
+      cmsg->cmsg_level = SOL_UDP;
+      cmsg->cmsg_type = UDP_SEGMENT;
+      cmsg->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto size = static_cast<uint16_t>(iovecs_[slot].iov_len);
+      std::memcpy(CMSG_DATA(cmsg), &size, sizeof size);
+      used = CMSG_SPACE(sizeof(uint16_t));
+    }
+    if (shared_.shared[output] != 0) {
+      auto* cmsg = reinterpret_cast<cmsghdr*>(control.bytes + used);
+      cmsg->cmsg_level = IPPROTO_IP;
+      cmsg->cmsg_type = IP_PKTINFO;
+      cmsg->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+      in_pktinfo info{};
+      info.ipi_ifindex = shared_.ifindexes[output];  // ipi_spec_dst 0: the route picks the source
+      std::memcpy(CMSG_DATA(cmsg), &info, sizeof info);
+      used += CMSG_SPACE(sizeof(in_pktinfo));
+    }
+    if (ttls_[slot] != socket_ttls_[output]) {
+      used += write_ttl_control(control.bytes + used, ttls_[slot], socket_ipv6_[output] != 0);
+    }
+    return used;
+  }
+
+  // Builds the messages for copies [first, count) of `output` (slots output * batch + i),
+  // writing them from message index `at`, and returns how many.
+  uint32_t build_messages(uint32_t output, size_t at, uint32_t first, uint32_t count) noexcept {
     const size_t base = static_cast<size_t>(output) * batch_;
-    uint32_t messages = at;
+    uint32_t messages = 0;
     for (uint32_t i = first; i < count;) {
       const size_t slot = base + i;
-      const auto segment = static_cast<uint32_t>(iovecs_[slot].iov_len);
-      const uint8_t ttl = ttls_[slot];
-      uint32_t length = 1;
-      uint32_t bytes = segment;
-      // An empty copy never joins a run: a segment size of 0 would send the run as one
-      // datagram, and an empty last segment would not be sent at all.
-      if (segment != 0 && segment <= largest_segment_[output]) {
-        while (i + length < count && length < kMaxSegmentsPerRun) {
-          const auto next = static_cast<uint32_t>(iovecs_[slot + length].iov_len);
-          if (next == 0 || next > segment || bytes + next > kMaxRunBytes ||
-              ttls_[slot + length] != ttl) {
-            break;
-          }
-          bytes += next;
-          ++length;
-          if (next < segment) {
-            break;
-          }
-        }
-      }
-      msghdr& header = messages_[base + messages].msg_hdr;
+      const uint32_t length = run_length(output, slot, i, count);
+      const size_t message = at + messages;
+      msghdr& header = messages_[message].msg_hdr;
       header = msghdr{};
       header.msg_iov = &iovecs_[slot];
       header.msg_iovlen = length;
-      MessageControl& control = controls_[base + messages];
-      size_t used = 0;
-      if (length > 1) {
-        auto* cmsg = reinterpret_cast<cmsghdr*>(control.bytes);
-        cmsg->cmsg_level = SOL_UDP;
-        cmsg->cmsg_type = UDP_SEGMENT;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-        const auto size = static_cast<uint16_t>(segment);
-        std::memcpy(CMSG_DATA(cmsg), &size, sizeof size);
-        used = CMSG_SPACE(sizeof(uint16_t));
+      if (shared_.shared[output] != 0) {
+        header.msg_name = &shared_.peers[output];
+        header.msg_namelen = sizeof(sockaddr_in);
       }
-      if (ttl != socket_ttls_[output]) {
-        used += write_ttl_control(control.bytes + used, ttl, socket_ipv6_[output] != 0);
-      }
+      const size_t used = write_controls(output, slot, length, controls_[message]);
       if (used != 0) {
-        header.msg_control = control.bytes;
+        header.msg_control = controls_[message].bytes;
         header.msg_controllen = used;
       }
-      run_first_[base + messages] = i;
-      run_length_[base + messages] = length;
+      runs_[message] = Run{.output = output, .first = i, .length = length};
       ++messages;
       i += length;
     }
-    return messages - at;
+    return messages;
   }
 
-  void finish_copies(uint32_t output, uint32_t first, uint32_t length, int err) noexcept {
-    const size_t base = static_cast<size_t>(output) * batch_;
-    for (uint32_t i = first; i < first + length; ++i) {
+  void finish_copies(const Run& run, int err) noexcept {
+    const size_t base = static_cast<size_t>(run.output) * batch_;
+    for (uint32_t i = run.first; i < run.first + run.length; ++i) {
       const size_t slot = base + i;
       if (err == 0) {
         ++counters_.tx_packets;
         counters_.tx_bytes += iovecs_[slot].iov_len;
       } else {
-        count_failed_copy(err, output, buffers_[slot], counters_, output_counters_);
+        count_failed_copy(err, run.output, buffers_[slot], counters_, output_counters_);
       }
       pool_.release(buffers_[slot]);
     }
@@ -224,7 +362,7 @@ class SendmmsgEgress final : public Egress {
   void flush_output(uint32_t output) noexcept {
     const size_t base = static_cast<size_t>(output) * batch_;
     const uint32_t count = queued_[output];
-    uint32_t total = build_messages(output, 0, 0, count);
+    uint32_t total = build_messages(output, base, 0, count);
     uint32_t done = 0;
     // Bounded: every iteration finishes at least one message, or turns GSO off for this
     // output once (the rebuilt messages are all single datagrams).
@@ -235,41 +373,115 @@ class SendmmsgEgress final : public Egress {
           ::sendmmsg(fds_[output], &messages_[base + done], total - done, MSG_DONTWAIT);
       if (sent > 0) {
         for (int m = 0; m < sent; ++m) {
-          const size_t message = base + done + static_cast<size_t>(m);
-          finish_copies(output, run_first_[message], run_length_[message], 0);
+          finish_copies(runs_[base + done + static_cast<size_t>(m)], 0);
         }
         done += static_cast<uint32_t>(sent);
         continue;
       }
       const int err = sent < 0 ? errno : EAGAIN;
-      const size_t failed = base + done;
+      const Run failed = runs_[base + done];
       if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
         // The socket's buffer is full: the rest of this batch would fail the same way, and
         // retrying would only burn syscalls.
-        finish_copies(output, run_first_[failed], count - run_first_[failed], err);
+        finish_copies(Run{.output = output, .first = failed.first, .length = count - failed.first},
+                      err);
         break;
       }
-      if (run_length_[failed] > 1 && gso_refused_by_path(err)) {
+      if (failed.length > 1 && gso_refused_by_path(err)) {
         // The path cannot segment: this output sends datagram by datagram from now on (the
         // per-output fallback policy is the selector's, egress_selector.h).
-        largest_segment_[output] = 0;
-        ++counters_.gso_fallbacks;
-        const uint32_t first = run_first_[failed];
-        total = done + build_messages(output, done, first, count);
+        stop_gso(output);
+        total = done + build_messages(output, base + done, failed.first, count);
         continue;
       }
       // A per-message failure (e.g. ECONNREFUSED on a unicast output): drop that copy only.
-      finish_copies(output, run_first_[failed], run_length_[failed], err);
+      finish_copies(failed, err);
       ++done;
     }
     queued_[output] = 0;
   }
 
-  // Room for a UDP_SEGMENT control message (a uint16_t) and an IP_TTL one (an int), aligned
-  // as cmsghdr requires.
-  struct MessageControl {
-    alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int))];
-  };
+  void stop_gso(uint32_t output) noexcept {
+    largest_segment_[output] = 0;
+    ++counters_.gso_fallbacks;
+  }
+
+  // Builds the shared socket's messages from message `at` on: copies [first, queued) of
+  // shared_order_[from], then every copy of the shared outputs after it. Returns the total.
+  uint32_t build_shared(uint32_t at, size_t from, uint32_t first) noexcept {
+    uint32_t total = at;
+    for (size_t k = from; k < shared_order_.size(); ++k) {
+      const uint32_t output = shared_order_[k];
+      total += build_messages(output, total, k == from ? first : 0, queued_[output]);
+    }
+    return total;
+  }
+
+  // Fails messages [done, total) of one output (`done` is its first) with `err`; returns the
+  // index of the next output's first message.
+  uint32_t fail_output(uint32_t done, uint32_t total, int err) noexcept {
+    const uint32_t output = runs_[done].output;
+    while (done < total && runs_[done].output == output) {
+      finish_copies(runs_[done], err);
+      ++done;
+    }
+    return done;
+  }
+
+  // Every shared output's queued copies in one sendmmsg() (more when the kernel sends part of
+  // the array: the call goes on from the first message not sent). Messages are grouped by
+  // output, so a failure of one output's path skips to the next output.
+  void flush_shared() noexcept {
+    shared_order_.clear();
+    for (uint32_t output : dirty_) {
+      if (shared_.shared[output] != 0 && queued_[output] != 0) {
+        shared_order_.push_back(output);  // capacity reserved: no allocation
+      }
+    }
+    uint32_t total = build_shared(0, 0, 0);
+    uint32_t done = 0;
+    // Bounded: every iteration finishes at least one message, or turns GSO off for one
+    // output (at most once per output).
+    while (done < total) {
+      ++counters_.syscalls;
+      ++counters_.batches;
+      const int sent =
+          ::sendmmsg(shared_.fd.get(), &messages_[done], total - done, MSG_DONTWAIT);
+      if (sent > 0) {
+        for (int m = 0; m < sent; ++m) {
+          finish_copies(runs_[done + static_cast<size_t>(m)], 0);
+        }
+        done += static_cast<uint32_t>(sent);
+        continue;
+      }
+      const int err = sent < 0 ? errno : EAGAIN;
+      const Run failed = runs_[done];
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        // The shared send buffer is full: every message left would fail the same way.
+        while (done < total) {
+          finish_copies(runs_[done++], err);
+        }
+        break;
+      }
+      if (failed.length > 1 && gso_refused_by_path(err)) {
+        stop_gso(failed.output);
+        const auto from = static_cast<size_t>(
+            std::find(shared_order_.begin(), shared_order_.end(), failed.output) -
+            shared_order_.begin());
+        total = build_shared(done, from, failed.first);
+        continue;
+      }
+      if (fails_whole_output(err)) {
+        done = fail_output(done, total, err);
+        continue;
+      }
+      finish_copies(failed, err);
+      ++done;
+    }
+    for (uint32_t output : shared_order_) {
+      queued_[output] = 0;
+    }
+  }
 
   const uint32_t batch_;
   const bool gso_;
@@ -277,30 +489,36 @@ class SendmmsgEgress final : public Egress {
   std::span<OutputCounters> output_counters_;
   BufferPool& pool_;
   WorkerCounters& counters_;
-  std::vector<mmsghdr> messages_;         // [output * batch + message]
+  // Messages of one flush: per output at [output * batch], or all shared outputs' from 0 (a
+  // flush never runs inside another, and one output has at most `batch` messages).
+  std::vector<mmsghdr> messages_;
   std::vector<iovec> iovecs_;             // [output * batch + copy]
   std::vector<PacketBuffer*> buffers_;    // [output * batch + copy]
   std::vector<uint8_t> ttls_;             // [output * batch + copy]
-  std::vector<MessageControl> controls_;  // [output * batch + message]
-  std::vector<uint32_t> run_first_;       // [output * batch + message]: first copy
-  std::vector<uint32_t> run_length_;      // [output * batch + message]: copies in it
+  std::vector<MessageControl> controls_;  // [message], as messages_
+  std::vector<Run> runs_;                 // [message], as messages_
   std::vector<uint32_t> queued_;          // copies queued per output
   std::vector<uint32_t> dirty_;           // outputs with queued copies, in first-queued order
   std::vector<bool> is_dirty_;
+  std::vector<uint32_t> shared_order_;  // shared outputs in this flush, in message order
   // Per output: the largest copy that may join a GSO run (path MTU - 28 bytes); 0 without
   // GSO and once the output's path refused a GSO send.
   std::vector<uint32_t> largest_segment_;
   std::vector<uint32_t> payload_limits_;  // per output: larger copies leave as fragments
   std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
   std::vector<uint8_t> socket_ipv6_;  // per output: 1 for an IPv6 socket (IPV6_HOPLIMIT)
+  SharedOutputs shared_;
+  uint32_t shared_count_ = 0;  // outputs sending through shared_.fd
 };
 
 }  // namespace
 
 std::unique_ptr<Egress> make_sendmmsg_egress(const EgressOptions& options, std::span<const int> fds,
                                              BufferPool& pool, WorkerCounters& counters) {
-  return std::make_unique<SendmmsgEgress>(options.batch, options.backend == EgressBackend::gso, fds,
-                                          options.output_counters, pool, counters);
+  const bool gso = options.backend == EgressBackend::gso;
+  const bool share = gso && resolve_gso_batch(options) == GsoBatch::all;
+  return std::make_unique<SendmmsgEgress>(options.batch, gso, share, fds, options.output_counters,
+                                          pool, counters);
 }
 
 }  // namespace mrelay

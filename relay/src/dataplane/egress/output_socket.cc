@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <iterator>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "dataplane/egress/egress.h"
@@ -174,6 +176,58 @@ std::vector<uint32_t> output_payload_limits(std::span<const int> fds) {
     }
   }
   return limits;
+}
+
+unsigned output_socket_ifindex(int fd) noexcept {
+#ifndef SO_BINDTOIFINDEX
+  constexpr int SO_BINDTOIFINDEX = 62;  // Linux >= 5.0; older libc headers lack the name
+#endif
+  int index = 0;
+  socklen_t length = sizeof index;
+  if (::getsockopt(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &index, &length) == 0 && index > 0) {
+    return static_cast<unsigned>(index);
+  }
+  // Kernels before 5.7 answer only by name.
+  char name[IFNAMSIZ] = {};
+  length = sizeof name;
+  if (::getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, &length) != 0 || name[0] == '\0') {
+    return 0;
+  }
+  return ::if_nametoindex(name);
+}
+
+std::optional<sockaddr_in> output_socket_peer(int fd) noexcept {
+  sockaddr_in peer{};
+  socklen_t length = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0 ||
+      peer.sin_family != AF_INET) {
+    return std::nullopt;
+  }
+  return peer;
+}
+
+Result<UniqueFd> open_shared_multicast_socket(uint32_t sndbuf) {
+  const std::string where = "shared multicast output socket";
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) {
+    return fail_errno(where + ": socket(AF_INET, SOCK_DGRAM)");
+  }
+  const std::pair<int, const char*> options[] = {{IP_MULTICAST_LOOP, "IP_MULTICAST_LOOP"},
+                                                 {IP_MULTICAST_TTL, "IP_MULTICAST_TTL"},
+                                                 {IP_TTL, "IP_TTL"},
+                                                 {IP_RECVERR, "IP_RECVERR"}};
+  const int values[] = {0, 1, 1, 1};
+  for (size_t i = 0; i < std::size(options); ++i) {
+    if (auto ok = set_int_option(fd.get(), IPPROTO_IP, options[i].first, values[i], where,
+                                 options[i].second);
+        !ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
+  if (auto ok = set_send_buffer(fd.get(), sndbuf, where); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  return fd;
 }
 
 int socket_sndbuf(int fd) {
