@@ -113,6 +113,8 @@ expect_usage_error brackets "--group: an IPv6 group is written in brackets" mrel
   --interface rin0 --group ff3e::1:5000 --count 1
 expect_usage_error source-family "--source: no IPv6 source for --group \[ff3e::1\]:5000" \
   mrelay-sink --interface rin0 --group "[ff3e::1]:5000" --source 10.77.0.1
+expect_usage_error source-count-only "--source: not with --count-only" mrelay-sink \
+  --interface rin0 --group "[ff3e::1]:5000" --source fd77:77::1 --count-only
 expect_usage_error inject "--group: mrelay-inject builds IPv4 frames only" mrelay-inject \
   --interface rin0 --group "[ff3e::1]:5000" --kind all --count 1
 echo "PASS gen_sink_ipv6_test"

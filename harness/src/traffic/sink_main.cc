@@ -132,6 +132,10 @@ Result<void> check_sources(const Options& options) {
   if (options.sources.empty()) {
     return {};
   }
+  if (options.count_only) {
+    return mrelay::fail("--source", "not with --count-only: the counting sink joins nothing and "
+                                    "counts every source's datagrams");
+  }
   for (const GroupPort& group : options.groups) {
     if (std::none_of(options.sources.begin(), options.sources.end(),
                      [&](const IpAddress& source) { return source.family == group.family; })) {
