@@ -249,8 +249,9 @@ std::vector<Capability> probe_perf() {
   return {tracepoints, pmu};
 }
 
-// The relay under test with an IPv6 group on its AF_PACKET ingress, on the loopback of a
-// scratch namespace: refused at start (exits at once, the reason on stderr) by a build whose
+// The relay under test with an IPv6 group on its AF_PACKET ingress, on a veth pair of a
+// scratch namespace (DAD off and the link-local address waited for: an IPv6 output socket
+// cannot be set up before it exists): refused at start (exits at once, the reason on stderr) by a build whose
 // packet ingress parses IPv4 only; a build that takes it is still running after a second
 // (timeout's exit 124), which is all the probe asks.
 Capability probe_mrelay_packet_ipv6(const std::string& mrelay) {
@@ -259,15 +260,21 @@ Capability probe_mrelay_packet_ipv6(const std::string& mrelay) {
                "IPv6 cells of mrelay with \"ingress\": \"packet\" are skipped (\"udp\" "
                "relays IPv6)"};
   const std::string config =
-      R"({"ingress": "packet", "rules": [{"name": "probe", "input": {"interface": "lo", )"
-      R"("group": "ff3e::1", "port": 5000}, "outputs": [{"interface": "lo", )"
+      R"({"ingress": "packet", "rules": [{"name": "probe", "input": {"interface": "mrlp0", )"
+      R"("group": "ff3e::1", "port": 5000}, "outputs": [{"interface": "mrlp1", )"
       R"("group": "ff3e::2", "port": 6000}]}]})";
   const std::string script =
-      "ip link set lo up || exit 1\n"
+      "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 || exit 1\n"
+      "ip link add mrlp0 type veth peer name mrlp1 || exit 1\n"
+      "ip link set mrlp0 up && ip link set mrlp1 up || exit 1\n"
+      "i=0\n"
+      "while [ $i -lt 100 ] && ! ip -6 addr show dev mrlp1 scope link | grep -q inet6; do\n"
+      "  sleep 0.02; i=$((i + 1))\n"
+      "done\n"
       "f=$(mktemp) || exit 1\n"
       "printf '%s\\n' \"$2\" > \"$f\"\n"
       "timeout -k 1 1 \"$1\" --config \"$f\" >/dev/null 2>\"$f.err\"; rc=$?\n"
-      "head -n 1 \"$f.err\" >&2; rm -f \"$f\" \"$f.err\"\n"
+      "tail -n 1 \"$f.err\" >&2; rm -f \"$f\" \"$f.err\"\n"
       "[ $rc -eq 124 ]\n";
   run_scratch_script(c, script, {mrelay, config}, mrelay);
   if (c.present) {
