@@ -127,7 +127,8 @@ generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything
 core 0. Recorded in every result.
 
 Capabilities: cell, ndr and sweep first probe what the kernel can do (multicast routing,
-nftables dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU, socat), print what is
+IPv6 multicast routing, nftables dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU,
+socat) and whether the relay takes IPv6 groups on its packet ingress, print what is
 missing and what that costs, and record it in the results' machine record. A cell that needs
 a missing capability is "skipped: <reason>", which is not a failure.
 Exit codes: 0 ok (skipped cells included), 1 a measurement failed, 2 usage error, 77 not root
