@@ -354,10 +354,10 @@ std::string Capabilities::full_report() const {
   std::string out;
   for (const Capability& c : items) {
     char head[64];
-    std::snprintf(head, sizeof head, "%-16s %-4s ", c.name.c_str(), c.present ? "yes" : "NO");
+    std::snprintf(head, sizeof head, "%-18s %-4s ", c.name.c_str(), c.present ? "yes" : "NO");
     out += head + c.title + ": " + c.detail + "\n";
     if (!c.present) {
-      out += std::string(22, ' ') + "without it: " + c.without + "\n";
+      out += std::string(24, ' ') + "without it: " + c.without + "\n";
     }
   }
   return out;
