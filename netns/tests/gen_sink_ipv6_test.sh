@@ -46,12 +46,12 @@ ip -n "$relay" -4 addr show dev rin0 | grep -q inet && mrelay_fail "rin0 has an 
 
 readonly GROUPS6="[ff3e::1]:5000 [ff3e::2]:5001"
 
-# case NAME SIZE "SINKS" GEN_FLAGS...: one sink per word of SINKS (full, counting), then the
+# run_case NAME SIZE "KINDS" GEN_FLAGS...: one sink per word of KINDS (full, counting), then the
 # generator; every sink must have received exactly what was sent.
 run_case() {
-  local name=$1 size=$2 sinks=$3 kind pids=()
+  local name=$1 size=$2 sink_kinds=$3 kind pids=()
   shift 3
-  for kind in $sinks; do
+  for kind in $sink_kinds; do
     if [[ $kind == counting ]]; then
       start_sink "$name-$kind" "$relay" rin0 "$GROUPS6" 0 --count-only
     else
@@ -62,7 +62,7 @@ run_case() {
   run_gen "$name-gen" "$src" gen0 "$GROUPS6" --rate "$RATE_PPS" --count "$COUNT" \
     --warmup "$WARMUP_S" --size "$size" --streams 2 --hop-limit 2 "$@"
   local i=0
-  for kind in $sinks; do
+  for kind in $sink_kinds; do
     wait_sink "$name-$kind" "${pids[$i]}"
     check_delivery "$name $kind sink" "$name-gen" "$name-$kind" 1
     i=$((i + 1))
