@@ -347,7 +347,7 @@ std::string legend(const json& results, TableStyle style) {
   const std::string bullet = style == TableStyle::markdown ? "- " : "  ";
   out << "\n" << bullet << "figures: median [min–max] over repetitions; n = successful runs\n";
   out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
-      << "same size/batch/fanout/rate; n/a = no reference in this run; × kernel takes the best "
+      << "same size/batch/fanout/rate, tester, family and MTU; n/a = no reference in this run; × kernel takes the best "
       << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
   out << bullet << "ns/copy: forwarding work on the forwarder's core (its kernel time and the "
       << "forwarder's user time) ÷ copies delivered; includes the outputs' receive softirq on "
