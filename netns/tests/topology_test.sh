@@ -129,6 +129,22 @@ expect_eq "unroutable source address on gen0" \
   "$(ip -n "$(topo_get 'j["sources"][0]["ns"]')" -o addr show dev gen0 | grep -c '192.0.2.1/32')" 1
 mrelay_topology_down
 
+# Both families and jumbo frames: every IPv4 address as above, each IPv6 twin the JSON names
+# on its interface, every veth at MTU 9000, a link-local address on each (up waited for them).
+mrelay_topology_up fanout:2 --family dual --mtu 9000
+check_topology fanout:2
+expect_eq "family/mtu settings" "$(topo_get 'j["settings"]["family"] + "|" + str(j["settings"]["mtu"])')" \
+  "dual|9000"
+while read -r ns iface address; do
+  ip -n "$ns" -6 addr show dev "$iface" | grep -q "inet6 $address/64" ||
+    mrelay_fail "$ns $iface: no $address/64: $(ip -n "$ns" -6 addr show dev "$iface")"
+  ip -n "$ns" -6 addr show dev "$iface" scope link | grep -q inet6 ||
+    mrelay_fail "$ns $iface: no link-local address"
+  ip -n "$ns" link show dev "$iface" | grep -q "mtu 9000" || mrelay_fail "$ns $iface: MTU not 9000"
+done < <(topo_get '"\n".join([s["ns"] + " " + s["interface"] + " " + s["address6"] for s in j["sources"]] + [f["ns"] + " " + f["interface"] + " " + f["peer6"] for r in j["relays"] for f in r["feeds"]] + [r["ns"] + " " + f["egress"] + " " + f["address6"] for r in j["relays"] for f in r["feeds"]])')
+expect_eq "dad off in the sink" "$(in_ns "$(topo_get 'j["sinks"][0]["ns"]')" sysctl -n net.ipv6.conf.snk1.accept_dad)" 0
+mrelay_topology_down
+
 # 3. A failing up removes what it made; usage errors exit 2 and create nothing.
 status=0
 "$MRELAY_NETNS" up fanout:3 --prefix "$PREFIX" --egress-qdisc "bogus-qdisc" 2>"$MRELAY_TMP/fail.err" || status=$?
@@ -136,7 +152,9 @@ MRELAY_TOPOLOGY_UP=1  # in case it left something, cleanup downs it
 expect_eq "up with a bad qdisc: exit status" "$status" 1
 expect_eq "up with a bad qdisc: namespaces left" "$(namespaces_of "$PREFIX")" 0
 expect_eq "up with a bad qdisc: record left" "$(test -e "/run/mrelay-netns/$PREFIX.json" && echo yes || echo no)" no
-for bad in "up hop --prefix notours" "up fanout:0" "up mesh" "up hop --rp-filter 7" "down nope" "frobnicate"; do
+for bad in "up hop --prefix notours" "up fanout:0" "up mesh" "up hop --rp-filter 7" "down nope" "frobnicate" \
+  "up hop --family ipx" "up hop --mtu 9001" "up hop --family ipv6 --mtu 1000" \
+  "up hop --family ipv6 --unroutable-source 192.0.2.1"; do
   status=0
   # shellcheck disable=SC2086
   "$MRELAY_NETNS" $bad 2>/dev/null >&2 || status=$?

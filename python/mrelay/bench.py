@@ -95,6 +95,10 @@ def cell_args(params: dict) -> list[str]:
         args += ["--egress-qdisc", str(params["egress_qdisc"])]
     if params.get("tester", "full") != "full":
         args += ["--tester", str(params["tester"])]
+    if params.get("family", "ipv4") != "ipv4":
+        args += ["--family", str(params["family"])]
+    if params.get("mtu", 1500) != 1500:
+        args += ["--mtu", _number_text(params["mtu"])]
     return args
 
 

@@ -357,6 +357,10 @@ class CellSummary:
     samples: int
     ok: int
     statuses: dict[str, int] = field(default_factory=dict)
+    #: The traffic's address family and the veths' MTU (records from before they were
+    #: recorded: IPv4 at 1500).
+    family: str = "ipv4"
+    mtu: int = 1500
     medians: dict[str, Optional[float]] = field(default_factory=dict)
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -383,9 +387,12 @@ def summarize(doc: dict) -> list[CellSummary]:
         for sample in samples:
             status = str(sample.get("status", "?"))
             statuses[status] = statuses.get(status, 0) + 1
+        params = samples[0].get("params") or {}
         row = CellSummary(cell_id=key, label=str(samples[0].get("label", key)),
-                          forwarder=str(samples[0].get("params", {}).get("forwarder", "?")),
-                          samples=len(samples), ok=statuses.get("ok", 0), statuses=statuses)
+                          forwarder=str(params.get("forwarder", "?")),
+                          samples=len(samples), ok=statuses.get("ok", 0), statuses=statuses,
+                          family=str(params.get("family", "ipv4")),
+                          mtu=int(params.get("mtu", 1500)))
         for metric, *_ in SUMMARY_COLUMNS:
             found = values(samples, metric)
             row.medians[metric] = median(found)
@@ -396,14 +403,19 @@ def summarize(doc: dict) -> list[CellSummary]:
 
 
 def format_summary(doc: dict) -> str:
-    """A fixed-width table: one row per cell, medians over its ok samples."""
+    """A fixed-width table: one row per cell, medians over its ok samples; family and MTU
+    columns when the cells differ in them."""
     rows = summarize(doc)
     columns = [(m, h, s, d) for m, h, s, d in SUMMARY_COLUMNS
                if any(r.medians.get(m) is not None for r in rows)]
-    header = ["cell", "n ok"] + [h for _, h, _, _ in columns]
+    show_family = len({r.family for r in rows}) > 1
+    show_mtu = len({r.mtu for r in rows}) > 1
+    header = (["cell"] + (["family"] if show_family else []) + (["MTU"] if show_mtu else [])
+              + ["n ok"] + [h for _, h, _, _ in columns])
     table = [header]
     for row in rows:
-        line = [row.label, f"{row.ok}/{row.samples}"]
+        line = ([row.label] + ([row.family] if show_family else [])
+                + ([str(row.mtu)] if show_mtu else []) + [f"{row.ok}/{row.samples}"])
         for metric, _, scale, decimals in columns:
             value = row.medians.get(metric)
             line.append("-" if value is None else f"{value * scale:.{decimals}f}")

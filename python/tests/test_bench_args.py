@@ -21,3 +21,17 @@ def test_the_fast_tester_is_passed_on_and_full_is_the_default():
     assert "--tester" not in bench.cell_args(params)
     del params["tester"]  # results from before the option
     assert "--tester" not in bench.cell_args(params)
+
+
+def test_family_and_mtu_are_passed_on_only_when_not_the_defaults():
+    params = {"forwarder": "mrelay", "size": 8952, "batch": 32, "fanout": 1, "rate_pps": 0,
+              "family": "ipv6", "mtu": 9000}
+    args = bench.cell_args(params)
+    assert args[args.index("--family") + 1] == "ipv6"
+    assert args[args.index("--mtu") + 1] == "9000"
+    params.update(family="ipv4", mtu=1500)
+    args = bench.cell_args(params)
+    assert "--family" not in args and "--mtu" not in args
+    del params["family"], params["mtu"]  # results from before the options
+    args = bench.cell_args(params)
+    assert "--family" not in args and "--mtu" not in args

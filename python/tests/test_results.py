@@ -143,6 +143,22 @@ def test_metric_extraction_and_grouping():
         results.metric_value(RECORD, "bogus")
 
 
+def test_summary_shows_family_and_mtu_only_when_they_vary():
+    v4 = with_rep(1)
+    assert "family" not in results.format_summary(document([v4]))
+    v6 = with_rep(1, cell_id=RECORD["cell_id"] + "/ipv6/mtu9000",
+                  label=RECORD["label"] + " v6 mtu9000",
+                  params=dict(RECORD["params"], family="ipv6", mtu=9000))
+    text = results.format_summary(document([v4, v6]))
+    header = next(line for line in text.splitlines() if line.startswith("cell"))
+    assert header.split()[:4] == ["cell", "family", "MTU", "n"]
+    row = next(line for line in text.splitlines() if "v6 mtu9000" in line)
+    assert "ipv6" in row and "9000" in row
+    old_row = next(line for line in text.splitlines()
+                   if line.startswith(RECORD["label"] + " ") and "v6" not in line)
+    assert "ipv4" in old_row and "1500" in old_row  # absent keys: IPv4 at 1500
+
+
 def test_summary_lists_cells_with_medians():
     doc = document([with_rep(1), with_rep(2, delivered_pps=50010.0), with_rep(3, status="error")])
     rows = results.summarize(doc)

@@ -1,6 +1,7 @@
 // Helpers shared by the harness programs (see common/program_util.h).
 //
 //   auto endpoint = parse_group_port("--group", "239.1.1.1:5000");
+//   auto endpoint6 = parse_group_port("--group", "[ff3e::1]:5000");
 #include "common/program_util.h"
 
 #include <arpa/inet.h>
@@ -38,33 +39,171 @@ std::string short_number(double value) {
 
 }  // namespace
 
-std::string GroupPort::group_text() const {
-  char text[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &group, text, sizeof text);
+std::string IpAddress::text() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET6) {
+    inet_ntop(AF_INET6, &v6, text, sizeof text);
+  } else {
+    inet_ntop(AF_INET, &v4, text, sizeof text);
+  }
   return text;
 }
 
-Result<GroupPort> parse_group_port(std::string_view flag, std::string_view text) {
+bool operator==(const IpAddress& a, const IpAddress& b) {
+  if (a.family != b.family) {
+    return false;
+  }
+  return a.family == AF_INET6 ? std::memcmp(&a.v6, &b.v6, sizeof a.v6) == 0
+                              : a.v4.s_addr == b.v4.s_addr;
+}
+
+std::string GroupPort::group_text() const {
+  return IpAddress{.family = family, .v4 = group, .v6 = group6}.text();
+}
+
+std::string GroupPort::text() const {
+  // Appended piece by piece: `"[" + std::string&&` trips GCC 12's false -Wrestrict.
+  std::string text;
+  if (ipv6()) {
+    text += '[';
+  }
+  text += group_text();
+  if (ipv6()) {
+    text += ']';
+  }
+  text += ':';
+  text += std::to_string(port);
+  return text;
+}
+
+socklen_t GroupPort::to_sockaddr(sockaddr_storage& out) const {
+  out = {};
+  if (ipv6()) {
+    auto* address = reinterpret_cast<sockaddr_in6*>(&out);
+    address->sin6_family = AF_INET6;
+    address->sin6_addr = group6;
+    address->sin6_port = htons(port);
+    return sizeof(sockaddr_in6);
+  }
+  auto* address = reinterpret_cast<sockaddr_in*>(&out);
+  address->sin_family = AF_INET;
+  address->sin_addr = group;
+  address->sin_port = htons(port);
+  return sizeof(sockaddr_in);
+}
+
+bool operator==(const GroupPort& a, const GroupPort& b) {
+  return a.port == b.port && IpAddress{.family = a.family, .v4 = a.group, .v6 = a.group6} ==
+                                 IpAddress{.family = b.family, .v4 = b.group, .v6 = b.group6};
+}
+
+namespace {
+
+// "[ff3e::1]:5000" -> ("ff3e::1", "5000", bracketed); "239.1.1.1:5000" -> ("239.1.1.1", ...).
+struct HostPort {
+  std::string host;
+  std::string_view port;
+  bool bracketed = false;
+};
+
+Result<HostPort> split_host_port(std::string_view flag, std::string_view text) {
+  const std::string given(text);
+  const std::string expected = "expected GROUP:PORT (IPv6 as [GROUP]:PORT), got '" + given + "'";
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return fail(std::string(flag), expected);
+    }
+    return HostPort{std::string(text.substr(1, close - 1)), text.substr(close + 2), true};
+  }
   const size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) {
-    return fail(std::string(flag), "expected GROUP:PORT, got '" + std::string(text) + "'");
+    return fail(std::string(flag), expected);
   }
-  GroupPort endpoint;
-  const std::string group(text.substr(0, colon));
-  if (inet_pton(AF_INET, group.c_str(), &endpoint.group) != 1) {
-    return fail(std::string(flag), "'" + group + "' is not an IPv4 address");
+  if (text.substr(0, colon).find(':') != std::string_view::npos) {
+    const std::string host(text.substr(0, colon));
+    return fail(std::string(flag),
+                "an IPv6 group is written in brackets: [" + host + "]:PORT, got '" + given + "'");
   }
-  if (!IN_MULTICAST(ntohl(endpoint.group.s_addr))) {
-    return fail(std::string(flag), "'" + group + "' is not a multicast group (224.0.0.0/4)");
-  }
-  const std::string_view port = text.substr(colon + 1);
+  return HostPort{std::string(text.substr(0, colon)), text.substr(colon + 1), false};
+}
+
+Result<uint16_t> parse_port(std::string_view flag, std::string_view port) {
   unsigned value = 0;
   const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
-    return fail(std::string(flag), "port '" + std::string(port) + "' is not 1..65535");
+    const std::string given(port);
+    return fail(std::string(flag), "port '" + given + "' is not 1..65535");
   }
-  endpoint.port = static_cast<uint16_t>(value);
+  return static_cast<uint16_t>(value);
+}
+
+}  // namespace
+
+Result<GroupPort> parse_group_port(std::string_view flag, std::string_view text) {
+  auto parts = split_host_port(flag, text);
+  if (!parts) {
+    return tl::unexpected(parts.error());
+  }
+  GroupPort endpoint;
+  const std::string& group = parts->host;
+  if (parts->bracketed) {
+    endpoint.family = AF_INET6;
+    if (inet_pton(AF_INET6, group.c_str(), &endpoint.group6) != 1) {
+      return fail(std::string(flag), "'" + group + "' is not an IPv6 address");
+    }
+    if (!IN6_IS_ADDR_MULTICAST(&endpoint.group6)) {
+      return fail(std::string(flag), "'" + group + "' is not a multicast group (ff00::/8)");
+    }
+  } else {
+    if (inet_pton(AF_INET, group.c_str(), &endpoint.group) != 1) {
+      return fail(std::string(flag), "'" + group + "' is not an IPv4 address");
+    }
+    if (!IN_MULTICAST(ntohl(endpoint.group.s_addr))) {
+      return fail(std::string(flag), "'" + group + "' is not a multicast group (224.0.0.0/4)");
+    }
+  }
+  auto port = parse_port(flag, parts->port);
+  if (!port) {
+    return tl::unexpected(port.error());
+  }
+  endpoint.port = *port;
   return endpoint;
+}
+
+Result<IpAddress> parse_ip_address(std::string_view flag, std::string_view text) {
+  std::string host(text);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  IpAddress address;
+  if (inet_pton(AF_INET, host.c_str(), &address.v4) == 1) {
+    address.family = AF_INET;
+    if (IN_MULTICAST(ntohl(address.v4.s_addr)) || address.v4.s_addr == INADDR_ANY) {
+      return fail(std::string(flag), "'" + host + "' is not a unicast source address");
+    }
+    return address;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &address.v6) == 1) {
+    address.family = AF_INET6;
+    if (IN6_IS_ADDR_MULTICAST(&address.v6) || IN6_IS_ADDR_UNSPECIFIED(&address.v6)) {
+      return fail(std::string(flag), "'" + host + "' is not a unicast source address");
+    }
+    return address;
+  }
+  const std::string given(text);
+  return fail(std::string(flag), "'" + given + "' is not an IPv4 or IPv6 address");
+}
+
+Result<int> common_family(std::string_view flag, const std::vector<GroupPort>& groups) {
+  const int family = groups.empty() ? AF_INET : groups.front().family;
+  for (const GroupPort& group : groups) {
+    if (group.family != family) {
+      return fail(std::string(flag), "IPv4 and IPv6 groups mixed (" + groups.front().text() +
+                                         ", " + group.text() + "): give one family per run");
+    }
+  }
+  return family;
 }
 
 bool FlagReader::next() {

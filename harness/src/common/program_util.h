@@ -1,5 +1,5 @@
 // Small pieces shared by mrelay-gen, mrelay-sink and mrelay-perfstat: flag parsing with
-// errors that name the flag, GROUP:PORT endpoints, the monotonic clock, CPU pinning, stop
+// errors that name the flag, GROUP:PORT endpoints (IPv4, or IPv6 in brackets), the monotonic clock, CPU pinning, stop
 // signals and errno names.
 //
 //   mrelay::harness::FlagReader flags(argc, argv);
@@ -9,28 +9,56 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <csignal>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mrelay/error.h"
 
 namespace mrelay::harness {
 
-/// A multicast destination from "GROUP:PORT" (e.g. "239.1.1.1:5000").
-struct GroupPort {
-  in_addr group{};    // network byte order
-  uint16_t port = 0;  // host byte order
-  [[nodiscard]] std::string group_text() const;
-  friend bool operator==(const GroupPort& a, const GroupPort& b) {
-    return a.group.s_addr == b.group.s_addr && a.port == b.port;
-  }
+/// An IPv4 or IPv6 address (e.g. a source for a source-specific join).
+struct IpAddress {
+  int family = AF_INET;
+  in_addr v4{};   // AF_INET, network byte order
+  in6_addr v6{};  // AF_INET6
+  [[nodiscard]] std::string text() const;
+  friend bool operator==(const IpAddress& a, const IpAddress& b);
 };
 
-/// Parses "GROUP:PORT"; the group must be IPv4 multicast (224.0.0.0/4), the port 1..65535.
+/// A multicast destination from "GROUP:PORT": "239.1.1.1:5000" or, IPv6 in brackets,
+/// "[ff3e::1]:5000".
+struct GroupPort {
+  int family = AF_INET;  // AF_INET: `group`; AF_INET6: `group6`
+  in_addr group{};       // network byte order
+  in6_addr group6{};
+  uint16_t port = 0;     // host byte order
+  [[nodiscard]] bool ipv6() const { return family == AF_INET6; }
+  /// "239.1.1.1" or "ff3e::1".
+  [[nodiscard]] std::string group_text() const;
+  /// "239.1.1.1:5000" or "[ff3e::1]:5000": what parse_group_port reads back.
+  [[nodiscard]] std::string text() const;
+  /// The group as a socket address with the port; returns its length.
+  socklen_t to_sockaddr(sockaddr_storage& out) const;
+  friend bool operator==(const GroupPort& a, const GroupPort& b);
+};
+
+/// Parses "GROUP:PORT"; an IPv4 group must be multicast (224.0.0.0/4), an IPv6 group is
+/// written in brackets and must be multicast (ff00::/8); the port is 1..65535. Errors name
+/// `flag` and say which part is wrong.
 [[nodiscard]] Result<GroupPort> parse_group_port(std::string_view flag, std::string_view text);
+
+/// Parses a unicast IPv4 or IPv6 address (brackets optional for IPv6); errors name `flag`.
+[[nodiscard]] Result<IpAddress> parse_ip_address(std::string_view flag, std::string_view text);
+
+/// The one address family of `groups` (AF_INET or AF_INET6), or an error naming `flag` when
+/// they mix families (one socket sends or receives one family).
+[[nodiscard]] Result<int> common_family(std::string_view flag,
+                                        const std::vector<GroupPort>& groups);
 
 /// Walks argv as "--flag value" or "--flag=value". Values are read with the typed getters,
 /// which name the flag in their errors.

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <linux/mroute.h>
+#include <linux/mroute6.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -101,6 +102,39 @@ Capability probe_ipmr() {
                std::string(std::strerror(*result)) + ")";
   } else {
     c.detail = "setsockopt(MRT_INIT): " + std::string(std::strerror(*result));
+  }
+  return c;
+}
+
+// MRT6_INIT on a raw ICMPv6 socket: what an IPv6 multicast routing daemon does first.
+int check_mrt6_init() {
+  const int fd = ::socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+  if (fd < 0) {
+    return errno;
+  }
+  int one = 1;
+  const int rc = ::setsockopt(fd, IPPROTO_IPV6, MRT6_INIT, &one, sizeof one);
+  const int saved = rc == 0 ? 0 : errno;
+  ::close(fd);
+  return saved;
+}
+
+Capability probe_ip6mr() {
+  Capability c{std::string(capability::kIp6mr), "kernel IPv6 multicast forwarding (ip6mr)", false,
+               "", "no IPv6 kernel-routing reference (mrelay-kfwd implements ipmr only: its IPv6 "
+                   "cells are unsupported either way)"};
+  std::string why;
+  const auto result = errno_in_scratch_netns(check_mrt6_init, why);
+  if (!result) {
+    c.detail = why;
+  } else if (*result == 0) {
+    c.present = true;
+    c.detail = "MRT6_INIT works";
+  } else if (*result == ENOPROTOOPT || *result == EAFNOSUPPORT) {
+    c.detail = "not in this kernel (CONFIG_IPV6_MROUTE; setsockopt(MRT6_INIT): " +
+               std::string(std::strerror(*result)) + ")";
+  } else {
+    c.detail = "setsockopt(MRT6_INIT): " + std::string(std::strerror(*result));
   }
   return c;
 }
@@ -215,6 +249,40 @@ std::vector<Capability> probe_perf() {
   return {tracepoints, pmu};
 }
 
+// The relay under test with an IPv6 group on its AF_PACKET ingress, on a veth pair of a
+// scratch namespace (DAD off and the link-local address waited for: an IPv6 output socket
+// cannot be set up before it exists): refused at start (exits at once, the reason on stderr) by a build whose
+// packet ingress parses IPv4 only; a build that takes it is still running after a second
+// (timeout's exit 124), which is all the probe asks.
+Capability probe_mrelay_packet_ipv6(const std::string& mrelay) {
+  Capability c{std::string(capability::kMrelayPacketIpv6),
+               "mrelay AF_PACKET ingress with IPv6 groups", false, "",
+               "IPv6 cells of mrelay with \"ingress\": \"packet\" are skipped (\"udp\" "
+               "relays IPv6)"};
+  const std::string config =
+      R"({"ingress": "packet", "rules": [{"name": "probe", "input": {"interface": "mrlp0", )"
+      R"("group": "ff3e::1", "port": 5000}, "outputs": [{"interface": "mrlp1", )"
+      R"("group": "ff3e::2", "port": 6000}]}]})";
+  const std::string script =
+      "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 || exit 1\n"
+      "ip link add mrlp0 type veth peer name mrlp1 || exit 1\n"
+      "ip link set mrlp0 up && ip link set mrlp1 up || exit 1\n"
+      "i=0\n"
+      "while [ $i -lt 100 ] && ! ip -6 addr show dev mrlp1 scope link | grep -q inet6; do\n"
+      "  sleep 0.02; i=$((i + 1))\n"
+      "done\n"
+      "f=$(mktemp) || exit 1\n"
+      "printf '%s\\n' \"$2\" > \"$f\"\n"
+      "timeout -k 1 1 \"$1\" --config \"$f\" >/dev/null 2>\"$f.err\"; rc=$?\n"
+      "tail -n 1 \"$f.err\" >&2; rm -f \"$f\" \"$f.err\"\n"
+      "[ $rc -eq 124 ]\n";
+  run_scratch_script(c, script, {mrelay, config}, mrelay);
+  if (c.present) {
+    c.detail = "a packet-ingress rule for ff3e::1 starts";
+  }
+  return c;
+}
+
 Capability probe_socat(const std::string& socat) {
   Capability c{std::string(capability::kSocat), "socat (userspace reference)", false, "",
                "the `socat` reference is skipped"};
@@ -286,18 +354,20 @@ std::string Capabilities::full_report() const {
   std::string out;
   for (const Capability& c : items) {
     char head[64];
-    std::snprintf(head, sizeof head, "%-16s %-4s ", c.name.c_str(), c.present ? "yes" : "NO");
+    std::snprintf(head, sizeof head, "%-18s %-4s ", c.name.c_str(), c.present ? "yes" : "NO");
     out += head + c.title + ": " + c.detail + "\n";
     if (!c.present) {
-      out += std::string(22, ' ') + "without it: " + c.without + "\n";
+      out += std::string(24, ' ') + "without it: " + c.without + "\n";
     }
   }
   return out;
 }
 
-Capabilities probe_capabilities(const std::string& nft, const std::string& socat) {
+Capabilities probe_capabilities(const std::string& nft, const std::string& socat,
+                                const std::string& mrelay) {
   Capabilities caps;
   caps.items.push_back(probe_ipmr());
+  caps.items.push_back(probe_ip6mr());
   caps.items.push_back(probe_nft(nft));
   caps.items.push_back(probe_qdisc(capability::kTbf, "token bucket qdisc (tbf)",
                                    "tbf rate 1mbit burst 32kb latency 20ms",
@@ -313,6 +383,9 @@ Capabilities probe_capabilities(const std::string& nft, const std::string& socat
     caps.items.push_back(std::move(c));
   }
   caps.items.push_back(probe_socat(socat));
+  if (!mrelay.empty()) {
+    caps.items.push_back(probe_mrelay_packet_ipv6(mrelay));
+  }
   return caps;
 }
 

@@ -32,6 +32,9 @@ inline constexpr std::string_view kUdpGso = "udp_gso";           // UDP_SEGMENT
 inline constexpr std::string_view kTracepoints = "tracepoints";  // raw_syscalls:sys_enter
 inline constexpr std::string_view kPmu = "pmu";                  // cycles, instructions
 inline constexpr std::string_view kSocat = "socat";              // the socat program
+inline constexpr std::string_view kIp6mr = "ip6mr";              // MRT6_INIT: CONFIG_IPV6_MROUTE
+// mrelay's AF_PACKET ingress takes an IPv6 group (the relay build under test, not the kernel)
+inline constexpr std::string_view kMrelayPacketIpv6 = "mrelay_packet_ipv6";
 }  // namespace capability
 
 struct Capability {
@@ -61,9 +64,10 @@ class Capabilities {
 [[nodiscard]] std::string missing_capability_text(const Capability& c);
 
 /// Runs every probe (well under a few seconds in all). `nft` and `socat` are the programs
-/// the references would run.
+/// the references would run; `mrelay` the relay under test (empty: its probes are left out).
 [[nodiscard]] Capabilities probe_capabilities(const std::string& nft = "nft",
-                                              const std::string& socat = "socat");
+                                              const std::string& socat = "socat",
+                                              const std::string& mrelay = "");
 
 /// The first word of a tc qdisc spec ("tbf rate 300mbit ..." -> "tbf"): the capability a
 /// cell's egress qdisc needs when it is one the probes know (capability::kTbf, kNetem).

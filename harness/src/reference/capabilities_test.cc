@@ -39,7 +39,7 @@ TEST(Capabilities, ProbeReportsEveryCapabilityWithADetail) {
   for (std::string_view name :
        {capability::kIpmr, capability::kNftDup, capability::kTbf, capability::kNetem,
         capability::kRps, capability::kIoUring, capability::kUdpGso, capability::kTracepoints,
-        capability::kPmu, capability::kSocat}) {
+        capability::kPmu, capability::kSocat, capability::kIp6mr}) {
     const Capability* c = caps.find(name);
     ASSERT_NE(c, nullptr) << name;
     EXPECT_FALSE(c->detail.empty()) << name;
@@ -48,6 +48,17 @@ TEST(Capabilities, ProbeReportsEveryCapabilityWithADetail) {
       EXPECT_FALSE(c->without.empty()) << name;
     }
   }
+}
+
+TEST(Capabilities, TheRelayProbeRunsOnlyWhenARelayIsNamedAndSaysWhy) {
+  EXPECT_EQ(probe_capabilities().find(capability::kMrelayPacketIpv6), nullptr);
+  // A relay that cannot even start: absent, with what the probe saw.
+  const Capabilities caps = probe_capabilities("nft", "socat", "/nonexistent/mrelay");
+  const Capability* c = caps.find(capability::kMrelayPacketIpv6);
+  ASSERT_NE(c, nullptr);
+  EXPECT_FALSE(c->present);
+  EXPECT_FALSE(c->detail.empty());
+  EXPECT_FALSE(c->without.empty());
 }
 
 }  // namespace

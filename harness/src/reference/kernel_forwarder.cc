@@ -69,6 +69,18 @@ Result<in_addr> parse_group(std::string_view text, const std::string& flag) {
   return *group;
 }
 
+Result<in6_addr> parse_group6(std::string_view text, const std::string& flag) {
+  in6_addr group{};
+  std::string copy(text);
+  if (inet_pton(AF_INET6, copy.c_str(), &group) != 1) {
+    return fail(flag, quoted(copy) + " is not an IPv6 address");
+  }
+  if (!IN6_IS_ADDR_MULTICAST(&group)) {
+    return fail(flag, quoted(copy) + " is not a multicast group (ff00::/8)");
+  }
+  return group;
+}
+
 Result<uint16_t> parse_port(std::string_view text, const std::string& flag) {
   std::string copy(text);
   char* end = nullptr;
@@ -86,13 +98,22 @@ Result<void> check_method_flags(const KfwdOptions& options) {
     if (options.port) {
       return fail("--port", "only with --method nft (multicast routing matches groups, not ports)");
     }
-    if (options.rewrite_group) {
+    if (options.rewrite_group || options.rewrite_group6) {
       return fail("--rewrite", "only with --method nft (multicast routing cannot rewrite)");
+    }
+    if (options.group6) {
+      return fail("--group", "an IPv6 group needs --method nft (no IPv6 multicast routing here)");
     }
     return {};
   }
-  if (!options.group) {
+  if (!options.group && !options.group6) {
     return fail("--group", "required with --method nft");
+  }
+  if ((options.group6 && options.rewrite_group) || (options.group && options.rewrite_group6)) {
+    return fail("--rewrite", "the group's family differs from --group's");
+  }
+  if (options.group6 && options.source) {
+    return fail("--source", "an IPv4 source with an IPv6 --group");
   }
   if (!options.port) {
     return fail("--port", "required with --method nft");
@@ -125,9 +146,10 @@ Options:
   --in IFACE           ingress interface
   --out IFACE          egress interface, repeatable (ipmr: at most 31)
   --group G            forward only group G (ipmr default: every group seen on --in;
-                       required with nft)
+                       required with nft); nft also takes an IPv6 group (ff3e::1)
   --port P             UDP destination port to match, 1..65535 (nft only; required there)
-  --rewrite G:P        copies leave as group G, port P (nft only; default: unchanged)
+  --rewrite G:P        copies leave as group G, port P (nft only; default: unchanged);
+                       an IPv6 group in brackets: [ff3e::2]:6000
   --source S           ipmr: install (S, --group) statically at start (default: learn from
                        upcalls); nft: forward only packets from S (default: any source)
   --nft PATH           the nft program (default nft, looked up in PATH)
@@ -198,6 +220,21 @@ Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
           return tl::unexpected(port.error());
         }
         options.port = *port;
+      } else if (flag == "--rewrite" && v->starts_with('[')) {
+        const auto close = v->find("]:");
+        if (close == std::string_view::npos) {
+          return fail(flag, quoted(*v) + " is not [GROUP]:PORT");
+        }
+        auto group = parse_group6(v->substr(1, close - 1), flag);
+        if (!group) {
+          return tl::unexpected(group.error());
+        }
+        auto port = parse_port(v->substr(close + 2), flag);
+        if (!port) {
+          return tl::unexpected(port.error());
+        }
+        options.rewrite_group6 = *group;
+        options.rewrite_port = *port;
       } else if (flag == "--rewrite") {
         const auto colon = v->rfind(':');
         if (colon == std::string_view::npos) {
@@ -222,6 +259,12 @@ Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
         options.input_interface = std::string(*v);
       } else if (flag == "--out") {
         options.output_interfaces.emplace_back(*v);
+      } else if (flag == "--group" && v->find(':') != std::string_view::npos) {
+        auto group = parse_group6(*v, flag);
+        if (!group) {
+          return tl::unexpected(group.error());
+        }
+        options.group6 = *group;
       } else if (flag == "--group") {
         auto group = parse_group(*v, flag);
         if (!group) {

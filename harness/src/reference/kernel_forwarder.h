@@ -39,9 +39,11 @@ struct KfwdOptions {
   std::string input_interface;                 // --in
   std::vector<std::string> output_interfaces;  // --out (repeatable)
   std::optional<in_addr> group;                // --group: only this group is forwarded
+  std::optional<in6_addr> group6;              // --group with an IPv6 group (nft only)
   std::optional<in_addr> source;               // --source: static (S,G) entry (needs --group)
   std::optional<uint16_t> port;                // --port: UDP port matched (nft only)
   std::optional<in_addr> rewrite_group;        // --rewrite GROUP:PORT (nft only)
+  std::optional<in6_addr> rewrite_group6;      // --rewrite [GROUP]:PORT, IPv6 (nft only)
   std::optional<uint16_t> rewrite_port;
   std::string nft_program = "nft";  // --nft PATH
   double duration_s = 0;            // --duration: 0 = until SIGTERM/SIGINT

@@ -151,6 +151,37 @@ TEST(KfwdArgs, NftMethodNeedsGroupAndPortAndTakesARewrite) {
             "--rewrite");
 }
 
+TEST(KfwdArgs, NftTakesIpv6GroupsIpmrDoesNot) {
+  auto six = parse({"--method", "nft", "--in", "rin0", "--out", "rout0", "--group", "ff3e::1",
+                    "--port", "5000", "--rewrite", "[ff3e::2]:6000"});
+  ASSERT_TRUE(six) << six.error().to_string();
+  ASSERT_TRUE(six->group6);
+  EXPECT_FALSE(six->group);
+  ASSERT_TRUE(six->rewrite_group6);
+  EXPECT_EQ(six->rewrite_group6->s6_addr[15], 2);
+  EXPECT_EQ(six->rewrite_port, 6000);
+  struct Bad {
+    std::vector<std::string> args;
+    const char* where;
+  };
+  const Bad bad[] = {
+      {{"--in", "rin0", "--out", "rout0", "--group", "ff3e::1"}, "--group"},  // ipmr
+      {{"--method", "nft", "--in", "rin0", "--out", "rout0", "--group", "fd77::1", "--port", "1"},
+       "--group"},  // unicast
+      {{"--method", "nft", "--in", "rin0", "--out", "rout0", "--group", "ff3e::1", "--port", "1",
+        "--rewrite", "239.2.0.1:6000"},
+       "--rewrite"},  // families differ
+      {{"--method", "nft", "--in", "rin0", "--out", "rout0", "--group", "ff3e::1", "--port", "1",
+        "--rewrite", "[ff3e::2]6000"},
+       "--rewrite"},
+  };
+  for (const Bad& b : bad) {
+    auto parsed = parse(b.args);
+    ASSERT_FALSE(parsed) << b.args[5];
+    EXPECT_EQ(parsed.error().where, b.where) << parsed.error().to_string();
+  }
+}
+
 TEST(KfwdArgs, IpmrRefusesNftFlagsAndKeepsItsLimitWhileNftHasNone) {
   EXPECT_EQ(parse({"--in", "rin0", "--out", "rout0", "--port", "5000"}).error().where, "--port");
   EXPECT_EQ(parse({"--in", "rin0", "--out", "rout0", "--rewrite", "239.2.0.1:6000"}).error().where,

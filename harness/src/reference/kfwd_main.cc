@@ -117,10 +117,12 @@ int run_nft(const mrelay::KfwdOptions& options) {
     }
     plan.outputs.push_back({name, *mac});
   }
-  plan.group = *options.group;
+  plan.group = options.group.value_or(in_addr{});
+  plan.group6 = options.group6;
   plan.port = *options.port;
   plan.source = options.source;
   plan.rewrite_group = options.rewrite_group;
+  plan.rewrite_group6 = options.rewrite_group6;
   plan.rewrite_port = options.rewrite_port;
   auto forwarder = mrelay::NftForwarder::install(plan, options.nft_program);
   if (!forwarder) {

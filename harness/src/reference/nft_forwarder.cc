@@ -35,29 +35,58 @@ std::string address_text(in_addr address) {
   return text;
 }
 
+std::string address_text(const in6_addr& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET6, &address, text, sizeof text);
+  return text;
+}
+
+// What differs between an IPv4 and an IPv6 plan: the header's keywords, the groups as text,
+// the destination MAC of the copies.
+struct Family {
+  const char* ip;    // "ip" / "ip6"
+  const char* ttl;   // "ttl" / "hoplimit"
+  std::string group;
+  std::optional<std::string> rewrite_group;
+  std::string mac;   // of the copies' group
+};
+
+Family family_of(const NftForwarderPlan& plan) {
+  if (plan.group6) {
+    const in6_addr out = plan.rewrite_group6.value_or(*plan.group6);
+    return {"ip6", "hoplimit", address_text(*plan.group6),
+            plan.rewrite_group6 ? std::optional(address_text(*plan.rewrite_group6)) : std::nullopt,
+            multicast_mac6(out)};
+  }
+  const in_addr out = plan.rewrite_group.value_or(plan.group);
+  return {"ip", "ttl", address_text(plan.group),
+          plan.rewrite_group ? std::optional(address_text(*plan.rewrite_group)) : std::nullopt,
+          multicast_mac(out)};
+}
+
 std::string quoted(const std::string& name) {
   return "\"" + name + "\"";
 }
 
 // Step 1 of the ruleset: the match, the counter, the rewrites, and the jump on the TTL.
 std::string ingress_chain(const NftForwarderPlan& plan) {
-  const in_addr out_group = plan.rewrite_group.value_or(plan.group);
+  const Family f = family_of(plan);
   std::ostringstream rule;
   rule << "  chain ingress {\n"
        << "    type filter hook ingress device " << quoted(plan.input_interface)
        << " priority 0; policy accept;\n    ";
-  if (plan.source) {
+  if (plan.source && !plan.group6) {
     rule << "ip saddr " << address_text(*plan.source) << " ";
   }
-  rule << "ip daddr " << address_text(plan.group) << " udp dport " << plan.port << " ip ttl > "
-       << kMinForwardedTtl - 1 << " counter";
-  if (plan.rewrite_group) {
-    rule << " ip daddr set " << address_text(*plan.rewrite_group);
+  rule << f.ip << " daddr " << f.group << " udp dport " << plan.port << " " << f.ip << " "
+       << f.ttl << " > " << kMinForwardedTtl - 1 << " counter";
+  if (f.rewrite_group) {
+    rule << " " << f.ip << " daddr set " << *f.rewrite_group;
   }
   if (plan.rewrite_port) {
     rule << " udp dport set " << *plan.rewrite_port;
   }
-  rule << " ether daddr set " << multicast_mac(out_group) << " ip ttl vmap {";
+  rule << " ether daddr set " << f.mac << " " << f.ip << " " << f.ttl << " vmap {";
   for (int ttl = kMinForwardedTtl; ttl <= kMaxTtl; ++ttl) {
     rule << (ttl == kMinForwardedTtl ? " " : ", ") << ttl << " : goto ttl_" << ttl;
   }
@@ -66,10 +95,12 @@ std::string ingress_chain(const NftForwarderPlan& plan) {
 }
 
 // Step 3: one chain per TTL that stores TTL - 1 and goes on to the outputs.
-std::string ttl_chains() {
+std::string ttl_chains(const NftForwarderPlan& plan) {
+  const Family f = family_of(plan);
   std::ostringstream chains;
   for (int ttl = kMinForwardedTtl; ttl <= kMaxTtl; ++ttl) {
-    chains << "  chain ttl_" << ttl << " { ip ttl set " << ttl - 1 << " goto fanout; }\n";
+    chains << "  chain ttl_" << ttl << " { " << f.ip << " " << f.ttl << " set " << ttl - 1
+           << " goto fanout; }\n";
   }
   return chains.str();
 }
@@ -145,10 +176,17 @@ std::string multicast_mac(in_addr group) {
   return text;
 }
 
+std::string multicast_mac6(const in6_addr& group) {
+  char text[18];
+  std::snprintf(text, sizeof text, "33:33:%02x:%02x:%02x:%02x", group.s6_addr[12],
+                group.s6_addr[13], group.s6_addr[14], group.s6_addr[15]);
+  return text;
+}
+
 std::string render_nft_ruleset(const NftForwarderPlan& plan) {
   std::ostringstream text;
   text << "table netdev " << kNftTable << " {\n"
-       << ttl_chains() << fanout_chain(plan) << ingress_chain(plan) << "}\n";
+       << ttl_chains(plan) << fanout_chain(plan) << ingress_chain(plan) << "}\n";
   return text.str();
 }
 

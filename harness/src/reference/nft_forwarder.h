@@ -24,6 +24,9 @@
 //      hash lookup per packet);
 //   4. for every output: sets the source MAC to that device's and `dup`s the frame there; the
 //      last output takes the original with `fwd`, so nothing continues up the input's stack.
+// An IPv6 plan (group6 set) does the same with ip6 daddr, the hop limit instead of the TTL and
+// the 33:33 + low 32 bits destination MAC; nft updates the UDP checksum over the pseudo-header
+// (mandatory in IPv6) when it rewrites the group.
 // Outputs are spread over several rules of kNftOutputsPerRule each: the kernel caps the
 // expressions of one rule (NFT_RULE_MAXEXPRS = 128) and every output costs four.
 #pragma once
@@ -58,6 +61,10 @@ struct NftForwarderPlan {
   std::optional<in_addr> source;         // matched source address; none = any source
   std::optional<in_addr> rewrite_group;  // none = copies keep the input group
   std::optional<uint16_t> rewrite_port;  // none = copies keep the input port
+  // IPv6: when set, the plan matches this group instead of `group` (no `source` then) and
+  // rewrites to rewrite_group6 (none = copies keep the group).
+  std::optional<in6_addr> group6;
+  std::optional<in6_addr> rewrite_group6;
 };
 
 /// The whole `nft -f` input for a plan: one netdev table (kNftTable). Pure; no I/O.
@@ -65,6 +72,8 @@ struct NftForwarderPlan {
 
 /// "01:00:5e:xx:xx:xx" for an IPv4 group (RFC 1112 mapping of the low 23 bits).
 [[nodiscard]] std::string multicast_mac(in_addr group);
+/// "33:33:xx:xx:xx:xx" for an IPv6 group (RFC 2464: the low 32 bits).
+[[nodiscard]] std::string multicast_mac6(const in6_addr& group);
 
 /// The hardware address of an interface of this network namespace (SIOCGIFHWADDR).
 [[nodiscard]] Result<std::string> interface_mac(const std::string& interface);

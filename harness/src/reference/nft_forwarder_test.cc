@@ -63,6 +63,29 @@ TEST(NftRuleset, MatchesRewritesAndReplicates) {
   EXPECT_EQ(rules.find("ip saddr"), std::string::npos);
 }
 
+TEST(NftRuleset, Ipv6MatchesRewritesAndDecrementsTheHopLimit) {
+  NftForwarderPlan plan = plan_with_outputs(2);
+  in6_addr group{};
+  in6_addr rewrite{};
+  inet_pton(AF_INET6, "ff3e::1", &group);
+  inet_pton(AF_INET6, "ff3e::2", &rewrite);
+  plan.group6 = group;
+  plan.rewrite_group6 = rewrite;
+  plan.rewrite_port = 6000;
+  const std::string rules = render_nft_ruleset(plan);
+  EXPECT_NE(rules.find("ip6 daddr ff3e::1 udp dport 5000 ip6 hoplimit > 1 counter ip6 daddr set "
+                       "ff3e::2 udp dport set 6000 ether daddr set 33:33:00:00:00:02 ip6 hoplimit "
+                       "vmap {"),
+            std::string::npos)
+      << rules;
+  EXPECT_NE(rules.find("chain ttl_2 { ip6 hoplimit set 1 goto fanout; }"), std::string::npos);
+  EXPECT_EQ(rules.find("ip ttl"), std::string::npos);
+  EXPECT_EQ(rules.find("ip daddr"), std::string::npos);
+  EXPECT_EQ(rules.find("239.1.1.1"), std::string::npos);  // the IPv4 group is not matched
+  EXPECT_NE(rules.find("fwd to \"rout1\";"), std::string::npos);
+  EXPECT_EQ(multicast_mac6(group), "33:33:00:00:00:01");
+}
+
 TEST(NftRuleset, KeepsGroupAndPortWithoutRewriteAndMatchesASource) {
   NftForwarderPlan plan = plan_with_outputs(1);
   plan.source = address("10.77.0.1");

@@ -146,6 +146,14 @@ std::string reference_key(const nlohmann::json& record) {
   if (p.value("tester", "full") == "fast") {
     key += "/fast";
   }
+  // A forwarder is compared with references of its own family and MTU (absent: IPv4, 1500,
+  // so the keys of older files stay what they were).
+  if (p.value("family", "ipv4") != "ipv4") {
+    key += "/" + p.value("family", "ipv4");
+  }
+  if (p.value("mtu", 1500) != 1500) {
+    key += "/mtu" + std::to_string(p.value("mtu", 1500));
+  }
   return key;
 }
 

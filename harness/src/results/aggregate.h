@@ -32,7 +32,9 @@ namespace mrelay::harness {
 [[nodiscard]] std::optional<double> comparable_rate(const nlohmann::json& record);
 
 /// The key that matches a record with its references: "s512/b32/f1/r50000", with "/fast" for
-/// the fast tester (a forwarder is compared with direct measured by the same tester).
+/// the fast tester (a forwarder is compared with direct measured by the same tester), "/ipv6"
+/// for IPv6 cells and "/mtu9000" off the default MTU (and with references of its family and
+/// MTU: an IPv4 direct must not stand in for an IPv6 one).
 [[nodiscard]] std::string reference_key(const nlohmann::json& record);
 
 /// For each record of `samples` (an array), in order: {"ratio_to_direct", "ratio_to_kernel",

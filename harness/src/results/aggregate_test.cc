@@ -107,6 +107,25 @@ TEST(Aggregate, AForwarderIsComparedWithDirectUnderTheSameTester) {
   EXPECT_EQ(samples[3]["rig_bound"], true);
 }
 
+TEST(Aggregate, AForwarderIsComparedWithReferencesOfItsFamilyAndMtu) {
+  json relay6 = sample("mrelay", 300e3, 1);
+  relay6["params"]["family"] = "ipv6";
+  json direct6 = sample("direct", 600e3, 1);
+  direct6["params"]["family"] = "ipv6";
+  json jumbo_direct = sample("direct", 100e3, 1);
+  jumbo_direct["params"]["mtu"] = 9000;
+  // The IPv4 direct at 1500 comes last: it must not stand in for the others.
+  json samples = json::array({relay6, direct6, jumbo_direct, sample("direct", 400e3, 1),
+                              sample("mrelay", 200e3, 1)});
+  EXPECT_EQ(reference_key(samples[0]), reference_key(samples[1]));
+  EXPECT_NE(reference_key(samples[0]), reference_key(samples[3]));
+  EXPECT_NE(reference_key(samples[2]), reference_key(samples[3]));
+  EXPECT_EQ(reference_key(samples[3]), reference_key(sample("direct", 1, 1)));  // as before
+  const json ratios = reference_ratios(samples);
+  EXPECT_DOUBLE_EQ(ratios[0]["ratio_to_direct"].get<double>(), 0.5);  // 300k / IPv6's 600k
+  EXPECT_DOUBLE_EQ(ratios[4]["ratio_to_direct"].get<double>(), 0.5);  // 200k / IPv4's 400k
+}
+
 TEST(Aggregate, RatiosWithoutChangingTheSamples) {
   const json samples = json::array(
       {sample("mrelay", 300e3, 1), sample("direct", 400e3, 1), json{{"label", "no params"}}});

@@ -168,18 +168,44 @@ std::vector<std::pair<std::string, std::vector<const json*>>> cells_in_order(con
   return cells;
 }
 
-// The header and the figure columns shown: "NDR pps" only when some record has one.
+// A record's address family and veth MTU (files from before they were recorded: IPv4, 1500).
+std::string family_of(const json& record) {
+  const json params = record.value("params", json::object());
+  return params.is_object() ? params.value("family", "ipv4") : "ipv4";
+}
+
+std::string mtu_of(const json& record) {
+  const json params = record.value("params", json::object());
+  return std::to_string(params.is_object() ? params.value("mtu", 1500) : 1500);
+}
+
+// The header and the figure columns shown: "NDR pps" only when some record has one; "family"
+// and "MTU" only when the records differ in them (the label says " v6" / " mtu9000" anyway).
 struct Layout {
   std::vector<std::string> header;
   std::vector<size_t> columns;  // indexes into kColumns
+  bool family = false;
+  bool mtu = false;
+  [[nodiscard]] size_t lead() const { return 2 + (family ? 1 : 0) + (mtu ? 1 : 0); }
 };
 
 Layout table_layout(const json& samples) {
   bool any_ndr = false;
+  std::set<std::string> families;
+  std::set<std::string> mtus;
   for (const auto& record : samples) {
     any_ndr = any_ndr || (record.contains("ndr_pps") && record["ndr_pps"].is_number());
+    families.insert(family_of(record));
+    mtus.insert(mtu_of(record));
   }
-  Layout layout{{"cell", "n"}, {}};
+  Layout layout{{"cell"}, {}, families.size() > 1, mtus.size() > 1};
+  if (layout.family) {
+    layout.header.push_back("family");
+  }
+  if (layout.mtu) {
+    layout.header.push_back("MTU");
+  }
+  layout.header.push_back("n");
   for (size_t c = 0; c < std::size(kColumns); ++c) {
     const std::string title = kColumns[c].title;
     if (title == "NDR pps" && !any_ndr) {
@@ -196,8 +222,15 @@ Layout table_layout(const json& samples) {
 // "median [min–max]" over the successful runs, the limiters. A cell without a successful run
 // shows the first problem instead of figures.
 std::vector<std::string> table_row(const std::string& id, const std::vector<const json*>& records,
-                                   const std::vector<size_t>& columns) {
+                                   const Layout& layout) {
+  const std::vector<size_t>& columns = layout.columns;
   std::vector<std::string> row{records.front()->value("label", id)};
+  if (layout.family) {
+    row.push_back(family_of(*records.front()));
+  }
+  if (layout.mtu) {
+    row.push_back(mtu_of(*records.front()));
+  }
   size_t ok = 0;
   std::string problem;
   for (const json* record : records) {
@@ -259,13 +292,14 @@ std::string markdown_table(const std::vector<std::string>& header,
   return out.str();
 }
 
-// A row without figures (an "unsupported: ..." note in their place).
-bool is_note_row(const std::vector<std::string>& row) {
-  return row.size() > 3 && row[3].empty();
+// A row without figures (an "unsupported: ..." note in their place); `lead` is the index of
+// the first figure column (after the label, family and MTU when shown, and n).
+bool is_note_row(const std::vector<std::string>& row, size_t lead) {
+  return row.size() > lead + 1 && row[lead + 1].empty();
 }
 
 std::string text_table(const std::vector<std::string>& header,
-                       const std::vector<std::vector<std::string>>& rows) {
+                       const std::vector<std::vector<std::string>>& rows, size_t lead) {
   std::vector<size_t> widths(header.size(), 0);
   for (size_t c = 0; c < header.size(); ++c) {
     widths[c] = display_width(header[c]);
@@ -273,7 +307,7 @@ std::string text_table(const std::vector<std::string>& header,
   for (const auto& row : rows) {
     for (size_t c = 0; c < row.size() && c < widths.size(); ++c) {
       // An "unsupported: ..." note spans the figure columns: do not widen them for it.
-      if (c == 2 && is_note_row(row)) {
+      if (c == lead && is_note_row(row, lead)) {
         continue;
       }
       widths[c] = std::max(widths[c], display_width(row[c]));
@@ -294,9 +328,12 @@ std::string text_table(const std::vector<std::string>& header,
   };
   emit(header);
   for (const auto& row : rows) {
-    if (is_note_row(row)) {
-      out << pad(row[0], widths[0], false) << "  " << pad(row[1], widths[1], true) << "  " << row[2]
-          << "\n";
+    if (is_note_row(row, lead)) {
+      out << pad(row[0], widths[0], false);
+      for (size_t c = 1; c < lead; ++c) {
+        out << "  " << pad(row[c], widths[c], true);
+      }
+      out << "  " << row[lead] << "\n";
       continue;
     }
     emit(row);
@@ -310,7 +347,7 @@ std::string legend(const json& results, TableStyle style) {
   const std::string bullet = style == TableStyle::markdown ? "- " : "  ";
   out << "\n" << bullet << "figures: median [min–max] over repetitions; n = successful runs\n";
   out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
-      << "same size/batch/fanout/rate; n/a = no reference in this run; × kernel takes the best "
+      << "same size/batch/fanout/rate, tester, family and MTU; n/a = no reference in this run; × kernel takes the best "
       << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
   out << bullet << "ns/copy: forwarding work on the forwarder's core (its kernel time and the "
       << "forwarder's user time) ÷ copies delivered; includes the outputs' receive softirq on "
@@ -374,11 +411,11 @@ std::string format_results_table(const nlohmann::json& results, TableStyle style
   const Layout layout = table_layout(samples);
   std::vector<std::vector<std::string>> rows;
   for (const auto& [id, records] : cells_in_order(samples)) {
-    rows.push_back(table_row(id, records, layout.columns));
+    rows.push_back(table_row(id, records, layout));
   }
   std::ostringstream out;
   out << (style == TableStyle::markdown ? markdown_table(layout.header, rows)
-                                        : text_table(layout.header, rows));
+                                        : text_table(layout.header, rows, layout.lead()));
   out << legend(results, style);
   return out.str();
 }

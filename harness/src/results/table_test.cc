@@ -91,5 +91,31 @@ TEST(BenchTable, PrintsOneRowPerCellWithMedianAndRange) {
   EXPECT_NE(md.find("| mrelay 512B b32 f1 max | 3 | 310k [300k–330k] |"), std::string::npos) << md;
 }
 
+TEST(BenchTable, FamilyAndMtuColumnsOnlyWhenTheyVary) {
+  json v4 = record("mrelay", 1, 300000, 0.0);
+  json v6 = record("mrelay", 1, 250000, 0.0);
+  v6["cell_id"] = "mrelay/s512/b32/f1/r0/ipv6/mtu9000";
+  v6["label"] = "mrelay 512B b32 f1 max v6 mtu9000";
+  v6["params"]["family"] = "ipv6";
+  v6["params"]["mtu"] = 9000;
+  json unsupported = record("kernel", 1, 0, 0, "unsupported");
+  unsupported["cell_id"] = "kernel/s512/b32/f1/r0/ipv6";
+  unsupported["params"]["family"] = "ipv6";
+  const json same = {{"samples", json::array({v4})}};
+  EXPECT_EQ(format_results_table(same, TableStyle::markdown).rfind("| cell | n |", 0), 0u);
+  const json mixed = {{"samples", json::array({v4, v6, unsupported})}};
+  const std::string md = format_results_table(mixed, TableStyle::markdown);
+  EXPECT_EQ(md.rfind("| cell | family | MTU | n | delivered pps |", 0), 0u) << md;
+  EXPECT_NE(md.find("| mrelay 512B b32 f1 max | ipv4 | 1500 | 1 | 300k |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| mrelay 512B b32 f1 max v6 mtu9000 | ipv6 | 9000 | 1 | 250k |"),
+            std::string::npos)
+      << md;
+  // The note of a cell without figures still starts where the figures would.
+  const std::string text = format_results_table(mixed, TableStyle::text);
+  EXPECT_NE(text.find("ipv6  1500  0/1  unsupported: kernel forwarding"), std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace mrelay::harness

@@ -224,6 +224,12 @@ class Cell {
     if (auto reason = unavailable_reason(params_, env_.capabilities)) {
       return with_status("skipped", *reason);
     }
+    // An inventory's links are the hosts' own: their addresses and MTU are not the rig's to set.
+    if (env_.inventory != nullptr && (params_.family == Family::ipv6 || params_.mtu != 0)) {
+      return with_status("unsupported",
+                         "family ipv6 and mtu cells run on mrelay-netns topologies, not on an "
+                         "inventory (its links keep their own addresses and MTU)");
+    }
     for (auto step : {&Cell::prepare, &Cell::rig_up, &Cell::start_anchors, &Cell::start_sinks,
                       &Cell::start_forwarder, &Cell::start_generator, &Cell::measure_window,
                       &Cell::stop, &Cell::observe}) {
@@ -293,7 +299,8 @@ class Cell {
     forwarder_env_.relay_cpu = topology_.relay_cpu.value_or(env_.relay_cpu);
     files_ = ForwarderFiles{path("forwarder.out"), path("forwarder.err"),
                             host_path(*topology_.relay, "relay-final.json"),
-                            host_path(*topology_.relay, "kfwd.ready")};
+                            host_path(*topology_.relay, "kfwd.ready"),
+                            host_path(*topology_.relay, "relay-config.json")};
     return {};
   }
 
@@ -328,6 +335,9 @@ class Cell {
       up.insert(up.end(), {"--rps-cpus", *mask});
     }
     for (const std::string& flag : tester_netns_args(params_)) {
+      up.push_back(flag);
+    }
+    for (const std::string& flag : link_netns_args(params_)) {
       up.push_back(flag);
     }
     log("rig up " + topology);
@@ -513,7 +523,7 @@ class Cell {
                              "--interface",
                              topology_.source_interface,
                              "--group",
-                             input_endpoint(),
+                             input_endpoint(params_),
                              "--streams",
                              std::to_string(params_.streams),
                              "--size",

@@ -18,11 +18,10 @@ namespace {
 
 using nlohmann::json;
 
-// The rig's veths keep Linux's default MTU (mrelay-netns does not change it): a UDP GSO
-// segment must fit one frame.
-constexpr uint32_t kRigMtu = 1500;
-constexpr uint32_t kIpUdpHeaderBytes = 28;
-constexpr uint32_t kMaxIpv4Datagram = 65535;
+// A UDP GSO run is one IP datagram: 65535 bytes with IPv4's header (total length field), the
+// same plus IPv6's fixed header (payload length field); each segment must fit one frame of
+// the cell's MTU.
+constexpr uint32_t kMaxIpDatagram = 65535;
 // Datagrams per generator send with the fast tester: mrelay-gen's maximum (UDP_MAX_SEGMENTS
 // of older kernels). With the default generator batch of 32 a run is the whole batch.
 constexpr uint32_t kFastTesterGsoSegments = 64;
@@ -94,11 +93,14 @@ std::optional<std::string> ingress_rps_mask(const CellParams& params, const RigE
 std::vector<std::string> tester_generator_args(const CellParams& params,
                                                const RigEnvironment& env) {
   const Capability* gso = env.capabilities.find(capability::kUdpGso);
-  if (params.tester != Tester::fast || params.size + kIpUdpHeaderBytes > kRigMtu ||
+  const uint32_t headers = ip_udp_header_bytes(params.family);
+  if (params.tester != Tester::fast || params.size + headers > params.link_mtu() ||
       (gso != nullptr && !gso->present)) {
     return {};
   }
-  const uint32_t fits = (kMaxIpv4Datagram - kIpUdpHeaderBytes) / params.size;
+  // IPv6's payload length leaves out its fixed header: only the UDP header counts against it.
+  const uint32_t room = params.family == Family::ipv6 ? kMaxIpDatagram - 8 : kMaxIpDatagram - headers;
+  const uint32_t fits = room / params.size;
   return {"--gso", std::to_string(std::min(kFastTesterGsoSegments, fits))};
 }
 
@@ -107,6 +109,17 @@ std::vector<std::string> tester_netns_args(const CellParams& params) {
     return {};
   }
   return {"--source-tx-udp-segmentation", "off"};
+}
+
+std::vector<std::string> link_netns_args(const CellParams& params) {
+  std::vector<std::string> args;
+  if (params.family == Family::ipv6) {
+    args.insert(args.end(), {"--family", "ipv6"});
+  }
+  if (params.mtu != 0) {
+    args.insert(args.end(), {"--mtu", std::to_string(params.mtu)});
+  }
+  return args;
 }
 
 std::vector<std::string> tester_sink_args(const CellParams& params) {

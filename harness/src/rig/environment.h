@@ -80,6 +80,10 @@ struct RigEnvironment {
 /// `--source-tx-udp-segmentation off`, so the generator's GSO runs reach the wire as datagrams.
 [[nodiscard]] std::vector<std::string> tester_netns_args(const CellParams& params);
 
+/// mrelay-netns up flags of the cell's links: `--family ipv6` for IPv6 cells (IPv6 on, ULA
+/// addresses, link-local addresses waited for) and `--mtu N` when the spec sets one.
+[[nodiscard]] std::vector<std::string> link_netns_args(const CellParams& params);
+
 /// mrelay-sink flags of the cell's tester: `--count-only` for the fast tester. Its ring reads
 /// frames in the receive softirq, which runs where the full sink's socket delivery runs: on
 /// the forwarder's core (behind a forwarder, veth delivers on the sending core; for direct,

@@ -32,5 +32,24 @@ TEST(Environment, FastTesterFlagsFollowSizeAndCapability) {
   EXPECT_EQ(tester_generator_args(params, env), Flags{});  // the kernel has no UDP GSO
 }
 
+TEST(Environment, LinkFlagsAndGsoRunsFollowFamilyAndMtu) {
+  RigEnvironment env;
+  CellParams params;
+  EXPECT_EQ(link_netns_args(params), Flags{});  // IPv4 at the kernel's MTU: as before
+  params.family = Family::ipv6;
+  params.mtu = 9000;
+  EXPECT_EQ(link_netns_args(params), (Flags{"--family", "ipv6", "--mtu", "9000"}));
+  params.tester = Tester::fast;
+  params.size = 8952;  // fits one IPv6 packet at MTU 9000; 7 fit one GSO run
+  EXPECT_EQ(tester_generator_args(params, env), (Flags{"--gso", "7"}));
+  params.size = 8953;
+  EXPECT_EQ(tester_generator_args(params, env), Flags{});
+  params.mtu = 0;
+  params.size = 1453;  // over 1500 - 48
+  EXPECT_EQ(tester_generator_args(params, env), Flags{});
+  params.size = 1452;
+  EXPECT_EQ(tester_generator_args(params, env), (Flags{"--gso", "45"}));  // 65527 / 1452
+}
+
 }  // namespace
 }  // namespace mrelay::harness

@@ -22,6 +22,7 @@ std::map<Host*, std::set<std::string>> paths_by_host(const HostSampleTargets& ta
   }
   for (const auto& [role, host] : targets.snmp) {
     paths[host].insert("/proc/net/snmp");
+    paths[host].insert("/proc/net/snmp6");  // IPv6 cells' datagrams are counted there
   }
   if (targets.relay_core != nullptr) {
     paths[targets.relay_core].insert("/proc/stat");
@@ -65,6 +66,9 @@ WindowSample sample_hosts(const HostSampleTargets& targets) {
   for (const auto& [role, host] : targets.snmp) {
     if (const auto* text = text_of(files, host, "/proc/net/snmp")) {
       if (auto snmp = parse_snmp_udp(*text)) {
+        if (const auto* text6 = text_of(files, host, "/proc/net/snmp6")) {
+          add_snmp6_udp(*text6, *snmp);
+        }
         sample.snmp[role] = *snmp;
       }
     }

@@ -11,8 +11,10 @@ class DirectLauncher final : public Launcher {
  public:
   uint32_t outputs(const CellParams&) const override { return 1; }
 
-  Result<SinkPlan> sink_plan(const CellParams&, const RigTopology& topology) const override {
-    return SinkPlan{input_endpoint(), {SinkSite{topology.relay, {topology.relay_ingress}, {}}}};
+  Result<SinkPlan> sink_plan(const CellParams& params,
+                             const RigTopology& topology) const override {
+    return SinkPlan{input_endpoint(params),
+                    {SinkSite{topology.relay, {topology.relay_ingress}, {}}}};
   }
 
   Result<std::vector<std::string>> command(const LaunchContext&) const override {

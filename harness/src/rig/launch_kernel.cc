@@ -27,6 +27,11 @@ class KernelLauncher final : public Launcher {
  public:
   // Multicast routing has kMaxVifs VIFs: one for the ingress plus one per output.
   std::optional<std::string> unsupported_reason(const CellParams& params) const override {
+    if (!is_nft(params) && params.family == Family::ipv6) {
+      return "mrelay-kfwd drives IPv4 multicast routing (ipmr) only: IPv6 multicast routing "
+             "(ip6mr, MRT6_*) is not implemented (mrelay-bench probe says whether this kernel "
+             "has ip6mr)";
+    }
     if (!is_nft(params) && params.fanout + 1 > static_cast<uint32_t>(kMaxVifs)) {
       return "kernel forwarding is limited to " + std::to_string(kMaxVifs) + " VIFs (1 ingress + " +
              std::to_string(kMaxVifs - 1) + " outputs)";
@@ -43,7 +48,7 @@ class KernelLauncher final : public Launcher {
   Result<SinkPlan> sink_plan(const CellParams& params, const RigTopology& topology) const override {
     auto plan = Launcher::sink_plan(params, topology);
     if (plan && !is_nft(params)) {
-      plan->group = input_endpoint();
+      plan->group = input_endpoint(params);
     }
     return plan;
   }
@@ -57,11 +62,11 @@ class KernelLauncher final : public Launcher {
     }
     char duration[32];
     std::snprintf(duration, sizeof(duration), "%.3f", context.run_s + 3 * kChildSlackS);
-    args.insert(args.end(), {"--group", kInputGroup, "--duration", duration, "--ready-file",
-                             context.files.ready, "--json"});
+    args.insert(args.end(), {"--group", input_group(context.params), "--duration", duration,
+                             "--ready-file", context.files.ready, "--json"});
     if (nft) {
-      args.insert(args.end(), {"--port", std::to_string(kInputPort), "--rewrite", output_endpoint(),
-                               "--nft", context.env.nft});
+      args.insert(args.end(), {"--port", std::to_string(kInputPort), "--rewrite",
+                               output_endpoint(context.params), "--nft", context.env.nft});
     }
     return args;
   }

@@ -3,6 +3,7 @@
 //
 //   mrelay --in rin0:239.1.1.1:5000 --out rout0:239.2.0.1:6000 --egress uring --batch 32
 //          --cpus 1 --rt-priority 10 --stats-json DIR/relay-final.json
+//   mrelay --config DIR/relay-config.json --egress gso ...     (IPv6 cells: ff3e::1 -> ff3e::2)
 #include <signal.h>
 
 #include <chrono>
@@ -87,6 +88,35 @@ void read_final_stats(const ForwarderReport& report, json& record) {
                                  {"sndbuf", final_stats.value("sndbuf", json())}};
 }
 
+// IPv6 cells: --in/--out take IPv4 endpoints only, so the rule (ff3e::1:5000 on the ingress
+// to ff3e::2:6000 on every output) goes into a config file on the relay's host, the JSON a
+// user would write; the knobs stay on the command line, which overrides the file.
+Result<void> write_ipv6_config(const LaunchContext& context) {
+  json outputs = json::array();
+  for (uint32_t i = 0; i < context.params.fanout; ++i) {
+    outputs.push_back({{"interface", context.topology.relay_egress[i]},
+                       {"group", kOutputGroup6},
+                       {"port", kOutputPort}});
+  }
+  const json config = {
+      {"rules", json::array({{{"name", "bench"},
+                              {"input",
+                               {{"interface", context.topology.relay_ingress},
+                                {"group", kInputGroup6},
+                                {"port", kInputPort}}},
+                              {"outputs", outputs}}})}};
+  auto written = context.topology.relay->run(
+      {"sh", "-c", "printf '%s\\n' \"$1\" > \"$2\"", "mrelay-bench", config.dump(),
+       context.files.config},
+      std::chrono::seconds(10));
+  if (!written || !written->status.ok()) {
+    return fail("mrelay --config " + context.files.config,
+                written ? written->status.describe() + ": " + written->err
+                        : written.error().to_string());
+  }
+  return {};
+}
+
 class MrelayLauncher final : public Launcher {
  public:
   std::string_view required_capability(const CellParams& params) const override {
@@ -96,11 +126,19 @@ class MrelayLauncher final : public Launcher {
   Result<std::vector<std::string>> command(const LaunchContext& context) const override {
     const CellParams& params = context.params;
     const RigEnvironment& env = context.env;
-    std::vector<std::string> args = {env.bin_dir + "/mrelay", "--in",
-                                     context.topology.relay_ingress + ":" + input_endpoint()};
-    for (uint32_t i = 0; i < params.fanout; ++i) {
+    std::vector<std::string> args = {env.bin_dir + "/mrelay"};
+    if (params.family == Family::ipv6) {
+      if (auto written = write_ipv6_config(context); !written) {
+        return tl::unexpected(written.error());
+      }
+      args.insert(args.end(), {"--config", context.files.config});
+    } else {
       args.insert(args.end(),
-                  {"--out", context.topology.relay_egress[i] + ":" + output_endpoint()});
+                  {"--in", context.topology.relay_ingress + ":" + input_endpoint(params)});
+      for (uint32_t i = 0; i < params.fanout; ++i) {
+        args.insert(args.end(),
+                    {"--out", context.topology.relay_egress[i] + ":" + output_endpoint(params)});
+      }
     }
     args.insert(
         args.end(),

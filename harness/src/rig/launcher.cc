@@ -6,12 +6,33 @@
 
 namespace mrelay::harness {
 
-std::string input_endpoint() {
-  return std::string(kInputGroup) + ":" + std::to_string(kInputPort);
+namespace {
+
+// "239.1.1.1:5000" or, IPv6 in brackets, "[ff3e::1]:5000".
+std::string endpoint(const CellParams& params, const char* group, int port) {
+  std::string text = params.family == Family::ipv6 ? "[" : "";
+  text += group;
+  text += params.family == Family::ipv6 ? "]:" : ":";
+  text += std::to_string(port);
+  return text;
 }
 
-std::string output_endpoint() {
-  return std::string(kOutputGroup) + ":" + std::to_string(kOutputPort);
+}  // namespace
+
+const char* input_group(const CellParams& params) {
+  return params.family == Family::ipv6 ? kInputGroup6 : kInputGroup;
+}
+
+const char* output_group(const CellParams& params) {
+  return params.family == Family::ipv6 ? kOutputGroup6 : kOutputGroup;
+}
+
+std::string input_endpoint(const CellParams& params) {
+  return endpoint(params, input_group(params), kInputPort);
+}
+
+std::string output_endpoint(const CellParams& params) {
+  return endpoint(params, output_group(params), kOutputPort);
 }
 
 std::optional<std::string> Launcher::unsupported_reason(const CellParams&) const {
@@ -34,12 +55,17 @@ Result<SinkPlan> Launcher::sink_plan(const CellParams& params, const RigTopology
   if (topology.relay_egress.size() < params.fanout || sink_interfaces < params.fanout) {
     return fail("", "topology has fewer egress/sink interfaces than the fanout");
   }
-  return SinkPlan{output_endpoint(), topology.sinks};
+  return SinkPlan{output_endpoint(params), topology.sinks};
 }
 
-bool Launcher::ready(const CellParams&, Host& host, const HostProcess& process,
+bool Launcher::ready(const CellParams& params, Host& host, const HostProcess& process,
                      const ForwarderFiles&) const {
-  auto igmp = host.read_file("/proc/" + std::to_string(process.host_pid) + "/net/igmp");
+  const std::string net = "/proc/" + std::to_string(process.host_pid) + "/net/";
+  if (params.family == Family::ipv6) {
+    auto igmp6 = host.read_file(net + "igmp6");
+    return igmp6 && igmp6_lists_group(*igmp6, input_group(params));
+  }
+  auto igmp = host.read_file(net + "igmp");
   return igmp && igmp_lists_group(*igmp, kInputGroup);
 }
 
@@ -76,6 +102,13 @@ std::optional<std::string> unavailable_reason(const CellParams& params, const Ca
   };
   if (auto reason = missing(launcher_for(params.forwarder).required_capability(params))) {
     return reason;
+  }
+  // IPv6 through mrelay's AF_PACKET ingress is a property of the relay build under test.
+  if (params.family == Family::ipv6 && params.forwarder == Forwarder::mrelay &&
+      params.ingress == "packet") {
+    if (auto reason = missing(capability::kMrelayPacketIpv6)) {
+      return reason;
+    }
   }
   // The egress qdisc is needed by every forwarder, direct included (the rig installs it); a
   // qdisc the probes do not know is left to tc.

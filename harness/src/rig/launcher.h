@@ -39,6 +39,10 @@ inline constexpr const char* kInputGroup = "239.1.1.1";
 inline constexpr int kInputPort = 5000;
 inline constexpr const char* kOutputGroup = "239.2.0.1";
 inline constexpr int kOutputPort = 6000;
+// The same plan in IPv6 cells (ff3e::/16 is transient, global scope: ff3e::/96 is the
+// source-specific range, where any-source joins work on Linux as well).
+inline constexpr const char* kInputGroup6 = "ff3e::1";
+inline constexpr const char* kOutputGroup6 = "ff3e::2";
 
 // Generator TTL: the kernel reference and mrelay decrement it and drop TTL 1; 2 for every
 // forwarder keeps the generator identical across them. The forwarders send with TTL 1, so no
@@ -49,9 +53,12 @@ inline constexpr int kGeneratorTtl = 2;
 // kernel reference's mrelay-kfwd runs three times that long, so it outlives both.
 inline constexpr double kChildSlackS = 5.0;
 
-/// "239.1.1.1:5000", "239.2.0.1:6000": a group and port as the programs take them.
-[[nodiscard]] std::string input_endpoint();
-[[nodiscard]] std::string output_endpoint();
+/// The cell's input and output groups by its family: "239.1.1.1" / "ff3e::1", ...
+[[nodiscard]] const char* input_group(const CellParams& params);
+[[nodiscard]] const char* output_group(const CellParams& params);
+/// "239.1.1.1:5000", "[ff3e::2]:6000": a group and port as the rig's programs take them.
+[[nodiscard]] std::string input_endpoint(const CellParams& params);
+[[nodiscard]] std::string output_endpoint(const CellParams& params);
 
 /// Files a forwarder writes. `out` and `err` are on this machine (the forwarder's stdout and
 /// stderr, wherever it runs); `relay_final` and `ready` are paths on the forwarder's host.
@@ -60,6 +67,7 @@ struct ForwarderFiles {
   std::string err;
   std::string relay_final;  // mrelay --stats-json
   std::string ready;        // mrelay-kfwd --ready-file
+  std::string config;       // mrelay --config (IPv6 cells: the rule as a config file)
 };
 
 /// Where the sinks listen for what the forwarder sends: one sink process per site.
@@ -106,7 +114,7 @@ class Launcher {
   [[nodiscard]] virtual Result<std::vector<std::string>> command(
       const LaunchContext& context) const = 0;
   /// True once the forwarder can forward (polled until a deadline). By default: its
-  /// host's network namespace joined the input group.
+  /// host's network namespace joined the input group (IGMP, or MLD in IPv6 cells).
   [[nodiscard]] virtual bool ready(const CellParams& params, Host& host,
                                    const HostProcess& process, const ForwarderFiles& files) const;
   /// True when the forwarding runs in the forwarder's own process, so its CPU time, syscalls

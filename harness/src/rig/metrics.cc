@@ -74,6 +74,22 @@ Result<SnmpUdp> parse_snmp_udp(const std::string& text) {
   return fail("/proc/net/snmp", "no Udp lines");
 }
 
+void add_snmp6_udp(const std::string& text, SnmpUdp& values) {
+  std::istringstream lines(text);
+  std::string name;
+  std::string value;
+  while (lines >> name >> value) {
+    if (name.rfind("Udp6", 0) != 0) {
+      continue;
+    }
+    try {
+      values[name.substr(4)] += std::stoll(value);
+    } catch (...) {
+      // Not a counter line: skip it rather than lose the IPv4 counters.
+    }
+  }
+}
+
 Result<uint64_t> parse_proc_stat_ticks(const std::string& text) {
   // comm may contain spaces and ')': the fields start after the LAST ')'.
   const size_t close = text.rfind(')');

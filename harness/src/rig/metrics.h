@@ -25,6 +25,10 @@ using SnmpUdp = std::map<std::string, int64_t>;
 
 /// Parses the two "Udp:" lines of /proc/net/snmp. Errors when they are missing.
 [[nodiscard]] Result<SnmpUdp> parse_snmp_udp(const std::string& text);
+/// Adds the UDP-over-IPv6 counters of a /proc/net/snmp6 text ("Udp6InDatagrams 12") to
+/// `values` under the IPv4 names ("InDatagrams"), so a cell's UDP deltas count both families
+/// (an IPv6 cell's datagrams are only in snmp6; UdpLite6 lines are not UDP).
+void add_snmp6_udp(const std::string& text, SnmpUdp& values);
 
 /// utime + stime (clock ticks) from the text of /proc/PID/stat; handles ")" in comm.
 [[nodiscard]] Result<uint64_t> parse_proc_stat_ticks(const std::string& text);

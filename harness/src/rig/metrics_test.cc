@@ -148,6 +148,13 @@ TEST(BenchMetrics, ParsesProcFiles) {
   EXPECT_EQ(udp->at("RcvbufErrors"), 5);
   EXPECT_EQ(udp->at("SndbufErrors"), 1);
   EXPECT_FALSE(parse_snmp_udp("Ip: a\nIp: 1\n"));
+  // IPv6 cells: snmp6's Udp6 counters add to the same names; UdpLite6 stays out.
+  add_snmp6_udp("Ip6InReceives 9\nUdp6InDatagrams 300\nUdp6RcvbufErrors 2\n"
+                "UdpLite6InDatagrams 1000\n",
+                *udp);
+  EXPECT_EQ(udp->at("InDatagrams"), 1800);
+  EXPECT_EQ(udp->at("RcvbufErrors"), 7);
+  EXPECT_EQ(udp->count("Lite6InDatagrams"), 0u);
 
   // comm with spaces and a ')' must not shift the fields.
   const std::string stat =

@@ -72,6 +72,18 @@ bool igmp_lists_group(const std::string& igmp, const char* group) {
   return igmp.find(hex) != std::string::npos;
 }
 
+bool igmp6_lists_group(const std::string& igmp6, const char* group) {
+  in6_addr address{};
+  if (::inet_pton(AF_INET6, group, &address) != 1) {
+    return false;
+  }
+  char hex[33];
+  for (size_t i = 0; i < sizeof address.s6_addr; ++i) {
+    std::snprintf(hex + 2 * i, 3, "%02x", address.s6_addr[i]);  // as the kernel prints it
+  }
+  return igmp6.find(hex) != std::string::npos;
+}
+
 size_t vif_count(const std::string& ip_mr_vif) {
   size_t lines = 0;
   for (char c : ip_mr_vif) {

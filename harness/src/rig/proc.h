@@ -33,6 +33,9 @@ namespace mrelay::harness {
 /// True when a /proc/net/igmp text lists `group` (dotted IPv4) on any interface.
 [[nodiscard]] bool igmp_lists_group(const std::string& igmp, const char* group);
 
+/// True when a /proc/net/igmp6 text lists `group` (IPv6 text, "ff3e::1") on any interface.
+[[nodiscard]] bool igmp6_lists_group(const std::string& igmp6, const char* group);
+
 /// Number of multicast VIFs in a /proc/net/ip_mr_vif text.
 [[nodiscard]] size_t vif_count(const std::string& ip_mr_vif);
 

@@ -90,6 +90,9 @@ Cell flags (defaults in brackets):
                       (emulates a NIC transmit queue; veth alone has none)     [none]
   --tester T          full (every payload checked and timed) | fast (mrelay-gen --gso,
                       mrelay-sink --count-only: no latency; docs/metrics.md)   [full]
+  --family F          the traffic's address family: ipv4 (239.1.1.1 -> 239.2.0.1) | ipv6
+                      (ff3e::1 -> ff3e::2, mrelay-netns up --family ipv6)       [ipv4]
+  --mtu N             every veth's MTU, 576..9000 (jumbo frames: 9000)         [1500]
 NDR flags:
   --min-rate PPS      lower bound of the search                                [1000]
   --max-rate PPS      upper bound; 0 = saturation rate measured with --rate 0  [0]
@@ -124,7 +127,8 @@ generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything
 core 0. Recorded in every result.
 
 Capabilities: cell, ndr and sweep first probe what the kernel can do (multicast routing,
-nftables dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU, socat), print what is
+IPv6 multicast routing, nftables dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU,
+socat) and whether the relay takes IPv6 groups on its packet ingress, print what is
 missing and what that costs, and record it in the results' machine record. A cell that needs
 a missing capability is "skipped: <reason>", which is not a failure.
 Exit codes: 0 ok (skipped cells included), 1 a measurement failed, 2 usage error, 77 not root
@@ -276,6 +280,21 @@ std::string parse_flags(int argc, char** argv, int first, Options& options) {
          c.tester = *tester;
          return std::string();
        }},
+      {"--family",
+       [&](const std::string& f, const std::string& v) {
+         auto family = parse_family(v, f);
+         if (!family) {
+           return family.error().to_string();
+         }
+         c.family = *family;
+         return std::string();
+       }},
+      {"--mtu",
+       [&](const std::string& f, const std::string& v) {
+         std::string error = count(f, v, 576, 9000, c.mtu);
+         c.mtu = c.mtu == kDefaultMtu ? 0 : c.mtu;  // the default: the same cell as no --mtu
+         return error;
+       }},
       {"--min-rate",
        [&](const std::string& f, const std::string& v) {
          return number(f, v, 1, 1e9, options.ndr.min_rate);
@@ -400,7 +419,7 @@ RigEnvironment make_environment(const Options& options) {
 
 // Probes the machine once for this run and says what is missing and what that costs.
 void probe_and_report(RigEnvironment& env) {
-  env.capabilities = probe_capabilities(env.nft, env.socat);
+  env.capabilities = probe_capabilities(env.nft, env.socat, env.bin_dir + "/mrelay");
   const std::string missing = env.capabilities.missing_report();
   std::istringstream lines(missing);
   std::string line;
@@ -751,7 +770,7 @@ int command_probe(const Options& options) {
     return usage_error("probe: unexpected argument '" + options.positional[0] + "'");
   }
   const RigEnvironment env = make_environment(options);
-  const Capabilities caps = probe_capabilities(env.nft, env.socat);
+  const Capabilities caps = probe_capabilities(env.nft, env.socat, env.bin_dir + "/mrelay");
   if (options.json) {
     std::cout << caps.to_json().dump(1) << std::endl;
   } else if (options.needs.empty()) {

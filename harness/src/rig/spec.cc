@@ -16,6 +16,10 @@ using nlohmann::json;
 constexpr double kMaxWindowSeconds = 600;
 constexpr uint32_t kMaxRepetitions = 1000;
 constexpr uint32_t kMaxFanout = 1024;
+// "mtu": what mrelay-netns --mtu takes (576: IPv4's minimum datagram; 9000: jumbo frames).
+constexpr uint64_t kMinMtu = 576;
+constexpr uint64_t kMaxMtu = 9000;
+constexpr uint32_t kMinMtuIpv6 = 1280;
 
 Result<uint32_t> as_uint(const json& value, const std::string& where, uint64_t lo, uint64_t hi) {
   uint64_t number = 0;
@@ -142,6 +146,20 @@ Result<Forwarder> parse_forwarder(const std::string& text, const std::string& wh
   return fail(where, "unknown forwarder '" + text + "' (" + forwarder_names() + ")");
 }
 
+std::string to_string(Family family) {
+  return family == Family::ipv6 ? "ipv6" : "ipv4";
+}
+
+Result<Family> parse_family(const std::string& text, const std::string& where) {
+  if (text == "ipv4") {
+    return Family::ipv4;
+  }
+  if (text == "ipv6") {
+    return Family::ipv6;
+  }
+  return fail(where, "unknown family '" + text + "' (ipv4 or ipv6)");
+}
+
 std::string to_string(Tester tester) {
   return tester == Tester::fast ? "fast" : "full";
 }
@@ -217,6 +235,13 @@ std::string CellParams::id() const {
   if (tester == Tester::fast) {
     text += "/fast";
   }
+  // Only when set: the ids of IPv4 cells at the default MTU stay what they were.
+  if (family == Family::ipv6) {
+    text += "/ipv6";
+  }
+  if (mtu != 0) {
+    text += "/mtu" + std::to_string(mtu);
+  }
   return text;
 }
 
@@ -250,6 +275,13 @@ std::string CellParams::label() const {
   if (tester == Tester::fast) {
     text += " fast";
   }
+  if (family == Family::ipv6) {
+    text += " v6";
+  }
+  if (mtu != 0) {
+    text += " mtu";
+    text += std::to_string(mtu);
+  }
   return text;
 }
 
@@ -269,6 +301,8 @@ nlohmann::json to_json(const CellParams& p) {
       {"sink_rcvbuf", p.sink_rcvbuf},
       {"egress_qdisc", p.egress_qdisc},
       {"tester", to_string(p.tester)},
+      {"family", to_string(p.family)},
+      {"mtu", p.link_mtu()},
       {"topology", p.fanout == 1 ? std::string("hop") : "fanout:" + std::to_string(p.fanout)}};
   if (p.forwarder == Forwarder::mrelay) {
     out["ingress"] = p.ingress;
@@ -416,6 +450,65 @@ Result<void> read_base(const json& spec_json, SweepSpec& spec) {
   return {};
 }
 
+// "families" (a list) or "family" (one): the traffic's address families; "mtu": the veths'.
+Result<void> read_families(const json& spec_json, SweepSpec& spec) {
+  if (spec_json.contains("family") && spec_json.contains("families")) {
+    return fail("family", "give either \"family\" or \"families\", not both");
+  }
+  std::vector<std::string> names;
+  if (spec_json.contains("family")) {
+    if (!spec_json["family"].is_string()) {
+      return fail("family", "must be \"ipv4\" or \"ipv6\"");
+    }
+    names.push_back(spec_json["family"].get<std::string>());
+  } else if (auto r = read_string_list(spec_json, "families", {"ipv4", "ipv6"}, names); !r) {
+    return tl::unexpected(r.error());
+  }
+  if (!names.empty()) {
+    spec.families.clear();
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::string where = spec_json.contains("family") ? "family"
+                                                             : "families[" + std::to_string(i) + "]";
+      auto family = parse_family(names[i], where);
+      if (!family) {
+        return tl::unexpected(family.error());
+      }
+      spec.families.push_back(*family);
+    }
+  }
+  if (spec_json.contains("mtu")) {
+    auto mtu = as_uint(spec_json["mtu"], "mtu", kMinMtu, kMaxMtu);
+    if (!mtu) {
+      return tl::unexpected(mtu.error());
+    }
+    spec.base.mtu = *mtu == kDefaultMtu ? 0 : *mtu;  // the default: the same cells as no "mtu"
+  }
+  return {};
+}
+
+// Every size fits one packet of each family at the MTU (see spec.h for the IPv4 exception).
+Result<void> check_sizes_fit(const SweepSpec& spec) {
+  for (Family family : spec.families) {
+    if (family == Family::ipv4 && spec.base.mtu == 0) {
+      continue;
+    }
+    if (family == Family::ipv6 && spec.base.link_mtu() < kMinMtuIpv6) {
+      return fail("mtu", std::to_string(spec.base.link_mtu()) + " is below IPv6's minimum MTU (" +
+                             std::to_string(kMinMtuIpv6) + ")");
+    }
+    const uint32_t largest = spec.base.link_mtu() - ip_udp_header_bytes(family);
+    for (size_t i = 0; i < spec.sizes.size(); ++i) {
+      if (spec.sizes[i] > largest) {
+        return fail("sizes[" + std::to_string(i) + "]",
+                    std::to_string(spec.sizes[i]) + " B is more than one " + to_string(family) +
+                        " packet at MTU " + std::to_string(spec.base.link_mtu()) + " carries (" +
+                        std::to_string(largest) + " B); set \"mtu\"");
+      }
+    }
+  }
+  return {};
+}
+
 // "tester": "full" or "fast" (Tester), for the saturation and NDR cells.
 Result<void> read_tester(const json& spec_json, SweepSpec& spec) {
   if (!spec_json.contains("tester")) {
@@ -472,7 +565,8 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
       "name",     "forwarders",   "sizes",       "batches",   "fanouts",     "backends",
       "ingress",  "queue_depths", "sndbufs",     "rates",     "repetitions", "warmup_s",
       "window_s", "relay_rcvbuf", "sink_rcvbuf", "gen_batch", "streams",     "egress_qdisc",
-      "ndr",      "description",  "gen_bursts",  "tester"};
+      "ndr",      "description",  "gen_bursts",  "tester",      "family",    "families",
+      "mtu"};
   for (const auto& item : spec_json.items()) {
     if (kKnownKeys.count(item.key()) == 0) {
       return fail(item.key(), "unknown key in sweep spec");
@@ -486,14 +580,49 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
     }
     spec.name = spec_json["name"].get<std::string>();
   }
-  for (auto read :
-       {read_forwarders, read_axes, read_rates, read_base, read_tester, read_ndr_options}) {
+  for (auto read : {read_forwarders, read_axes, read_rates, read_base, read_tester,
+                    read_ndr_options, read_families}) {
     if (auto done = read(spec_json, spec); !done) {
       return tl::unexpected(done.error());
     }
   }
+  if (auto fits = check_sizes_fit(spec); !fits) {
+    return tl::unexpected(fits.error());
+  }
   return spec;
 }
+
+namespace {
+
+// The cells of one point of the matrix: one per reference forwarder, one per mrelay
+// ingress x backend x queue depth (uring only) x send buffer.
+void add_forwarder_cells(const SweepSpec& spec, CellParams cell, std::vector<CellParams>& cells) {
+  for (Forwarder forwarder : spec.forwarders) {
+    cell.forwarder = forwarder;
+    if (forwarder != Forwarder::mrelay) {
+      cells.push_back(cell);
+      continue;
+    }
+    for (const auto& ingress : spec.ingress_modes) {
+      for (const auto& backend : spec.backends) {
+        // Queue depth is an io_uring knob: other backends get one cell.
+        const size_t depths = backend == "uring" ? spec.queue_depths.size() : 1;
+        for (size_t d = 0; d < depths; ++d) {
+          for (uint32_t sndbuf : spec.sndbufs) {
+            CellParams relay_cell = cell;
+            relay_cell.ingress = ingress;
+            relay_cell.egress = backend;
+            relay_cell.queue_depth = spec.queue_depths[d];
+            relay_cell.sndbuf = sndbuf;
+            cells.push_back(relay_cell);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
 
 std::vector<CellParams> expand_cells(const SweepSpec& spec) {
   std::vector<CellParams> cells;
@@ -509,28 +638,9 @@ std::vector<CellParams> expand_cells(const SweepSpec& spec) {
           cell.rate_pps = rate < 0 ? 0 : rate;
           // Paced cells measure latency: only the full tester's sink takes it.
           cell.tester = rate > 0 ? Tester::full : spec.base.tester;
-          for (Forwarder forwarder : spec.forwarders) {
-            cell.forwarder = forwarder;
-            if (forwarder != Forwarder::mrelay) {
-              cells.push_back(cell);
-              continue;
-            }
-            for (const auto& ingress : spec.ingress_modes) {
-              for (const auto& backend : spec.backends) {
-                // Queue depth is an io_uring knob: other backends get one cell.
-                const size_t depths = backend == "uring" ? spec.queue_depths.size() : 1;
-                for (size_t d = 0; d < depths; ++d) {
-                  for (uint32_t sndbuf : spec.sndbufs) {
-                    CellParams relay_cell = cell;
-                    relay_cell.ingress = ingress;
-                    relay_cell.egress = backend;
-                    relay_cell.queue_depth = spec.queue_depths[d];
-                    relay_cell.sndbuf = sndbuf;
-                    cells.push_back(relay_cell);
-                  }
-                }
-              }
-            }
+          for (Family family : spec.families) {
+            cell.family = family;
+            add_forwarder_cells(spec, cell, cells);
           }
         }
       }

@@ -17,9 +17,15 @@
 //    "relay_rcvbuf": 4194304, "sink_rcvbuf": 4194304, "gen_batch": 0, "gen_bursts": false,
 //    "streams": 1,
 //    "egress_qdisc": "", "ndr": {"loss_pct": 0.1, "resolution": 0.02, "min_rate": 1000},
-//    "tester": "full"}                      // or "fast": saturation and NDR cells only
+//    "tester": "full",                      // or "fast": saturation and NDR cells only
+//    "families": ["ipv4", "ipv6"],          // the traffic's address family (axis)
+//    "mtu": 9000}                           // every veth's MTU (default: the kernel's 1500)
 // "tester" names the generator and sink (Tester below). "fast" applies to the saturation
 // (rate 0) and NDR cells; paced cells keep the full tester, whose sink measures latency.
+// "family": "ipv6" is the one-family form of "families". A size must fit one packet of its
+// family at the MTU (IPv4: MTU - 28, IPv6: MTU - 48); without "mtu", IPv4 sizes are not
+// checked (the specs before jumbo frames had 4096 and 8192 B sizes) and IPv6 ones are against
+// 1500.
 // Backends, ingress modes, queue depths and send buffers are mrelay knobs: the references
 // (kernel, kernel-nft, socat, direct) get one cell per size × batch × fanout × rate. Queue depth
 // only varies for the uring backend.
@@ -76,6 +82,18 @@ struct NdrOptions {
   int confirm_stepdowns = 4;  // confirmation failures tolerated (each steps down by resolution)
 };
 
+/// The traffic's address family: IPv4 groups (239.1.1.1) or IPv6 ones (ff3e::1).
+enum class Family { ipv4, ipv6 };
+[[nodiscard]] std::string to_string(Family family);
+/// "ipv4" or "ipv6"; errors name `where`.
+[[nodiscard]] Result<Family> parse_family(const std::string& text, const std::string& where);
+/// The veth MTU when a spec sets none (the kernel's default for veth).
+inline constexpr uint32_t kDefaultMtu = 1500;
+/// IP + UDP header bytes: the largest payload of one packet is the MTU minus these.
+[[nodiscard]] constexpr uint32_t ip_udp_header_bytes(Family family) {
+  return family == Family::ipv6 ? 40 + 8 : 20 + 8;
+}
+
 /// One measurement's parameters. Also the unit of matching for ratios (size, batch, fanout,
 /// rate).
 struct CellParams {
@@ -102,6 +120,10 @@ struct CellParams {
   double window_s = 2.0;     // measuring window, seconds
   std::string egress_qdisc;  // e.g. "tbf rate 300mbit burst 32kb latency 20ms"; empty = none
   Tester tester = Tester::full;
+  Family family = Family::ipv4;
+  uint32_t mtu = 0;  // every veth's MTU; 0 = not set (the kernel's default, kDefaultMtu)
+
+  [[nodiscard]] uint32_t link_mtu() const { return mtu == 0 ? kDefaultMtu : mtu; }
 
   [[nodiscard]] uint32_t generator_batch() const { return gen_batch == 0 ? batch : gen_batch; }
   /// Stable id of the cell (all parameters that define it, not the repetition).
@@ -125,16 +147,18 @@ struct SweepSpec {
   std::vector<uint32_t> queue_depths{1024};
   std::vector<uint32_t> sndbufs{4u << 20};
   std::vector<double> rates{0};  // -1 encodes "ndr"
+  std::vector<Family> families{Family::ipv4};
   uint32_t repetitions = 3;
   CellParams base;  // warm-up, window, buffers, qdisc, gen_batch, streams
   NdrOptions ndr;
   nlohmann::json source;  // the spec as given, stored in the results file
 };
 
-/// Parses and checks a spec; errors name the key ("sizes[2]: must be 32..65507").
+/// Parses and checks a spec; errors name the key ("sizes[2]: must be 32..65507",
+/// "sizes[0]: 8972 B is more than one IPv6 packet at MTU 9000 carries (8952 B)").
 [[nodiscard]] Result<SweepSpec> parse_sweep_spec(const nlohmann::json& json);
 
-/// The matrix in a fixed order: size, batch, fanout, rate, then forwarder (mrelay cells:
+/// The matrix in a fixed order: size, batch, fanout, rate, family, then forwarder (mrelay cells:
 /// ingress, backend, queue depth, sndbuf). References come once per size/batch/fanout/rate.
 /// A paced cell gets the full tester whatever the spec's "tester" says (it measures latency).
 [[nodiscard]] std::vector<CellParams> expand_cells(const SweepSpec& spec);

@@ -41,6 +41,65 @@ TEST(BenchSpec, ExpandsTheMatrixAndCollapsesReferenceAxes) {
   EXPECT_EQ(ids.size(), cells.size());
 }
 
+TEST(BenchSpec, FamiliesAreAnAxisAndMtuAKnob) {
+  auto spec = parse_sweep_spec(json::parse(R"({
+    "forwarders": ["mrelay", "direct"], "sizes": [64, 1400], "families": ["ipv4", "ipv6"],
+    "backends": ["gso"], "ingress": ["udp"]})"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  const auto cells = expand_cells(*spec);
+  ASSERT_EQ(cells.size(), 2u * 2u * 2u);  // sizes x families x forwarders
+  EXPECT_EQ(cells[0].family, Family::ipv4);
+  EXPECT_EQ(cells[2].family, Family::ipv6);  // family inside size, outside forwarder
+  EXPECT_EQ(cells[2].forwarder, Forwarder::mrelay);
+  // IPv4 ids are what they were before families existed; IPv6 and an MTU add to them.
+  EXPECT_EQ(cells[0].id(), "mrelay/udp/gso/sb4194304/s64/b32/f1/r0");
+  EXPECT_EQ(cells[2].id(), "mrelay/udp/gso/sb4194304/s64/b32/f1/r0/ipv6");
+  EXPECT_NE(cells[2].label().find(" v6"), std::string::npos);
+  EXPECT_EQ(to_json(cells[2])["family"], "ipv6");
+  EXPECT_EQ(to_json(cells[2])["mtu"], 1500);
+
+  auto jumbo = parse_sweep_spec(json::parse(R"({
+    "forwarders": ["direct"], "sizes": [8972], "mtu": 9000})"));
+  ASSERT_TRUE(jumbo) << jumbo.error().to_string();
+  EXPECT_EQ(expand_cells(*jumbo)[0].id(), "direct/s8972/b32/f1/r0/mtu9000");
+  EXPECT_EQ(to_json(expand_cells(*jumbo)[0])["mtu"], 9000);
+  auto one = parse_sweep_spec(json::parse(R"({"forwarders": ["direct"], "family": "ipv6",
+    "sizes": [8952], "mtu": 9000})"));
+  ASSERT_TRUE(one) << one.error().to_string();
+  EXPECT_EQ(expand_cells(*one)[0].family, Family::ipv6);
+  // "mtu": 1500 is the default: the same cells as none.
+  auto default_mtu = parse_sweep_spec(json::parse(R"({"forwarders": ["direct"], "mtu": 1500})"));
+  ASSERT_TRUE(default_mtu);
+  EXPECT_EQ(expand_cells(*default_mtu)[0].id(), "direct/s512/b32/f1/r0");
+}
+
+TEST(BenchSpec, FamilyAndMtuErrorsNameTheKey) {
+  struct Bad {
+    const char* spec;
+    const char* where;
+    const char* says;
+  };
+  const Bad bad[] = {
+      {R"({"forwarders": ["direct"], "families": ["ipv5"]})", "families[0]", "one of"},
+      {R"({"forwarders": ["direct"], "family": "ipx"})", "family", "ipv4 or ipv6"},
+      {R"({"forwarders": ["direct"], "family": "ipv6", "families": ["ipv6"]})", "family", "not both"},
+      {R"({"forwarders": ["direct"], "mtu": 9001})", "mtu", "576..9000"},
+      {R"({"forwarders": ["direct"], "sizes": [1400, 8953], "family": "ipv6", "mtu": 9000})",
+       "sizes[1]", "8952 B"},
+      {R"({"forwarders": ["direct"], "sizes": [8973], "mtu": 9000})", "sizes[0]", "8972 B"},
+      {R"({"forwarders": ["direct"], "sizes": [1472], "family": "ipv6"})", "sizes[0]", "1452 B"},
+      {R"({"forwarders": ["direct"], "family": "ipv6", "mtu": 1000})", "mtu", "minimum"},
+  };
+  for (const Bad& b : bad) {
+    auto spec = parse_sweep_spec(json::parse(b.spec));
+    ASSERT_FALSE(spec) << b.spec;
+    EXPECT_EQ(spec.error().where, b.where) << spec.error().to_string();
+    EXPECT_NE(spec.error().message.find(b.says), std::string::npos) << spec.error().to_string();
+  }
+  // Without "mtu", IPv4 sizes above one 1500-byte packet stay allowed (older specs have them).
+  EXPECT_TRUE(parse_sweep_spec(json::parse(R"({"forwarders": ["direct"], "sizes": [8192]})")));
+}
+
 TEST(BenchSpec, InterleavesRepetitions) {
   const auto plan = interleaved_plan(3, 2);
   ASSERT_EQ(plan.size(), 6u);

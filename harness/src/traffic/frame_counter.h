@@ -14,7 +14,8 @@
 //     });
 //   });
 //
-// What it promises: a datagram counts when it is IPv4/UDP (optionally one 802.1Q tag), its
+// What it promises: a datagram counts when it is IPv4/UDP or IPv6/UDP with no extension
+// header (optionally one 802.1Q tag), its
 // payload starts with the test magic and its header's size field equals its length (a frame's
 // UDP payload, or the segment the size field delimits in a super-frame); otherwise it is
 // `corrupted`, like the full sink's bad_size, and a super-frame's walk stops there (a size
@@ -35,7 +36,8 @@
 namespace mrelay::harness {
 
 /// Bytes of a single datagram's frame the ring keeps: Ethernet (14) + one VLAN tag (4) + IPv4
-/// with options (up to 60) + UDP (8) + the payload header (32) = 118, rounded up.
+/// with options (up to 60) + UDP (8) + the payload header (32) = 118, rounded up (IPv6's
+/// fixed 40-byte header needs 98).
 inline constexpr uint32_t kCaptureBytes = 128;
 
 /// One frame of a ring block: its captured bytes and the interface it arrived on.
@@ -60,8 +62,9 @@ struct UdpPayload {
   size_t captured = 0;             // of which present in the capture
 };
 
-/// Parses Ethernet (one optional 802.1Q tag), IPv4 and UDP. False when the frame is not an
-/// IPv4/UDP datagram (or a first fragment) with its UDP header captured.
+/// Parses Ethernet (one optional 802.1Q tag), IPv4 or IPv6 and UDP. False when the frame is
+/// not an IPv4/UDP datagram (or a first fragment) or an IPv6 datagram whose fixed header is
+/// followed directly by UDP, with its UDP header captured.
 [[nodiscard]] bool parse_udp_frame(const uint8_t* frame, size_t captured,
                                    UdpPayload& out) noexcept;
 
@@ -83,11 +86,12 @@ bool for_each_datagram(const uint8_t* frame, size_t captured, Fn&& fn) noexcept;
 /// Parses the frame's one datagram (the first segment of a super-frame): for tests and tools.
 [[nodiscard]] bool parse_test_frame(const uint8_t* frame, size_t captured, TestFrame& out) noexcept;
 
-/// The sink's classic BPF program for the ring: IPv4/UDP frames only; keep kCaptureBytes of a
+/// The sink's classic BPF program for the ring: IPv4/UDP and IPv6/UDP frames only (IPv6
+/// without extension headers; the filter sees the frame without a VLAN tag); keep kCaptureBytes of a
 /// frame whose UDP length is its payload header's size + 8 (one test datagram), the whole
 /// frame otherwise (a run of datagrams in one GSO super-frame, or something to report as
 /// corrupted). kSinkFilterLength instructions, for SO_ATTACH_FILTER.
-inline constexpr size_t kSinkFilterLength = 19;
+inline constexpr size_t kSinkFilterLength = 24;
 [[nodiscard]] const struct sock_filter* sink_filter() noexcept;
 
 /// Calls fn(RingFrame) for every frame of a TPACKET_V3 block (tpacket_block_desc first),

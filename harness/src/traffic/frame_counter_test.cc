@@ -43,6 +43,62 @@ std::vector<uint8_t> test_frame(uint16_t stream, uint64_t seq, size_t size, bool
   return frame;
 }
 
+// An Ethernet/IPv6/UDP frame to ff3e::1 carrying a stamped test payload; `next_header` other
+// than 17 stands for an extension header (e.g. 0, hop-by-hop, as MLD reports carry).
+std::vector<uint8_t> test_frame6(uint16_t stream, uint64_t seq, size_t size,
+                                 uint8_t next_header = 17) {
+  std::vector<uint8_t> frame(14 + 40 + 8 + size, 0);
+  frame[12] = 0x86;
+  frame[13] = 0xdd;
+  uint8_t* ip = frame.data() + 14;
+  ip[0] = 0x60;
+  const uint16_t payload_length = htons(static_cast<uint16_t>(8 + size));
+  std::memcpy(ip + 4, &payload_length, 2);
+  ip[6] = next_header;
+  ip[7] = 64;
+  in6_addr group{};
+  inet_pton(AF_INET6, "ff3e::1", &group);
+  std::memcpy(ip + 24, &group, 16);
+  uint8_t* udp = ip + 40;
+  const uint16_t port = htons(kPort);
+  std::memcpy(udp + 2, &port, 2);
+  std::memcpy(udp + 4, &payload_length, 2);
+  mrelay::stamp_payload(udp + 8, size, {.stream = stream, .sequence = seq, .send_time_ns = 7});
+  return frame;
+}
+
+// Runs a classic BPF program over a frame as the kernel would for the ring (the opcodes
+// sink_filter uses); returns what it keeps (0 = dropped).
+uint32_t run_filter(const sock_filter* program, size_t length, const std::vector<uint8_t>& frame) {
+  uint32_t a = 0;
+  uint32_t x = 0;
+  uint32_t memory[16] = {};
+  auto byte = [&](size_t at) -> uint32_t { return at < frame.size() ? frame[at] : 0; };
+  for (size_t pc = 0; pc < length; ++pc) {
+    const sock_filter& op = program[pc];
+    switch (op.code) {
+      case 0x28: a = byte(op.k) << 8 | byte(op.k + 1); break;                 // ldh [k]
+      case 0x30: a = byte(op.k); break;                                       // ldb [k]
+      case 0xb1: x = 4 * (byte(op.k) & 0x0f); break;                          // ldxb 4*([k]&f)
+      case 0x01: x = op.k; break;                                             // ldx #k
+      case 0x48: a = byte(x + op.k) << 8 | byte(x + op.k + 1); break;         // ldh [x+k]
+      case 0x50: a = byte(x + op.k); break;                                   // ldb [x+k]
+      case 0x02: memory[op.k] = a; break;                                     // st M[k]
+      case 0x61: x = memory[op.k]; break;                                     // ldx M[k]
+      case 0x64: a <<= op.k; break;                                           // lsh #k
+      case 0x0c: a += x; break;                                               // add x
+      case 0x04: a += op.k; break;                                            // add #k
+      case 0x05: pc += op.k; break;                                           // ja
+      case 0x15: pc += a == op.k ? op.jt : op.jf; break;                      // jeq #k
+      case 0x1d: pc += a == x ? op.jt : op.jf; break;                         // jeq x
+      case 0x06: return op.k;                                                 // ret #k
+      default: ADD_FAILURE() << "opcode " << op.code; return 0;
+    }
+  }
+  ADD_FAILURE() << "fell off the program";
+  return 0;
+}
+
 // A UDP GSO super-frame: one Ethernet/IPv4/UDP header, then `sequences.size()` payloads of
 // `size` bytes back to back, each stamped with its own sequence (what mrelay's gso egress puts
 // on a veth).
@@ -107,6 +163,50 @@ StreamTracker count_blocks(const std::vector<std::vector<uint8_t>>& blocks, size
   return tracker;
 }
 
+TEST(FrameCounter, Ipv6DatagramsAreCountedByTheirGroup) {
+  size_t frames = 0;
+  const StreamTracker tracker = count_blocks(
+      {ring_block({test_frame6(0, 0, 512), test_frame6(0, 2, 512), test_frame(0, 0, 512)})},
+      &frames);
+  EXPECT_EQ(frames, 3u);
+  ASSERT_EQ(tracker.streams().size(), 2u);  // ff3e::1 and 239.1.1.1 apart
+  in6_addr group{};
+  inet_pton(AF_INET6, "ff3e::1", &group);
+  const StreamKey six{.ifindex = 3, .group = GroupAddress::from_v6(group), .port = kPort};
+  const StreamStats& stats = tracker.streams().at(six);
+  EXPECT_EQ(stats.received, 2u);
+  EXPECT_EQ(stats.lost(), 1u);
+  EXPECT_EQ(six.group.text(), "ff3e::1");
+}
+
+TEST(FrameCounter, Ipv6WithAnExtensionHeaderOrCutShortIsNotADatagram) {
+  TestFrame parsed;
+  const auto hop_by_hop = test_frame6(0, 0, 512, 0);
+  EXPECT_FALSE(parse_test_frame(hop_by_hop.data(), kCaptureBytes, parsed));
+  const auto good = test_frame6(1, 5, 8952);
+  EXPECT_FALSE(parse_test_frame(good.data(), 14 + 40 + 4, parsed));  // UDP header cut
+  ASSERT_TRUE(parse_test_frame(good.data(), kCaptureBytes, parsed));
+  EXPECT_EQ(parsed.check.status, PayloadStatus::ok);
+  EXPECT_EQ(parsed.check.fields.sequence, 5u);
+  EXPECT_EQ(parsed.key.port, kPort);
+}
+
+TEST(FrameCounter, FilterKeepsTheHeadOfBothFamiliesAndDropsTheRest) {
+  const sock_filter* filter = sink_filter();
+  EXPECT_EQ(run_filter(filter, kSinkFilterLength, test_frame(0, 0, 512)), kCaptureBytes);
+  EXPECT_EQ(run_filter(filter, kSinkFilterLength, test_frame6(0, 0, 512)), kCaptureBytes);
+  EXPECT_EQ(run_filter(filter, kSinkFilterLength, test_frame6(0, 0, 8952)), kCaptureBytes);
+  // A run in one frame: kept whole, so its segments can be walked.
+  EXPECT_EQ(run_filter(filter, kSinkFilterLength, super_frame({0, 1}, 512)), 0x40000u);
+  EXPECT_EQ(run_filter(filter, kSinkFilterLength, test_frame(0, 0, 512, false, 6)), 0u);
+  EXPECT_EQ(run_filter(filter, kSinkFilterLength, test_frame6(0, 0, 512, 0)), 0u);
+  EXPECT_EQ(run_filter(filter, kSinkFilterLength, test_frame6(0, 0, 512, 58)), 0u);
+  std::vector<uint8_t> arp(60, 0);
+  arp[12] = 0x08;
+  arp[13] = 0x06;
+  EXPECT_EQ(run_filter(filter, kSinkFilterLength, arp), 0u);
+}
+
 TEST(FrameCounter, SequencesAcrossBlocksCountLossOnce) {
   // Block 1: 0..4; block 2: 5, 7, 8 (6 missing), 3 again (a duplicate from block 1).
   std::vector<std::vector<uint8_t>> first, second;
@@ -122,7 +222,7 @@ TEST(FrameCounter, SequencesAcrossBlocksCountLossOnce) {
   ASSERT_EQ(tracker.streams().size(), 1u);
   const auto& [key, stats] = *tracker.streams().begin();
   EXPECT_EQ(key.ifindex, 3u);
-  EXPECT_EQ(key.group, kGroup);
+  EXPECT_EQ(key.group, GroupAddress::from_v4(kGroup));
   EXPECT_EQ(key.port, kPort);
   EXPECT_EQ(stats.received, 9u);
   EXPECT_EQ(stats.lost(), 1u);

@@ -51,15 +51,20 @@ using mrelay::Result;
 using mrelay::harness::GroupPort;
 using mrelay::harness::monotonic_ns;
 
-// Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP).
+// Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP). (IPv6 allows 65527; one limit for
+// both keeps --size's range independent of the group.)
 constexpr uint64_t kMaxPayload = 65507;
 // sendmmsg takes at most UIO_MAXIOV (1024) messages per call.
 constexpr uint64_t kMaxBatch = 1024;
 // Datagrams per UDP_SEGMENT send: the kernel's UDP_MAX_SEGMENTS is 64 on older kernels (128
 // since 6.x); 64 works on every kernel with UDP GSO.
 constexpr uint64_t kMaxGsoSegments = 64;
-// UDP header bytes: a GSO run's total (segments x size + 8) must stay an IPv4 datagram.
+// UDP header bytes: a GSO run's total (segments x size + 8) must stay one IP datagram: within
+// 65535 - 20 bytes over IPv4, within 65535 (the payload length field, the 40-byte fixed header
+// not included) over IPv6.
 constexpr uint64_t kUdpHeaderBytes = 8;
+constexpr uint64_t kMaxUdpLengthIpv4 = 65535 - 20;
+constexpr uint64_t kMaxUdpLengthIpv6 = 65535;
 // The pacer sleeps until this long before a token is due and spins the rest: a sleep wakes
 // a few to tens of us late even with 1 ns timer slack, and with --batch 1 the bucket holds a
 // single token, so every late wake-up would be rate lost for good (measured: --rate 10000
@@ -75,6 +80,7 @@ constexpr uint64_t kQueueFullBackoffNs = 20'000;
 struct Options {
   std::string interface;
   std::vector<GroupPort> groups;
+  int family = AF_INET;  // of every group: one socket sends one family
   uint64_t streams = 0;  // 0 = one per group
   uint64_t size = 512;
   double rate = 0;  // packets/s over all streams; 0 = unpaced
@@ -84,8 +90,9 @@ struct Options {
   std::optional<double> duration_s;
   std::optional<uint64_t> count;
   double warmup_s = 0;
-  // Multicast TTL. 64 (Linux's default unicast TTL): relays, like routers, forward only
-  // packets received with TTL > 1 and decrement it, so a chain of relays needs one per hop.
+  // Multicast TTL (IPv4) or hop limit (IPv6). 64 (Linux's default unicast TTL): relays, like
+  // routers, forward only packets received with TTL > 1 and decrement it, so a chain of relays
+  // needs one per hop.
   uint64_t ttl = 64;
   uint64_t sndbuf = 0;
   uint64_t gso = 1;  // datagrams per UDP_SEGMENT send; 1 = one message per datagram
@@ -101,11 +108,14 @@ constexpr const char* kUsage =
 Sends multicast UDP test payloads (see relay/include/mrelay/payload.h) and reports what the
 kernel accepted.
 
-  --interface IFACE   egress interface (IP_MULTICAST_IF + SO_BINDTODEVICE); required, and
+  --interface IFACE   egress interface (IP(V6)_MULTICAST_IF + SO_BINDTODEVICE); required, and
                       must be loopback or a veth, so test traffic never reaches a real network
   --send-on-real-interface  allow --interface to be a real NIC: the traffic leaves this
                       machine (for a rig across hosts; keep --ttl low)
-  --group GROUP:PORT  destination multicast group, repeatable (at least one)
+  --group GROUP:PORT  destination multicast group, repeatable (at least one): 239.1.1.1:5000
+                      or, IPv6, [ff3e::1]:5000 (all groups of one family); the kernel picks
+                      the source address (the interface's, a ULA or global one before its
+                      link-local address)
   --streams N         streams, stream i -> group i % groups (1..65536; default: one per group)
   --size BYTES        UDP payload size, 32..65507 (default 512)
   --rate PPS          total packets/s over all streams, token bucket with a burst of --batch;
@@ -121,9 +131,12 @@ kernel accepted.
                       excluded from the measured counts (default 0)
   --ttl N             multicast TTL, 1..255 (default 64; a relay or router forwards only
                       TTL > 1 and decrements it per hop)
+  --hop-limit N       the same for IPv6 groups (IPV6_MULTICAST_HOPS); --ttl and --hop-limit
+                      set one value, whichever the groups' family uses
   --sndbuf BYTES      socket send buffer (SO_SNDBUFFORCE, else SO_SNDBUF); 0 = kernel default
   --gso N             the fast tester: up to N consecutive datagrams of a batch to the same
-                      group go out as one UDP_SEGMENT send (2..64, at most 65507 / --size;
+                      group go out as one UDP_SEGMENT send (2..64, at most 65507 / --size
+                      over IPv4, 65527 / --size over IPv6;
                       each datagram still has its own header and sequence number); the
                       interface should have tx-udp-segmentation off so the kernel sends
                       separate datagrams (mrelay-netns up --source-tx-udp-segmentation off);
@@ -203,7 +216,7 @@ Result<Options> parse_options(int argc, const char* const* argv) {
       auto v = flags.double_value(0, 1e6);
       ok = check(v);
       options.warmup_s = v.value_or(0);
-    } else if (flags.is("--ttl")) {
+    } else if (flags.is("--ttl") || flags.is("--hop-limit")) {
       auto v = flags.uint_value(1, 255);
       ok = check(v);
       options.ttl = v.value_or(options.ttl);
@@ -237,6 +250,11 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   if (options.groups.empty()) {
     return mrelay::fail("--group", "at least one --group GROUP:PORT is required");
   }
+  auto family = mrelay::harness::common_family("--group", options.groups);
+  if (!family) {
+    return tl::unexpected(family.error());
+  }
+  options.family = *family;
   if (options.interface.empty()) {
     return mrelay::fail("--interface", "required: the egress interface (e.g. a rig veth)");
   }
@@ -246,58 +264,81 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   if (options.streams == 0) {
     options.streams = options.groups.size();
   }
-  if (options.gso > 1 && options.gso * options.size + kUdpHeaderBytes > 65535 - 20) {
+  const uint64_t max_udp = options.family == AF_INET6 ? kMaxUdpLengthIpv6 : kMaxUdpLengthIpv4;
+  if (options.gso > 1 && options.gso * options.size + kUdpHeaderBytes > max_udp) {
     return mrelay::fail("--gso", std::to_string(options.gso) + " datagrams of --size " +
-                                     std::to_string(options.size) +
-                                     " bytes exceed one IPv4 datagram (at most " +
-                                     std::to_string((65535 - 20 - kUdpHeaderBytes) / options.size) +
+                                     std::to_string(options.size) + " bytes exceed one " +
+                                     (options.family == AF_INET6 ? "IPv6" : "IPv4") +
+                                     " datagram (at most " +
+                                     std::to_string((max_udp - kUdpHeaderBytes) / options.size) +
                                      ")");
   }
   return options;
 }
 
+// IP(V6)_MULTICAST_IF, IP(V6)_RECVERR and the TTL / hop limit, by the groups' family.
+// UDP hides a local qdisc drop (NET_XMIT_DROP) from the sender and reports success unless
+// IP_RECVERR (IPV6_RECVERR) is on; with it the send fails with ENOBUFS and `sent` stays honest.
+Result<void> set_family_options(int fd, const Options& options, unsigned ifindex) {
+  const int on = 1;
+  const int hops = static_cast<int>(options.ttl);
+  if (options.family == AF_INET6) {
+    const int index = static_cast<int>(ifindex);
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index) != 0) {
+      return mrelay::fail_errno("--interface: setsockopt(IPV6_MULTICAST_IF)");
+    }
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on) != 0) {
+      return mrelay::fail_errno("setsockopt(IPV6_RECVERR)");
+    }
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops) != 0) {
+      return mrelay::fail_errno("--hop-limit: setsockopt(IPV6_MULTICAST_HOPS)");
+    }
+    return {};
+  }
+  ip_mreqn mreqn{};
+  mreqn.imr_ifindex = static_cast<int>(ifindex);
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreqn, sizeof mreqn) != 0) {
+    return mrelay::fail_errno("--interface: setsockopt(IP_MULTICAST_IF)");
+  }
+  if (setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on) != 0) {
+    return mrelay::fail_errno("setsockopt(IP_RECVERR)");
+  }
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &hops, sizeof hops) != 0) {
+    return mrelay::fail_errno("--ttl: setsockopt(IP_MULTICAST_TTL)");
+  }
+  return {};
+}
+
 Result<int> open_socket(const Options& options) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const bool six = options.family == AF_INET6;
+  const int fd = socket(options.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    return mrelay::fail_errno("socket(AF_INET, SOCK_DGRAM)");
+    return mrelay::fail_errno(six ? "socket(AF_INET6, SOCK_DGRAM)" : "socket(AF_INET, SOCK_DGRAM)");
   }
   auto fail_closing = [fd](const std::string& what) {
     auto error = mrelay::fail_errno(what);
     close(fd);
     return error;
   };
-  {
-    const unsigned ifindex = if_nametoindex(options.interface.c_str());
-    if (ifindex == 0) {
-      close(fd);
-      return mrelay::fail("--interface", "no interface named '" + options.interface + "'", errno);
-    }
-    if (!options.real_interface && !mrelay::harness::is_test_interface(options.interface)) {
-      close(fd);
-      return mrelay::fail("--interface", "'" + options.interface +
-                                             "' is neither loopback nor a veth: test traffic "
-                                             "stays on the rig's own links unless "
-                                             "--send-on-real-interface allows it");
-    }
-    ip_mreqn mreqn{};
-    mreqn.imr_ifindex = static_cast<int>(ifindex);
-    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreqn, sizeof mreqn) != 0) {
-      return fail_closing("--interface: setsockopt(IP_MULTICAST_IF)");
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, options.interface.c_str(),
-                   static_cast<socklen_t>(options.interface.size())) != 0) {
-      return fail_closing("--interface: setsockopt(SO_BINDTODEVICE)");
-    }
+  const unsigned ifindex = if_nametoindex(options.interface.c_str());
+  if (ifindex == 0) {
+    close(fd);
+    return mrelay::fail("--interface", "no interface named '" + options.interface + "'", errno);
   }
-  // UDP hides a local qdisc drop (NET_XMIT_DROP) from the sender and reports success unless
-  // IP_RECVERR is on; with it the send fails with ENOBUFS and `sent` stays honest.
-  const int on = 1;
-  if (setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on) != 0) {
-    return fail_closing("setsockopt(IP_RECVERR)");
+  if (!options.real_interface && !mrelay::harness::is_test_interface(options.interface)) {
+    close(fd);
+    return mrelay::fail("--interface", "'" + options.interface +
+                                           "' is neither loopback nor a veth: test traffic "
+                                           "stays on the rig's own links unless "
+                                           "--send-on-real-interface allows it");
   }
-  const int ttl = static_cast<int>(options.ttl);
-  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) != 0) {
-    return fail_closing("--ttl: setsockopt(IP_MULTICAST_TTL)");
+  if (auto set = set_family_options(fd, options, ifindex); !set) {
+    close(fd);
+    return tl::unexpected(set.error());
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, options.interface.c_str(),
+                 static_cast<socklen_t>(options.interface.size())) != 0) {
+    return fail_closing("--interface: setsockopt(SO_BINDTODEVICE)");
   }
   if (options.sndbuf != 0) {
     const int bytes = static_cast<int>(options.sndbuf);
@@ -416,20 +457,19 @@ struct SendBatch {
     size = options.size;
     buffers.resize(options.batch * options.size);
     destinations.resize(options.groups.size());
+    name_length = 0;
     iovecs.resize(options.batch);
     messages.resize(options.batch);
     slot_stream.resize(options.batch);
     slot_seq.resize(options.batch);
     for (size_t g = 0; g < options.groups.size(); ++g) {
-      destinations[g].sin_family = AF_INET;
-      destinations[g].sin_addr = options.groups[g].group;
-      destinations[g].sin_port = htons(options.groups[g].port);
+      name_length = options.groups[g].to_sockaddr(destinations[g]);
     }
     for (size_t i = 0; i < options.batch; ++i) {
       iovecs[i] = {buffers.data() + i * size, size};
       messages[i].msg_hdr.msg_iov = &iovecs[i];
       messages[i].msg_hdr.msg_iovlen = 1;
-      messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      messages[i].msg_hdr.msg_namelen = name_length;
     }
     if (options.gso > 1) {
       prepare_runs(options);
@@ -447,7 +487,7 @@ struct SendBatch {
       msghdr& header = runs[i].msg_hdr;
       header.msg_iov = &run_iovecs[i];
       header.msg_iovlen = 1;
-      header.msg_namelen = sizeof(sockaddr_in);
+      header.msg_namelen = name_length;
       header.msg_control = run_control[i].bytes;
       header.msg_controllen = sizeof run_control[i].bytes;
       cmsghdr* c = CMSG_FIRSTHDR(&header);
@@ -484,7 +524,8 @@ struct SendBatch {
 
   size_t size = 0;
   std::vector<uint8_t> buffers;
-  std::vector<sockaddr_in> destinations;
+  std::vector<sockaddr_storage> destinations;  // one per group, IPv4 or IPv6
+  socklen_t name_length = sizeof(sockaddr_in);  // of every destination (one family)
   std::vector<iovec> iovecs;
   std::vector<mmsghdr> messages;
   std::vector<uint32_t> slot_stream;
@@ -555,7 +596,7 @@ Result<void> send_batch(const Options& options, int fd, SendBatch& batch, size_t
     if (options.batch == 1) {
       const ssize_t r = sendto(fd, batch.buffers.data(), batch.size, 0,
                                static_cast<const sockaddr*>(batch.messages[0].msg_hdr.msg_name),
-                               sizeof(sockaddr_in));
+                               batch.name_length);
       accepted = r < 0 ? -1 : 1;
     } else {
       accepted = sendmmsg(fd, &batch.messages[begin], static_cast<unsigned>(n - begin), 0);

@@ -193,6 +193,10 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   if (!options.group) {
     return mrelay::fail("--group", "required: the relay's input GROUP:PORT");
   }
+  if (options.group->ipv6()) {
+    return mrelay::fail("--group", "mrelay-inject builds IPv4 frames only, not " +
+                                       options.group->text());
+  }
   if (options.kinds.empty()) {
     return mrelay::fail("--kind", "required: at least one kind, or \"all\"");
   }

@@ -13,7 +13,7 @@
 // fanned out to several interfaces gives one stream per interface.
 //
 // --count-only is the fast tester's sink: no socket, no join; a TPACKET_V3 ring on the
-// interfaces gets the first kCaptureBytes of every IPv4/UDP datagram's frame (a UDP GSO
+// interfaces gets the first kCaptureBytes of every IPv4/UDP or IPv6/UDP datagram's frame (a UDP GSO
 // super-frame whole; the kernel copies it in its receive softirq), and the sink walks whole
 // blocks of frames per wake-up, accounting stream and sequence from each datagram's payload
 // header (traffic/frame_counter.h). Same
@@ -55,7 +55,9 @@
 namespace {
 
 using mrelay::Result;
+using mrelay::harness::GroupAddress;
 using mrelay::harness::GroupPort;
+using mrelay::harness::IpAddress;
 using mrelay::harness::monotonic_ns;
 
 // Datagrams per recvmmsg call: amortises the syscall over a typical veth NAPI burst (64).
@@ -81,6 +83,7 @@ constexpr uint32_t kRingBlockTimeoutMs = 2;
 struct Options {
   std::vector<std::string> interfaces;
   std::vector<GroupPort> groups;
+  std::vector<IpAddress> sources;  // --source: source-specific joins instead of any-source
   double duration_s = 10;
   double idle_exit_s = 0;
   uint64_t expect = 0;
@@ -99,9 +102,13 @@ Receives multicast test payloads, checks them and reports per-stream loss, reord
 duplication, corruption and latency percentiles.
 
   --interface IFACE   interface to join the groups on, repeatable (at least one)
-  --group GROUP:PORT  multicast group, repeatable (at least one); every group is joined on
-                      every interface; more groups than net.ipv4.igmp_max_memberships (20 by
-                      default) per port are spread over extra sockets automatically
+  --group GROUP:PORT  multicast group, repeatable (at least one): 239.1.1.1:5000 or, IPv6,
+                      [ff3e::1]:5000 (families may mix); every group is joined on every
+                      interface (IGMP / MLD); more groups than net.ipv4.igmp_max_memberships
+                      (20 by default) per port are spread over extra sockets automatically
+  --source ADDR       join source-specifically (MCAST_JOIN_SOURCE_GROUP): only datagrams from
+                      ADDR, repeatable; each group is joined for every source of its family,
+                      and every group needs one (default: any source)
   --duration SECONDS  maximum run time (default 10)
   --idle-exit SECONDS exit once no datagram arrived for this long after the first measured
                       one; 0 = off (default 0)
@@ -119,6 +126,25 @@ duplication, corruption and latency percentiles.
   --version           the version
 SIGINT/SIGTERM stop early; the report is still printed.
 )";
+
+// With --source, every group needs a source of its family to be joined with.
+Result<void> check_sources(const Options& options) {
+  if (options.sources.empty()) {
+    return {};
+  }
+  if (options.count_only) {
+    return mrelay::fail("--source", "not with --count-only: the counting sink joins nothing and "
+                                    "counts every source's datagrams");
+  }
+  for (const GroupPort& group : options.groups) {
+    if (std::none_of(options.sources.begin(), options.sources.end(),
+                     [&](const IpAddress& source) { return source.family == group.family; })) {
+      return mrelay::fail("--source", "no " + std::string(group.ipv6() ? "IPv6" : "IPv4") +
+                                          " source for --group " + group.text());
+    }
+  }
+  return {};
+}
 
 Result<Options> parse_options(int argc, const char* const* argv) {
   Options options;
@@ -147,6 +173,16 @@ Result<Options> parse_options(int argc, const char* const* argv) {
         if (ok && std::find(options.groups.begin(), options.groups.end(), endpoint) ==
                       options.groups.end()) {
           options.groups.push_back(endpoint);
+        }
+      }
+    } else if (flags.is("--source")) {
+      std::string text;
+      take(flags.text_value(), text);
+      if (ok) {
+        IpAddress source;
+        take(mrelay::harness::parse_ip_address("--source", text), source);
+        if (ok) {
+          options.sources.push_back(source);
         }
       }
     } else if (flags.is("--duration")) {
@@ -185,20 +221,52 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   if (options.groups.empty()) {
     return mrelay::fail("--group", "at least one --group GROUP:PORT is required");
   }
+  if (auto sources = check_sources(options); !sources) {
+    return tl::unexpected(sources.error());
+  }
   return options;
 }
 
 struct RxSocket {
   int fd = -1;
+  int family = AF_INET;
   uint16_t port = 0;
   size_t memberships = 0;
   uint64_t kernel_drops = 0;  // latest SO_RXQ_OVFL value (cumulative per socket)
 };
 
-Result<RxSocket> open_rx_socket(uint16_t port, uint64_t rcvbuf) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+// The family's options: deliver only the groups this socket joined, not every group joined on
+// the host (IP_MULTICAST_ALL / IPV6_MULTICAST_ALL), and say where each datagram arrived and
+// to which group (IP_PKTINFO / IPV6_RECVPKTINFO). An IPv6 socket takes IPv6 only.
+Result<void> set_family_options(int fd, int family) {
+  const int on = 1;
+  const int off = 0;
+  if (family == AF_INET6) {
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) {
+      return mrelay::fail_errno("setsockopt(IPV6_V6ONLY)");
+    }
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &off, sizeof off) != 0) {
+      return mrelay::fail_errno("setsockopt(IPV6_MULTICAST_ALL)");
+    }
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on) != 0) {
+      return mrelay::fail_errno("setsockopt(IPV6_RECVPKTINFO)");
+    }
+    return {};
+  }
+  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof off) != 0) {
+    return mrelay::fail_errno("setsockopt(IP_MULTICAST_ALL)");
+  }
+  if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0) {
+    return mrelay::fail_errno("setsockopt(IP_PKTINFO)");
+  }
+  return {};
+}
+
+Result<RxSocket> open_rx_socket(int family, uint16_t port, uint64_t rcvbuf) {
+  const int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
-    return mrelay::fail_errno("socket(AF_INET, SOCK_DGRAM)");
+    return mrelay::fail_errno(family == AF_INET6 ? "socket(AF_INET6, SOCK_DGRAM)"
+                                                 : "socket(AF_INET, SOCK_DGRAM)");
   }
   auto fail_closing = [fd](const std::string& what) {
     auto error = mrelay::fail_errno(what);
@@ -206,17 +274,13 @@ Result<RxSocket> open_rx_socket(uint16_t port, uint64_t rcvbuf) {
     return error;
   };
   const int on = 1;
-  const int off = 0;
   // Overflow sockets for more than igmp_max_memberships groups share the port.
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
     return fail_closing("setsockopt(SO_REUSEADDR)");
   }
-  // Deliver only the groups this socket joined, not every group joined on the host.
-  if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof off) != 0) {
-    return fail_closing("setsockopt(IP_MULTICAST_ALL)");
-  }
-  if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0) {
-    return fail_closing("setsockopt(IP_PKTINFO)");
+  if (auto set = set_family_options(fd, family); !set) {
+    close(fd);
+    return tl::unexpected(set.error());
   }
   if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on) != 0) {
     return fail_closing("setsockopt(SO_RXQ_OVFL)");
@@ -229,65 +293,137 @@ Result<RxSocket> open_rx_socket(uint16_t port, uint64_t rcvbuf) {
       return fail_closing("--rcvbuf: setsockopt(SO_RCVBUF)");
     }
   }
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_ANY);
-  address.sin_port = htons(port);
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    return fail_closing("--group: bind(0.0.0.0:" + std::to_string(port) + ")");
+  sockaddr_storage address{};
+  socklen_t length = 0;
+  if (family == AF_INET6) {
+    auto* any6 = reinterpret_cast<sockaddr_in6*>(&address);
+    any6->sin6_family = AF_INET6;
+    any6->sin6_addr = in6addr_any;
+    any6->sin6_port = htons(port);
+    length = sizeof(sockaddr_in6);
+  } else {
+    auto* any4 = reinterpret_cast<sockaddr_in*>(&address);
+    any4->sin_family = AF_INET;
+    any4->sin_addr.s_addr = htonl(INADDR_ANY);
+    any4->sin_port = htons(port);
+    length = sizeof(sockaddr_in);
   }
-  return RxSocket{.fd = fd, .port = port};
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0) {
+    return fail_closing("--group: bind(" + std::string(family == AF_INET6 ? "[::]" : "0.0.0.0") +
+                        ":" + std::to_string(port) + ")");
+  }
+  return RxSocket{.fd = fd, .family = family, .port = port};
+}
+
+// One membership: the group on the interface, from any source (MCAST_JOIN_GROUP) or from
+// `source` (MCAST_JOIN_SOURCE_GROUP); IGMP or MLD by the group's family. 0 or -1 (errno).
+int join(int fd, const GroupPort& group, unsigned ifindex, const IpAddress* source) {
+  const int level = group.ipv6() ? IPPROTO_IPV6 : IPPROTO_IP;
+  if (source == nullptr) {
+    group_req request{};
+    request.gr_interface = ifindex;
+    group.to_sockaddr(request.gr_group);
+    return setsockopt(fd, level, MCAST_JOIN_GROUP, &request, sizeof request);
+  }
+  group_source_req request{};
+  request.gsr_interface = ifindex;
+  group.to_sockaddr(request.gsr_group);
+  GroupPort from{.family = source->family, .group = source->v4, .group6 = source->v6};
+  from.to_sockaddr(request.gsr_source);
+  return setsockopt(fd, level, MCAST_JOIN_SOURCE_GROUP, &request, sizeof request);
+}
+
+// The sources a group is joined with: nullptr alone for any-source, else its family's.
+std::vector<const IpAddress*> join_sources(const Options& options, const GroupPort& group) {
+  if (options.sources.empty()) {
+    return {nullptr};
+  }
+  std::vector<const IpAddress*> sources;
+  for (const IpAddress& source : options.sources) {
+    if (source.family == group.family) {
+      sources.push_back(&source);
+    }
+  }
+  return sources;
+}
+
+// Sockets by (family, port); each port's newest socket takes new joins until it is full.
+class SocketSet {
+ public:
+  explicit SocketSet(uint64_t rcvbuf) : rcvbuf_(rcvbuf) {}
+
+  Result<RxSocket*> current(const GroupPort& group) {
+    const auto key = std::pair(group.family, group.port);
+    if (auto it = current_.find(key); it != current_.end()) {
+      return &sockets[it->second];
+    }
+    return fresh(group);
+  }
+  Result<RxSocket*> fresh(const GroupPort& group) {
+    auto opened = open_rx_socket(group.family, group.port, rcvbuf_);
+    if (!opened) {
+      return tl::unexpected(opened.error());
+    }
+    sockets.push_back(*opened);
+    current_[std::pair(group.family, group.port)] = sockets.size() - 1;
+    return &sockets.back();
+  }
+  void close_all() {
+    for (const RxSocket& s : sockets) {
+      close(s.fd);
+    }
+    sockets.clear();
+  }
+
+  std::vector<RxSocket> sockets;
+
+ private:
+  uint64_t rcvbuf_;
+  std::map<std::pair<int, uint16_t>, size_t> current_;
+};
+
+// Joins one group on one interface (for each of its sources), on a fresh socket when the
+// current one reached net.ipv4.igmp_max_memberships (ENOBUFS).
+Result<void> join_on(const Options& options, SocketSet& set, const GroupPort& group,
+                     unsigned ifindex, const std::string& interface) {
+  for (const IpAddress* source : join_sources(options, group)) {
+    auto target = set.current(group);
+    if (!target) {
+      return tl::unexpected(target.error());
+    }
+    int rc = join((*target)->fd, group, ifindex, source);
+    if (rc != 0 && errno == ENOBUFS && (*target)->memberships > 0) {
+      target = set.fresh(group);
+      if (!target) {
+        return tl::unexpected(target.error());
+      }
+      rc = join((*target)->fd, group, ifindex, source);
+    }
+    if (rc != 0) {
+      return mrelay::fail_errno(
+          "--group " + group.text() + " on --interface " + interface +
+          (source ? " from --source " + source->text() + ": setsockopt(MCAST_JOIN_SOURCE_GROUP)"
+                  : ": setsockopt(MCAST_JOIN_GROUP)"));
+    }
+    ++(*target)->memberships;
+  }
+  return {};
 }
 
 // Opens the sockets and joins every group on every interface.
 Result<std::vector<RxSocket>> open_and_join(const Options& options,
                                             const std::vector<unsigned>& ifindexes) {
-  std::vector<RxSocket> sockets;
-  auto close_all = [&sockets] {
-    for (const RxSocket& s : sockets) {
-      close(s.fd);
-    }
-  };
-  std::map<uint16_t, size_t> current_socket;  // port -> index in `sockets` taking new joins
+  SocketSet set(options.rcvbuf);
   for (const GroupPort& endpoint : options.groups) {
     for (size_t i = 0; i < ifindexes.size(); ++i) {
-      if (!current_socket.contains(endpoint.port)) {
-        auto opened = open_rx_socket(endpoint.port, options.rcvbuf);
-        if (!opened) {
-          close_all();
-          return tl::unexpected(opened.error());
-        }
-        sockets.push_back(*opened);
-        current_socket[endpoint.port] = sockets.size() - 1;
+      if (auto joined = join_on(options, set, endpoint, ifindexes[i], options.interfaces[i]);
+          !joined) {
+        set.close_all();
+        return tl::unexpected(joined.error());
       }
-      ip_mreqn request{};
-      request.imr_multiaddr = endpoint.group;
-      request.imr_ifindex = static_cast<int>(ifindexes[i]);
-      RxSocket* target = &sockets[current_socket[endpoint.port]];
-      int rc = setsockopt(target->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request);
-      if (rc != 0 && errno == ENOBUFS && target->memberships > 0) {
-        // This socket reached net.ipv4.igmp_max_memberships: continue on a fresh one.
-        auto opened = open_rx_socket(endpoint.port, options.rcvbuf);
-        if (!opened) {
-          close_all();
-          return tl::unexpected(opened.error());
-        }
-        sockets.push_back(*opened);
-        current_socket[endpoint.port] = sockets.size() - 1;
-        target = &sockets.back();
-        rc = setsockopt(target->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request);
-      }
-      if (rc != 0) {
-        auto error = mrelay::fail_errno("--group " + endpoint.group_text() + ":" +
-                                        std::to_string(endpoint.port) + " on --interface " +
-                                        options.interfaces[i] + ": setsockopt(IP_ADD_MEMBERSHIP)");
-        close_all();
-        return error;
-      }
-      ++target->memberships;
     }
   }
-  return sockets;
+  return std::move(set.sockets);
 }
 
 Result<void> write_ready_file(const std::string& path) {
@@ -306,11 +442,9 @@ Result<void> write_ready_file(const std::string& path) {
   return {};
 }
 
-// Drops counted by the kernel for each socket from /proc/net/udp (last column), matched by
-// inode: covers drops after the last datagram we read, which SO_RXQ_OVFL cannot report.
-std::map<ino_t, uint64_t> proc_udp_drops() {
-  std::map<ino_t, uint64_t> drops;
-  std::ifstream in("/proc/net/udp");
+// One /proc/net/udp{,6} file's drops by socket inode (the two files have the same columns).
+void add_proc_udp_drops(const char* path, std::map<ino_t, uint64_t>& drops) {
+  std::ifstream in(path);
   std::string line;
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
@@ -324,6 +458,15 @@ std::map<ino_t, uint64_t> proc_udp_drops() {
     if (columns.size() >= 13) {
       drops[static_cast<ino_t>(std::stoull(columns[9]))] = std::stoull(columns[12]);
     }
+  }
+}
+
+// Drops counted by the kernel for each socket from /proc/net/udp and udp6 (last column),
+// matched by inode: covers drops after the last datagram we read, which SO_RXQ_OVFL cannot report.
+std::map<ino_t, uint64_t> proc_udp_drops() {
+  std::map<ino_t, uint64_t> drops;
+  for (const char* path : {"/proc/net/udp", "/proc/net/udp6"}) {
+    add_proc_udp_drops(path, drops);
   }
   return drops;
 }
@@ -378,14 +521,20 @@ class Receiver {
 
  private:
   void handle(RxSocket& socket, const mmsghdr& message, uint64_t rx_ns, Totals& totals) {
-    mrelay::harness::StreamKey key{.port = socket.port};
+    mrelay::harness::StreamKey key;
+    key.port = socket.port;
     for (cmsghdr* c = CMSG_FIRSTHDR(&message.msg_hdr); c != nullptr;
          c = CMSG_NXTHDR(const_cast<msghdr*>(&message.msg_hdr), c)) {
       if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
         in_pktinfo info{};
         std::memcpy(&info, CMSG_DATA(c), sizeof info);
         key.ifindex = static_cast<uint32_t>(info.ipi_ifindex);
-        key.group = info.ipi_addr.s_addr;
+        key.group = GroupAddress::from_v4(info.ipi_addr.s_addr);
+      } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        in6_pktinfo info{};
+        std::memcpy(&info, CMSG_DATA(c), sizeof info);
+        key.ifindex = info.ipi6_ifindex;
+        key.group = GroupAddress::from_v6(info.ipi6_addr);
       } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
         uint32_t drops = 0;
         std::memcpy(&drops, CMSG_DATA(c), sizeof drops);
@@ -412,12 +561,20 @@ class Receiver {
   std::vector<uint8_t> buffers_;
   iovec iovecs_[kRecvBatch]{};
   mmsghdr messages_[kRecvBatch]{};
-  // Room for IP_PKTINFO and SO_RXQ_OVFL.
-  alignas(cmsghdr)
-      uint8_t control_[kRecvBatch][CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(sizeof(uint32_t))]{};
+  // Room for IP_PKTINFO or IPV6_PKTINFO (the larger) and SO_RXQ_OVFL.
+  alignas(cmsghdr) uint8_t control_[kRecvBatch][CMSG_SPACE(sizeof(in6_pktinfo)) +
+                                                CMSG_SPACE(sizeof(uint32_t))]{};
 };
 
-// --count-only: the head of every IPv4/UDP frame through a TPACKET_V3 ring, accounted by
+// The ring's protocol: IPv4 or IPv6 frames when every group is of that family (the kernel
+// then taps only that protocol, as before IPv6 existed here), every frame when they mix.
+uint16_t ring_protocol(const std::vector<GroupPort>& groups) {
+  const bool any6 = std::any_of(groups.begin(), groups.end(), [](auto& g) { return g.ipv6(); });
+  const bool any4 = std::any_of(groups.begin(), groups.end(), [](auto& g) { return !g.ipv6(); });
+  return any4 && any6 ? ETH_P_ALL : any6 ? ETH_P_IPV6 : ETH_P_IP;
+}
+
+// --count-only: the head of every IPv4/UDP or IPv6/UDP frame through a TPACKET_V3 ring, accounted by
 // stream and sequence (traffic/frame_counter.h). The memory is mapped once; per frame nothing
 // is allocated (a new stream allocates once, as in the full mode).
 class RingReceiver {
@@ -452,7 +609,7 @@ class RingReceiver {
     ring_ = static_cast<uint8_t*>(mapped);
     sockaddr_ll address{};
     address.sll_family = AF_PACKET;
-    address.sll_protocol = htons(ETH_P_IP);
+    address.sll_protocol = htons(ring_protocol(groups_));
     address.sll_ifindex = ifindexes_.size() == 1 ? static_cast<int>(ifindexes_[0]) : 0;
     if (bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
       return mrelay::fail_errno("--count-only: bind(AF_PACKET)");
@@ -532,7 +689,9 @@ class RingReceiver {
       return false;
     }
     return std::any_of(groups_.begin(), groups_.end(), [&](const GroupPort& g) {
-      return g.group.s_addr == frame.key.group && g.port == frame.key.port;
+      const GroupAddress group =
+          g.ipv6() ? GroupAddress::from_v6(g.group6) : GroupAddress::from_v4(g.group.s_addr);
+      return group == frame.key.group && g.port == frame.key.port;
     });
   }
 
@@ -661,8 +820,8 @@ nlohmann::json streams_json(const mrelay::harness::StreamTracker& tracker, Strea
     rows.push_back({key, &stats});
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-    return std::tuple(a.key.ifindex, ntohl(a.key.group), a.key.port, a.key.stream) <
-           std::tuple(b.key.ifindex, ntohl(b.key.group), b.key.port, b.key.stream);
+    return std::tie(a.key.ifindex, a.key.group, a.key.port, a.key.stream) <
+           std::tie(b.key.ifindex, b.key.group, b.key.port, b.key.stream);
   });
   nlohmann::json streams = nlohmann::json::array();
   for (const Row& row : rows) {
@@ -673,11 +832,8 @@ nlohmann::json streams_json(const mrelay::harness::StreamTracker& tracker, Strea
     sums.reordered += s.reordered;
     sums.duplicated += s.duplicated;
     sums.corrupted += s.corrupted;
-    in_addr group{row.key.group};
-    char group_text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &group, group_text, sizeof group_text);
     streams.push_back({{"interface", interface_name(row.key.ifindex)},
-                       {"group", group_text},
+                       {"group", row.key.group.text()},
                        {"port", row.key.port},
                        {"stream", row.key.stream},
                        {"received", s.received},

@@ -3,9 +3,31 @@
 //   StreamTracker tracker;  tracker.on_packet(key, check_payload(buf, len));
 #include "traffic/stream_tracker.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 namespace mrelay::harness {
+
+GroupAddress GroupAddress::from_v6(const in6_addr& group) noexcept {
+  GroupAddress address;
+  std::memcpy(address.bytes.data(), &group, sizeof group);
+  return address;
+}
+
+bool GroupAddress::is_v4() const noexcept {
+  return IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(bytes.data()));
+}
+
+std::string GroupAddress::text() const {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (is_v4()) {
+    inet_ntop(AF_INET, bytes.data() + 12, text, sizeof text);
+  } else {
+    inet_ntop(AF_INET6, bytes.data(), text, sizeof text);
+  }
+  return text;
+}
 
 bool SequenceWindow::test_and_set(uint64_t seq) noexcept {
   const uint64_t slot = seq % kWindow;

@@ -25,6 +25,10 @@
 #include <netinet/in.h>
 
 #include <array>
+#include <bit>
+#include <compare>
+#include <cstring>
+#include <string>
 #include <cstdint>
 #include <functional>
 #include <unordered_map>
@@ -33,9 +37,33 @@
 
 namespace mrelay::harness {
 
+/// A destination group as a stream key holds it: 16 bytes, an IPv6 group as is and an IPv4
+/// group mapped (::ffff:a.b.c.d), so one key type serves both families and they never collide.
+struct GroupAddress {
+  std::array<uint8_t, 16> bytes{};
+
+  /// `group` in network byte order, as in_addr.s_addr holds it.
+  static constexpr GroupAddress from_v4(in_addr_t group) noexcept {
+    GroupAddress address;
+    address.bytes[10] = 0xff;
+    address.bytes[11] = 0xff;
+    const auto octets = std::bit_cast<std::array<uint8_t, 4>>(group);
+    for (size_t i = 0; i < 4; ++i) {
+      address.bytes[12 + i] = octets[i];
+    }
+    return address;
+  }
+  static GroupAddress from_v6(const in6_addr& group) noexcept;
+  [[nodiscard]] bool is_v4() const noexcept;
+  /// "239.1.1.1" or "ff3e::1".
+  [[nodiscard]] std::string text() const;
+
+  friend auto operator<=>(const GroupAddress&, const GroupAddress&) = default;
+};
+
 struct StreamKey {
-  uint32_t ifindex = 0;  // interface the datagram arrived on (IP_PKTINFO)
-  in_addr_t group = 0;   // destination address, network byte order
+  uint32_t ifindex = 0;  // interface the datagram arrived on (IP_PKTINFO / IPV6_PKTINFO)
+  GroupAddress group;    // destination address
   uint16_t port = 0;     // destination port, host byte order
   uint16_t stream = 0;   // payload stream id
 
@@ -44,7 +72,11 @@ struct StreamKey {
 
 struct StreamKeyHash {
   size_t operator()(const StreamKey& key) const noexcept {
-    uint64_t packed = (static_cast<uint64_t>(key.group) << 32) ^
+    uint64_t high = 0;
+    uint64_t low = 0;
+    std::memcpy(&high, key.group.bytes.data(), sizeof high);
+    std::memcpy(&low, key.group.bytes.data() + 8, sizeof low);
+    uint64_t packed = (low ^ (high * 0xC2B2AE3D27D4EB4FULL)) ^
                       (static_cast<uint64_t>(key.ifindex) << 16) ^
                       (static_cast<uint64_t>(key.port) << 40) ^ key.stream;
     packed *= 0x9E3779B97F4A7C15ULL;

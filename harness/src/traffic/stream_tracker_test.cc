@@ -3,6 +3,7 @@
 //   build-harness/harness/mrelay_harness_test --gtest_filter='StreamTracker*'
 #include "traffic/stream_tracker.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -12,8 +13,9 @@
 namespace mrelay::harness {
 namespace {
 
-constexpr StreamKey kIf1{.ifindex = 1, .group = 0x010101EF, .port = 5000, .stream = 0};
-constexpr StreamKey kIf2{.ifindex = 2, .group = 0x010101EF, .port = 5000, .stream = 0};
+constexpr GroupAddress kGroup = GroupAddress::from_v4(0x010101EF);  // 239.1.1.1
+constexpr StreamKey kIf1{.ifindex = 1, .group = kGroup, .port = 5000, .stream = 0};
+constexpr StreamKey kIf2{.ifindex = 2, .group = kGroup, .port = 5000, .stream = 0};
 
 PayloadCheck valid(uint16_t stream, uint64_t seq, uint16_t flags = 0) {
   PayloadCheck check;
@@ -138,6 +140,24 @@ TEST(StreamTracker, CorruptionIsAttributedOnlyToKnownStreams) {
   EXPECT_EQ(stats_of(tracker, kIf1, 0).corrupted, 1U);
   EXPECT_EQ(stats_of(tracker, kIf1, 0).received, 1U);
   EXPECT_EQ(tracker.unattributed_corrupted(), 2U);
+}
+
+TEST(StreamTracker, Ipv4AndIpv6GroupsAreSeparateStreams) {
+  in6_addr v6{};
+  ASSERT_EQ(inet_pton(AF_INET6, "ff3e::1", &v6), 1);
+  const StreamKey six{.ifindex = 1, .group = GroupAddress::from_v6(v6), .port = 5000};
+  // ::ffff:239.1.1.1 written as IPv6 is the IPv4 group's key on purpose; ff3e::1 is not.
+  EXPECT_TRUE(kGroup.is_v4());
+  EXPECT_FALSE(six.group.is_v4());
+  EXPECT_EQ(kGroup.text(), "239.1.1.1");
+  EXPECT_EQ(six.group.text(), "ff3e::1");
+  StreamTracker tracker;
+  tracker.on_packet(kIf1, valid(0, 0));
+  tracker.on_packet(six, valid(0, 0));
+  tracker.on_packet(six, valid(0, 2));
+  EXPECT_EQ(tracker.streams().size(), 2U);
+  EXPECT_EQ(stats_of(tracker, six, 0).lost(), 1U);
+  EXPECT_EQ(stats_of(tracker, kIf1, 0).lost(), 0U);
 }
 
 TEST(StreamTracker, StreamLimitBoundsMemory) {
