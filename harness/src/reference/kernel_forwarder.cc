@@ -106,26 +106,15 @@ constexpr const char* kKfwdDescription =
     "The kernel's own multicast replication as a reference forwarder, run inside the relay "
     "namespace (one instance per namespace), by one of two methods (see Methods).";
 
-constexpr const char* kKfwdMethods =
-    R"(  ipmr (default)  multicast routing: MRT_INIT, MRT_ADD_VIF, MRT_ADD_MFC. (S,G)
-                  entries are installed statically (--source with --group) or from the
-                  kernel's IGMPMSG_NOCACHE upcalls for every (S,G) arriving on --in (like
-                  smcroute). Forwards only TTL > 1 and decrements it; outputs carry the
-                  input group (the kernel cannot rewrite it); at most 31 outputs
-                  (MAXVIFS = 32). Needs a kernel built with CONFIG_IP_MROUTE.
-  nft             an nftables netdev ingress chain on --in (table netdev mrelay_kfwd) that
-                  matches --group and --port with TTL > 1, rewrites the group and port
-                  (--rewrite), the destination MAC, the TTL (- 1) and the source MAC, and
-                  dups the frame to every --out (the last one fwd). No output limit. Needs
-                  nf_tables with the netdev family, dup and fwd, and the nft program.
-)";
 
 constexpr const char* kKfwdOutput =
-    R"(  --json, ipmr: {"program":"mrelay-kfwd","method":"ipmr","duration_s":F,"upcalls":N,
-  "ignored_upcalls":N,"mfc":[{"source":..,"group":..,"packets":N,"bytes":N,"wrong_if":N}],
-  "vifs":[{"vif":0,"interface":..,"in_packets":N,"out_packets":N,"in_bytes":N,"out_bytes":N}]}
-  nft: {"program":"mrelay-kfwd","method":"nft","duration_s":F,"matched_packets":N,
-  "matched_bytes":N,"outputs":[..]}
+    R"(  --json, ipmr: {"program":"mrelay-kfwd","method":"ipmr","duration_s":F,
+    "upcalls":N,"ignored_upcalls":N,
+    "mfc":[{"source":..,"group":..,"packets":N,"bytes":N,"wrong_if":N}],
+    "vifs":[{"vif":0,"interface":..,"in_packets":N,"out_packets":N,
+             "in_bytes":N,"out_bytes":N}]}
+  nft: {"program":"mrelay-kfwd","method":"nft","duration_s":F,
+    "matched_packets":N,"matched_bytes":N,"outputs":[..]}
 )";
 
 // A handler that refuses an empty value, then stores with `store`.
@@ -284,11 +273,24 @@ void describe_kfwd(cli::Parser& parser, KfwdOptions& options) {
                }));
   parser.flag("--json", "print the final counts as one JSON object (default: human text)",
               options.json);
-  parser.section("Methods", kKfwdMethods);
+  parser.section(
+      "Methods",
+      {{"ipmr (default)",
+        "multicast routing: MRT_INIT, MRT_ADD_VIF, MRT_ADD_MFC. (S,G) entries are installed "
+        "statically (--source with --group) or from the kernel's IGMPMSG_NOCACHE upcalls for "
+        "every (S,G) arriving on --in (like smcroute). Forwards only TTL > 1 and decrements it; "
+        "outputs carry the input group (the kernel cannot rewrite it); at most 31 outputs "
+        "(MAXVIFS = 32). Needs a kernel built with CONFIG_IP_MROUTE."},
+       {"nft",
+        "an nftables netdev ingress chain on --in (table netdev mrelay_kfwd) that matches "
+        "--group and --port with TTL > 1, rewrites the group and port (--rewrite), the "
+        "destination MAC, the TTL (- 1) and the source MAC, and dups the frame to every --out "
+        "(the last one fwd). No output limit. Needs nf_tables with the netdev family, dup and "
+        "fwd, and the nft program."}});
   parser.section("Output", kKfwdOutput);
   parser.section("Exit codes",
-                 "  0 ok, 1 runtime failure (the message names the step, e.g. a kernel without\n"
-                 "  CONFIG_IP_MROUTE), 2 usage error.");
+                 "  0 ok, 1 runtime failure (the message names the step, e.g. a kernel\n"
+                 "  without CONFIG_IP_MROUTE), 2 usage error.");
 }
 
 cli::Parsed parse_kfwd(cli::Parser& parser, KfwdOptions& options, int argc,

@@ -58,23 +58,25 @@ constexpr const char* kDescription =
     "(network namespaces) except for table.";
 
 constexpr const char* kPlacement =
-    R"(  The forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via taskset
-  and chrt -f 10, the kernel references' forwarding in softirq; RPS mask 2 on the relay
-  ingress for every forwarder and for direct, whose sink's receive work then runs on core 1
-  too), generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything
-  shares core 0. Recorded in every result.
+    R"(  The forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via
+  taskset and chrt -f 10, the kernel references' forwarding in softirq; RPS
+  mask 2 on the relay ingress for every forwarder and for direct, whose sink's
+  receive work then runs on core 1 too), generator and sink on core 0 (chrt -f
+  10 and 11); on a 1-core machine everything shares core 0. Recorded in every
+  result.
 )";
 
 constexpr const char* kCapabilities =
-    R"(  cell, ndr and sweep first probe what the kernel can do (multicast routing, nftables
-  dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU, socat), print what is missing
-  and what that costs, and record it in the results' machine record. A cell that needs a
-  missing capability is "skipped: <reason>", which is not a failure.
+    R"(  cell, ndr and sweep first probe what the kernel can do (multicast routing,
+  nftables dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU, socat),
+  print what is missing and what that costs, and record it in the results'
+  machine record. A cell that needs a missing capability is "skipped:
+  <reason>", which is not a failure.
 )";
 
 constexpr const char* kExitCodes =
-    R"(  0 ok (skipped cells included), 1 a measurement failed, 2 usage error, 77 not root or
-  (cell, ndr, probe --need) skipped for a missing capability.
+    R"(  0 ok (skipped cells included), 1 a measurement failed, 2 usage error, 77 not
+  root or (cell, ndr, probe --need) skipped for a missing capability.
 )";
 
 void on_signal(int) {
@@ -699,7 +701,8 @@ int command_probe(const Options& options) {
   for (const std::string& need : options.needs) {
     const Capability* c = caps.find(need);
     if (c == nullptr) {
-      return usage_error("--need: unknown capability '" + need + "' (see mrelay-bench probe)");
+      return usage_error("--need: unknown capability '" + need +
+                         "' (mrelay-bench probe lists them)");
     }
     if (!c->present) {
       std::printf("SKIP: %s; %s\n", missing_capability_text(*c).c_str(), c->without.c_str());

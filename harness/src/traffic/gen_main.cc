@@ -117,8 +117,8 @@ void describe(mrelay::cli::Parser& parser, Options& options) {
   using mrelay::cli::parse_uint;
   using mrelay::cli::store_double;
   using mrelay::cli::store_uint;
-  parser.usage("--interface IFACE --group GROUP:PORT [--group ...] (--duration S | --count N) "
-               "[OPTIONS]");
+  parser.usage("[OPTIONS] --interface IFACE --group GROUP:PORT --count N");
+  parser.usage("[OPTIONS] --interface IFACE --group GROUP:PORT --duration S");
   parser.value("--interface", "IFACE",
                "egress interface (IP_MULTICAST_IF + SO_BINDTODEVICE); required, and must be "
                "loopback or a veth, so test traffic never reaches a real network",

@@ -84,7 +84,7 @@ Result<std::vector<InjectKind>> parse_kinds(std::string_view text) {
 // Long: the option table, one entry per flag in the order --help lists them.
 void describe(mrelay::cli::Parser& parser, Options& options) {
   using mrelay::cli::store_uint;
-  parser.usage("--interface IFACE --group GROUP:PORT --kind KIND[,KIND...] [OPTIONS]");
+  parser.usage("[OPTIONS] --interface IFACE --group GROUP:PORT --kind KIND");
   parser.usage("--list-kinds");
   parser.value("--interface", "IFACE",
                "where to write the frames; must be loopback or a veth (required)",

@@ -101,7 +101,7 @@ constexpr const char* kDescription =
 void describe(mrelay::cli::Parser& parser, Options& options) {
   using mrelay::cli::store_double;
   using mrelay::cli::store_uint;
-  parser.usage("--interface IFACE [--interface ...] --group GROUP:PORT [--group ...] [OPTIONS]");
+  parser.usage("[OPTIONS] --interface IFACE... --group GROUP:PORT...");
   parser.repeated("--interface", "IFACE", "interface to join the groups on (at least one)",
                   mrelay::cli::append_text(options.interfaces));
   parser.repeated("--group", "GROUP:PORT",

@@ -78,7 +78,8 @@ class Parser {
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
 
-  /// One usage line: "Usage: PROGRAM " + tail. Without any, "[OPTIONS]" is shown.
+  /// One usage line: "Usage: PROGRAM " + tail, the next ones "  or:  PROGRAM " + tail. Without
+  /// any, "[OPTIONS]" is shown.
   Parser& usage(std::string tail);
   /// Replaces the one-paragraph description given to the constructor.
   Parser& describe(std::string description);
@@ -97,6 +98,8 @@ class Parser {
   Option& flag(std::string name, std::string help, bool& target);
   /// An extra section after the options ("Examples", "Exit codes"); `body` is printed as is.
   Parser& section(std::string title, std::string body);
+  /// An extra section of two-column rows (name, text), laid out like the options.
+  Parser& section(std::string title, const std::vector<std::pair<std::string, std::string>>& rows);
   /// Unknown flags starting with `prefix` are collected in Parsed::passed_through (Google
   /// Benchmark's --benchmark_*), listed in the help under `what`.
   Parser& pass_through(std::string prefix, std::string what);

@@ -1,6 +1,7 @@
 // The table-driven command-line parser and the one help layout (mrelay/cli.h).
 //
 //   Usage: PROGRAM [OPTIONS] ...
+//     or:  PROGRAM ...
 //
 //   <description>
 //
@@ -205,6 +206,15 @@ Parser& Parser::section(std::string title, std::string body) {
   return *this;
 }
 
+Parser& Parser::section(std::string title,
+                        const std::vector<std::pair<std::string, std::string>>& rows) {
+  std::string body;
+  for (const auto& [name, text] : rows) {
+    append_row(body, name, text);
+  }
+  return section(std::move(title), std::move(body));
+}
+
 Parser& Parser::pass_through(std::string prefix, std::string what) {
   pass_prefix_ = std::move(prefix);
   pass_what_ = std::move(what);
@@ -376,8 +386,12 @@ std::string Parser::commands_text() const {
 
 std::string Parser::help_text() const {
   std::string out;
-  for (const std::string& tail : usages_.empty() ? std::vector<std::string>{"[OPTIONS]"} : usages_) {
-    out += "Usage: " + program_ + " " + tail + "\n";
+  // Further usage lines start with "  or:  " (GNU's form, which help2man reads as synopsis);
+  // they are not wrapped, so each must fit 79 columns (ctest dist.help_layout checks).
+  const std::vector<std::string> usages = usages_.empty() ? std::vector<std::string>{"[OPTIONS]"}
+                                                          : usages_;
+  for (size_t i = 0; i < usages.size(); ++i) {
+    out += (i == 0 ? "Usage: " : "  or:  ") + program_ + " " + usages[i] + "\n";
   }
   out += '\n';
   append_wrapped(out, description_, 0, 0);

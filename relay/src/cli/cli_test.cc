@@ -191,6 +191,23 @@ TEST(Cli, LongHelpWrapsUnderItsColumn) {
       << help;
 }
 
+TEST(Cli, RowSectionsAreLaidOutLikeOptions) {
+  Parser parser("program", "x");
+  parser.section("Methods", {{"ipmr", "multicast routing"}, {"nft", "netdev chain"}});
+  EXPECT_TRUE(parser.help_text().ends_with("\nMethods:\n  ipmr                    multicast routing\n"
+                                           "  nft                     netdev chain\n"))
+      << parser.help_text();
+}
+
+TEST(Cli, FurtherUsageLinesSayOr) {
+  Parser parser("program", "x");
+  parser.usage("--config FILE [OPTIONS]");
+  parser.usage("--check-config FILE");
+  EXPECT_TRUE(parser.help_text().starts_with("Usage: program --config FILE [OPTIONS]\n"
+                                             "  or:  program --check-config FILE\n\nx\n"))
+      << parser.help_text();
+}
+
 TEST(Cli, SubCommandsHaveTheirOwnTables) {
   bool json = false;
   bool prometheus = false;
