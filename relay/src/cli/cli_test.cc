@@ -181,12 +181,13 @@ TEST(Cli, HelpLayoutShape) {
 TEST(Cli, LongHelpWrapsUnderItsColumn) {
   Parser parser("prog", "x");
   parser.value("--a-very-long-option-name", "VALUE",
-               std::string(30, 'a') + " " + std::string(30, 'b') + " " + std::string(30, 'c'),
+               std::string(20, 'a') + " " + std::string(20, 'b') + " " + std::string(20, 'c'),
                nullptr);
   const std::string help = parser.help_text();
+  // 26 + 20 + 1 + 20 = 67 columns fit; a third word would end at column 88.
   EXPECT_NE(help.find("  --a-very-long-option-name VALUE\n" + std::string(26, ' ') +
-                      std::string(30, 'a') + " " + std::string(30, 'b') + "\n" +
-                      std::string(26, ' ') + std::string(30, 'c') + "\n"),
+                      std::string(20, 'a') + " " + std::string(20, 'b') + "\n" +
+                      std::string(26, ' ') + std::string(20, 'c') + "\n"),
             std::string::npos)
       << help;
 }
