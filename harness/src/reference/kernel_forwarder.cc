@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -46,17 +45,9 @@ Result<in_addr> parse_ipv4(std::string_view text, const std::string& flag) {
   return address;
 }
 
+// Seconds in 0..kMaxDurationS (the parser's number check: the error names the flag and range).
 Result<double> parse_seconds(std::string_view text, const std::string& flag) {
-  std::string copy(text);
-  char* end = nullptr;
-  errno = 0;
-  double value = std::strtod(copy.c_str(), &end);
-  if (copy.empty() || end == nullptr || *end != '\0' || errno != 0 || !std::isfinite(value) ||
-      value < 0 || value > kMaxDurationS) {
-    return fail(flag, quoted(copy) + " is not a number of seconds in 0.." +
-                          std::to_string(static_cast<int>(kMaxDurationS)));
-  }
-  return value;
+  return cli::parse_double(flag, text, 0, kMaxDurationS);
 }
 
 Result<in_addr> parse_group(std::string_view text, const std::string& flag) {
@@ -71,14 +62,11 @@ Result<in_addr> parse_group(std::string_view text, const std::string& flag) {
 }
 
 Result<uint16_t> parse_port(std::string_view text, const std::string& flag) {
-  std::string copy(text);
-  char* end = nullptr;
-  errno = 0;
-  const long value = std::strtol(copy.c_str(), &end, 10);
-  if (copy.empty() || end == nullptr || *end != '\0' || errno != 0 || value < 1 || value > 65535) {
-    return fail(flag, quoted(copy) + " is not a UDP port (1..65535)");
+  auto port = cli::parse_uint(flag, text, 1, 65535);
+  if (!port) {
+    return tl::unexpected(port.error());
   }
-  return static_cast<uint16_t>(value);
+  return static_cast<uint16_t>(*port);
 }
 
 // The flags that belong to one method only, and the ones nft needs.
