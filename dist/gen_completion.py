@@ -4,13 +4,14 @@
 The flags and sub-commands come from the program itself at build time (dist/CMakeLists.txt),
 so a completion never lists a flag the program lacks, nor misses a new one.
 
-    gen_completion.py --name mrelay-bench --subcommands usage -o OUT -- build/bin/mrelay-bench
+    gen_completion.py --name mrelay-bench --subcommands section:Commands -o OUT -- build/bin/mrelay-bench
     gen_completion.py --name mrelayctl --subcommands section:Commands -o OUT -- build/bin/mrelayctl
     gen_completion.py --name python3-mrelay --python-module mrelay --subcommands argparse \
         -o OUT -- /usr/bin/python3 -m mrelay
 
---subcommands: how the help lists them. ``usage``: lines "  PROGRAM SUB ..."; ``section:T``:
-the indented first words under the heading "T:"; ``argparse``: the entries under
+--subcommands: how the help lists them. ``section:T``: the indented first words under the
+heading "T:" (every C++ program's layout, mrelay/cli.h: "Commands:"); ``usage``: lines
+"  PROGRAM SUB ..."; ``argparse``: the entries under
 "positional arguments"; ``none``. Each sub-command's own flags come from ``PROGRAM SUB --help``
 when that succeeds and prints something other than the top-level help.
 """
@@ -23,10 +24,11 @@ import subprocess
 import sys
 from typing import Sequence
 
-# A flag the help defines: at the start of an option line ("  --egress B", "  -h, --help"), or
-# in brackets of a usage line ("[--json]"). A flag merely mentioned in prose (mrelayctl's help
-# names mrelay's --control-socket) is not one of the program's own.
-FLAG_LINE = re.compile(r"^\s*(?:-\w,\s*)?(--[a-z][a-z0-9-]*)", re.M)
+# A flag the help defines: at the start of an option line, indented by two spaces
+# ("  --egress B", "  -h, --help"), or in brackets of a usage line ("[--json]"). A flag merely
+# mentioned in prose (mrelayctl's help names mrelay's --control-socket), even at the start of
+# a wrapped help line (indented deeper), is not one of the program's own.
+FLAG_LINE = re.compile(r"^ {2}(?:-\w,\s*)?(--[a-z][a-z0-9-]*)", re.M)
 FLAG_BRACKET = re.compile(r"\[(--[a-z][a-z0-9-]*)")
 WORD = re.compile(r"^[a-z][a-z0-9-]*$")
 

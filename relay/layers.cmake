@@ -1,7 +1,7 @@
 # The relay's dependency order, checked on every #include "..." under relay/src (ctest
 # relay.layers; docs/architecture-relay.md):
 #
-#   common (0) <- config (1) <- dataplane (2) <- control (3) <- ops (4) <- the mains (5)
+#   common (0) <- cli (1) <- config (1) <- dataplane (2) <- control (3) <- ops (4) <- the mains (5)
 #
 # A library file may include headers of its own level or below, never above; testing/ is for
 # tests only. Tests (*_test.cc) may use any level: a data-plane test builds its plan with the
@@ -18,6 +18,7 @@ endif()
 get_filename_component(SRC "${SRC}" ABSOLUTE)
 
 set(LEVEL_common 0)
+set(LEVEL_cli 1)
 set(LEVEL_config 1)
 set(LEVEL_dataplane 2)
 set(LEVEL_control 3)
@@ -26,6 +27,7 @@ set(LEVEL_main 5)
 # Public headers by the folder that implements them.
 set(PUBLIC_error.h common)
 set(PUBLIC_counters.h common)
+set(PUBLIC_cli.h cli)
 set(PUBLIC_config.h config)
 set(PUBLIC_command_line.h config)
 set(PUBLIC_packet.h dataplane)

@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "control/relay.h"
+#include "mrelay/cli.h"
 #include "mrelay/command_line.h"
 #include "mrelay/config.h"
 #include "ops/privileges.h"
@@ -41,7 +42,7 @@ std::optional<int> read_command(int argc, char** argv,
   command = mrelay::parse_command_line(argc, argv);
   if (!command) {
     mrelay::write_log_line(mrelay::LogLevel::error, "mrelay: " + command.error().to_string() +
-                                                        "\n(see mrelay --help)");
+                                                        " (see mrelay --help)");
     return 2;
   }
   switch (command->action) {
@@ -49,7 +50,7 @@ std::optional<int> read_command(int argc, char** argv,
       std::fputs(mrelay::usage_text().c_str(), stdout);
       return 0;
     case mrelay::Action::version:
-      std::printf("mrelay %s\n", MRELAY_VERSION);
+      std::printf("%s\n", mrelay::cli::version_line("mrelay").c_str());
       return 0;
     case mrelay::Action::check_config:
     case mrelay::Action::run:

@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mrelay/cli.h"
 #include "mrelay/config.h"
 
 namespace {
@@ -58,34 +59,34 @@ struct Options {
   std::vector<std::string> words;  // subcommand and its arguments
 };
 
-void print_usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: mrelayctl [--socket PATH] [--json] [--timeout MS] COMMAND [ARGS]\n\n"
-               "Talks to a running mrelay over its control socket (mrelay --control-socket).\n\n"
-               "Commands:\n"
-               "  ping                     check the daemon answers\n"
-               "  version                  the daemon's version\n"
-               "  list-rules               the running rules\n"
-               "  add-rule RULE            add a rule: JSON text ('{...}', the config file's rule\n"
-               "                           schema, \"name\" required), a file, or - for stdin\n"
-               "  remove-rule NAME         remove the rule named NAME\n"
-               "  stats [--prometheus]     counters per worker, rule and output; --prometheus\n"
-               "                           prints the Prometheus text exposition format\n"
-               "  set-log-level LEVEL      error | warn | info | debug\n"
-               "  request JSON             send one raw request line, print the reply\n\n"
-               "Options:\n"
-               "  --socket PATH            control socket. Default: $MRELAY_CONTROL_SOCKET or %s\n"
-               "  --json                   print the daemon's JSON reply instead of a table\n"
-               "  --timeout MS             wait at most MS ms for the reply. Default: %d\n"
-               "  -h, --help               this text\n"
-               "  --version                the version\n\n"
-               "Exit codes: 0 ok, 1 the daemon reported an error, 2 usage error, 3 cannot\n"
-               "connect or no reply.\n",
-               kDefaultSocket, kDefaultTimeoutMs);
+// The command line: global options, then one table per command.
+void describe(mrelay::cli::Parser& parser, Options& options) {
+  parser.usage("[OPTIONS] COMMAND [ARGS]");
+  parser.value("--socket", "PATH", "control socket", mrelay::cli::store_text(options.socket_path))
+      .with_default(std::string("$MRELAY_CONTROL_SOCKET or ") + kDefaultSocket);
+  parser.flag("--json", "print the daemon's JSON reply instead of a table", options.json_output);
+  parser.value("--timeout", "MS", "wait at most this long for the reply",
+               mrelay::cli::store_uint(options.timeout_ms, 1, 3'600'000))
+      .with_unit("ms")
+      .with_default(std::to_string(kDefaultTimeoutMs));
+  parser.command("ping", "", "check the daemon answers");
+  parser.command("version", "", "the daemon's version");
+  parser.command("list-rules", "", "the running rules");
+  parser.command("add-rule", "RULE",
+                 "add a rule: JSON text ('{...}', the config file's rule schema, \"name\" "
+                 "required), a file, or - for stdin");
+  parser.command("remove-rule", "NAME", "remove the rule named NAME");
+  parser.command("stats", "", "counters per worker, rule and output")
+      .flag("--prometheus", "print the Prometheus text exposition format", options.prometheus);
+  parser.command("set-log-level", "LEVEL", "error | warn | info | debug");
+  parser.command("request", "JSON", "send one raw request line, print the reply");
+  parser.section("Exit codes",
+                 "  0 ok, 1 the daemon reported an error, 2 usage error, 3 cannot connect or no\n"
+                 "  reply.");
 }
 
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "mrelayctl: %s\n(see mrelayctl --help)\n", message.c_str());
+  std::fprintf(stderr, "mrelayctl: %s (see mrelayctl --help)\n", message.c_str());
   return kExitUsage;
 }
 
@@ -296,44 +297,19 @@ bool read_rule_argument(const std::string& argument, std::string& text, std::str
 std::optional<int> parse_options(int argc, char** argv, Options& options) {
   const char* from_env = std::getenv("MRELAY_CONTROL_SOCKET");
   options.socket_path = from_env != nullptr && *from_env != '\0' ? from_env : kDefaultSocket;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      print_usage(stdout);
-      return kExitOk;
-    }
-    if (arg == "--version") {
-      std::printf("mrelayctl %s\n", MRELAY_VERSION);
-      return kExitOk;
-    }
-    if (arg == "--json") {
-      options.json_output = true;
-    } else if (arg == "--prometheus") {
-      options.prometheus = true;
-    } else if (arg == "--socket" || arg == "--timeout") {
-      if (i + 1 >= argc) {
-        return usage_error(arg + ": missing value");
-      }
-      const std::string value = argv[++i];
-      if (arg == "--socket") {
-        options.socket_path = value;
-      } else {
-        char* end = nullptr;
-        const long ms = std::strtol(value.c_str(), &end, 10);
-        if (value.empty() || *end != '\0' || ms < 1 || ms > 3'600'000) {
-          return usage_error("--timeout: '" + value + "' is not a number of ms in 1..3600000");
-        }
-        options.timeout_ms = static_cast<int>(ms);
-      }
-    } else if (arg.rfind("--", 0) == 0 && arg.size() > 2) {
-      return usage_error(arg + ": unknown option");
-    } else {
-      options.words.push_back(arg);
-    }
+  mrelay::cli::Parser parser("mrelayctl",
+                             "Talks to a running mrelay over its control socket (mrelay "
+                             "--control-socket).");
+  describe(parser, options);
+  const mrelay::cli::Parsed parsed = parser.parse(argc, argv);
+  if (std::optional<int> code = mrelay::cli::finish(parsed)) {
+    return code;
   }
-  if (options.words.empty()) {
+  if (parsed.command.empty()) {
     return usage_error("no command given");
   }
+  options.words.push_back(parsed.command);
+  options.words.insert(options.words.end(), parsed.positionals.begin(), parsed.positionals.end());
   return std::nullopt;
 }
 
@@ -389,9 +365,6 @@ std::optional<int> build_request(const Options& options, std::string& line) {
     }
   } else {
     return usage_error("unknown command '" + command + "'");
-  }
-  if (options.prometheus && command != "stats") {
-    return usage_error("--prometheus applies to stats only");
   }
   line = command == "request" ? options.words[1] : request.dump();
   return std::nullopt;

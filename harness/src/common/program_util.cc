@@ -21,6 +21,7 @@
 #include <cstring>
 #include <ctime>
 
+
 namespace mrelay::harness {
 namespace {
 
@@ -28,13 +29,6 @@ volatile std::sig_atomic_t g_stop = 0;
 
 extern "C" void on_stop_signal(int) {
   g_stop = 1;
-}
-
-// "0.001" and "1e+06" rather than std::to_string's "0.001000" and "1000000.000000".
-std::string short_number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", value);
-  return text;
 }
 
 }  // namespace
@@ -204,82 +198,6 @@ Result<int> common_family(std::string_view flag, const std::vector<GroupPort>& g
     }
   }
   return family;
-}
-
-bool FlagReader::next() {
-  ++index_;
-  if (index_ >= argc_) {
-    return false;
-  }
-  const std::string_view arg = argv_[index_];
-  const size_t equals = arg.find('=');
-  has_inline_ = arg.starts_with("--") && equals != std::string_view::npos;
-  if (has_inline_) {
-    name_ = std::string(arg.substr(0, equals));
-    inline_value_ = std::string(arg.substr(equals + 1));
-  } else {
-    name_ = std::string(arg);
-    inline_value_.clear();
-  }
-  return true;
-}
-
-Result<std::string> FlagReader::text_value() {
-  if (has_inline_) {
-    return inline_value_;
-  }
-  if (index_ + 1 >= argc_) {
-    return fail(name_, "needs a value");
-  }
-  ++index_;
-  return std::string(argv_[index_]);
-}
-
-Result<uint64_t> FlagReader::uint_value(uint64_t min, uint64_t max) {
-  auto text = text_value();
-  if (!text) {
-    return tl::unexpected(text.error());
-  }
-  uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (error != std::errc() || end != text->data() + text->size() || value < min || value > max) {
-    return fail(name_, "'" + *text + "' is not an integer in " + std::to_string(min) + ".." +
-                           std::to_string(max));
-  }
-  return value;
-}
-
-Result<double> FlagReader::double_value(double min, double max) {
-  auto text = text_value();
-  if (!text) {
-    return tl::unexpected(text.error());
-  }
-  char* end = nullptr;
-  errno = 0;
-  const double value = std::strtod(text->c_str(), &end);
-  if (text->empty() || end != text->c_str() + text->size() || errno != 0 || !(value >= min) ||
-      !(value <= max)) {
-    return fail(name_, "'" + *text + "' is not a number in " + short_number(min) + ".." +
-                           short_number(max));
-  }
-  return value;
-}
-
-Result<void> FlagReader::no_value() const {
-  if (has_inline_) {
-    return fail(name_, "takes no value");
-  }
-  return {};
-}
-
-bool print_version_if_asked(int argc, char** argv, const char* program) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--version") {
-      std::printf("%s %s\n", program, MRELAY_VERSION);
-      return true;
-    }
-  }
-  return false;
 }
 
 uint64_t monotonic_ns() noexcept {

@@ -1,11 +1,8 @@
-// Small pieces shared by mrelay-gen, mrelay-sink and mrelay-perfstat: flag parsing with
-// errors that name the flag, GROUP:PORT endpoints (IPv4, or IPv6 in brackets), the monotonic clock, CPU pinning, stop
-// signals and errno names.
+// Small pieces shared by mrelay-gen, mrelay-sink and mrelay-perfstat: GROUP:PORT endpoints
+// (IPv4, or IPv6 in brackets), the monotonic clock, CPU pinning, stop signals and errno names.
+// Flags are read by the parser every program shares (mrelay/cli.h).
 //
-//   mrelay::harness::FlagReader flags(argc, argv);
-//   while (flags.next()) {
-//     if (flags.is("--size")) { auto v = flags.uint_value(32, 65507); if (!v) return fail(v); }
-//   }
+//   auto endpoint = mrelay::harness::parse_group_port("--group", "239.1.1.1:5000");
 #pragma once
 
 #include <netinet/in.h>
@@ -59,36 +56,6 @@ struct GroupPort {
 /// they mix families (one socket sends or receives one family).
 [[nodiscard]] Result<int> common_family(std::string_view flag,
                                         const std::vector<GroupPort>& groups);
-
-/// Walks argv as "--flag value" or "--flag=value". Values are read with the typed getters,
-/// which name the flag in their errors.
-class FlagReader {
- public:
-  FlagReader(int argc, const char* const* argv) : argc_(argc), argv_(argv) {}
-
-  /// Advances to the next flag; false at the end.
-  bool next();
-  [[nodiscard]] bool is(std::string_view name) const { return name_ == name; }
-  [[nodiscard]] const std::string& name() const { return name_; }
-  /// The flag's value (the next argv entry unless given inline with '=').
-  [[nodiscard]] Result<std::string> text_value();
-  [[nodiscard]] Result<uint64_t> uint_value(uint64_t min, uint64_t max);
-  [[nodiscard]] Result<double> double_value(double min, double max);
-  /// Errors for flags that take no value but were given one inline.
-  [[nodiscard]] Result<void> no_value() const;
-
- private:
-  int argc_;
-  const char* const* argv_;
-  int index_ = 0;
-  std::string name_;
-  std::string inline_value_;
-  bool has_inline_ = false;
-};
-
-/// When an argument is exactly --version: prints "<program> <the project's version>" and
-/// returns true (the caller exits 0). Every rig program answers --version the same way.
-[[nodiscard]] bool print_version_if_asked(int argc, char** argv, const char* program);
 
 /// CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall): the clock payload send times use.
 [[nodiscard]] uint64_t monotonic_ns() noexcept;

@@ -1,4 +1,5 @@
-// Flag parsing shared by mrelay-gen/-sink/-perfstat: values, ranges, errors naming the flag.
+// Pieces shared by mrelay-gen/-sink/-perfstat: GROUP:PORT endpoints, errno names. (Flags:
+// relay/src/cli/cli_test.cc.)
 //
 //   build-harness/harness/mrelay_harness_test --gtest_filter='GenSinkUtil*'
 #include "common/program_util.h"
@@ -100,43 +101,6 @@ TEST(GenSinkUtil, GroupsOfOneFamilyOnly) {
   ASSERT_FALSE(mixed);
   EXPECT_EQ(mixed.error().where, "--group");
   EXPECT_NE(mixed.error().message.find("mixed"), std::string::npos);
-}
-
-TEST(GenSinkUtil, FlagReaderTakesSeparateAndInlineValues) {
-  const char* argv[] = {"prog", "--size", "512", "--rate=1.5e3", "--json", "--count", "7"};
-  FlagReader flags(7, argv);
-  ASSERT_TRUE(flags.next());
-  EXPECT_TRUE(flags.is("--size"));
-  EXPECT_EQ(flags.uint_value(32, 65507).value(), 512U);
-  ASSERT_TRUE(flags.next());
-  EXPECT_TRUE(flags.is("--rate"));
-  EXPECT_DOUBLE_EQ(flags.double_value(0, 1e9).value(), 1500.0);
-  ASSERT_TRUE(flags.next());
-  EXPECT_TRUE(flags.is("--json"));
-  EXPECT_TRUE(flags.no_value());
-  ASSERT_TRUE(flags.next());
-  EXPECT_EQ(flags.uint_value(1, 10).value(), 7U);
-  EXPECT_FALSE(flags.next());
-}
-
-TEST(GenSinkUtil, FlagReaderErrorsNameTheFlag) {
-  const char* argv[] = {"prog", "--size", "20", "--batch=x", "--json=1", "--duration"};
-  FlagReader flags(6, argv);
-  ASSERT_TRUE(flags.next());
-  auto size = flags.uint_value(32, 65507);
-  ASSERT_FALSE(size);
-  EXPECT_EQ(size.error().where, "--size");
-  ASSERT_TRUE(flags.next());
-  auto batch = flags.uint_value(1, 1024);
-  ASSERT_FALSE(batch);
-  EXPECT_EQ(batch.error().where, "--batch");
-  ASSERT_TRUE(flags.next());
-  EXPECT_FALSE(flags.no_value());
-  ASSERT_TRUE(flags.next());
-  auto duration = flags.double_value(0.001, 1e6);
-  ASSERT_FALSE(duration);
-  EXPECT_EQ(duration.error().where, "--duration");
-  EXPECT_EQ(duration.error().message, "needs a value");
 }
 
 TEST(GenSinkUtil, ErrnoNames) {

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string_view>
 #include <utility>
 
@@ -45,17 +45,9 @@ Result<in_addr> parse_ipv4(std::string_view text, const std::string& flag) {
   return address;
 }
 
+// Seconds in 0..kMaxDurationS (the parser's number check: the error names the flag and range).
 Result<double> parse_seconds(std::string_view text, const std::string& flag) {
-  std::string copy(text);
-  char* end = nullptr;
-  errno = 0;
-  double value = std::strtod(copy.c_str(), &end);
-  if (copy.empty() || end == nullptr || *end != '\0' || errno != 0 || !std::isfinite(value) ||
-      value < 0 || value > kMaxDurationS) {
-    return fail(flag, quoted(copy) + " is not a number of seconds in 0.." +
-                          std::to_string(static_cast<int>(kMaxDurationS)));
-  }
-  return value;
+  return cli::parse_double(flag, text, 0, kMaxDurationS);
 }
 
 Result<in_addr> parse_group(std::string_view text, const std::string& flag) {
@@ -82,14 +74,11 @@ Result<in6_addr> parse_group6(std::string_view text, const std::string& flag) {
 }
 
 Result<uint16_t> parse_port(std::string_view text, const std::string& flag) {
-  std::string copy(text);
-  char* end = nullptr;
-  errno = 0;
-  const long value = std::strtol(copy.c_str(), &end, 10);
-  if (copy.empty() || end == nullptr || *end != '\0' || errno != 0 || value < 1 || value > 65535) {
-    return fail(flag, quoted(copy) + " is not a UDP port (1..65535)");
+  auto port = cli::parse_uint(flag, text, 1, 65535);
+  if (!port) {
+    return tl::unexpected(port.error());
   }
-  return static_cast<uint16_t>(value);
+  return static_cast<uint16_t>(*port);
 }
 
 // The flags that belong to one method only, and the ones nft needs.
@@ -121,178 +110,98 @@ Result<void> check_method_flags(const KfwdOptions& options) {
   return {};
 }
 
-}  // namespace
+// What --help says before the options.
+constexpr const char* kKfwdDescription =
+    "The kernel's own multicast replication as a reference forwarder, run inside the relay "
+    "namespace (one instance per namespace), by one of two methods (see Methods).";
 
-std::string kfwd_usage() {
-  return R"(Usage: mrelay-kfwd --in IFACE --out IFACE [--out IFACE ...] [options]
 
-The kernel's own multicast replication as a reference forwarder, run inside the relay
-namespace (one instance per namespace), by one of two methods:
-
-  --method ipmr  (default) multicast routing: MRT_INIT, MRT_ADD_VIF, MRT_ADD_MFC. (S,G)
-                 entries are installed statically (--source with --group) or from the
-                 kernel's IGMPMSG_NOCACHE upcalls for every (S,G) arriving on --in (like
-                 smcroute). Forwards only TTL > 1 and decrements it; outputs carry the input
-                 group (the kernel cannot rewrite it); at most 31 outputs (MAXVIFS = 32).
-                 Needs a kernel built with CONFIG_IP_MROUTE.
-  --method nft   an nftables netdev ingress chain on --in (table netdev mrelay_kfwd) that
-                 matches --group and --port with TTL > 1, rewrites the group and port
-                 (--rewrite), the destination MAC, the TTL (- 1) and the source MAC, and
-                 dups the frame to every --out (the last one fwd). No output limit. Needs
-                 nf_tables with the netdev family, dup and fwd, and the nft program.
-
-Options:
-  --method ipmr|nft    how to replicate (default ipmr)
-  --in IFACE           ingress interface
-  --out IFACE          egress interface, repeatable (ipmr: at most 31)
-  --group G            forward only group G (ipmr default: every group seen on --in;
-                       required with nft); nft also takes an IPv6 group (ff3e::1)
-  --port P             UDP destination port to match, 1..65535 (nft only; required there)
-  --rewrite G:P        copies leave as group G, port P (nft only; default: unchanged);
-                       an IPv6 group in brackets: [ff3e::2]:6000
-  --source S           ipmr: install (S, --group) statically at start (default: learn from
-                       upcalls); nft: forward only packets from S (default: any source)
-  --nft PATH           the nft program (default nft, looked up in PATH)
-  --duration S         seconds to run, fractional allowed; 0 = until SIGTERM/SIGINT (default 0)
-  --ready-file PATH    create PATH once forwarding is installed
-  --json               print the final counts as one JSON object (default: human text)
-  -h, --help           this text
-  --version            the version
-
-Output (--json), ipmr: {"program":"mrelay-kfwd","method":"ipmr","duration_s":F,"upcalls":N,
-  "ignored_upcalls":N,"mfc":[{"source":..,"group":..,"packets":N,"bytes":N,"wrong_if":N}],
-  "vifs":[{"vif":0,"interface":..,"in_packets":N,"out_packets":N,"in_bytes":N,"out_bytes":N}]}
-nft: {"program":"mrelay-kfwd","method":"nft","duration_s":F,"matched_packets":N,
-  "matched_bytes":N,"outputs":[..]}
-Exit codes: 0 ok, 1 runtime failure (the message names the step, e.g. a kernel without
-CONFIG_IP_MROUTE), 2 usage error.
+constexpr const char* kKfwdOutput =
+    R"(  --json, ipmr: {"program":"mrelay-kfwd","method":"ipmr","duration_s":F,
+    "upcalls":N,"ignored_upcalls":N,
+    "mfc":[{"source":..,"group":..,"packets":N,"bytes":N,"wrong_if":N}],
+    "vifs":[{"vif":0,"interface":..,"in_packets":N,"out_packets":N,
+             "in_bytes":N,"out_bytes":N}]}
+  nft: {"program":"mrelay-kfwd","method":"nft","duration_s":F,
+    "matched_packets":N,"matched_bytes":N,"outputs":[..]}
 )";
+
+// A handler that refuses an empty value, then stores with `store`.
+cli::Handler nonempty(std::function<Result<void>(const std::string&, std::string_view)> store) {
+  return [store = std::move(store)](std::string_view flag, std::string_view value) -> Result<void> {
+    if (value.empty()) {
+      return fail(std::string(flag), "empty value");
+    }
+    return store(std::string(flag), value);
+  };
 }
 
-// Long: one branch per flag in the order --help lists them, then the checks across flags
-// (method-only flags, VIF limit); read top to bottom like the help text.
-Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
-  KfwdOptions options;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    std::string flag(arg);
-    std::string_view value;
-    bool has_inline_value = false;
-    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      flag = std::string(arg.substr(0, eq));
-      value = arg.substr(eq + 1);
-      has_inline_value = true;
+// Stores an optional address parsed by `parse` (parse_group or parse_ipv4).
+template <typename Parse>
+cli::Handler store_address(std::optional<in_addr>& target, Parse parse) {
+  return nonempty([&target, parse](const std::string& flag, std::string_view v) -> Result<void> {
+    auto address = parse(v, flag);
+    if (!address) {
+      return tl::unexpected(address.error());
     }
-    auto take_value = [&]() -> Result<std::string_view> {
-      if (has_inline_value) {
-        return value;
-      }
-      if (i + 1 >= argc) {
-        return fail(flag, "missing value");
-      }
-      return std::string_view(argv[++i]);
-    };
-    if (flag == "-h" || flag == "--help") {
-      options.help = true;
-    } else if (flag == "--json") {
-      options.json = true;
-    } else if (flag == "--in" || flag == "--out" || flag == "--group" || flag == "--source" ||
-               flag == "--duration" || flag == "--ready-file" || flag == "--method" ||
-               flag == "--port" || flag == "--rewrite" || flag == "--nft") {
-      auto v = take_value();
-      if (!v) {
-        return tl::unexpected(v.error());
-      }
-      if (v->empty()) {
-        return fail(flag, "empty value");
-      }
-      if (flag == "--method") {
-        if (*v == "ipmr") {
-          options.method = KfwdMethod::ipmr;
-        } else if (*v == "nft") {
-          options.method = KfwdMethod::nft;
-        } else {
-          return fail(flag, quoted(*v) + " is not a method (ipmr, nft)");
-        }
-      } else if (flag == "--port") {
-        auto port = parse_port(*v, flag);
-        if (!port) {
-          return tl::unexpected(port.error());
-        }
-        options.port = *port;
-      } else if (flag == "--rewrite" && v->starts_with('[')) {
-        const auto close = v->find("]:");
-        if (close == std::string_view::npos) {
-          return fail(flag, quoted(*v) + " is not [GROUP]:PORT");
-        }
-        auto group = parse_group6(v->substr(1, close - 1), flag);
-        if (!group) {
-          return tl::unexpected(group.error());
-        }
-        auto port = parse_port(v->substr(close + 2), flag);
-        if (!port) {
-          return tl::unexpected(port.error());
-        }
-        options.rewrite_group6 = *group;
-        options.rewrite_port = *port;
-      } else if (flag == "--rewrite") {
-        const auto colon = v->rfind(':');
-        if (colon == std::string_view::npos) {
-          return fail(flag, quoted(*v) + " is not GROUP:PORT");
-        }
-        auto group = parse_group(v->substr(0, colon), flag);
-        if (!group) {
-          return tl::unexpected(group.error());
-        }
-        auto port = parse_port(v->substr(colon + 1), flag);
-        if (!port) {
-          return tl::unexpected(port.error());
-        }
-        options.rewrite_group = *group;
-        options.rewrite_port = *port;
-      } else if (flag == "--nft") {
-        options.nft_program = std::string(*v);
-      } else if (flag == "--in") {
-        if (!options.input_interface.empty()) {
-          return fail(flag, "given twice (one ingress interface per instance)");
-        }
-        options.input_interface = std::string(*v);
-      } else if (flag == "--out") {
-        options.output_interfaces.emplace_back(*v);
-      } else if (flag == "--group" && v->find(':') != std::string_view::npos) {
-        auto group = parse_group6(*v, flag);
-        if (!group) {
-          return tl::unexpected(group.error());
-        }
-        options.group6 = *group;
-      } else if (flag == "--group") {
-        auto group = parse_group(*v, flag);
-        if (!group) {
-          return tl::unexpected(group.error());
-        }
-        options.group = *group;
-      } else if (flag == "--source") {
-        auto source = parse_ipv4(*v, flag);
-        if (!source) {
-          return tl::unexpected(source.error());
-        }
-        options.source = *source;
-      } else if (flag == "--duration") {
-        auto seconds = parse_seconds(*v, flag);
-        if (!seconds) {
-          return tl::unexpected(seconds.error());
-        }
-        options.duration_s = *seconds;
-      } else {
-        options.ready_file = std::string(*v);
-      }
-    } else {
-      return fail(flag, "unknown option");
-    }
+    target = *address;
+    return {};
+  });
+}
+
+Result<void> store_method(KfwdOptions& options, const std::string& flag, std::string_view v) {
+  if (v == "ipmr") {
+    options.method = KfwdMethod::ipmr;
+  } else if (v == "nft") {
+    options.method = KfwdMethod::nft;
+  } else {
+    return fail(flag, quoted(v) + " is not a method (ipmr, nft)");
   }
-  if (options.help) {
-    return options;
+  return {};
+}
+
+// --rewrite [G6]:P: an IPv6 group in brackets (nft only).
+Result<void> store_rewrite6(KfwdOptions& options, const std::string& flag, std::string_view v) {
+  const auto close = v.find("]:");
+  if (close == std::string_view::npos) {
+    return fail(flag, quoted(v) + " is not [GROUP]:PORT");
   }
+  auto group = parse_group6(v.substr(1, close - 1), flag);
+  if (!group) {
+    return tl::unexpected(group.error());
+  }
+  auto port = parse_port(v.substr(close + 2), flag);
+  if (!port) {
+    return tl::unexpected(port.error());
+  }
+  options.rewrite_group6 = *group;
+  options.rewrite_port = *port;
+  return {};
+}
+
+Result<void> store_rewrite(KfwdOptions& options, const std::string& flag, std::string_view v) {
+  if (v.starts_with('[')) {
+    return store_rewrite6(options, flag, v);
+  }
+  const auto colon = v.rfind(':');
+  if (colon == std::string_view::npos) {
+    return fail(flag, quoted(v) + " is not GROUP:PORT");
+  }
+  auto group = parse_group(v.substr(0, colon), flag);
+  if (!group) {
+    return tl::unexpected(group.error());
+  }
+  auto port = parse_port(v.substr(colon + 1), flag);
+  if (!port) {
+    return tl::unexpected(port.error());
+  }
+  options.rewrite_group = *group;
+  options.rewrite_port = *port;
+  return {};
+}
+
+// The checks across flags: required ones, method-only flags, the VIF limit, distinct outputs.
+Result<void> check_kfwd_options(const KfwdOptions& options) {
   if (options.input_interface.empty()) {
     return fail("--in", "required");
   }
@@ -323,7 +232,128 @@ Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv) {
   if (options.method == KfwdMethod::ipmr && options.source && !options.group) {
     return fail("--source", "needs --group (a static entry is one (S,G))");
   }
-  return options;
+  return {};
+}
+
+}  // namespace
+
+// Long: the option table, one entry per flag in the order --help lists them.
+void describe_kfwd(cli::Parser& parser, KfwdOptions& options) {
+  parser.describe(kKfwdDescription);
+  parser.usage("--in IFACE --out IFACE [--out IFACE ...] [OPTIONS]");
+  parser.value("--method", "ipmr|nft", "how to replicate (see Methods)",
+               nonempty([&options](const std::string& flag, std::string_view v) {
+                 return store_method(options, flag, v);
+               }))
+      .with_default("ipmr");
+  parser.value("--in", "IFACE", "ingress interface (required)",
+               nonempty([&options](const std::string& flag, std::string_view v) -> Result<void> {
+                 if (!options.input_interface.empty()) {
+                   return fail(flag, "given twice (one ingress interface per instance)");
+                 }
+                 options.input_interface = std::string(v);
+                 return {};
+               }));
+  parser.repeated("--out", "IFACE", "egress interface (ipmr: at most 31)",
+                  nonempty([&options](const std::string&, std::string_view v) {
+                    options.output_interfaces.emplace_back(v);
+                    return Result<void>{};
+                  }));
+  parser.value("--group", "G",
+               "forward only group G (ipmr default: every group seen on --in; required with "
+               "nft); nft also takes an IPv6 group (ff3e::1)",
+               nonempty([&options](const std::string& flag, std::string_view v) -> Result<void> {
+                 if (v.find(':') != std::string_view::npos) {
+                   auto group6 = parse_group6(v, flag);
+                   if (!group6) {
+                     return tl::unexpected(group6.error());
+                   }
+                   options.group6 = *group6;
+                   return {};
+                 }
+                 auto group = parse_group(v, flag);
+                 if (!group) {
+                   return tl::unexpected(group.error());
+                 }
+                 options.group = *group;
+                 return {};
+               }));
+  parser.value("--port", "P", "UDP destination port to match, 1..65535 (nft only; required there)",
+               nonempty([&options](const std::string& flag, std::string_view v) -> Result<void> {
+                 auto port = parse_port(v, flag);
+                 if (!port) {
+                   return tl::unexpected(port.error());
+                 }
+                 options.port = *port;
+                 return {};
+               }));
+  parser.value("--rewrite", "G:P",
+               "copies leave as group G, port P (nft only); an IPv6 group in brackets: "
+               "[ff3e::2]:6000",
+               nonempty([&options](const std::string& flag, std::string_view v) {
+                 return store_rewrite(options, flag, v);
+               }))
+      .with_default("unchanged");
+  parser.value("--source", "S",
+               "ipmr: install (S, --group) statically at start (default: learn from upcalls); "
+               "nft: forward only packets from S (default: any source)",
+               store_address(options.source, parse_ipv4));
+  parser.value("--nft", "PATH", "the nft program, looked up in PATH",
+               nonempty([&options](const std::string&, std::string_view v) {
+                 options.nft_program = std::string(v);
+                 return Result<void>{};
+               }))
+      .with_default("nft");
+  parser.value("--duration", "S", "how long to run, fractional allowed; 0 = until SIGTERM/SIGINT",
+               nonempty([&options](const std::string& flag, std::string_view v) -> Result<void> {
+                 auto seconds = parse_seconds(v, flag);
+                 if (!seconds) {
+                   return tl::unexpected(seconds.error());
+                 }
+                 options.duration_s = *seconds;
+                 return {};
+               }))
+      .with_unit("s")
+      .with_default("0");
+  parser.value("--ready-file", "PATH", "create PATH once forwarding is installed",
+               nonempty([&options](const std::string&, std::string_view v) {
+                 options.ready_file = std::string(v);
+                 return Result<void>{};
+               }));
+  parser.flag("--json", "print the final counts as one JSON object (default: human text)",
+              options.json);
+  parser.section(
+      "Methods",
+      {{"ipmr (default)",
+        "multicast routing: MRT_INIT, MRT_ADD_VIF, MRT_ADD_MFC. (S,G) entries are installed "
+        "statically (--source with --group) or from the kernel's IGMPMSG_NOCACHE upcalls for "
+        "every (S,G) arriving on --in (like smcroute). Forwards only TTL > 1 and decrements it; "
+        "outputs carry the input group (the kernel cannot rewrite it); at most 31 outputs "
+        "(MAXVIFS = 32). Needs a kernel built with CONFIG_IP_MROUTE."},
+       {"nft",
+        "an nftables netdev ingress chain on --in (table netdev mrelay_kfwd) that matches "
+        "--group and --port with TTL > 1, rewrites the group and port (--rewrite), the "
+        "destination MAC, the TTL (- 1) and the source MAC, and dups the frame to every --out "
+        "(the last one fwd). No output limit. Needs nf_tables with the netdev family, dup and "
+        "fwd, and the nft program."}});
+  parser.section("Output", kKfwdOutput);
+  parser.section("Exit codes",
+                 "  0 ok, 1 runtime failure (the message names the step, e.g. a kernel\n"
+                 "  without CONFIG_IP_MROUTE), 2 usage error.");
+}
+
+cli::Parsed parse_kfwd(cli::Parser& parser, KfwdOptions& options, int argc,
+                       const char* const* argv) {
+  describe_kfwd(parser, options);
+  cli::Parsed parsed = parser.parse(argc, argv);
+  if (parsed.action == cli::Parsed::Action::run) {
+    if (auto checked = check_kfwd_options(options); !checked) {
+      parsed.action = cli::Parsed::Action::error;
+      parsed.error = checked.error();
+      parsed.output = parser.error_line(checked.error());
+    }
+  }
+  return parsed;
 }
 
 std::optional<Upcall> parse_upcall(const uint8_t* data, size_t size) noexcept {

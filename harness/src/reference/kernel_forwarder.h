@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "mrelay/cli.h"
 #include "mrelay/error.h"
 
 namespace mrelay {
@@ -49,12 +50,14 @@ struct KfwdOptions {
   double duration_s = 0;            // --duration: 0 = until SIGTERM/SIGINT
   bool json = false;                // --json
   std::string ready_file;           // --ready-file: created once VIFs exist
-  bool help = false;
 };
 
-/// Parses argv; errors name the flag ("--out: ..."). Checks the VIF limit.
-[[nodiscard]] Result<KfwdOptions> parse_kfwd_args(int argc, const char* const* argv);
-[[nodiscard]] std::string kfwd_usage();
+/// mrelay-kfwd's option table (and help text), storing into `options`.
+void describe_kfwd(cli::Parser& parser, KfwdOptions& options);
+/// Parses argv with that table, then checks across flags (required ones, method-only ones,
+/// the VIF limit); errors name the flag ("--out: ..."). cli::finish() prints and exits.
+[[nodiscard]] cli::Parsed parse_kfwd(cli::Parser& parser, KfwdOptions& options, int argc,
+                                     const char* const* argv);
 
 /// One message the kernel queued on the mroute socket (struct igmpmsg).
 struct Upcall {

@@ -10,7 +10,7 @@
 // Runs until SIGTERM/SIGINT or --duration, then prints the kernel's counts (ipmr: per-(S,G)
 // and per-VIF, SIOCGETSGCNT and SIOCGETVIFCNT; nft: the match rule's counter) and removes
 // what it installed (MRT_DONE; the nft table).
-// Flags: kfwd_usage() in kernel_forwarder.cc (or mrelay-kfwd --help).
+// Flags: describe_kfwd() in kernel_forwarder.cc (or mrelay-kfwd --help).
 #include <arpa/inet.h>
 #include <linux/mroute.h>
 #include <poll.h>
@@ -26,7 +26,6 @@
 #include <string>
 #include <vector>
 
-#include "common/program_util.h"
 #include "reference/kernel_forwarder.h"
 #include "reference/nft_forwarder.h"
 
@@ -353,19 +352,11 @@ int run_ipmr(const mrelay::KfwdOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-kfwd")) {
-    return 0;
-  }
-  auto options = mrelay::parse_kfwd_args(argc, argv);
-  if (!options) {
-    std::fprintf(stderr, "mrelay-kfwd: %s\nTry 'mrelay-kfwd --help'.\n",
-                 options.error().to_string().c_str());
-    return 2;
-  }
-  if (options->help) {
-    std::fputs(mrelay::kfwd_usage().c_str(), stdout);
-    return 0;
+  mrelay::cli::Parser parser("mrelay-kfwd", "");
+  mrelay::KfwdOptions options;
+  if (auto code = mrelay::cli::finish(mrelay::parse_kfwd(parser, options, argc, argv))) {
+    return *code;
   }
   install_signal_handlers();
-  return options->method == mrelay::KfwdMethod::nft ? run_nft(*options) : run_ipmr(*options);
+  return options.method == mrelay::KfwdMethod::nft ? run_nft(options) : run_ipmr(options);
 }

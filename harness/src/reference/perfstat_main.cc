@@ -16,79 +16,47 @@
 #include <string>
 
 #include "common/program_util.h"
+#include "mrelay/cli.h"
 #include "reference/perf_counters.h"
 
 namespace {
-
-constexpr const char* kUsage = R"(usage: mrelay-perfstat --pid PID [--duration SECONDS] [--json]
-
-Counts events of every thread of PID (and threads they create) for a window, kernel level
-included: raw_syscalls:sys_enter, context-switches, task-clock (ns), cycles, instructions.
-Events the machine cannot count are reported as unsupported with the reason.
-
-  --pid PID           process to observe (required)
-  --duration SECONDS  window length (default 1); SIGINT/SIGTERM end it early
-  --json              print one JSON object instead of text
-  --help              this text
-  --version           the version
-)";
 
 struct Options {
   pid_t pid = 0;
   double duration_s = 1;
   bool json = false;
-  bool help = false;
 };
 
-mrelay::Result<Options> parse_options(int argc, const char* const* argv) {
-  Options options;
-  mrelay::harness::FlagReader flags(argc, argv);
-  while (flags.next()) {
-    if (flags.is("--pid")) {
-      auto v = flags.uint_value(1, 4'194'304);  // PID_MAX_LIMIT on 64-bit Linux
-      if (!v) {
-        return tl::unexpected(v.error());
-      }
-      options.pid = static_cast<pid_t>(*v);
-    } else if (flags.is("--duration")) {
-      auto v = flags.double_value(0.001, 1e6);
-      if (!v) {
-        return tl::unexpected(v.error());
-      }
-      options.duration_s = *v;
-    } else if (flags.is("--json")) {
-      if (auto ok = flags.no_value(); !ok) {
-        return tl::unexpected(ok.error());
-      }
-      options.json = true;
-    } else if (flags.is("--help") || flags.is("-h")) {
-      options.help = true;
-      return options;
-    } else {
-      return mrelay::fail(flags.name(), "unknown flag (see --help)");
-    }
-  }
-  if (options.pid == 0) {
-    return mrelay::fail("--pid", "required");
-  }
-  return options;
+void describe(mrelay::cli::Parser& parser, Options& options) {
+  parser.usage("--pid PID [--duration SECONDS] [--json]");
+  // 4194304: PID_MAX_LIMIT on 64-bit Linux.
+  parser.value("--pid", "PID", "process to observe (required)",
+               mrelay::cli::store_uint(options.pid, 1, 4'194'304));
+  parser.value("--duration", "SECONDS", "window length; SIGINT/SIGTERM end it early",
+               mrelay::cli::store_double(options.duration_s, 0.001, 1e6))
+      .with_unit("s")
+      .with_default("1");
+  parser.flag("--json", "print one JSON object instead of text", options.json);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-perfstat")) {
-    return 0;
+  mrelay::cli::Parser parser(
+      "mrelay-perfstat",
+      "Counts events of every thread of PID (and threads they create) for a window, kernel "
+      "level included: raw_syscalls:sys_enter, context-switches, task-clock (ns), cycles, "
+      "instructions. Events the machine cannot count are reported as unsupported with the "
+      "reason.");
+  Options parsed_options;
+  describe(parser, parsed_options);
+  if (auto code = mrelay::cli::finish(parser.parse(argc, argv))) {
+    return *code;
   }
-  auto options = parse_options(argc, argv);
-  if (!options) {
-    std::fprintf(stderr, "mrelay-perfstat: %s\n", options.error().to_string().c_str());
-    return 2;
+  if (parsed_options.pid == 0) {
+    return parser.usage_error({"--pid", "required"});
   }
-  if (options->help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
+  const Options* options = &parsed_options;
   auto counters = mrelay::harness::PerfCounters::attach(options->pid);
   if (!counters) {
     std::fprintf(stderr, "mrelay-perfstat: %s\n", counters.error().to_string().c_str());

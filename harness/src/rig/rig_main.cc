@@ -15,12 +15,9 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -28,6 +25,7 @@
 
 #include "common/process.h"
 #include "common/program_util.h"
+#include "mrelay/cli.h"
 #include "reference/capabilities.h"
 #include "results/aggregate.h"
 #include "results/results.h"
@@ -50,89 +48,33 @@ constexpr int kExitUsage = 2;
 constexpr int kExitNeedsRoot = 77;
 constexpr int kExitSkipped = 77;
 
-const char* const kUsage = R"(mrelay-bench: measure mrelay and its references on the namespace rig (or hosts over SSH)
+constexpr const char* kDescription =
+    "Measures mrelay and its references on the namespace rig (or hosts over SSH). cell and ndr "
+    "print one JSON record on stdout (the metrics of docs/metrics.md); sweep writes a results "
+    "file, prints the table and writes it as Markdown next to the results. Needs root "
+    "(network namespaces) except for table.";
 
-Usage:
-  mrelay-bench cell  [cell flags] [--out FILE]     one measurement; JSON record on stdout
-  mrelay-bench ndr   [cell flags] [ndr flags]      no-drop rate search; JSON record on stdout
-  mrelay-bench sweep SPEC.json --out FILE [--markdown FILE] [--bin-dir DIR] [--verbose]
-                                                   a matrix of cells, interleaved repetitions;
-                                                   --markdown default: FILE with .md
-  mrelay-bench sweep SPEC.json --dry-run           list the cells and the run count only
-  mrelay-bench table RESULTS.json [--markdown]     the summary table of a results file
-  mrelay-bench probe [--json] [--need NAME ...]    what this kernel and machine can do (the
-                                                   probes every cell, ndr and sweep run first);
-                                                   --need: exit 77 with the reason unless
-                                                   every NAME is present
-  mrelay-bench gc                                  remove stale mrl- namespaces (mrelay-netns gc)
+constexpr const char* kPlacement =
+    R"(  The forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via
+  taskset and chrt -f 10, the kernel references' forwarding in softirq; RPS
+  mask 2 on the relay ingress for every forwarder and for direct, whose sink's
+  receive work then runs on core 1 too), generator and sink on core 0 (chrt -f
+  10 and 11); on a 1-core machine everything shares core 0. Recorded in every
+  result.
+)";
 
-Cell flags (defaults in brackets):
-  --forwarder F       mrelay | kernel | kernel-nft | socat | direct            [mrelay]
-                      kernel = multicast routing (ipmr), kernel-nft = nftables netdev
-                      dup/fwd replication (mrelay-kfwd --method); direct = no forwarder
-  --ingress M         mrelay ingress: packet | udp                             [packet]
-  --egress B          mrelay egress backend: send|sendmmsg|uring|packet|gso   [gso]
-  --queue-depth N     mrelay io_uring SQ entries                               [1024]
-  --batch N           mrelay --batch and generator sendmmsg batch, packets     [32]
-  --gen-batch N       generator batch when it should differ from --batch       [= --batch]
-  --gen-bursts        generator sends whole batches back to back at the paced average rate
-                      (a bursty source: mrelay-gen --bursts)                   [off]
-  --sndbuf BYTES      mrelay SO_SNDBUF per output (K/M suffixes; 0 = kernel)   [4M]
-  --rcvbuf BYTES      forwarder ingress SO_RCVBUF (mrelay --rcvbuf, socat rcvbuf) [4M]
-  --sink-rcvbuf BYTES sink SO_RCVBUF                                          [4M]
-  --size BYTES        UDP payload size, 32..65507                              [512]
-  --fanout N          outputs (1 = hop topology, N = fanout:N)                 [1]
-  --streams N         generator streams                                        [1]
-  --rate PPS          offered rate, packets/s; 0 = generator at full speed     [0]
-  --warmup S          seconds of traffic before the window (excluded)          [0.5]
-  --window S          measuring window, seconds                                [2]
-  --egress-qdisc SPEC qdisc on every relay egress, e.g. "tbf rate 300mbit burst 32kb latency 20ms"
-                      (emulates a NIC transmit queue; veth alone has none)     [none]
-  --tester T          full (every payload checked and timed) | fast (mrelay-gen --gso,
-                      mrelay-sink --count-only: no latency; docs/metrics.md)   [full]
-  --family F          the traffic's address family: ipv4 (239.1.1.1 -> 239.2.0.1) | ipv6
-                      (ff3e::1 -> ff3e::2, mrelay-netns up --family ipv6)       [ipv4]
-  --mtu N             every veth's MTU, 576..9000 (jumbo frames: 9000)         [1500]
-NDR flags:
-  --min-rate PPS      lower bound of the search                                [1000]
-  --max-rate PPS      upper bound; 0 = saturation rate measured with --rate 0  [0]
-  --resolution F      stop when the bracket is within F of the rate            [0.02]
-  --loss PCT          loss still counted as no drop, percent                   [0.1]
-Across hosts (docs/multi-host.md):
-  --inventory FILE    run the cells on the hosts of FILE over SSH (roles tester, dut, sink)
-                      instead of namespaces of this machine; the DUT's fingerprint keys the
-                      results, every host's is recorded                     [namespaces]
-  --send-on-real-interface HOST:IF  allow test traffic on HOST:IF although it is not a veth
-                      (a real NIC: traffic leaves the machine); repeatable  [none]
-Common:
-  --bin-dir DIR       where mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd are   [$MRELAY_BIN_DIR or
-                      this program's directory]
-  --forwarder-rt-priority N  SCHED_FIFO priority of mrelay and socat on their core, the
-                      way kernel forwarding runs in softirq; 0 = normal scheduling   [10]
-  --load-rt-priority N  SCHED_FIFO priority of the generator (the sink gets N+1), so other
-                      work on their core cannot make the generator miss its rate; 0 = off  [10]
-  --ingress-rps WHO   RPS of the relay ingress to the forwarder's core: all (every forwarder
-                      and direct's sink), or kernel (the kernel references only; then
-                      mrelay's and socat's ingress softirq run on the generator's core) [all]
-  --nft PATH          the nft program of the kernel-nft reference                [nft]
-  --keep-files        keep each cell's child outputs under /tmp/mrelay-bench-PID
-  --verbose           print each step to stderr
-  --help              this text
-  --version           the version
+constexpr const char* kCapabilities =
+    R"(  cell, ndr and sweep first probe what the kernel can do (multicast routing,
+  IPv6 multicast routing, nftables dup, tbf, netem, RPS, io_uring, UDP GSO,
+  tracepoints, PMU, socat) and whether the relay takes IPv6 groups on its
+  packet ingress, print what is missing and what that costs, and record it in
+  the results' machine record. A cell that needs a missing capability is "skipped:
+  <reason>", which is not a failure.
+)";
 
-Placement: the forwarder runs on core 1 (mrelay --cpus 1 --rt-priority 10, socat via taskset
-and chrt -f 10, the kernel references' forwarding in softirq; RPS mask 2 on the relay ingress
-for every forwarder and for direct, whose sink's receive work then runs on core 1 too),
-generator and sink on core 0 (chrt -f 10 and 11); on a 1-core machine everything shares
-core 0. Recorded in every result.
-
-Capabilities: cell, ndr and sweep first probe what the kernel can do (multicast routing,
-IPv6 multicast routing, nftables dup, tbf, netem, RPS, io_uring, UDP GSO, tracepoints, PMU,
-socat) and whether the relay takes IPv6 groups on its packet ingress, print what is
-missing and what that costs, and record it in the results' machine record. A cell that needs
-a missing capability is "skipped: <reason>", which is not a failure.
-Exit codes: 0 ok (skipped cells included), 1 a measurement failed, 2 usage error, 77 not root
-or (cell, ndr, probe --need) skipped for a missing capability.
+constexpr const char* kExitCodes =
+    R"(  0 ok (skipped cells included), 1 a measurement failed, 2 usage error, 77 not
+  root or (cell, ndr, probe --need) skipped for a missing capability.
 )";
 
 void on_signal(int) {
@@ -177,228 +119,223 @@ struct Options {
 };
 
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "mrelay-bench: %s\n(see mrelay-bench --help)\n", message.c_str());
+  std::fprintf(stderr, "mrelay-bench: %s (see mrelay-bench --help)\n", message.c_str());
   return kExitUsage;
 }
 
-// Parses flags into `options`; returns an error message naming the flag, or "".
-// Long: one table of every flag with its range, read top to bottom; the loop under it is the
-// only logic, and splitting the table would scatter the flags the help text lists together.
-std::string parse_flags(int argc, char** argv, int first, Options& options) {
-  CellParams& c = options.cell;
-  auto number = [](const std::string& flag, const std::string& text, double lo, double hi,
-                   double& out) -> std::string {
-    try {
-      size_t used = 0;
-      out = std::stod(text, &used);
-      if (used != text.size() || !(out >= lo && out <= hi)) {
-        throw std::invalid_argument("range");
+using mrelay::cli::Handler;
+using mrelay::cli::store_double;
+using mrelay::cli::store_text;
+using mrelay::cli::store_uint;
+
+// A handler for a value that must be one of `choices`.
+Handler store_choice(std::string& target, std::vector<std::string> choices) {
+  return [&target, choices](std::string_view flag, std::string_view value) -> mrelay::Result<void> {
+    for (const std::string& choice : choices) {
+      if (value == choice) {
+        target = choice;
+        return {};
       }
-    } catch (...) {
-      char range[64];
-      std::snprintf(range, sizeof(range), "[%g, %g]", lo, hi);
-      return flag + ": expected a number in " + range + ", got '" + text + "'";
     }
-    return "";
+    std::string list;
+    for (const std::string& choice : choices) {
+      list += (list.empty() ? "" : "|") + choice;
+    }
+    return mrelay::fail(std::string(flag), "must be " + list);
   };
-  auto count = [&](const std::string& flag, const std::string& text, double lo, double hi,
-                   uint32_t& out) -> std::string {
-    double value = 0;
-    std::string error = number(flag, text, lo, hi, value);
-    if (error.empty() && value != static_cast<uint32_t>(value)) {
-      error = flag + ": expected an integer, got '" + text + "'";
+}
+
+// A handler that parses with one of the rig's parsers (parse_bytes, parse_forwarder, ...).
+template <typename T, typename Parse>
+Handler store_parsed(T& target, Parse parse) {
+  return [&target, parse](std::string_view flag, std::string_view value) -> mrelay::Result<void> {
+    auto parsed = parse(std::string(value), std::string(flag));
+    if (!parsed) {
+      return tl::unexpected(parsed.error());
     }
-    out = static_cast<uint32_t>(value);
-    return error;
+    target = *parsed;
+    return {};
   };
-  auto bytes = [](const std::string& flag, const std::string& text, uint32_t& out) -> std::string {
-    auto value = parse_bytes(text, flag);
-    if (!value) {
-      return value.error().to_string();
-    }
-    out = *value;
-    return "";
-  };
-  using Handler = std::function<std::string(const std::string&, const std::string&)>;
-  const std::map<std::string, Handler> with_value = {
-      {"--forwarder",
-       [&](const std::string& f, const std::string& v) {
-         auto parsed = parse_forwarder(v, f);
-         if (!parsed) {
-           return parsed.error().to_string();
-         }
-         c.forwarder = *parsed;
-         return std::string();
-       }},
-      {"--ingress",
-       [&](const std::string& f, const std::string& v) {
-         c.ingress = v;
-         return v == "packet" || v == "udp" ? "" : f + ": must be packet or udp";
-       }},
-      {"--egress",
-       [&](const std::string& f, const std::string& v) {
-         c.egress = v;
-         return v == "send" || v == "sendmmsg" || v == "uring" || v == "packet" || v == "gso"
-                    ? ""
-                    : f + ": must be send|sendmmsg|uring|packet|gso";
-       }},
-      {"--queue-depth", [&](const std::string& f,
-                            const std::string& v) { return count(f, v, 1, 32768, c.queue_depth); }},
-      {"--batch",
-       [&](const std::string& f, const std::string& v) { return count(f, v, 1, 1024, c.batch); }},
-      {"--gen-batch", [&](const std::string& f,
-                          const std::string& v) { return count(f, v, 0, 1024, c.gen_batch); }},
-      {"--sndbuf",
-       [&](const std::string& f, const std::string& v) { return bytes(f, v, c.sndbuf); }},
-      {"--rcvbuf",
-       [&](const std::string& f, const std::string& v) { return bytes(f, v, c.relay_rcvbuf); }},
-      {"--sink-rcvbuf",
-       [&](const std::string& f, const std::string& v) { return bytes(f, v, c.sink_rcvbuf); }},
-      {"--size",
-       [&](const std::string& f, const std::string& v) { return count(f, v, 32, 65507, c.size); }},
-      {"--fanout",
-       [&](const std::string& f, const std::string& v) { return count(f, v, 1, 1024, c.fanout); }},
-      {"--streams",
-       [&](const std::string& f, const std::string& v) { return count(f, v, 1, 4096, c.streams); }},
-      {"--rate", [&](const std::string& f,
-                     const std::string& v) { return number(f, v, 0, 1e9, c.rate_pps); }},
-      {"--warmup", [&](const std::string& f,
-                       const std::string& v) { return number(f, v, 0, 600, c.warmup_s); }},
-      {"--window", [&](const std::string& f,
-                       const std::string& v) { return number(f, v, 0.1, 600, c.window_s); }},
-      {"--egress-qdisc",
-       [&](const std::string&, const std::string& v) {
-         c.egress_qdisc = v;
-         return std::string();
-       }},
-      {"--tester",
-       [&](const std::string& f, const std::string& v) {
-         auto tester = parse_tester(v, f);
-         if (!tester) {
-           return tester.error().to_string();
-         }
-         c.tester = *tester;
-         return std::string();
-       }},
-      {"--family",
-       [&](const std::string& f, const std::string& v) {
-         auto family = parse_family(v, f);
-         if (!family) {
-           return family.error().to_string();
-         }
-         c.family = *family;
-         return std::string();
-       }},
-      {"--mtu",
-       [&](const std::string& f, const std::string& v) {
-         std::string error = count(f, v, 576, 9000, c.mtu);
-         c.mtu = c.mtu == kDefaultMtu ? 0 : c.mtu;  // the default: the same cell as no --mtu
-         return error;
-       }},
-      {"--min-rate",
-       [&](const std::string& f, const std::string& v) {
-         return number(f, v, 1, 1e9, options.ndr.min_rate);
-       }},
-      {"--max-rate",
-       [&](const std::string& f, const std::string& v) {
-         return number(f, v, 0, 1e9, options.ndr.max_rate);
-       }},
-      {"--resolution",
-       [&](const std::string& f, const std::string& v) {
-         return number(f, v, 0.001, 0.5, options.ndr.resolution);
-       }},
-      {"--loss",
-       [&](const std::string& f, const std::string& v) {
-         return number(f, v, 0, 100, options.ndr.loss_threshold_pct);
-       }},
-      {"--bin-dir",
-       [&](const std::string&, const std::string& v) {
-         options.bin_dir = v;
-         return std::string();
-       }},
-      {"--forwarder-rt-priority",
-       [&](const std::string& f, const std::string& v) {
-         return count(f, v, 0, 99, options.forwarder_rt_priority);
-       }},
-      {"--load-rt-priority",
-       [&](const std::string& f, const std::string& v) {
-         return count(f, v, 0, 98, options.load_rt_priority);
-       }},
-      {"--ingress-rps",
-       [&](const std::string& f, const std::string& v) {
-         options.ingress_rps_all = v == "all";
-         return v == "all" || v == "kernel" ? "" : f + ": must be all or kernel";
-       }},
-      {"--out",
-       [&](const std::string&, const std::string& v) {
-         options.out = v;
-         return std::string();
-       }},
-      {"--nft",
-       [&](const std::string&, const std::string& v) {
-         options.nft = v;
-         return std::string();
-       }},
-      {"--need",
-       [&](const std::string&, const std::string& v) {
-         options.needs.push_back(v);
-         return std::string();
-       }},
-      {"--inventory",
-       [&](const std::string&, const std::string& v) {
-         options.inventory = v;
-         return std::string();
-       }},
-      {"--send-on-real-interface",
-       [&](const std::string& f, const std::string& v) {
-         options.real_interfaces.push_back(v);
-         return v.find(':') != std::string::npos ? "" : f + ": expected HOST:IF, got '" + v + "'";
-       }},
-  };
-  for (int i = first; i < argc; ++i) {
-    std::string flag = argv[i];
-    std::string value;
-    bool has_inline_value = false;
-    if (flag.rfind("--", 0) == 0 && flag.find('=') != std::string::npos) {
-      value = flag.substr(flag.find('=') + 1);
-      flag = flag.substr(0, flag.find('='));
-      has_inline_value = true;
-    }
-    if (flag == "--keep-files") {
-      options.keep_files = true;
-    } else if (flag == "--dry-run") {
-      options.dry_run = true;
-    } else if (flag == "--verbose") {
-      options.verbose = true;
-    } else if (flag == "--json") {
-      options.json = true;
-    } else if (flag == "--gen-bursts") {
-      options.cell.gen_bursts = true;
-    } else if (flag == "--markdown") {
-      // `table --markdown` is a switch; `sweep --markdown FILE` takes a path.
-      options.markdown_flag = true;
-      if (has_inline_value) {
-        options.markdown = value;
-      } else if (i + 1 < argc && argv[i + 1][0] != '-') {
-        options.markdown = argv[++i];
-      }
-    } else if (auto handler = with_value.find(flag); handler != with_value.end()) {
-      if (!has_inline_value) {
-        if (i + 1 >= argc) {
-          return flag + ": missing value";
-        }
-        value = argv[++i];
-      }
-      if (std::string error = handler->second(flag, value); !error.empty()) {
-        return error;
-      }
-    } else if (flag.rfind("--", 0) == 0) {
-      return flag + ": unknown flag";
-    } else {
-      options.positional.push_back(flag);
-    }
-  }
-  return "";
+}
+
+// The flags of one cell, for `cell` and `ndr`.
+// Long: one table entry per flag, in the order the help lists them.
+void add_cell_flags(mrelay::cli::Parser& p, CellParams& c) {
+  const CellParams d;
+  p.value("--forwarder", "F",
+          "mrelay | kernel | kernel-nft | socat | direct. kernel = multicast routing (ipmr), "
+          "kernel-nft = nftables netdev dup/fwd replication (mrelay-kfwd --method); direct = no "
+          "forwarder",
+          store_parsed(c.forwarder, parse_forwarder))
+      .with_default(to_string(d.forwarder));
+  p.value("--ingress", "M", "mrelay ingress: packet | udp", store_choice(c.ingress, {"packet", "udp"}))
+      .with_default(d.ingress);
+  p.value("--egress", "B", "mrelay egress backend: send|sendmmsg|uring|packet|gso",
+          store_choice(c.egress, {"send", "sendmmsg", "uring", "packet", "gso"}))
+      .with_default(d.egress);
+  p.value("--queue-depth", "N", "mrelay io_uring SQ entries, 1..32768",
+          store_uint(c.queue_depth, 1, 32768))
+      .with_default(std::to_string(d.queue_depth));
+  p.value("--batch", "N", "mrelay --batch and generator sendmmsg batch, 1..1024",
+          store_uint(c.batch, 1, 1024))
+      .with_unit("packets")
+      .with_default(std::to_string(d.batch));
+  p.value("--gen-batch", "N", "generator batch when it should differ from --batch, 0..1024",
+          store_uint(c.gen_batch, 0, 1024))
+      .with_default("= --batch");
+  p.flag("--gen-bursts",
+         "generator sends whole batches back to back at the paced average rate (a bursty "
+         "source: mrelay-gen --bursts)",
+         c.gen_bursts);
+  p.value("--sndbuf", "BYTES", "mrelay SO_SNDBUF per output (K/M suffixes; 0 = kernel)",
+          store_parsed(c.sndbuf, parse_bytes))
+      .with_default("4M");
+  p.value("--rcvbuf", "BYTES", "forwarder ingress SO_RCVBUF (mrelay --rcvbuf, socat rcvbuf)",
+          store_parsed(c.relay_rcvbuf, parse_bytes))
+      .with_default("4M");
+  p.value("--sink-rcvbuf", "BYTES", "sink SO_RCVBUF", store_parsed(c.sink_rcvbuf, parse_bytes))
+      .with_default("4M");
+  p.value("--size", "BYTES", "UDP payload size, 32..65507", store_uint(c.size, 32, 65507))
+      .with_default(std::to_string(d.size));
+  p.value("--fanout", "N", "outputs (1 = hop topology, N = fanout:N), 1..1024",
+          store_uint(c.fanout, 1, 1024))
+      .with_default(std::to_string(d.fanout));
+  p.value("--streams", "N", "generator streams, 1..4096", store_uint(c.streams, 1, 4096))
+      .with_default(std::to_string(d.streams));
+  p.value("--rate", "PPS", "offered rate; 0 = generator at full speed",
+          store_double(c.rate_pps, 0, 1e9))
+      .with_unit("packets/s")
+      .with_default("0");
+  p.value("--warmup", "S", "traffic before the window (excluded), 0..600",
+          store_double(c.warmup_s, 0, 600))
+      .with_unit("s")
+      .with_default("0.5");
+  p.value("--window", "S", "measuring window, 0.1..600", store_double(c.window_s, 0.1, 600))
+      .with_unit("s")
+      .with_default("2");
+  p.value("--egress-qdisc", "SPEC",
+          "qdisc on every relay egress, e.g. \"tbf rate 300mbit burst 32kb latency 20ms\" "
+          "(emulates a NIC transmit queue; veth alone has none)",
+          store_text(c.egress_qdisc))
+      .with_default("none");
+  p.value("--tester", "T",
+          "full (every payload checked and timed) | fast (mrelay-gen --gso, mrelay-sink "
+          "--count-only: no latency; docs/metrics.md)",
+          store_parsed(c.tester, parse_tester))
+      .with_default("full");
+  p.value("--family", "F",
+          "the traffic's address family: ipv4 (239.1.1.1 -> 239.2.0.1) | ipv6 (ff3e::1 -> "
+          "ff3e::2, mrelay-netns up --family ipv6)",
+          store_parsed(c.family, parse_family))
+      .with_default("ipv4");
+  p.value("--mtu", "N", "every veth's MTU, 576..9000 (jumbo frames: 9000)",
+          [&c](std::string_view flag, std::string_view text) -> mrelay::Result<void> {
+            auto mtu = mrelay::cli::parse_uint(flag, text, 576, 9000);
+            if (!mtu) {
+              return tl::unexpected(mtu.error());
+            }
+            // The default MTU is the same cell as no --mtu.
+            c.mtu = *mtu == kDefaultMtu ? 0 : static_cast<uint32_t>(*mtu);
+            return {};
+          })
+      .with_unit("bytes")
+      .with_default("1500");
+}
+
+void add_ndr_flags(mrelay::cli::Parser& p, NdrOptions& ndr) {
+  p.value("--min-rate", "PPS", "lower bound of the search", store_double(ndr.min_rate, 1, 1e9))
+      .with_unit("packets/s")
+      .with_default("1000");
+  p.value("--max-rate", "PPS", "upper bound; 0 = saturation rate measured with --rate 0",
+          store_double(ndr.max_rate, 0, 1e9))
+      .with_unit("packets/s")
+      .with_default("0");
+  p.value("--resolution", "F", "stop when the bracket is within F of the rate, 0.001..0.5",
+          store_double(ndr.resolution, 0.001, 0.5))
+      .with_default("0.02");
+  p.value("--loss", "PCT", "loss still counted as no drop, 0..100",
+          store_double(ndr.loss_threshold_pct, 0, 100))
+      .with_unit("percent")
+      .with_default("0.1");
+}
+
+// The flags every command accepts: where the programs are, placement, hosts, output.
+// Long: one table entry per flag, in the order the help lists them.
+void add_common_flags(mrelay::cli::Parser& p, Options& o) {
+  p.value("--out", "FILE", "cell, ndr: also write the record to FILE; sweep: the results file",
+          store_text(o.out));
+  p.value("--bin-dir", "DIR", "where mrelay, mrelay-gen, mrelay-sink, mrelay-kfwd are",
+          store_text(o.bin_dir))
+      .with_default("$MRELAY_BIN_DIR or this program's directory");
+  p.value("--forwarder-rt-priority", "N",
+          "SCHED_FIFO priority of mrelay and socat on their core, the way kernel forwarding runs "
+          "in softirq; 0 = normal scheduling, 0..99",
+          store_uint(o.forwarder_rt_priority, 0, 99))
+      .with_default("10");
+  p.value("--load-rt-priority", "N",
+          "SCHED_FIFO priority of the generator (the sink gets N+1), so other work on their core "
+          "cannot make the generator miss its rate; 0 = off, 0..98",
+          store_uint(o.load_rt_priority, 0, 98))
+      .with_default("10");
+  p.value("--ingress-rps", "WHO",
+          "RPS of the relay ingress to the forwarder's core: all (every forwarder and direct's "
+          "sink), or kernel (the kernel references only; then mrelay's and socat's ingress "
+          "softirq run on the generator's core)",
+          [&o](std::string_view flag, std::string_view v) -> mrelay::Result<void> {
+            o.ingress_rps_all = v == "all";
+            return v == "all" || v == "kernel" ? mrelay::Result<void>{}
+                                               : mrelay::fail(std::string(flag), "must be all or kernel");
+          })
+      .with_default("all");
+  p.value("--nft", "PATH", "the nft program of the kernel-nft reference", store_text(o.nft))
+      .with_default("nft");
+  p.value("--inventory", "FILE",
+          "run the cells on the hosts of FILE over SSH (roles tester, dut, sink) instead of "
+          "namespaces of this machine; the DUT's fingerprint keys the results, every host's is "
+          "recorded (docs/multi-host.md)",
+          store_text(o.inventory))
+      .with_default("namespaces");
+  p.repeated("--send-on-real-interface", "HOST:IF",
+             "allow test traffic on HOST:IF although it is not a veth (a real NIC: traffic "
+             "leaves the machine)",
+             [&o](std::string_view flag, std::string_view v) -> mrelay::Result<void> {
+               o.real_interfaces.emplace_back(v);
+               if (v.find(':') == std::string_view::npos) {
+                 return mrelay::fail(std::string(flag), "expected HOST:IF, got '" + std::string(v) + "'");
+               }
+               return {};
+             });
+  p.flag("--keep-files", "keep each cell's child outputs under /tmp/mrelay-bench-PID", o.keep_files);
+  p.flag("--verbose", "print each step to stderr", o.verbose);
+}
+
+// The program's table: the common flags, then one table per command.
+void describe(mrelay::cli::Parser& parser, Options& options) {
+  parser.usage("COMMAND [OPTIONS] [ARGS]");
+  add_common_flags(parser, options);
+  mrelay::cli::Parser& cell =
+      parser.command("cell", "", "one measurement; JSON record on stdout");
+  add_cell_flags(cell, options.cell);
+  mrelay::cli::Parser& ndr = parser.command("ndr", "", "no-drop rate search; JSON record on stdout");
+  add_cell_flags(ndr, options.cell);
+  add_ndr_flags(ndr, options.ndr);
+  mrelay::cli::Parser& sweep = parser.command(
+      "sweep", "SPEC.json", "a matrix of cells, interleaved repetitions, into --out FILE");
+  sweep.value("--markdown", "FILE", "the table as Markdown", store_text(options.markdown))
+      .with_default("--out's FILE with .md");
+  sweep.flag("--dry-run", "list the cells and the run count only", options.dry_run);
+  parser.command("table", "RESULTS.json", "the summary table of a results file")
+      .flag("--markdown", "print the table as Markdown", options.markdown_flag);
+  mrelay::cli::Parser& probe = parser.command(
+      "probe", "", "what this kernel and machine can do (the probes every cell, ndr and sweep "
+                   "run first)");
+  probe.flag("--json", "print the probes as JSON", options.json);
+  probe.repeated("--need", "NAME", "exit 77 with the reason unless NAME is present",
+                 mrelay::cli::append_text(options.needs));
+  parser.command("gc", "", "remove stale mrl- namespaces (mrelay-netns gc)");
+  parser.section("Placement", kPlacement);
+  parser.section("Capabilities", kCapabilities);
+  parser.section("Exit codes", kExitCodes);
 }
 
 RigEnvironment make_environment(const Options& options) {
@@ -779,7 +716,8 @@ int command_probe(const Options& options) {
   for (const std::string& need : options.needs) {
     const Capability* c = caps.find(need);
     if (c == nullptr) {
-      return usage_error("--need: unknown capability '" + need + "' (see mrelay-bench probe)");
+      return usage_error("--need: unknown capability '" + need +
+                         "' (mrelay-bench probe lists them)");
     }
     if (!c->present) {
       std::printf("SKIP: %s; %s\n", missing_capability_text(*c).c_str(), c->without.c_str());
@@ -805,24 +743,18 @@ int command_gc(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-bench")) {
-    return 0;
-  }
-  if (argc < 2) {
-    std::fputs(kUsage, stderr);
-    return kExitUsage;
-  }
-  const std::string command = argv[1];
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-  }
+  mrelay::cli::Parser parser("mrelay-bench", kDescription);
   Options options;
-  if (std::string error = parse_flags(argc, argv, 2, options); !error.empty()) {
-    return usage_error(error);
+  describe(parser, options);
+  const mrelay::cli::Parsed parsed = parser.parse(argc, argv);
+  if (auto code = mrelay::cli::finish(parsed)) {
+    return *code;
   }
+  if (parsed.command.empty()) {
+    return usage_error("no command given (cell|ndr|sweep|table|probe|gc)");
+  }
+  const std::string& command = parsed.command;
+  options.positional = parsed.positionals;
   install_signal_handlers();
   if (command == "cell" || command == "ndr") {
     if (!options.positional.empty()) {
@@ -839,8 +771,5 @@ int main(int argc, char** argv) {
   if (command == "probe") {
     return command_probe(options);
   }
-  if (command == "gc") {
-    return command_gc(options);
-  }
-  return usage_error("unknown command '" + command + "' (cell|ndr|sweep|table|probe|gc)");
+  return command_gc(options);
 }

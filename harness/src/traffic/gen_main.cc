@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "common/program_util.h"
+#include "mrelay/cli.h"
 #include "mrelay/payload.h"
 
 namespace {
@@ -98,155 +99,125 @@ struct Options {
   uint64_t gso = 1;  // datagrams per UDP_SEGMENT send; 1 = one message per datagram
   std::optional<uint64_t> cpu;
   bool json = false;
-  bool help = false;
 };
 
-constexpr const char* kUsage =
-    R"(usage: mrelay-gen --interface IFACE --group GROUP:PORT [--group ...]
-                  (--duration S | --count N) [flags]
+constexpr const char* kDescription =
+    "Sends multicast UDP test payloads (see relay/include/mrelay/payload.h) and reports what "
+    "the kernel accepted. SIGINT/SIGTERM stop early; the report is still printed.";
 
-Sends multicast UDP test payloads (see relay/include/mrelay/payload.h) and reports what the
-kernel accepted.
-
-  --interface IFACE   egress interface (IP(V6)_MULTICAST_IF + SO_BINDTODEVICE); required, and
-                      must be loopback or a veth, so test traffic never reaches a real network
-  --send-on-real-interface  allow --interface to be a real NIC: the traffic leaves this
-                      machine (for a rig across hosts; keep --ttl low)
-  --group GROUP:PORT  destination multicast group, repeatable (at least one): 239.1.1.1:5000
-                      or, IPv6, [ff3e::1]:5000 (all groups of one family); the kernel picks
-                      the source address (the interface's, a ULA or global one before its
-                      link-local address)
-  --streams N         streams, stream i -> group i % groups (1..65536; default: one per group)
-  --size BYTES        UDP payload size, 32..65507 (default 512)
-  --rate PPS          total packets/s over all streams, token bucket with a burst of --batch;
-                      0 = as fast as possible (default 0)
-  --batch N           packets per sendmmsg call, 1..1024; 1 = one sendto per packet (default 32)
-  --bursts            with --rate: always send whole --batch bursts back to back (one sendmmsg),
-                      paced so the average is --rate; without it a paced sender mostly sends
-                      one packet at a time. Gives a relay runs of datagrams to batch (GSO)
-  --duration SECONDS  stop after this long (float)
-  --count N           stop after N packets were accepted by the kernel (warm-up included)
-                      (at least one of --duration/--count; with both, whichever comes first)
-  --warmup SECONDS    packets sent during the first SECONDS carry the warm-up flag and are
-                      excluded from the measured counts (default 0)
-  --ttl N             multicast TTL, 1..255 (default 64; a relay or router forwards only
-                      TTL > 1 and decrements it per hop)
-  --hop-limit N       the same for IPv6 groups (IPV6_MULTICAST_HOPS); --ttl and --hop-limit
-                      set one value, whichever the groups' family uses
-  --sndbuf BYTES      socket send buffer (SO_SNDBUFFORCE, else SO_SNDBUF); 0 = kernel default
-  --gso N             the fast tester: up to N consecutive datagrams of a batch to the same
-                      group go out as one UDP_SEGMENT send (2..64, at most 65507 / --size
-                      over IPv4, 65527 / --size over IPv6;
-                      each datagram still has its own header and sequence number); the
-                      interface should have tx-udp-segmentation off so the kernel sends
-                      separate datagrams (mrelay-netns up --source-tx-udp-segmentation off);
-                      --size must fit the MTU.
-                      1 = off (default 1)
-  --cpu N             pin to CPU N (default: not pinned)
-  --json              print one JSON object instead of text
-  --help              this text
-  --version           the version
-SIGINT/SIGTERM stop early; the report is still printed.
-)";
-
-// Long: one branch per flag in the order kUsage lists them, then the checks across flags;
-// read top to bottom like the help text.
-Result<Options> parse_options(int argc, const char* const* argv) {
-  Options options;
-  mrelay::harness::FlagReader flags(argc, argv);
-  auto check = [](auto&& result) -> Result<void> {
-    if (!result) {
-      return tl::unexpected(result.error());
+// A handler for an optional value, parsed by `parse` (cli::parse_uint or parse_double).
+template <typename T, typename Parse>
+mrelay::cli::Handler store_optional(std::optional<T>& target, Parse parse) {
+  return [&target, parse](std::string_view flag, std::string_view text) -> Result<void> {
+    auto value = parse(flag, text);
+    if (!value) {
+      return tl::unexpected(value.error());
     }
+    target = *value;
     return {};
   };
-  while (flags.next()) {
-    Result<void> ok;
-    if (flags.is("--interface")) {
-      auto v = flags.text_value();
-      ok = check(v);
-      if (v) {
-        options.interface = *v;
-      }
-    } else if (flags.is("--group")) {
-      auto text = flags.text_value();
-      ok = check(text);
-      if (text) {
-        auto endpoint = mrelay::harness::parse_group_port("--group", *text);
-        ok = check(endpoint);
-        if (endpoint) {
-          options.groups.push_back(*endpoint);
-        }
-      }
-    } else if (flags.is("--streams")) {
-      auto v = flags.uint_value(1, 65536);
-      ok = check(v);
-      options.streams = v.value_or(0);
-    } else if (flags.is("--size")) {
-      auto v = flags.uint_value(mrelay::kPayloadHeaderSize, kMaxPayload);
-      ok = check(v);
-      options.size = v.value_or(0);
-    } else if (flags.is("--rate")) {
-      auto v = flags.double_value(0, 1e9);
-      ok = check(v);
-      options.rate = v.value_or(0);
-    } else if (flags.is("--batch")) {
-      auto v = flags.uint_value(1, kMaxBatch);
-      ok = check(v);
-      options.batch = v.value_or(0);
-    } else if (flags.is("--send-on-real-interface")) {
-      ok = flags.no_value();
-      options.real_interface = true;
-    } else if (flags.is("--bursts")) {
-      ok = flags.no_value();
-      options.bursts = true;
-    } else if (flags.is("--duration")) {
-      auto v = flags.double_value(0.001, 1e6);
-      ok = check(v);
-      if (v) {
-        options.duration_s = *v;
-      }
-    } else if (flags.is("--count")) {
-      auto v = flags.uint_value(1, UINT64_MAX);
-      ok = check(v);
-      if (v) {
-        options.count = *v;
-      }
-    } else if (flags.is("--warmup")) {
-      auto v = flags.double_value(0, 1e6);
-      ok = check(v);
-      options.warmup_s = v.value_or(0);
-    } else if (flags.is("--ttl") || flags.is("--hop-limit")) {
-      auto v = flags.uint_value(1, 255);
-      ok = check(v);
-      options.ttl = v.value_or(options.ttl);
-    } else if (flags.is("--sndbuf")) {
-      auto v = flags.uint_value(0, INT32_MAX);
-      ok = check(v);
-      options.sndbuf = v.value_or(0);
-    } else if (flags.is("--gso")) {
-      auto v = flags.uint_value(1, kMaxGsoSegments);
-      ok = check(v);
-      options.gso = v.value_or(1);
-    } else if (flags.is("--cpu")) {
-      auto v = flags.uint_value(0, CPU_SETSIZE - 1);
-      ok = check(v);
-      if (v) {
-        options.cpu = *v;
-      }
-    } else if (flags.is("--json")) {
-      ok = flags.no_value();
-      options.json = true;
-    } else if (flags.is("--help") || flags.is("-h")) {
-      options.help = true;
-      return options;
-    } else {
-      return mrelay::fail(flags.name(), "unknown flag (see --help)");
-    }
-    if (!ok) {
-      return tl::unexpected(ok.error());
-    }
-  }
+}
+
+// Long: the option table, one entry per flag in the order --help lists them.
+void describe(mrelay::cli::Parser& parser, Options& options) {
+  using mrelay::cli::parse_double;
+  using mrelay::cli::parse_uint;
+  using mrelay::cli::store_double;
+  using mrelay::cli::store_uint;
+  parser.usage("[OPTIONS] --interface IFACE --group GROUP:PORT --count N");
+  parser.usage("[OPTIONS] --interface IFACE --group GROUP:PORT --duration S");
+  parser.value("--interface", "IFACE",
+               "egress interface (IP(V6)_MULTICAST_IF + SO_BINDTODEVICE); required, and must be "
+               "loopback or a veth, so test traffic never reaches a real network",
+               mrelay::cli::store_text(options.interface));
+  parser.flag("--send-on-real-interface",
+              "allow --interface to be a real NIC: the traffic leaves this machine (for a rig "
+              "across hosts; keep --ttl low)",
+              options.real_interface);
+  parser.repeated("--group", "GROUP:PORT",
+                  "destination multicast group (at least one): 239.1.1.1:5000 or, IPv6, "
+                  "[ff3e::1]:5000 (all groups of one family); the kernel picks the source "
+                  "address (the interface's, a ULA or global one before its link-local address)",
+                  [&options](std::string_view flag, std::string_view text) -> Result<void> {
+                    auto endpoint = mrelay::harness::parse_group_port(flag, text);
+                    if (!endpoint) {
+                      return tl::unexpected(endpoint.error());
+                    }
+                    options.groups.push_back(*endpoint);
+                    return {};
+                  });
+  parser.value("--streams", "N", "streams, stream i -> group i % groups, 1..65536",
+               store_uint(options.streams, 1, 65536))
+      .with_default("one per group");
+  parser.value("--size", "BYTES", "UDP payload size, 32..65507",
+               store_uint(options.size, mrelay::kPayloadHeaderSize, kMaxPayload))
+      .with_unit("bytes")
+      .with_default("512");
+  parser.value("--rate", "PPS",
+               "total rate over all streams, token bucket with a burst of --batch; 0 = as fast "
+               "as possible",
+               store_double(options.rate, 0, 1e9))
+      .with_unit("packets/s")
+      .with_default("0");
+  parser.value("--batch", "N", "packets per sendmmsg call, 1..1024; 1 = one sendto per packet",
+               store_uint(options.batch, 1, kMaxBatch))
+      .with_default("32");
+  parser.flag("--bursts",
+              "with --rate: always send whole --batch bursts back to back (one sendmmsg), paced "
+              "so the average is --rate; without it a paced sender mostly sends one packet at a "
+              "time. Gives a relay runs of datagrams to batch (GSO)",
+              options.bursts);
+  parser.value("--duration", "SECONDS",
+               "stop after this long (at least one of --duration/--count; with both, whichever "
+               "comes first)",
+               store_optional(options.duration_s, [](std::string_view f, std::string_view t) {
+                 return parse_double(f, t, 0.001, 1e6);
+               }))
+      .with_unit("s");
+  parser.value("--count", "N", "stop after N packets were accepted by the kernel (warm-up included)",
+               store_optional(options.count, [](std::string_view f, std::string_view t) {
+                 return parse_uint(f, t, 1, UINT64_MAX);
+               }));
+  parser.value("--warmup", "SECONDS",
+               "packets sent during the first SECONDS carry the warm-up flag and are excluded "
+               "from the measured counts",
+               store_double(options.warmup_s, 0, 1e6))
+      .with_unit("s")
+      .with_default("0");
+  parser.value("--ttl", "N",
+               "multicast TTL, 1..255; a relay or router forwards only TTL > 1 and decrements it "
+               "per hop",
+               store_uint(options.ttl, 1, 255))
+      .with_default("64");
+  parser.value("--hop-limit", "N",
+               "the same for IPv6 groups (IPV6_MULTICAST_HOPS); --ttl and --hop-limit set one "
+               "value, whichever the groups' family uses",
+               store_uint(options.ttl, 1, 255))
+      .with_default("64");
+  parser.value("--sndbuf", "BYTES",
+               "socket send buffer (SO_SNDBUFFORCE, else SO_SNDBUF); 0 = kernel default",
+               store_uint(options.sndbuf, 0, INT32_MAX))
+      .with_unit("bytes")
+      .with_default("0");
+  parser.value("--gso", "N",
+               "the fast tester: up to N consecutive datagrams of a batch to the same group go "
+               "out as one UDP_SEGMENT send (2..64, at most 65507 / --size over IPv4, 65527 / "
+               "--size over IPv6; each datagram still "
+               "has its own header and sequence number); the interface should have "
+               "tx-udp-segmentation off so the kernel sends separate datagrams (mrelay-netns up "
+               "--source-tx-udp-segmentation off); --size must fit the MTU. 1 = off",
+               store_uint(options.gso, 1, kMaxGsoSegments))
+      .with_default("1");
+  parser.value("--cpu", "N", "pin to CPU N",
+               store_optional(options.cpu, [](std::string_view f, std::string_view t) {
+                 return parse_uint(f, t, 0, CPU_SETSIZE - 1);
+               }))
+      .with_default("not pinned");
+  parser.flag("--json", "print one JSON object instead of text", options.json);
+}
+
+// The checks across flags, after parsing.
+Result<void> check_options(Options& options) {
   if (options.groups.empty()) {
     return mrelay::fail("--group", "at least one --group GROUP:PORT is required");
   }
@@ -273,7 +244,7 @@ Result<Options> parse_options(int argc, const char* const* argv) {
                                      std::to_string((max_udp - kUdpHeaderBytes) / options.size) +
                                      ")");
   }
-  return options;
+  return {};
 }
 
 // IP(V6)_MULTICAST_IF, IP(V6)_RECVERR and the TTL / hop limit, by the groups' family.
@@ -805,18 +776,16 @@ void print_text(const nlohmann::json& j) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-gen")) {
-    return 0;
+  mrelay::cli::Parser parser("mrelay-gen", kDescription);
+  Options parsed_options;
+  describe(parser, parsed_options);
+  if (auto code = mrelay::cli::finish(parser.parse(argc, argv))) {
+    return *code;
   }
-  auto options = parse_options(argc, argv);
-  if (!options) {
-    std::fprintf(stderr, "mrelay-gen: %s\n", options.error().to_string().c_str());
-    return 2;
+  if (auto checked = check_options(parsed_options); !checked) {
+    return parser.usage_error(checked.error());
   }
-  if (options->help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
+  const Options* options = &parsed_options;
   if (options->cpu) {
     if (auto pinned = mrelay::harness::pin_to_cpu(*options->cpu); !pinned) {
       std::fprintf(stderr, "mrelay-gen: %s\n", pinned.error().to_string().c_str());

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/program_util.h"
+#include "mrelay/cli.h"
 #include "traffic/inject_frames.h"
 
 namespace {
@@ -55,33 +56,12 @@ struct Options {
   uint64_t stream = 900;
   bool json = false;
   bool list = false;
-  bool help = false;
 };
 
-constexpr const char* kUsage =
-    R"(usage: mrelay-inject --interface IFACE --group GROUP:PORT --kind KIND[,KIND...] [flags]
-
-Writes raw Ethernet frames (AF_PACKET, needs CAP_NET_RAW) addressed to GROUP:PORT: malformed
-ones the relay must count by reason, and valid-but-unusual ones it must forward (a GSO kind
-carries several datagrams, stamped with consecutive sequence numbers).
-
-  --interface IFACE    where to write the frames; must be loopback or a veth (required)
-  --group GROUP:PORT   the relay's input group and port (required)
-  --kind KIND[,KIND]   frame kinds, repeatable; "all" = every kind (see --list-kinds)
-  --count N            frames per kind, 1..1000000 (default 10)
-  --interval-us US     pause between frames in microseconds, 0..1000000 (default 200)
-  --source A.B.C.D     IPv4 source address (default: the interface's address, else 192.0.2.1)
-  --size BYTES         UDP payload of the ordinary kinds, 32..1400 (default 64)
-  --jumbo-size BYTES   IPv4 total length of the jumbo kind, 2100..65535 (default 9000); the
-                       interface MTU (and its peer's) must be at least this
-  --stream N           test-payload stream id of the forwarded kinds, 0..65535 (default 900)
-  --list-kinds         print every kind, its expected relay counter and what it is, then exit
-  --json               print one JSON object: frames sent, datagrams per frame and send
-                       errors per kind
-  --help               this text
-  --version            the version
-Exit status: 0 when every frame was sent, 1 when a send failed, 2 on a usage error.
-)";
+constexpr const char* kDescription =
+    "Writes raw Ethernet frames (AF_PACKET, needs CAP_NET_RAW) addressed to GROUP:PORT: "
+    "malformed ones the relay must count by reason, and valid-but-unusual ones it must forward "
+    "(a GSO kind carries several datagrams, stamped with consecutive sequence numbers).";
 
 Result<std::vector<InjectKind>> parse_kinds(std::string_view text) {
   std::vector<InjectKind> kinds;
@@ -101,91 +81,79 @@ Result<std::vector<InjectKind>> parse_kinds(std::string_view text) {
   return kinds;
 }
 
-// Long: one branch per flag in the order kUsage lists them, then the checks across flags;
-// read top to bottom like the help text.
-Result<Options> parse_options(int argc, const char* const* argv) {
-  Options options;
-  mrelay::harness::FlagReader flags(argc, argv);
-  while (flags.next()) {
-    Result<void> ok;
-    auto check = [](const auto& value) -> Result<void> {
-      if (!value) {
-        return tl::unexpected(value.error());
-      }
-      return {};
-    };
-    if (flags.is("--interface")) {
-      auto v = flags.text_value();
-      ok = check(v);
-      options.interface = v.value_or("");
-    } else if (flags.is("--group")) {
-      auto v = flags.text_value();
-      ok = check(v);
-      if (v) {
-        auto group = mrelay::harness::parse_group_port("--group", *v);
-        ok = check(group);
-        if (group) {
-          options.group = *group;
-        }
-      }
-    } else if (flags.is("--kind")) {
-      auto v = flags.text_value();
-      ok = check(v);
-      if (v) {
-        auto kinds = parse_kinds(*v);
-        ok = check(kinds);
-        if (kinds) {
-          options.kinds.insert(options.kinds.end(), kinds->begin(), kinds->end());
-        }
-      }
-    } else if (flags.is("--count")) {
-      auto v = flags.uint_value(1, 1000000);
-      ok = check(v);
-      options.count = v.value_or(0);
-    } else if (flags.is("--interval-us")) {
-      auto v = flags.uint_value(0, 1000000);
-      ok = check(v);
-      options.interval_us = v.value_or(0);
-    } else if (flags.is("--source")) {
-      auto v = flags.text_value();
-      ok = check(v);
-      if (v) {
-        in_addr address{};
-        if (inet_pton(AF_INET, v->c_str(), &address) != 1) {
-          return mrelay::fail("--source", "'" + *v + "' is not an IPv4 address (a.b.c.d)");
-        }
-        options.source = address;
-      }
-    } else if (flags.is("--size")) {
-      auto v = flags.uint_value(32, 1400);
-      ok = check(v);
-      options.payload_size = v.value_or(0);
-    } else if (flags.is("--jumbo-size")) {
-      auto v = flags.uint_value(2100, 65535);
-      ok = check(v);
-      options.jumbo_size = v.value_or(0);
-    } else if (flags.is("--stream")) {
-      auto v = flags.uint_value(0, 65535);
-      ok = check(v);
-      options.stream = v.value_or(0);
-    } else if (flags.is("--list-kinds")) {
-      ok = flags.no_value();
-      options.list = true;
-    } else if (flags.is("--json")) {
-      ok = flags.no_value();
-      options.json = true;
-    } else if (flags.is("--help") || flags.is("-h")) {
-      options.help = true;
-      return options;
-    } else {
-      return mrelay::fail(flags.name(), "unknown flag (see --help)");
-    }
-    if (!ok) {
-      return tl::unexpected(ok.error());
-    }
-  }
+// Long: the option table, one entry per flag in the order --help lists them.
+void describe(mrelay::cli::Parser& parser, Options& options) {
+  using mrelay::cli::store_uint;
+  parser.usage("[OPTIONS] --interface IFACE --group GROUP:PORT --kind KIND");
+  parser.usage("--list-kinds");
+  parser.value("--interface", "IFACE",
+               "where to write the frames; must be loopback or a veth (required)",
+               mrelay::cli::store_text(options.interface));
+  parser.value("--group", "GROUP:PORT", "the relay's input group and port (required)",
+               [&options](std::string_view flag, std::string_view v) -> Result<void> {
+                 auto group = mrelay::harness::parse_group_port(flag, v);
+                 if (!group) {
+                   return tl::unexpected(group.error());
+                 }
+                 options.group = *group;
+                 return {};
+               });
+  parser.repeated("--kind", "KIND[,KIND]", "frame kinds; \"all\" = every kind (see --list-kinds)",
+                  [&options](std::string_view, std::string_view v) -> Result<void> {
+                    auto kinds = parse_kinds(v);
+                    if (!kinds) {
+                      return tl::unexpected(kinds.error());
+                    }
+                    options.kinds.insert(options.kinds.end(), kinds->begin(), kinds->end());
+                    return {};
+                  });
+  parser.value("--count", "N", "frames per kind, 1..1000000", store_uint(options.count, 1, 1000000))
+      .with_default("10");
+  parser.value("--interval-us", "US", "pause between frames, 0..1000000",
+               store_uint(options.interval_us, 0, 1000000))
+      .with_unit("us")
+      .with_default("200");
+  parser.value("--source", "A.B.C.D", "IPv4 source address",
+               [&options](std::string_view flag, std::string_view v) -> Result<void> {
+                 in_addr address{};
+                 if (inet_pton(AF_INET, std::string(v).c_str(), &address) != 1) {
+                   // Appended: "'" + std::string trips GCC 12's false -Wrestrict.
+                   std::string message = "'";
+                   message.append(v);
+                   message += "' is not an IPv4 address (a.b.c.d)";
+                   return mrelay::fail(std::string(flag), message);
+                 }
+                 options.source = address;
+                 return {};
+               })
+      .with_default("the interface's address, else 192.0.2.1");
+  parser.value("--size", "BYTES", "UDP payload of the ordinary kinds, 32..1400",
+               store_uint(options.payload_size, 32, 1400))
+      .with_unit("bytes")
+      .with_default("64");
+  parser.value("--jumbo-size", "BYTES",
+               "IPv4 total length of the jumbo kind, 2100..65535; the interface MTU (and its "
+               "peer's) must be at least this",
+               store_uint(options.jumbo_size, 2100, 65535))
+      .with_unit("bytes")
+      .with_default("9000");
+  parser.value("--stream", "N", "test-payload stream id of the forwarded kinds, 0..65535",
+               store_uint(options.stream, 0, 65535))
+      .with_default("900");
+  parser.flag("--list-kinds",
+              "print every kind, its expected relay counter and what it is, then exit",
+              options.list);
+  parser.flag("--json",
+              "print one JSON object: frames sent, datagrams per frame and send errors per kind",
+              options.json);
+  parser.section("Exit status",
+                 "  0 when every frame was sent, 1 when a send failed, 2 on a usage error.");
+}
+
+// The checks across flags, after parsing.
+Result<void> check_options(const Options& options) {
   if (options.list) {
-    return options;
+    return {};
   }
   if (options.interface.empty()) {
     return mrelay::fail("--interface", "required: the interface to write frames on");
@@ -200,7 +168,7 @@ Result<Options> parse_options(int argc, const char* const* argv) {
   if (options.kinds.empty()) {
     return mrelay::fail("--kind", "required: at least one kind, or \"all\"");
   }
-  return options;
+  return {};
 }
 
 struct Socket {
@@ -395,19 +363,16 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-inject")) {
-    return 0;
+  mrelay::cli::Parser parser("mrelay-inject", kDescription);
+  Options options;
+  describe(parser, options);
+  if (auto code = mrelay::cli::finish(parser.parse(argc, argv))) {
+    return *code;
   }
-  auto options = parse_options(argc, argv);
-  if (!options) {
-    std::fprintf(stderr, "mrelay-inject: %s\n", options.error().to_string().c_str());
-    return 2;
+  if (auto checked = check_options(options); !checked) {
+    return parser.usage_error(checked.error());
   }
-  if (options->help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (options->list) {
+  if (options.list) {
     for (InjectKind kind : mrelay::harness::kAllInjectKinds) {
       std::printf("%-20s -> %-24s %s\n", std::string(mrelay::harness::to_string(kind)).c_str(),
                   std::string(mrelay::harness::expected_counter(kind)).c_str(),
@@ -415,5 +380,5 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  return run(*options);
+  return run(options);
 }

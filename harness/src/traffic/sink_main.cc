@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "common/program_util.h"
+#include "mrelay/cli.h"
 #include "mrelay/payload.h"
 #include "traffic/frame_counter.h"
 #include "traffic/histogram.h"
@@ -92,40 +93,88 @@ struct Options {
   std::string ready_file;
   bool count_only = false;
   bool json = false;
-  bool help = false;
 };
 
-constexpr const char* kUsage = R"(usage: mrelay-sink --interface IFACE [--interface ...]
-                   --group GROUP:PORT [--group ...] [flags]
+constexpr const char* kDescription =
+    "Receives multicast test payloads, checks them and reports per-stream loss, reordering, "
+    "duplication, corruption and latency percentiles. SIGINT/SIGTERM stop early; the report "
+    "is still printed.";
 
-Receives multicast test payloads, checks them and reports per-stream loss, reordering,
-duplication, corruption and latency percentiles.
-
-  --interface IFACE   interface to join the groups on, repeatable (at least one)
-  --group GROUP:PORT  multicast group, repeatable (at least one): 239.1.1.1:5000 or, IPv6,
-                      [ff3e::1]:5000 (families may mix); every group is joined on every
-                      interface (IGMP / MLD); more groups than net.ipv4.igmp_max_memberships
-                      (20 by default) per port are spread over extra sockets automatically
-  --source ADDR       join source-specifically (MCAST_JOIN_SOURCE_GROUP): only datagrams from
-                      ADDR, repeatable; each group is joined for every source of its family,
-                      and every group needs one (default: any source)
-  --duration SECONDS  maximum run time (default 10)
-  --idle-exit SECONDS exit once no datagram arrived for this long after the first measured
-                      one; 0 = off (default 0)
-  --expect N          exit once N measured (non-warm-up, valid) datagrams arrived; 0 = off
-                      (default 0)
-  --rcvbuf BYTES      socket receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF) (default 4194304)
-  --cpu N             pin to CPU N (default: not pinned)
-  --ready-file PATH   created once every socket is bound and joined (removed first if present)
-  --count-only        the fast tester's sink: read the head of every frame from a TPACKET_V3
-                      ring on the interfaces (needs CAP_NET_RAW) instead of joined sockets;
-                      counts and checks stream sequence numbers only (no payload checksum, no
-                      latency: latency_ns.count is 0). --rcvbuf does not apply
-  --json              print one JSON object instead of text
-  --help              this text
-  --version           the version
-SIGINT/SIGTERM stop early; the report is still printed.
-)";
+// Long: the option table, one entry per flag in the order --help lists them.
+void describe(mrelay::cli::Parser& parser, Options& options) {
+  using mrelay::cli::store_double;
+  using mrelay::cli::store_uint;
+  parser.usage("[OPTIONS] --interface IFACE... --group GROUP:PORT...");
+  parser.repeated("--interface", "IFACE", "interface to join the groups on (at least one)",
+                  mrelay::cli::append_text(options.interfaces));
+  parser.repeated("--group", "GROUP:PORT",
+                  "multicast group (at least one): 239.1.1.1:5000 or, IPv6, [ff3e::1]:5000 "
+                  "(families may mix); every group is joined on every interface (IGMP / MLD); "
+                  "more groups than net.ipv4.igmp_max_memberships (20 by default) per port are "
+                  "spread over extra sockets automatically",
+                  [&options](std::string_view flag, std::string_view text) -> Result<void> {
+                    auto endpoint = mrelay::harness::parse_group_port(flag, text);
+                    if (!endpoint) {
+                      return tl::unexpected(endpoint.error());
+                    }
+                    if (std::find(options.groups.begin(), options.groups.end(), *endpoint) ==
+                        options.groups.end()) {
+                      options.groups.push_back(*endpoint);
+                    }
+                    return {};
+                  });
+  parser.repeated("--source", "ADDR",
+                  "join source-specifically (MCAST_JOIN_SOURCE_GROUP): only datagrams from "
+                  "ADDR; each group is joined for every source of its family, and every group "
+                  "needs one",
+                  [&options](std::string_view flag, std::string_view text) -> Result<void> {
+                    auto source = mrelay::harness::parse_ip_address(flag, text);
+                    if (!source) {
+                      return tl::unexpected(source.error());
+                    }
+                    options.sources.push_back(*source);
+                    return {};
+                  })
+      .with_default("any source");
+  parser.value("--duration", "SECONDS", "maximum run time",
+               store_double(options.duration_s, 0.001, 1e6))
+      .with_unit("s")
+      .with_default("10");
+  parser.value("--idle-exit", "SECONDS",
+               "exit once no datagram arrived for this long after the first measured one; 0 = "
+               "off",
+               store_double(options.idle_exit_s, 0, 1e6))
+      .with_unit("s")
+      .with_default("0");
+  parser.value("--expect", "N",
+               "exit once N measured (non-warm-up, valid) datagrams arrived; 0 = off",
+               store_uint(options.expect, 0, UINT64_MAX))
+      .with_default("0");
+  parser.value("--rcvbuf", "BYTES", "socket receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF)",
+               store_uint(options.rcvbuf, 0, INT32_MAX))
+      .with_unit("bytes")
+      .with_default("4194304");
+  parser.value("--cpu", "N", "pin to CPU N",
+               [&options](std::string_view flag, std::string_view text) -> Result<void> {
+                 auto cpu = mrelay::cli::parse_uint(flag, text, 0, CPU_SETSIZE - 1);
+                 if (!cpu) {
+                   return tl::unexpected(cpu.error());
+                 }
+                 options.cpu = *cpu;
+                 return {};
+               })
+      .with_default("not pinned");
+  parser.value("--ready-file", "PATH",
+               "created once every socket is bound and joined (removed first if present)",
+               mrelay::cli::store_text(options.ready_file));
+  parser.flag("--count-only",
+              "the fast tester's sink: read the head of every frame from a TPACKET_V3 ring on "
+              "the interfaces (needs CAP_NET_RAW) instead of joined sockets; counts and checks "
+              "stream sequence numbers only (no payload checksum, no latency: "
+              "latency_ns.count is 0). --rcvbuf does not apply",
+              options.count_only);
+  parser.flag("--json", "print one JSON object instead of text", options.json);
+}
 
 // With --source, every group needs a source of its family to be joined with.
 Result<void> check_sources(const Options& options) {
@@ -146,85 +195,15 @@ Result<void> check_sources(const Options& options) {
   return {};
 }
 
-Result<Options> parse_options(int argc, const char* const* argv) {
-  Options options;
-  mrelay::harness::FlagReader flags(argc, argv);
-  while (flags.next()) {
-    Result<void> ok;
-    auto take = [&ok](auto result, auto& into) {
-      if (!result) {
-        ok = tl::unexpected(result.error());
-      } else {
-        into = *result;
-      }
-    };
-    if (flags.is("--interface")) {
-      std::string name;
-      take(flags.text_value(), name);
-      if (ok) {
-        options.interfaces.push_back(name);
-      }
-    } else if (flags.is("--group")) {
-      std::string text;
-      take(flags.text_value(), text);
-      if (ok) {
-        GroupPort endpoint;
-        take(mrelay::harness::parse_group_port("--group", text), endpoint);
-        if (ok && std::find(options.groups.begin(), options.groups.end(), endpoint) ==
-                      options.groups.end()) {
-          options.groups.push_back(endpoint);
-        }
-      }
-    } else if (flags.is("--source")) {
-      std::string text;
-      take(flags.text_value(), text);
-      if (ok) {
-        IpAddress source;
-        take(mrelay::harness::parse_ip_address("--source", text), source);
-        if (ok) {
-          options.sources.push_back(source);
-        }
-      }
-    } else if (flags.is("--duration")) {
-      take(flags.double_value(0.001, 1e6), options.duration_s);
-    } else if (flags.is("--idle-exit")) {
-      take(flags.double_value(0, 1e6), options.idle_exit_s);
-    } else if (flags.is("--expect")) {
-      take(flags.uint_value(0, UINT64_MAX), options.expect);
-    } else if (flags.is("--rcvbuf")) {
-      take(flags.uint_value(0, INT32_MAX), options.rcvbuf);
-    } else if (flags.is("--cpu")) {
-      uint64_t cpu = 0;
-      take(flags.uint_value(0, CPU_SETSIZE - 1), cpu);
-      options.cpu = cpu;
-    } else if (flags.is("--ready-file")) {
-      take(flags.text_value(), options.ready_file);
-    } else if (flags.is("--count-only")) {
-      ok = flags.no_value();
-      options.count_only = true;
-    } else if (flags.is("--json")) {
-      ok = flags.no_value();
-      options.json = true;
-    } else if (flags.is("--help") || flags.is("-h")) {
-      options.help = true;
-      return options;
-    } else {
-      return mrelay::fail(flags.name(), "unknown flag (see --help)");
-    }
-    if (!ok) {
-      return tl::unexpected(ok.error());
-    }
-  }
+// The checks across flags, after parsing.
+Result<void> check_options(const Options& options) {
   if (options.interfaces.empty()) {
     return mrelay::fail("--interface", "at least one --interface IFACE is required");
   }
   if (options.groups.empty()) {
     return mrelay::fail("--group", "at least one --group GROUP:PORT is required");
   }
-  if (auto sources = check_sources(options); !sources) {
-    return tl::unexpected(sources.error());
-  }
-  return options;
+  return check_sources(options);
 }
 
 struct RxSocket {
@@ -999,18 +978,16 @@ int run_count_only(const Options& options, const std::vector<unsigned>& ifindexe
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (mrelay::harness::print_version_if_asked(argc, argv, "mrelay-sink")) {
-    return 0;
+  mrelay::cli::Parser parser("mrelay-sink", kDescription);
+  Options parsed_options;
+  describe(parser, parsed_options);
+  if (auto code = mrelay::cli::finish(parser.parse(argc, argv))) {
+    return *code;
   }
-  auto options = parse_options(argc, argv);
-  if (!options) {
-    std::fprintf(stderr, "mrelay-sink: %s\n", options.error().to_string().c_str());
-    return 2;
+  if (auto checked = check_options(parsed_options); !checked) {
+    return parser.usage_error(checked.error());
   }
-  if (options->help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
+  const Options* options = &parsed_options;
   if (!options->ready_file.empty()) {
     std::remove(options->ready_file.c_str());  // a stale file must not signal readiness
   }

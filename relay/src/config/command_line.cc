@@ -25,53 +25,10 @@
 #include <utility>
 #include <vector>
 
+#include "mrelay/cli.h"
+
 namespace mrelay {
 namespace {
-
-struct FlagSpec {
-  std::string_view name;        // long form, "--batch"
-  std::string_view short_name;  // "-h", or empty
-  bool takes_value;
-};
-
-constexpr std::array kFlags = {
-    FlagSpec{"--config", "", true},
-    FlagSpec{"--check-config", "", true},
-    FlagSpec{"--in", "", true},
-    FlagSpec{"--out", "", true},
-    FlagSpec{"--source", "", true},
-    FlagSpec{"--ttl", "", true},
-    FlagSpec{"--vlan", "", true},
-    FlagSpec{"--ingress", "", true},
-    FlagSpec{"--egress", "", true},
-    FlagSpec{"--queue-depth", "", true},
-    FlagSpec{"--batch", "", true},
-    FlagSpec{"--sndbuf", "", true},
-    FlagSpec{"--rcvbuf", "", true},
-    FlagSpec{"--workers", "", true},
-    FlagSpec{"--cpus", "", true},
-    FlagSpec{"--pool-buffers", "", true},
-    FlagSpec{"--buffer-size", "", true},
-    FlagSpec{"--stats-interval", "", true},
-    FlagSpec{"--stats-json", "", true},
-    FlagSpec{"--control-socket", "", true},
-    FlagSpec{"--state-file", "", true},
-    FlagSpec{"--metrics-listen", "", true},
-    FlagSpec{"--log-level", "", true},
-    FlagSpec{"--help", "-h", false},
-    FlagSpec{"--version", "-V", false},
-    // Operations (privileges.h, supervisor.h).
-    FlagSpec{"--user", "", true},
-    FlagSpec{"--group", "", true},
-    FlagSpec{"--supervise", "", false},
-    FlagSpec{"--rt-priority", "", true},
-    // TTL and loops (config.h): the quick form's per-output TTL options.
-    FlagSpec{"--ttl-threshold", "", true},
-    FlagSpec{"--allow-link-local", "", false},
-    // Control-socket access (control_server.h).
-    FlagSpec{"--control-group", "", true},
-    FlagSpec{"--control-read-group", "", true},
-};
 
 // validate_knobs() reports JSON paths; a knob set by a flag is reported under the flag.
 struct KnobFlag {
@@ -93,9 +50,12 @@ constexpr std::array kKnobFlags = {
 };
 
 struct Flag {
-  std::string_view name;  // always the long form
+  std::string_view name;  // always the long form (the parser's table owns the text)
   std::string value;
 };
+
+// mrelay's option table (the --help text), recording each flag given into `flags`.
+void describe_flags(cli::Parser& parser, std::vector<Flag>& flags);
 
 // Bounds the flags check themselves (the rest go through validate_knobs()). Kept in step with
 // the JSON ranges in config.cc so both print "must be in 1..255" / "must be in 1..254".
@@ -103,15 +63,6 @@ constexpr uint64_t kMaxTtl = 255;
 constexpr uint64_t kMaxTtlThreshold = 254;
 constexpr uint64_t kMaxVlan = 4094;  // 802.1Q: 4095 is reserved, 0 means no VLAN
 constexpr uint64_t kMaxCpu = 1023;
-
-const FlagSpec* find_flag(std::string_view name) {
-  for (const FlagSpec& spec : kFlags) {
-    if (name == spec.name || (!spec.short_name.empty() && name == spec.short_name)) {
-      return &spec;
-    }
-  }
-  return nullptr;
-}
 
 // Built with append, not operator+: GCC 12 gives a false -Wrestrict on "'" + std::string(...).
 std::string quoted(std::string_view text) {
@@ -214,49 +165,21 @@ Result<std::vector<int>> parse_cpu_list(std::string_view flag, std::string_view 
   return cpus;
 }
 
-// Splits argv into (flag, value) pairs. Returns help/version as soon as it sees them.
-Result<std::vector<Flag>> tokenize(int argc, const char* const* argv, Action& action) {
-  std::vector<Flag> flags;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i] == nullptr ? std::string_view() : argv[i];
-    std::string_view name = arg;
-    std::optional<std::string_view> inline_value;
-    if (arg.starts_with("--")) {
-      if (const size_t equals = arg.find('='); equals != std::string_view::npos) {
-        name = arg.substr(0, equals);
-        inline_value = arg.substr(equals + 1);
-      }
-    }
-    const FlagSpec* spec = find_flag(name);
-    if (spec == nullptr) {
-      if (!arg.starts_with("-")) {
-        return fail(quoted(arg), "unexpected argument (every value follows its flag; see --help)");
-      }
-      return fail(std::string(name), "unknown flag (see --help)");
-    }
-    if (!spec->takes_value) {
-      if (inline_value) {
-        return fail(std::string(spec->name), "takes no value");
-      }
-      if (spec->name == "--help" || spec->name == "--version") {
-        action = spec->name == "--help" ? Action::help : Action::version;
-        return flags;
-      }
-      flags.push_back(Flag{spec->name, std::string()});  // a switch (--supervise)
-      continue;
-    }
-    std::string value;
-    if (inline_value) {
-      value = std::string(*inline_value);
-    } else {
-      // A following "--flag" means the value was forgotten, not that it is the value.
-      if (i + 1 >= argc || argv[i + 1] == nullptr ||
-          std::string_view(argv[i + 1]).starts_with("--")) {
-        return fail(std::string(spec->name), "missing value");
-      }
-      value = argv[++i];
-    }
-    flags.push_back(Flag{spec->name, std::move(value)});
+// Splits argv into (flag, value) pairs with mrelay's option table (describe_flags below).
+// Returns help/version as soon as it sees them.
+Result<std::vector<Flag>> tokenize(const cli::Parser& parser, std::vector<Flag>& flags, int argc,
+                                   const char* const* argv, Action& action) {
+  const cli::Parsed parsed = parser.parse(argc, argv);
+  if (parsed.action == cli::Parsed::Action::error) {
+    return tl::unexpected(parsed.error);
+  }
+  if (parsed.action != cli::Parsed::Action::run) {
+    action = parsed.action == cli::Parsed::Action::help ? Action::help : Action::version;
+    return flags;
+  }
+  if (!parsed.positionals.empty()) {
+    return fail(quoted(parsed.positionals.front()),
+                "unexpected argument (every value follows its flag; see --help)");
   }
   return flags;
 }
@@ -529,7 +452,10 @@ Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
 Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   CommandLine result;
   Action early_action = Action::run;
-  auto flags = tokenize(argc, argv, early_action);
+  std::vector<Flag> recorded;
+  cli::Parser parser("mrelay", "");
+  describe_flags(parser, recorded);
+  auto flags = tokenize(parser, recorded, argc, argv, early_action);
   if (!flags) {
     return tl::unexpected(flags.error());
   }
@@ -586,160 +512,215 @@ std::string size_text(uint32_t bytes) {
   return std::to_string(bytes) + " bytes";
 }
 
-// The --help text, one section per function below, read top to bottom. One flag per entry:
-// the first line, then continuation lines, kept under 100 columns; defaults come from Config.
-// Usage lines and what the relay does.
-std::string usage_synopsis() {
-  std::string text;
-  text += "usage: mrelay --config FILE [flags]\n";
-  text += "       mrelay --in IFACE:GROUP:PORT --out IFACE:ADDR:PORT [--out ...] [flags]\n";
-  text += "       mrelay --check-config FILE\n\n";
-  text += "Relays multicast UDP received on one interface to one or many outputs.\n";
-  text += "Flags override the config file's values; --flag VALUE and --flag=VALUE both work.\n\n";
-  return text;
+// The --help text comes from the option table, one group per function below, read top to
+// bottom; defaults come from Config. Every handler only records (flag, value): the file is
+// loaded first and the flags applied on top in order (parse_command_line).
+cli::Handler record(std::vector<Flag>& flags) {
+  return [&flags](std::string_view flag, std::string_view value) -> Result<void> {
+    flags.push_back(Flag{flag, std::string(value)});
+    return {};
+  };
+}
+
+// One value option: name, metavar, help, default shown.
+cli::Option value_option(std::vector<Flag>& flags, std::string name, std::string metavar,
+                         std::string help, std::string default_text = "", std::string unit = "") {
+  cli::Option option;
+  option.name = std::move(name);
+  option.metavar = std::move(metavar);
+  option.help = std::move(help);
+  option.unit = std::move(unit);
+  option.default_text = std::move(default_text);
+  option.handle = record(flags);
+  return option;
+}
+
+cli::Option switch_option(std::vector<Flag>& flags, std::string name, std::string help,
+                          std::string default_text = "") {
+  cli::Option option = value_option(flags, std::move(name), "", std::move(help),
+                                    std::move(default_text));
+  option.kind = cli::Kind::flag;
+  return option;
 }
 
 // The rules: the config file and the quick form.
-std::string usage_rules() {
-  std::string text;
-  text += "Rules:\n";
-  text += "  --config FILE           JSON config (rules and knobs). Default: none\n";
-  text += "  --check-config FILE     load and validate FILE (interfaces too), report, exit\n";
-  text += "  --in IFACE:GROUP:PORT   quick form input: multicast group and UDP port; builds one\n";
-  text += "                          rule named \"cli\" (appended to --config's rules)\n";
-  text += "  --out IFACE:ADDR:PORT   quick form output: multicast group or unicast host;\n";
-  text += "                          repeatable, one per output\n";
-  text += "  --source ADDR           quick form: only packets from this source, joined source-\n"
-          "                          specifically (IGMPv3); repeat for up to " +
-          std::to_string(kMaxRuleSources) + " sources. Default: any\n";
-  text += "  --ttl N                 quick form: fixed TTL of every copy, 1..255. Default: none,\n";
-  text += "                          each copy leaves with the received TTL - 1 (as from a\n";
-  text += "                          router; earlier versions: a fixed TTL of 1). A fixed\n";
-  text += "                          TTL restarts the count at this relay: loops through other\n";
-  text += "                          hosts then no longer die out\n";
-  text += "  --ttl-threshold N       quick form: forward only packets received with TTL > N,\n";
-  text += "                          1..254. Default: " + std::to_string(kDefaultTtlThreshold) +
-          " (a packet received with TTL <= 1 is\n";
-  text += "                          never forwarded, whatever the threshold)\n";
-  text += "  --allow-link-local      quick form: allow 224.0.0.0/24 groups (never forwarded\n";
-  text += "                          otherwise; refused at load). Default: refused\n";
-  text += "  --vlan N                quick form, packet ingress: take the frames of 802.1Q VLAN\n";
-  text += "                          N (1..4094) on a trunk. Default: untagged frames only\n";
-  text += "  Rules whose outputs feed each other's inputs (same group and port, any interface)\n";
-  text += "  are refused at load, reload and add_rule: a forwarding loop on this host.\n\n";
-  return text;
+void describe_rules(cli::Parser& parser, std::vector<Flag>& flags) {
+  parser.group("Rules",
+               "  Rules whose outputs feed each other's inputs (same group and port, any\n"
+               "  interface) are refused at load, reload and add_rule: a forwarding loop on\n"
+               "  this host.\n");
+  parser.option(value_option(flags, "--config", "FILE", "JSON config (rules and knobs)", "none"));
+  parser.option(value_option(flags, "--check-config", "FILE",
+                             "load and validate FILE (interfaces too), report, exit"));
+  parser.option(value_option(flags, "--in", "IFACE:GROUP:PORT",
+                             "quick form input: multicast group and UDP port; builds one rule "
+                             "named \"cli\" (appended to --config's rules)"));
+  cli::Option out = value_option(flags, "--out", "IFACE:ADDR:PORT",
+                                 "quick form output: multicast group or unicast host, one per "
+                                 "output");
+  out.kind = cli::Kind::repeated;
+  parser.option(std::move(out));
+  cli::Option source = value_option(
+      flags, "--source", "ADDR",
+      "quick form: only packets from this source, joined source-specifically (IGMPv3); up to " +
+          std::to_string(kMaxRuleSources) + " sources",
+      "any");
+  source.kind = cli::Kind::repeated;
+  parser.option(std::move(source));
+  parser.option(value_option(
+      flags, "--ttl", "N",
+      "quick form: fixed TTL of every copy, 1..255. Without it each copy leaves with the "
+      "received TTL - 1 (as from a router; earlier versions: a fixed TTL of 1). A fixed TTL "
+      "restarts the count at this relay: loops through other hosts then no longer die out",
+      "none"));
+  parser.option(value_option(flags, "--ttl-threshold", "N",
+                             "quick form: forward only packets received with TTL > N, 1..254 (a "
+                             "packet received with TTL <= 1 is never forwarded, whatever the "
+                             "threshold)",
+                             std::to_string(kDefaultTtlThreshold)));
+  parser.option(switch_option(flags, "--allow-link-local",
+                              "quick form: allow 224.0.0.0/24 groups (never forwarded "
+                              "otherwise; refused at load)",
+                              "refused"));
+  parser.option(value_option(flags, "--vlan", "N",
+                             "quick form, packet ingress: take the frames of 802.1Q VLAN N "
+                             "(1..4094) on a trunk",
+                             "untagged frames only"));
 }
 
 // The data plane's knobs, with their defaults.
-std::string usage_data_plane(const Config& defaults) {
-  const std::string d_ingress(to_string(defaults.ingress));
-  const std::string d_backend(to_string(defaults.egress.backend));
-  std::string text;
-  text += "Data plane:\n";
-  text += "  --ingress MODE          packet (AF_PACKET) | udp (joined UDP socket).\n";
-  text += "                          Default: " + d_ingress + "\n";
-  text +=
-      "  --egress BACKEND        send | sendmmsg | uring | packet | gso. Default: " + d_backend +
-      "\n";
-  text += "                          packet: multicast outputs as self-built frames through one\n";
-  text +=
-      "                          AF_PACKET socket, one sendmmsg per loop turn for all outputs\n";
-  text += "                          (needs CAP_NET_RAW; unicast outputs use their UDP socket).\n";
-  text += "                          gso: sendmmsg where each run of equal-sized copies to one\n";
-  text += "                          output is one UDP_SEGMENT send (Linux >= 4.18).\n";
-  text += "  --queue-depth N         io_uring submission queue entries, power of two 1..32768.\n";
-  text +=
-      "                          Default: " + std::to_string(defaults.egress.queue_depth) + "\n";
-  text += "  --batch N               packets per output per sendmmsg / io_uring submit,\n";
-  text +=
-      "                          1..1024. Default: " + std::to_string(defaults.egress.batch) + "\n";
-  text += "  --sndbuf BYTES          SO_SNDBUF of egress sockets in bytes, 0 = kernel default,\n";
-  text += "                          max 1G; suffixes K/M/G = KiB/MiB/GiB (4M).\n";
-  text += "                          Default: " + size_text(defaults.egress.sndbuf) + "\n";
-  text += "  --rcvbuf BYTES          SO_RCVBUF / ring size of ingress sockets, same units.\n";
-  text += "                          Default: " + size_text(defaults.rcvbuf) + "\n";
-  text += "  --workers N             event loops (threads) sharing ingress, 1..64. Default: " +
-          std::to_string(defaults.workers) + "\n";
-  text += "  --cpus LIST             pin worker i to LIST[i % size], e.g. 1 or 0,1 or 0-3.\n";
-  text += "                          Default: no pinning\n";
-  text += "  --rt-priority N         SCHED_FIFO priority 1..99 of the workers, 0 = normal; keeps\n";
-  text += "                          a pinned worker from waiting behind other tasks on its core\n";
-  text += "                          (needs CAP_SYS_NICE). Default: 0\n";
-  text += "  --pool-buffers N        packet buffers per worker, 64..1048576, lowered to fit " +
-          std::to_string(kMaxPoolBytes >> 20) + " MiB.\n";
-  text += "                          Default: " + std::to_string(defaults.pool_buffers) + "\n";
-  text += "  --buffer-size BYTES     bytes per packet buffer, " + std::to_string(kMinBufferSize) +
-          ".." + std::to_string(kMaxBufferSize) + "; 0 = the largest\n";
-  text += "                          ingress MTU + " + std::to_string(kBufferFrameOverhead) +
-          " (MTU 9000: 9088). Default: 0\n\n";
-  return text;
+void describe_data_plane(cli::Parser& parser, std::vector<Flag>& flags, const Config& defaults) {
+  parser.group("Data plane");
+  parser.option(value_option(flags, "--ingress", "MODE",
+                             "packet (AF_PACKET) | udp (joined UDP socket)",
+                             std::string(to_string(defaults.ingress))));
+  parser.option(value_option(
+      flags, "--egress", "BACKEND",
+      "send | sendmmsg | uring | packet | gso. packet: multicast outputs as self-built frames "
+      "through one AF_PACKET socket, one sendmmsg per loop turn for all outputs (needs "
+      "CAP_NET_RAW; unicast outputs use their UDP socket). gso: sendmmsg where each run of "
+      "equal-sized copies to one output is one UDP_SEGMENT send (Linux >= 4.18)",
+      std::string(to_string(defaults.egress.backend))));
+  parser.option(value_option(flags, "--queue-depth", "N",
+                             "io_uring submission queue entries, power of two 1..32768",
+                             std::to_string(defaults.egress.queue_depth)));
+  parser.option(value_option(flags, "--batch", "N",
+                             "packets per output per sendmmsg / io_uring submit, 1..1024",
+                             std::to_string(defaults.egress.batch)));
+  parser.option(value_option(flags, "--sndbuf", "BYTES",
+                             "SO_SNDBUF of egress sockets, 0 = kernel default, max 1G; suffixes "
+                             "K/M/G = KiB/MiB/GiB (4M)",
+                             size_text(defaults.egress.sndbuf), "bytes"));
+  parser.option(value_option(flags, "--rcvbuf", "BYTES",
+                             "SO_RCVBUF / ring size of ingress sockets, same units",
+                             size_text(defaults.rcvbuf), "bytes"));
+  parser.option(value_option(flags, "--workers", "N", "event loops (threads) sharing ingress, 1..64",
+                             std::to_string(defaults.workers)));
+  parser.option(value_option(flags, "--cpus", "LIST",
+                             "pin worker i to LIST[i % size], e.g. 1 or 0,1 or 0-3", "no pinning"));
+  parser.option(value_option(flags, "--rt-priority", "N",
+                             "SCHED_FIFO priority 1..99 of the workers, 0 = normal; keeps a pinned "
+                             "worker from waiting behind other tasks on its core (needs "
+                             "CAP_SYS_NICE)",
+                             "0"));
+  parser.option(value_option(flags, "--pool-buffers", "N",
+                             "packet buffers per worker, 64..1048576, lowered to fit " +
+                                 std::to_string(kMaxPoolBytes >> 20) + " MiB",
+                             std::to_string(defaults.pool_buffers)));
+  parser.option(value_option(flags, "--buffer-size", "BYTES",
+                             "bytes per packet buffer, " + std::to_string(kMinBufferSize) + ".." +
+                                 std::to_string(kMaxBufferSize) +
+                                 "; 0 = the largest ingress MTU + " +
+                                 std::to_string(kBufferFrameOverhead) + " (MTU 9000: 9088)",
+                             "0", "bytes"));
 }
 
 // Stats output.
-std::string usage_output(const Config& defaults) {
-  std::string text;
-  text += "Output:\n";
-  text += "  --stats-interval MS     a stats line every MS milliseconds, 0 = off, max 3600000.\n";
-  text += "                          Default: " + std::to_string(defaults.stats_interval_ms) + "\n";
-  text += "  --stats-json FILE       final stats as JSON to FILE instead of stdout, written\n";
-  text += "                          to a temporary file and renamed; a symlink or other\n";
-  text += "                          non-regular file at FILE is refused. Default: stdout\n";
-  return text;
+void describe_output(cli::Parser& parser, std::vector<Flag>& flags, const Config& defaults) {
+  parser.group("Output");
+  parser.option(value_option(flags, "--stats-interval", "MS",
+                             "a stats line every MS milliseconds, 0 = off, max 3600000",
+                             std::to_string(defaults.stats_interval_ms), "ms"));
+  parser.option(value_option(flags, "--stats-json", "FILE",
+                             "final stats as JSON to FILE instead of stdout, written to a "
+                             "temporary file and renamed; a symlink or other non-regular file at "
+                             "FILE is refused",
+                             "stdout"));
 }
 
 // The control plane and the signals.
-std::string usage_control() {
-  std::string text;
-  text += "\nControl (docs/operations.md):\n";
-  text += "  --control-socket PATH   Unix socket for mrelayctl (JSON lines: add_rule,\n";
-  text += "                          remove_rule, list_rules, stats, set_log_level, ping,\n";
-  text += "                          version), created 0660. Every peer is checked\n";
-  text += "                          (SO_PEERCRED): root and the relay's own uid have full\n";
-  text += "                          access, anyone else is refused unless in a group below.\n";
-  text += "                          Default: none\n";
-  text += "  --control-group GROUP   members (name or gid) get full control access; the\n";
-  text += "                          socket file gets this group. Default: none\n";
-  text += "  --control-read-group GROUP\n";
-  text += "                          members get read-only access (ping, version,\n";
-  text += "                          list_rules, stats); the socket becomes 0666 so they can\n";
-  text += "                          connect (every peer is still checked). Default: none\n";
-  text += "  --state-file PATH       rules added/removed at run time are saved here and\n";
-  text += "                          restored at the next start (temporary file + rename;\n";
-  text += "                          symlinks are never followed). Default: none\n";
-  text += "  --metrics-listen ADDR   127.0.0.1:PORT: Prometheus text on HTTP GET /metrics,\n";
-  text += "                          loopback addresses only; a busy port is logged and\n";
-  text += "                          retried (1 s doubling to 30 s). Default: none\n";
-  text += "  --log-level LEVEL       error | warn | info | debug. Default: info\n";
-  text += "Signals: SIGHUP re-reads --config (valid: rules applied as a diff; invalid: logged,\n";
-  text += "         nothing changes); SIGUSR1 prints a stats line; SIGTERM/SIGINT drain, print\n";
-  text += "         the final counters and exit 0. Signals that arrive during start-up wait\n";
-  text += "         and are handled once the relay runs.\n\nOperations:\n";
-  return text;
+void describe_control(cli::Parser& parser, std::vector<Flag>& flags) {
+  parser.group("Control (docs/operations.md)",
+               "  Signals: SIGHUP re-reads --config (valid: rules applied as a diff; invalid:\n"
+               "  logged, nothing changes); SIGUSR1 prints a stats line; SIGTERM/SIGINT drain,\n"
+               "  print the final counters and exit 0. Signals that arrive during start-up\n"
+               "  wait and are handled once the relay runs.\n");
+  parser.option(value_option(flags, "--control-socket", "PATH",
+                             "Unix socket for mrelayctl (JSON lines: add_rule, remove_rule, "
+                             "list_rules, stats, set_log_level, ping, version), created 0660. "
+                             "Every peer is checked (SO_PEERCRED): root and the relay's own uid "
+                             "have full access, anyone else is refused unless in a group below",
+                             "none"));
+  parser.option(value_option(flags, "--control-group", "GROUP",
+                             "members (name or gid) get full control access; the socket file "
+                             "gets this group",
+                             "none"));
+  parser.option(value_option(flags, "--control-read-group", "GROUP",
+                             "members get read-only access (ping, version, list_rules, stats); "
+                             "the socket becomes 0666 so they can connect (every peer is still "
+                             "checked)",
+                             "none"));
+  parser.option(value_option(flags, "--state-file", "PATH",
+                             "rules added/removed at run time are saved here and restored at the "
+                             "next start (temporary file + rename; symlinks are never followed)",
+                             "none"));
+  parser.option(value_option(flags, "--metrics-listen", "ADDR",
+                             "127.0.0.1:PORT: Prometheus text on HTTP GET /metrics, loopback "
+                             "addresses only; a busy port is logged and retried (1 s doubling to "
+                             "30 s)",
+                             "none"));
+  parser.option(value_option(flags, "--log-level", "LEVEL", "error | warn | info | debug", "info"));
 }
 
 // Operations: privileges and the supervisor.
-std::string usage_operations() {
-  std::string text;
-  text += "  --user NAME             after opening every socket, switch to this user (name or\n";
-  text += "                          uid) and keep only the capabilities the data plane uses:\n";
-  text += "                          CAP_NET_RAW for packet ingress or egress, CAP_SYS_NICE for\n";
-  text += "                          --rt-priority, none otherwise. Default: keep the identity\n";
-  text += "                          (the capabilities are reduced all the same)\n";
-  text += "  --group NAME            group for --user. Default: the user's primary group\n";
-  text += "  --supervise             run the relay as a child process and restart it when it\n";
-  text += "                          dies abnormally (100 ms doubling to 5 s backoff); signals\n";
-  text += "                          are forwarded; exits with the child's code on a stop\n";
-  text += "  -h, --help              this text\n";
-  text += "  -V, --version           print the version\n";
-  return text;
+void describe_operations(cli::Parser& parser, std::vector<Flag>& flags) {
+  parser.group("Operations");
+  parser.option(value_option(flags, "--user", "NAME",
+                             "after opening every socket, switch to this user (name or uid) and "
+                             "keep only the capabilities the data plane uses: CAP_NET_RAW for "
+                             "packet ingress or egress, CAP_SYS_NICE for --rt-priority, none "
+                             "otherwise (the capabilities are reduced all the same)",
+                             "keep the identity"));
+  parser.option(value_option(flags, "--group", "NAME", "group for --user",
+                             "the user's primary group"));
+  parser.option(switch_option(flags, "--supervise",
+                              "run the relay as a child process and restart it when it dies "
+                              "abnormally (100 ms doubling to 5 s backoff); signals are "
+                              "forwarded; exits with the child's code on a stop"));
+}
+
+void describe_flags(cli::Parser& parser, std::vector<Flag>& flags) {
+  const Config defaults;
+  parser.usage("--config FILE [OPTIONS]");
+  parser.usage("--in IFACE:GROUP:PORT --out IFACE:ADDR:PORT [--out ...] [OPTIONS]");
+  parser.usage("--check-config FILE");
+  parser.describe(
+      "Relays multicast UDP received on one interface to one or many outputs. Flags override "
+      "the config file's values; --flag VALUE and --flag=VALUE both work.");
+  describe_rules(parser, flags);
+  describe_data_plane(parser, flags, defaults);
+  describe_output(parser, flags, defaults);
+  describe_control(parser, flags);
+  describe_operations(parser, flags);
 }
 
 }  // namespace
 
 std::string usage_text() {
-  const Config defaults;
-  return usage_synopsis() + usage_rules() + usage_data_plane(defaults) + usage_output(defaults) +
-         usage_control() + usage_operations();
+  std::vector<Flag> flags;
+  cli::Parser parser("mrelay", "");
+  describe_flags(parser, flags);
+  return parser.help_text();
 }
 
 }  // namespace mrelay
