@@ -313,16 +313,19 @@ Result<void> load_config_flag(const std::vector<Flag>& flags, CommandLine& resul
   return {};
 }
 
+// --in IFACE:GROUP:PORT or IFACE:[GROUP6]:PORT: an endpoint whose address is a group.
 Result<Output> parse_quick_input(std::string_view flag, std::string_view text) {
   auto input = parse_endpoint(text, flag);
   if (!input) {
     return tl::unexpected(input.error());
   }
-  if (!IN_MULTICAST(ntohl(input->address.s_addr))) {
-    char address[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &input->address, address, sizeof address);
+  if (input->address6 && input->address6->s6_addr[0] != 0xff) {
+    return fail(std::string(flag), output_address_text(*input) +
+                                       " is not an IPv6 multicast group (ff00::/8)");
+  }
+  if (!input->address6 && !IN_MULTICAST(ntohl(input->address.s_addr))) {
     return fail(std::string(flag),
-                std::string(address) + " is not a multicast group (224.0.0.0/4)");
+                output_address_text(*input) + " is not a multicast group (224.0.0.0/4)");
   }
   return input;
 }
@@ -512,6 +515,7 @@ Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
   rule.name = "cli";
   rule.input_interface = quick.input->interface;
   rule.group = quick.input->address;
+  rule.group6 = quick.input->address6;
   rule.port = quick.input->port;
   rule.source = quick.source;
   rule.vlan = quick.vlan.value_or(0);
@@ -606,9 +610,10 @@ std::string usage_rules() {
   text += "  --config FILE           JSON config (rules and knobs). Default: none\n";
   text += "  --check-config FILE     load and validate FILE (interfaces too), report, exit\n";
   text += "  --in IFACE:GROUP:PORT   quick form input: multicast group and UDP port; builds one\n";
-  text += "                          rule named \"cli\" (appended to --config's rules)\n";
+  text += "                          rule named \"cli\" (appended to --config's rules). IPv6 in\n";
+  text += "                          brackets: --in eth0:[ff3e::1]:5000\n";
   text += "  --out IFACE:ADDR:PORT   quick form output: multicast group or unicast host;\n";
-  text += "                          repeatable, one per output\n";
+  text += "                          repeatable, one per output; IPv6: IFACE:[ff3e::2]:6000\n";
   text += "  --source ADDR           quick form: only packets from this source, joined source-\n"
           "                          specifically (IGMPv3); repeat for up to " +
           std::to_string(kMaxRuleSources) + " sources. Default: any\n";
@@ -621,8 +626,9 @@ std::string usage_rules() {
   text += "                          1..254. Default: " + std::to_string(kDefaultTtlThreshold) +
           " (a packet received with TTL <= 1 is\n";
   text += "                          never forwarded, whatever the threshold)\n";
-  text += "  --allow-link-local      quick form: allow 224.0.0.0/24 groups (never forwarded\n";
-  text += "                          otherwise; refused at load). Default: refused\n";
+  text += "  --allow-link-local      quick form: allow 224.0.0.0/24, ff01::/16 and ff02::/16\n";
+  text += "                          groups (never forwarded otherwise; refused at load).\n";
+  text += "                          Default: refused\n";
   text += "  --vlan N                quick form, packet ingress: take the frames of 802.1Q VLAN\n";
   text += "                          N (1..4094) on a trunk. Default: untagged frames only\n";
   text += "  Rules whose outputs feed each other's inputs (same group and port, any interface)\n";

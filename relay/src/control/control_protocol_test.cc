@@ -56,7 +56,7 @@ class FakeTarget : public ControlTarget {
     stats.workers.push_back(worker);
     RuleStats rule;
     rule.name = "a";
-    rule.sources = config.rules[0].source;
+    rule.sources = source_texts(config.rules[0]);
     rule.counters.matched_packets = 5;
     rule.outputs.push_back({config.rules[0].outputs[0], OutputCounters{4, 1}});
     stats.rules.push_back(rule);
