@@ -1148,7 +1148,11 @@ bool split_endpoint(std::string_view text, EndpointParts& parts) {
     return false;
   }
   parts.port = text.substr(port_colon + 1);
-  if (text[port_colon - 1] == ']') {
+  const bool has_bracket = text.find('[') != std::string_view::npos;
+  if (has_bracket && text[port_colon - 1] != ']') {
+    return false;  // "eth0:[ff3e::1]" (no port), "eth0:[ff3e::1]x:5000"
+  }
+  if (has_bracket) {
     const size_t open = text.rfind('[', port_colon);
     if (open == std::string_view::npos || open == 0 || text[open - 1] != ':') {
       return false;
