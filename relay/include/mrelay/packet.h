@@ -122,6 +122,10 @@ struct UdpView {
 /// walked to UDP, each length checked against the frame, at most kMaxIpv6ExtensionHeaders.
 [[nodiscard]] ParseVerdict parse_ipv6(const uint8_t* packet, size_t len, const FrameMeta& meta,
                                       UdpView& out) noexcept;
+[[nodiscard]] inline ParseVerdict parse_ipv6(const uint8_t* packet, size_t len,
+                                             UdpView& out) noexcept {
+  return parse_ipv6(packet, len, FrameMeta{}, out);
+}
 
 /// The number of datagrams a parsed view carries: 1, or a GSO frame's segment count.
 [[nodiscard]] inline uint32_t datagram_count(const UdpView& view) noexcept {
