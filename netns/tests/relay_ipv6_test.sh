@@ -7,14 +7,16 @@
 #      MLD-joined socket; packet: AF_PACKET, the relay parses the IPv6 frames) x each egress
 #      backend (send, sendmmsg, uring, gso; packet, which builds the IPv6 frames itself), a
 #      bounded /usr/bin/python3 receiver on the sink checks that every one of the 17 groups gets
-#      every datagram intact, once, in order, with hop limit 8 - 1 (the relay decrements it).
-#   2. unroutable source: the sender sends from 2001:db8:dead::1, a prefix configured nowhere in
-#      the relay namespace (it has no route to it); packet ingress relays every datagram.
-#   3. source-specific (MLDv2): sources A and B send to ff3e::1:5000; a rule for A only. udp
+#      every datagram intact, once, in order, with hop limit 8 - 1 (the relay decrements it);
+#      packet ingress once more with its recvmmsg read path.
+#      With packet ingress the sender sends from 2001:db8:dead::1, a prefix configured nowhere
+#      in the relay namespace (it has no route to it): relayed all the same.
+#   2. source-specific (MLDv2): sources A and B send to ff3e::1:5000; a rule for A only. udp
 #      ingress: the socket's (A, G) join keeps B out of the kernel's delivery (the relay read
 #      A's count, and the namespace's Udp6InDatagrams grew by A's count only); the sink gets A,
 #      never B. packet ingress: B is seen and counted as unmatched_no_rule, never relayed.
-# Also: --check-config shows the IPv6 rules, and the quick form takes bracketed addresses.
+# Also: --check-config shows the IPv6 rules; packet -> packet takes its hop rule from the quick
+# form (--in rin0:[ff3e::1]:5000 --out rout0:[ff3e::2]:6000).
 #
 #   sudo MRELAY_BIN_DIR=build/bin netns/tests/relay_ipv6_test.sh
 # shellcheck source=netns/lib.sh
@@ -85,11 +87,12 @@ fanout_outputs() {  # FANOUT outputs ff3e::100.. on rout0, as JSON
   done
 }
 
-write_config() {  # write_config FILE INGRESS BACKEND
+write_config() {  # write_config FILE INGRESS BACKEND [fan-only]: without the hop rule
+  local hop='{"name": "v6hop", "input": {"interface": "rin0", "group": "ff3e::1", "port": 5000},
+   "outputs": [{"interface": "rout0", "group": "ff3e::2", "port": 6000}]},'
+  [[ ${4:-} == fan-only ]] && hop=""
   cat >"$1" <<EOF
-{"ingress": "$2", "egress": {"backend": "$3"}, "rules": [
-  {"name": "v6hop", "input": {"interface": "rin0", "group": "ff3e::1", "port": 5000},
-   "outputs": [{"interface": "rout0", "group": "ff3e::2", "port": 6000}]},
+{"ingress": "$2", "egress": {"backend": "$3"}, "rules": [$hop
   {"name": "v6fan", "input": {"interface": "rin0", "group": "ff3e::1", "port": 5001},
    "outputs": [$(fanout_outputs)]}]}
 EOF
@@ -228,48 +231,51 @@ fan_groups=()
 for ((i = 0; i < FANOUT; i++)); do
   fan_groups+=("$(printf 'ff3e::%x' $((0x100 + i)))")
 done
+# run_fanout_case NAME INGRESS BACKEND [quick]: quick, the hop rule from the quick form
+# (--in/--out with bracketed IPv6 addresses, appended to the config's fanout rule).
+run_fanout_case() {
+  local name=$1 out receiver relay_pid
+  local -a quick=()
+  if [[ ${4:-} == quick ]]; then
+    write_config "$MRELAY_TMP/$name.json" "$2" "$3" fan-only
+    quick=(--in "rin0:[ff3e::1]:5000" --out "rout0:[ff3e::2]:6000")
+  else
+    write_config "$MRELAY_TMP/$name.json" "$2" "$3"
+  fi
+  start_receiver "$name-rx" ff3e::2 "${fan_groups[@]}"
+  receiver=$RECEIVER_PID
+  start_relay6 "$name" --config "$MRELAY_TMP/$name.json" "${quick[@]}"
+  relay_pid=$RELAY_PID
+  # Packet ingress: from the unroutable source (the kernel's IP layer is not asked).
+  send "$name-tx" 5000,5001 "$([[ $2 == packet ]] && echo "$UNROUTABLE" || echo -)"
+  wait_pid "$receiver" 25 || mrelay_fail "receiver $name-rx failed: $(cat "$MRELAY_TMP/$name-rx.err")"
+  stop_relay "$name" "$relay_pid"
+  out=$MRELAY_TMP/$name-rx.out
+  mrelay_log "$name: $(json_get "$out" 'j["exact_groups"]') of $((FANOUT + 1)) groups got all" \
+    "$COUNT x $SIZE B; received $(json_get "$out" 'j["received"]'), bad $(json_get "$out" 'j["bad"]')," \
+    "hop limits $(json_get "$out" 'j["hops"]'); relay rx $(stat_of "$name" rx_packets)" \
+    "fwd $(stat_of "$name" fwd_packets) tx $(stat_of "$name" tx_packets)" \
+    "not_udp $(stat_of "$name" unmatched_not_udp)"
+  expect_eq "$name: groups with every datagram intact, once, in order" \
+    "$(json_get "$out" 'j["exact_groups"]')" $((FANOUT + 1))
+  expect_eq "$name: damaged datagrams" "$(json_get "$out" 'j["bad"]')" 0
+  expect_eq "$name: hop limit on arrival" "$(json_get "$out" 'j["hops"]')" "[$((HOPS - 1))]"
+  expect_eq "$name: relay fwd_packets" "$(stat_of "$name" fwd_packets)" $((2 * COUNT))
+  expect_eq "$name: relay tx_packets" "$(stat_of "$name" tx_packets)" $(((FANOUT + 1) * COUNT))
+}
+
 for ingress in udp packet; do
   for backend in send sendmmsg uring gso packet; do
-    name=v6-$ingress-$backend
-    write_config "$MRELAY_TMP/$name.json" "$ingress" "$backend"
-    start_receiver "$name-rx" ff3e::2 "${fan_groups[@]}"
-    receiver=$RECEIVER_PID
-    start_relay6 "$name" --config "$MRELAY_TMP/$name.json"
-    relay_pid=$RELAY_PID
-    send "$name-tx" 5000,5001 -
-    wait_pid "$receiver" 25 || mrelay_fail "receiver $name-rx failed: $(cat "$MRELAY_TMP/$name-rx.err")"
-    stop_relay "$name" "$relay_pid"
-    out=$MRELAY_TMP/$name-rx.out
-    mrelay_log "$name: $(json_get "$out" 'j["exact_groups"]') of $((FANOUT + 1)) groups got all" \
-      "$COUNT x $SIZE B; received $(json_get "$out" 'j["received"]'), bad $(json_get "$out" 'j["bad"]')," \
-      "hop limits $(json_get "$out" 'j["hops"]'); relay rx $(stat_of "$name" rx_packets)" \
-      "fwd $(stat_of "$name" fwd_packets) tx $(stat_of "$name" tx_packets)" \
-      "not_udp $(stat_of "$name" unmatched_not_udp)"
-    expect_eq "$name: groups with every datagram intact, once, in order" \
-      "$(json_get "$out" 'j["exact_groups"]')" $((FANOUT + 1))
-    expect_eq "$name: damaged datagrams" "$(json_get "$out" 'j["bad"]')" 0
-    expect_eq "$name: hop limit on arrival" "$(json_get "$out" 'j["hops"]')" "[$((HOPS - 1))]"
-    expect_eq "$name: relay fwd_packets" "$(stat_of "$name" fwd_packets)" $((2 * COUNT))
-    expect_eq "$name: relay tx_packets" "$(stat_of "$name" tx_packets)" $(((FANOUT + 1) * COUNT))
+    run_fanout_case "v6-$ingress-$backend" "$ingress" "$backend" \
+      "$([[ $ingress-$backend == packet-packet ]] && echo quick)"
   done
 done
+# The packet ingress's other read path (recvmmsg instead of the ring; zero-copy forwarding).
+MRELAY_PACKET_RX=recvmmsg run_fanout_case v6-packet-recvmmsg-packet packet packet
+grep -q "rx recvmmsg" "$MRELAY_TMP/v6-packet-recvmmsg-packet.err" ||
+  mrelay_fail "v6-packet-recvmmsg-packet: the relay did not read with recvmmsg"
 
-# 2. An unroutable IPv6 source through packet ingress (quick form, bracketed addresses).
-name=v6-unroutable
-start_receiver "$name-rx" ff3e::2
-receiver=$RECEIVER_PID
-start_relay6 "$name" --ingress packet --egress packet --in "rin0:[ff3e::1]:5000" \
-  --out "rout0:[ff3e::2]:6000"
-relay_pid=$RELAY_PID
-send "$name-tx" 5000 "$UNROUTABLE"
-wait_pid "$receiver" 25 || mrelay_fail "receiver $name-rx failed: $(cat "$MRELAY_TMP/$name-rx.err")"
-stop_relay "$name" "$relay_pid"
-mrelay_log "$name: from $UNROUTABLE, sink received $(json_get "$MRELAY_TMP/$name-rx.out" 'j["received"]')," \
-  "relay rx $(stat_of "$name" rx_packets) fwd $(stat_of "$name" fwd_packets)"
-expect_eq "$name: every datagram from the unroutable source relayed" \
-  "$(json_get "$MRELAY_TMP/$name-rx.out" 'j["exact_groups"]')" 1
-
-# 3. Source-specific: a rule for A; A and B both send.
+# 2. Source-specific: a rule for A; A and B both send.
 ssm_case() {  # ssm_case NAME INGRESS
   local name=$1 before rx_before
   start_receiver "$name-rx" ff3e::2
