@@ -320,8 +320,8 @@ Result<Output> parse_quick_input(std::string_view flag, std::string_view text) {
     return tl::unexpected(input.error());
   }
   if (input->address6 && input->address6->s6_addr[0] != 0xff) {
-    return fail(std::string(flag), output_address_text(*input) +
-                                       " is not an IPv6 multicast group (ff00::/8)");
+    return fail(std::string(flag),
+                output_address_text(*input) + " is not an IPv6 multicast group (ff00::/8)");
   }
   if (!input->address6 && !IN_MULTICAST(ntohl(input->address.s_addr))) {
     return fail(std::string(flag),

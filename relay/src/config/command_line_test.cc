@@ -127,8 +127,7 @@ TEST(CommandLine, QuickFormIpv6Scopes) {
     ASSERT_FALSE(valid.has_value()) << group;
     EXPECT_NE(valid.error().to_string().find("allow_link_local"), std::string::npos)
         << valid.error().to_string();
-    auto allowed =
-        parse({"--in", group, "--out", "veth1:[ff3e::2]:6000", "--allow-link-local"});
+    auto allowed = parse({"--in", group, "--out", "veth1:[ff3e::2]:6000", "--allow-link-local"});
     ASSERT_TRUE(allowed.has_value());
     EXPECT_TRUE(validate_config(allowed->config, lookup).has_value()) << group;
   }
@@ -141,21 +140,23 @@ TEST(CommandLine, QuickFormIpv6Errors) {
     const char* message;
   };
   const Case cases[] = {
-      {{"--in", "veth0:[2001:db8::1]:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in",
+      {{"--in", "veth0:[2001:db8::1]:5000", "--out", "veth1:[ff3e::2]:6000"},
+       "--in",
        "not an IPv6 multicast group"},
-      {{"--in", "veth0:[ff3e::zz]:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in",
+      {{"--in", "veth0:[ff3e::zz]:5000", "--out", "veth1:[ff3e::2]:6000"},
+       "--in",
        "not an IPv6 address"},
-      {{"--in", "veth0:[239.1.1.1]:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in",
+      {{"--in", "veth0:[239.1.1.1]:5000", "--out", "veth1:[ff3e::2]:6000"},
+       "--in",
        "not an IPv6 address"},
-      {{"--in", "veth0:ff3e::1:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in",
-       "goes in brackets"},
+      {{"--in", "veth0:ff3e::1:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in", "goes in brackets"},
       {{"--in", "veth0:[ff3e::1]", "--out", "veth1:[ff3e::2]:6000"}, "--in", "IFACE:[IPV6]:PORT"},
       {{"--in", "[ff3e::1]:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in", "IFACE:[IPV6]:PORT"},
       {{"--in", "veth0:[ff3e::1]:0", "--out", "veth1:[ff3e::2]:6000"}, "--in", "1..65535"},
-      {{"--in", "veth0:[ff3e::1]:5000", "--out", "veth1:[::]:6000"}, "--out",
+      {{"--in", "veth0:[ff3e::1]:5000", "--out", "veth1:[::]:6000"},
+       "--out",
        "not a valid destination"},
-      {{"--in", "veth0:[ff30::1]:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in",
-       "reserved scope"},
+      {{"--in", "veth0:[ff30::1]:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in", "reserved scope"},
   };
   for (const Case& c : cases) {
     std::vector<const char*> argv = {"mrelay"};

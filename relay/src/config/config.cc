@@ -941,16 +941,16 @@ Result<void> check_rule_input(const Rule& rule, const std::string& input_path, I
     MRELAY_TRY(check_input_group6(join(input_path, "group"), *rule.group6));
     MRELAY_TRY(check_link_local6(join(input_path, "group"), *rule.group6, rule.allow_link_local));
     if (rule.source) {
-      return fail(join(input_path, "source"), address_text(*rule.source) +
-                                                  " is an IPv4 source for an IPv6 group");
+      return fail(join(input_path, "source"),
+                  address_text(*rule.source) + " is an IPv4 source for an IPv6 group");
     }
     if (!rule.source6.empty()) {
       MRELAY_TRY(check_sources6(join(input_path, "source"), rule.source6));
     }
   } else {
     if (!rule.source6.empty()) {
-      return fail(join(input_path, "source"), address6_text(rule.source6.front()) +
-                                                  " is an IPv6 source for an IPv4 group");
+      return fail(join(input_path, "source"),
+                  address6_text(rule.source6.front()) + " is an IPv6 source for an IPv4 group");
     }
     MRELAY_TRY(check_input_group(join(input_path, "group"), rule.group));
     MRELAY_TRY(check_link_local(join(input_path, "group"), rule.group, rule.allow_link_local));
@@ -1193,8 +1193,8 @@ Result<Output> parse_endpoint(std::string_view text, std::string_view flag) {
   const std::string where(flag);
   EndpointParts parts;
   if (!split_endpoint(text, parts)) {
-    return fail(where, "expected IFACE:ADDR:PORT or IFACE:[IPV6]:PORT, got '" + std::string(text) +
-                           "'");
+    return fail(where,
+                "expected IFACE:ADDR:PORT or IFACE:[IPV6]:PORT, got '" + std::string(text) + "'");
   }
   Output output;
   output.interface = std::string(parts.interface);

@@ -97,9 +97,9 @@ int32_t Forwarder::accept_frame(unsigned ifindex, const FrameMeta& meta, const u
     counters_.gso_segments += datagrams;
   }
   const int32_t rule =
-      view.ipv6 ? plan_->table.find6(ifindex, view.dst6, view.dst_port, view.src6, view.vlan_id)
-                : plan_->table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr,
-                                    view.vlan_id);
+      view.ipv6
+          ? plan_->table.find6(ifindex, view.dst6, view.dst_port, view.src6, view.vlan_id)
+          : plan_->table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr, view.vlan_id);
   if (rule < 0) {
     ++counters_.unmatched_no_rule;
     return -1;

@@ -84,8 +84,8 @@ class ForwarderIpv6 : public ::testing::Test {
   // The sum of every counter a refused frame may land in.
   uint64_t refusals() const {
     return counters_.malformed_fragment + counters_.malformed_udp_checksum +
-           counters_.drop_ttl_expired + counters_.unmatched_no_rule +
-           counters_.unmatched_not_udp + counters_.malformed_truncated;
+           counters_.drop_ttl_expired + counters_.unmatched_no_rule + counters_.unmatched_not_udp +
+           counters_.malformed_truncated;
   }
 
   WorkerCounters counters_{};

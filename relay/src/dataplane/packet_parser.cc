@@ -121,8 +121,9 @@ inline bool udp_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_le
 // RFC 8200 8.1: the pseudo header is source, destination, the upper-layer length (32 bits)
 // and the next header value (32 bits, zero-padded); the rest as udp_checksum_ok().
 inline bool udp6_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_len) noexcept {
-  const uint8_t tail[8] = {0, 0, static_cast<uint8_t>(udp_len >> 8),
-                           static_cast<uint8_t>(udp_len & 0xff), 0, 0, 0, kIpProtocolUdp};
+  const auto high = static_cast<uint8_t>(udp_len >> 8);
+  const auto low = static_cast<uint8_t>(udp_len & 0xff);
+  const uint8_t tail[8] = {0, 0, high, low, 0, 0, 0, kIpProtocolUdp};
   const uint64_t sum = sum_native(ip + 8, 32) + sum_native(tail, 8) + sum_native(udp, udp_len);
   return fold(sum) == 0xffff;
 }
@@ -352,8 +353,8 @@ ParseVerdict parse_ipv6(const uint8_t* packet, size_t len, const FrameMeta& meta
   }
   // Mandatory on IPv6: zero is no "no checksum" there but an invalid datagram (udp6 drops it).
   const bool judge_checksum = !gso && meta.checksum == ChecksumState::unverified;
-  if (judge_checksum && (load_be16(udp + kUdpChecksumOffset) == 0 ||
-                         !udp6_checksum_ok(packet, udp, udp_len))) {
+  if (judge_checksum &&
+      (load_be16(udp + kUdpChecksumOffset) == 0 || !udp6_checksum_ok(packet, udp, udp_len))) {
     return ParseVerdict::bad_udp_checksum;
   }
   out = UdpView{};

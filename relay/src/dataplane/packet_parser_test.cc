@@ -1,6 +1,6 @@
-// Table-driven tests of parse_frame / parse_ipv4 / parse_ipv6. Each case starts from a good frame built by
-// FrameBuilder (which computes a correct IPv4 checksum) and changes one thing: a byte of the
-// frame, or what the kernel says about it (FrameMeta: packet type, VLAN tag, checksum, GSO).
+// Table-driven tests of parse_frame / parse_ipv4 / parse_ipv6. Each case starts from a good frame
+// built by FrameBuilder (which computes a correct IPv4 checksum) and changes one thing: a byte of
+// the frame, or what the kernel says about it (FrameMeta: packet type, VLAN tag, checksum, GSO).
 //
 //   ./mrelay_core_test --gtest_filter='PacketParser*'
 #include <arpa/inet.h>
@@ -674,9 +674,9 @@ in6_addr address6(const char* text) {
 // An Ethernet/IPv6/[extension headers]/UDP frame, field by field, as FrameBuilder for IPv4.
 struct Frame6Builder {
   struct Extension {
-    uint8_t type;                // its own next-header value: 0, 43, 44 or 60
-    size_t length = 8;           // bytes, a multiple of 8
-    uint8_t segments_left = 0;   // routing header only
+    uint8_t type;               // its own next-header value: 0, 43, 44 or 60
+    size_t length = 8;          // bytes, a multiple of 8
+    uint8_t segments_left = 0;  // routing header only
   };
   std::vector<Extension> extensions;
   uint8_t upper = 17;  // the last next header
@@ -785,9 +785,15 @@ std::vector<Case6> cases6() {
   return {
       {"good", [](Frame6Builder&) {}, ParseVerdict::ok},
       {"hop_by_hop", [](Frame6Builder& b) { b.extensions = {{kHopByHop}}; }, ParseVerdict::ok},
-      {"routing_no_segments_left", [](Frame6Builder& b) { b.extensions = {{kRouting, 24}}; },
+      {"routing_no_segments_left",
+       [](Frame6Builder& b) {
+         b.extensions = {{kRouting, 24}};
+       },
        ParseVerdict::ok},
-      {"destination_options", [](Frame6Builder& b) { b.extensions = {{kDestination, 16}}; },
+      {"destination_options",
+       [](Frame6Builder& b) {
+         b.extensions = {{kDestination, 16}};
+       },
        ParseVerdict::ok},
       {"all_three",
        [](Frame6Builder& b) {
@@ -803,19 +809,29 @@ std::vector<Case6> cases6() {
       {"fragment_header", [](Frame6Builder& b) { b.extensions = {{kFragment}}; },
        ParseVerdict::fragment},
       {"fragment_after_options",
-       [](Frame6Builder& b) { b.extensions = {{kHopByHop}, {kFragment}}; }, ParseVerdict::fragment},
+       [](Frame6Builder& b) {
+         b.extensions = {{kHopByHop}, {kFragment}};
+       },
+       ParseVerdict::fragment},
       {"hop_by_hop_not_first",
-       [](Frame6Builder& b) { b.extensions = {{kDestination}, {kHopByHop}}; },
+       [](Frame6Builder& b) {
+         b.extensions = {{kDestination}, {kHopByHop}};
+       },
        ParseVerdict::bad_ip_header},
       {"routing_segments_left",
-       [](Frame6Builder& b) { b.extensions = {{kRouting, 24, 1}}; }, ParseVerdict::bad_ip_header},
+       [](Frame6Builder& b) {
+         b.extensions = {{kRouting, 24, 1}};
+       },
+       ParseVerdict::bad_ip_header},
       {"too_many_extension_headers",
        [](Frame6Builder& b) {
          b.extensions.assign(kMaxIpv6ExtensionHeaders + 1, Extension{kDestination});
        },
        ParseVerdict::bad_ip_header},
       {"most_extension_headers",
-       [](Frame6Builder& b) { b.extensions.assign(kMaxIpv6ExtensionHeaders, Extension{kDestination}); },
+       [](Frame6Builder& b) {
+         b.extensions.assign(kMaxIpv6ExtensionHeaders, Extension{kDestination});
+       },
        ParseVerdict::ok},
       {"extension_header_beyond_frame",
        [](Frame6Builder& b) {
@@ -826,8 +842,10 @@ std::vector<Case6> cases6() {
        // Claim 2048 bytes of options in a frame that ends right after the UDP header.
        [](std::vector<uint8_t>& f) { f[14 + 40 + 1] = 255; }},
       {"frame_ends_in_extension_header",
-       [](Frame6Builder& b) { b.extensions = {{kDestination, 16}}; }, ParseVerdict::truncated,
-       [](std::vector<uint8_t>& f) { f.resize(14 + 40 + 10); }},
+       [](Frame6Builder& b) {
+         b.extensions = {{kDestination, 16}};
+       },
+       ParseVerdict::truncated, [](std::vector<uint8_t>& f) { f.resize(14 + 40 + 10); }},
       {"tcp", [](Frame6Builder& b) { b.upper = 6; }, ParseVerdict::not_udp},
       {"icmpv6_after_hop_by_hop",
        [](Frame6Builder& b) {
@@ -836,13 +854,12 @@ std::vector<Case6> cases6() {
        },
        ParseVerdict::not_udp},
       {"no_next_header", [](Frame6Builder& b) { b.upper = 59; }, ParseVerdict::not_udp},
-      {"version_4",
-       [](Frame6Builder&) {}, ParseVerdict::bad_ip_header,
+      {"version_4", [](Frame6Builder&) {}, ParseVerdict::bad_ip_header,
        [](std::vector<uint8_t>& f) { f[14] = 0x40; }},
       {"payload_length_beyond_frame",
        [](Frame6Builder& b) { b.payload_length_override = 8 + 32 + 1; }, ParseVerdict::bad_length},
-      {"payload_length_short_of_udp",
-       [](Frame6Builder& b) { b.payload_length_override = 8 + 31; }, ParseVerdict::bad_length},
+      {"payload_length_short_of_udp", [](Frame6Builder& b) { b.payload_length_override = 8 + 31; },
+       ParseVerdict::bad_length},
       {"jumbogram_length_0", [](Frame6Builder& b) { b.payload_length_override = 0; },
        ParseVerdict::bad_length},
       {"zero_checksum", [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::zero; },
@@ -858,10 +875,14 @@ std::vector<Case6> cases6() {
       {"good_checksum_odd_payload", [](Frame6Builder& b) { b.payload_size = 33; },
        ParseVerdict::ok},
       {"wrong_checksum_verified_by_kernel",
-       [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::wrong; }, ParseVerdict::ok, {},
+       [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::wrong; },
+       ParseVerdict::ok,
+       {},
        with_checksum(ChecksumState::verified)},
       {"zero_checksum_partial",  // a local sender's frame: the field is not final
-       [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::zero; }, ParseVerdict::ok, {},
+       [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::zero; },
+       ParseVerdict::ok,
+       {},
        with_checksum(ChecksumState::partial)},
       {"hop_limit_1", [](Frame6Builder& b) { b.hop_limit = 1; }, ParseVerdict::ok},
       {"source_loopback", [](Frame6Builder& b) { b.src = address6("::1"); },
@@ -870,9 +891,15 @@ std::vector<Case6> cases6() {
        ParseVerdict::martian_source},
       {"source_ipv4_mapped", [](Frame6Builder& b) { b.src = address6("::ffff:10.1.1.1"); },
        ParseVerdict::martian_source},
-      {"other_host", [](Frame6Builder&) {}, ParseVerdict::other_host, {},
+      {"other_host",
+       [](Frame6Builder&) {},
+       ParseVerdict::other_host,
+       {},
        with_pkttype(kPacketOtherHost)},
-      {"gso_segments", [](Frame6Builder& b) { b.payload_size = 1000; }, ParseVerdict::ok, {},
+      {"gso_segments",
+       [](Frame6Builder& b) { b.payload_size = 1000; },
+       ParseVerdict::ok,
+       {},
        with_gso(kGsoUdpL4, 200)},
   };
 }

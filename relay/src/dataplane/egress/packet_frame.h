@@ -1,6 +1,6 @@
 // Frame building for the "packet" egress backend (egress_packet.cc): the per-output
-// Ethernet/IPv4/UDP or Ethernet/IPv6/UDP header template and its per-packet stamp (pure functions), and the
-// output's addresses read back from its UDP socket. packet_frame.cc; tested in
+// Ethernet/IPv4/UDP or Ethernet/IPv6/UDP header template and its per-packet stamp (pure functions),
+// and the output's addresses read back from its UDP socket. packet_frame.cc; tested in
 // packet_frame_test.cc.
 //
 //   mrelay::FrameTemplate frame = mrelay::build_frame_template(output);

@@ -67,10 +67,10 @@ sock_filter g_ingress_filter[] = {
     /* 13 */ BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
     /* 14 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kIpv6NextHeaderByte + 1, 0, 6),  // short -> 21
     /* 15 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kIpv6NextHeaderByte),
-    /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 4, 0),       // -> 21 whole
-    /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_HOPOPTS, 3, 0),   // -> 21 whole
-    /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ROUTING, 2, 0),   // -> 21 whole
-    /* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_DSTOPTS, 1, 0),   // -> 21 whole
+    /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 4, 0),      // -> 21 whole
+    /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_HOPOPTS, 3, 0),  // -> 21 whole
+    /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ROUTING, 2, 0),  // -> 21 whole
+    /* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_DSTOPTS, 1, 0),  // -> 21 whole
     /* 20 */ BPF_STMT(BPF_RET | BPF_K, kNonUdpSnapBytes),
     /* 21 */ BPF_STMT(BPF_RET | BPF_K, kWholeFrame),  // whole
 };
