@@ -1,8 +1,11 @@
-// libFuzzer target for the data plane's frame parser: mrelay::parse_frame and parse_ipv4 on
+// libFuzzer target for the data plane's frame parser: mrelay::parse_frame, parse_ipv4 and
+// parse_ipv6 on
 // arbitrary bytes. Besides "no crash, no out-of-bounds read" (ASan) it checks the promises the
 // relay's forwarding relies on, and aborts when one breaks:
 //   - ok => the payload lies inside the input, and payload_len matches the IPv4/UDP lengths;
-//   - parse_frame on an untagged IPv4 frame agrees with parse_ipv4 on the bytes after it;
+//   - parse_frame on an untagged IPv4 frame agrees with parse_ipv4 on the bytes after it, on
+//     an untagged IPv6 frame with parse_ipv6; an IPv6 ok view's payload ends where the IPv6
+//     payload length says and its UDP length matches;
 //   - with kernel metadata (FrameMeta taken from the input's first bytes): ok => the payload
 //     lies inside the input, a GSO view has a segment size, and the datagram count covers the
 //     payload;
@@ -71,6 +74,31 @@ void check_verdict_named(mrelay::ParseVerdict verdict, size_t size) {
   }
 }
 
+// An untagged IPv6 frame: parse_ipv6 on the bytes after Ethernet gives the same verdict, and
+// an ok view is IPv6 with its payload inside the packet's payload length, after a UDP header
+// whose length field matches.
+void check_ipv6_frame(const uint8_t* data, size_t size, mrelay::ParseVerdict frame_verdict,
+                      const mrelay::UdpView& view) {
+  const uint8_t* ip = data + kEthernetHeaderSize;
+  mrelay::UdpView ip_view;
+  if (mrelay::parse_ipv6(ip, size - kEthernetHeaderSize, ip_view) != frame_verdict) {
+    invariant_broken("parse_frame and parse_ipv6 disagree on an untagged frame", size);
+  }
+  if (frame_verdict != mrelay::ParseVerdict::ok) {
+    return;
+  }
+  constexpr size_t kIpv6HeaderSize = 40;
+  const uint8_t* end = ip + kIpv6HeaderSize + load_be16(ip + 4);
+  if (!view.ipv6 || end > data + size || view.payload == nullptr ||
+      view.payload < ip + kIpv6HeaderSize + kUdpHeaderSize ||
+      view.payload + view.payload_len != end) {
+    invariant_broken("ok IPv6 payload disagrees with the payload length", size);
+  }
+  if (load_be16(view.payload - kUdpHeaderSize + 4) != view.payload_len + kUdpHeaderSize) {
+    invariant_broken("ok IPv6 payload_len disagrees with UDP length", size);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -92,6 +120,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         invariant_broken("untagged frame reported a VLAN id", size);
       }
     }
+  } else if (size >= kEthernetHeaderSize && load_be16(data + 12) == 0x86dd) {
+    check_ipv6_frame(data, size, frame_verdict, frame_view);
   } else if (frame_verdict == mrelay::ParseVerdict::ok) {
     // Tagged: the IPv4 header starts 4 or 8 bytes later; the payload must still be inside.
     const uint8_t* end = data + size;

@@ -42,6 +42,12 @@ std::string address_text(uint32_t network_order) {
   return address_text(address);
 }
 
+std::string address6_text(const in6_addr& address) {
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET6, &address, text, sizeof(text));
+  return text;
+}
+
 // A contiguous read-only view of any bytes-like object (bytes, bytearray, memoryview).
 struct ByteView {
   const uint8_t* data = nullptr;
@@ -120,8 +126,9 @@ py::dict udp_view_dict(mrelay::ParseVerdict verdict, const mrelay::UdpView& view
   if (verdict != mrelay::ParseVerdict::ok) {
     return out;
   }
-  out["src_addr"] = address_text(view.src_addr);
-  out["dst_addr"] = address_text(view.dst_addr);
+  out["ipv6"] = view.ipv6;
+  out["src_addr"] = view.ipv6 ? address6_text(view.src6) : address_text(view.src_addr);
+  out["dst_addr"] = view.ipv6 ? address6_text(view.dst6) : address_text(view.dst_addr);
   out["src_port"] = view.src_port;
   out["dst_port"] = view.dst_port;
   out["vlan_id"] = view.vlan_id;
@@ -146,17 +153,18 @@ py::dict parse_ipv4(const py::buffer& packet) {
 }
 
 // A rule's sources as the config and list_rules write them: None (any source), one address,
-// or a list of addresses (a source-specific rule with several).
-py::object source_object(const mrelay::SourceList& sources) {
+// or a list of addresses (a source-specific rule with several), IPv4 or IPv6.
+py::object source_object(const mrelay::Rule& rule) {
+  const std::vector<std::string> sources = mrelay::source_texts(rule);
   if (sources.empty()) {
     return py::none();
   }
   if (sources.size() == 1) {
-    return py::str(address_text(sources.front()));
+    return py::str(sources.front());
   }
   py::list list;
-  for (const in_addr& source : sources) {
-    list.append(address_text(source));
+  for (const std::string& source : sources) {
+    list.append(source);
   }
   return list;
 }
@@ -179,7 +187,7 @@ py::dict config_dict(const mrelay::Config& config) {
     input["interface"] = rule.input_interface;
     input["group"] = mrelay::input_group_text(rule);  // IPv4 or IPv6
     input["port"] = rule.port;
-    input["source"] = source_object(rule.source);
+    input["source"] = source_object(rule);
     input["vlan"] = rule.vlan != 0 ? py::object(py::int_(rule.vlan)) : py::none();
     py::dict item;
     item["name"] = rule.name;

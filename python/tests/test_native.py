@@ -4,6 +4,7 @@ Skipped when the module is not built.
     cd python && MRELAY_BUILD_DIR=../build /usr/bin/python3 -m pytest -q tests/test_native.py
 """
 
+import socket
 import struct
 import sys
 from pathlib import Path
@@ -116,13 +117,42 @@ def test_parse_frame_ok_fields():
     (frame(bad_checksum=True), "bad_checksum", True),
     (frame(fragment=0x2000), "fragment", True),
     (frame(protocol=6), "not_udp", False),
-    (frame()[:12] + b"\x86\xdd" + frame()[14:], "not_ipv4", False),
+    (frame()[:12] + b"\x88\xb5" + frame()[14:], "not_ipv4", False),
+    # IPv4 bytes under the IPv6 EtherType: the version field says 4.
+    (frame(b"x" * 40)[:12] + b"\x86\xdd" + frame(b"x" * 40)[14:], "bad_ip_header", True),
 ])
 def test_parse_frame_verdicts(data, verdict, malformed):
     parsed = native().parse_frame(data)
     assert parsed["verdict"] == verdict
     assert parsed["malformed"] is malformed
     assert "payload" not in parsed
+
+
+def frame6(payload=b"hello", *, hops=9, fragment=False, zero_checksum=False):
+    src = socket.inet_pton(socket.AF_INET6, "2001:db8::1")
+    dst = socket.inet_pton(socket.AF_INET6, "ff3e::1")
+    udp = bytearray(struct.pack("!HHHH", 4000, 5000, 8 + len(payload), 0) + payload)
+    padded = bytes(udp) + (b"\0" if len(udp) % 2 else b"")
+    total = sum(struct.unpack(f"!{len(src + dst) // 2}H", src + dst)) + len(udp) + 17
+    total += sum(struct.unpack(f"!{len(padded) // 2}H", padded))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    struct.pack_into("!H", udp, 6, 0 if zero_checksum else (~total & 0xFFFF) or 0xFFFF)
+    extension = bytes([17, 0, 0, 0, 0, 0, 0, 1]) if fragment else b""
+    header = struct.pack("!IHBB", 0x60000000, len(extension) + len(udp), 44 if fragment else 17,
+                         hops) + src + dst
+    ethernet = b"\x33\x33\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x01" + b"\x86\xdd"
+    return ethernet + header + extension + bytes(udp)
+
+
+def test_parse_frame_ipv6():
+    parsed = native().parse_frame(frame6(b"payload!"))
+    assert parsed["verdict"] == "ok" and parsed["ipv6"]
+    assert parsed["src_addr"] == "2001:db8::1" and parsed["dst_addr"] == "ff3e::1"
+    assert parsed["ttl"] == 9 and parsed["payload"] == b"payload!"
+    assert native().parse_frame(frame6(fragment=True))["verdict"] == "fragment"
+    assert native().parse_frame(frame6(zero_checksum=True))["verdict"] == "bad_udp_checksum"
+    assert not native().parse_frame(frame())["ipv6"]
 
 
 def test_parse_ipv4_from_l3():
@@ -148,8 +178,13 @@ def test_config_view_shows_every_source_and_ipv6_addresses():
                                 "source": "10.0.0.3"},
        "outputs": [{"interface": "rout1", "group": "239.2.2.3", "port": 6000}]},
       {"name": "v6", "input": {"interface": "rin2", "group": "ff3e::8000:1", "port": 5000},
-       "outputs": [{"interface": "rout2", "group": "ff3e::8000:2", "port": 6000}]}]}""")
-    ssm, one, v6 = config["rules"]
+       "outputs": [{"interface": "rout2", "group": "ff3e::8000:2", "port": 6000}]},
+      {"name": "v6ssm", "input": {"interface": "rin3", "group": "ff3e::8000:3", "port": 5000,
+                                  "source": ["2001:db8::1", "2001:db8::2"]},
+       "outputs": [{"interface": "rout3", "group": "ff3e::8000:4", "port": 6000}]}]}""")
+    ssm, one, v6, v6ssm = config["rules"]
+    assert v6ssm["input"]["source"] == ["2001:db8::1", "2001:db8::2"]
+    assert v6["input"]["source"] is None
     assert ssm["input"]["source"] == ["10.0.0.1", "10.0.0.2"]
     assert one["input"]["source"] == "10.0.0.3"
     assert v6["input"]["group"] == "ff3e::8000:1"

@@ -210,11 +210,15 @@ struct Rule {
   // a UDP socket never sees the tag (use the VLAN interface, eth0.100, instead).
   uint16_t vlan = 0;
   in_addr group{};  // network byte order; must be multicast
-  // An IPv6 input group (ff00::/8) instead (then `group` is 0.0.0.0): udp ingress only (an
-  // AF_INET6 socket, MLD join); any source (docs/operations.md, "IPv6").
+  // An IPv6 input group (ff00::/8) instead (then `group` is 0.0.0.0): either ingress (udp: an
+  // AF_INET6 socket, MLD join; packet: the frames parsed, an MLD join beside them); sources in
+  // source6 (docs/operations.md, "IPv6").
   std::optional<in6_addr> group6{};
   uint16_t port = 0;
   SourceList source;  // only packets from these sources match (include mode); empty = any
+  // The same for an IPv6 group: IPv6 sources (MCAST_JOIN_SOURCE_GROUP, MLDv2), at most
+  // kMaxRuleSources; `source` stays empty then.
+  std::vector<in6_addr> source6;
   std::vector<Output> outputs;
   // Link-local groups (224.0.0.0/24: routing protocols, mDNS, IGMP; IPv6 scopes 1 and 2,
   // ff01::/16 interface-local and ff02::/16 link-local) belong to one link and no router
@@ -312,6 +316,12 @@ struct LoopbackEndpoint {
 /// The rule's input group and an output's address as text, either family.
 [[nodiscard]] std::string input_group_text(const Rule& rule);
 [[nodiscard]] std::string output_address_text(const Output& output);
+/// Whether the rule takes only named sources (source or source6 not empty).
+[[nodiscard]] inline bool has_sources(const Rule& rule) {
+  return !rule.source.empty() || !rule.source6.empty();
+}
+/// The rule's sources as text, either family, in order; empty = any source.
+[[nodiscard]] std::vector<std::string> source_texts(const Rule& rule);
 /// Whether the rule's input or any output is IPv6.
 [[nodiscard]] bool uses_ipv6(const Rule& rule);
 

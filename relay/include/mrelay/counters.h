@@ -19,12 +19,12 @@ namespace mrelay {
   X(tx_packets, "copies sent, one per output per packet")                                      \
   X(tx_bytes, "UDP payload bytes of tx_packets")                                               \
   X(malformed_truncated, "frames cut inside a header")                                         \
-  X(malformed_bad_ip_header, "IPv4 version/IHL invalid")                                       \
-  X(malformed_bad_length, "IPv4 total length or UDP length disagrees with the frame")          \
+  X(malformed_bad_ip_header, "IPv4 version/IHL invalid; IPv6 version or extension headers")   \
+  X(malformed_bad_length, "IP total/payload length or UDP length disagrees with the frame")     \
   X(malformed_bad_checksum, "IPv4 header checksum wrong")                                      \
-  X(malformed_fragment, "IPv4 fragments (not reassembled)")                                    \
-  X(unmatched_not_ipv4, "frames that are not IPv4")                                            \
-  X(unmatched_not_udp, "IPv4 packets that are not UDP")                                        \
+  X(malformed_fragment, "IPv4 fragments and IPv6 Fragment headers (not reassembled)")          \
+  X(unmatched_not_ipv4, "frames that are neither IPv4 nor IPv6")                               \
+  X(unmatched_not_udp, "IPv4/IPv6 packets that are not UDP (after IPv6 extension headers)")    \
   X(unmatched_no_rule, "UDP packets matching no rule (interface, VLAN, group, port, source)")   \
   X(exhausted_packets,                                                                         \
     "packets that lost at least one copy to a full queue or buffer (drop_queue_full, "         \
@@ -50,8 +50,8 @@ namespace mrelay {
   /* packet ingress acceptance: what the kernel's own receive path would refuse */              \
   X(rejected_other_host,                                                                        \
     "frames for another host: packet type not host, multicast or broadcast (PACKET_OTHERHOST)") \
-  X(rejected_martian_source, "IPv4 source in 0/8, 127/8, 224/4 or 240/4 (martian)")             \
-  X(malformed_udp_checksum, "UDP checksum present, final and wrong")                            \
+  X(rejected_martian_source, "source in 0/8, 127/8, 224/4, 240/4; ::1, ff00::/8, ::ffff:0:0/96")  \
+  X(malformed_udp_checksum, "UDP checksum present, final and wrong; zero on IPv6 (mandatory)")   \
   X(malformed_gso, "GSO frames the relay cannot split (not UDP_L4, segment size 0, > 128 segs)") \
   X(gso_frames, "UDP GSO super-frames received (a sender's run crossing a veth unsegmented)")   \
   X(gso_segments, "datagrams split out of gso_frames, each forwarded on its own")               \

@@ -1,4 +1,5 @@
-// Frame parsing for AF_PACKET ingress: Ethernet, optional 802.1Q tag, IPv4, UDP, plus what the
+// Frame parsing for AF_PACKET ingress: Ethernet, optional 802.1Q tag, IPv4 or IPv6 (with its
+// extension headers), UDP, plus what the
 // kernel says about the frame beside its bytes (FrameMeta: packet type, a VLAN tag it took
 // out of the frame, checksum state and GSO from the virtio_net_hdr).
 // Pure function of its inputs: no allocation, no exceptions, safe on any input.
@@ -8,6 +9,8 @@
 //   if (verdict != mrelay::ParseVerdict::ok) { ... }   // the worker counts it: one counter
 //                                                      // per verdict (Forwarder::count_verdict)
 #pragma once
+
+#include <netinet/in.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -19,16 +22,19 @@ namespace mrelay {
 enum class ParseVerdict : uint8_t {
   ok,
   truncated,      // frame ends inside the Ethernet, VLAN, IPv4 or UDP header
-  not_ipv4,       // ethertype is not IPv4 (after an optional 802.1Q tag): unmatched
-  bad_ip_header,  // version != 4 or IHL < 5 or IHL beyond the frame
-  bad_length,     // IPv4 total length or UDP length disagrees with the frame
+  not_ipv4,       // ethertype is neither IPv4 nor IPv6 (after optional tags): unmatched
+  bad_ip_header,  // version != 4 or IHL < 5 or IHL beyond the frame; IPv6: version != 6, a
+                  // hop-by-hop header not first, or more than kMaxIpv6ExtensionHeaders
+  bad_length,     // IPv4 total length / IPv6 payload length or UDP length disagrees
   bad_checksum,   // IPv4 header checksum wrong
-  fragment,       // MF set or fragment offset != 0: relay forwards whole datagrams only
-  not_udp,        // IPv4 protocol is not UDP: unmatched
+  fragment,       // IPv4 MF set or fragment offset != 0, or an IPv6 Fragment header: the
+                  // relay forwards whole datagrams only
+  not_udp,        // IPv4 protocol / IPv6 next header (after extension headers) not UDP
   // What the kernel's own receive path would refuse (ip_rcv, ip_route_input, udp_rcv):
   other_host,        // link-layer packet type not host, multicast or broadcast: rejected
-  martian_source,    // source in 0/8, 127/8, 224/4 or 240/4: rejected
-  bad_udp_checksum,  // UDP checksum present (non-zero), final, and wrong
+  martian_source,    // source in 0/8, 127/8, 224/4 or 240/4; IPv6 ::1, ff00::/8, ::ffff:0:0/96
+  bad_udp_checksum,  // UDP checksum present (non-zero), final, and wrong; on IPv6 also a zero
+                     // checksum (mandatory there, RFC 8200 8.1)
   bad_gso,           // GSO frame the relay cannot split (not UDP_L4, segment size 0, or more
                      // than kMaxGsoSegments segments)
 };
@@ -71,11 +77,19 @@ struct FrameMeta {
   uint16_t gso_size = 0;        // virtio_net_hdr gso_size: UDP payload bytes per segment
 };
 
-/// The parts of a UDP/IPv4 frame the relay needs. Addresses in network byte order,
+/// Most IPv6 extension headers the parser walks before UDP. A real packet carries at most a
+/// few (RFC 8200 4.1 orders six kinds, each once but the destination options twice); a frame
+/// with more was built to make a receiver loop.
+inline constexpr uint32_t kMaxIpv6ExtensionHeaders = 8;
+
+/// The parts of a UDP/IPv4 or UDP/IPv6 frame the relay needs. Addresses in network byte order,
 /// ports in host byte order. `payload` points into the frame.
 struct UdpView {
-  uint32_t src_addr = 0;
+  uint32_t src_addr = 0;  // IPv4; 0 for IPv6
   uint32_t dst_addr = 0;
+  bool ipv6 = false;  // then src6/dst6 hold the addresses, and ttl the hop limit
+  in6_addr src6{};
+  in6_addr dst6{};
   uint16_t src_port = 0;
   uint16_t dst_port = 0;
   uint16_t vlan_id = 0;  // outermost tag (metadata first, then the frame); 0 when untagged
@@ -88,7 +102,7 @@ struct UdpView {
 };
 
 /// Parses `len` bytes starting at the Ethernet header. Trailing Ethernet padding beyond the
-/// IPv4 total length is allowed (short frames are padded to 60 bytes).
+/// IPv4 total length / IPv6 payload length is allowed (short frames are padded to 60 bytes).
 [[nodiscard]] ParseVerdict parse_frame(const uint8_t* frame, size_t len, const FrameMeta& meta,
                                        UdpView& out) noexcept;
 [[nodiscard]] inline ParseVerdict parse_frame(const uint8_t* frame, size_t len,
@@ -104,6 +118,15 @@ struct UdpView {
   return parse_ipv4(packet, len, FrameMeta{}, out);
 }
 
+/// Parses from the IPv6 header: extension headers (hop-by-hop, routing, destination options)
+/// walked to UDP, each length checked against the frame, at most kMaxIpv6ExtensionHeaders.
+[[nodiscard]] ParseVerdict parse_ipv6(const uint8_t* packet, size_t len, const FrameMeta& meta,
+                                      UdpView& out) noexcept;
+[[nodiscard]] inline ParseVerdict parse_ipv6(const uint8_t* packet, size_t len,
+                                             UdpView& out) noexcept {
+  return parse_ipv6(packet, len, FrameMeta{}, out);
+}
+
 /// The number of datagrams a parsed view carries: 1, or a GSO frame's segment count.
 [[nodiscard]] inline uint32_t datagram_count(const UdpView& view) noexcept {
   if (view.segment_size == 0 || view.payload_len <= view.segment_size) {
@@ -116,5 +139,8 @@ struct UdpView {
 /// network"), 127.0.0.0/8 (loopback), 224.0.0.0/4 (multicast) and 240.0.0.0/4 (reserved,
 /// including the limited broadcast 255.255.255.255).
 [[nodiscard]] bool is_martian_source(uint32_t address) noexcept;
+/// The IPv6 sources ip6_rcv_core() refuses: loopback ::1 (off the loopback device),
+/// multicast ff00::/8 and IPv4-mapped ::ffff:0:0/96 (RFC 4291 2.5.5.2).
+[[nodiscard]] bool is_martian_source6(const in6_addr& address) noexcept;
 
 }  // namespace mrelay

@@ -28,9 +28,11 @@ class RuleTable {
   [[nodiscard]] int32_t find(unsigned ifindex, uint32_t group, uint16_t port, uint32_t source,
                              uint16_t vlan = 0) const noexcept;
 
-  /// IPv6 rules (Rule::group6; any source, untagged): (ifindex, group, port) -> rule, or -1.
-  [[nodiscard]] int32_t find6(unsigned ifindex, const in6_addr& group,
-                              uint16_t port) const noexcept;
+  /// IPv6 rules (Rule::group6, Rule::source6): (ifindex, group, port, source, vlan) -> rule,
+  /// or -1; as find(), a rule naming the source wins over an any-source rule. `vlan`: the
+  /// frame's VLAN id on packet ingress, 0 untagged (and on udp ingress).
+  [[nodiscard]] int32_t find6(unsigned ifindex, const in6_addr& group, uint16_t port,
+                              const in6_addr& source, uint16_t vlan = 0) const noexcept;
 
   [[nodiscard]] size_t size() const noexcept { return rule_count_; }
 
@@ -57,12 +59,19 @@ class RuleTable {
   struct Slot6 {
     uint32_t ifindex = 0;  // 0 = empty
     uint16_t port = 0;
+    uint16_t vlan = 0;
     int32_t rule = -1;
+    bool any_source = true;
     in6_addr group{};
+    in6_addr source{};  // :: when any_source
   };
-  void insert6(int32_t index, unsigned ifindex, const Rule& rule);
+  // Installs one key of rule `index`; false when an earlier rule holds it.
+  bool insert6(int32_t index, unsigned ifindex, const Rule& rule, const in6_addr* source);
+  [[nodiscard]] int32_t probe6(unsigned ifindex, uint16_t vlan, const in6_addr& group,
+                               uint16_t port, const in6_addr* source) const noexcept;
   std::vector<Slot6> slots6_;  // the same scheme for IPv6 rules; empty without any
   size_t mask6_ = 0;
+  bool has_source_rules6_ = false;
 
   std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size, load <= 0.5
   size_t mask_ = 0;          // slots_.size() - 1

@@ -236,16 +236,19 @@ Result<void> load_config_flag(const std::vector<Flag>& flags, CommandLine& resul
   return {};
 }
 
+// --in IFACE:GROUP:PORT or IFACE:[GROUP6]:PORT: an endpoint whose address is a group.
 Result<Output> parse_quick_input(std::string_view flag, std::string_view text) {
   auto input = parse_endpoint(text, flag);
   if (!input) {
     return tl::unexpected(input.error());
   }
-  if (!IN_MULTICAST(ntohl(input->address.s_addr))) {
-    char address[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &input->address, address, sizeof address);
+  if (input->address6 && input->address6->s6_addr[0] != 0xff) {
     return fail(std::string(flag),
-                std::string(address) + " is not a multicast group (224.0.0.0/4)");
+                output_address_text(*input) + " is not an IPv6 multicast group (ff00::/8)");
+  }
+  if (!input->address6 && !IN_MULTICAST(ntohl(input->address.s_addr))) {
+    return fail(std::string(flag),
+                output_address_text(*input) + " is not a multicast group (224.0.0.0/4)");
   }
   return input;
 }
@@ -435,6 +438,7 @@ Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
   rule.name = "cli";
   rule.input_interface = quick.input->interface;
   rule.group = quick.input->address;
+  rule.group6 = quick.input->address6;
   rule.port = quick.input->port;
   rule.source = quick.source;
   rule.vlan = quick.vlan.value_or(0);
@@ -554,10 +558,11 @@ void describe_rules(cli::Parser& parser, std::vector<Flag>& flags) {
                              "load and validate FILE (interfaces too), report, exit"));
   parser.option(value_option(flags, "--in", "IFACE:GROUP:PORT",
                              "quick form input: multicast group and UDP port; builds one rule "
-                             "named \"cli\" (appended to --config's rules)"));
+                             "named \"cli\" (appended to --config's rules). IPv6 in brackets: "
+                             "--in eth0:[ff3e::1]:5000"));
   cli::Option out = value_option(flags, "--out", "IFACE:ADDR:PORT",
                                  "quick form output: multicast group or unicast host, one per "
-                                 "output");
+                                 "output; IPv6: IFACE:[ff3e::2]:6000");
   out.kind = cli::Kind::repeated;
   parser.option(std::move(out));
   cli::Option source = value_option(
@@ -579,8 +584,8 @@ void describe_rules(cli::Parser& parser, std::vector<Flag>& flags) {
                              "threshold)",
                              std::to_string(kDefaultTtlThreshold)));
   parser.option(switch_option(flags, "--allow-link-local",
-                              "quick form: allow 224.0.0.0/24 groups (never forwarded "
-                              "otherwise; refused at load)",
+                              "quick form: allow 224.0.0.0/24, ff01::/16 and ff02::/16 groups "
+                              "(never forwarded otherwise; refused at load)",
                               "refused"));
   parser.option(value_option(flags, "--vlan", "N",
                              "quick form, packet ingress: take the frames of 802.1Q VLAN N "

@@ -97,6 +97,78 @@ TEST(CommandLine, QuickFormTtlThresholdAndLinkLocal) {
   }
 }
 
+// IPv6 in the quick form: the address in brackets, --in a group, --out a group or a host;
+// the rule it builds is validated like a config file's (scopes included).
+TEST(CommandLine, QuickFormIpv6InBrackets) {
+  auto cli = parse({"--in", "veth0:[ff3e::1]:5000", "--out", "veth1:[ff3e::2]:6000", "--out",
+                    "veth2:[2001:db8::7]:7000", "--out", "veth1:239.2.2.2:6001"});
+  ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
+  const Rule& rule = cli->config.rules.at(0);
+  ASSERT_TRUE(rule.group6.has_value());
+  EXPECT_EQ(input_group_text(rule), "ff3e::1");
+  EXPECT_EQ(rule.group.s_addr, 0u);
+  EXPECT_EQ(rule.port, 5000);
+  ASSERT_EQ(rule.outputs.size(), 3u);
+  EXPECT_EQ(output_address_text(rule.outputs[0]), "ff3e::2");
+  EXPECT_EQ(rule.outputs[0].port, 6000);
+  EXPECT_EQ(output_address_text(rule.outputs[1]), "2001:db8::7");
+  EXPECT_FALSE(rule.outputs[2].address6.has_value());  // families may mix across outputs
+  const InterfaceLookup lookup = [](const std::string&) { return 4u; };
+  auto valid = validate_config(cli->config, lookup);
+  EXPECT_TRUE(valid.has_value()) << valid.error().to_string();
+}
+
+TEST(CommandLine, QuickFormIpv6Scopes) {
+  const InterfaceLookup lookup = [](const std::string&) { return 4u; };
+  for (const char* group : {"veth0:[ff02::1:3]:5355", "veth0:[ff01::5]:5355"}) {
+    auto refused = parse({"--in", group, "--out", "veth1:[ff3e::2]:6000"});
+    ASSERT_TRUE(refused.has_value()) << refused.error().to_string();
+    auto valid = validate_config(refused->config, lookup);
+    ASSERT_FALSE(valid.has_value()) << group;
+    EXPECT_NE(valid.error().to_string().find("allow_link_local"), std::string::npos)
+        << valid.error().to_string();
+    auto allowed = parse({"--in", group, "--out", "veth1:[ff3e::2]:6000", "--allow-link-local"});
+    ASSERT_TRUE(allowed.has_value());
+    EXPECT_TRUE(validate_config(allowed->config, lookup).has_value()) << group;
+  }
+}
+
+TEST(CommandLine, QuickFormIpv6Errors) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* flag;
+    const char* message;
+  };
+  const Case cases[] = {
+      {{"--in", "veth0:[2001:db8::1]:5000", "--out", "veth1:[ff3e::2]:6000"},
+       "--in",
+       "not an IPv6 multicast group"},
+      {{"--in", "veth0:[ff3e::zz]:5000", "--out", "veth1:[ff3e::2]:6000"},
+       "--in",
+       "not an IPv6 address"},
+      {{"--in", "veth0:[239.1.1.1]:5000", "--out", "veth1:[ff3e::2]:6000"},
+       "--in",
+       "not an IPv6 address"},
+      {{"--in", "veth0:ff3e::1:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in", "goes in brackets"},
+      {{"--in", "veth0:[ff3e::1]", "--out", "veth1:[ff3e::2]:6000"}, "--in", "IFACE:[IPV6]:PORT"},
+      {{"--in", "[ff3e::1]:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in", "IFACE:[IPV6]:PORT"},
+      {{"--in", "veth0:[ff3e::1]:0", "--out", "veth1:[ff3e::2]:6000"}, "--in", "1..65535"},
+      {{"--in", "veth0:[ff3e::1]:5000", "--out", "veth1:[::]:6000"},
+       "--out",
+       "not a valid destination"},
+      {{"--in", "veth0:[ff30::1]:5000", "--out", "veth1:[ff3e::2]:6000"}, "--in", "reserved scope"},
+  };
+  for (const Case& c : cases) {
+    std::vector<const char*> argv = {"mrelay"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto cli = parse_command_line(static_cast<int>(argv.size()), argv.data());
+    ASSERT_FALSE(cli.has_value()) << c.args[1];
+    EXPECT_EQ(cli.error().where, c.flag) << c.args[1];
+    EXPECT_NE(cli.error().to_string().find(c.message), std::string::npos)
+        << c.args[1] << " -> " << cli.error().to_string();
+  }
+}
+
 TEST(CommandLine, EveryKnobFlagBothForms) {
   auto cli = parse({QUICK,
                     "--ingress",

@@ -427,6 +427,55 @@ Result<Output> read_output(const json& value, const std::string& path) {
   return output;
 }
 
+// An IPv6 group's sources: as check_sources(), unicast (not ::, not multicast).
+Result<void> check_sources6(const std::string& where, const std::vector<in6_addr>& sources) {
+  if (sources.empty()) {
+    return fail(where, "empty source list (leave \"source\" out to take any source)");
+  }
+  if (sources.size() > kMaxRuleSources) {
+    return fail(where, std::to_string(sources.size()) + " sources; at most " +
+                           std::to_string(kMaxRuleSources) + " per rule");
+  }
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const std::string entry = sources.size() == 1 ? where : index_path(where, i);
+    if (IN6_IS_ADDR_UNSPECIFIED(&sources[i]) || sources[i].s6_addr[0] == 0xff) {
+      return fail(entry, address6_text(sources[i]) + " is not a unicast source address");
+    }
+    for (size_t k = 0; k < i; ++k) {
+      if (std::memcmp(&sources[k], &sources[i], sizeof sources[i]) == 0) {
+        return fail(entry, address6_text(sources[i]) + " is listed twice");
+      }
+    }
+  }
+  return {};
+}
+
+Result<in6_addr> read_ipv6(const json& value, const std::string& path) {
+  auto text = read_string(value, path);
+  if (!text) {
+    return tl::unexpected(text.error());
+  }
+  in6_addr address{};
+  if (inet_pton(AF_INET6, text->c_str(), &address) != 1) {
+    return fail(path, "'" + *text + "' is not an IPv6 address (the group is IPv6)");
+  }
+  return address;
+}
+
+// "source" of an IPv6 group: one IPv6 address or a list of them.
+Result<std::vector<in6_addr>> read_sources6(const json& value, const std::string& where) {
+  std::vector<in6_addr> sources;
+  const size_t count = value.is_array() ? value.size() : 1;
+  for (size_t i = 0; i < count; ++i) {
+    in6_addr address{};
+    MRELAY_ASSIGN(address, read_ipv6(value.is_array() ? value[i] : value,
+                                     value.is_array() ? index_path(where, i) : where));
+    sources.push_back(address);
+  }
+  MRELAY_TRY(check_sources6(where, sources));
+  return sources;
+}
+
 // "source": one address or a list of them (include mode; errors name the entry).
 Result<SourceList> read_sources(const json& value, const std::string& where) {
   SourceList sources;
@@ -484,9 +533,10 @@ Result<Rule> read_rule(const json& value, const std::string& path, size_t index)
   MRELAY_ASSIGN(rule.port, read_uint(*field, join(input_path, "port"), kPortRange));
   if (const json* source = find_key(*input, "source")) {
     if (rule.group6) {
-      return fail(join(input_path, "source"), "source lists for IPv6 groups are not supported yet");
+      MRELAY_ASSIGN(rule.source6, read_sources6(*source, join(input_path, "source")));
+    } else {
+      MRELAY_ASSIGN(rule.source, read_sources(*source, join(input_path, "source")));
     }
-    MRELAY_ASSIGN(rule.source, read_sources(*source, join(input_path, "source")));
   }
   if (const json* vlan = find_key(*input, "vlan")) {
     MRELAY_ASSIGN(rule.vlan, read_uint(*vlan, join(input_path, "vlan"), kVlanRange));
@@ -891,9 +941,17 @@ Result<void> check_rule_input(const Rule& rule, const std::string& input_path, I
     MRELAY_TRY(check_input_group6(join(input_path, "group"), *rule.group6));
     MRELAY_TRY(check_link_local6(join(input_path, "group"), *rule.group6, rule.allow_link_local));
     if (rule.source) {
-      return fail(join(input_path, "source"), "source lists for IPv6 groups are not supported yet");
+      return fail(join(input_path, "source"),
+                  address_text(*rule.source) + " is an IPv4 source for an IPv6 group");
+    }
+    if (!rule.source6.empty()) {
+      MRELAY_TRY(check_sources6(join(input_path, "source"), rule.source6));
     }
   } else {
+    if (!rule.source6.empty()) {
+      return fail(join(input_path, "source"),
+                  address6_text(rule.source6.front()) + " is an IPv6 source for an IPv4 group");
+    }
     MRELAY_TRY(check_input_group(join(input_path, "group"), rule.group));
     MRELAY_TRY(check_link_local(join(input_path, "group"), rule.group, rule.allow_link_local));
   }
@@ -959,24 +1017,32 @@ Result<void> check_rule_outputs(const Rule& rule, const std::string& outputs_pat
 
 // Every (interface, VLAN, group, port, source) a rule takes belongs to one rule only; a rule
 // with several sources claims one key per source. `inputs` maps each key to its first rule.
-using InputKey = std::tuple<std::string, uint16_t, AddressKey, uint16_t, bool, uint32_t>;
+using InputKey = std::tuple<std::string, uint16_t, AddressKey, uint16_t, bool, AddressKey>;
 Result<void> check_unique_input(const Rule& rule, size_t index, const std::string& input_path,
                                 std::map<InputKey, size_t>& inputs) {
   std::vector<InputKey> keys;
+  std::vector<std::string> source_texts;  // per key, for the message
   const AddressKey group = address_key(rule.group, rule.group6);
-  if (rule.source.empty()) {
-    keys.emplace_back(rule.input_interface, rule.vlan, group, rule.port, false, 0);
+  if (!has_sources(rule)) {
+    keys.emplace_back(rule.input_interface, rule.vlan, group, rule.port, false, AddressKey{});
+    source_texts.emplace_back();
   }
   for (const in_addr& source : rule.source) {
-    keys.emplace_back(rule.input_interface, rule.vlan, group, rule.port, true, source.s_addr);
+    keys.emplace_back(rule.input_interface, rule.vlan, group, rule.port, true,
+                      address_key(source, std::nullopt));
+    source_texts.push_back(address_text(source));
   }
-  for (const InputKey& key : keys) {
+  for (const in6_addr& source : rule.source6) {
+    keys.emplace_back(rule.input_interface, rule.vlan, group, rule.port, true,
+                      address_key(in_addr{}, source));
+    source_texts.push_back(address6_text(source));
+  }
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const InputKey& key = keys[k];
     if (auto [it, inserted] = inputs.emplace(key, index); !inserted && it->second != index) {
       std::string message = "same interface, group, port and source";
       if (std::get<4>(key)) {
-        in_addr source{};
-        source.s_addr = std::get<5>(key);
-        message += " (" + address_text(source) + ")";
+        message += " (" + source_texts[k] + ")";
       }
       message += " as rules[" + std::to_string(it->second) + "]";
       if (rule.vlan != 0) {
@@ -1033,18 +1099,30 @@ bool uses_ipv6(const Rule& rule) {
                      [](const Output& output) { return output.address6.has_value(); });
 }
 
+std::vector<std::string> source_texts(const Rule& rule) {
+  std::vector<std::string> texts;
+  for (const in_addr& source : rule.source) {
+    texts.push_back(address_text(source));
+  }
+  for (const in6_addr& source : rule.source6) {
+    texts.push_back(address6_text(source));
+  }
+  return texts;
+}
+
 std::string describe_rule(const Rule& rule) {
   std::string text = rule.name + ": " + rule.input_interface;
   if (rule.vlan != 0) {
     text += " VLAN " + std::to_string(rule.vlan);
   }
   text += " " + input_group_text(rule) + ":" + std::to_string(rule.port);
-  if (rule.source.empty()) {
+  const std::vector<std::string> sources = source_texts(rule);
+  if (sources.empty()) {
     text += " from any source (*,G)";
   } else {
     text += " from ";
-    for (size_t i = 0; i < rule.source.size(); ++i) {
-      text += (i == 0 ? "" : ", ") + address_text(rule.source[i]);
+    for (size_t i = 0; i < sources.size(); ++i) {
+      text += (i == 0 ? "" : ", ") + sources[i];
     }
     text += " (source-specific)";
   }
@@ -1053,27 +1131,47 @@ std::string describe_rule(const Rule& rule) {
   return text;
 }
 
-Result<Output> parse_endpoint(std::string_view text, std::string_view flag) {
-  const std::string where(flag);
-  // Split at the last two colons, so the interface part may itself contain one.
+namespace {
+
+// IFACE:ADDR:PORT or IFACE:[ADDR6]:PORT cut into its three parts (the brackets dropped);
+// false when it has neither shape. Unbracketed, the split is at the last two colons, so the
+// interface part may itself contain one.
+struct EndpointParts {
+  std::string_view interface;
+  std::string_view address;
+  std::string_view port;
+  bool bracketed = false;
+};
+bool split_endpoint(std::string_view text, EndpointParts& parts) {
   const size_t port_colon = text.rfind(':');
-  const size_t address_colon = port_colon == std::string_view::npos || port_colon == 0
-                                   ? std::string_view::npos
-                                   : text.rfind(':', port_colon - 1);
+  if (port_colon == std::string_view::npos || port_colon == 0) {
+    return false;
+  }
+  parts.port = text.substr(port_colon + 1);
+  const bool has_bracket = text.find('[') != std::string_view::npos;
+  if (has_bracket && text[port_colon - 1] != ']') {
+    return false;  // "eth0:[ff3e::1]" (no port), "eth0:[ff3e::1]x:5000"
+  }
+  if (has_bracket) {
+    const size_t open = text.rfind('[', port_colon);
+    if (open == std::string_view::npos || open == 0 || text[open - 1] != ':') {
+      return false;
+    }
+    parts.interface = text.substr(0, open - 1);
+    parts.address = text.substr(open + 1, port_colon - open - 2);
+    parts.bracketed = true;
+    return true;
+  }
+  const size_t address_colon = text.rfind(':', port_colon - 1);
   if (address_colon == std::string_view::npos) {
-    return fail(where, "expected IFACE:ADDR:PORT, got '" + std::string(text) + "'");
+    return false;
   }
-  Output output;
-  output.interface = std::string(text.substr(0, address_colon));
-  MRELAY_TRY(check_interface_name(where, output.interface));
+  parts.interface = text.substr(0, address_colon);
+  parts.address = text.substr(address_colon + 1, port_colon - address_colon - 1);
+  return true;
+}
 
-  const std::string address(text.substr(address_colon + 1, port_colon - address_colon - 1));
-  if (inet_pton(AF_INET, address.c_str(), &output.address) != 1) {
-    return fail(where, "'" + address + "' is not an IPv4 address (a.b.c.d)");
-  }
-  MRELAY_TRY(check_output_address(where, output.address));
-
-  const std::string_view port_text = text.substr(port_colon + 1);
+Result<uint16_t> parse_port_text(std::string_view port_text, const std::string& where) {
   uint64_t port = 0;
   bool digits = !port_text.empty() && port_text.size() <= 10;
   for (char c : port_text) {
@@ -1086,7 +1184,38 @@ Result<Output> parse_endpoint(std::string_view text, std::string_view flag) {
     port = port * 10 + static_cast<uint64_t>(c - '0');
   }
   MRELAY_TRY(check_range(where, port, kPortRange));
-  output.port = static_cast<uint16_t>(port);
+  return static_cast<uint16_t>(port);
+}
+
+}  // namespace
+
+Result<Output> parse_endpoint(std::string_view text, std::string_view flag) {
+  const std::string where(flag);
+  EndpointParts parts;
+  if (!split_endpoint(text, parts)) {
+    return fail(where,
+                "expected IFACE:ADDR:PORT or IFACE:[IPV6]:PORT, got '" + std::string(text) + "'");
+  }
+  Output output;
+  output.interface = std::string(parts.interface);
+  MRELAY_TRY(check_interface_name(where, output.interface));
+
+  const std::string address(parts.address);
+  if (parts.bracketed) {
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, address.c_str(), &v6) != 1) {
+      return fail(where, "'[" + address + "]' is not an IPv6 address");
+    }
+    MRELAY_TRY(check_output_address6(where, v6));
+    output.address6 = v6;
+  } else if (inet_pton(AF_INET, address.c_str(), &output.address) != 1) {
+    return fail(where, "'" + address +
+                           "' is not an IPv4 address (a.b.c.d); an IPv6 address goes in brackets, "
+                           "IFACE:[ff3e::1]:PORT");
+  } else {
+    MRELAY_TRY(check_output_address(where, output.address));
+  }
+  MRELAY_ASSIGN(output.port, parse_port_text(parts.port, where));
   return output;
 }
 

@@ -614,12 +614,61 @@ TEST(Config, Ipv6ErrorsNameTheField) {
     EXPECT_NE(result.error().message.find(c.message), std::string::npos)
         << result.error().to_string();
   }
-  json source = base_config();
-  source["rules"][0]["input"]["group"] = "ff3e::1";
-  source["rules"][0]["input"]["source"] = "2001:db8::1";
-  auto result = parse_and_validate(source.dump());
-  ASSERT_FALSE(result.has_value());
-  EXPECT_EQ(result.error().where, "rules[0].input.source");
+}
+
+// An IPv6 group takes IPv6 sources (MLDv2 include mode), checked as IPv4 ones are; two rules
+// on one IPv6 input with different sources are fine, the same source twice is not.
+TEST(Config, Ipv6SourceLists) {
+  json j = base_config();
+  j["rules"][0]["input"]["group"] = "ff3e::1";
+  j["rules"][0]["input"]["source"] = {"2001:db8::1", "2001:db8::2"};
+  auto parsed = parse_and_validate(j.dump());
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().to_string();
+  const Rule& rule = parsed->rules[0];
+  EXPECT_TRUE(rule.source.empty());
+  ASSERT_EQ(rule.source6.size(), 2u);
+  EXPECT_TRUE(has_sources(rule));
+  EXPECT_EQ(source_texts(rule), (std::vector<std::string>{"2001:db8::1", "2001:db8::2"}));
+  EXPECT_NE(describe_rule(rule).find("from 2001:db8::1, 2001:db8::2 (source-specific)"),
+            std::string::npos)
+      << describe_rule(rule);
+  json other = j["rules"][0];
+  other["name"] = "other";
+  other["input"]["source"] = "2001:db8::3";
+  other["outputs"][0]["port"] = 6001;
+  j["rules"].push_back(other);
+  EXPECT_TRUE(parse_and_validate(j.dump()).has_value());
+  j["rules"][1]["input"]["source"] = "2001:db8::2";
+  auto duplicate = parse_and_validate(j.dump());
+  ASSERT_FALSE(duplicate.has_value());
+  EXPECT_NE(duplicate.error().message.find("(2001:db8::2)"), std::string::npos)
+      << duplicate.error().to_string();
+
+  struct Bad {
+    json source;
+    const char* message;
+  };
+  const Bad bad[] = {
+      {"10.0.0.1", "not an IPv6 address"},
+      {"ff02::1", "not a unicast source address"},
+      {"::", "not a unicast source address"},
+      {json::array({"2001:db8::1", "2001:db8::1"}), "listed twice"},
+      {json::array(), "empty source list"},
+  };
+  for (const Bad& b : bad) {
+    json one = base_config();
+    one["rules"][0]["input"]["group"] = "ff3e::1";
+    one["rules"][0]["input"]["source"] = b.source;
+    auto result = parse_and_validate(one.dump());
+    ASSERT_FALSE(result.has_value()) << b.source.dump();
+    EXPECT_NE(result.error().where.find("rules[0].input.source"), std::string::npos)
+        << result.error().to_string();
+    EXPECT_NE(result.error().message.find(b.message), std::string::npos)
+        << result.error().to_string();
+  }
+  json v4 = base_config();
+  v4["rules"][0]["input"]["source"] = "2001:db8::1";  // IPv4 group, IPv6 source
+  EXPECT_FALSE(parse_and_validate(v4.dump()).has_value());
 }
 
 // Two IPv6 rules feeding each other close a loop as IPv4 ones do; the same IPv6 group on

@@ -27,12 +27,6 @@ std::string dump_line(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string address_text(in_addr address) {
-  char text[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &address, text, sizeof text);
-  return text;
-}
-
 std::string output_label(const Output& output) {
   return output.interface + ":" + output_address_text(output) + ":" + std::to_string(output.port);
 }
@@ -41,14 +35,11 @@ json rule_object(const Rule& rule) {
   json input = {{"interface", rule.input_interface},
                 {"group", input_group_text(rule)},
                 {"port", rule.port}};
-  if (rule.source.size() == 1) {
-    input["source"] = address_text(*rule.source);
-  } else if (rule.source) {
-    json sources = json::array();  // several: a list, as the config takes them
-    for (const in_addr& source : rule.source) {
-      sources.push_back(address_text(source));
-    }
-    input["source"] = std::move(sources);
+  const std::vector<std::string> sources = source_texts(rule);
+  if (sources.size() == 1) {
+    input["source"] = sources.front();
+  } else if (!sources.empty()) {
+    input["source"] = sources;  // several: a list, as the config takes them
   }
   if (rule.vlan != 0) {
     input["vlan"] = rule.vlan;
@@ -330,7 +321,7 @@ std::vector<RuleStats> collect_rule_stats(const RelayPlan& plan) {
   for (size_t r = 0; r < plan.config.rules.size(); ++r) {
     RuleStats rule;
     rule.name = plan.config.rules[r].name;
-    rule.sources = plan.config.rules[r].source;
+    rule.sources = source_texts(plan.config.rules[r]);
     for (const auto& per_worker : plan.rule_counters) {
       rule.counters.matched_packets +=
           __atomic_load_n(&per_worker[r].matched_packets, __ATOMIC_RELAXED);
@@ -368,9 +359,9 @@ std::string format_stats_object(const RelayStats& stats) {
                          {"dropped_packets", output.counters.dropped_packets},
                          {"failed_packets", output.counters.failed_packets}});
     }
-    json sources = json::array();  // empty: any source, a (*,G) join
-    for (const in_addr& source : rule.sources) {
-      sources.push_back(address_text(source));
+    json sources = rule.sources;  // empty: any source, a (*,G) join
+    if (rule.sources.empty()) {
+      sources = json::array();
     }
     rules.push_back({{"name", rule.name},
                      {"sources", std::move(sources)},

@@ -44,7 +44,7 @@ struct OutputStats {
 };
 struct RuleStats {
   std::string name;
-  SourceList sources;  // the rule's include list; empty = any source
+  std::vector<std::string> sources;  // the rule's include list as text; empty = any source
   RuleCounters counters;
   std::vector<OutputStats> outputs;
 };

@@ -56,7 +56,7 @@ class FakeTarget : public ControlTarget {
     stats.workers.push_back(worker);
     RuleStats rule;
     rule.name = "a";
-    rule.sources = config.rules[0].source;
+    rule.sources = source_texts(config.rules[0]);
     rule.counters.matched_packets = 5;
     rule.outputs.push_back({config.rules[0].outputs[0], OutputCounters{4, 1}});
     stats.rules.push_back(rule);
@@ -237,6 +237,28 @@ TEST(ControlProtocol, RuleSourcesShowInListRulesAndStats) {
   std::swap(target.config.rules[0], target.config.rules[1]);
   EXPECT_EQ(reply_of(target, R"({"cmd":"stats"})")["stats"]["rules"][0]["sources"],
             json::array());  // rule a: any source
+}
+
+// An IPv6 rule's sources: add_rule takes them, list_rules gives them back in the config's
+// form, and that form adds back unchanged (the state file writes the same).
+TEST(ControlProtocol, Ipv6RuleSourcesRoundTrip) {
+  FakeTarget target;
+  json rule = json::parse(kRuleB);
+  rule["input"]["group"] = "ff3e::1";
+  rule["input"]["source"] = {"2001:db8::1", "2001:db8::2"};
+  rule["outputs"][0]["group"] = "ff3e::2";
+  json reply = reply_of(target, json{{"cmd", "add_rule"}, {"rule", rule}}.dump());
+  ASSERT_EQ(reply["ok"], true) << reply.dump();
+  reply = reply_of(target, R"({"cmd":"list_rules"})");
+  ASSERT_EQ(reply["rules"].size(), 2u);
+  EXPECT_EQ(reply["rules"][1]["input"]["group"], "ff3e::1");
+  EXPECT_EQ(reply["rules"][1]["input"]["source"], json({"2001:db8::1", "2001:db8::2"}));
+  FakeTarget other;
+  const json again = reply_of(other, json{{"cmd", "add_rule"}, {"rule", reply["rules"][1]}}.dump());
+  ASSERT_EQ(again["ok"], true) << again.dump();
+  ASSERT_EQ(other.config.rules.size(), 2u);
+  EXPECT_EQ(source_texts(other.config.rules[1]),
+            (std::vector<std::string>{"2001:db8::1", "2001:db8::2"}));
 }
 
 TEST(ControlProtocol, SetLogLevel) {

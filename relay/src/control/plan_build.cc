@@ -64,24 +64,36 @@ void set_endpoint_sources(RelayPlan& plan, const InterfaceLookup& lookup) {
   for (IngressEndpoint& endpoint : plan.ingress) {
     bool any_source = false;
     SourceList sources;
+    std::vector<in6_addr> sources6;
     for (const Rule& rule : plan.config.rules) {
       if (lookup(rule.input_interface) != endpoint.ifindex || !same_group(endpoint, rule) ||
           rule.port != endpoint.port) {
         continue;
       }
-      any_source = any_source || rule.source.empty();
+      any_source = any_source || !has_sources(rule);
       for (const in_addr& source : rule.source) {
         if (!sources.contains(source)) {
           sources.push_back(source);
         }
       }
+      sources6.insert(sources6.end(), rule.source6.begin(), rule.source6.end());
     }
     if (any_source) {
       sources.clear();
+      sources6.clear();
     }
     std::sort(sources.begin(), sources.end(),
               [](in_addr a, in_addr b) { return ntohl(a.s_addr) < ntohl(b.s_addr); });
+    const auto before6 = [](const in6_addr& a, const in6_addr& b) {
+      return std::memcmp(&a, &b, sizeof a) < 0;
+    };
+    const auto equal6 = [](const in6_addr& a, const in6_addr& b) {
+      return std::memcmp(&a, &b, sizeof a) == 0;
+    };
+    std::sort(sources6.begin(), sources6.end(), before6);
+    sources6.erase(std::unique(sources6.begin(), sources6.end(), equal6), sources6.end());
     endpoint.sources = std::move(sources);
+    endpoint.sources6 = std::move(sources6);
   }
 }
 
@@ -125,11 +137,6 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
   for (size_t r = 0; r < config.rules.size(); ++r) {
     const Rule& rule = config.rules[r];
     const std::string rule_where = "rules[" + std::to_string(r) + "]";
-    if (rule.group6 && config.ingress == IngressMode::packet) {
-      // The packet ingress parses IPv4 frames only so far; a UDP socket takes IPv6.
-      return fail(rule_where + ".input.group", "an IPv6 group needs --ingress udp (the packet "
-                                               "ingress does not parse IPv6 yet)");
-    }
     const unsigned ifindex = lookup(rule.input_interface);
     if (ifindex == 0) {
       return fail(rule_where + ".input.interface",

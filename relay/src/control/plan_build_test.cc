@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,26 +82,39 @@ TEST(RelayPlan, UdpEndpointJoinsTheUnionOfItsRulesSources) {
   EXPECT_TRUE(plan->ingress[1].sources.empty());  // one rule takes any source: (*,G)
 }
 
-// An IPv6 input group gets its own udp endpoint (an AF_INET6 socket); the packet ingress does
-// not parse IPv6 yet, so there the plan refuses it by name.
-TEST(RelayPlan, Ipv6InputNeedsUdpIngress) {
+// An IPv6 input group gets its own udp endpoint (an AF_INET6 socket), joined to the union of
+// its rules' IPv6 sources; packet ingress reads it on the interface's one packet socket.
+TEST(RelayPlan, Ipv6InputOnBothIngressModes) {
   Config config;
   config.rules.push_back(make_rule("eth0", "239.1.1.1", 5000, {{"eth1", 6000}}));
   config.rules.push_back(make_rule("eth0", "239.1.1.2", 5000, {{"eth1", 6001}}));
   in6_addr group{};
   ::inet_pton(AF_INET6, "ff3e::1", &group);
+  in6_addr source_a{};
+  in6_addr source_b{};
+  ::inet_pton(AF_INET6, "2001:db8::a", &source_a);
+  ::inet_pton(AF_INET6, "2001:db8::b", &source_b);
+  config.rules[1].group = in_addr{};
   config.rules[1].group6 = group;
+  config.rules[1].source6 = {source_b, source_a};
   config.ingress = IngressMode::udp;
   auto udp = build_plan(config, fake_lookup);
   ASSERT_TRUE(udp) << udp.error().to_string();
   ASSERT_EQ(udp->ingress.size(), 2u);
   ASSERT_TRUE(udp->ingress[1].group6.has_value());
-  EXPECT_EQ(udp->table.find6(udp->ingress[1].ifindex, group, 5000), 1);
-  EXPECT_EQ(udp->table.find6(udp->ingress[1].ifindex, group, 5001), -1);
+  ASSERT_EQ(udp->ingress[1].sources6.size(), 2u);  // sorted
+  EXPECT_EQ(std::memcmp(&udp->ingress[1].sources6[0], &source_a, 16), 0);
+  EXPECT_EQ(udp->table.find6(udp->ingress[1].ifindex, group, 5000, source_a), 1);
+  EXPECT_EQ(udp->table.find6(udp->ingress[1].ifindex, group, 5000, source_b), 1);
+  in6_addr other{};
+  ::inet_pton(AF_INET6, "2001:db8::c", &other);
+  EXPECT_EQ(udp->table.find6(udp->ingress[1].ifindex, group, 5000, other), -1);
+  EXPECT_EQ(udp->table.find6(udp->ingress[1].ifindex, group, 5001, source_a), -1);
   config.ingress = IngressMode::packet;
   auto packet = build_plan(config, fake_lookup);
-  ASSERT_FALSE(packet);
-  EXPECT_EQ(packet.error().where, "rules[1].input.group");
+  ASSERT_TRUE(packet) << packet.error().to_string();
+  EXPECT_EQ(packet->ingress.size(), 1u);  // one packet socket per interface
+  EXPECT_EQ(packet->table.find6(packet->ingress[0].ifindex, group, 5000, source_b), 1);
 }
 
 TEST(RelayPlan, CarriesEachOutputsTtlSettings) {

@@ -32,6 +32,11 @@ bool same_sources(const SourceList& a, const SourceList& b) {
                     [](in_addr x, in_addr y) { return x.s_addr == y.s_addr; });
 }
 
+bool same_sources6(const std::vector<in6_addr>& a, const std::vector<in6_addr>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(in6_addr)) == 0);
+}
+
 bool same_endpoint(const IngressEndpoint& a, const IngressEndpoint& b, IngressMode mode) {
   if (a.ifindex != b.ifindex) {
     return false;
@@ -39,7 +44,7 @@ bool same_endpoint(const IngressEndpoint& a, const IngressEndpoint& b, IngressMo
   // udp mode: a socket joined to other sources is another socket (a fresh join).
   return mode == IngressMode::packet ||
          (a.group.s_addr == b.group.s_addr && same_ipv6(a.group6, b.group6) && a.port == b.port &&
-          same_sources(a.sources, b.sources));
+          same_sources(a.sources, b.sources) && same_sources6(a.sources6, b.sources6));
 }
 
 // Indices of the endpoints worker `worker` reads, in the order of its ingress list.
@@ -66,7 +71,7 @@ std::string name_list(const std::vector<std::string>& names) {
 bool same_rule(const Rule& a, const Rule& b) {
   if (a.name != b.name || a.input_interface != b.input_interface || a.vlan != b.vlan ||
       a.group.s_addr != b.group.s_addr || !same_ipv6(a.group6, b.group6) || a.port != b.port ||
-      !same_sources(a.source, b.source) ||
+      !same_sources(a.source, b.source) || !same_sources6(a.source6, b.source6) ||
       a.allow_link_local != b.allow_link_local || a.outputs.size() != b.outputs.size()) {
     return false;
   }
@@ -233,17 +238,30 @@ std::set<MembershipKey> wanted_memberships(const Config& config) {
   if (config.ingress != IngressMode::packet) {
     return wanted;  // udp ingress sockets join their group themselves
   }
+  const auto bytes6 = [](const in6_addr& address) {
+    Group6Bytes bytes{};
+    std::memcpy(bytes.data(), address.s6_addr, bytes.size());
+    return bytes;
+  };
+  const auto any_source_key = [&bytes6](const Rule& rule) {
+    return rule.group6 ? MembershipKey{rule.input_interface, 0, 0, bytes6(*rule.group6), {}}
+                       : MembershipKey{rule.input_interface, rule.group.s_addr, 0, {}, {}};
+  };
   for (const Rule& rule : config.rules) {
-    if (rule.source.empty()) {
-      wanted.emplace(rule.input_interface, rule.group.s_addr, 0);
+    if (!has_sources(rule)) {
+      wanted.insert(any_source_key(rule));
     }
   }
   for (const Rule& rule : config.rules) {
-    if (wanted.count({rule.input_interface, rule.group.s_addr, 0}) != 0) {
+    if (wanted.count(any_source_key(rule)) != 0) {
       continue;
     }
     for (const in_addr& source : rule.source) {
-      wanted.emplace(rule.input_interface, rule.group.s_addr, source.s_addr);
+      wanted.emplace(rule.input_interface, rule.group.s_addr, source.s_addr, Group6Bytes{},
+                     Group6Bytes{});
+    }
+    for (const in6_addr& source : rule.source6) {
+      wanted.emplace(rule.input_interface, 0, 0, bytes6(*rule.group6), bytes6(source));
     }
   }
   return wanted;
@@ -256,12 +274,18 @@ Result<MembershipMap> join_new_groups(const Config& config, const MembershipMap&
     if (joined.count(key) != 0) {
       continue;
     }
-    const auto& [interface, group_address, source_address] = key;
+    const auto& [interface, group_address, source_address, group6_bytes, source6_bytes] = key;
     in_addr group{};
     group.s_addr = group_address;
     in_addr source{};
     source.s_addr = source_address;
-    auto fd = open_membership_socket(interface, lookup(interface), group, source);
+    in6_addr group6{};
+    std::memcpy(group6.s6_addr, group6_bytes.data(), group6_bytes.size());
+    in6_addr source6{};
+    std::memcpy(source6.s6_addr, source6_bytes.data(), source6_bytes.size());
+    auto fd = group6.s6_addr[0] != 0
+                  ? open_membership_socket6(interface, lookup(interface), group6, source6)
+                  : open_membership_socket(interface, lookup(interface), group, source);
     if (!fd) {
       return tl::unexpected(fd.error());
     }

@@ -25,11 +25,12 @@
 // completions included) before it swaps, so no send can reference a socket that is retired.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -60,8 +61,11 @@ namespace mrelay {
 
 /// Packet-mode group memberships (so `ip maddr` shows the group and NICs deliver it), one
 /// socket per (interface, group, source): source 0 is a (*,G) join, any other an (S,G) join
-/// (IGMPv3 include mode) for a rule that names its sources.
-using MembershipKey = std::tuple<std::string, uint32_t, uint32_t>;  // network byte order
+/// (IGMPv3 include mode) for a rule that names its sources. An IPv6 group's key has group and
+/// source 0 and the group's and the source's 16 bytes last (source all zero: an MLD (*,G)
+/// join, else an MLDv2 (S,G) join); both all zero for IPv4. Network byte order.
+using Group6Bytes = std::array<uint8_t, 16>;
+using MembershipKey = std::tuple<std::string, uint32_t, uint32_t, Group6Bytes, Group6Bytes>;
 using MembershipMap = std::map<MembershipKey, UniqueFd>;
 
 /// Joins the groups `config` needs that `joined` lacks; returns only the new sockets.

@@ -88,6 +88,58 @@ TEST(Memberships, SourceRulesJoinEachSourceAndLeaveWithTheRule) {
   });
 }
 
+// The same for IPv6 groups: MLDv2 (S,G) joins per source (/proc/net/mcfilter6), an MLD (*,G)
+// join for an any-source rule (/proc/net/igmp6), and the joins leave with their rules.
+TEST(Memberships, Ipv6SourceRulesJoinEachSourceAndLeaveWithTheRule) {
+  MRELAY_EXPECT_IN_PRIVATE_NETNS([]() -> std::string {
+    auto lookup = [](const std::string& name) { return ::if_nametoindex(name.c_str()); };
+    const auto v6 = [](const char* text) {
+      in6_addr value{};
+      ::inet_pton(AF_INET6, text, &value);
+      return value;
+    };
+    Config config;
+    config.ingress = IngressMode::packet;
+    config.rules.push_back(loopback_rule("ssm6", "0.0.0.0", 5000, 6000));
+    config.rules.back().group6 = v6("ff3e::8:1");
+    config.rules.back().source6 = {v6("2001:db8::a"), v6("2001:db8::b")};
+    MembershipMap joined;
+    auto opened = join_new_groups(config, joined, lookup);
+    if (!opened) {
+      return "SKIP: no IPv6 multicast on lo here: " + opened.error().to_string();
+    }
+    if (opened->size() != 2) {
+      return "opened " + std::to_string(opened->size()) + " joins, expected 2";
+    }
+    commit_memberships(config, joined, std::move(*opened));
+    const std::string filter = proc_text("/proc/net/mcfilter6");
+    if (filter.find("20010db800000000000000000000000a") == std::string::npos ||
+        filter.find("20010db800000000000000000000000b") == std::string::npos) {
+      return "sources 2001:db8::a and 2001:db8::b not joined:\n" + filter;
+    }
+    config.rules.push_back(loopback_rule("asm6", "0.0.0.0", 5000, 6001));
+    config.rules.back().group6 = v6("ff3e::8:2");
+    opened = join_new_groups(config, joined, lookup);
+    if (!opened || opened->size() != 1) {
+      return "the any-source rule did not add one (*,G) join";
+    }
+    commit_memberships(config, joined, std::move(*opened));
+    if (proc_text("/proc/net/igmp6").find("ff3e0000000000000000000000080002") ==
+        std::string::npos) {
+      return "ff3e::8:2 not joined:\n" + proc_text("/proc/net/igmp6");
+    }
+    config.rules.erase(config.rules.begin());
+    commit_memberships(config, joined, {});
+    if (joined.size() != 1) {
+      return "after removing the source rule: " + std::to_string(joined.size()) + " joins";
+    }
+    return proc_text("/proc/net/igmp6").find("ff3e0000000000000000000000080001") !=
+                   std::string::npos
+               ? "ff3e::8:1 still joined after its rule was removed"
+               : "";
+  });
+}
+
 TEST(RuleDiff, NamesAddedRemovedChanged) {
   const std::vector<Rule> before = {
       rule_to_ports("a", "eth0", "239.1.1.1", 5000, {{"eth1", 6000}}),

@@ -97,7 +97,9 @@ int32_t Forwarder::accept_frame(unsigned ifindex, const FrameMeta& meta, const u
     counters_.gso_segments += datagrams;
   }
   const int32_t rule =
-      plan_->table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr, view.vlan_id);
+      view.ipv6
+          ? plan_->table.find6(ifindex, view.dst6, view.dst_port, view.src6, view.vlan_id)
+          : plan_->table.find(ifindex, view.dst_addr, view.dst_port, view.src_addr, view.vlan_id);
   if (rule < 0) {
     ++counters_.unmatched_no_rule;
     return -1;
@@ -117,9 +119,10 @@ int32_t Forwarder::accept_datagram(unsigned ifindex, uint32_t group, uint16_t po
 }
 
 int32_t Forwarder::accept_datagram6(unsigned ifindex, const in6_addr& group, uint16_t port,
-                                    uint32_t len, uint8_t hop_limit) noexcept {
+                                    const in6_addr& source, uint32_t len,
+                                    uint8_t hop_limit) noexcept {
   counters_.rx_bytes += len;
-  return accept_rule(plan_->table.find6(ifindex, group, port), len, hop_limit);
+  return accept_rule(plan_->table.find6(ifindex, group, port, source), len, hop_limit);
 }
 
 int32_t Forwarder::accept_rule(int32_t rule, uint32_t len, uint8_t ttl) noexcept {

@@ -60,9 +60,10 @@ class Forwarder {
   /// checks the TTL. Returns the rule, or -1 when it is not forwarded (counted).
   [[nodiscard]] int32_t accept_datagram(unsigned ifindex, uint32_t group, uint16_t port,
                                         uint32_t source, uint32_t len, uint8_t ttl) noexcept;
-  /// The same for an IPv6 UDP socket's datagram: (group, port), any source, `hop_limit` as TTL.
+  /// The same for an IPv6 UDP socket's datagram: (group, port, source), `hop_limit` as TTL.
   [[nodiscard]] int32_t accept_datagram6(unsigned ifindex, const in6_addr& group, uint16_t port,
-                                         uint32_t len, uint8_t hop_limit) noexcept;
+                                         const in6_addr& source, uint32_t len,
+                                         uint8_t hop_limit) noexcept;
 
   /// Copies each datagram of `view` (one, or a GSO super-frame's segments) into its own pool
   /// buffer and hands it to the rule's outputs. The frame itself may go back at once.

@@ -1,4 +1,4 @@
-// Frame parsing for the data plane: Ethernet [802.1ad] [802.1Q] IPv4 UDP -> UdpView.
+// Frame parsing for the data plane: Ethernet [802.1ad] [802.1Q] IPv4|IPv6 UDP -> UdpView.
 //
 //   mrelay::UdpView view;
 //   if (mrelay::parse_frame(frame, len, meta, view) == mrelay::ParseVerdict::ok) {
@@ -22,6 +22,11 @@
 //   fresh, valid checksum for every copy, so a corrupted datagram would leave laundered.
 //   Not judged when the kernel reports it CHECKSUM_PARTIAL (a local sender's frame on veth:
 //   the field holds only the pseudo-header sum) or already verified it.
+// IPv6 (ip6_rcv_core, ipv6_parse_hopopts, udpv6_rcv): the extension headers are walked to the
+// UDP header, each length checked against the frame, at most kMaxIpv6ExtensionHeaders; a
+// Fragment header is counted as a fragment (never reassembled, as IPv4); a routing header
+// with segments left means the packet is not at its last hop (the kernel would route it on
+// or refuse it), so it is refused; the UDP checksum is mandatory (a zero one is invalid).
 #include <cstring>
 
 #include "mrelay/packet.h"
@@ -34,7 +39,14 @@ constexpr size_t kVlanTagSize = 4;
 constexpr size_t kIpv4MinHeaderSize = 20;
 constexpr size_t kUdpHeaderSize = 8;
 
+constexpr size_t kIpv6HeaderSize = 40;
 constexpr uint16_t kEthertypeIpv4 = 0x0800;
+constexpr uint16_t kEthertypeIpv6 = 0x86dd;
+// IPv6 next-header values the walk knows (RFC 8200 4).
+constexpr uint8_t kIpv6HopByHop = 0;
+constexpr uint8_t kIpv6Routing = 43;
+constexpr uint8_t kIpv6Fragment = 44;
+constexpr uint8_t kIpv6DestinationOptions = 60;
 constexpr uint16_t kEthertypeVlan = 0x8100;  // 802.1Q customer tag
 constexpr uint16_t kEthertypeQinQ = 0x88a8;  // 802.1ad service tag (outer tag of QinQ)
 constexpr uint8_t kIpProtocolUdp = 17;
@@ -106,6 +118,57 @@ inline bool udp_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_le
   return fold(sum) == 0xffff;
 }
 
+// RFC 8200 8.1: the pseudo header is source, destination, the upper-layer length (32 bits)
+// and the next header value (32 bits, zero-padded); the rest as udp_checksum_ok().
+inline bool udp6_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_len) noexcept {
+  const auto high = static_cast<uint8_t>(udp_len >> 8);
+  const auto low = static_cast<uint8_t>(udp_len & 0xff);
+  const uint8_t tail[8] = {0, 0, high, low, 0, 0, 0, kIpProtocolUdp};
+  const uint64_t sum = sum_native(ip + 8, 32) + sum_native(tail, 8) + sum_native(udp, udp_len);
+  return fold(sum) == 0xffff;
+}
+
+// From the fixed IPv6 header to the UDP header: sets `offset` to where it starts. Each
+// extension header's length is checked against the frame before it is read past; the walk
+// stops after kMaxIpv6ExtensionHeaders.
+ParseVerdict walk_ipv6_headers(const uint8_t* packet, size_t len, size_t& offset) noexcept {
+  uint8_t next = packet[6];
+  offset = kIpv6HeaderSize;
+  for (uint32_t walked = 0;; ++walked) {
+    switch (next) {
+      case kIpProtocolUdp:
+        return ParseVerdict::ok;
+      case kIpv6Fragment:
+        return ParseVerdict::fragment;
+      case kIpv6HopByHop:
+        if (walked != 0) {
+          return ParseVerdict::bad_ip_header;  // only right after the fixed header (RFC 8200 4.1)
+        }
+        break;
+      case kIpv6Routing:
+      case kIpv6DestinationOptions:
+        break;
+      default:
+        return ParseVerdict::not_udp;  // TCP, ICMPv6, ESP, No Next Header (59), ...
+    }
+    if (walked == kMaxIpv6ExtensionHeaders) {
+      return ParseVerdict::bad_ip_header;
+    }
+    if (len < offset + 4) {  // next header, length, and a routing header's segments left
+      return ParseVerdict::truncated;
+    }
+    const size_t header_len = (static_cast<size_t>(packet[offset + 1]) + 1) * 8;
+    if (len < offset + header_len) {
+      return ParseVerdict::truncated;
+    }
+    if (next == kIpv6Routing && packet[offset + 3] != 0) {
+      return ParseVerdict::bad_ip_header;  // segments left: not at its final destination yet
+    }
+    next = packet[offset];
+    offset += header_len;
+  }
+}
+
 // ip_rcv() drops PACKET_OTHERHOST; a packet socket also sees PACKET_OUTGOING (the host's own
 // frames) and PACKET_LOOPBACK, neither of them an arrival.
 inline bool addressed_to_host(uint8_t pkttype) noexcept {
@@ -123,6 +186,12 @@ inline bool gso_splittable(const FrameMeta& meta) noexcept {
 bool is_martian_source(uint32_t address) noexcept {
   const auto* octets = reinterpret_cast<const uint8_t*>(&address);  // network byte order
   return octets[0] == 0 || octets[0] == 127 || octets[0] >= 224;
+}
+
+bool is_martian_source6(const in6_addr& address) noexcept {
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return address.s6_addr[0] == 0xff || IN6_IS_ADDR_LOOPBACK(&address) ||
+         std::memcmp(address.s6_addr, kMappedPrefix, sizeof kMappedPrefix) == 0;
 }
 
 std::string_view to_string(ParseVerdict verdict) {
@@ -228,10 +297,71 @@ ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, const FrameMeta& meta
     return ParseVerdict::bad_udp_checksum;
   }
 
+  out.ipv6 = false;
   out.src_addr = load_raw32(packet + 12);
   out.dst_addr = load_raw32(packet + 16);
   out.ttl = packet[8];
   out.vlan_id = 0;  // L3 input carries no tag; parse_frame fills it in
+  out.src_port = load_be16(udp);
+  out.dst_port = load_be16(udp + 2);
+  out.payload = udp + kUdpHeaderSize;
+  out.payload_len = static_cast<uint32_t>(payload_len);
+  out.segment_size = gso ? meta.gso_size : 0;
+  return ParseVerdict::ok;
+}
+
+ParseVerdict parse_ipv6(const uint8_t* packet, size_t len, const FrameMeta& meta,
+                        UdpView& out) noexcept {
+  if (!addressed_to_host(meta.pkttype)) {
+    return ParseVerdict::other_host;
+  }
+  if (packet == nullptr || len < kIpv6HeaderSize) {
+    return ParseVerdict::truncated;
+  }
+  if ((packet[0] >> 4) != 6) {
+    return ParseVerdict::bad_ip_header;
+  }
+  size_t udp_offset = 0;
+  if (const ParseVerdict walk = walk_ipv6_headers(packet, len, udp_offset);
+      walk != ParseVerdict::ok) {
+    return walk;
+  }
+  if (len < udp_offset + kUdpHeaderSize) {
+    return ParseVerdict::truncated;  // the frame ends inside the UDP header
+  }
+  // The payload length, not the frame length: short frames carry Ethernet padding. 0 would be
+  // a jumbogram (RFC 2675), which needs a hop-by-hop option no Ethernet frame can carry.
+  const size_t total_len = kIpv6HeaderSize + load_be16(packet + 4);
+  if (total_len < udp_offset + kUdpHeaderSize || total_len > len) {
+    return ParseVerdict::bad_length;
+  }
+  const uint8_t* udp = packet + udp_offset;
+  const size_t udp_len = load_be16(udp + 4);
+  if (udp_len < kUdpHeaderSize || udp_len != total_len - udp_offset) {
+    return ParseVerdict::bad_length;
+  }
+  in6_addr source;
+  std::memcpy(&source, packet + 8, sizeof source);
+  if (is_martian_source6(source)) {
+    return ParseVerdict::martian_source;
+  }
+  const bool gso = meta.gso_type != kGsoNone;
+  const size_t payload_len = udp_len - kUdpHeaderSize;
+  if (gso && (!gso_splittable(meta) ||
+              payload_len > static_cast<size_t>(meta.gso_size) * kMaxGsoSegments)) {
+    return ParseVerdict::bad_gso;
+  }
+  // Mandatory on IPv6: zero is no "no checksum" there but an invalid datagram (udp6 drops it).
+  const bool judge_checksum = !gso && meta.checksum == ChecksumState::unverified;
+  if (judge_checksum &&
+      (load_be16(udp + kUdpChecksumOffset) == 0 || !udp6_checksum_ok(packet, udp, udp_len))) {
+    return ParseVerdict::bad_udp_checksum;
+  }
+  out = UdpView{};
+  out.ipv6 = true;
+  out.src6 = source;
+  std::memcpy(&out.dst6, packet + 24, sizeof out.dst6);
+  out.ttl = packet[7];  // the hop limit, handled as the TTL
   out.src_port = load_be16(udp);
   out.dst_port = load_be16(udp + 2);
   out.payload = udp + kUdpHeaderSize;
@@ -279,10 +409,12 @@ ParseVerdict parse_frame(const uint8_t* frame, size_t len, const FrameMeta& meta
     ethertype = load_be16(frame + offset + 2);
     offset += kVlanTagSize;
   }
-  if (ethertype != kEthertypeIpv4) {
+  if (ethertype != kEthertypeIpv4 && ethertype != kEthertypeIpv6) {
     return ParseVerdict::not_ipv4;
   }
-  const ParseVerdict verdict = parse_ipv4(frame + offset, len - offset, meta, out);
+  const ParseVerdict verdict = ethertype == kEthertypeIpv4
+                                   ? parse_ipv4(frame + offset, len - offset, meta, out)
+                                   : parse_ipv6(frame + offset, len - offset, meta, out);
   if (verdict == ParseVerdict::ok) {
     out.vlan_id = vlan_id;
   }

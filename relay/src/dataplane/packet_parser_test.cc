@@ -1,12 +1,13 @@
-// Table-driven tests of parse_frame / parse_ipv4. Each case starts from a good frame built by
-// FrameBuilder (which computes a correct IPv4 checksum) and changes one thing: a byte of the
-// frame, or what the kernel says about it (FrameMeta: packet type, VLAN tag, checksum, GSO).
+// Table-driven tests of parse_frame / parse_ipv4 / parse_ipv6. Each case starts from a good frame
+// built by FrameBuilder (which computes a correct IPv4 checksum) and changes one thing: a byte of
+// the frame, or what the kernel says about it (FrameMeta: packet type, VLAN tag, checksum, GSO).
 //
 //   ./mrelay_core_test --gtest_filter='PacketParser*'
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -236,7 +237,10 @@ std::vector<Case> cases() {
       {"protocol_tcp", [](FrameBuilder& b) { b.protocol = 6; }, ParseVerdict::not_udp},
       {"protocol_icmp", [](FrameBuilder& b) { b.protocol = 1; }, ParseVerdict::not_udp},
       {"arp", [](FrameBuilder& b) { b.ethertype = 0x0806; }, ParseVerdict::not_ipv4},
-      {"ipv6", [](FrameBuilder& b) { b.ethertype = 0x86dd; }, ParseVerdict::not_ipv4},
+      {"other_ethertype", [](FrameBuilder& b) { b.ethertype = 0x88b5; }, ParseVerdict::not_ipv4},
+      // IPv4 bytes under the IPv6 ethertype: the version field says 4.
+      {"ipv4_under_ipv6_ethertype", [](FrameBuilder& b) { b.ethertype = 0x86dd; },
+       ParseVerdict::bad_ip_header},
       {"wrong_checksum", [](FrameBuilder& b) { b.corrupt_checksum = true; },
        ParseVerdict::bad_checksum},
       {"vlan_tagged",
@@ -650,6 +654,347 @@ TEST(PacketParser, RandomBytesNeverCrash) {
     frame.resize(len);
     for (int flips = next() % 4; flips >= 0 && len > 0; --flips) {
       frame[next() % len] = next();
+    }
+    UdpView view;
+    if (parse_frame(frame.empty() ? nullptr : frame.data(), len, view) == ParseVerdict::ok) {
+      ASSERT_GE(view.payload, frame.data());
+      ASSERT_LE(view.payload + view.payload_len, frame.data() + len);
+    }
+  }
+}
+
+// ---- IPv6 ----
+
+in6_addr address6(const char* text) {
+  in6_addr value{};
+  EXPECT_EQ(::inet_pton(AF_INET6, text, &value), 1) << text;
+  return value;
+}
+
+// An Ethernet/IPv6/[extension headers]/UDP frame, field by field, as FrameBuilder for IPv4.
+struct Frame6Builder {
+  struct Extension {
+    uint8_t type;               // its own next-header value: 0, 43, 44 or 60
+    size_t length = 8;          // bytes, a multiple of 8
+    uint8_t segments_left = 0;  // routing header only
+  };
+  std::vector<Extension> extensions;
+  uint8_t upper = 17;  // the last next header
+  uint8_t hop_limit = 9;
+  in6_addr src = address6("2001:db8:77::5");
+  in6_addr dst = address6("ff3e::1");
+  std::optional<uint16_t> payload_length_override;
+  uint16_t src_port = 40000;
+  uint16_t dst_port = 5000;
+  enum class Checksum { correct, zero, wrong } checksum = Checksum::correct;
+  size_t payload_size = 32;
+  size_t pad_to = 0;
+
+  [[nodiscard]] size_t udp_offset() const {
+    size_t offset = 14 + 40;
+    for (const Extension& e : extensions) {
+      offset += e.length;
+    }
+    return offset;
+  }
+
+  [[nodiscard]] std::vector<uint8_t> build() const {
+    std::vector<uint8_t> f = {0x33, 0x33, 0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 0x86, 0xdd};
+    const size_t udp_len = 8 + payload_size;
+    const size_t payload_length = udp_offset() - 14 - 40 + udp_len;
+    f.insert(f.end(), {0x60, 0, 0, 0});
+    put16(f, payload_length_override.value_or(static_cast<uint16_t>(payload_length)));
+    f.push_back(extensions.empty() ? upper : extensions[0].type);
+    f.push_back(hop_limit);
+    f.insert(f.end(), src.s6_addr, src.s6_addr + 16);
+    f.insert(f.end(), dst.s6_addr, dst.s6_addr + 16);
+    for (size_t i = 0; i < extensions.size(); ++i) {
+      const Extension& e = extensions[i];
+      std::vector<uint8_t> header(e.length, 0);
+      header[0] = i + 1 < extensions.size() ? extensions[i + 1].type : upper;
+      header[1] = static_cast<uint8_t>(e.length / 8 - 1);
+      if (e.type == 43) {
+        header[3] = e.segments_left;
+      } else if (e.type != 44) {
+        header[2] = 1;  // a PadN option filling the rest
+        header[3] = static_cast<uint8_t>(e.length - 4);
+      }
+      f.insert(f.end(), header.begin(), header.end());
+    }
+    const size_t udp = f.size();
+    put16(f, src_port);
+    put16(f, dst_port);
+    put16(f, static_cast<uint16_t>(udp_len));
+    put16(f, 0);
+    for (size_t i = 0; i < payload_size; ++i) {
+      f.push_back(static_cast<uint8_t>(i * 13 + 1));
+    }
+    put_checksum(f, udp);
+    if (f.size() < pad_to) {
+      f.resize(pad_to, 0);
+    }
+    return f;
+  }
+
+ private:
+  static void put16(std::vector<uint8_t>& f, uint16_t v) {
+    f.push_back(static_cast<uint8_t>(v >> 8));
+    f.push_back(static_cast<uint8_t>(v & 0xff));
+  }
+
+  // RFC 8200 8.1, summed here independently of the parser: source, destination, the UDP
+  // length as 32 bits, next header 17 as 32 bits, then the UDP header and payload.
+  void put_checksum(std::vector<uint8_t>& f, size_t udp) const {
+    if (checksum == Checksum::zero) {
+      return;
+    }
+    const size_t length = f.size() - udp;
+    uint64_t sum = 17 + length;
+    for (size_t i = 14 + 8; i < 14 + 40; i += 2) {
+      sum += static_cast<uint32_t>((f[i] << 8) | f[i + 1]);
+    }
+    for (size_t i = udp; i < f.size(); i += 2) {
+      sum += static_cast<uint32_t>(f[i] << 8) + (i + 1 < f.size() ? f[i + 1] : 0u);
+    }
+    while ((sum >> 16) != 0) {
+      sum = (sum & 0xffff) + (sum >> 16);
+    }
+    uint16_t value = static_cast<uint16_t>(~sum);
+    value = value == 0 ? 0xffff : value;
+    if (checksum == Checksum::wrong) {
+      value = static_cast<uint16_t>(value == 0x0001 ? 0x0003 : value - 1);
+    }
+    f[udp + 6] = static_cast<uint8_t>(value >> 8);
+    f[udp + 7] = static_cast<uint8_t>(value & 0xff);
+  }
+};
+
+using Extension = Frame6Builder::Extension;
+
+struct Case6 {
+  std::string name;
+  std::function<void(Frame6Builder&)> mutate;
+  ParseVerdict verdict;
+  std::function<void(std::vector<uint8_t>&)> mutate_bytes{};
+  FrameMeta meta{};
+};
+
+// Long: one table of the IPv6 frames the parser must tell apart, read top to bottom.
+std::vector<Case6> cases6() {
+  constexpr uint8_t kHopByHop = 0, kRouting = 43, kFragment = 44, kDestination = 60;
+  return {
+      {"good", [](Frame6Builder&) {}, ParseVerdict::ok},
+      {"hop_by_hop", [](Frame6Builder& b) { b.extensions = {{kHopByHop}}; }, ParseVerdict::ok},
+      {"routing_no_segments_left",
+       [](Frame6Builder& b) {
+         b.extensions = {{kRouting, 24}};
+       },
+       ParseVerdict::ok},
+      {"destination_options",
+       [](Frame6Builder& b) {
+         b.extensions = {{kDestination, 16}};
+       },
+       ParseVerdict::ok},
+      {"all_three",
+       [](Frame6Builder& b) {
+         b.extensions = {{kHopByHop}, {kDestination}, {kRouting}, {kDestination, 40}};
+       },
+       ParseVerdict::ok},
+      {"padded_short_frame",
+       [](Frame6Builder& b) {
+         b.payload_size = 0;
+         b.pad_to = 80;
+       },
+       ParseVerdict::ok},
+      {"fragment_header", [](Frame6Builder& b) { b.extensions = {{kFragment}}; },
+       ParseVerdict::fragment},
+      {"fragment_after_options",
+       [](Frame6Builder& b) {
+         b.extensions = {{kHopByHop}, {kFragment}};
+       },
+       ParseVerdict::fragment},
+      {"hop_by_hop_not_first",
+       [](Frame6Builder& b) {
+         b.extensions = {{kDestination}, {kHopByHop}};
+       },
+       ParseVerdict::bad_ip_header},
+      {"routing_segments_left",
+       [](Frame6Builder& b) {
+         b.extensions = {{kRouting, 24, 1}};
+       },
+       ParseVerdict::bad_ip_header},
+      {"too_many_extension_headers",
+       [](Frame6Builder& b) {
+         b.extensions.assign(kMaxIpv6ExtensionHeaders + 1, Extension{kDestination});
+       },
+       ParseVerdict::bad_ip_header},
+      {"most_extension_headers",
+       [](Frame6Builder& b) {
+         b.extensions.assign(kMaxIpv6ExtensionHeaders, Extension{kDestination});
+       },
+       ParseVerdict::ok},
+      {"extension_header_beyond_frame",
+       [](Frame6Builder& b) {
+         b.extensions = {{kDestination, 16}};
+         b.payload_size = 0;
+       },
+       ParseVerdict::truncated,
+       // Claim 2048 bytes of options in a frame that ends right after the UDP header.
+       [](std::vector<uint8_t>& f) { f[14 + 40 + 1] = 255; }},
+      {"frame_ends_in_extension_header",
+       [](Frame6Builder& b) {
+         b.extensions = {{kDestination, 16}};
+       },
+       ParseVerdict::truncated, [](std::vector<uint8_t>& f) { f.resize(14 + 40 + 10); }},
+      {"tcp", [](Frame6Builder& b) { b.upper = 6; }, ParseVerdict::not_udp},
+      {"icmpv6_after_hop_by_hop",
+       [](Frame6Builder& b) {
+         b.upper = 58;  // an MLD report looks like this
+         b.extensions = {{kHopByHop}};
+       },
+       ParseVerdict::not_udp},
+      {"no_next_header", [](Frame6Builder& b) { b.upper = 59; }, ParseVerdict::not_udp},
+      {"version_4", [](Frame6Builder&) {}, ParseVerdict::bad_ip_header,
+       [](std::vector<uint8_t>& f) { f[14] = 0x40; }},
+      {"payload_length_beyond_frame",
+       [](Frame6Builder& b) { b.payload_length_override = 8 + 32 + 1; }, ParseVerdict::bad_length},
+      {"payload_length_short_of_udp", [](Frame6Builder& b) { b.payload_length_override = 8 + 31; },
+       ParseVerdict::bad_length},
+      {"jumbogram_length_0", [](Frame6Builder& b) { b.payload_length_override = 0; },
+       ParseVerdict::bad_length},
+      {"zero_checksum", [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::zero; },
+       ParseVerdict::bad_udp_checksum},
+      {"wrong_checksum", [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::wrong; },
+       ParseVerdict::bad_udp_checksum},
+      {"wrong_checksum_odd_payload",
+       [](Frame6Builder& b) {
+         b.checksum = Frame6Builder::Checksum::wrong;
+         b.payload_size = 33;
+       },
+       ParseVerdict::bad_udp_checksum},
+      {"good_checksum_odd_payload", [](Frame6Builder& b) { b.payload_size = 33; },
+       ParseVerdict::ok},
+      {"wrong_checksum_verified_by_kernel",
+       [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::wrong; },
+       ParseVerdict::ok,
+       {},
+       with_checksum(ChecksumState::verified)},
+      {"zero_checksum_partial",  // a local sender's frame: the field is not final
+       [](Frame6Builder& b) { b.checksum = Frame6Builder::Checksum::zero; },
+       ParseVerdict::ok,
+       {},
+       with_checksum(ChecksumState::partial)},
+      {"hop_limit_1", [](Frame6Builder& b) { b.hop_limit = 1; }, ParseVerdict::ok},
+      {"source_loopback", [](Frame6Builder& b) { b.src = address6("::1"); },
+       ParseVerdict::martian_source},
+      {"source_multicast", [](Frame6Builder& b) { b.src = address6("ff02::1"); },
+       ParseVerdict::martian_source},
+      {"source_ipv4_mapped", [](Frame6Builder& b) { b.src = address6("::ffff:10.1.1.1"); },
+       ParseVerdict::martian_source},
+      {"other_host",
+       [](Frame6Builder&) {},
+       ParseVerdict::other_host,
+       {},
+       with_pkttype(kPacketOtherHost)},
+      {"gso_segments",
+       [](Frame6Builder& b) { b.payload_size = 1000; },
+       ParseVerdict::ok,
+       {},
+       with_gso(kGsoUdpL4, 200)},
+  };
+}
+
+void PrintTo(const Case6& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class PacketParserIpv6Table : public ::testing::TestWithParam<Case6> {};
+
+TEST_P(PacketParserIpv6Table, Verdict) {
+  const Case6& c = GetParam();
+  Frame6Builder builder;
+  c.mutate(builder);
+  std::vector<uint8_t> frame = builder.build();
+  if (c.mutate_bytes) {
+    c.mutate_bytes(frame);
+  }
+  UdpView view;
+  const ParseVerdict verdict = parse_frame(frame.data(), frame.size(), c.meta, view);
+  ASSERT_EQ(to_string(verdict), to_string(c.verdict));
+  if (verdict != ParseVerdict::ok) {
+    return;
+  }
+  EXPECT_TRUE(view.ipv6);
+  EXPECT_EQ(std::memcmp(&view.src6, &builder.src, 16), 0);
+  EXPECT_EQ(std::memcmp(&view.dst6, &builder.dst, 16), 0);
+  EXPECT_EQ(view.src_port, builder.src_port);
+  EXPECT_EQ(view.dst_port, builder.dst_port);
+  EXPECT_EQ(view.ttl, builder.hop_limit);
+  EXPECT_EQ(view.payload_len, builder.payload_size);
+  EXPECT_EQ(view.payload, frame.data() + builder.udp_offset() + 8);
+  EXPECT_EQ(view.segment_size, c.meta.gso_size);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PacketParserIpv6Table, ::testing::ValuesIn(cases6()),
+                         [](const ::testing::TestParamInfo<Case6>& param_info) {
+                           return param_info.param.name;
+                         });
+
+// Every prefix of a good IPv6 frame, with and without extension headers, is refused as
+// malformed and read only within its length (exactly sized copies, for ASan builds).
+TEST(PacketParserIpv6, EveryTruncationIsRejected) {
+  std::vector<Frame6Builder> builders(2);
+  builders[1].extensions = {{0}, {60, 16}, {43, 24}};
+  for (const Frame6Builder& builder : builders) {
+    const std::vector<uint8_t> full = builder.build();
+    UdpView view;
+    ASSERT_EQ(parse_frame(full.data(), full.size(), view), ParseVerdict::ok);
+    for (size_t len = 14; len < full.size(); ++len) {
+      std::vector<uint8_t> cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(len));
+      const ParseVerdict verdict = parse_frame(cut.data(), len, view);
+      EXPECT_TRUE(is_malformed(verdict)) << "length " << len << " gave " << to_string(verdict);
+    }
+  }
+}
+
+// The IPv4 view fields are cleared for an IPv6 frame, so a stale IPv4 lookup cannot match.
+TEST(PacketParserIpv6, ViewSaysWhichFamily) {
+  UdpView view;
+  const std::vector<uint8_t> v4 = FrameBuilder{}.build();
+  ASSERT_EQ(parse_frame(v4.data(), v4.size(), view), ParseVerdict::ok);
+  EXPECT_FALSE(view.ipv6);
+  const std::vector<uint8_t> v6 = Frame6Builder{}.build();
+  ASSERT_EQ(parse_frame(v6.data(), v6.size(), view), ParseVerdict::ok);
+  EXPECT_TRUE(view.ipv6);
+  EXPECT_EQ(view.dst_addr, 0u);
+  ASSERT_EQ(parse_frame(v4.data(), v4.size(), view), ParseVerdict::ok);
+  EXPECT_FALSE(view.ipv6);
+}
+
+TEST(PacketParserIpv6, MartianSources) {
+  for (const char* text : {"::1", "ff02::1", "ff3e::1", "::ffff:192.0.2.1"}) {
+    EXPECT_TRUE(is_martian_source6(address6(text))) << text;
+  }
+  for (const char* text : {"fe80::1", "2001:db8::1", "fd00::5", "::ffff:0:0:1", "::2"}) {
+    EXPECT_FALSE(is_martian_source6(address6(text))) << text;
+  }
+}
+
+TEST(PacketParserIpv6, RandomBytesNeverCrash) {
+  uint32_t state = 54321;
+  auto next = [&state]() {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<uint8_t>(state >> 24);
+  };
+  Frame6Builder builder;
+  builder.extensions = {{0}, {60, 16}};
+  const std::vector<uint8_t> good = builder.build();
+  for (int round = 0; round < 20000; ++round) {
+    std::vector<uint8_t> frame = good;
+    const size_t len = next() % (good.size() + 1);
+    frame.resize(len);
+    for (int flips = next() % 4; flips >= 0 && len > 14; --flips) {
+      frame[14 + next() % (len - 14)] = next();
     }
     UdpView view;
     if (parse_frame(frame.empty() ? nullptr : frame.data(), len, view) == ParseVerdict::ok) {

@@ -55,7 +55,7 @@ RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& look
   size_t keys6 = 0;
   for (const Rule& rule : rules) {
     keys += rule.group6 ? 0 : std::max<size_t>(1, rule.source.size());
-    keys6 += rule.group6 ? 1 : 0;
+    keys6 += rule.group6 ? std::max<size_t>(1, rule.source6.size()) : 0;
   }
   if (keys6 != 0) {
     slots6_.resize(std::bit_ceil(std::max(kMinSlots, keys6 * 2)));
@@ -72,7 +72,14 @@ RuleTable::RuleTable(const std::vector<Rule>& rules, const InterfaceLookup& look
       continue;  // missing interface: the rule can never match
     }
     if (rule.group6) {
-      insert6(static_cast<int32_t>(index), ifindex, rule);
+      bool installed6 = false;
+      if (rule.source6.empty()) {
+        installed6 = insert6(static_cast<int32_t>(index), ifindex, rule, nullptr);
+      }
+      for (const in6_addr& source : rule.source6) {
+        installed6 = insert6(static_cast<int32_t>(index), ifindex, rule, &source) || installed6;
+      }
+      rule_count_ += installed6 ? 1 : 0;
       continue;
     }
     bool installed = false;
@@ -112,47 +119,80 @@ bool RuleTable::insert(int32_t index, unsigned ifindex, const Rule& rule, bool a
 
 namespace {
 
-size_t slot6_hash(unsigned ifindex, const in6_addr& group, uint16_t port) noexcept {
+size_t slot6_hash(unsigned ifindex, uint16_t vlan, const in6_addr& group, uint16_t port,
+                  const in6_addr* source) noexcept {
   uint64_t hash = 1469598103934665603ull;  // FNV-1a over the key's bytes
   for (uint8_t byte : group.s6_addr) {
     hash = (hash ^ byte) * 1099511628211ull;
   }
+  if (source != nullptr) {
+    for (uint8_t byte : source->s6_addr) {
+      hash = (hash ^ byte) * 1099511628211ull;
+    }
+  }
   hash = (hash ^ ifindex) * 1099511628211ull;
+  hash = (hash ^ vlan) * 1099511628211ull;
   return static_cast<size_t>((hash ^ port) * 1099511628211ull);
 }
 
-bool same_group6(const in6_addr& a, const in6_addr& b) noexcept {
+bool same_address6(const in6_addr& a, const in6_addr& b) noexcept {
   return std::memcmp(a.s6_addr, b.s6_addr, sizeof a.s6_addr) == 0;
+}
+
+// `source` nullptr: the any-source key.
+bool slot6_matches(const auto& slot, unsigned ifindex, uint16_t vlan, const in6_addr& group,
+                   uint16_t port, const in6_addr* source) noexcept {
+  return slot.ifindex == ifindex && slot.vlan == vlan && slot.port == port &&
+         slot.any_source == (source == nullptr) && same_address6(slot.group, group) &&
+         (source == nullptr || same_address6(slot.source, *source));
 }
 
 }  // namespace
 
-void RuleTable::insert6(int32_t index, unsigned ifindex, const Rule& rule) {
-  size_t at = slot6_hash(ifindex, *rule.group6, rule.port) & mask6_;
+bool RuleTable::insert6(int32_t index, unsigned ifindex, const Rule& rule, const in6_addr* source) {
+  const uint16_t vlan = rule.vlan & kVlanIdMask;
+  size_t at = slot6_hash(ifindex, vlan, *rule.group6, rule.port, source) & mask6_;
   while (slots6_[at].ifindex != 0) {
-    const Slot6& slot = slots6_[at];
-    if (slot.ifindex == ifindex && slot.port == rule.port && same_group6(slot.group, *rule.group6)) {
-      return;  // validate_config() rejects these; the first rule keeps the key
+    if (slot6_matches(slots6_[at], ifindex, vlan, *rule.group6, rule.port, source)) {
+      return false;  // validate_config() rejects these; the first rule keeps the key
     }
     at = (at + 1) & mask6_;
   }
-  slots6_[at] = Slot6{.ifindex = ifindex, .port = rule.port, .rule = index, .group = *rule.group6};
-  ++rule_count_;
+  slots6_[at] = Slot6{.ifindex = ifindex,
+                      .port = rule.port,
+                      .vlan = vlan,
+                      .rule = index,
+                      .any_source = source == nullptr,
+                      .group = *rule.group6,
+                      .source = source != nullptr ? *source : in6_addr{}};
+  has_source_rules6_ = has_source_rules6_ || source != nullptr;
+  return true;
 }
 
-int32_t RuleTable::find6(unsigned ifindex, const in6_addr& group, uint16_t port) const noexcept {
-  if (slots6_.empty()) {
-    return -1;
-  }
-  size_t at = slot6_hash(ifindex, group, port) & mask6_;
+int32_t RuleTable::probe6(unsigned ifindex, uint16_t vlan, const in6_addr& group, uint16_t port,
+                          const in6_addr* source) const noexcept {
+  size_t at = slot6_hash(ifindex, vlan, group, port, source) & mask6_;
   while (slots6_[at].ifindex != 0) {
-    const Slot6& slot = slots6_[at];
-    if (slot.ifindex == ifindex && slot.port == port && same_group6(slot.group, group)) {
-      return slot.rule;
+    if (slot6_matches(slots6_[at], ifindex, vlan, group, port, source)) {
+      return slots6_[at].rule;
     }
     at = (at + 1) & mask6_;
   }
   return -1;
+}
+
+int32_t RuleTable::find6(unsigned ifindex, const in6_addr& group, uint16_t port,
+                         const in6_addr& source, uint16_t vlan) const noexcept {
+  if (slots6_.empty() || ifindex == 0 || vlan > kVlanIdMask) {
+    return -1;
+  }
+  if (has_source_rules6_) {
+    const int32_t exact = probe6(ifindex, vlan, group, port, &source);
+    if (exact >= 0) {
+      return exact;
+    }
+  }
+  return probe6(ifindex, vlan, group, port, nullptr);
 }
 
 int32_t RuleTable::probe(unsigned ifindex, uint16_t vlan, uint32_t group, uint16_t port,

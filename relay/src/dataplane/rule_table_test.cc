@@ -200,5 +200,49 @@ TEST(RuleTable, ThousandRules) {
   }
 }
 
+in6_addr addr6(const char* text) {
+  in6_addr value{};
+  EXPECT_EQ(::inet_pton(AF_INET6, text, &value), 1) << text;
+  return value;
+}
+
+Rule make_rule6(const char* group, uint16_t port, std::vector<const char*> sources = {},
+                uint16_t vlan = 0) {
+  Rule rule = make_rule("veth0", "0.0.0.0", port, nullptr, vlan);
+  rule.group6 = addr6(group);
+  for (const char* source : sources) {
+    rule.source6.push_back(addr6(source));
+  }
+  return rule;
+}
+
+// IPv6 keys: interface, VLAN, group, port and source each must match; an exact-source rule
+// beats an any-source rule on the same input; an unnamed source falls back to it.
+TEST(RuleTable, Ipv6SourcesAndVlans) {
+  const std::vector<Rule> rules = {
+      make_rule6("ff3e::1", 5000),                                  // 0: any source
+      make_rule6("ff3e::1", 5000, {"2001:db8::a", "2001:db8::b"}),  // 1: A and B
+      make_rule6("ff3e::1", 5001, {"2001:db8::a"}),                 // 2: A only, no fallback
+      make_rule6("ff3e::1", 5000, {}, 100),                         // 3: VLAN 100
+  };
+  const RuleTable table(rules, fake_interfaces());
+  EXPECT_EQ(table.size(), 4u);
+  const in6_addr group = addr6("ff3e::1");
+  const in6_addr a = addr6("2001:db8::a");
+  const in6_addr b = addr6("2001:db8::b");
+  const in6_addr c = addr6("2001:db8::c");
+  EXPECT_EQ(table.find6(kVeth0, group, 5000, a), 1);
+  EXPECT_EQ(table.find6(kVeth0, group, 5000, b), 1);
+  EXPECT_EQ(table.find6(kVeth0, group, 5000, c), 0);
+  EXPECT_EQ(table.find6(kVeth0, group, 5001, a), 2);
+  EXPECT_EQ(table.find6(kVeth0, group, 5001, b), -1);
+  EXPECT_EQ(table.find6(kVeth0, group, 5000, c, 100), 3);
+  EXPECT_EQ(table.find6(kVeth0, group, 5000, c, 200), -1);
+  EXPECT_EQ(table.find6(kVeth1, group, 5000, a), -1);
+  EXPECT_EQ(table.find6(kVeth0, addr6("ff3e::2"), 5000, a), -1);
+  // An IPv6 rule never answers an IPv4 lookup, and the reverse.
+  EXPECT_EQ(table.find(kVeth0, addr("0.0.0.0"), 5000, addr("10.0.0.1")), -1);
+}
+
 }  // namespace
 }  // namespace mrelay

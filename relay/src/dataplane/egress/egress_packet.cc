@@ -14,6 +14,13 @@
 // destination, so the frames are the ones the socket would have sent. The TTL is each copy's
 // own, written into its header.
 //
+// IPv6 outputs (an AF_INET6 output socket) get Ethernet/IPv6/UDP frames: 33:33 + the group's
+// low 32 bits as destination MAC, a 62-byte header and the UDP checksum, which IPv6 makes
+// mandatory. The payload's share of that checksum is summed once per packet, not per output:
+// the copies of one packet arrive one after another with the same payload, which cannot
+// change while a queued copy holds a reference to its buffer. Unicast IPv6 outputs go to the
+// `unicast` egress as IPv4 ones do.
+//
 //   auto egress = mrelay::make_egress({.backend = EgressBackend::packet, .batch = 64},
 //                                     fds, pool, counters);   // egress_selector.h
 #include <arpa/inet.h>
@@ -63,11 +70,27 @@ std::vector<sockaddr_ll> frame_addresses(const std::vector<PacketOutput>& output
   for (const PacketOutput& output : outputs) {
     sockaddr_ll address{};
     address.sll_family = AF_PACKET;
-    address.sll_protocol = htons(ETH_P_IP);
+    address.sll_protocol = htons(output.ipv6 ? ETH_P_IPV6 : ETH_P_IP);
     address.sll_ifindex = static_cast<int>(output.ifindex);
     addresses.push_back(address);
   }
   return addresses;
+}
+
+// The largest payload a frame may carry: the output's MTU less the IP and UDP headers.
+// IPv4 outputs: output_payload_limits() (IP_MTU); IPv6 outputs: IPV6_MTU of their socket.
+std::vector<uint32_t> frame_payload_limits(std::span<const int> fds,
+                                           const std::vector<PacketOutput>& outputs) {
+  std::vector<uint32_t> limits = output_payload_limits(fds);
+  for (size_t o = 0; o < outputs.size(); ++o) {
+    int mtu = 0;
+    socklen_t length = sizeof mtu;
+    if (outputs[o].ipv6 && ::getsockopt(fds[o], IPPROTO_IPV6, IPV6_MTU, &mtu, &length) == 0 &&
+        mtu > static_cast<int>(kIpv6HeaderLen + kUdpHeaderLen)) {
+      limits[o] = static_cast<uint32_t>(mtu) - kIpv6HeaderLen - kUdpHeaderLen;
+    }
+  }
+  return limits;
 }
 
 uint32_t multicast_count(const std::vector<PacketOutput>& outputs) {
@@ -115,7 +138,7 @@ class PacketEgress final : public Egress {
         addresses_(frame_addresses(outputs_)),
         ip_ids_(outputs_.size(), 0),
         multicast_count_(multicast_count(outputs_)),
-        payload_limits_(output_payload_limits(fds)),
+        payload_limits_(frame_payload_limits(fds, outputs_)),
         headers_(static_cast<size_t>(kMaxMessages) * kHeaderSlot, 0),
         iovecs_(frame_iovecs(headers_)),
         messages_(frame_messages(iovecs_)),
@@ -136,8 +159,14 @@ class PacketEgress final : public Egress {
       return false;
     }
     const uint32_t slot = queued_;
-    stamp_frame_header(templates_[output], ip_ids_[output]++, len, ttl,
-                       &headers_[static_cast<size_t>(slot) * kHeaderSlot]);
+    const FrameTemplate& frame = templates_[output];
+    uint8_t* header = &headers_[static_cast<size_t>(slot) * kHeaderSlot];
+    if (frame.ipv6) {
+      stamp_frame_header6(frame, len, ttl, payload_sum(data, len), header);
+    } else {
+      stamp_frame_header(frame, ip_ids_[output]++, len, ttl, header);
+    }
+    iovecs_[2 * slot].iov_len = frame.header_len;
     iovecs_[2 * slot + 1].iov_base = const_cast<uint8_t*>(data);
     iovecs_[2 * slot + 1].iov_len = len;
     messages_[slot].msg_hdr.msg_name = &addresses_[output];
@@ -171,7 +200,20 @@ class PacketEgress final : public Egress {
   }
 
  private:
+  // ones_sum() of a payload, remembered for the next copy of the same packet. Valid while a
+  // queued copy holds its buffer (no one can refill it); flush_frames() releases them all and
+  // forgets it.
+  uint16_t payload_sum(const uint8_t* data, uint32_t len) noexcept {
+    if (data != summed_data_ || len != summed_len_) {
+      summed_data_ = data;
+      summed_len_ = len;
+      summed_ = ones_sum(data, len);
+    }
+    return summed_;
+  }
+
   void flush_frames() noexcept {
+    summed_data_ = nullptr;
     uint32_t done = 0;
     // Bounded: every iteration consumes at least one message.
     while (done < queued_) {
@@ -219,6 +261,9 @@ class PacketEgress final : public Egress {
   std::vector<PacketBuffer*> buffers_;
   std::vector<uint32_t> slot_outputs_;  // its output
   uint32_t queued_ = 0;
+  const uint8_t* summed_data_ = nullptr;  // payload_sum()'s last payload, its length and sum
+  uint32_t summed_len_ = 0;
+  uint16_t summed_ = 0;
 };
 
 }  // namespace

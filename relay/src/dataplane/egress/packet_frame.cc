@@ -25,6 +25,26 @@ std::array<uint8_t, 6> multicast_mac(in_addr group) noexcept {
           static_cast<uint8_t>(host & 0xff)};
 }
 
+std::array<uint8_t, 6> multicast_mac6(const in6_addr& group) noexcept {
+  // RFC 2464 7: 33:33 followed by the last four bytes of the group address.
+  return {0x33, 0x33, group.s6_addr[12], group.s6_addr[13], group.s6_addr[14], group.s6_addr[15]};
+}
+
+uint16_t ones_sum(const uint8_t* data, size_t len) noexcept {
+  uint64_t sum = 0;
+  size_t i = 0;
+  for (; i + 1 < len; i += 2) {
+    sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
+  }
+  if (i < len) {
+    sum += static_cast<uint32_t>(data[i] << 8);
+  }
+  while ((sum >> 16) != 0) {
+    sum = (sum & 0xffff) + (sum >> 16);
+  }
+  return static_cast<uint16_t>(sum);
+}
+
 uint16_t ipv4_header_checksum(const uint8_t* header, size_t len) noexcept {
   uint32_t sum = 0;
   for (size_t i = 0; i + 1 < len; i += 2) {
@@ -36,7 +56,47 @@ uint16_t ipv4_header_checksum(const uint8_t* header, size_t len) noexcept {
   return static_cast<uint16_t>(~sum & 0xffff);
 }
 
+namespace {
+
+void put_ports(uint8_t* udp, const PacketOutput& output) noexcept {
+  udp[0] = static_cast<uint8_t>(output.src_port >> 8);
+  udp[1] = static_cast<uint8_t>(output.src_port);
+  udp[2] = static_cast<uint8_t>(output.dst_port >> 8);
+  udp[3] = static_cast<uint8_t>(output.dst_port);
+}
+
+FrameTemplate build_frame_template6(const PacketOutput& output) noexcept {
+  FrameTemplate frame;
+  frame.ipv6 = true;
+  frame.header_len = kFrameHeaderLen6;
+  uint8_t* bytes = frame.bytes.data();
+  const std::array<uint8_t, 6> dst_mac = multicast_mac6(output.dst6);
+  std::memcpy(bytes, dst_mac.data(), 6);
+  std::memcpy(bytes + 6, output.src_mac.data(), 6);
+  bytes[12] = 0x86;  // ETH_P_IPV6
+  bytes[13] = 0xdd;
+  uint8_t* ip = bytes + kEthHeaderLen;
+  ip[0] = 0x60;  // version 6, traffic class 0 and flow label 0, as an ordinary UDP socket
+  // ip[4..5] payload length and ip[7] hop limit are per packet (0 in the template).
+  ip[6] = IPPROTO_UDP;
+  std::memcpy(ip + 8, output.src6.s6_addr, 16);
+  std::memcpy(ip + 24, output.dst6.s6_addr, 16);
+  uint8_t* udp = ip + kIpv6HeaderLen;
+  put_ports(udp, output);
+  // udp[4..5] length and udp[6..7] checksum per packet. The checksum's constant part: the
+  // pseudo header's addresses and next header, and the ports.
+  uint32_t sum = ones_sum(ip + 8, 32);
+  sum += IPPROTO_UDP + output.src_port + output.dst_port;
+  frame.partial_sum = sum;
+  return frame;
+}
+
+}  // namespace
+
 FrameTemplate build_frame_template(const PacketOutput& output) noexcept {
+  if (output.ipv6) {
+    return build_frame_template6(output);
+  }
   FrameTemplate frame;
   uint8_t* bytes = frame.bytes.data();
   const std::array<uint8_t, 6> dst_mac = multicast_mac(output.dst_addr);
@@ -56,10 +116,7 @@ FrameTemplate build_frame_template(const PacketOutput& output) noexcept {
   std::memcpy(ip + 12, &output.src_addr.s_addr, 4);
   std::memcpy(ip + 16, &output.dst_addr.s_addr, 4);
   uint8_t* udp = ip + kIpv4HeaderLen;
-  udp[0] = static_cast<uint8_t>(output.src_port >> 8);
-  udp[1] = static_cast<uint8_t>(output.src_port);
-  udp[2] = static_cast<uint8_t>(output.dst_port >> 8);
-  udp[3] = static_cast<uint8_t>(output.dst_port);
+  put_ports(udp, output);
   // udp[4..5] length per packet; udp[6..7] checksum 0 = none (RFC 768, IPv4 only).
   // One's-complement sum of the header words that never change; per packet only the length,
   // id and TTL are added (RFC 1624 style incremental update), not 10 words re-summed.
@@ -94,6 +151,67 @@ void stamp_frame_header(const FrameTemplate& frame, uint16_t ip_id, uint32_t pay
   udp[5] = static_cast<uint8_t>(udp_len);
 }
 
+void stamp_frame_header6(const FrameTemplate& frame, uint32_t payload_len, uint8_t hop_limit,
+                         uint16_t payload_sum, uint8_t* out) noexcept {
+  std::memcpy(out, frame.bytes.data(), kFrameHeaderLen6);
+  const uint32_t udp_len = kUdpHeaderLen + payload_len;  // also the IPv6 payload length
+  uint8_t* ip = out + kEthHeaderLen;
+  ip[4] = static_cast<uint8_t>(udp_len >> 8);
+  ip[5] = static_cast<uint8_t>(udp_len);
+  ip[7] = hop_limit;
+  uint8_t* udp = ip + kIpv6HeaderLen;
+  udp[4] = static_cast<uint8_t>(udp_len >> 8);
+  udp[5] = static_cast<uint8_t>(udp_len);
+  // The length counts twice: in the pseudo header and in the UDP header.
+  uint64_t sum = uint64_t{frame.partial_sum} + 2 * (udp_len & 0xffff) + payload_sum;
+  while ((sum >> 16) != 0) {
+    sum = (sum & 0xffff) + (sum >> 16);
+  }
+  uint16_t checksum = static_cast<uint16_t>(~sum & 0xffff);
+  if (checksum == 0) {
+    checksum = 0xffff;  // RFC 8200 8.1: a computed zero is sent as all ones
+  }
+  udp[6] = static_cast<uint8_t>(checksum >> 8);
+  udp[7] = static_cast<uint8_t>(checksum);
+}
+
+namespace {
+
+// The socket's local and peer addresses, either family.
+Result<void> read_socket_addresses(int fd, PacketOutput& output) {
+  sockaddr_in6 local{};
+  socklen_t local_len = sizeof local;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) {
+    return fail_errno("packet egress: getsockname");
+  }
+  sockaddr_in6 peer{};
+  socklen_t peer_len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+    return fail_errno("packet egress: getpeername (output socket not connected)");
+  }
+  if (local.sin6_family == AF_INET6) {
+    output.ipv6 = true;
+    output.src6 = local.sin6_addr;
+    output.dst6 = peer.sin6_addr;
+    output.src_port = ntohs(local.sin6_port);
+    output.dst_port = ntohs(peer.sin6_port);
+    output.multicast = peer.sin6_addr.s6_addr[0] == 0xff;
+    return {};
+  }
+  sockaddr_in local4{};
+  sockaddr_in peer4{};
+  std::memcpy(&local4, &local, sizeof local4);
+  std::memcpy(&peer4, &peer, sizeof peer4);
+  output.src_addr = local4.sin_addr;
+  output.src_port = ntohs(local4.sin_port);
+  output.dst_addr = peer4.sin_addr;
+  output.dst_port = ntohs(peer4.sin_port);
+  output.multicast = IN_MULTICAST(ntohl(peer4.sin_addr.s_addr));
+  return {};
+}
+
+}  // namespace
+
 Result<PacketOutput> describe_output_socket(int fd) {
   PacketOutput output;
   char name[IFNAMSIZ] = {};
@@ -114,21 +232,9 @@ Result<PacketOutput> describe_output_socket(int fd) {
     return fail(std::string("packet egress: ") + name, "not an Ethernet interface");
   }
   std::memcpy(output.src_mac.data(), request.ifr_hwaddr.sa_data, 6);
-  sockaddr_in local{};
-  socklen_t local_len = sizeof local;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) {
-    return fail_errno("packet egress: getsockname");
+  if (auto read = read_socket_addresses(fd, output); !read) {
+    return tl::unexpected(read.error());
   }
-  sockaddr_in peer{};
-  socklen_t peer_len = sizeof peer;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
-    return fail_errno("packet egress: getpeername (output socket not connected)");
-  }
-  output.src_addr = local.sin_addr;
-  output.src_port = ntohs(local.sin_port);
-  output.dst_addr = peer.sin_addr;
-  output.dst_port = ntohs(peer.sin_port);
-  output.multicast = IN_MULTICAST(ntohl(peer.sin_addr.s_addr));
   return output;
 }
 

@@ -1,6 +1,7 @@
 // Frame building of the "packet" egress backend: multicast MAC from the group, the header
 // template, the incremental IPv4 checksum against a full recomputation, and that a stamped
-// header parses back (through the relay's own parser) to what the output describes.
+// header parses back (through the relay's own parser) to what the output describes. IPv6:
+// the 33:33 MAC, and the UDP checksum over the pseudo header against an independent sum.
 #include "dataplane/egress/packet_frame.h"
 
 #include <arpa/inet.h>
@@ -140,6 +141,144 @@ TEST(DescribeOutputSocket, UnconnectedSocketIsAnError) {
   ASSERT_TRUE(fd);
   auto described = describe_output_socket(fd.get());
   EXPECT_FALSE(described.has_value());
+}
+
+// ---- IPv6 ----
+
+in6_addr address6(const char* text) {
+  in6_addr value{};
+  EXPECT_EQ(::inet_pton(AF_INET6, text, &value), 1) << text;
+  return value;
+}
+
+PacketOutput sample_output6() {
+  PacketOutput output = sample_output();
+  output.ipv6 = true;
+  output.src_addr = in_addr{};
+  output.dst_addr = in_addr{};
+  output.src6 = address6("fe80::11:22ff:fe33:4455");
+  output.dst6 = address6("ff3e::1234:5678");
+  return output;
+}
+
+TEST(MulticastMac6, ThirtyThreeThirtyThreeAndTheLow32Bits) {
+  struct Case {
+    const char* group;
+    std::array<uint8_t, 6> mac;
+  };
+  const Case cases[] = {
+      {"ff02::1", {0x33, 0x33, 0x00, 0x00, 0x00, 0x01}},
+      {"ff3e::1234:5678", {0x33, 0x33, 0x12, 0x34, 0x56, 0x78}},
+      // Only the last four bytes count: these two share a MAC (RFC 2464 7).
+      {"ff15::abcd:ef01:2:3", {0x33, 0x33, 0x00, 0x02, 0x00, 0x03}},
+      {"ff05::2:3", {0x33, 0x33, 0x00, 0x02, 0x00, 0x03}},
+      {"ff0e:ffff::ffff:ffff", {0x33, 0x33, 0xff, 0xff, 0xff, 0xff}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(multicast_mac6(address6(c.group)), c.mac) << c.group;
+  }
+}
+
+// RFC 8200 8.1, summed from the wire bytes alone, independently of the template's
+// arithmetic: a right checksum makes the sum over pseudo header and datagram 0xffff.
+uint16_t udp6_wire_sum(const std::vector<uint8_t>& wire) {
+  const size_t ip = kEthHeaderLen;
+  const size_t udp = ip + kIpv6HeaderLen;
+  const size_t udp_len = static_cast<size_t>(wire[udp + 4] << 8 | wire[udp + 5]);
+  uint64_t sum = udp_len + IPPROTO_UDP;
+  for (size_t i = ip + 8; i < ip + 40; i += 2) {
+    sum += static_cast<uint32_t>(wire[i] << 8 | wire[i + 1]);
+  }
+  for (size_t i = 0; i < udp_len; i += 2) {
+    const uint8_t low = i + 1 < udp_len ? wire[udp + i + 1] : 0;
+    sum += static_cast<uint32_t>(wire[udp + i] << 8 | low);
+  }
+  while ((sum >> 16) != 0) {
+    sum = (sum & 0xffff) + (sum >> 16);
+  }
+  return static_cast<uint16_t>(sum);
+}
+
+TEST(FrameTemplate6, ConstantFields) {
+  const FrameTemplate frame = build_frame_template(sample_output6());
+  EXPECT_TRUE(frame.ipv6);
+  EXPECT_EQ(frame.header_len, kFrameHeaderLen6);
+  const uint8_t* b = frame.bytes.data();
+  const std::array<uint8_t, 14> ethernet = {0x33, 0x33, 0x12, 0x34, 0x56, 0x78, 0x02,
+                                            0x11, 0x22, 0x33, 0x44, 0x55, 0x86, 0xdd};
+  EXPECT_EQ(std::memcmp(b, ethernet.data(), ethernet.size()), 0);
+  const uint8_t* ip = b + kEthHeaderLen;
+  EXPECT_EQ(ip[0], 0x60);
+  EXPECT_EQ(ip[6], IPPROTO_UDP);  // next header: no extension headers
+  const in6_addr src = address6("fe80::11:22ff:fe33:4455");
+  const in6_addr dst = address6("ff3e::1234:5678");
+  EXPECT_EQ(std::memcmp(ip + 8, src.s6_addr, 16), 0);
+  EXPECT_EQ(std::memcmp(ip + 24, dst.s6_addr, 16), 0);
+}
+
+TEST(StampFrameHeader6, ChecksumMatchesAnIndependentSum) {
+  for (const char* source : {"fe80::11:22ff:fe33:4455", "ffff:ffff::ffff", "::"}) {
+    PacketOutput output = sample_output6();
+    output.src6 = address6(source);
+    const FrameTemplate frame = build_frame_template(output);
+    for (uint32_t payload : {0u, 1u, 33u, 512u, 1452u}) {
+      for (uint8_t fill : {uint8_t{0x00}, uint8_t{0xab}, uint8_t{0xff}}) {
+        std::vector<uint8_t> wire(kFrameHeaderLen6 + payload, fill);
+        for (uint32_t i = 0; i < payload; i += 7) {
+          wire[kFrameHeaderLen6 + i] = static_cast<uint8_t>(i);  // not only one byte value
+        }
+        const uint8_t* data = wire.data() + kFrameHeaderLen6;
+        stamp_frame_header6(frame, payload, 33, ones_sum(data, payload), wire.data());
+        EXPECT_EQ(udp6_wire_sum(wire), 0xffff) << source << " payload " << payload;
+        const uint8_t* udp = wire.data() + kEthHeaderLen + kIpv6HeaderLen;
+        EXPECT_NE(udp[6] << 8 | udp[7], 0) << "0 is invalid on IPv6";
+        const uint8_t* ip = wire.data() + kEthHeaderLen;
+        EXPECT_EQ(ip[4] << 8 | ip[5], static_cast<int>(kUdpHeaderLen + payload));
+        EXPECT_EQ(ip[7], 33);
+      }
+    }
+  }
+}
+
+// A header whose checksum computes to 0 carries 0xffff instead, and still verifies.
+TEST(StampFrameHeader6, ComputedZeroIsSentAsAllOnes) {
+  const FrameTemplate frame = build_frame_template(sample_output6());
+  std::vector<uint8_t> wire(kFrameHeaderLen6 + 2, 0);
+  // Choose the 2-byte payload so the sum over everything else is 0xffff: checksum 0.
+  stamp_frame_header6(frame, 2, 5, 0, wire.data());
+  const size_t udp = kEthHeaderLen + kIpv6HeaderLen;
+  const auto checksum = static_cast<uint16_t>(wire[udp + 6] << 8 | wire[udp + 7]);
+  const uint16_t word = static_cast<uint16_t>(checksum == 0xffff ? 0 : checksum);
+  wire[kFrameHeaderLen6] = static_cast<uint8_t>(word >> 8);
+  wire[kFrameHeaderLen6 + 1] = static_cast<uint8_t>(word);
+  stamp_frame_header6(frame, 2, 5, ones_sum(wire.data() + kFrameHeaderLen6, 2), wire.data());
+  EXPECT_EQ(wire[udp + 6], 0xff);
+  EXPECT_EQ(wire[udp + 7], 0xff);
+  EXPECT_EQ(udp6_wire_sum(wire), 0xffff);
+}
+
+TEST(StampFrameHeader6, ParsesBackToTheOutput) {
+  PacketOutput output = sample_output6();
+  output.src6 = address6("2001:db8::7");  // a source the parser accepts from any host
+  const FrameTemplate frame = build_frame_template(output);
+  std::vector<uint8_t> wire(kFrameHeaderLen6 + 301, 0x5a);
+  stamp_frame_header6(frame, 301, 17, ones_sum(wire.data() + kFrameHeaderLen6, 301), wire.data());
+  UdpView view;
+  ASSERT_EQ(parse_frame(wire.data(), wire.size(), view), ParseVerdict::ok);  // checksum judged
+  EXPECT_TRUE(view.ipv6);
+  EXPECT_EQ(view.ttl, 17);
+  EXPECT_EQ(std::memcmp(&view.dst6, &output.dst6, 16), 0);
+  EXPECT_EQ(view.dst_port, output.dst_port);
+  EXPECT_EQ(view.payload_len, 301u);
+  wire.back() ^= 1;
+  EXPECT_EQ(parse_frame(wire.data(), wire.size(), view), ParseVerdict::bad_udp_checksum);
+}
+
+TEST(OnesSum, BigEndianWordsOddByteOnTheLeft) {
+  const uint8_t bytes[] = {0x12, 0x34, 0xff, 0xff, 0x01};
+  // 0x1234 + 0xffff + 0x0100 = 0x11333 -> 0x1334
+  EXPECT_EQ(ones_sum(bytes, sizeof bytes), 0x1334);
+  EXPECT_EQ(ones_sum(bytes, 0), 0);
 }
 
 }  // namespace

@@ -69,6 +69,7 @@ struct IngressEndpoint {
   // sorted, the union of its rules' sources; empty = a (*,G) join, as when any one of its
   // rules takes any source. The kernel then delivers only these sources to the socket.
   SourceList sources;
+  std::vector<in6_addr> sources6;  // the same for an IPv6 group (MLDv2 (S,G) joins)
   // udp mode: the one worker that reads this endpoint (a multicast datagram reaches every
   // socket on its port). Kept across live rule changes so an endpoint never moves worker.
   uint32_t worker = 0;

@@ -39,8 +39,8 @@ Result<std::unique_ptr<Ingress>> make_ingress(const IngressEndpoint& endpoint,
   }
   if (settings.mode == IngressMode::udp) {
     auto fd = endpoint.group6
-                  ? open_udp_ingress_socket6(endpoint.interface, endpoint.ifindex,
-                                             *endpoint.group6, endpoint.port, options)
+                  ? open_udp_ingress_socket6(endpoint.interface, endpoint.ifindex, *endpoint.group6,
+                                             endpoint.port, endpoint.sources6, options)
                   : open_udp_ingress_socket(endpoint.interface, endpoint.ifindex, endpoint.group,
                                             endpoint.port, endpoint.sources, options);
     if (!fd) {

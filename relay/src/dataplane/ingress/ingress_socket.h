@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/unique_fd.h"
 #include "mrelay/config.h"
@@ -150,10 +151,13 @@ class PacketRing {
 
 /// The same for an IPv6 group: an AF_INET6 socket bound to [group]:port (scope id = the
 /// interface for an interface- or link-local group), IPV6_MULTICAST_ALL 0, IPV6_RECVHOPLIMIT,
-/// joined with MCAST_JOIN_GROUP (an MLD report on the interface). Any source.
+/// joined with MCAST_JOIN_GROUP (an MLD report on the interface): any source; or, with
+/// `sources`, MCAST_JOIN_SOURCE_GROUP for each (MLDv2 include mode): the kernel delivers only
+/// their datagrams.
 [[nodiscard]] Result<UniqueFd> open_udp_ingress_socket6(const std::string& interface,
                                                         unsigned ifindex, const in6_addr& group,
                                                         uint16_t port,
+                                                        const std::vector<in6_addr>& sources,
                                                         const IngressSocketOptions& options);
 
 /// A UDP socket that joins `group` on the interface and is bound to no port, so it receives
@@ -162,6 +166,12 @@ class PacketRing {
 [[nodiscard]] Result<UniqueFd> open_membership_socket(const std::string& interface,
                                                       unsigned ifindex, in_addr group,
                                                       in_addr source = {});
+
+/// The same for an IPv6 group: an AF_INET6 socket with an MLD (*,G) join (MCAST_JOIN_GROUP),
+/// or, `source` not ::, the MLDv2 (S,G) join of that source.
+[[nodiscard]] Result<UniqueFd> open_membership_socket6(const std::string& interface,
+                                                       unsigned ifindex, const in6_addr& group,
+                                                       const in6_addr& source = {});
 
 /// Sets SO_RCVBUFFORCE (not capped by net.core.rmem_max; needs CAP_NET_ADMIN), falling back
 /// to SO_RCVBUF. `where` names the socket in errors.

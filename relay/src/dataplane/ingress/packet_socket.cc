@@ -37,29 +37,42 @@ constexpr uint8_t kVnetNeedsChecksum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM: CHECK
 constexpr uint8_t kVnetDataValid = 2;      // VIRTIO_NET_HDR_F_DATA_VALID: CHECKSUM_UNNECESSARY
 
 // The socket filter (classic BPF, run on each frame from its Ethernet header, after the kernel
-// moved an outer VLAN tag into metadata). Accepts IPv4 (UDP whole, other protocols as their
-// first kNonUdpSnapBytes: the parser needs only the headers to count them as not UDP, and a
-// 64 KiB TCP frame is then never copied out whole) and frames still carrying an in-frame tag
-// (QinQ, judged by the parser); drops the host's own outgoing frames and everything else.
+// moved an outer VLAN tag into metadata). Accepts IPv4 and IPv6 (UDP whole, other protocols
+// as their first kNonUdpSnapBytes: the parser needs only the headers to count them as not UDP
+// or as a fragment, and a 64 KiB TCP frame is then never copied out whole; an IPv6 packet
+// whose first next header is an extension header the parser walks goes whole, UDP may follow)
+// and frames still carrying an in-frame tag (QinQ, judged by the parser); drops the host's own
+// outgoing frames and everything else.
 constexpr uint32_t kWholeFrame = 0x40000;
 constexpr uint32_t kNonUdpSnapBytes = 128;    // Ethernet + the longest IPv4 header, with room
 constexpr uint32_t kIpProtocolByte = 14 + 9;  // untagged frame: IPv4 protocol field
+constexpr uint32_t kIpv6NextHeaderByte = 14 + 6;  // untagged frame: IPv6 next header field
 // Jump offsets count from the next instruction; the comments name the target.
 sock_filter g_ingress_filter[] = {
     /* 0 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE)),
-    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 4, 0),  // -> 6 drop
+    /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 5, 0),  // -> 7 drop
     /* 2 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PROTOCOL)),
-    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 3, 0),      // -> 7 ipv4
-    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_8021Q, 7, 0),   // -> 12 whole
-    /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_8021AD, 6, 0),  // -> 12 whole
-    /* 6 */ BPF_STMT(BPF_RET | BPF_K, 0),                             // drop
+    /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 4, 0),       // -> 8 ipv4
+    /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 8, 0),     // -> 13 ipv6
+    /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_8021Q, 15, 0),   // -> 21 whole
+    /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_8021AD, 14, 0),  // -> 21 whole
+    /* 7 */ BPF_STMT(BPF_RET | BPF_K, 0),                              // drop
     // ipv4: a frame too short to hold the protocol byte goes whole (the parser counts it).
-    /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
-    /* 8 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kIpProtocolByte + 1, 0, 3),  // short -> 12
-    /* 9 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kIpProtocolByte),
-    /* 10 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 1, 0),  // -> 12 whole
-    /* 11 */ BPF_STMT(BPF_RET | BPF_K, kNonUdpSnapBytes),
-    /* 12 */ BPF_STMT(BPF_RET | BPF_K, kWholeFrame),  // whole
+    /* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+    /* 9 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kIpProtocolByte + 1, 0, 11),  // short -> 21
+    /* 10 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kIpProtocolByte),
+    /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 9, 0),  // -> 21 whole
+    /* 12 */ BPF_STMT(BPF_RET | BPF_K, kNonUdpSnapBytes),
+    // ipv6: the same with the next header; hop-by-hop, routing, destination options whole.
+    /* 13 */ BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+    /* 14 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kIpv6NextHeaderByte + 1, 0, 6),  // short -> 21
+    /* 15 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kIpv6NextHeaderByte),
+    /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 4, 0),      // -> 21 whole
+    /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_HOPOPTS, 3, 0),  // -> 21 whole
+    /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ROUTING, 2, 0),  // -> 21 whole
+    /* 19 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_DSTOPTS, 1, 0),  // -> 21 whole
+    /* 20 */ BPF_STMT(BPF_RET | BPF_K, kNonUdpSnapBytes),
+    /* 21 */ BPF_STMT(BPF_RET | BPF_K, kWholeFrame),  // whole
 };
 
 int set_int_option(int fd, int level, int name, int value) noexcept {

@@ -60,6 +60,8 @@ class ReceiveSlots {
   [[nodiscard]] const sockaddr_in& source(uint32_t slot) const noexcept {
     return reinterpret_cast<const sockaddr_in&>(sources_[slot]);
   }
+  /// The sender of an IPv6 socket's datagram.
+  [[nodiscard]] const sockaddr_in6& source6(uint32_t slot) const noexcept { return sources_[slot]; }
   [[nodiscard]] const sockaddr_ll& link_source(uint32_t slot) const noexcept {
     return link_sources_[slot];
   }

@@ -81,7 +81,8 @@ class UdpIngress final : public Ingress {
     }
     const uint32_t len = slots.length(slot);
     const int32_t rule =
-        ipv6_ ? forwarder.accept_datagram6(ifindex_, group6_, port_, len, ttl)
+        ipv6_ ? forwarder.accept_datagram6(ifindex_, group6_, port_, slots.source6(slot).sin6_addr,
+                                           len, ttl)
               : forwarder.accept_datagram(ifindex_, group_, port_,
                                           slots.source(slot).sin_addr.s_addr, len, ttl);
     if (rule >= 0) {

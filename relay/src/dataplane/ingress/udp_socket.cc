@@ -65,6 +65,52 @@ Result<void> join_source_group(int fd, unsigned ifindex, in_addr group, in_addr 
   return {};
 }
 
+// The IPv6 (*,G) join: an MLD report on the interface.
+Result<void> join_group6(int fd, unsigned ifindex, const in6_addr& group,
+                         const std::string& where) {
+  group_req request{};
+  request.gr_interface = ifindex;
+  auto* joined = reinterpret_cast<sockaddr_in6*>(&request.gr_group);
+  joined->sin6_family = AF_INET6;
+  joined->sin6_addr = group;
+  if (::setsockopt(fd, IPPROTO_IPV6, MCAST_JOIN_GROUP, &request, sizeof request) != 0) {
+    return fail_errno(where + ": setsockopt(MCAST_JOIN_GROUP)");
+  }
+  return {};
+}
+
+// The IPv6 (S,G) join: an MLDv2 report, include mode.
+Result<void> join_source_group6(int fd, unsigned ifindex, const in6_addr& group,
+                                const in6_addr& source, const std::string& where) {
+  group_source_req request{};
+  request.gsr_interface = ifindex;
+  auto* group_address = reinterpret_cast<sockaddr_in6*>(&request.gsr_group);
+  group_address->sin6_family = AF_INET6;
+  group_address->sin6_addr = group;
+  auto* source_address = reinterpret_cast<sockaddr_in6*>(&request.gsr_source);
+  source_address->sin6_family = AF_INET6;
+  source_address->sin6_addr = source;
+  if (::setsockopt(fd, IPPROTO_IPV6, MCAST_JOIN_SOURCE_GROUP, &request, sizeof request) != 0) {
+    char text[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET6, &source, text, sizeof text);
+    return fail_errno(where + ": setsockopt(MCAST_JOIN_SOURCE_GROUP, source " + text + ")");
+  }
+  return {};
+}
+
+Result<void> join6(int fd, unsigned ifindex, const in6_addr& group,
+                   const std::vector<in6_addr>& sources, const std::string& where) {
+  if (sources.empty()) {
+    return join_group6(fd, ifindex, group, where);
+  }
+  for (const in6_addr& source : sources) {
+    if (auto ok = join_source_group6(fd, ifindex, group, source, where); !ok) {
+      return ok;
+    }
+  }
+  return {};
+}
+
 // (*,G) without sources, else (S,G) for each source (include mode).
 Result<void> join(int fd, unsigned ifindex, in_addr group, const SourceList& sources,
                   const std::string& where) {
@@ -128,6 +174,7 @@ Result<UniqueFd> open_udp_ingress_socket(const std::string& interface, unsigned 
 
 Result<UniqueFd> open_udp_ingress_socket6(const std::string& interface, unsigned ifindex,
                                           const in6_addr& group, uint16_t port,
+                                          const std::vector<in6_addr>& sources,
                                           const IngressSocketOptions& options) {
   char text[INET6_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET6, &group, text, sizeof text);
@@ -169,13 +216,27 @@ Result<UniqueFd> open_udp_ingress_socket6(const std::string& interface, unsigned
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     return fail_errno(where + ": bind");
   }
-  group_req request{};
-  request.gr_interface = ifindex;
-  auto* joined = reinterpret_cast<sockaddr_in6*>(&request.gr_group);
-  joined->sin6_family = AF_INET6;
-  joined->sin6_addr = group;
-  if (::setsockopt(fd.get(), IPPROTO_IPV6, MCAST_JOIN_GROUP, &request, sizeof request) != 0) {
-    return fail_errno(where + ": setsockopt(MCAST_JOIN_GROUP)");
+  if (auto ok = join6(fd.get(), ifindex, group, sources, where); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  return fd;
+}
+
+Result<UniqueFd> open_membership_socket6(const std::string& interface, unsigned ifindex,
+                                         const in6_addr& group, const in6_addr& source) {
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET6, &group, text, sizeof text);
+  const std::string where = "ingress " + interface + ":[" + text + "] membership";
+  UniqueFd fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return fail_errno(where + ": socket(AF_INET6, SOCK_DGRAM)");
+  }
+  std::vector<in6_addr> sources;
+  if (!IN6_IS_ADDR_UNSPECIFIED(&source)) {
+    sources.push_back(source);
+  }
+  if (auto ok = join6(fd.get(), ifindex, group, sources, where); !ok) {
+    return tl::unexpected(ok.error());
   }
   return fd;
 }
