@@ -67,9 +67,9 @@ constexpr const char* kCapabilities =
     R"(  cell, ndr and sweep first probe what the kernel can do (multicast routing,
   IPv6 multicast routing, nftables dup, tbf, netem, RPS, io_uring, UDP GSO,
   tracepoints, PMU, socat) and whether the relay takes IPv6 groups on its
-  packet ingress, print what is missing and what that costs, and record it in
-  the results' machine record. A cell that needs a missing capability is "skipped:
-  <reason>", which is not a failure.
+  packet ingress, print what is missing and what that costs, and record it
+  in the results' machine record. A cell that needs a missing capability is
+  "skipped: <reason>", which is not a failure.
 )";
 
 constexpr const char* kExitCodes =
