@@ -145,17 +145,13 @@ Handler store_choice(std::string& target, std::vector<std::string> choices) {
   };
 }
 
-// A handler that parses with one of the rig's parsers (parse_bytes, parse_forwarder, ...).
+// A handler that parses with one of the rig's parsers (parse_bytes, parse_forwarder, ...),
+// which take (text, where).
 template <typename T, typename Parse>
 Handler store_parsed(T& target, Parse parse) {
-  return [&target, parse](std::string_view flag, std::string_view value) -> mrelay::Result<void> {
-    auto parsed = parse(std::string(value), std::string(flag));
-    if (!parsed) {
-      return tl::unexpected(parsed.error());
-    }
-    target = *parsed;
-    return {};
-  };
+  return mrelay::cli::store_parsed(target, [parse](std::string_view flag, std::string_view value) {
+    return parse(std::string(value), std::string(flag));
+  });
 }
 
 // The flags of one cell, for `cell` and `ndr`.

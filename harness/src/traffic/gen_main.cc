@@ -105,24 +105,12 @@ constexpr const char* kDescription =
     "Sends multicast UDP test payloads (see relay/include/mrelay/payload.h) and reports what "
     "the kernel accepted. SIGINT/SIGTERM stop early; the report is still printed.";
 
-// A handler for an optional value, parsed by `parse` (cli::parse_uint or parse_double).
-template <typename T, typename Parse>
-mrelay::cli::Handler store_optional(std::optional<T>& target, Parse parse) {
-  return [&target, parse](std::string_view flag, std::string_view text) -> Result<void> {
-    auto value = parse(flag, text);
-    if (!value) {
-      return tl::unexpected(value.error());
-    }
-    target = *value;
-    return {};
-  };
-}
-
 // Long: the option table, one entry per flag in the order --help lists them.
 void describe(mrelay::cli::Parser& parser, Options& options) {
   using mrelay::cli::parse_double;
   using mrelay::cli::parse_uint;
   using mrelay::cli::store_double;
+  using mrelay::cli::store_parsed;
   using mrelay::cli::store_uint;
   parser.usage("[OPTIONS] --interface IFACE --group GROUP:PORT --count N");
   parser.usage("[OPTIONS] --interface IFACE --group GROUP:PORT --duration S");
@@ -138,14 +126,7 @@ void describe(mrelay::cli::Parser& parser, Options& options) {
                   "destination multicast group (at least one): 239.1.1.1:5000 or, IPv6, "
                   "[ff3e::1]:5000 (all groups of one family); the kernel picks the source "
                   "address (the interface's, a ULA or global one before its link-local address)",
-                  [&options](std::string_view flag, std::string_view text) -> Result<void> {
-                    auto endpoint = mrelay::harness::parse_group_port(flag, text);
-                    if (!endpoint) {
-                      return tl::unexpected(endpoint.error());
-                    }
-                    options.groups.push_back(*endpoint);
-                    return {};
-                  });
+                  mrelay::cli::append_parsed(options.groups, mrelay::harness::parse_group_port));
   parser.value("--streams", "N", "streams, stream i -> group i % groups, 1..65536",
                store_uint(options.streams, 1, 65536))
       .with_default("one per group");
@@ -170,12 +151,12 @@ void describe(mrelay::cli::Parser& parser, Options& options) {
   parser.value("--duration", "SECONDS",
                "stop after this long (at least one of --duration/--count; with both, whichever "
                "comes first)",
-               store_optional(options.duration_s, [](std::string_view f, std::string_view t) {
+               store_parsed(options.duration_s, [](std::string_view f, std::string_view t) {
                  return parse_double(f, t, 0.001, 1e6);
                }))
       .with_unit("s");
   parser.value("--count", "N", "stop after N packets were accepted by the kernel (warm-up included)",
-               store_optional(options.count, [](std::string_view f, std::string_view t) {
+               store_parsed(options.count, [](std::string_view f, std::string_view t) {
                  return parse_uint(f, t, 1, UINT64_MAX);
                }));
   parser.value("--warmup", "SECONDS",
@@ -209,7 +190,7 @@ void describe(mrelay::cli::Parser& parser, Options& options) {
                store_uint(options.gso, 1, kMaxGsoSegments))
       .with_default("1");
   parser.value("--cpu", "N", "pin to CPU N",
-               store_optional(options.cpu, [](std::string_view f, std::string_view t) {
+               store_parsed(options.cpu, [](std::string_view f, std::string_view t) {
                  return parse_uint(f, t, 0, CPU_SETSIZE - 1);
                }))
       .with_default("not pinned");

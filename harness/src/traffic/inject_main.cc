@@ -90,14 +90,7 @@ void describe(mrelay::cli::Parser& parser, Options& options) {
                "where to write the frames; must be loopback or a veth (required)",
                mrelay::cli::store_text(options.interface));
   parser.value("--group", "GROUP:PORT", "the relay's input group and port (required)",
-               [&options](std::string_view flag, std::string_view v) -> Result<void> {
-                 auto group = mrelay::harness::parse_group_port(flag, v);
-                 if (!group) {
-                   return tl::unexpected(group.error());
-                 }
-                 options.group = *group;
-                 return {};
-               });
+               mrelay::cli::store_parsed(options.group, mrelay::harness::parse_group_port));
   parser.repeated("--kind", "KIND[,KIND]", "frame kinds; \"all\" = every kind (see --list-kinds)",
                   [&options](std::string_view, std::string_view v) -> Result<void> {
                     auto kinds = parse_kinds(v);

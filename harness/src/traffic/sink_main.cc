@@ -103,6 +103,7 @@ constexpr const char* kDescription =
 // Long: the option table, one entry per flag in the order --help lists them.
 void describe(mrelay::cli::Parser& parser, Options& options) {
   using mrelay::cli::store_double;
+  using mrelay::cli::store_parsed;
   using mrelay::cli::store_uint;
   parser.usage("[OPTIONS] --interface IFACE... --group GROUP:PORT...");
   parser.repeated("--interface", "IFACE", "interface to join the groups on (at least one)",
@@ -127,14 +128,7 @@ void describe(mrelay::cli::Parser& parser, Options& options) {
                   "join source-specifically (MCAST_JOIN_SOURCE_GROUP): only datagrams from "
                   "ADDR; each group is joined for every source of its family, and every group "
                   "needs one",
-                  [&options](std::string_view flag, std::string_view text) -> Result<void> {
-                    auto source = mrelay::harness::parse_ip_address(flag, text);
-                    if (!source) {
-                      return tl::unexpected(source.error());
-                    }
-                    options.sources.push_back(*source);
-                    return {};
-                  })
+                  mrelay::cli::append_parsed(options.sources, mrelay::harness::parse_ip_address))
       .with_default("any source");
   parser.value("--duration", "SECONDS", "maximum run time",
                store_double(options.duration_s, 0.001, 1e6))
@@ -155,14 +149,9 @@ void describe(mrelay::cli::Parser& parser, Options& options) {
       .with_unit("bytes")
       .with_default("4194304");
   parser.value("--cpu", "N", "pin to CPU N",
-               [&options](std::string_view flag, std::string_view text) -> Result<void> {
-                 auto cpu = mrelay::cli::parse_uint(flag, text, 0, CPU_SETSIZE - 1);
-                 if (!cpu) {
-                   return tl::unexpected(cpu.error());
-                 }
-                 options.cpu = *cpu;
-                 return {};
-               })
+               store_parsed(options.cpu, [](std::string_view f, std::string_view t) {
+                 return mrelay::cli::parse_uint(f, t, 0, CPU_SETSIZE - 1);
+               }))
       .with_default("not pinned");
   parser.value("--ready-file", "PATH",
                "created once every socket is bound and joined (removed first if present)",

@@ -183,4 +183,31 @@ Handler store_uint(T& target, uint64_t min, uint64_t max) {
   };
 }
 
+/// Stores what `parse(flag, text)` returns (a Result) in `target`, e.g. a
+/// std::optional<uint64_t> from a parse_uint with its range, or an address from its parser.
+template <typename T, typename Parse>
+Handler store_parsed(T& target, Parse parse) {
+  return [&target, parse](std::string_view flag, std::string_view text) -> Result<void> {
+    auto value = parse(flag, text);
+    if (!value) {
+      return tl::unexpected(value.error());
+    }
+    target = *value;
+    return {};
+  };
+}
+
+/// Appends what `parse(flag, text)` returns (a Result) to `target`: a repeated option.
+template <typename T, typename Parse>
+Handler append_parsed(std::vector<T>& target, Parse parse) {
+  return [&target, parse](std::string_view flag, std::string_view text) -> Result<void> {
+    auto value = parse(flag, text);
+    if (!value) {
+      return tl::unexpected(value.error());
+    }
+    target.push_back(*value);
+    return {};
+  };
+}
+
 }  // namespace mrelay::cli
