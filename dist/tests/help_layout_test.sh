@@ -2,7 +2,7 @@
 # Every C++ program (and each of its sub-commands) answers in the one layout of mrelay/cli.h:
 #   --help     exit 0, stdout: "Usage: PROGRAM ..." first, an "Options:" section
 #   --version  exit 0, one line "PROGRAM VERSION"
-#   an unknown flag: exit 2, stderr "PROGRAM: unknown flag --x (see PROGRAM --help)"
+#   an unknown flag: exit 2, stderr "PROGRAM: --x: unknown flag (see PROGRAM --help)"
 # help2man and dist/gen_completion.py read exactly this.
 #
 # Then the completions dist/gen_completion.py writes from these texts: sub-commands and their
@@ -48,7 +48,7 @@ check_program() {
     fail "$program --version: exit $rc, printed '$out' (want '$program $VERSION')"
   rc=0
   out=$("$BIN/$program" --no-such-flag 2>&1 >/dev/null) || rc=$?
-  [[ $rc -eq 2 && $out == "$program: unknown flag --no-such-flag (see $program --help)" ]] ||
+  [[ $rc -eq 2 && $out == "$program: --no-such-flag: unknown flag (see $program --help)" ]] ||
     fail "$program --no-such-flag: exit $rc, stderr '$out'"
   # Sub-commands: the words under "Commands:", each with its own help.
   local sub

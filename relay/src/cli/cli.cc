@@ -271,7 +271,7 @@ Result<void> Parser::take_option(Cursor& cursor, const Parser* global) const {
     if (name == "--help" || name == "--version") {
       return fail(std::string(name), "takes no value");
     }
-    return fail("", "unknown flag " + std::string(name));
+    return fail(std::string(name), "unknown flag");  // the error names the flag, as every error does
   }
   std::string_view value;
   if (option->kind == Kind::flag) {

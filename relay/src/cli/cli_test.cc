@@ -75,9 +75,9 @@ TEST(Cli, UnknownFlagNamesItAndPointsToHelp) {
   Fixture f;
   const Parsed parsed = f.parse({"--rate", "5", "--bogus"});
   EXPECT_EQ(parsed.action, Parsed::Action::error);
-  EXPECT_EQ(parsed.output, "prog: unknown flag --bogus (see prog --help)\n");
+  EXPECT_EQ(parsed.output, "prog: --bogus: unknown flag (see prog --help)\n");
   EXPECT_EQ(finish(parsed), 2);
-  EXPECT_EQ(f.parse({"--bogus=1"}).output, "prog: unknown flag --bogus (see prog --help)\n");
+  EXPECT_EQ(f.parse({"--bogus=1"}).output, "prog: --bogus: unknown flag (see prog --help)\n");
 }
 
 TEST(Cli, MissingValueNamesTheFlag) {
@@ -227,7 +227,7 @@ TEST(Cli, SubCommandsHaveTheirOwnTables) {
 
   Args ping({"ping", "--prometheus"});
   parsed = parser.parse(ping.argc(), ping.pointers.data());
-  EXPECT_EQ(parsed.output, "ctl: unknown flag --prometheus (see ctl --help)\n");
+  EXPECT_EQ(parsed.output, "ctl: --prometheus: unknown flag (see ctl --help)\n");
 
   Args bad({"pong"});
   parsed = parser.parse(bad.argc(), bad.pointers.data());
@@ -253,7 +253,7 @@ TEST(Cli, PassThroughPrefixCollectsUnknownFlags) {
   parser.pass_through("--benchmark_", "Google Benchmark's flags");
   Args args({"--benchmark_filter=BM_x", "--benchmark_min_time", "--nope"});
   const Parsed parsed = parser.parse(args.argc(), args.pointers.data());
-  EXPECT_EQ(parsed.output, "bench: unknown flag --nope (see bench --help)\n");
+  EXPECT_EQ(parsed.output, "bench: --nope: unknown flag (see bench --help)\n");
   Args good({"--benchmark_filter=BM_x", "--benchmark_list_tests"});
   const Parsed ok = parser.parse(good.argc(), good.pointers.data());
   ASSERT_EQ(ok.action, Parsed::Action::run);
