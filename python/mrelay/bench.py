@@ -99,6 +99,10 @@ def cell_args(params: dict) -> list[str]:
         args += ["--family", str(params["family"])]
     if params.get("mtu", 1500) != 1500:
         args += ["--mtu", _number_text(params["mtu"])]
+    # Files from before the rig set the model measured the device one.
+    segmentation = params.get("egress_segmentation", "device")
+    if segmentation != "software":
+        args += ["--egress-segmentation", str(segmentation)]
     return args
 
 

@@ -316,6 +316,11 @@ class Cell {
     }
     topology_ = *topology;
     record_["rig"] = json{{"topology", record_["params"]["topology"]}, {"inventory", true}};
+    if (params_.sends_gso_runs()) {
+      // The rig leaves the DUT's NICs as they are: their own offload decides who segments.
+      record_["rig"]["settings"] = json{
+          {"egress_segmentation", "the DUT's output interfaces' own (not changed by the rig)"}};
+    }
     return {};
   }
 

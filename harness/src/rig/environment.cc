@@ -119,6 +119,9 @@ std::vector<std::string> link_netns_args(const CellParams& params) {
   if (params.mtu != 0) {
     args.insert(args.end(), {"--mtu", std::to_string(params.mtu)});
   }
+  if (params.segmentation == Segmentation::software) {
+    args.insert(args.end(), {"--relay-tx-udp-segmentation", "off"});
+  }
   return args;
 }
 

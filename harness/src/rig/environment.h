@@ -81,7 +81,8 @@ struct RigEnvironment {
 [[nodiscard]] std::vector<std::string> tester_netns_args(const CellParams& params);
 
 /// mrelay-netns up flags of the cell's links: `--family ipv6` for IPv6 cells (IPv6 on, ULA
-/// addresses, link-local addresses waited for) and `--mtu N` when the spec sets one.
+/// addresses, link-local addresses waited for), `--mtu N` when the spec sets one, and
+/// `--relay-tx-udp-segmentation off` for the software segmentation model (Segmentation).
 [[nodiscard]] std::vector<std::string> link_netns_args(const CellParams& params);
 
 /// mrelay-sink flags of the cell's tester: `--count-only` for the fast tester. Its ring reads

@@ -35,7 +35,10 @@ TEST(Environment, FastTesterFlagsFollowSizeAndCapability) {
 TEST(Environment, LinkFlagsAndGsoRunsFollowFamilyAndMtu) {
   RigEnvironment env;
   CellParams params;
-  EXPECT_EQ(link_netns_args(params), Flags{});  // IPv4 at the kernel's MTU: as before
+  // IPv4 at the kernel's MTU: only the segmentation model, software by default.
+  EXPECT_EQ(link_netns_args(params), (Flags{"--relay-tx-udp-segmentation", "off"}));
+  params.segmentation = Segmentation::device;
+  EXPECT_EQ(link_netns_args(params), Flags{});
   params.family = Family::ipv6;
   params.mtu = 9000;
   EXPECT_EQ(link_netns_args(params), (Flags{"--family", "ipv6", "--mtu", "9000"}));

@@ -224,6 +224,11 @@ void add_cell_flags(mrelay::cli::Parser& p, CellParams& c) {
           "ff3e::2, mrelay-netns up --family ipv6)",
           store_parsed(c.family, parse_family))
       .with_default("ipv4");
+  p.value("--egress-segmentation", "M",
+          "who cuts the gso egress's UDP GSO runs: software (the relay's kernel, before its "
+          "output veths: a NIC without USO) | device (veth carries the run whole, as USO)",
+          store_parsed(c.segmentation, parse_segmentation))
+      .with_default("software");
   p.value("--mtu", "N", "every veth's MTU, 576..9000 (jumbo frames: 9000)",
           [&c](std::string_view flag, std::string_view text) -> mrelay::Result<void> {
             auto mtu = mrelay::cli::parse_uint(flag, text, 576, 9000);

@@ -160,6 +160,22 @@ Result<Family> parse_family(const std::string& text, const std::string& where) {
   return fail(where, "unknown family '" + text + "' (ipv4 or ipv6)");
 }
 
+std::string to_string(Segmentation segmentation) {
+  return segmentation == Segmentation::device ? "device" : "software";
+}
+
+Result<Segmentation> parse_segmentation(const std::string& text, const std::string& where) {
+  if (text == "software") {
+    return Segmentation::software;
+  }
+  if (text == "device") {
+    return Segmentation::device;
+  }
+  return fail(where, "unknown segmentation '" + text +
+                         "' (software: the relay's kernel cuts its GSO runs before the device; "
+                         "device: the run crosses the veth whole, as with a NIC's USO)");
+}
+
 std::string to_string(Tester tester) {
   return tester == Tester::fast ? "fast" : "full";
 }
@@ -242,6 +258,11 @@ std::string CellParams::id() const {
   if (mtu != 0) {
     text += "/mtu" + std::to_string(mtu);
   }
+  // gso cells measured before the rig set the model measured the device one, under ids
+  // without a mark: the software model gets one, so a baseline never mixes the two.
+  if (sends_gso_runs() && segmentation == Segmentation::software) {
+    text += "/segsw";
+  }
   return text;
 }
 
@@ -282,6 +303,9 @@ std::string CellParams::label() const {
     text += " mtu";
     text += std::to_string(mtu);
   }
+  if (sends_gso_runs() && segmentation == Segmentation::device) {
+    text += " uso";
+  }
   return text;
 }
 
@@ -303,6 +327,7 @@ nlohmann::json to_json(const CellParams& p) {
       {"tester", to_string(p.tester)},
       {"family", to_string(p.family)},
       {"mtu", p.link_mtu()},
+      {"egress_segmentation", to_string(p.segmentation)},
       {"topology", p.fanout == 1 ? std::string("hop") : "fanout:" + std::to_string(p.fanout)}};
   if (p.forwarder == Forwarder::mrelay) {
     out["ingress"] = p.ingress;
@@ -525,6 +550,32 @@ Result<void> read_tester(const json& spec_json, SweepSpec& spec) {
   return {};
 }
 
+// "egress_segmentation": "software", "device" or a list of them (an axis of the gso cells).
+Result<void> read_segmentations(const json& spec_json, SweepSpec& spec) {
+  if (!spec_json.contains("egress_segmentation")) {
+    return {};
+  }
+  json listed = spec_json["egress_segmentation"];
+  if (listed.is_string()) {
+    listed = json::array({listed});
+  }
+  if (!listed.is_array() || listed.empty()) {
+    return fail("egress_segmentation", "must be \"software\", \"device\" or a list of them");
+  }
+  spec.segmentations.clear();
+  for (size_t i = 0; i < listed.size(); ++i) {
+    const std::string where = "egress_segmentation[" + std::to_string(i) + "]";
+    auto segmentation = listed[i].is_string()
+                            ? parse_segmentation(listed[i].get<std::string>(), where)
+                            : fail(where, "must be \"software\" or \"device\"");
+    if (!segmentation) {
+      return tl::unexpected(segmentation.error());
+    }
+    spec.segmentations.push_back(*segmentation);
+  }
+  return {};
+}
+
 // "ndr": the search knobs (NdrOptions).
 Result<void> read_ndr_options(const json& spec_json, SweepSpec& spec) {
   if (!spec_json.contains("ndr")) {
@@ -566,7 +617,7 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
       "ingress",  "queue_depths", "sndbufs",     "rates",     "repetitions", "warmup_s",
       "window_s", "relay_rcvbuf", "sink_rcvbuf", "gen_batch", "streams",     "egress_qdisc",
       "ndr",      "description",  "gen_bursts",  "tester",      "family",    "families",
-      "mtu"};
+      "mtu",      "egress_segmentation"};
   for (const auto& item : spec_json.items()) {
     if (kKnownKeys.count(item.key()) == 0) {
       return fail(item.key(), "unknown key in sweep spec");
@@ -581,7 +632,7 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
     spec.name = spec_json["name"].get<std::string>();
   }
   for (auto read : {read_forwarders, read_axes, read_rates, read_base, read_tester,
-                    read_ndr_options, read_families}) {
+                    read_ndr_options, read_families, read_segmentations}) {
     if (auto done = read(spec_json, spec); !done) {
       return tl::unexpected(done.error());
     }
@@ -594,11 +645,23 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
 
 namespace {
 
+// One mrelay cell per segmentation model when its egress sends GSO runs; otherwise one,
+// whose veths get the first model listed (it changes nothing for them).
+void add_segmentation_cells(const SweepSpec& spec, CellParams cell,
+                            std::vector<CellParams>& cells) {
+  const size_t models = cell.sends_gso_runs() ? spec.segmentations.size() : 1;
+  for (size_t m = 0; m < models; ++m) {
+    cell.segmentation = spec.segmentations[m];
+    cells.push_back(cell);
+  }
+}
+
 // The cells of one point of the matrix: one per reference forwarder, one per mrelay
 // ingress x backend x queue depth (uring only) x send buffer.
 void add_forwarder_cells(const SweepSpec& spec, CellParams cell, std::vector<CellParams>& cells) {
   for (Forwarder forwarder : spec.forwarders) {
     cell.forwarder = forwarder;
+    cell.segmentation = spec.segmentations.front();
     if (forwarder != Forwarder::mrelay) {
       cells.push_back(cell);
       continue;
@@ -614,7 +677,7 @@ void add_forwarder_cells(const SweepSpec& spec, CellParams cell, std::vector<Cel
             relay_cell.egress = backend;
             relay_cell.queue_depth = spec.queue_depths[d];
             relay_cell.sndbuf = sndbuf;
-            cells.push_back(relay_cell);
+            add_segmentation_cells(spec, relay_cell, cells);
           }
         }
       }

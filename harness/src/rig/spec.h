@@ -19,7 +19,8 @@
 //    "egress_qdisc": "", "ndr": {"loss_pct": 0.1, "resolution": 0.02, "min_rate": 1000},
 //    "tester": "full",                      // or "fast": saturation and NDR cells only
 //    "families": ["ipv4", "ipv6"],          // the traffic's address family (axis)
-//    "mtu": 9000}                           // every veth's MTU (default: the kernel's 1500)
+//    "mtu": 9000,                           // every veth's MTU (default: the kernel's 1500)
+//    "egress_segmentation": ["software", "device"]}  // who cuts the gso egress's runs (axis)
 // "tester" names the generator and sink (Tester below). "fast" applies to the saturation
 // (rate 0) and NDR cells; paced cells keep the full tester, whose sink measures latency.
 // "family": "ipv6" is the one-family form of "families". A size must fit one packet of its
@@ -82,6 +83,18 @@ struct NdrOptions {
   int confirm_stepdowns = 4;  // confirmation failures tolerated (each steps down by resolution)
 };
 
+/// Where the relay's UDP GSO runs (the gso egress) are cut into datagrams. software:
+/// tx-udp-segmentation off on the relay's output veths, so the relay's own kernel segments
+/// before the device, as behind a NIC without UDP segmentation offload: the conservative
+/// model, the default. device: left on, so veth carries a run to the sink's side as one
+/// super-packet and the receiver's stack cuts it, as if the NIC segmented in hardware (USO).
+/// Only cells whose egress sends runs (mrelay_sends_gso_runs) depend on it.
+enum class Segmentation { software, device };
+[[nodiscard]] std::string to_string(Segmentation segmentation);
+/// "software" or "device"; errors name `where`.
+[[nodiscard]] Result<Segmentation> parse_segmentation(const std::string& text,
+                                                      const std::string& where);
+
 /// The traffic's address family: IPv4 groups (239.1.1.1) or IPv6 ones (ff3e::1).
 enum class Family { ipv4, ipv6 };
 [[nodiscard]] std::string to_string(Family family);
@@ -122,9 +135,15 @@ struct CellParams {
   Tester tester = Tester::full;
   Family family = Family::ipv4;
   uint32_t mtu = 0;  // every veth's MTU; 0 = not set (the kernel's default, kDefaultMtu)
+  Segmentation segmentation = Segmentation::software;
 
   [[nodiscard]] uint32_t link_mtu() const { return mtu == 0 ? kDefaultMtu : mtu; }
 
+  /// mrelay with the gso egress: the one forwarder whose copies leave as UDP GSO runs, so
+  /// the one whose cost depends on `segmentation`.
+  [[nodiscard]] bool sends_gso_runs() const {
+    return forwarder == Forwarder::mrelay && egress == "gso";
+  }
   [[nodiscard]] uint32_t generator_batch() const { return gen_batch == 0 ? batch : gen_batch; }
   /// Stable id of the cell (all parameters that define it, not the repetition).
   [[nodiscard]] std::string id() const;
@@ -148,6 +167,7 @@ struct SweepSpec {
   std::vector<uint32_t> sndbufs{4u << 20};
   std::vector<double> rates{0};  // -1 encodes "ndr"
   std::vector<Family> families{Family::ipv4};
+  std::vector<Segmentation> segmentations{Segmentation::software};  // gso cells only
   uint32_t repetitions = 3;
   CellParams base;  // warm-up, window, buffers, qdisc, gen_batch, streams
   NdrOptions ndr;

@@ -52,8 +52,8 @@ TEST(BenchSpec, FamiliesAreAnAxisAndMtuAKnob) {
   EXPECT_EQ(cells[2].family, Family::ipv6);  // family inside size, outside forwarder
   EXPECT_EQ(cells[2].forwarder, Forwarder::mrelay);
   // IPv4 ids are what they were before families existed; IPv6 and an MTU add to them.
-  EXPECT_EQ(cells[0].id(), "mrelay/udp/gso/sb4194304/s64/b32/f1/r0");
-  EXPECT_EQ(cells[2].id(), "mrelay/udp/gso/sb4194304/s64/b32/f1/r0/ipv6");
+  EXPECT_EQ(cells[0].id(), "mrelay/udp/gso/sb4194304/s64/b32/f1/r0/segsw");
+  EXPECT_EQ(cells[2].id(), "mrelay/udp/gso/sb4194304/s64/b32/f1/r0/ipv6/segsw");
   EXPECT_NE(cells[2].label().find(" v6"), std::string::npos);
   EXPECT_EQ(to_json(cells[2])["family"], "ipv6");
   EXPECT_EQ(to_json(cells[2])["mtu"], 1500);
@@ -206,6 +206,38 @@ TEST(BenchSpec, TesterErrorsNameTheField) {
     EXPECT_NE(spec.error().to_string().find("tester"), std::string::npos)
         << spec.error().to_string();
   }
+}
+
+TEST(BenchSpec, SegmentationIsAnAxisOfGsoCellsOnly) {
+  auto spec = parse_sweep_spec(json::parse(R"({
+    "forwarders": ["mrelay", "kernel-nft"], "backends": ["gso", "packet"],
+    "egress_segmentation": ["software", "device"]})"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  const auto cells = expand_cells(*spec);
+  ASSERT_EQ(cells.size(), 2u + 1u + 1u);  // gso x 2 models, packet, kernel-nft
+  EXPECT_EQ(cells[0].segmentation, Segmentation::software);
+  EXPECT_EQ(cells[1].segmentation, Segmentation::device);
+  // The software model marks gso ids (those measured before it was set were device ones);
+  // the device model keeps the ids, and other cells never change.
+  EXPECT_EQ(cells[0].id(), "mrelay/packet/gso/sb4194304/s512/b32/f1/r0/segsw");
+  EXPECT_EQ(cells[1].id(), "mrelay/packet/gso/sb4194304/s512/b32/f1/r0");
+  EXPECT_NE(cells[1].label().find(" uso"), std::string::npos);
+  EXPECT_EQ(cells[2].id(), "mrelay/packet/packet/sb4194304/s512/b32/f1/r0");
+  EXPECT_EQ(cells[3].id(), "kernel-nft/s512/b32/f1/r0");
+  EXPECT_EQ(to_json(cells[0])["egress_segmentation"], "software");
+  EXPECT_EQ(to_json(cells[1])["egress_segmentation"], "device");
+
+  auto one = parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"],
+    "egress_segmentation": "device"})"));
+  ASSERT_TRUE(one) << one.error().to_string();
+  EXPECT_EQ(expand_cells(*one)[0].segmentation, Segmentation::device);
+  auto bad = parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"],
+    "egress_segmentation": ["software", "hardware"]})"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().to_string().find("egress_segmentation[1]"), std::string::npos);
+  EXPECT_NE(bad.error().to_string().find("'hardware'"), std::string::npos);
+  EXPECT_FALSE(parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"],
+    "egress_segmentation": []})")));
 }
 
 }  // namespace
