@@ -16,7 +16,10 @@ constexpr const char* kKernelReferences[] = {"kernel", "kernel-nft"};
 // reference forwarder -> cell key -> repetition -> comparable rate.
 using ReferenceRates = std::map<std::string, std::map<std::string, std::map<int, double>>>;
 
-ReferenceRates collect_reference_rates(const json& samples) {
+// The references' figures (comparable_rate, or another figure of a record) by name, key and
+// repetition.
+ReferenceRates collect_reference_rates(
+    const json& samples, std::optional<double> (*figure)(const json&) = comparable_rate) {
   ReferenceRates refs;
   for (const auto& record : samples) {
     if (!record.contains("params")) {
@@ -26,11 +29,25 @@ ReferenceRates collect_reference_rates(const json& samples) {
     if (forwarder != "direct" && forwarder != "kernel" && forwarder != "kernel-nft") {
       continue;
     }
-    if (auto rate = comparable_rate(record); rate && *rate > 0) {
-      refs[forwarder][reference_key(record)][record.value("rep", 1)] = *rate;
+    if (auto value = figure(record); value && *value > 0) {
+      refs[forwarder][reference_key(record)][record.value("rep", 1)] = *value;
     }
   }
   return refs;
+}
+
+// p99 latency (ns) of an ok paced record; nothing for saturation and NDR records, whose
+// latency is that of an overloaded path.
+std::optional<double> paced_p99(const json& record) {
+  if (record.value("status", "") != "ok" || !record.contains("params")) {
+    return std::nullopt;
+  }
+  const json& rate = record["params"].value("rate_pps", json());
+  if (!rate.is_number() || rate.get<double>() <= 0 || !record.contains("latency_ns") ||
+      !record["latency_ns"].is_object() || !record["latency_ns"].value("p99", json()).is_number()) {
+    return std::nullopt;
+  }
+  return record["latency_ns"]["p99"].get<double>();
 }
 
 // The repetitions' rates of one reference for one key; nullptr when it has none.
@@ -84,6 +101,27 @@ std::string best_kernel_reference(const ReferenceRates& refs, const std::string&
     }
   }
   return best;
+}
+
+// The record's p99 over the lowest p99 among the kernel references at its key (the most
+// demanding comparison), and which reference that was; nulls when either is missing.
+json latency_ratio_of(const json& record, const ReferenceRates& p99s) {
+  const auto p99 = paced_p99(record);
+  const std::string key = reference_key(record);
+  std::optional<double> lowest;
+  std::string lowest_reference;
+  for (const char* reference : kKernelReferences) {
+    const auto value = reference_rate(p99s, reference, key, record.value("rep", 1));
+    if (value && (!lowest || *value < *lowest)) {
+      lowest = value;
+      lowest_reference = reference;
+    }
+  }
+  if (!p99 || !lowest) {
+    return json{{"p99_ratio_to_kernel", nullptr}, {"kernel_latency_reference", nullptr}};
+  }
+  return json{{"p99_ratio_to_kernel", *p99 / *lowest},
+              {"kernel_latency_reference", lowest_reference}};
 }
 
 json ratios_of(const json& record, const ReferenceRates& refs) {
@@ -159,11 +197,39 @@ std::string reference_key(const nlohmann::json& record) {
 
 nlohmann::json reference_ratios(const nlohmann::json& samples) {
   const ReferenceRates refs = collect_reference_rates(samples);
+  const ReferenceRates p99s = collect_reference_rates(samples, paced_p99);
   json out = json::array();
   for (const auto& record : samples) {
-    out.push_back(record.contains("params") ? ratios_of(record, refs) : json(nullptr));
+    if (!record.contains("params")) {
+      out.push_back(nullptr);
+      continue;
+    }
+    json ratios = ratios_of(record, refs);
+    ratios.update(latency_ratio_of(record, p99s));
+    out.push_back(std::move(ratios));
   }
   return out;
+}
+
+std::optional<std::pair<std::string, double>> best_ndr(const nlohmann::json& samples,
+                                                      const std::vector<std::string>& forwarders,
+                                                      const std::string& key) {
+  std::optional<std::pair<std::string, double>> best;
+  for (const std::string& forwarder : forwarders) {
+    std::vector<double> rates;
+    for (const auto& record : samples) {
+      if (record.contains("params") && record["params"].value("forwarder", "") == forwarder &&
+          record.contains("ndr_pps") && reference_key(record) == key) {
+        if (auto rate = comparable_rate(record); rate && *rate > 0) {
+          rates.push_back(*rate);
+        }
+      }
+    }
+    if (!rates.empty() && (!best || median(rates) > best->second)) {
+      best = std::make_pair(forwarder, median(rates));
+    }
+  }
+  return best;
 }
 
 void add_reference_ratios(nlohmann::json& samples) {

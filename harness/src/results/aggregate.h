@@ -38,8 +38,17 @@ namespace mrelay::harness {
 [[nodiscard]] std::string reference_key(const nlohmann::json& record);
 
 /// For each record of `samples` (an array), in order: {"ratio_to_direct", "ratio_to_kernel",
-/// "kernel_reference", "ratio_to_each_kernel"} against the references among `samples`.
+/// "kernel_reference", "ratio_to_each_kernel", "p99_ratio_to_kernel",
+/// "kernel_latency_reference"} against the references among `samples`. The p99 ratio is for
+/// paced records only, against the kernel reference with the lowest p99 at the same key.
 [[nodiscard]] nlohmann::json reference_ratios(const nlohmann::json& samples);
+
+/// The best no-drop rate (the median over repetitions of ndr_pps) that any of `forwarders`
+/// reached at `key` (reference_key of an NDR record), and which one; nothing when none did.
+/// A latency curve is paced at fractions of it.
+[[nodiscard]] std::optional<std::pair<std::string, double>> best_ndr(
+    const nlohmann::json& samples, const std::vector<std::string>& forwarders,
+    const std::string& key);
 
 /// Writes reference_ratios() into every record of `samples` that has params.
 void add_reference_ratios(nlohmann::json& samples);

@@ -146,5 +146,44 @@ TEST(Aggregate, AReferenceRunsOwnRepetitionElseItsMedian) {
   EXPECT_DOUBLE_EQ(samples[4]["ratio_to_direct"].get<double>(), 300.0 / 500.0);  // median
 }
 
+// A paced record with its p99 (ns).
+json paced(const std::string& forwarder, double p99_ns, int rep) {
+  json record = sample(forwarder, 50e3, rep, 50e3);
+  record["latency_ns"] = {{"p99", p99_ns}, {"p999", 2 * p99_ns}};
+  return record;
+}
+
+TEST(Aggregate, P99RatioIsToTheKernelReferenceWithTheLowestP99) {
+  json samples = json::array({paced("mrelay", 60e3, 1), paced("kernel", 40e3, 1),
+                              paced("kernel-nft", 30e3, 1), sample("mrelay", 300e3, 1)});
+  add_reference_ratios(samples);
+  EXPECT_EQ(samples[0]["kernel_latency_reference"], "kernel-nft");
+  EXPECT_DOUBLE_EQ(samples[0]["p99_ratio_to_kernel"].get<double>(), 60.0 / 30.0);
+  // Saturation records (rate 0) have no latency comparison: their p99 is an overloaded path's.
+  EXPECT_TRUE(samples[3]["p99_ratio_to_kernel"].is_null());
+  // No kernel reference at the rate: null, not a ratio to something else.
+  json alone = json::array({paced("mrelay", 60e3, 1)});
+  add_reference_ratios(alone);
+  EXPECT_TRUE(alone[0]["p99_ratio_to_kernel"].is_null());
+}
+
+TEST(Aggregate, BestNdrIsTheHighestMedianAmongTheForwarders) {
+  auto ndr = [](const std::string& forwarder, double pps, int rep) {
+    json record = sample(forwarder, pps, rep);
+    record["params"]["rate_pps"] = "ndr";
+    record["ndr_pps"] = pps;
+    return record;
+  };
+  const json samples = json::array({ndr("kernel", 100e3, 1), ndr("kernel", 300e3, 2),
+                                    ndr("kernel", 120e3, 3), ndr("kernel-nft", 200e3, 1),
+                                    ndr("mrelay", 900e3, 1)});
+  const auto best = best_ndr(samples, {"kernel", "kernel-nft"}, "s512/b32/f1/rndr");
+  ASSERT_TRUE(best);
+  EXPECT_EQ(best->first, "kernel-nft");  // 200k beats kernel's median 120k, not its 300k
+  EXPECT_DOUBLE_EQ(best->second, 200e3);
+  EXPECT_FALSE(best_ndr(samples, {"kernel"}, "s512/b32/f1/r0"));  // another point
+  EXPECT_FALSE(best_ndr(samples, {"socat"}, "s512/b32/f1/rndr"));
+}
+
 }  // namespace
 }  // namespace mrelay::harness

@@ -44,6 +44,16 @@ const Column kColumns[] = {
        }
        return std::nullopt;
      }},
+    {"p99.9 µs", false,
+     [](const json& r) -> std::optional<double> {
+       if (r.contains("latency_ns") && r["latency_ns"].is_object()) {
+         if (auto ns = number_at(r["latency_ns"], "p999")) {
+           return *ns / 1000.0;
+         }
+       }
+       return std::nullopt;
+     }},
+    {"p99 × kernel", false, [](const json& r) { return number_at(r, "p99_ratio_to_kernel"); }},
     {"syscalls/pkt", false, [](const json& r) { return number_at(r, "syscalls_per_pkt"); }},
     {"exhaust %", false, [](const json& r) { return number_at(r, "buffer_exhaustion_pct"); }},
     {"relay CPU %", false, [](const json& r) { return number_at(r, "relay_cpu_pct"); }},
@@ -179,7 +189,8 @@ std::string mtu_of(const json& record) {
   return std::to_string(params.is_object() ? params.value("mtu", 1500) : 1500);
 }
 
-// The header and the figure columns shown: "NDR pps" only when some record has one; "family"
+// The header and the figure columns shown: "NDR pps" only when some record has one, the
+// latency comparison ("p99.9 µs", "p99 × kernel") only when some record has a p99 ratio; "family"
 // and "MTU" only when the records differ in them (the label says " v6" / " mtu9000" anyway).
 struct Layout {
   std::vector<std::string> header;
@@ -191,10 +202,12 @@ struct Layout {
 
 Layout table_layout(const json& samples) {
   bool any_ndr = false;
+  bool any_latency_ratio = false;
   std::set<std::string> families;
   std::set<std::string> mtus;
   for (const auto& record : samples) {
     any_ndr = any_ndr || (record.contains("ndr_pps") && record["ndr_pps"].is_number());
+    any_latency_ratio = any_latency_ratio || number_at(record, "p99_ratio_to_kernel");
     families.insert(family_of(record));
     mtus.insert(mtu_of(record));
   }
@@ -208,7 +221,8 @@ Layout table_layout(const json& samples) {
   layout.header.push_back("n");
   for (size_t c = 0; c < std::size(kColumns); ++c) {
     const std::string title = kColumns[c].title;
-    if (title == "NDR pps" && !any_ndr) {
+    if ((title == "NDR pps" && !any_ndr) ||
+        ((title == "p99.9 µs" || title == "p99 × kernel") && !any_latency_ratio)) {
       continue;
     }
     layout.header.push_back(title == "× kernel" ? kernel_column_title(samples) : title);

@@ -117,5 +117,23 @@ TEST(BenchTable, FamilyAndMtuColumnsOnlyWhenTheyVary) {
       << text;
 }
 
+TEST(BenchTable, LatencyComparisonColumnsOnlyWithPacedReferences) {
+  const json saturation = {{"samples", json::array({record("mrelay", 1, 300000, 0.0)})}};
+  EXPECT_EQ(format_results_table(saturation, TableStyle::markdown).find("p99 ×"),
+            std::string::npos);
+  json relay = record("mrelay", 1, 50000, 0.0);
+  json nft = record("kernel-nft", 1, 50000, 0.0);
+  for (json* r : {&relay, &nft}) {
+    (*r)["params"]["rate_pps"] = 50000;
+  }
+  relay["latency_ns"] = {{"p99", 60000}, {"p999", 90000}};
+  nft["latency_ns"] = {{"p99", 30000}, {"p999", 40000}};
+  json paced = {{"samples", json::array({relay, nft})}};
+  add_reference_ratios(paced["samples"]);
+  const std::string md = format_results_table(paced, TableStyle::markdown);
+  EXPECT_NE(md.find("| p99 µs | p99.9 µs | p99 × kernel |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 60 | 90 | 2 |"), std::string::npos) << md;
+}
+
 }  // namespace
 }  // namespace mrelay::harness

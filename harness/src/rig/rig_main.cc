@@ -539,6 +539,19 @@ int print_dry_run(const SweepPlan& plan) {
   std::printf("%zu cells x %u repetitions = %zu runs, roughly %s\n", plan.cells.size(),
               plan.spec.repetitions, plan.runs.size(),
               format_duration(seconds * plan.spec.repetitions).c_str());
+  if (plan.spec.curve) {
+    size_t points = 0;
+    double curve_seconds = 0;
+    for (const auto& cell : plan.cells) {
+      points += cell.ndr ? 1 : 0;
+      curve_seconds += cell.ndr ? cell.warmup_s + cell.window_s + 1.2 : 0;
+    }
+    const size_t fractions = plan.spec.curve->fractions.size();
+    std::printf("then a latency curve: up to %zu cells x %u repetitions (each NDR cell at %zu "
+                "fractions of its references' no-drop rate), roughly %s more\n",
+                points * fractions, plan.spec.repetitions, fractions,
+                format_duration(curve_seconds * fractions * plan.spec.repetitions).c_str());
+  }
   return 0;
 }
 
@@ -591,12 +604,14 @@ void note_status(const CellParams& cell, const PlannedRun& run, const json& reco
 
 // Runs every planned cell, rewriting the results file after each, so a crash or Ctrl-C keeps
 // what was measured. False when the file cannot be written.
+// Runs the planned runs not done yet (a latency curve appends its runs after the first call).
 bool run_sweep(const SweepPlan& plan, const RigEnvironment& env, const Options& options,
                json& results, SweepProgress& progress) {
-  for (const auto& run : plan.runs) {
+  for (size_t next = progress.done; next < plan.runs.size(); ++next) {
     if (interrupted()) {
       break;
     }
+    const PlannedRun& run = plan.runs[next];
     const CellParams& cell = plan.cells[run.cell];
     print_progress(plan, run, progress);
     json record = cell.ndr ? run_ndr_cell(cell, plan.spec.ndr, env, static_cast<int>(run.rep))
@@ -611,6 +626,52 @@ bool run_sweep(const SweepPlan& plan, const RigEnvironment& env, const Options& 
     }
   }
   return true;
+}
+
+// A latency curve's cells, appended to the plan once the spec's own have run: each NDR point
+// paced at the curve's fractions of the best no-drop rate its references reached there.
+// Returns how many cells it added.
+size_t add_curve_runs(SweepPlan& plan, const json& samples) {
+  if (!plan.spec.curve) {
+    return 0;
+  }
+  std::vector<std::string> of;
+  for (Forwarder forwarder : plan.spec.curve->of) {
+    of.push_back(to_string(forwarder));
+  }
+  const auto cells = expand_curve_cells(
+      plan.spec, [&](const CellParams& cell) -> std::optional<CurveBasis> {
+        const auto best = best_ndr(samples, of, reference_key(json{{"params", to_json(cell)}}));
+        if (!best) {
+          return std::nullopt;
+        }
+        return CurveBasis{best->first, best->second};
+      });
+  const size_t first = plan.cells.size();
+  plan.cells.insert(plan.cells.end(), cells.begin(), cells.end());
+  for (PlannedRun run : interleaved_plan(cells.size(), plan.spec.repetitions)) {
+    run.cell += first;
+    plan.runs.push_back(run);
+  }
+  return cells.size();
+}
+
+// The spec's cells, then its latency curve's (whose rates come from the first part's NDRs).
+bool run_sweep_and_curve(SweepPlan& plan, const RigEnvironment& env, const Options& options,
+                         json& results, SweepProgress& progress) {
+  if (!run_sweep(plan, env, options, results, progress)) {
+    return false;
+  }
+  if (!plan.spec.curve || interrupted()) {
+    return true;
+  }
+  const size_t added = add_curve_runs(plan, results["samples"]);
+  std::fprintf(stderr, "%s[sweep %s] latency curve: %zu cells at fractions of the best no-drop "
+               "rate of its references%s\n",
+               progress.line_start(), plan.spec.name.c_str(), added,
+               added == 0 ? " (none: no reference reached a no-drop rate)" : "");
+  results["planned_runs"] = plan.runs.size();
+  return run_sweep(plan, env, options, results, progress);
 }
 
 // After the last cell: ratios, headroom, the final file, its Markdown table and the text table.
@@ -677,7 +738,7 @@ int command_sweep(const Options& options) {
   results["spec_path"] = plan->path;
   results["planned_runs"] = plan->runs.size();
   SweepProgress progress;
-  if (!run_sweep(*plan, env, options, results, progress)) {
+  if (!run_sweep_and_curve(*plan, env, options, results, progress)) {
     return kExitFailed;
   }
   if (*rig) {

@@ -3,6 +3,7 @@
 //   auto spec = parse_sweep_spec(json); auto cells = expand_cells(*spec);
 #include "rig/spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -225,6 +226,11 @@ std::string CellParams::rate_text() const {
   if (ndr) {
     return "ndr";
   }
+  if (rate_fraction > 0) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g%%ndr", rate_fraction * 100);
+    return text;
+  }
   return std::to_string(static_cast<uint64_t>(std::llround(rate_pps)));
 }
 
@@ -293,6 +299,11 @@ std::string CellParams::label() const {
   } else {
     text += compact_rate(rate_pps);
   }
+  if (rate_fraction > 0) {
+    text += " (";
+    text += rate_text();
+    text += ')';
+  }
   if (tester == Tester::fast) {
     text += " fast";
   }
@@ -329,6 +340,11 @@ nlohmann::json to_json(const CellParams& p) {
       {"mtu", p.link_mtu()},
       {"egress_segmentation", to_string(p.segmentation)},
       {"topology", p.fanout == 1 ? std::string("hop") : "fanout:" + std::to_string(p.fanout)}};
+  if (p.rate_fraction > 0) {
+    out["rate_of_ndr"] = json{{"fraction", p.rate_fraction},
+                              {"reference", p.rate_reference},
+                              {"reference_ndr_pps", p.reference_ndr_pps}};
+  }
   if (p.forwarder == Forwarder::mrelay) {
     out["ingress"] = p.ingress;
     out["egress"] = p.egress;
@@ -576,6 +592,49 @@ Result<void> read_segmentations(const json& spec_json, SweepSpec& spec) {
   return {};
 }
 
+// "latency_curve": {"of": [forwarders], "fractions": [0 < f <= 1]}; needs "ndr" among the
+// rates and the "of" forwarders among the spec's (read after both).
+Result<void> read_latency_curve(const json& spec_json, SweepSpec& spec) {
+  if (!spec_json.contains("latency_curve")) {
+    return {};
+  }
+  const json& curve_json = spec_json["latency_curve"];
+  if (!curve_json.is_object() || !curve_json.contains("of") || !curve_json.contains("fractions")) {
+    return fail("latency_curve", "must be {\"of\": [forwarders], \"fractions\": [numbers]}");
+  }
+  LatencyCurve curve;
+  std::vector<std::string> names;
+  std::set<std::string> listed;
+  for (Forwarder f : spec.forwarders) {
+    listed.insert(to_string(f));
+  }
+  if (auto r = read_string_list(curve_json, "of", listed, names); !r) {
+    return fail("latency_curve." + r.error().where,
+                r.error().message + " of the spec's forwarders");
+  }
+  for (const auto& name : names) {
+    curve.of.push_back(*parse_forwarder(name, "latency_curve.of"));
+  }
+  const json& fractions = curve_json["fractions"];
+  if (!fractions.is_array() || fractions.empty()) {
+    return fail("latency_curve.fractions", "must be a non-empty list of numbers in (0, 1]");
+  }
+  for (size_t i = 0; i < fractions.size(); ++i) {
+    const std::string where = "latency_curve.fractions[" + std::to_string(i) + "]";
+    auto fraction = as_double(fractions[i], where, 0.001, 1);
+    if (!fraction) {
+      return tl::unexpected(fraction.error());
+    }
+    curve.fractions.push_back(*fraction);
+  }
+  if (std::find(spec.rates.begin(), spec.rates.end(), -1.0) == spec.rates.end()) {
+    return fail("latency_curve", "needs \"ndr\" among the rates (the curve is paced at "
+                                 "fractions of a no-drop rate measured in the same sweep)");
+  }
+  spec.curve = std::move(curve);
+  return {};
+}
+
 // "ndr": the search knobs (NdrOptions).
 Result<void> read_ndr_options(const json& spec_json, SweepSpec& spec) {
   if (!spec_json.contains("ndr")) {
@@ -617,7 +676,7 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
       "ingress",  "queue_depths", "sndbufs",     "rates",     "repetitions", "warmup_s",
       "window_s", "relay_rcvbuf", "sink_rcvbuf", "gen_batch", "streams",     "egress_qdisc",
       "ndr",      "description",  "gen_bursts",  "tester",      "family",    "families",
-      "mtu",      "egress_segmentation"};
+      "mtu",      "egress_segmentation",  "latency_curve"};
   for (const auto& item : spec_json.items()) {
     if (kKnownKeys.count(item.key()) == 0) {
       return fail(item.key(), "unknown key in sweep spec");
@@ -632,7 +691,7 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
     spec.name = spec_json["name"].get<std::string>();
   }
   for (auto read : {read_forwarders, read_axes, read_rates, read_base, read_tester,
-                    read_ndr_options, read_families, read_segmentations}) {
+                    read_ndr_options, read_families, read_segmentations, read_latency_curve}) {
     if (auto done = read(spec_json, spec); !done) {
       return tl::unexpected(done.error());
     }
@@ -707,6 +766,35 @@ std::vector<CellParams> expand_cells(const SweepSpec& spec) {
           }
         }
       }
+    }
+  }
+  return cells;
+}
+
+std::vector<CellParams> expand_curve_cells(
+    const SweepSpec& spec,
+    const std::function<std::optional<CurveBasis>(const CellParams&)>& basis) {
+  std::vector<CellParams> cells;
+  if (!spec.curve) {
+    return cells;
+  }
+  for (const CellParams& ndr_cell : expand_cells(spec)) {
+    if (!ndr_cell.ndr) {
+      continue;
+    }
+    const std::optional<CurveBasis> found = basis(ndr_cell);
+    if (!found || found->ndr_pps <= 0) {
+      continue;
+    }
+    for (double fraction : spec.curve->fractions) {
+      CellParams cell = ndr_cell;
+      cell.ndr = false;
+      cell.tester = Tester::full;  // paced: the sink that measures latency
+      cell.rate_fraction = fraction;
+      cell.rate_reference = found->reference;
+      cell.reference_ndr_pps = found->ndr_pps;
+      cell.rate_pps = std::max(1.0, std::round(fraction * found->ndr_pps));
+      cells.push_back(cell);
     }
   }
   return cells;

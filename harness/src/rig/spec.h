@@ -20,7 +20,12 @@
 //    "tester": "full",                      // or "fast": saturation and NDR cells only
 //    "families": ["ipv4", "ipv6"],          // the traffic's address family (axis)
 //    "mtu": 9000,                           // every veth's MTU (default: the kernel's 1500)
-//    "egress_segmentation": ["software", "device"]}  // who cuts the gso egress's runs (axis)
+//    "egress_segmentation": ["software", "device"],  // who cuts the gso egress's runs (axis)
+//    "latency_curve": {"of": ["kernel", "kernel-nft"], "fractions": [0.1, 0.3, 0.5]}}
+// "latency_curve": after the spec's cells, the same matrix again, paced at each fraction of
+// the best no-drop rate that the "of" forwarders reached in this sweep at that point (so the
+// spec needs "ndr" among its rates and those forwarders among its own). The rates follow the
+// machine the sweep runs on, and the curve cells' ids name the fraction, not the rate.
 // "tester" names the generator and sink (Tester below). "fast" applies to the saturation
 // (rate 0) and NDR cells; paced cells keep the full tester, whose sink measures latency.
 // "family": "ipv6" is the one-family form of "families". A size must fit one packet of its
@@ -33,7 +38,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -136,6 +143,11 @@ struct CellParams {
   Family family = Family::ipv4;
   uint32_t mtu = 0;  // every veth's MTU; 0 = not set (the kernel's default, kDefaultMtu)
   Segmentation segmentation = Segmentation::software;
+  // A latency-curve cell (rate_fraction > 0): paced at rate_fraction x reference_ndr_pps, the
+  // no-drop rate `rate_reference` reached earlier in the sweep (SweepSpec::curve).
+  double rate_fraction = 0;
+  std::string rate_reference;
+  double reference_ndr_pps = 0;
 
   [[nodiscard]] uint32_t link_mtu() const { return mtu == 0 ? kDefaultMtu : mtu; }
 
@@ -149,11 +161,17 @@ struct CellParams {
   [[nodiscard]] std::string id() const;
   /// Short label for tables and progress: "mrelay(uring,packet) 512B b32 f1 50kpps".
   [[nodiscard]] std::string label() const;
-  /// "0" = saturation, "ndr", or the rate as an integer.
+  /// "0" = saturation, "ndr", the rate as an integer, or "10%ndr" for a latency-curve cell.
   [[nodiscard]] std::string rate_text() const;
 };
 
 [[nodiscard]] nlohmann::json to_json(const CellParams& params);
+
+/// "latency_curve": the fractions of the best "of" forwarder's no-drop rate to pace at.
+struct LatencyCurve {
+  std::vector<Forwarder> of;
+  std::vector<double> fractions;
+};
 
 struct SweepSpec {
   std::string name = "sweep";
@@ -171,6 +189,7 @@ struct SweepSpec {
   uint32_t repetitions = 3;
   CellParams base;  // warm-up, window, buffers, qdisc, gen_batch, streams
   NdrOptions ndr;
+  std::optional<LatencyCurve> curve;
   nlohmann::json source;  // the spec as given, stored in the results file
 };
 
@@ -182,6 +201,19 @@ struct SweepSpec {
 /// ingress, backend, queue depth, sndbuf). References come once per size/batch/fanout/rate.
 /// A paced cell gets the full tester whatever the spec's "tester" says (it measures latency).
 [[nodiscard]] std::vector<CellParams> expand_cells(const SweepSpec& spec);
+
+/// The rate a latency curve is paced against at one point of the matrix: the no-drop rate
+/// (pps) and the forwarder that reached it.
+struct CurveBasis {
+  std::string reference;
+  double ndr_pps = 0;
+};
+
+/// The latency-curve cells after the spec's own have run: for each NDR cell of expand_cells(),
+/// one paced copy per fraction at fraction x basis(cell) (full tester); none for a point
+/// where `basis` has nothing (its references were skipped or failed).
+[[nodiscard]] std::vector<CellParams> expand_curve_cells(
+    const SweepSpec& spec, const std::function<std::optional<CurveBasis>(const CellParams&)>& basis);
 
 struct PlannedRun {
   size_t cell = 0;   // index into expand_cells()

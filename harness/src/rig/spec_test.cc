@@ -240,5 +240,53 @@ TEST(BenchSpec, SegmentationIsAnAxisOfGsoCellsOnly) {
     "egress_segmentation": []})")));
 }
 
+TEST(BenchSpec, LatencyCurvePacesEachNdrPointAtFractionsOfItsBasis) {
+  auto spec = parse_sweep_spec(json::parse(R"({
+    "forwarders": ["mrelay", "kernel-nft"], "backends": ["gso"], "sizes": [64, 512],
+    "rates": ["ndr"], "tester": "fast",
+    "latency_curve": {"of": ["kernel-nft"], "fractions": [0.1, 0.5]}})"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  ASSERT_TRUE(spec->curve);
+  // 64 B: the reference reached 600k; 512 B: nothing (its searches failed): no curve there.
+  const auto cells = expand_curve_cells(*spec, [](const CellParams& cell) {
+    return cell.size == 64 ? std::optional<CurveBasis>(CurveBasis{"kernel-nft", 600e3})
+                           : std::nullopt;
+  });
+  ASSERT_EQ(cells.size(), 2u * 2u);  // forwarders x fractions, at 64 B only
+  EXPECT_FALSE(cells[0].ndr);
+  EXPECT_EQ(cells[0].tester, Tester::full);  // paced: the sink that measures latency
+  EXPECT_DOUBLE_EQ(cells[0].rate_pps, 60e3);
+  EXPECT_DOUBLE_EQ(cells[1].rate_pps, 300e3);
+  // The id names the fraction (stable across machines), the label the rate as well.
+  EXPECT_EQ(cells[0].id(), "mrelay/packet/gso/sb4194304/s64/b32/f1/r10%ndr/segsw");
+  EXPECT_NE(cells[1].label().find("300kpps (50%ndr)"), std::string::npos);
+  EXPECT_EQ(to_json(cells[2])["rate_of_ndr"],
+            json({{"fraction", 0.1}, {"reference", "kernel-nft"}, {"reference_ndr_pps", 600e3}}));
+  EXPECT_FALSE(to_json(expand_cells(*spec)[0]).contains("rate_of_ndr"));
+}
+
+TEST(BenchSpec, LatencyCurveErrorsNameTheKey) {
+  auto error_of = [](const char* text) {
+    auto spec = parse_sweep_spec(json::parse(text));
+    return spec ? std::string() : spec.error().to_string();
+  };
+  EXPECT_NE(error_of(R"({"forwarders": ["mrelay"], "rates": [0],
+    "latency_curve": {"of": ["mrelay"], "fractions": [0.1]}})")
+                .find("needs \"ndr\""),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"forwarders": ["mrelay"], "rates": ["ndr"],
+    "latency_curve": {"of": ["kernel-nft"], "fractions": [0.1]}})")
+                .find("latency_curve.of[0]"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"forwarders": ["mrelay"], "rates": ["ndr"],
+    "latency_curve": {"of": ["mrelay"], "fractions": [0.1, 1.5]}})")
+                .find("latency_curve.fractions[1]"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"forwarders": ["mrelay"], "rates": ["ndr"],
+    "latency_curve": {"fractions": [0.1]}})")
+                .find("latency_curve"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace mrelay::harness
