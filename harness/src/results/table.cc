@@ -31,28 +31,22 @@ std::optional<double> number_at(const json& record, const char* key) {
   return std::nullopt;
 }
 
+// A latency percentile of the record in µs ("p99", "p999").
+std::optional<double> latency_us(const json& record, const char* percentile) {
+  if (record.contains("latency_ns") && record["latency_ns"].is_object()) {
+    if (auto ns = number_at(record["latency_ns"], percentile)) {
+      return *ns / 1000.0;
+    }
+  }
+  return std::nullopt;
+}
+
 const Column kColumns[] = {
     {"delivered pps", true, [](const json& r) { return number_at(r, "delivered_pps"); }},
     {"NDR pps", true, [](const json& r) { return number_at(r, "ndr_pps"); }},
     {"loss %", false, [](const json& r) { return number_at(r, "loss_pct"); }},
-    {"p99 µs", false,
-     [](const json& r) -> std::optional<double> {
-       if (r.contains("latency_ns") && r["latency_ns"].is_object()) {
-         if (auto ns = number_at(r["latency_ns"], "p99")) {
-           return *ns / 1000.0;
-         }
-       }
-       return std::nullopt;
-     }},
-    {"p99.9 µs", false,
-     [](const json& r) -> std::optional<double> {
-       if (r.contains("latency_ns") && r["latency_ns"].is_object()) {
-         if (auto ns = number_at(r["latency_ns"], "p999")) {
-           return *ns / 1000.0;
-         }
-       }
-       return std::nullopt;
-     }},
+    {"p99 µs", false, [](const json& r) { return latency_us(r, "p99"); }},
+    {"p99.9 µs", false, [](const json& r) { return latency_us(r, "p999"); }},
     {"p99 × kernel", false, [](const json& r) { return number_at(r, "p99_ratio_to_kernel"); }},
     {"syscalls/pkt", false, [](const json& r) { return number_at(r, "syscalls_per_pkt"); }},
     {"exhaust %", false, [](const json& r) { return number_at(r, "buffer_exhaustion_pct"); }},
