@@ -107,13 +107,17 @@ struct OutputSocketOptions {
 /// The peer of a connected IPv4 output socket, or nullopt (unconnected, IPv6, not a socket).
 [[nodiscard]] std::optional<sockaddr_in> output_socket_peer(int fd) noexcept;
 
-/// Opens the gso backend's shared socket for IPv4 multicast outputs (GsoBatch::all): an
-/// unconnected, unbound, non-blocking UDP socket with IP_MULTICAST_LOOP 0, TTL 1 (the TTL of a
-/// copy without a control message, as on the output sockets), IP_RECVERR (so a qdisc drop
-/// fails its message with ENOBUFS) and a send buffer of `sndbuf` bytes (0 = kernel default).
-/// Each message names its group (msg_name), its interface (IP_PKTINFO ipi_ifindex, which
-/// the kernel uses over IP_MULTICAST_IF for a multicast destination) and, when not 1, its TTL.
-[[nodiscard]] Result<UniqueFd> open_shared_multicast_socket(uint32_t sndbuf);
+/// The peer of a connected IPv6 output socket (its scope id included), or nullopt.
+[[nodiscard]] std::optional<sockaddr_in6> output_socket_peer6(int fd) noexcept;
+
+/// Opens the gso backend's shared socket for the multicast outputs of one family
+/// (GsoBatch::all): an unconnected, unbound, non-blocking UDP socket with multicast loop-back
+/// off, TTL / hop limit 1 (that of a copy without a control message, as on the output
+/// sockets), IP(V6)_RECVERR (so a qdisc drop fails its message with ENOBUFS) and a send buffer
+/// of `sndbuf` bytes (0 = kernel default). Each message names its group (msg_name), its
+/// interface (IP_PKTINFO ipi_ifindex / IPV6_PKTINFO ipi6_ifindex, which the kernel uses over
+/// the multicast interface option for a multicast destination) and, when not 1, its TTL.
+[[nodiscard]] Result<UniqueFd> open_shared_multicast_socket(uint32_t sndbuf, bool ipv6 = false);
 
 /// Per output: the largest UDP payload one IPv4 packet carries on the output socket's path
 /// (IP_MTU - 28: the interface MTU for a multicast output); UINT32_MAX when the socket does

@@ -11,15 +11,16 @@
 //
 // A message whose TTL differs from the socket's own carries an IP_TTL control message.
 //
-// With GsoBatch::all (the default, egress.h) the copies of every IPv4 multicast output leave
-// through one unconnected socket shared by those outputs: a flush is one sendmmsg() for all of
-// them, not one per output, so at fanout 16 the relay makes about one egress call per batch of
-// input packets instead of sixteen. Each message names its group (msg_name), its interface
-// (IP_PKTINFO: ip_cmsg_send() sets the call's output interface, which udp_sendmsg() prefers
-// over IP_MULTICAST_IF for a multicast destination) and its TTL. The outputs' own sockets stay
-// open: unicast and IPv6 outputs send through them as before (a unicast peer's ICMP errors
-// land on its own socket, and IPV6_PKTINFO is not used here), and so does every output when
-// fewer than two can share. The shared socket's send buffer is the sum of theirs.
+// With GsoBatch::all (the default, egress.h) the copies of every multicast output of a family
+// leave through one unconnected socket shared by those outputs: a flush is one sendmmsg() for
+// all of them (one per family), not one per output, so at fanout 16 the relay makes about one
+// egress call per batch of input packets instead of sixteen. Each message names its group
+// (msg_name), its interface (IP_PKTINFO / IPV6_PKTINFO: ip_cmsg_send() and
+// ip6_datagram_send_ctl() set the call's output interface, which the UDP send path prefers
+// over the multicast interface option for a multicast destination) and its TTL or hop limit.
+// The outputs' own sockets stay open: unicast outputs send through them as before (a unicast
+// peer's ICMP errors land on its own socket), and so do the outputs of a family with fewer
+// than two that can share. A shared socket's send buffer is the sum of its outputs'.
 // Its errors: EAGAIN (the shared buffer is full) fails the rest of the flush; an error of one
 // output's path (ENOBUFS from its qdisc, a downed interface) fails the rest of that output's
 // copies and the call goes on with the next output; anything else fails the one message.
@@ -31,6 +32,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -97,45 +99,74 @@ std::vector<uint32_t> reserved_list(size_t capacity) {
 // The shared socket's TTL for a copy without a control message (open_shared_multicast_socket).
 constexpr uint8_t kSharedSocketTtl = 1;
 
-// The outputs that send through the shared socket (GsoBatch::all) and what their messages need.
+// The socket an output sends through: its own, or its family's shared one (GsoBatch::all).
+enum SharedFamily : uint8_t { kOwnSocket = 0, kSharedIpv4 = 1, kSharedIpv6 = 2 };
+constexpr SharedFamily kSharedFamilies[] = {kSharedIpv4, kSharedIpv6};
+
+// The outputs that send through a shared socket and what their messages need.
 struct SharedOutputs {
-  UniqueFd fd;                     // invalid: every output uses its own socket
-  std::vector<uint8_t> shared;     // per output: 1 when it sends through `fd`
-  std::vector<sockaddr_in> peers;  // per output: its group and port (msg_name)
-  std::vector<int> ifindexes;      // per output: its interface (IP_PKTINFO)
+  std::array<UniqueFd, 3> fds;          // [kSharedIpv4], [kSharedIpv6]; invalid: not shared
+  std::vector<uint8_t> family;          // per output: its SharedFamily
+  std::vector<sockaddr_storage> peers;  // per output: its group and port (msg_name)
+  std::vector<socklen_t> peer_lengths;  // per output: sizeof(sockaddr_in) or (sockaddr_in6)
+  std::vector<int> ifindexes;           // per output: its interface (IP(V6)_PKTINFO)
 };
 
-// IPv4 multicast outputs bound to an interface share one socket when at least two of them do
-// (a single output keeps its connected socket, which caches the route). Without the shared
-// socket (it could not be opened) every output keeps its own.
+// The family whose shared socket an output may use: a multicast output bound to an interface.
+SharedFamily shareable(int fd, sockaddr_storage& peer, socklen_t& length) {
+  if (output_socket_ifindex(fd) == 0) {
+    return kOwnSocket;
+  }
+  if (const std::optional<sockaddr_in> peer4 = output_socket_peer(fd);
+      peer4 && IN_MULTICAST(ntohl(peer4->sin_addr.s_addr))) {
+    std::memcpy(&peer, &*peer4, sizeof *peer4);
+    length = sizeof *peer4;
+    return kSharedIpv4;
+  }
+  if (const std::optional<sockaddr_in6> peer6 = output_socket_peer6(fd);
+      peer6 && IN6_IS_ADDR_MULTICAST(&peer6->sin6_addr)) {
+    std::memcpy(&peer, &*peer6, sizeof *peer6);
+    length = sizeof *peer6;
+    return kSharedIpv6;
+  }
+  return kOwnSocket;
+}
+
+// The multicast outputs of a family share one socket when at least two of them can (a single
+// output keeps its connected socket, which caches the route). Without the shared socket (it
+// could not be opened) the family's outputs keep their own.
 SharedOutputs shared_outputs(std::span<const int> fds, bool enabled) {
-  SharedOutputs result{.fd = UniqueFd(),
-                       .shared = std::vector<uint8_t>(fds.size(), 0),
-                       .peers = std::vector<sockaddr_in>(fds.size()),
+  SharedOutputs result{.fds = {},
+                       .family = std::vector<uint8_t>(fds.size(), kOwnSocket),
+                       .peers = std::vector<sockaddr_storage>(fds.size()),
+                       .peer_lengths = std::vector<socklen_t>(fds.size(), 0),
                        .ifindexes = std::vector<int>(fds.size(), 0)};
-  uint64_t sndbuf = 0;
-  size_t count = 0;
+  std::array<uint64_t, 3> sndbuf{};
+  std::array<size_t, 3> count{};
   for (size_t output = 0; output < fds.size() && enabled; ++output) {
-    const std::optional<sockaddr_in> peer = output_socket_peer(fds[output]);
-    const unsigned ifindex = output_socket_ifindex(fds[output]);
-    if (!peer || !IN_MULTICAST(ntohl(peer->sin_addr.s_addr)) || ifindex == 0) {
+    const SharedFamily family =
+        shareable(fds[output], result.peers[output], result.peer_lengths[output]);
+    if (family == kOwnSocket) {
       continue;
     }
-    result.shared[output] = 1;
-    result.peers[output] = *peer;
-    result.ifindexes[output] = static_cast<int>(ifindex);
-    sndbuf += static_cast<uint64_t>(std::max(socket_sndbuf(fds[output]), 0)) / 2;  // doubled
-    ++count;
+    result.family[output] = family;
+    result.ifindexes[output] = static_cast<int>(output_socket_ifindex(fds[output]));
+    sndbuf[family] += static_cast<uint64_t>(std::max(socket_sndbuf(fds[output]), 0)) / 2;
+    ++count[family];
   }
-  if (count >= 2) {
-    auto fd = open_shared_multicast_socket(
-        static_cast<uint32_t>(std::min<uint64_t>(sndbuf, INT_MAX / 2)));
-    if (fd) {
-      result.fd = std::move(*fd);
-      return result;
+  for (SharedFamily family : kSharedFamilies) {
+    if (count[family] >= 2) {
+      auto fd = open_shared_multicast_socket(
+          static_cast<uint32_t>(std::min<uint64_t>(sndbuf[family], INT_MAX / 2)),
+          family == kSharedIpv6);
+      if (fd) {
+        result.fds[family] = std::move(*fd);
+        continue;
+      }
     }
+    std::replace(result.family.begin(), result.family.end(), static_cast<uint8_t>(family),
+                 static_cast<uint8_t>(kOwnSocket));
   }
-  std::fill(result.shared.begin(), result.shared.end(), 0);
   return result;
 }
 
@@ -174,9 +205,9 @@ class SendmmsgEgress final : public Egress {
         socket_ipv6_(socket_families(fds)),
         shared_(shared_outputs(fds, gso && share)) {
     for (size_t output = 0; output < fds.size(); ++output) {
-      if (shared_.shared[output] != 0) {
+      if (shared_.family[output] != kOwnSocket) {
         socket_ttls_[output] = kSharedSocketTtl;
-        ++shared_count_;
+        ++shared_count_[shared_.family[output]];
       }
     }
   }
@@ -199,9 +230,10 @@ class SendmmsgEgress final : public Egress {
       dirty_.push_back(output);  // capacity reserved: no allocation
     }
     if (++queued_[output] == batch_) {
-      // A shared output's full batch sends every shared output's copies: they fill together.
-      if (shared_.shared[output] != 0) {
-        flush_shared();
+      // A shared output's full batch sends every copy of its family's shared outputs: they
+      // fill together.
+      if (shared_.family[output] != kOwnSocket) {
+        flush_shared(static_cast<SharedFamily>(shared_.family[output]));
       } else {
         flush_output(output);
       }
@@ -210,25 +242,29 @@ class SendmmsgEgress final : public Egress {
   }
 
   void flush() noexcept override {
-    bool any_shared = false;
+    std::array<bool, 3> any_shared{};
     for (uint32_t output : dirty_) {
       is_dirty_[output] = false;
       if (queued_[output] == 0) {
         continue;
       }
-      if (shared_.shared[output] != 0) {
-        any_shared = true;
+      if (shared_.family[output] != kOwnSocket) {
+        any_shared[shared_.family[output]] = true;
       } else {
         flush_output(output);
       }
     }
-    if (any_shared) {
-      flush_shared();
+    for (SharedFamily family : kSharedFamilies) {
+      if (any_shared[family]) {
+        flush_shared(family);
+      }
     }
     dirty_.clear();
   }
 
-  bool caches_output_interfaces() const noexcept override { return shared_count_ != 0; }
+  bool caches_output_interfaces() const noexcept override {
+    return shared_count_[kSharedIpv4] + shared_count_[kSharedIpv6] != 0;
+  }
   EgressBackend backend() const noexcept override {
     return gso_ ? EgressBackend::gso : EgressBackend::sendmmsg;
   }
@@ -237,9 +273,12 @@ class SendmmsgEgress final : public Egress {
                        (gso_ ? "gso (sendmmsg, UDP_SEGMENT runs of equal size)" : "sendmmsg") +
                        ": batch " + std::to_string(batch_) + " per output, " +
                        std::to_string(fds_.size()) + " outputs";
-    if (shared_count_ != 0) {
-      text += ", " + std::to_string(shared_count_) +
-              " multicast outputs through one shared socket (one sendmmsg per flush)";
+    for (SharedFamily family : kSharedFamilies) {
+      if (shared_count_[family] != 0) {
+        text += ", " + std::to_string(shared_count_[family]) +
+                (family == kSharedIpv6 ? " IPv6" : "") +
+                " multicast outputs through one shared socket (one sendmmsg per flush)";
+      }
     }
     return text;
   }
@@ -253,10 +292,11 @@ class SendmmsgEgress final : public Egress {
   };
 
   // Room for the control messages of one message, aligned as cmsghdr requires: UDP_SEGMENT
-  // (a uint16_t), IP_PKTINFO (shared socket only) and IP_TTL (an int).
+  // (a uint16_t), IP_PKTINFO or the larger IPV6_PKTINFO (shared sockets only) and IP_TTL or
+  // IPV6_HOPLIMIT (an int).
   struct MessageControl {
     alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(uint16_t)) +
-                                         CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(sizeof(int))];
+                                         CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int))];
   };
 
   // The length of the run of `output`'s copies starting at `slot` (copy i of count): copies
@@ -300,20 +340,35 @@ class SendmmsgEgress final : public Egress {
       std::memcpy(CMSG_DATA(cmsg), &size, sizeof size);
       used = CMSG_SPACE(sizeof(uint16_t));
     }
-    if (shared_.shared[output] != 0) {
-      auto* cmsg = reinterpret_cast<cmsghdr*>(control.bytes + used);
-      cmsg->cmsg_level = IPPROTO_IP;
-      cmsg->cmsg_type = IP_PKTINFO;
-      cmsg->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
-      in_pktinfo info{};
-      info.ipi_ifindex = shared_.ifindexes[output];  // ipi_spec_dst 0: the route picks the source
-      std::memcpy(CMSG_DATA(cmsg), &info, sizeof info);
-      used += CMSG_SPACE(sizeof(in_pktinfo));
+    if (shared_.family[output] != kOwnSocket) {
+      used += write_interface_control(control.bytes + used, output);
     }
     if (ttls_[slot] != socket_ttls_[output]) {
       used += write_ttl_control(control.bytes + used, ttls_[slot], socket_ipv6_[output] != 0);
     }
     return used;
+  }
+
+  // The interface of a shared output's message (IP_PKTINFO or IPV6_PKTINFO, whose source
+  // address stays unspecified: the route picks it); returns the bytes used.
+  size_t write_interface_control(unsigned char* at, uint32_t output) const noexcept {
+    auto* cmsg = reinterpret_cast<cmsghdr*>(at);
+    if (shared_.family[output] == kSharedIpv6) {
+      cmsg->cmsg_level = IPPROTO_IPV6;
+      cmsg->cmsg_type = IPV6_PKTINFO;
+      cmsg->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
+      in6_pktinfo info{};
+      info.ipi6_ifindex = static_cast<unsigned>(shared_.ifindexes[output]);
+      std::memcpy(CMSG_DATA(cmsg), &info, sizeof info);
+      return CMSG_SPACE(sizeof(in6_pktinfo));
+    }
+    cmsg->cmsg_level = IPPROTO_IP;
+    cmsg->cmsg_type = IP_PKTINFO;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+    in_pktinfo info{};
+    info.ipi_ifindex = shared_.ifindexes[output];
+    std::memcpy(CMSG_DATA(cmsg), &info, sizeof info);
+    return CMSG_SPACE(sizeof(in_pktinfo));
   }
 
   // Builds the messages for copies [first, count) of `output` (slots output * batch + i),
@@ -329,9 +384,9 @@ class SendmmsgEgress final : public Egress {
       header = msghdr{};
       header.msg_iov = &iovecs_[slot];
       header.msg_iovlen = length;
-      if (shared_.shared[output] != 0) {
+      if (shared_.family[output] != kOwnSocket) {
         header.msg_name = &shared_.peers[output];
-        header.msg_namelen = sizeof(sockaddr_in);
+        header.msg_namelen = shared_.peer_lengths[output];
       }
       const size_t used = write_controls(output, slot, length, controls_[message]);
       if (used != 0) {
@@ -428,13 +483,13 @@ class SendmmsgEgress final : public Egress {
     return done;
   }
 
-  // Every shared output's queued copies in one sendmmsg() (more when the kernel sends part of
-  // the array: the call goes on from the first message not sent). Messages are grouped by
-  // output, so a failure of one output's path skips to the next output.
-  void flush_shared() noexcept {
+  // Every queued copy of one family's shared outputs in one sendmmsg() (more when the kernel
+  // sends part of the array: the call goes on from the first message not sent). Messages are
+  // grouped by output, so a failure of one output's path skips to the next output.
+  void flush_shared(SharedFamily family) noexcept {
     shared_order_.clear();
     for (uint32_t output : dirty_) {
-      if (shared_.shared[output] != 0 && queued_[output] != 0) {
+      if (shared_.family[output] == family && queued_[output] != 0) {
         shared_order_.push_back(output);  // capacity reserved: no allocation
       }
     }
@@ -446,7 +501,7 @@ class SendmmsgEgress final : public Egress {
       ++counters_.syscalls;
       ++counters_.batches;
       const int sent =
-          ::sendmmsg(shared_.fd.get(), &messages_[done], total - done, MSG_DONTWAIT);
+          ::sendmmsg(shared_.fds[family].get(), &messages_[done], total - done, MSG_DONTWAIT);
       if (sent > 0) {
         for (int m = 0; m < sent; ++m) {
           finish_copies(runs_[done + static_cast<size_t>(m)], 0);
@@ -508,7 +563,7 @@ class SendmmsgEgress final : public Egress {
   std::vector<uint8_t> socket_ttls_;  // per output: the TTL it sends without a control message
   std::vector<uint8_t> socket_ipv6_;  // per output: 1 for an IPv6 socket (IPV6_HOPLIMIT)
   SharedOutputs shared_;
-  uint32_t shared_count_ = 0;  // outputs sending through shared_.fd
+  std::array<uint32_t, 3> shared_count_{};  // per SharedFamily: outputs sending through its socket
 };
 
 }  // namespace

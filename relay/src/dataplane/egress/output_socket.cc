@@ -206,20 +206,37 @@ std::optional<sockaddr_in> output_socket_peer(int fd) noexcept {
   return peer;
 }
 
-Result<UniqueFd> open_shared_multicast_socket(uint32_t sndbuf) {
-  const std::string where = "shared multicast output socket";
-  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) {
-    return fail_errno(where + ": socket(AF_INET, SOCK_DGRAM)");
+std::optional<sockaddr_in6> output_socket_peer6(int fd) noexcept {
+  sockaddr_in6 peer{};
+  socklen_t length = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0 ||
+      peer.sin6_family != AF_INET6) {
+    return std::nullopt;
   }
-  const std::pair<int, const char*> options[] = {{IP_MULTICAST_LOOP, "IP_MULTICAST_LOOP"},
-                                                 {IP_MULTICAST_TTL, "IP_MULTICAST_TTL"},
-                                                 {IP_TTL, "IP_TTL"},
-                                                 {IP_RECVERR, "IP_RECVERR"}};
+  return peer;
+}
+
+Result<UniqueFd> open_shared_multicast_socket(uint32_t sndbuf, bool ipv6) {
+  const std::string where = ipv6 ? "shared IPv6 multicast output socket"
+                                 : "shared multicast output socket";
+  UniqueFd fd(::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) {
+    return fail_errno(where + (ipv6 ? ": socket(AF_INET6, SOCK_DGRAM)" : ": socket(AF_INET, SOCK_DGRAM)"));
+  }
+  // No loop-back, one hop unless a copy says otherwise, and errors (a qdisc drop) reported.
+  const std::pair<int, const char*> options4[] = {{IP_MULTICAST_LOOP, "IP_MULTICAST_LOOP"},
+                                                  {IP_MULTICAST_TTL, "IP_MULTICAST_TTL"},
+                                                  {IP_TTL, "IP_TTL"},
+                                                  {IP_RECVERR, "IP_RECVERR"}};
+  const std::pair<int, const char*> options6[] = {{IPV6_MULTICAST_LOOP, "IPV6_MULTICAST_LOOP"},
+                                                  {IPV6_MULTICAST_HOPS, "IPV6_MULTICAST_HOPS"},
+                                                  {IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS"},
+                                                  {IPV6_RECVERR, "IPV6_RECVERR"}};
   const int values[] = {0, 1, 1, 1};
-  for (size_t i = 0; i < std::size(options); ++i) {
-    if (auto ok = set_int_option(fd.get(), IPPROTO_IP, options[i].first, values[i], where,
-                                 options[i].second);
+  for (size_t i = 0; i < std::size(values); ++i) {
+    const auto& [name, text] = ipv6 ? options6[i] : options4[i];
+    if (auto ok = set_int_option(fd.get(), ipv6 ? IPPROTO_IPV6 : IPPROTO_IP, name, values[i],
+                                 where, text);
         !ok) {
       return tl::unexpected(ok.error());
     }
