@@ -21,6 +21,7 @@
 
 #include <cstring>
 #include <map>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -225,6 +226,46 @@ void send_copies(Egress& egress, BufferPool& pool, uint32_t outputs, uint32_t co
   egress.drain(0);
 }
 
+// What one gso egress run must show: its calls with and without the shared sockets, and a
+// phrase its description has exactly when it shares (nullptr: not checked).
+struct Expected {
+  uint64_t shared_calls;
+  uint64_t own_calls;
+  const char* shared_describe;
+};
+
+// Sends `copies` copies to every output in `fds` through a gso egress in `mode`, flushing
+// every `turn` copies, and checks its calls, the copies sent and that no buffer leaked.
+std::string send_through_gso(std::span<const int> fds, GsoBatch mode, uint32_t copies,
+                             uint32_t turn, const Expected& expected) {
+  BufferPool pool(copies);
+  WorkerCounters counters{};
+  auto egress = make_egress({.backend = EgressBackend::gso, .batch = 64, .gso_batch = mode}, fds,
+                            pool, counters);
+  if (!egress) {
+    return egress.error().to_string();
+  }
+  std::string problems;
+  const bool shared = mode == GsoBatch::all;
+  if ((*egress)->caches_output_interfaces() != shared ||
+      (expected.shared_describe != nullptr &&
+       ((*egress)->describe().find(expected.shared_describe) != std::string::npos) != shared)) {
+    problems += "describe: " + (*egress)->describe() + "; ";
+  }
+  const auto outputs = static_cast<uint32_t>(fds.size());
+  send_copies(**egress, pool, outputs, copies, turn);
+  const uint64_t calls = shared ? expected.shared_calls : expected.own_calls;
+  if (counters.syscalls != calls || counters.tx_packets != uint64_t{copies} * outputs) {
+    problems += "syscalls " + std::to_string(counters.syscalls) + " (expected " +
+                std::to_string(calls) + "), tx_packets " + std::to_string(counters.tx_packets) +
+                "; ";
+  }
+  if (pool.available() != pool.capacity()) {
+    problems += "a buffer reference leaked; ";
+  }
+  return problems;
+}
+
 // Checks what arrived for the outputs that send to one group and port: each of their copies
 // exactly once, on its output's interface, with its TTL; nothing else.
 std::string check_arrivals(const std::vector<Arrival>& arrivals,
@@ -287,23 +328,7 @@ std::string run_interfaces_and_ttls(GsoBatch mode) {
   // 90 copies per output in turns of 20, batch 64: 5 flushes (4 turns and the drain).
   constexpr uint32_t kCopies = 90;
   constexpr uint32_t kFlushes = 5;
-  BufferPool pool(kCopies);
-  WorkerCounters counters{};
-  auto egress = make_egress({.backend = EgressBackend::gso, .batch = 64, .gso_batch = mode},
-                            outputs.fds, pool, counters);
-  if (!egress) {
-    return egress.error().to_string();
-  }
-  send_copies(**egress, pool, 3, kCopies, 20);
-  const uint64_t calls = mode == GsoBatch::all ? kFlushes : kFlushes * 3;
-  if (counters.syscalls != calls || counters.tx_packets != kCopies * 3) {
-    problems += "syscalls " + std::to_string(counters.syscalls) + " (expected " +
-                std::to_string(calls) + "), tx_packets " + std::to_string(counters.tx_packets) +
-                "; ";
-  }
-  if (pool.available() != pool.capacity()) {
-    problems += "a buffer reference leaked; ";
-  }
+  problems += send_through_gso(outputs.fds, mode, kCopies, 20, {kFlushes, kFlushes * 3, nullptr});
   problems += check_arrivals(receive_all(receiver1.get(), 2 * kCopies), kThreeOutputs, "239.9.9.1",
                              kCopies);
   problems +=
@@ -439,24 +464,8 @@ std::string run_mixed_outputs(GsoBatch mode) {
     return problems;
   }
   constexpr uint32_t kCopies = 20;
-  BufferPool pool(kCopies);
-  WorkerCounters counters{};
-  auto egress = make_egress({.backend = EgressBackend::gso, .batch = 64, .gso_batch = mode},
-                            opened.fds, pool, counters);
-  if (!egress) {
-    return egress.error().to_string();
-  }
-  const bool shared = mode == GsoBatch::all;
-  if ((*egress)->caches_output_interfaces() != shared ||
-      ((*egress)->describe().find("2 multicast outputs through one shared socket") !=
-       std::string::npos) != shared) {
-    problems += "describe: " + (*egress)->describe() + "; ";
-  }
-  send_copies(**egress, pool, 3, kCopies, kCopies);
-  if (counters.syscalls != (shared ? 2u : 3u) || counters.tx_packets != 3 * kCopies) {
-    problems += "syscalls " + std::to_string(counters.syscalls) + ", tx_packets " +
-                std::to_string(counters.tx_packets) + "; ";
-  }
+  problems += send_through_gso(opened.fds, mode, kCopies, kCopies,
+                               {2, 3, "2 multicast outputs through one shared socket"});
   receivers.push_back(std::move(unicast_receiver));
   for (size_t o = 0; o < receivers.size(); ++o) {
     const size_t arrived = receive_all(receivers[o].get(), kCopies).size();
@@ -570,25 +579,9 @@ std::string run_ipv6_outputs(GsoBatch mode) {
   }
   constexpr uint32_t kCopies = 90;  // in turns of 20, batch 64: 5 flushes
   constexpr uint32_t kFlushes = 5;
-  BufferPool pool(kCopies);
-  WorkerCounters counters{};
-  auto egress = make_egress({.backend = EgressBackend::gso, .batch = 64, .gso_batch = mode},
-                            outputs.fds, pool, counters);
-  if (!egress) {
-    return egress.error().to_string();
-  }
-  const bool shared = mode == GsoBatch::all;
-  if (((*egress)->describe().find("3 IPv6 multicast outputs through one shared socket") !=
-       std::string::npos) != shared) {
-    problems += "describe: " + (*egress)->describe() + "; ";
-  }
-  send_copies(**egress, pool, 5, kCopies, 20);
-  const uint64_t calls = shared ? kFlushes * 2 : kFlushes * 5;
-  if (counters.syscalls != calls || counters.tx_packets != kCopies * 5) {
-    problems += "syscalls " + std::to_string(counters.syscalls) + " (expected " +
-                std::to_string(calls) + "), tx_packets " + std::to_string(counters.tx_packets) +
-                "; ";
-  }
+  problems += send_through_gso(
+      outputs.fds, mode, kCopies, 20,
+      {kFlushes * 2, kFlushes * 5, "3 IPv6 multicast outputs through one shared socket"});
   problems += check_arrivals(receive_all(receiver1.get(), 2 * kCopies), kMixedFamilies,
                              "ff3e::9:1", kCopies);
   problems += check_arrivals(receive_all(receiver2.get(), kCopies), kMixedFamilies, "ff3e::9:2",
