@@ -275,17 +275,23 @@ MRELAY_PACKET_RX=recvmmsg run_fanout_case v6-packet-recvmmsg-packet packet packe
 grep -q "rx recvmmsg" "$MRELAY_TMP/v6-packet-recvmmsg-packet.err" ||
   mrelay_fail "v6-packet-recvmmsg-packet: the relay did not read with recvmmsg"
 
-# 2. Source-specific: a rule for A; A and B both send.
-ssm_case() {  # ssm_case NAME INGRESS
+# 2. Source-specific: a rule for A; A and B both send. The rule comes from a config file
+# (FORM config) or from the quick form's --source (FORM quick).
+ssm_case() {  # ssm_case NAME INGRESS FORM
   local name=$1 before rx_before
   start_receiver "$name-rx" ff3e::2
   receiver=$RECEIVER_PID
-  cat >"$MRELAY_TMP/$name.json" <<EOF
+  if [[ $3 == quick ]]; then
+    start_relay6 "$name" --ingress "$2" --egress send --in "rin0:[ff3e::1]:5000" \
+      --out "rout0:[ff3e::2]:6000" --source "$SOURCE_A"
+  else
+    cat >"$MRELAY_TMP/$name.json" <<EOF
 {"ingress": "$2", "egress": {"backend": "send"}, "rules": [{"name": "v6ssm",
   "input": {"interface": "rin0", "group": "ff3e::1", "port": 5000, "source": "$SOURCE_A"},
   "outputs": [{"interface": "rout0", "group": "ff3e::2", "port": 6000}]}]}
 EOF
-  start_relay6 "$name" --config "$MRELAY_TMP/$name.json"
+    start_relay6 "$name" --config "$MRELAY_TMP/$name.json"
+  fi
   relay_pid=$RELAY_PID
   before=$(udp6_in_datagrams)
   rx_before=$(rin0_rx_packets)
@@ -305,12 +311,12 @@ EOF
   expect_eq "$name: sources seen at the sink" \
     "$(json_get "$MRELAY_TMP/$name-rx.out" '" ".join(j["tags"])')" A
 }
-ssm_case v6-ssm-udp udp
+ssm_case v6-ssm-udp udp config
 expect_eq "v6-ssm-udp: relay rx_packets (the kernel delivered A only)" \
   "$(stat_of v6-ssm-udp rx_packets)" "$COUNT"
 expect_eq "v6-ssm-udp: relay ns Udp6InDatagrams (A only)" "$UDP6_IN" "$COUNT"
 expect_ge "v6-ssm-udp: rin0 received both sources" "$RIN0_RX" $((2 * COUNT))
-ssm_case v6-ssm-packet packet
+ssm_case v6-ssm-packet packet quick
 expect_eq "v6-ssm-packet: B counted as unmatched_no_rule" \
   "$(stat_of v6-ssm-packet unmatched_no_rule)" "$COUNT"
 echo "PASS relay_ipv6_test"

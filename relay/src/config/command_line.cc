@@ -18,6 +18,7 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -189,7 +190,8 @@ Result<std::vector<Flag>> tokenize(const cli::Parser& parser, std::vector<Flag>&
 struct QuickForm {
   std::optional<Output> input;
   std::vector<Output> outputs;
-  SourceList source;  // --source, repeatable
+  SourceList source;              // --source, repeatable: IPv4 sources
+  std::vector<in6_addr> source6;  // ... and IPv6 ones (for an IPv6 group)
   std::optional<uint8_t> ttl;
   std::optional<uint8_t> threshold;
   bool link_local = false;
@@ -253,16 +255,37 @@ Result<Output> parse_quick_input(std::string_view flag, std::string_view text) {
   return input;
 }
 
-Result<in_addr> parse_quick_source(std::string_view flag, const std::string& text) {
+// --source ADDR: an IPv4 or IPv6 unicast address, added to the quick form's sources of its
+// family (once each).
+Result<void> add_quick_source(std::string_view flag, const std::string& text, QuickForm& quick) {
   in_addr source{};
+  in6_addr source6{};
+  if (inet_pton(AF_INET6, text.c_str(), &source6) == 1) {
+    if (IN6_IS_ADDR_UNSPECIFIED(&source6) || source6.s6_addr[0] == 0xff) {
+      return fail(std::string(flag), text + " is not a unicast source address");
+    }
+    const bool twice = std::any_of(quick.source6.begin(), quick.source6.end(), [&](const in6_addr& a) {
+      return std::memcmp(&a, &source6, sizeof a) == 0;
+    });
+    if (twice) {
+      return fail(std::string(flag), text + " is given twice");
+    }
+    quick.source6.push_back(source6);
+    return {};
+  }
   if (inet_pton(AF_INET, text.c_str(), &source) != 1) {
-    return fail(std::string(flag), quoted(text) + " is not an IPv4 address (a.b.c.d)");
+    return fail(std::string(flag),
+                quoted(text) + " is not an IPv4 (a.b.c.d) or IPv6 (e.g. fd00::1) address");
   }
   const uint32_t host = ntohl(source.s_addr);
   if (IN_MULTICAST(host) || host == INADDR_ANY || host == INADDR_BROADCAST) {
     return fail(std::string(flag), text + " is not a unicast source address");
   }
-  return source;
+  if (quick.source.contains(source)) {
+    return fail(std::string(flag), text + " is given twice");
+  }
+  quick.source.push_back(source);
+  return {};
 }
 
 // Applies one quick-form flag to `quick`. Returns false when `flag` is not one.
@@ -284,14 +307,9 @@ Result<bool> apply_quick_flag(const Flag& flag, QuickForm& quick) {
     }
     quick.outputs.push_back(std::move(*output));
   } else if (name == "--source") {
-    auto source = parse_quick_source(name, flag.value);
-    if (!source) {
-      return tl::unexpected(source.error());
+    if (auto added = add_quick_source(name, flag.value, quick); !added) {
+      return tl::unexpected(added.error());
     }
-    if (quick.source.contains(*source)) {
-      return fail("--source", flag.value + " is given twice");
-    }
-    quick.source.push_back(*source);
   } else if (name == "--ttl" || name == "--ttl-threshold") {
     auto ttl = parse_in_range(name, flag.value, name == "--ttl" ? kMaxTtl : kMaxTtlThreshold);
     if (!ttl) {
@@ -421,7 +439,8 @@ Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
   }
   if (!quick.input) {
     const std::pair<bool, const char*> needs_input[] = {
-        {!quick.outputs.empty(), "--out"},        {!quick.source.empty(), "--source"},
+        {!quick.outputs.empty(), "--out"},
+        {!quick.source.empty() || !quick.source6.empty(), "--source"},
         {quick.ttl.has_value(), "--ttl"},         {quick.threshold.has_value(), "--ttl-threshold"},
         {quick.link_local, "--allow-link-local"}, {quick.vlan.has_value(), "--vlan"},
     };
@@ -434,6 +453,13 @@ Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
     }
     return std::optional<Rule>();
   }
+  // A source of the other family than the group can never match: say so by the flag's name.
+  if (quick.input->address6 ? !quick.source.empty() : !quick.source6.empty()) {
+    const bool ipv6 = quick.input->address6.has_value();
+    return fail("--source", std::string(ipv6 ? "an IPv4" : "an IPv6") + " source for the " +
+                                (ipv6 ? "IPv6" : "IPv4") + " group of --in " +
+                                output_address_text(*quick.input));
+  }
   Rule rule;
   rule.name = "cli";
   rule.input_interface = quick.input->interface;
@@ -441,6 +467,7 @@ Result<std::optional<Rule>> quick_form_rule(QuickForm quick) {
   rule.group6 = quick.input->address6;
   rule.port = quick.input->port;
   rule.source = quick.source;
+  rule.source6 = std::move(quick.source6);
   rule.vlan = quick.vlan.value_or(0);
   rule.outputs = std::move(quick.outputs);
   rule.allow_link_local = quick.link_local;
@@ -567,7 +594,8 @@ void describe_rules(cli::Parser& parser, std::vector<Flag>& flags) {
   parser.option(std::move(out));
   cli::Option source = value_option(
       flags, "--source", "ADDR",
-      "quick form: only packets from this source, joined source-specifically (IGMPv3); up to " +
+      "quick form: only packets from this source (IPv4, or IPv6 for an IPv6 group), joined "
+      "source-specifically (IGMPv3/MLDv2); up to " +
           std::to_string(kMaxRuleSources) + " sources",
       "any");
   source.kind = cli::Kind::repeated;

@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
 #include <unistd.h>
 
 #include <cstdio>
@@ -59,6 +61,18 @@ TEST(CommandLine, SourceRepeatsForSeveralSources) {
   ASSERT_EQ(sources.size(), 2u);
   EXPECT_EQ(sources[0].s_addr, inet_addr("10.9.9.9"));
   EXPECT_EQ(sources[1].s_addr, inet_addr("10.9.9.8"));
+}
+
+TEST(CommandLine, SourceTakesIpv6AddressesForAnIpv6Group) {
+  auto cli = parse({"--in", "veth0:[ff3e::1]:5000", "--out", "veth1:[ff3e::2]:6000", "--source",
+                    "fd00::9", "--source", "fd00::8"});
+  ASSERT_TRUE(cli.has_value()) << cli.error().to_string();
+  const Rule& rule = cli->config.rules.at(0);
+  EXPECT_TRUE(rule.source.empty());
+  ASSERT_EQ(rule.source6.size(), 2u);
+  in6_addr first{};
+  ::inet_pton(AF_INET6, "fd00::9", &first);
+  EXPECT_EQ(std::memcmp(&rule.source6[0], &first, sizeof first), 0);
 }
 
 TEST(CommandLine, QuickFormBuildsOneRule) {
@@ -374,7 +388,16 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{"--in", "veth0:239.1.1.1:5000"}, "--in", "needs at least one --out"},
       {{"--out", "veth1:239.2.2.2:6000"}, "--out", "needs --in"},
       {{QUICK, "--in", "veth2:239.1.1.2:5000"}, "--in", "given twice"},
-      {{QUICK, "--source", "10.1"}, "--source", "not an IPv4 address"},
+      {{QUICK, "--source", "10.1"}, "--source", "not an IPv4 (a.b.c.d) or IPv6"},
+      {{QUICK, "--source", "ff02::1"}, "--source", "not a unicast source"},
+      {{QUICK, "--source", "fd00::1"}, "--source", "an IPv6 source for the IPv4 group of --in"},
+      {{"--in", "veth0:[ff3e::1]:5000", "--out", "veth1:[ff3e::2]:6000", "--source", "10.9.9.9"},
+       "--source",
+       "an IPv4 source for the IPv6 group of --in"},
+      {{"--in", "veth0:[ff3e::1]:5000", "--out", "veth1:[ff3e::2]:6000", "--source", "fd00::1",
+        "--source", "fd00::1"},
+       "--source",
+       "given twice"},
       {{QUICK, "--source", "239.1.1.1"}, "--source", "not a unicast source"},
       {{QUICK, "--source", "10.9.9.9", "--source", "10.9.9.9"}, "--source", "given twice"},
       {{QUICK, "--vlan", "0"}, "--vlan", "must be in 1..4094"},
