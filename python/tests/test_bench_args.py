@@ -35,3 +35,14 @@ def test_family_and_mtu_are_passed_on_only_when_not_the_defaults():
     del params["family"], params["mtu"]  # results from before the options
     args = bench.cell_args(params)
     assert "--family" not in args and "--mtu" not in args
+
+
+def test_workers_are_passed_on_for_mrelay_and_dropped_for_direct():
+    params = {"forwarder": "mrelay", "size": 512, "batch": 32, "fanout": 1, "rate_pps": 0,
+              "streams": 4, "workers": 2, "egress": "gso", "ingress": "packet"}
+    args = bench.cell_args(params)
+    assert args[args.index("--workers") + 1] == "2"
+    assert args[args.index("--streams") + 1] == "4"
+    assert "workers" not in bench.direct_params(params)
+    del params["workers"]  # absent: 1 worker, the relay's default
+    assert "--workers" not in bench.cell_args(params)
