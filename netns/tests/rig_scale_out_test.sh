@@ -30,45 +30,8 @@ done
 [[ -x $NETNS_DIR/mrelay-netns ]] || skip "$NETNS_DIR/mrelay-netns missing"
 "$PYTHON" -c 'import jsonschema' 2>/dev/null || skip "python3-jsonschema not installed"
 
-TMP=$(mktemp -d /tmp/mrelay-scale-test-XXXXXX)
-BENCH_PIDS=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid ns
-  # Only the benches we started: SIGTERM makes them tear down their own rig.
-  for pid in "${BENCH_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^mrl-b$pid-" || true); do
-      ip netns delete "$ns" 2>/dev/null || true
-    done
-  done
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-# Runs the bench in the background (so the trap can stop it) and waits for it.
-run_bench() {
-  local out=$1
-  shift
-  timeout 80 "$BIN_DIR/mrelay-bench" "$@" >"$out" 2>"$out.err" &
-  local pid=$!
-  BENCH_PIDS+=("$pid")
-  local rc=0
-  wait "$pid" || rc=$?
-  return "$rc"
-}
-
-no_namespaces_left() {
-  local left
-  left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^mrl-b$1-" || true)
-  [[ -z $left ]] || fail "namespaces left behind by bench $1: $left"
-}
+source "$(dirname "$0")/bench_lib.sh"
+bench_test_init scale
 
 # Fewer streams than workers: a usage error naming --streams, before any namespace exists.
 rc=0

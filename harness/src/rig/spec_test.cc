@@ -73,12 +73,24 @@ TEST(BenchSpec, FamiliesAreAnAxisAndMtuAKnob) {
   EXPECT_EQ(expand_cells(*default_mtu)[0].id(), "direct/s512/b32/f1/r0");
 }
 
+// A spec that must be refused, the key its error names and words the message contains.
+struct Bad {
+  const char* spec;
+  const char* where;
+  const char* says;
+};
+
+template <size_t N>
+void expect_refused(const Bad (&bad)[N]) {
+  for (const Bad& b : bad) {
+    auto spec = parse_sweep_spec(json::parse(b.spec));
+    ASSERT_FALSE(spec) << b.spec;
+    EXPECT_EQ(spec.error().where, b.where) << spec.error().to_string();
+    EXPECT_NE(spec.error().message.find(b.says), std::string::npos) << spec.error().to_string();
+  }
+}
+
 TEST(BenchSpec, FamilyAndMtuErrorsNameTheKey) {
-  struct Bad {
-    const char* spec;
-    const char* where;
-    const char* says;
-  };
   const Bad bad[] = {
       {R"({"forwarders": ["direct"], "families": ["ipv5"]})", "families[0]", "one of"},
       {R"({"forwarders": ["direct"], "family": "ipx"})", "family", "ipv4 or ipv6"},
@@ -90,12 +102,7 @@ TEST(BenchSpec, FamilyAndMtuErrorsNameTheKey) {
       {R"({"forwarders": ["direct"], "sizes": [1472], "family": "ipv6"})", "sizes[0]", "1452 B"},
       {R"({"forwarders": ["direct"], "family": "ipv6", "mtu": 1000})", "mtu", "minimum"},
   };
-  for (const Bad& b : bad) {
-    auto spec = parse_sweep_spec(json::parse(b.spec));
-    ASSERT_FALSE(spec) << b.spec;
-    EXPECT_EQ(spec.error().where, b.where) << spec.error().to_string();
-    EXPECT_NE(spec.error().message.find(b.says), std::string::npos) << spec.error().to_string();
-  }
+  expect_refused(bad);
   // Without "mtu", IPv4 sizes above one 1500-byte packet stay allowed (older specs have them).
   EXPECT_TRUE(parse_sweep_spec(json::parse(R"({"forwarders": ["direct"], "sizes": [8192]})")));
 }
@@ -129,11 +136,6 @@ TEST(BenchSpec, WorkersAreAnMrelayAxisWithOneWorkerIdsUnchanged) {
 }
 
 TEST(BenchSpec, WorkersErrorsNameTheKey) {
-  struct Bad {
-    const char* spec;
-    const char* where;
-    const char* says;
-  };
   const Bad bad[] = {
       {R"({"forwarders": ["mrelay"], "workers": [0]})", "workers[0]", "must be 1..64"},
       {R"({"forwarders": ["mrelay"], "workers": [1, 65], "streams": 4})", "workers[1]",
@@ -145,12 +147,7 @@ TEST(BenchSpec, WorkersErrorsNameTheKey) {
       {R"({"forwarders": ["mrelay"], "workers": [4], "streams": 3})", "streams",
        "at least 4 streams"},
   };
-  for (const Bad& b : bad) {
-    auto spec = parse_sweep_spec(json::parse(b.spec));
-    ASSERT_FALSE(spec) << b.spec;
-    EXPECT_EQ(spec.error().where, b.where) << spec.error().to_string();
-    EXPECT_NE(spec.error().message.find(b.says), std::string::npos) << spec.error().to_string();
-  }
+  expect_refused(bad);
   // The references have no workers: a spec without mrelay is not held to its streams.
   EXPECT_TRUE(parse_sweep_spec(json::parse(R"({"forwarders": ["direct"], "workers": [2]})")));
   EXPECT_TRUE(check_streams_cover_workers(2, 2, "--streams"));
