@@ -25,7 +25,10 @@ uint32_t workers_of(const json& params) {
     return 0;
   }
   const json workers = params.value("workers", json(1));
-  return workers.is_number_unsigned() ? workers.get<uint32_t>() : 1;
+  // Signed or unsigned: records from Python (the native module) carry signed integers.
+  return workers.is_number_integer() && workers.get<int64_t>() > 0
+             ? static_cast<uint32_t>(workers.get<int64_t>())
+             : 1;
 }
 
 ReferenceRates collect_reference_rates(const json& samples) {
