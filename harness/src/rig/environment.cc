@@ -60,7 +60,8 @@ std::string shared_core_note(const std::vector<int>& cpus, int load_cpu) {
   std::string workers;
   for (size_t i = 0; i < cpus.size(); ++i) {
     if (cpus[i] == load_cpu) {
-      workers += (workers.empty() ? "" : ", ") + std::to_string(i);
+      workers += workers.empty() ? "" : ", ";
+      workers += std::to_string(i);
     }
   }
   if (workers.empty()) {

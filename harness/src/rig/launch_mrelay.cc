@@ -29,7 +29,10 @@ double steady_ns(Clock::time_point when) {
 std::string cpu_list(const std::vector<int>& cpus) {
   std::string text;
   for (int cpu : cpus) {
-    text += (text.empty() ? "" : ",") + std::to_string(cpu);
+    if (!text.empty()) {
+      text += ',';
+    }
+    text += std::to_string(cpu);  // appended alone: `"," + std::string&&` trips GCC 12's -Wrestrict
   }
   return text;
 }

@@ -141,7 +141,7 @@ TEST(BenchSpec, WorkersErrorsNameTheKey) {
       {R"({"forwarders": ["mrelay"], "workers": [1, 65], "streams": 4})", "workers[1]",
        "must be 1..64"},
       {R"({"forwarders": ["mrelay"], "workers": []})", "workers", "non-empty list"},
-      {R"({"forwarders": ["mrelay"], "workers": ["two"]})", "workers[0]", "non-negative integer"},
+      {R"({"forwarders": ["mrelay"], "workers": [-1]})", "workers[0]", "non-negative integer"},
       // One stream is one flow, which PACKET_FANOUT hashes to one worker: refused, not raised.
       {R"({"forwarders": ["mrelay"], "workers": [1, 2]})", "streams", "below workers (2)"},
       {R"({"forwarders": ["mrelay"], "workers": [4], "streams": 3})", "streams",
