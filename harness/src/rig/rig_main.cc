@@ -286,8 +286,8 @@ void add_common_flags(mrelay::cli::Parser& p, Options& o) {
           store_uint(o.load_rt_priority, 0, 98))
       .with_default("10");
   p.value("--ingress-rps", "WHO",
-          "RPS of the relay ingress to the forwarder's core: all (every forwarder and direct's "
-          "sink), or kernel (the kernel references only; then mrelay's and socat's ingress "
+          "RPS of the relay ingress to the forwarder's core (to every worker's core for mrelay "
+          "--workers N): all (every forwarder and direct's sink), or kernel (the kernel references only; then mrelay's and socat's ingress "
           "softirq run on the generator's core)",
           [&o](std::string_view flag, std::string_view v) -> mrelay::Result<void> {
             o.ingress_rps_all = v == "all";
