@@ -187,7 +187,8 @@ std::string one_worker_key(const nlohmann::json& record) {
   const json& p = record.at("params");
   return reference_key(record) + "/" + p.value("ingress", json()).dump() + "/" +
          p.value("egress", json()).dump() + "/q" + p.value("queue_depth", json()).dump() +
-         "/sb" + p.value("sndbuf", json()).dump() + "/st" + p.value("streams", json(1)).dump();
+         "/sb" + p.value("sndbuf", json()).dump() + "/st" + p.value("streams", json(1)).dump() +
+         "/" + p.value("egress_segmentation", json()).dump();
 }
 
 std::vector<double> worker_rate_medians(const std::vector<const nlohmann::json*>& records) {

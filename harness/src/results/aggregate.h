@@ -40,7 +40,8 @@ namespace mrelay::harness {
 
 /// The key that matches an mrelay record with several workers with the 1-worker record of the
 /// same traffic and relay settings: reference_key() plus ingress, egress, queue depth, send
-/// buffer and streams ("s512/b32/f1/r0/fast/packet/gso/q1024/sb4194304/st4").
+/// buffer, streams and, where the record has it, the egress segmentation
+/// ("s512/b32/f1/r0/fast/\"packet\"/\"gso\"/q1024/sb4194304/st4/null").
 [[nodiscard]] std::string one_worker_key(const nlohmann::json& record);
 
 /// For each record of `samples` (an array), in order: {"ratio_to_direct", "ratio_to_kernel",

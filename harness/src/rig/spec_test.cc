@@ -109,8 +109,9 @@ TEST(BenchSpec, FamilyAndMtuErrorsNameTheKey) {
 
 TEST(BenchSpec, WorkersAreAnMrelayAxisWithOneWorkerIdsUnchanged) {
   auto spec = parse_sweep_spec(json::parse(R"({
-    "forwarders": ["mrelay", "kernel-nft", "direct"], "backends": ["gso"], "ingress": ["packet"],
-    "workers": [1, 2], "streams": 4, "rates": ["ndr", 0], "tester": "fast"})"));
+    "forwarders": ["mrelay", "kernel-nft", "direct"], "backends": ["sendmmsg"],
+    "ingress": ["packet"], "workers": [1, 2], "streams": 4, "rates": ["ndr", 0],
+    "tester": "fast"})"));
   ASSERT_TRUE(spec) << spec.error().to_string();
   const auto cells = expand_cells(*spec);
   // Per rate: mrelay with 1 and 2 workers, then each reference once.
@@ -121,18 +122,19 @@ TEST(BenchSpec, WorkersAreAnMrelayAxisWithOneWorkerIdsUnchanged) {
   EXPECT_EQ(cells[2].forwarder, Forwarder::kernel_nft);
   EXPECT_EQ(cells[2].workers, 1u);
   // 1 worker: the id and label of the cells before workers existed; 2 adds "/w2" and ",w2".
-  EXPECT_EQ(cells[0].id(), "mrelay/packet/gso/sb4194304/s512/b32/f1/rndr/fast");
-  EXPECT_EQ(cells[1].id(), "mrelay/packet/gso/sb4194304/s512/b32/f1/rndr/fast/w2");
-  EXPECT_EQ(cells[0].label(), "mrelay(gso,packet) 512B b32 f1 ndr fast");
-  EXPECT_EQ(cells[1].label(), "mrelay(gso,packet,w2) 512B b32 f1 ndr fast");
+  EXPECT_EQ(cells[0].id(), "mrelay/packet/sendmmsg/sb4194304/s512/b32/f1/rndr/fast");
+  EXPECT_EQ(cells[1].id(), "mrelay/packet/sendmmsg/sb4194304/s512/b32/f1/rndr/fast/w2");
+  EXPECT_EQ(cells[0].label(), "mrelay(sendmmsg,packet) 512B b32 f1 ndr fast");
+  EXPECT_EQ(cells[1].label(), "mrelay(sendmmsg,packet,w2) 512B b32 f1 ndr fast");
   EXPECT_EQ(to_json(cells[1])["workers"], 2);
   EXPECT_FALSE(to_json(cells[0]).contains("workers"));  // absent = 1, as in older records
   EXPECT_FALSE(to_json(cells[2]).contains("workers"));  // the references have none
   // No "workers": the same cells and ids as before.
-  auto plain = parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"], "backends": ["gso"]})"));
+  auto plain =
+      parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"], "backends": ["sendmmsg"]})"));
   ASSERT_TRUE(plain);
   EXPECT_EQ(expand_cells(*plain).size(), 1u);
-  EXPECT_EQ(expand_cells(*plain)[0].id(), "mrelay/packet/gso/sb4194304/s512/b32/f1/r0");
+  EXPECT_EQ(expand_cells(*plain)[0].id(), "mrelay/packet/sendmmsg/sb4194304/s512/b32/f1/r0");
 }
 
 TEST(BenchSpec, WorkersErrorsNameTheKey) {
