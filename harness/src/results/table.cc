@@ -379,6 +379,36 @@ std::string text_table(const std::vector<std::string>& header,
   return out.str();
 }
 
+// The scale-out legend, when a relay ran several workers: what "× 1 worker" and "worker pps"
+// are, and each several-worker placement (its cores, and which worker shares the load core)
+// once, as the records state it.
+std::string scale_out_lines(const json& results, const std::string& bullet) {
+  const json samples = results.value("samples", json::array());
+  std::set<std::string> placements;
+  for (const auto& record : samples) {
+    const json placement = record.value("placement", json::object());
+    if (placement.is_object() && placement.value("relay_workers", 1) > 1) {
+      placements.insert(std::to_string(placement.value("relay_workers", 1)) + " workers on cores " +
+                        placement.value("relay_cpus", json::array()).dump() + " (RPS mask " +
+                        placement.value("kernel_rps_cpus_mask", json("-")).dump() + ")" +
+                        (placement.contains("relay_workers_note")
+                             ? "; " + placement.value("relay_workers_note", "")
+                             : std::string()));
+    }
+  }
+  if (placements.empty()) {
+    return "";
+  }
+  std::string text = bullet +
+                     "× 1 worker: a several-worker mrelay cell's delivered pps (or NDR) ÷ the "
+                     "1-worker cell's of the same traffic and relay settings; worker pps: each "
+                     "worker's forwarded packets/s over the relay's window (median)\n";
+  for (const std::string& placement : placements) {
+    text += bullet + "scale-out placement: " + placement + "\n";
+  }
+  return text;
+}
+
 // Legend: what the figures mean and where they were measured.
 std::string legend(const json& results, TableStyle style) {
   std::ostringstream out;
@@ -387,13 +417,7 @@ std::string legend(const json& results, TableStyle style) {
   out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
       << "same size/batch/fanout/rate, tester, family and MTU; n/a = no reference in this run; × kernel takes the best "
       << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
-  if (results.contains("samples") && results["samples"].is_array() &&
-      std::any_of(results["samples"].begin(), results["samples"].end(),
-                  [](const json& r) { return r.contains("ratio_to_one_worker"); })) {
-    out << bullet << "× 1 worker: a several-worker mrelay cell's delivered pps (or NDR) ÷ the "
-        << "1-worker cell's of the same traffic and relay settings; worker pps: each worker's "
-        << "forwarded packets/s over the relay's window (median)\n";
-  }
+  out << scale_out_lines(results, bullet);
   out << bullet << "ns/copy: forwarding work on the forwarder's core (its kernel time and the "
       << "forwarder's user time) ÷ copies delivered; includes the outputs' receive softirq on "
       << "veth (direct: the sink's alone); meaningful at paced rates\n";
@@ -410,8 +434,10 @@ std::string legend(const json& results, TableStyle style) {
         << m.value("virtualization", "?") << "\n";
   }
   if (results.contains("git_commit")) {
+    // "created" is null in a document that wraps one `cell --out` record.
+    const json created = results.value("created", json());
     out << bullet << "commit: " << results.value("git_commit", "unknown") << ", created "
-        << results.value("created", "?") << "\n";
+        << (created.is_string() ? created.get<std::string>() : "?") << "\n";
   }
   return out.str();
 }
