@@ -5,9 +5,10 @@
 # one would be a 1 in 32768 chance), the per-worker counts add up to the relay's forwarded
 # packets exactly and the per-worker rates to its rate within 1e-6, the shares to 1; the
 # relay ran with --workers 2 and worker i on the placement's relay_cpus[i] (on 2 cores
-# {1, 0}, with the note that worker 1 shares the load core), the RPS mask covers both cores,
-# and the record validates against harness/schema/results.schema.json. Then that a cell with
-# fewer streams than workers is refused naming --streams, and that no namespace is left.
+# {1, 0}, with the note that worker 1 shares the load core), the RPS mask covers both cores
+# and is the one mrelay-netns applied, and the record validates against
+# harness/schema/results.schema.json. First, that a cell with fewer streams than workers is
+# refused naming --streams; and that no namespace is left.
 # Runtime ~10 s. Exit 77 (skipped) without root, the built programs or python3-jsonschema.
 #
 #   sudo MRELAY_BIN_DIR=build/bin netns/tests/rig_scale_out_test.sh
@@ -73,6 +74,8 @@ if isinstance(cpus, list) and len(cpus) == 2:
     mask = placement.get("kernel_rps_cpus_mask")
     if mask is not None:
         need(all(int(mask, 16) >> cpu & 1 for cpu in cpus), "RPS mask %r covers %r" % (mask, cpus))
+        applied = record.get("rig", {}).get("settings", {}).get("rps_cpus")
+        need(applied == mask, "mrelay-netns applied the RPS mask (%r, placement %r)" % (applied, mask))
     command = record.get("forwarder_command", [])
     need("--workers" in command and command[command.index("--workers") + 1] == "2",
          "mrelay --workers 2")
