@@ -28,27 +28,8 @@ done
 [[ -e /proc/sys/net/ipv6 ]] || skip "this kernel has no IPv6"
 [[ -x $NETNS_DIR/mrelay-netns ]] || skip "$NETNS_DIR/mrelay-netns missing"
 
-TMP=$(mktemp -d /tmp/mrelay-bench-v6-XXXXXX)
-BENCH_PIDS=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid ns
-  # Only the benches we started: SIGTERM makes them tear down their own rig.
-  for pid in "${BENCH_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^mrl-b$pid-" || true); do
-      ip netns delete "$ns" 2>/dev/null || true
-    done
-  done
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
+source "$(dirname "$0")/bench_lib.sh"
+bench_test_init v6
 
 # run_cell NAME CELL_FLAGS...: the bench in the background (so the trap can stop it); the
 # record in $TMP/NAME.json, the exit status in RC.

@@ -28,46 +28,8 @@ done
 command -v socat >/dev/null || skip "socat not installed"
 [[ -x $NETNS_DIR/mrelay-netns ]] || skip "$NETNS_DIR/mrelay-netns missing"
 
-TMP=$(mktemp -d /tmp/mrelay-bench-test-XXXXXX)
-BENCH_PIDS=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  # Only the benches we started: SIGTERM makes them tear down their own rig.
-  for pid in "${BENCH_PIDS[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    # Whatever a killed bench left: its namespaces carry its pid, and gc sees its owner dead.
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^mrl-b$pid-" || true); do
-      ip netns delete "$ns" 2>/dev/null || true
-    done
-  done
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-# Runs the bench in the background (so the trap can stop it) and waits for it.
-run_bench() {
-  local out=$1
-  shift
-  timeout 80 "$BIN_DIR/mrelay-bench" "$@" >"$out" 2>"$out.err" &
-  local pid=$!
-  BENCH_PIDS+=("$pid")
-  local rc=0
-  wait "$pid" || rc=$?
-  return "$rc"
-}
-
-no_namespaces_left() {
-  local pid=$1 left
-  left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^mrl-b$pid-" || true)
-  [[ -z $left ]] || fail "namespaces left behind by bench $pid: $left"
-}
+source "$(dirname "$0")/bench_lib.sh"
+bench_test_init test
 
 # The capability a forwarder needs from this machine ("" = none).
 capability_of() {

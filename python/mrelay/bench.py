@@ -75,7 +75,8 @@ def cell_args(params: dict) -> list[str]:
     args = ["--forwarder", str(params.get("forwarder", "mrelay"))]
     if params.get("forwarder", "mrelay") == "mrelay":
         for key, flag in (("ingress", "--ingress"), ("egress", "--egress"),
-                          ("queue_depth", "--queue-depth"), ("sndbuf", "--sndbuf")):
+                          ("queue_depth", "--queue-depth"), ("sndbuf", "--sndbuf"),
+                          ("workers", "--workers")):
             if params.get(key) is not None:
                 args += [flag, _number_text(params[key])]
     for key, flag in (("size", "--size"), ("batch", "--batch"), ("fanout", "--fanout"),
@@ -153,7 +154,7 @@ def reference_key(params: dict) -> str:
 def direct_params(params: dict) -> dict:
     """The params of the `direct` reference of a cell: the same traffic, no forwarder."""
     direct = {k: v for k, v in params.items()
-              if k not in ("ingress", "egress", "queue_depth", "sndbuf")}
+              if k not in ("ingress", "egress", "queue_depth", "sndbuf", "workers")}
     direct["forwarder"] = "direct"
     return direct
 

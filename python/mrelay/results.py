@@ -117,6 +117,9 @@ EXTRACTORS: dict[str, Callable[[dict], Optional[float]]] = {
     "ns_per_copy": _field("ns_per_copy"),
     "ratio_to_direct": _field("ratio_to_direct"),
     "ratio_to_kernel": _field("ratio_to_kernel"),
+    # A several-worker mrelay cell over the 1-worker cell of the same settings (the bench's
+    # results/aggregate.cc computes it; absent on 1-worker records and older files).
+    "ratio_to_one_worker": _field("ratio_to_one_worker"),
 }
 
 
@@ -363,6 +366,24 @@ class CellSummary:
     mtu: int = 1500
     medians: dict[str, Optional[float]] = field(default_factory=dict)
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Each relay worker's median forwarded packets/s (relay_worker_rates), worker by worker.
+    worker_pps: list[Optional[float]] = field(default_factory=list)
+
+
+def worker_pps(samples: Iterable[dict]) -> list[Optional[float]]:
+    """Each relay worker's median forwarded_pps over the ok samples (relay_worker_rates,
+    worker i at index i); empty when none has them (the references, older files)."""
+    by_worker: list[list[float]] = []
+    for sample in samples:
+        rates = sample.get("relay_worker_rates") if is_ok(sample) else None
+        if not isinstance(rates, list):
+            continue
+        by_worker += [[] for _ in range(len(rates) - len(by_worker))]
+        for index, rate in enumerate(rates):
+            value = _number(rate.get("forwarded_pps")) if isinstance(rate, dict) else None
+            if value is not None:
+                by_worker[index].append(value)
+    return [median(found) for found in by_worker]
 
 
 #: Columns of the summary: (metric, header, scale, decimals). Scales turn ns into µs and pps
@@ -377,6 +398,7 @@ SUMMARY_COLUMNS = (
     ("relay_cpu_pct", "cpu %", 1.0, 1),
     ("ratio_to_kernel", "/kernel", 1.0, 3),  # the best kernel reference (kernel_reference)
     ("ratio_to_direct", "/direct", 1.0, 3),
+    ("ratio_to_one_worker", "/1 worker", 1.0, 3),  # scale-out: shown when a cell has it
 )
 
 
@@ -392,7 +414,7 @@ def summarize(doc: dict) -> list[CellSummary]:
                           forwarder=str(params.get("forwarder", "?")),
                           samples=len(samples), ok=statuses.get("ok", 0), statuses=statuses,
                           family=str(params.get("family", "ipv4")),
-                          mtu=int(params.get("mtu", 1500)))
+                          mtu=int(params.get("mtu", 1500)), worker_pps=worker_pps(samples))
         for metric, *_ in SUMMARY_COLUMNS:
             found = values(samples, metric)
             row.medians[metric] = median(found)
@@ -404,14 +426,16 @@ def summarize(doc: dict) -> list[CellSummary]:
 
 def format_summary(doc: dict) -> str:
     """A fixed-width table: one row per cell, medians over its ok samples; family and MTU
-    columns when the cells differ in them."""
+    columns when the cells differ in them, each worker's kpps when a relay ran several."""
     rows = summarize(doc)
     columns = [(m, h, s, d) for m, h, s, d in SUMMARY_COLUMNS
                if any(r.medians.get(m) is not None for r in rows)]
     show_family = len({r.family for r in rows}) > 1
     show_mtu = len({r.mtu for r in rows}) > 1
+    show_workers = any(len(r.worker_pps) > 1 for r in rows)
     header = (["cell"] + (["family"] if show_family else []) + (["MTU"] if show_mtu else [])
-              + ["n ok"] + [h for _, h, _, _ in columns])
+              + ["n ok"] + [h for _, h, _, _ in columns]
+              + (["worker kpps"] if show_workers else []))
     table = [header]
     for row in rows:
         line = ([row.label] + ([row.family] if show_family else [])
@@ -419,6 +443,9 @@ def format_summary(doc: dict) -> str:
         for metric, _, scale, decimals in columns:
             value = row.medians.get(metric)
             line.append("-" if value is None else f"{value * scale:.{decimals}f}")
+        if show_workers:
+            line.append("/".join("-" if v is None else f"{v * 1e-3:.1f}" for v in row.worker_pps)
+                        if len(row.worker_pps) > 1 else "-")
         table.append(line)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = []

@@ -167,3 +167,31 @@ def test_summary_lists_cells_with_medians():
     assert rows[0].medians["delivered_pps"] == pytest.approx(50000.0)
     text = results.format_summary(doc)
     assert RECORD["label"] in text and "2/3" in text and "50.0" in text
+
+
+def _worker_record(rep: int, workers: int, worker_pps: list, **changes) -> dict:
+    suffix = "" if workers == 1 else f"/w{workers}"
+    params = dict(RECORD["params"], streams=4, **({"workers": workers} if workers > 1 else {}))
+    rates = [{"worker": w, "cpu": 1 - w, "forwarded": pps * 2, "copies": pps * 2,
+              "forwarded_pps": pps, "copies_pps": pps, "share": pps / sum(worker_pps)}
+             for w, pps in enumerate(worker_pps)]
+    return with_rep(rep, cell_id=RECORD["cell_id"] + suffix, params=params,
+                    relay_worker_rates=rates, **changes)
+
+
+def test_summary_shows_each_workers_rate_and_the_scale_out_ratio():
+    one = [_worker_record(r, 1, [pps]) for r, pps in ((1, 50000.0), (2, 52000.0))]
+    two = [_worker_record(1, 2, [30000.0, 20000.0], ratio_to_one_worker=1.6),
+           _worker_record(2, 2, [34000.0, 22000.0], ratio_to_one_worker=1.8),
+           _worker_record(3, 2, [1.0, 1.0], status="error")]
+    doc = document(one + two)
+    rows = {row.cell_id: row for row in results.summarize(doc)}
+    scaled = rows[RECORD["cell_id"] + "/w2"]
+    assert scaled.worker_pps == [pytest.approx(32000.0), pytest.approx(21000.0)]
+    assert scaled.medians["ratio_to_one_worker"] == pytest.approx(1.7)
+    assert rows[RECORD["cell_id"]].medians["ratio_to_one_worker"] is None
+    text = results.format_summary(doc)
+    header = next(line for line in text.splitlines() if line.startswith("cell"))
+    assert "/1 worker" in header and header.endswith("worker kpps")
+    assert "32.0/21.0" in text
+    assert "worker kpps" not in results.format_summary(document(one))

@@ -108,6 +108,50 @@ def test_the_schema_refuses(what, mutate):
     assert problems(document(mutate(example()))), what
 
 
+def two_worker_record() -> dict:
+    """The example as a 2-worker mrelay cell on a 2-core machine (rig/environment.cc
+    cell_placement_json, rig/metrics.cc worker_rates, results/aggregate.cc)."""
+    record = example()
+    record["params"].update(forwarder="mrelay", streams=4, workers=2)
+    record["placement"] = {**record.get("placement", {}), "relay_workers": 2,
+                           "relay_cpus": [1, 0], "kernel_rps_cpus_mask": "3",
+                           "relay_workers_note": "worker 1 shares the load core (0) with the "
+                                                 "generator and sink"}
+    record["relay_worker_rates"] = [
+        {"worker": 0, "cpu": 1, "forwarded": 600000.0, "copies": 600000.0,
+         "forwarded_pps": 300000.0, "copies_pps": 300000.0, "share": 0.6},
+        {"worker": 1, "cpu": 0, "forwarded": 400000.0, "copies": 400000.0,
+         "forwarded_pps": 200000.0, "copies_pps": 200000.0, "share": 0.4}]
+    record["ratio_to_one_worker"] = 1.4
+    return record
+
+
+def test_a_two_worker_record_validates():
+    assert problems(document(two_worker_record())) == []
+    idle = two_worker_record()
+    idle["relay_worker_rates"][1]["share"] = None  # a worker that forwarded nothing
+    idle["ratio_to_one_worker"] = None  # no 1-worker cell ran
+    assert problems(document(idle)) == []
+
+
+# (what is wrong, the change to a 2-worker record) -- each must be refused.
+BAD_WORKER_RECORDS = [
+    ("a share above 1", lambda r: r["relay_worker_rates"][0].update(share=1.5)),
+    ("an unknown per-worker key", lambda r: r["relay_worker_rates"][0].update(pps=1.0)),
+    ("workers 1 written out (absent means 1)", lambda r: r["params"].update(workers=1)),
+    ("more workers than the relay takes", lambda r: r["params"].update(workers=65)),
+    ("relay_cpus that are not cores", lambda r: r["placement"].update(relay_cpus=["1"])),
+]
+
+
+@pytest.mark.parametrize("what,mutate", BAD_WORKER_RECORDS,
+                         ids=[what for what, _ in BAD_WORKER_RECORDS])
+def test_the_schema_refuses_bad_worker_figures(what, mutate):
+    record = two_worker_record()
+    mutate(record)
+    assert problems(document(record)), what
+
+
 def test_a_document_without_samples_or_with_an_unknown_key_is_refused():
     assert problems({k: v for k, v in document().items() if k != "samples"})
     assert problems({**document(), "sampels": []})

@@ -13,8 +13,23 @@ using nlohmann::json;
 // The kernel references, each a forwarder name of the specs.
 constexpr const char* kKernelReferences[] = {"kernel", "kernel-nft"};
 
+// The 1-worker mrelay records, as a "reference" of their own in ReferenceRates.
+constexpr const char* kOneWorker = "mrelay/1 worker";
+
 // reference forwarder -> cell key -> repetition -> comparable rate.
 using ReferenceRates = std::map<std::string, std::map<std::string, std::map<int, double>>>;
+
+// mrelay --workers of a record (absent: 1, as before the option); 0 for the references.
+uint32_t workers_of(const json& params) {
+  if (params.value("forwarder", "") != "mrelay") {
+    return 0;
+  }
+  const json workers = params.value("workers", json(1));
+  // Signed or unsigned: records from Python (the native module) carry signed integers.
+  return workers.is_number_integer() && workers.get<int64_t>() > 0
+             ? static_cast<uint32_t>(workers.get<int64_t>())
+             : 1;
+}
 
 // The references' figures (comparable_rate, or another figure of a record) by name, key and
 // repetition.
@@ -23,6 +38,12 @@ ReferenceRates collect_reference_rates(
   ReferenceRates refs;
   for (const auto& record : samples) {
     if (!record.contains("params")) {
+      continue;
+    }
+    if (workers_of(record["params"]) == 1) {
+      if (auto value = figure(record); value && *value > 0) {
+        refs[kOneWorker][one_worker_key(record)][record.value("rep", 1)] = *value;
+      }
       continue;
     }
     const std::string forwarder = record["params"].value("forwarder", "");
@@ -140,10 +161,15 @@ json ratios_of(const json& record, const ReferenceRates& refs) {
     each[reference] = ratio_to(reference);
   }
   const std::string best = best_kernel_reference(refs, key);
-  return json{{"ratio_to_direct", ratio_to("direct")},
-              {"ratio_to_each_kernel", each},
-              {"kernel_reference", best.empty() ? json(nullptr) : json(best)},
-              {"ratio_to_kernel", best.empty() ? json(nullptr) : ratio_to(best)}};
+  json ratios = {{"ratio_to_direct", ratio_to("direct")},
+                 {"ratio_to_each_kernel", each},
+                 {"kernel_reference", best.empty() ? json(nullptr) : json(best)},
+                 {"ratio_to_kernel", best.empty() ? json(nullptr) : ratio_to(best)}};
+  if (workers_of(record["params"]) > 1) {
+    const auto one = reference_rate(refs, kOneWorker, one_worker_key(record), rep);
+    ratios["ratio_to_one_worker"] = rate && one ? json(*rate / *one) : json(nullptr);
+  }
+  return ratios;
 }
 
 }  // namespace
@@ -193,6 +219,36 @@ std::string reference_key(const nlohmann::json& record) {
     key += "/mtu" + std::to_string(p.value("mtu", 1500));
   }
   return key;
+}
+
+std::string one_worker_key(const nlohmann::json& record) {
+  const json& p = record.at("params");
+  return reference_key(record) + "/" + p.value("ingress", json()).dump() + "/" +
+         p.value("egress", json()).dump() + "/q" + p.value("queue_depth", json()).dump() +
+         "/sb" + p.value("sndbuf", json()).dump() + "/st" + p.value("streams", json(1)).dump() +
+         "/" + p.value("egress_segmentation", json()).dump();
+}
+
+std::vector<double> worker_rate_medians(const std::vector<const nlohmann::json*>& records) {
+  std::vector<std::vector<double>> by_worker;
+  for (const json* record : records) {
+    if (record->value("status", "") != "ok" || !record->contains("relay_worker_rates") ||
+        !(*record)["relay_worker_rates"].is_array()) {
+      continue;
+    }
+    const json& workers = (*record)["relay_worker_rates"];
+    by_worker.resize(std::max(by_worker.size(), workers.size()));
+    for (size_t w = 0; w < workers.size(); ++w) {
+      if (workers[w].contains("forwarded_pps") && workers[w]["forwarded_pps"].is_number()) {
+        by_worker[w].push_back(workers[w]["forwarded_pps"].get<double>());
+      }
+    }
+  }
+  std::vector<double> medians;
+  for (const auto& values : by_worker) {
+    medians.push_back(median(values));
+  }
+  return medians;
 }
 
 nlohmann::json reference_ratios(const nlohmann::json& samples) {

@@ -14,7 +14,8 @@
 // reference gives null ("n/a"). `× kernel` (ratio_to_kernel) is the ratio to the best kernel
 // reference that ran for the cell's key -- multicast routing (`kernel`, label ipmr) or
 // nftables (`kernel-nft`, label nft), whichever delivered more -- named in kernel_reference;
-// ratio_to_each_kernel keeps the ratio to each.
+// ratio_to_each_kernel keeps the ratio to each. `× 1 worker` (ratio_to_one_worker) is the
+// scale-out figure: an mrelay cell with several workers over the same cell with one.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -37,10 +38,19 @@ namespace mrelay::harness {
 /// MTU: an IPv4 direct must not stand in for an IPv6 one).
 [[nodiscard]] std::string reference_key(const nlohmann::json& record);
 
+/// The key that matches an mrelay record with several workers with the 1-worker record of the
+/// same traffic and relay settings: reference_key() plus ingress, egress, queue depth, send
+/// buffer, streams and, where the record has it, the egress segmentation
+/// ("s512/b32/f1/r0/fast/\"packet\"/\"gso\"/q1024/sb4194304/st4/null").
+[[nodiscard]] std::string one_worker_key(const nlohmann::json& record);
+
 /// For each record of `samples` (an array), in order: {"ratio_to_direct", "ratio_to_kernel",
 /// "kernel_reference", "ratio_to_each_kernel", "p99_ratio_to_kernel",
-/// "kernel_latency_reference"} against the references among `samples`. The p99 ratio is for
-/// paced records only, against the kernel reference with the lowest p99 at the same key.
+/// "kernel_latency_reference"} against the references among `samples`, and for an mrelay
+/// record with workers > 1 "ratio_to_one_worker": its comparable rate over the 1-worker
+/// mrelay record's of the same one_worker_key() (same repetition, else the median). The p99
+/// ratio is for paced records only, against the kernel reference with the lowest p99 at the
+/// same key.
 [[nodiscard]] nlohmann::json reference_ratios(const nlohmann::json& samples);
 
 /// The best no-drop rate (the median over repetitions of ndr_pps) that any of `forwarders`
@@ -52,6 +62,12 @@ namespace mrelay::harness {
 
 /// Writes reference_ratios() into every record of `samples` that has params.
 void add_reference_ratios(nlohmann::json& samples);
+
+/// Each worker's median forwarded packets/s over the successful records of one cell
+/// (relay_worker_rates), worker by worker in the order of the first record that has them;
+/// empty when none has them.
+[[nodiscard]] std::vector<double> worker_rate_medians(
+    const std::vector<const nlohmann::json*>& records);
 
 /// "ipmr" for `kernel`, "nft" for `kernel-nft` (the table's "× kernel (nft)").
 [[nodiscard]] std::string kernel_reference_label(const std::string& forwarder);

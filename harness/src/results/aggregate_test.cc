@@ -185,5 +185,53 @@ TEST(Aggregate, BestNdrIsTheHighestMedianAmongTheForwarders) {
   EXPECT_FALSE(best_ndr(samples, {"socat"}, "s512/b32/f1/rndr"));
 }
 
+// An mrelay record of `workers` workers, its relay's forwarded pps per worker.
+json worker_sample(uint32_t workers, double delivered_pps, int rep,
+                   const std::vector<double>& worker_pps) {
+  json record = sample("mrelay", delivered_pps, rep);
+  record["params"].update({{"workers", workers}, {"ingress", "packet"}, {"egress", "gso"},
+                           {"queue_depth", 1024}, {"sndbuf", 4194304}, {"streams", 4}});
+  json rates = json::array();
+  for (size_t w = 0; w < worker_pps.size(); ++w) {
+    rates.push_back({{"worker", w}, {"cpu", 1 - static_cast<int>(w)},
+                     {"forwarded_pps", worker_pps[w]}});
+  }
+  record["relay_worker_rates"] = rates;
+  return record;
+}
+
+TEST(Aggregate, ScaleOutRatioIsTheOneWorkerCellsOfTheSameSettings) {
+  json samples = json::array({worker_sample(1, 300e3, 1, {300e3}),
+                              worker_sample(2, 450e3, 1, {250e3, 200e3}),
+                              worker_sample(1, 320e3, 2, {320e3}),
+                              worker_sample(2, 480e3, 2, {260e3, 220e3}),
+                              worker_sample(2, 500e3, 3, {270e3, 230e3})});
+  json other_backend = worker_sample(2, 100e3, 1, {50e3, 50e3});
+  other_backend["params"]["egress"] = "sendmmsg";  // no 1-worker sendmmsg cell ran
+  samples.push_back(other_backend);
+  add_reference_ratios(samples);
+  EXPECT_FALSE(samples[0].contains("ratio_to_one_worker"));  // only several-worker records
+  EXPECT_DOUBLE_EQ(samples[1]["ratio_to_one_worker"].get<double>(), 450.0 / 300.0);
+  EXPECT_DOUBLE_EQ(samples[3]["ratio_to_one_worker"].get<double>(), 480.0 / 320.0);
+  // Rep 3 of the 1-worker cell did not run: the median of its repetitions (310k).
+  EXPECT_DOUBLE_EQ(samples[4]["ratio_to_one_worker"].get<double>(), 500.0 / 310.0);
+  EXPECT_TRUE(samples[5]["ratio_to_one_worker"].is_null());
+  EXPECT_NE(one_worker_key(samples[1]), one_worker_key(samples[5]));
+  EXPECT_EQ(one_worker_key(samples[0]), one_worker_key(samples[1]));
+}
+
+TEST(Aggregate, WorkerRateMediansAreWorkerByWorkerOverTheOkRuns) {
+  const json runs[] = {worker_sample(2, 0, 1, {100, 10}), worker_sample(2, 0, 2, {300, 30}),
+                       worker_sample(2, 0, 3, {200, 20}), worker_sample(2, 0, 4, {9e9, 9e9})};
+  json failed = runs[3];
+  failed["status"] = "error";
+  const std::vector<const json*> records = {&runs[0], &runs[1], &runs[2], &failed};
+  const std::vector<double> medians = worker_rate_medians(records);
+  ASSERT_EQ(medians.size(), 2u);
+  EXPECT_DOUBLE_EQ(medians[0], 200);
+  EXPECT_DOUBLE_EQ(medians[1], 20);
+  EXPECT_TRUE(worker_rate_medians({&failed}).empty());
+}
+
 }  // namespace
 }  // namespace mrelay::harness

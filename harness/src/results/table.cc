@@ -54,7 +54,33 @@ const Column kColumns[] = {
     {"ns/copy", false, [](const json& r) { return number_at(r, "ns_per_copy"); }},
     {"× kernel", false, [](const json& r) { return number_at(r, "ratio_to_kernel"); }},
     {"× direct", false, [](const json& r) { return number_at(r, "ratio_to_direct"); }},
+    {"× 1 worker", false, [](const json& r) { return number_at(r, "ratio_to_one_worker"); }},
 };
+
+// A record whose relay ran several workers (relay_worker_rates has more than one entry).
+bool has_several_workers(const json& record) {
+  return record.contains("relay_worker_rates") && record["relay_worker_rates"].is_array() &&
+         record["relay_worker_rates"].size() > 1;
+}
+
+// "w0 1.2M / w1 1.1M": each worker's median forwarded pps (worker_rate_medians); "-" for a
+// cell with one worker or none.
+std::string per_worker_text(const std::vector<const json*>& records) {
+  if (std::none_of(records.begin(), records.end(),
+                   [](const json* record) { return has_several_workers(*record); })) {
+    return "-";
+  }
+  std::string text;
+  const std::vector<double> medians = worker_rate_medians(records);
+  for (size_t w = 0; w < medians.size(); ++w) {
+    // Appended piece by piece: `" " + std::string&&` trips GCC 12's false -Wrestrict.
+    text += w == 0 ? "w" : " / w";
+    text += std::to_string(w);
+    text += ' ';
+    text += format_quantity(medians[w], true);
+  }
+  return text;
+}
 
 // Display width in terminal columns (UTF-8 continuation bytes take none).
 size_t display_width(const std::string& text) {
@@ -191,21 +217,26 @@ struct Layout {
   std::vector<size_t> columns;  // indexes into kColumns
   bool family = false;
   bool mtu = false;
+  bool per_worker = false;  // "worker pps": some record's relay ran several workers
   [[nodiscard]] size_t lead() const { return 2 + (family ? 1 : 0) + (mtu ? 1 : 0); }
 };
 
 Layout table_layout(const json& samples) {
   bool any_ndr = false;
   bool any_latency_ratio = false;
+  bool any_scale_ratio = false;
+  bool per_worker = false;
   std::set<std::string> families;
   std::set<std::string> mtus;
   for (const auto& record : samples) {
     any_ndr = any_ndr || (record.contains("ndr_pps") && record["ndr_pps"].is_number());
     any_latency_ratio = any_latency_ratio || number_at(record, "p99_ratio_to_kernel");
+    any_scale_ratio = any_scale_ratio || record.contains("ratio_to_one_worker");
+    per_worker = per_worker || has_several_workers(record);
     families.insert(family_of(record));
     mtus.insert(mtu_of(record));
   }
-  Layout layout{{"cell"}, {}, families.size() > 1, mtus.size() > 1};
+  Layout layout{{"cell"}, {}, families.size() > 1, mtus.size() > 1, per_worker};
   if (layout.family) {
     layout.header.push_back("family");
   }
@@ -215,12 +246,15 @@ Layout table_layout(const json& samples) {
   layout.header.push_back("n");
   for (size_t c = 0; c < std::size(kColumns); ++c) {
     const std::string title = kColumns[c].title;
-    if ((title == "NDR pps" && !any_ndr) ||
+    if ((title == "NDR pps" && !any_ndr) || (title == "× 1 worker" && !any_scale_ratio) ||
         ((title == "p99.9 µs" || title == "p99 × kernel") && !any_latency_ratio)) {
       continue;
     }
     layout.header.push_back(title == "× kernel" ? kernel_column_title(samples) : title);
     layout.columns.push_back(c);
+  }
+  if (layout.per_worker) {
+    layout.header.push_back("worker pps");
   }
   layout.header.push_back("limited by");
   return layout;
@@ -257,7 +291,8 @@ std::vector<std::string> table_row(const std::string& id, const std::vector<cons
   row.push_back(runs);
   if (ok == 0) {
     row.push_back(problem);
-    for (size_t c = 1; c <= columns.size(); ++c) {  // figures and "limited by"
+    // The figures, the per-worker column when shown, and "limited by".
+    for (size_t c = 1; c <= columns.size() + (layout.per_worker ? 1 : 0); ++c) {
       row.push_back("");
     }
     return row;
@@ -273,6 +308,9 @@ std::vector<std::string> table_row(const std::string& id, const std::vector<cons
       }
     }
     row.push_back(format_spread(values, kColumns[c].si_suffix));
+  }
+  if (layout.per_worker) {
+    row.push_back(per_worker_text(records));
   }
   row.push_back(limiter_summary(records));
   return row;
@@ -349,6 +387,36 @@ std::string text_table(const std::vector<std::string>& header,
   return out.str();
 }
 
+// The scale-out legend, when a relay ran several workers: what "× 1 worker" and "worker pps"
+// are, and each several-worker placement (its cores, and which worker shares the load core)
+// once, as the records state it.
+std::string scale_out_lines(const json& results, const std::string& bullet) {
+  const json samples = results.value("samples", json::array());
+  std::set<std::string> placements;
+  for (const auto& record : samples) {
+    const json placement = record.value("placement", json::object());
+    if (placement.is_object() && placement.value("relay_workers", 1) > 1) {
+      placements.insert(std::to_string(placement.value("relay_workers", 1)) + " workers on cores " +
+                        placement.value("relay_cpus", json::array()).dump() + " (RPS mask " +
+                        placement.value("kernel_rps_cpus_mask", json("-")).dump() + ")" +
+                        (placement.contains("relay_workers_note")
+                             ? "; " + placement.value("relay_workers_note", "")
+                             : std::string()));
+    }
+  }
+  if (placements.empty()) {
+    return "";
+  }
+  std::string text = bullet +
+                     "× 1 worker: a several-worker mrelay cell's delivered pps (or NDR) ÷ the "
+                     "1-worker cell's of the same traffic and relay settings; worker pps: each "
+                     "worker's forwarded packets/s over the relay's window (median)\n";
+  for (const std::string& placement : placements) {
+    text += bullet + "scale-out placement: " + placement + "\n";
+  }
+  return text;
+}
+
 // Legend: what the figures mean and where they were measured.
 std::string legend(const json& results, TableStyle style) {
   std::ostringstream out;
@@ -357,6 +425,7 @@ std::string legend(const json& results, TableStyle style) {
   out << bullet << "× kernel / × direct: per-output delivered pps (or NDR) ÷ the reference's, "
       << "same size/batch/fanout/rate, tester, family and MTU; n/a = no reference in this run; × kernel takes the best "
       << "kernel reference that ran (ipmr = multicast routing, nft = nftables netdev dup)\n";
+  out << scale_out_lines(results, bullet);
   out << bullet << "ns/copy: forwarding work on the forwarder's core (its kernel time and the "
       << "forwarder's user time) ÷ copies delivered; includes the outputs' receive softirq on "
       << "veth (direct: the sink's alone); meaningful at paced rates\n";
@@ -373,8 +442,10 @@ std::string legend(const json& results, TableStyle style) {
         << m.value("virtualization", "?") << "\n";
   }
   if (results.contains("git_commit")) {
+    // "created" is null in a document that wraps one `cell --out` record.
+    const json created = results.value("created", json());
     out << bullet << "commit: " << results.value("git_commit", "unknown") << ", created "
-        << results.value("created", "?") << "\n";
+        << (created.is_string() ? created.get<std::string>() : "?") << "\n";
   }
   return out.str();
 }

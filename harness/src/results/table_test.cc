@@ -135,5 +135,39 @@ TEST(BenchTable, LatencyComparisonColumnsOnlyWithPacedReferences) {
   EXPECT_NE(md.find("| 60 | 90 | 2 |"), std::string::npos) << md;
 }
 
+TEST(BenchTable, ScaleOutColumnsOnlyWhenSomeRelayRanSeveralWorkers) {
+  const json plain = {{"samples", json::array({record("mrelay", 1, 300000, 0.0)})}};
+  const std::string before = format_results_table(plain, TableStyle::markdown);
+  EXPECT_EQ(before.find("worker"), std::string::npos) << before;
+  json one = record("mrelay", 1, 300000, 0.0);
+  one["params"]["workers"] = 1;
+  one["relay_worker_rates"] = json::array({{{"worker", 0}, {"forwarded_pps", 300000}}});
+  json two = record("mrelay", 1, 450000, 0.0);
+  two["cell_id"] = "mrelay/s512/b32/f1/r0/w2";
+  two["label"] = "mrelay(w2) 512B b32 f1 max";
+  two["params"]["workers"] = 2;
+  two["relay_worker_rates"] = json::array({{{"worker", 0}, {"forwarded_pps", 250000}},
+                                           {{"worker", 1}, {"forwarded_pps", 200000}}});
+  two["placement"] = {{"relay_workers", 2},
+                      {"relay_cpus", {1, 0}},
+                      {"kernel_rps_cpus_mask", "3"},
+                      {"relay_workers_note", "worker 1 shares the load core (0)"}};
+  json results = {{"samples", json::array({one, two})}};
+  add_reference_ratios(results["samples"]);
+  const std::string md = format_results_table(results, TableStyle::markdown);
+  EXPECT_NE(md.find("| × 1 worker | worker pps | limited by |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 1.5 | w0 250k / w1 200k | relay_cpu |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| n/a | - | relay_cpu |"), std::string::npos) << md;  // the 1-worker row
+  EXPECT_NE(md.find("× 1 worker: a several-worker"), std::string::npos) << md;
+  EXPECT_NE(md.find("scale-out placement: 2 workers on cores [1,0] (RPS mask \"3\"); worker 1 "
+                    "shares the load core (0)"),
+            std::string::npos)
+      << md;
+  // A wrapped `cell --out` record's document has no creation date (null).
+  results["git_commit"] = "unknown";
+  results["created"] = nullptr;
+  EXPECT_NE(format_results_table(results, TableStyle::text).find("created ?"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mrelay::harness

@@ -45,6 +45,8 @@ constexpr auto kReadyTimeout = std::chrono::seconds(10);
 // The sink exits after this much silence once measured packets arrived (seconds): long enough
 // to collect packets still queued in the forwarder, short enough to keep cells quick.
 constexpr double kSinkIdleExitS = 0.5;
+// mrelay-gen --flows' limit: beyond it, streams share the generator's sockets.
+constexpr uint32_t kMaxGeneratorFlows = 64;
 
 // A bursty source is silent between bursts for up to a burst interval: the sink must outwait
 // two of them, or it leaves after the first burst and every later one counts as lost.
@@ -213,7 +215,7 @@ class Cell {
     record_["rep"] = rep;
     record_["started"] = utc_timestamp();
     record_["params"] = to_json(params);
-    record_["placement"] = placement_json(env);
+    record_["placement"] = cell_placement_json(env, params);
     record_["status"] = "ok";
   }
 
@@ -229,6 +231,11 @@ class Cell {
       return with_status("unsupported",
                          "family ipv6 and mtu cells run on mrelay-netns topologies, not on an "
                          "inventory (its links keep their own addresses and MTU)");
+    }
+    if (env_.inventory != nullptr && params_.workers > 1) {
+      return with_status("unsupported",
+                         "workers > 1 run on mrelay-netns topologies, not on an inventory (the "
+                         "workers' cores are placed by this machine's core count)");
     }
     for (auto step : {&Cell::prepare, &Cell::rig_up, &Cell::start_anchors, &Cell::start_sinks,
                       &Cell::start_forwarder, &Cell::start_generator, &Cell::measure_window,
@@ -549,6 +556,10 @@ class Cell {
     if (params_.gen_bursts) {
       args.push_back("--bursts");
     }
+    if (params_.streams > 1) {  // flows a hash can spread over the relay's workers (spec.h)
+      args.insert(args.end(),
+                  {"--flows", std::to_string(std::min(params_.streams, kMaxGeneratorFlows))});
+    }
     if (env_.inventory != nullptr &&
         env_.inventory->allows_real_interface(topology_.source->name(),
                                               topology_.source_interface)) {
@@ -815,7 +826,7 @@ nlohmann::json run_cell(const CellParams& params, const RigEnvironment& env, int
                 {"label", params.label()},
                 {"rep", rep},
                 {"params", to_json(params)},
-                {"placement", placement_json(env)},
+                {"placement", cell_placement_json(env, params)},
                 {"status", "error"},
                 {"reason", std::string("unexpected: ") + error.what()}};
   }

@@ -17,7 +17,9 @@
 // --cpus, socat via taskset; the kernel references' forwarding is steered there with RPS),
 // the generator and sink to env.load_cpu. `direct` gets the same two cores: RPS steers the
 // sink's receive work (the stack's softirq) to env.relay_cpu, as a forwarder's core carries
-// the forwarding and, through veth, the sink's receive work.
+// the forwarding and, through veth, the sink's receive work. An mrelay cell with several workers
+// pins worker i to relay_worker_cpus(env, workers)[i] and spreads the ingress RPS over those
+// cores; its placement says which worker shares the load core.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -32,10 +32,43 @@ bool rps_available(const RigEnvironment& env) {
   return rps == nullptr || rps->present;
 }
 
-std::string forwarder_cpu_mask(const RigEnvironment& env) {
-  char mask[16];
-  std::snprintf(mask, sizeof(mask), "%x", 1u << env.relay_cpu);
+// "2" for core 1, "3" for cores 0 and 1 (the hex mask of /sys/.../rps_cpus).
+std::string cpu_mask(const std::vector<int>& cpus) {
+  uint64_t bits = 0;
+  for (int cpu : cpus) {
+    bits |= uint64_t{1} << cpu;
+  }
+  char mask[24];
+  std::snprintf(mask, sizeof(mask), "%llx", static_cast<unsigned long long>(bits));
   return mask;
+}
+
+std::string forwarder_cpu_mask(const RigEnvironment& env) {
+  return cpu_mask({env.relay_cpu});
+}
+
+// The cores of a cell's forwarder: the relay's workers' (mrelay), else the forwarder core.
+std::vector<int> cell_forwarder_cpus(const CellParams& params, const RigEnvironment& env) {
+  if (params.forwarder == Forwarder::mrelay) {
+    return relay_worker_cpus(env, params.workers);
+  }
+  return {env.relay_cpu};
+}
+
+// Which workers run on the load core, said in words ("worker 1 shares the load core (0) ...").
+std::string shared_core_note(const std::vector<int>& cpus, int load_cpu) {
+  std::string workers;
+  for (size_t i = 0; i < cpus.size(); ++i) {
+    if (cpus[i] == load_cpu) {
+      workers += workers.empty() ? "" : ", ";
+      workers += std::to_string(i);
+    }
+  }
+  if (workers.empty()) {
+    return "";
+  }
+  return "worker " + workers + " shares the load core (" + std::to_string(load_cpu) +
+         ") with the generator and sink: fewer cores than workers + 1";
 }
 
 }  // namespace
@@ -58,7 +91,43 @@ RigEnvironment default_environment(const std::string& bin_dir) {
   const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
   env.relay_cpu = cores > 1 ? 1 : 0;
   env.load_cpu = 0;
+  env.cores_online = cores > 0 ? static_cast<int>(cores) : 1;
   return env;
+}
+
+std::vector<int> relay_worker_cpus(const RigEnvironment& env, uint32_t workers) {
+  std::vector<int> cores{env.relay_cpu};
+  for (int step = 1; step < env.cores_online; ++step) {
+    const int core = (env.relay_cpu + step) % env.cores_online;
+    if (core != env.load_cpu) {
+      cores.push_back(core);
+    }
+  }
+  if (std::find(cores.begin(), cores.end(), env.load_cpu) == cores.end()) {
+    cores.push_back(env.load_cpu);  // only once every forwarder core has a worker
+  }
+  std::vector<int> cpus;
+  for (uint32_t i = 0; i < workers; ++i) {
+    cpus.push_back(cores[i % cores.size()]);
+  }
+  return cpus;
+}
+
+nlohmann::json cell_placement_json(const RigEnvironment& env, const CellParams& params) {
+  json placement = placement_json(env);
+  if (auto mask = ingress_rps_mask(params, env)) {
+    placement["kernel_rps_cpus_mask"] = *mask;
+  }
+  if (params.forwarder != Forwarder::mrelay) {
+    return placement;
+  }
+  const std::vector<int> cpus = relay_worker_cpus(env, params.workers);
+  placement["relay_workers"] = params.workers;
+  placement["relay_cpus"] = cpus;
+  if (const std::string note = shared_core_note(cpus, env.load_cpu); !note.empty()) {
+    placement["relay_workers_note"] = note;
+  }
+  return placement;
 }
 
 nlohmann::json placement_json(const RigEnvironment& env) {
@@ -85,7 +154,7 @@ std::optional<std::string> ingress_rps_mask(const CellParams& params, const RigE
     return std::nullopt;
   }
   if (is_kernel_reference(params.forwarder) || env.ingress_rps_all) {
-    return forwarder_cpu_mask(env);
+    return cpu_mask(cell_forwarder_cpus(params, env));
   }
   return std::nullopt;
 }

@@ -29,6 +29,7 @@ struct RigEnvironment {
   std::string socat = "socat";
   int relay_cpu = 1;  // core of the forwarder (1 on a 2-core machine)
   int load_cpu = 0;   // core of generator and sink
+  int cores_online = 1;  // this machine's, for the workers' cores (relay_worker_cpus)
   // SCHED_FIFO priority of the user-space forwarders (mrelay --rt-priority, socat via chrt -f),
   // 0 = normal scheduling. Kernel forwarding runs in softirq on its core, ahead of any task;
   // without this a relay sharing its core with other work (builds on a shared VM) waits behind
@@ -63,9 +64,23 @@ struct RigEnvironment {
 /// The placement block recorded with every result.
 [[nodiscard]] nlohmann::json placement_json(const RigEnvironment& env);
 
+/// The placement block of one cell: placement_json() and, for mrelay, its workers' cores
+/// ("relay_workers", "relay_cpus", and "relay_workers_note" when a worker shares the load
+/// core), with kernel_rps_cpus_mask the cell's own (ingress_rps_mask).
+[[nodiscard]] nlohmann::json cell_placement_json(const RigEnvironment& env,
+                                                 const CellParams& params);
+
+/// The cores of the relay's workers (mrelay --cpus, worker i on entry i): the forwarder's cores
+/// -- env.relay_cpu, then every other core but the load core -- and, on a machine with fewer
+/// cores than workers, the load core next (shared with the generator and sink), then round
+/// again. 2 cores, 2 workers: {1, 0}.
+[[nodiscard]] std::vector<int> relay_worker_cpus(const RigEnvironment& env, uint32_t workers);
+
 /// The RPS mask for the relay ingress of this cell, or nothing. Kernel references always get
 /// it (their forwarding is the ingress softirq); mrelay, socat and direct get it with
-/// ingress_rps_all, so every forwarder -- and direct's sink -- has the same two cores.
+/// ingress_rps_all, so every forwarder -- and direct's sink -- has the same two cores. An mrelay
+/// cell with several workers gets the mask of all its workers' cores (relay_worker_cpus), so
+/// the ingress softirq is spread over them as the workers are.
 [[nodiscard]] std::optional<std::string> ingress_rps_mask(const CellParams& params,
                                                           const RigEnvironment& env);
 

@@ -1,5 +1,5 @@
 // The tester's flags per cell (rig/environment.h): which generator and sink the fast tester
-// gets, and when it falls back.
+// gets, and when it falls back; where a relay's workers run.
 //
 //   ./mrelay_harness_test --gtest_filter='Environment*'
 #include "rig/environment.h"
@@ -52,6 +52,43 @@ TEST(Environment, LinkFlagsAndGsoRunsFollowFamilyAndMtu) {
   EXPECT_EQ(tester_generator_args(params, env), Flags{});
   params.size = 1452;
   EXPECT_EQ(tester_generator_args(params, env), (Flags{"--gso", "45"}));  // 65527 / 1452
+}
+
+using Cores = std::vector<int>;
+
+// Worker i on the i-th forwarder core; the load core only when every other core has one.
+TEST(Environment, WorkersTakeTheForwarderCoresThenShareTheLoadCore) {
+  RigEnvironment env;  // relay_cpu 1, load_cpu 0
+  env.cores_online = 2;
+  EXPECT_EQ(relay_worker_cpus(env, 1), Cores{1});
+  EXPECT_EQ(relay_worker_cpus(env, 2), (Cores{1, 0}));
+  EXPECT_EQ(relay_worker_cpus(env, 3), (Cores{1, 0, 1}));
+  env.cores_online = 4;
+  EXPECT_EQ(relay_worker_cpus(env, 2), (Cores{1, 2}));
+  EXPECT_EQ(relay_worker_cpus(env, 4), (Cores{1, 2, 3, 0}));
+  env.cores_online = 1;
+  env.relay_cpu = 0;
+  EXPECT_EQ(relay_worker_cpus(env, 2), (Cores{0, 0}));
+}
+
+TEST(Environment, ACellsPlacementNamesItsWorkersCoresAndTheSharedOne) {
+  RigEnvironment env;
+  env.cores_online = 2;
+  CellParams params;
+  params.workers = 2;
+  const auto placement = cell_placement_json(env, params);
+  EXPECT_EQ(placement["relay_workers"], 2);
+  EXPECT_EQ(placement["relay_cpus"], nlohmann::json::array({1, 0}));
+  EXPECT_EQ(placement["kernel_rps_cpus_mask"], "3");  // the ingress softirq over both cores
+  EXPECT_EQ(placement["relay_workers_note"].get<std::string>().rfind("worker 1 shares", 0), 0u);
+  EXPECT_EQ(ingress_rps_mask(params, env), "3");
+  params.workers = 1;
+  EXPECT_FALSE(cell_placement_json(env, params).contains("relay_workers_note"));
+  EXPECT_EQ(cell_placement_json(env, params)["kernel_rps_cpus_mask"], "2");
+  params.forwarder = Forwarder::direct;
+  params.workers = 2;  // not an mrelay knob: direct keeps the forwarder core alone
+  EXPECT_EQ(ingress_rps_mask(params, env), "2");
+  EXPECT_FALSE(cell_placement_json(env, params).contains("relay_cpus"));
 }
 
 }  // namespace

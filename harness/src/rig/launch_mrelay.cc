@@ -1,8 +1,10 @@
-// The relay under test: mrelay pinned to the forwarder's core, asked for a stats line at each
-// edge of the window (SIGUSR1), its counters over the window read from those lines.
+// The relay under test: mrelay pinned to the forwarder's core (each worker to its own, see
+// relay_worker_cpus), asked for a stats line at each edge of the window (SIGUSR1), its
+// counters over the window -- in total and per worker -- read from those lines.
 //
 //   mrelay --in rin0:239.1.1.1:5000 --out rout0:239.2.0.1:6000 --egress uring --batch 32
 //          --cpus 1 --rt-priority 10 --stats-json DIR/relay-final.json
+//   ... --cpus 1,0 --workers 2                 (a 2-worker cell on a 2-core machine)
 //   mrelay --config DIR/relay-config.json --egress gso ...     (IPv6 cells: ff3e::1 -> ff3e::2)
 #include <signal.h>
 
@@ -21,6 +23,18 @@ using Clock = std::chrono::steady_clock;
 double steady_ns(Clock::time_point when) {
   return static_cast<double>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count());
+}
+
+// "1" or "1,0": mrelay --cpus, worker i on entry i.
+std::string cpu_list(const std::vector<int>& cpus) {
+  std::string text;
+  for (int cpu : cpus) {
+    if (!text.empty()) {
+      text += ',';
+    }
+    text += std::to_string(cpu);  // appended alone: `"," + std::string&&` trips GCC 12's -Wrestrict
+  }
+  return text;
 }
 
 // The first relay stats line whose time_ns (CLOCK_MONOTONIC, as steady_clock) is not before
@@ -145,8 +159,11 @@ class MrelayLauncher final : public Launcher {
         {"--ingress", params.ingress, "--egress", params.egress, "--queue-depth",
          std::to_string(params.queue_depth), "--batch", std::to_string(params.batch), "--sndbuf",
          std::to_string(params.sndbuf), "--rcvbuf", std::to_string(params.relay_rcvbuf), "--cpus",
-         std::to_string(env.relay_cpu), "--rt-priority", std::to_string(env.forwarder_rt_priority),
-         "--stats-json", context.files.relay_final});
+         cpu_list(relay_worker_cpus(env, params.workers)), "--rt-priority",
+         std::to_string(env.forwarder_rt_priority), "--stats-json", context.files.relay_final});
+    if (params.workers != 1) {  // 1: the command line of the cells before workers
+      args.insert(args.end(), {"--workers", std::to_string(params.workers)});
+    }
     return args;
   }
 

@@ -221,6 +221,53 @@ nlohmann::json counter_deltas(const nlohmann::json& start, const nlohmann::json&
 
 namespace {
 
+// The entry of `line`'s "workers" whose "worker" is `worker`, or nullptr.
+const json* worker_entry(const json& line, const json& worker) {
+  if (!line.contains("workers") || !line["workers"].is_array()) {
+    return nullptr;
+  }
+  for (const json& entry : line["workers"]) {
+    if (entry.is_object() && entry.value("worker", json()) == worker) {
+      return &entry;
+    }
+  }
+  return nullptr;
+}
+
+// A counter's growth between a worker's two entries (from 0 when the start has none).
+double worker_delta(const json* start, const json& end, const char* counter) {
+  return number_or(end, counter, 0) - (start != nullptr ? number_or(*start, counter, 0) : 0);
+}
+
+}  // namespace
+
+nlohmann::json worker_rates(const nlohmann::json& start, const nlohmann::json& end,
+                            double window_s) {
+  if (window_s <= 0 || !end.contains("workers") || !end["workers"].is_array()) {
+    return nullptr;
+  }
+  json rates = json::array();
+  double total = 0;
+  for (const json& entry : end["workers"]) {
+    const json* before = worker_entry(start, entry.value("worker", json()));
+    const double forwarded = worker_delta(before, entry, "fwd_packets");
+    const double copies = worker_delta(before, entry, "tx_packets");
+    total += forwarded;
+    rates.push_back(json{{"worker", entry.value("worker", json())},
+                         {"cpu", entry.value("cpu", json())},
+                         {"forwarded", forwarded},
+                         {"copies", copies},
+                         {"forwarded_pps", forwarded / window_s},
+                         {"copies_pps", copies / window_s}});
+  }
+  for (json& rate : rates) {
+    rate["share"] = total > 0 ? json(rate["forwarded"].get<double>() / total) : json(nullptr);
+  }
+  return rates;
+}
+
+namespace {
+
 // Seconds between the two relay stats lines (their time_ns), 0 when unknown.
 double stats_window_s(const WindowObservation& obs) {
   if (!obs.relay_start || !obs.relay_end) {
@@ -487,6 +534,10 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
   const RelayWindow relay = relay_window(obs);
   out["relay_counters"] = relay.deltas;
   out["relay_window_s"] = stats_window_s(obs) > 0 ? json(stats_window_s(obs)) : json(nullptr);
+  out["relay_worker_rates"] = obs.relay_start && obs.relay_end
+                                  ? worker_rates(*obs.relay_start, *obs.relay_end,
+                                                 stats_window_s(obs))
+                                  : json(nullptr);
   out["buffer_exhaustion_pct"] = optional_number(relay.exhaustion_pct);
   out["forwarder_syscalls"] =
       obs.forwarder_syscalls ? json(*obs.forwarder_syscalls) : json(nullptr);

@@ -89,7 +89,8 @@ struct WindowObservation {
 /// The metric part of a cell record (names are a contract for the Python gate/report):
 /// offered_pps, delivered_pps, loss_pct, latency_ns, syscalls_per_pkt, buffer_exhaustion_pct,
 /// relay_cpu_pct, cpu_pct {relay, gen, sink}, ns_per_copy, relay_ns_per_copy, context_switches, perf_counter_path,
-/// relay_counters (deltas), sink_kernel_drops, snmp_udp_delta, limited_by, window_s, ...
+/// relay_counters (deltas), relay_worker_rates (worker_rates), sink_kernel_drops,
+/// snmp_udp_delta, limited_by, window_s, ...
 [[nodiscard]] nlohmann::json compute_metrics(const CellParams& params,
                                              const WindowObservation& observation);
 
@@ -108,6 +109,14 @@ struct WindowObservation {
 
 /// Per-counter difference end - start of two relay stats lines' "total" objects.
 [[nodiscard]] nlohmann::json counter_deltas(const nlohmann::json& start, const nlohmann::json& end);
+
+/// Each relay worker over the window between two stats lines (their "workers" arrays, matched
+/// by "worker"): [{"worker", "cpu", "forwarded", "copies", "forwarded_pps", "copies_pps",
+/// "share"}], the counts the deltas of fwd_packets and tx_packets, the rates those over
+/// `window_s` (the lines' own window), share = the worker's part of the relay's forwarded
+/// packets (null when it forwarded none). Null without the arrays or a window.
+[[nodiscard]] nlohmann::json worker_rates(const nlohmann::json& start, const nlohmann::json& end,
+                                          double window_s);
 
 /// Thresholds the limiter heuristic uses (percent of one core).
 inline constexpr double kSaturatedCpuPct = 95.0;

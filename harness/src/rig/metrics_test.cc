@@ -260,5 +260,58 @@ TEST(BenchMetrics, SyscallsPerPacketUsesEachCountersOwnWindow) {
   EXPECT_NEAR(plain["syscalls_per_pkt"].get<double>(), 0.08, 1e-12);
 }
 
+// Two workers' stats-line entries at the window's edges: each worker's deltas over the lines'
+// window, and shares of the relay's forwarded packets that add up to 1.
+json worker_line(uint64_t time_ns, uint64_t fwd0, uint64_t fwd1, uint64_t fanout) {
+  json line = relay_line(fwd0 + fwd1, fwd0 + fwd1, 0, 0);
+  line["time_ns"] = time_ns;
+  line["workers"] = json::array({{{"worker", 0}, {"cpu", 1}, {"fwd_packets", fwd0},
+                                  {"tx_packets", fwd0 * fanout}},
+                                 {{"worker", 1}, {"cpu", 0}, {"fwd_packets", fwd1},
+                                  {"tx_packets", fwd1 * fanout}}});
+  return line;
+}
+
+TEST(BenchMetrics, PerWorkerRatesAreEachWorkersDeltaOverTheRelaysWindow) {
+  const json rates = worker_rates(worker_line(1'000'000'000, 100, 50, 2),
+                                  worker_line(3'000'000'000, 60'100, 20'050, 2), 2.0);
+  ASSERT_TRUE(rates.is_array());
+  ASSERT_EQ(rates.size(), 2u);
+  EXPECT_EQ(rates[0]["worker"], 0);
+  EXPECT_EQ(rates[0]["cpu"], 1);
+  EXPECT_DOUBLE_EQ(rates[0]["forwarded"].get<double>(), 60'000);
+  EXPECT_DOUBLE_EQ(rates[0]["forwarded_pps"].get<double>(), 30'000);
+  EXPECT_DOUBLE_EQ(rates[0]["copies_pps"].get<double>(), 60'000);
+  EXPECT_DOUBLE_EQ(rates[1]["forwarded_pps"].get<double>(), 10'000);
+  EXPECT_DOUBLE_EQ(rates[0]["share"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(rates[1]["share"].get<double>(), 0.25);
+}
+
+TEST(BenchMetrics, PerWorkerRatesSumToTheRelaysForwardedRate) {
+  WindowObservation obs;
+  obs.gen = canned_gen(80'000);
+  obs.sink = canned_sink(80'000);
+  obs.relay_start = worker_line(1'000'000'000, 7, 3, 1);
+  obs.relay_end = worker_line(3'000'000'000, 50'007, 30'003, 1);
+  CellParams params;
+  params.workers = 2;
+  params.streams = 2;
+  const json m = compute_metrics(params, obs);
+  ASSERT_TRUE(m["relay_worker_rates"].is_array());
+  double sum = 0;
+  for (const json& worker : m["relay_worker_rates"]) {
+    sum += worker["forwarded_pps"].get<double>();
+  }
+  EXPECT_DOUBLE_EQ(sum, m["relay_counters"]["fwd_packets"].get<double>() /
+                            m["relay_window_s"].get<double>());
+}
+
+TEST(BenchMetrics, PerWorkerRatesAreNullWithoutWorkersOrWindow) {
+  EXPECT_TRUE(worker_rates(relay_line(0, 0, 0, 0), relay_line(10, 10, 0, 0), 2.0).is_null());
+  EXPECT_TRUE(worker_rates(worker_line(1, 0, 0, 1), worker_line(2, 5, 5, 1), 0).is_null());
+  const json idle = worker_rates(worker_line(1, 4, 4, 1), worker_line(2, 4, 4, 1), 1.0);
+  EXPECT_TRUE(idle[0]["share"].is_null());  // no packets: no share, not 0/0
+}
+
 }  // namespace
 }  // namespace mrelay::harness

@@ -59,8 +59,12 @@ constexpr const char* kPlacement =
   taskset and chrt -f 10, the kernel references' forwarding in softirq; RPS
   mask 2 on the relay ingress for every forwarder and for direct, whose sink's
   receive work then runs on core 1 too), generator and sink on core 0 (chrt -f
-  10 and 11); on a 1-core machine everything shares core 0. Recorded in every
-  result.
+  10 and 11); on a 1-core machine everything shares core 0. With --workers N
+  (spec "workers") worker i runs on the i-th forwarder core: core 1, then
+  every other core but the load core; with fewer cores than that the next
+  worker shares the load core (2 cores, 2 workers: --cpus 1,0), and the RPS
+  mask covers every worker's core (3). Recorded in every result (relay_cpus,
+  relay_workers_note).
 )";
 
 constexpr const char* kCapabilities =
@@ -196,8 +200,16 @@ void add_cell_flags(mrelay::cli::Parser& p, CellParams& c) {
   p.value("--fanout", "N", "outputs (1 = hop topology, N = fanout:N), 1..1024",
           store_uint(c.fanout, 1, 1024))
       .with_default(std::to_string(d.fanout));
-  p.value("--streams", "N", "generator streams, 1..4096", store_uint(c.streams, 1, 4096))
+  p.value("--streams", "N",
+          "generator streams, 1..4096; more than 1: each its share of the batches from its own "
+          "socket (mrelay-gen --flows), at least --workers",
+          store_uint(c.streams, 1, 4096))
       .with_default(std::to_string(d.streams));
+  p.value("--workers", "N",
+          "mrelay --workers: event loops sharing the packet ingress (PACKET_FANOUT_HASH), worker "
+          "i on the i-th forwarder core (Placement), 1..64",
+          store_uint(c.workers, 1, kMaxWorkers))
+      .with_default(std::to_string(d.workers));
   p.value("--rate", "PPS", "offered rate; 0 = generator at full speed",
           store_double(c.rate_pps, 0, 1e9))
       .with_unit("packets/s")
@@ -279,8 +291,8 @@ void add_common_flags(mrelay::cli::Parser& p, Options& o) {
           store_uint(o.load_rt_priority, 0, 98))
       .with_default("10");
   p.value("--ingress-rps", "WHO",
-          "RPS of the relay ingress to the forwarder's core: all (every forwarder and direct's "
-          "sink), or kernel (the kernel references only; then mrelay's and socat's ingress "
+          "RPS of the relay ingress to the forwarder's core (to every worker's core for mrelay "
+          "--workers N): all (every forwarder and direct's sink), or kernel (the kernel references only; then mrelay's and socat's ingress "
           "softirq run on the generator's core)",
           [&o](std::string_view flag, std::string_view v) -> mrelay::Result<void> {
             o.ingress_rps_all = v == "all";
@@ -448,6 +460,13 @@ void remove_work_dir(const RigEnvironment& env) {
 }
 
 int command_cell(const Options& options, bool ndr) {
+  if (options.cell.forwarder == Forwarder::mrelay) {
+    if (auto covered = check_streams_cover_workers(options.cell.streams, options.cell.workers,
+                                                   "--streams");
+        !covered) {
+      return usage_error(covered.error().to_string());
+    }
+  }
   if (int code = require_root(ndr ? "ndr" : "cell"); code != 0) {
     return code;
   }

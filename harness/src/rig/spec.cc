@@ -269,6 +269,9 @@ std::string CellParams::id() const {
   if (sends_gso_runs() && segmentation == Segmentation::software) {
     text += "/segsw";
   }
+  if (workers != 1) {  // only when set: 1-worker ids (and their baselines) stay what they were
+    text += "/w" + std::to_string(workers);
+  }
   return text;
 }
 
@@ -281,6 +284,9 @@ std::string CellParams::label() const {
     }
     if (sndbuf != (4u << 20)) {
       text += ",sb" + std::to_string(sndbuf / 1024) + "K";
+    }
+    if (workers != 1) {
+      text += ",w" + std::to_string(workers);
     }
     text += ")";
   }
@@ -350,6 +356,9 @@ nlohmann::json to_json(const CellParams& p) {
     out["egress"] = p.egress;
     out["queue_depth"] = p.queue_depth;
     out["sndbuf"] = p.sndbuf;
+    if (p.workers != 1) {  // absent = 1: params of 1-worker cells match their older baselines
+      out["workers"] = p.workers;
+    }
   } else {
     out["ingress"] = nullptr;
     out["egress"] = nullptr;
@@ -405,7 +414,21 @@ Result<void> read_axes(const json& spec_json, SweepSpec& spec) {
   if (auto r = read_string_list(spec_json, "ingress", {"packet", "udp"}, spec.ingress_modes); !r) {
     return tl::unexpected(r.error());
   }
+  if (auto r = read_uint_list(spec_json, "workers", 1, kMaxWorkers, spec.workers); !r) {
+    return tl::unexpected(r.error());
+  }
   return {};
+}
+
+// Every mrelay cell's streams cover its workers (spec.h: refused, not raised).
+Result<void> check_streams(const SweepSpec& spec) {
+  const bool has_mrelay = std::find(spec.forwarders.begin(), spec.forwarders.end(),
+                                    Forwarder::mrelay) != spec.forwarders.end();
+  if (!has_mrelay) {
+    return {};
+  }
+  const uint32_t most = *std::max_element(spec.workers.begin(), spec.workers.end());
+  return check_streams_cover_workers(spec.base.streams, most, "streams");
 }
 
 // "rates": pps numbers (0 = full speed) or "ndr", encoded as -1.
@@ -676,7 +699,7 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
       "ingress",  "queue_depths", "sndbufs",     "rates",     "repetitions", "warmup_s",
       "window_s", "relay_rcvbuf", "sink_rcvbuf", "gen_batch", "streams",     "egress_qdisc",
       "ndr",      "description",  "gen_bursts",  "tester",      "family",    "families",
-      "mtu",      "egress_segmentation",  "latency_curve"};
+      "mtu",      "egress_segmentation",  "latency_curve", "workers"};
   for (const auto& item : spec_json.items()) {
     if (kKnownKeys.count(item.key()) == 0) {
       return fail(item.key(), "unknown key in sweep spec");
@@ -699,19 +722,31 @@ Result<SweepSpec> parse_sweep_spec(const nlohmann::json& spec_json) {
   if (auto fits = check_sizes_fit(spec); !fits) {
     return tl::unexpected(fits.error());
   }
+  if (auto covered = check_streams(spec); !covered) {
+    return tl::unexpected(covered.error());
+  }
   return spec;
 }
 
 namespace {
 
+// One mrelay cell per "workers" entry.
+void add_worker_cells(const SweepSpec& spec, CellParams cell, std::vector<CellParams>& cells) {
+  for (uint32_t workers : spec.workers) {
+    cell.workers = workers;
+    cells.push_back(cell);
+  }
+}
+
 // One mrelay cell per segmentation model when its egress sends GSO runs; otherwise one,
-// whose veths get the first model listed (it changes nothing for them).
+// whose veths get the first model listed (it changes nothing for them); each with every
+// "workers" entry.
 void add_segmentation_cells(const SweepSpec& spec, CellParams cell,
                             std::vector<CellParams>& cells) {
   const size_t models = cell.sends_gso_runs() ? spec.segmentations.size() : 1;
   for (size_t m = 0; m < models; ++m) {
     cell.segmentation = spec.segmentations[m];
-    cells.push_back(cell);
+    add_worker_cells(spec, cell, cells);
   }
 }
 
@@ -798,6 +833,18 @@ std::vector<CellParams> expand_curve_cells(
     }
   }
   return cells;
+}
+
+Result<void> check_streams_cover_workers(uint32_t streams, uint32_t workers,
+                                         const std::string& streams_key) {
+  if (streams >= workers) {
+    return {};
+  }
+  return fail(streams_key, std::to_string(streams) + " is below workers (" +
+                               std::to_string(workers) +
+                               "): the relay's workers share the ingress by a hash of the flow, "
+                               "one stream is one flow and lands on one worker; give at least " +
+                               std::to_string(workers) + " streams");
 }
 
 std::vector<PlannedRun> interleaved_plan(size_t cells, uint32_t repetitions) {

@@ -15,7 +15,8 @@
 //    "rates": [50000, 0, "ndr"],            // pps; 0 = as fast as the generator can; "ndr"
 //    "repetitions": 3, "warmup_s": 0.5, "window_s": 2,
 //    "relay_rcvbuf": 4194304, "sink_rcvbuf": 4194304, "gen_batch": 0, "gen_bursts": false,
-//    "streams": 1,
+//    "streams": 1,                          // >= every "workers" entry (see below)
+//    "workers": [1, 2],                     // mrelay --workers (axis; references once)
 //    "egress_qdisc": "", "ndr": {"loss_pct": 0.1, "resolution": 0.02, "min_rate": 1000},
 //    "tester": "full",                      // or "fast": saturation and NDR cells only
 //    "families": ["ipv4", "ipv6"],          // the traffic's address family (axis)
@@ -32,9 +33,14 @@
 // family at the MTU (IPv4: MTU - 28, IPv6: MTU - 48); without "mtu", IPv4 sizes are not
 // checked (the specs before jumbo frames had 4096 and 8192 B sizes) and IPv6 ones are against
 // 1500.
-// Backends, ingress modes, queue depths and send buffers are mrelay knobs: the references
-// (kernel, kernel-nft, socat, direct) get one cell per size × batch × fanout × rate. Queue depth
-// only varies for the uring backend.
+// Backends, ingress modes, queue depths, send buffers and workers are mrelay knobs: the
+// references (kernel, kernel-nft, socat, direct) get one cell per size × batch × fanout × rate.
+// Queue depth only varies for the uring backend. "workers": the relay's event loops sharing the
+// packet ingress with PACKET_FANOUT_HASH, which hashes flows: one flow lands on one worker, so
+// a spec whose "streams" is below its largest "workers" is refused (naming "streams"); with
+// streams > 1 the generator sends each stream's share from its own socket (mrelay-gen --flows),
+// the flows the hash can tell apart. The spec is refused rather than its streams raised for
+// the scale-out cells: a 2-worker cell is compared with the 1-worker cell of the same traffic.
 #pragma once
 
 #include <cstdint>
@@ -148,6 +154,7 @@ struct CellParams {
   double rate_fraction = 0;
   std::string rate_reference;
   double reference_ndr_pps = 0;
+  uint32_t workers = 1;  // mrelay --workers; worker i on the i-th forwarder core (placement)
 
   [[nodiscard]] uint32_t link_mtu() const { return mtu == 0 ? kDefaultMtu : mtu; }
 
@@ -186,6 +193,7 @@ struct SweepSpec {
   std::vector<double> rates{0};  // -1 encodes "ndr"
   std::vector<Family> families{Family::ipv4};
   std::vector<Segmentation> segmentations{Segmentation::software};  // gso cells only
+  std::vector<uint32_t> workers{1};  // mrelay cells only
   uint32_t repetitions = 3;
   CellParams base;  // warm-up, window, buffers, qdisc, gen_batch, streams
   NdrOptions ndr;
@@ -198,7 +206,7 @@ struct SweepSpec {
 [[nodiscard]] Result<SweepSpec> parse_sweep_spec(const nlohmann::json& json);
 
 /// The matrix in a fixed order: size, batch, fanout, rate, family, then forwarder (mrelay cells:
-/// ingress, backend, queue depth, sndbuf). References come once per size/batch/fanout/rate.
+/// ingress, backend, queue depth, sndbuf, workers). References come once per size/batch/fanout/rate.
 /// A paced cell gets the full tester whatever the spec's "tester" says (it measures latency).
 [[nodiscard]] std::vector<CellParams> expand_cells(const SweepSpec& spec);
 
@@ -222,6 +230,14 @@ struct PlannedRun {
 
 /// Interleaved order: rep 1 of every cell, then rep 2, ...
 [[nodiscard]] std::vector<PlannedRun> interleaved_plan(size_t cells, uint32_t repetitions);
+
+/// The most mrelay --workers a cell may ask for (the relay's own limit).
+inline constexpr uint32_t kMaxWorkers = 64;
+
+/// Fails when a cell's streams cannot spread over its workers ("streams: 1 is below workers
+/// (2): ..."), naming `streams_key` (the spec's "streams", the command line's --streams).
+[[nodiscard]] Result<void> check_streams_cover_workers(uint32_t streams, uint32_t workers,
+                                                       const std::string& streams_key);
 
 /// Byte counts as "4194304", "4M", "256K" (KiB/MiB/GiB). Errors name `where`.
 [[nodiscard]] Result<uint32_t> parse_bytes(const std::string& text, const std::string& where);

@@ -73,12 +73,24 @@ TEST(BenchSpec, FamiliesAreAnAxisAndMtuAKnob) {
   EXPECT_EQ(expand_cells(*default_mtu)[0].id(), "direct/s512/b32/f1/r0");
 }
 
+// A spec that must be refused, the key its error names and words the message contains.
+struct Bad {
+  const char* spec;
+  const char* where;
+  const char* says;
+};
+
+template <size_t N>
+void expect_refused(const Bad (&bad)[N]) {
+  for (const Bad& b : bad) {
+    auto spec = parse_sweep_spec(json::parse(b.spec));
+    ASSERT_FALSE(spec) << b.spec;
+    EXPECT_EQ(spec.error().where, b.where) << spec.error().to_string();
+    EXPECT_NE(spec.error().message.find(b.says), std::string::npos) << spec.error().to_string();
+  }
+}
+
 TEST(BenchSpec, FamilyAndMtuErrorsNameTheKey) {
-  struct Bad {
-    const char* spec;
-    const char* where;
-    const char* says;
-  };
   const Bad bad[] = {
       {R"({"forwarders": ["direct"], "families": ["ipv5"]})", "families[0]", "one of"},
       {R"({"forwarders": ["direct"], "family": "ipx"})", "family", "ipv4 or ipv6"},
@@ -90,14 +102,58 @@ TEST(BenchSpec, FamilyAndMtuErrorsNameTheKey) {
       {R"({"forwarders": ["direct"], "sizes": [1472], "family": "ipv6"})", "sizes[0]", "1452 B"},
       {R"({"forwarders": ["direct"], "family": "ipv6", "mtu": 1000})", "mtu", "minimum"},
   };
-  for (const Bad& b : bad) {
-    auto spec = parse_sweep_spec(json::parse(b.spec));
-    ASSERT_FALSE(spec) << b.spec;
-    EXPECT_EQ(spec.error().where, b.where) << spec.error().to_string();
-    EXPECT_NE(spec.error().message.find(b.says), std::string::npos) << spec.error().to_string();
-  }
+  expect_refused(bad);
   // Without "mtu", IPv4 sizes above one 1500-byte packet stay allowed (older specs have them).
   EXPECT_TRUE(parse_sweep_spec(json::parse(R"({"forwarders": ["direct"], "sizes": [8192]})")));
+}
+
+TEST(BenchSpec, WorkersAreAnMrelayAxisWithOneWorkerIdsUnchanged) {
+  auto spec = parse_sweep_spec(json::parse(R"({
+    "forwarders": ["mrelay", "kernel-nft", "direct"], "backends": ["sendmmsg"],
+    "ingress": ["packet"], "workers": [1, 2], "streams": 4, "rates": ["ndr", 0],
+    "tester": "fast"})"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  const auto cells = expand_cells(*spec);
+  // Per rate: mrelay with 1 and 2 workers, then each reference once.
+  ASSERT_EQ(cells.size(), 2u * 4u);
+  EXPECT_EQ(cells[0].workers, 1u);
+  EXPECT_EQ(cells[1].workers, 2u);
+  EXPECT_EQ(cells[1].forwarder, Forwarder::mrelay);
+  EXPECT_EQ(cells[2].forwarder, Forwarder::kernel_nft);
+  EXPECT_EQ(cells[2].workers, 1u);
+  // 1 worker: the id and label of the cells before workers existed; 2 adds "/w2" and ",w2".
+  EXPECT_EQ(cells[0].id(), "mrelay/packet/sendmmsg/sb4194304/s512/b32/f1/rndr/fast");
+  EXPECT_EQ(cells[1].id(), "mrelay/packet/sendmmsg/sb4194304/s512/b32/f1/rndr/fast/w2");
+  EXPECT_EQ(cells[0].label(), "mrelay(sendmmsg,packet) 512B b32 f1 ndr fast");
+  EXPECT_EQ(cells[1].label(), "mrelay(sendmmsg,packet,w2) 512B b32 f1 ndr fast");
+  EXPECT_EQ(to_json(cells[1])["workers"], 2);
+  EXPECT_FALSE(to_json(cells[0]).contains("workers"));  // absent = 1, as in older records
+  EXPECT_FALSE(to_json(cells[2]).contains("workers"));  // the references have none
+  // No "workers": the same cells and ids as before.
+  auto plain =
+      parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"], "backends": ["sendmmsg"]})"));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(expand_cells(*plain).size(), 1u);
+  EXPECT_EQ(expand_cells(*plain)[0].id(), "mrelay/packet/sendmmsg/sb4194304/s512/b32/f1/r0");
+}
+
+TEST(BenchSpec, WorkersErrorsNameTheKey) {
+  const Bad bad[] = {
+      {R"({"forwarders": ["mrelay"], "workers": [0]})", "workers[0]", "must be 1..64"},
+      {R"({"forwarders": ["mrelay"], "workers": [1, 65], "streams": 4})", "workers[1]",
+       "must be 1..64"},
+      {R"({"forwarders": ["mrelay"], "workers": []})", "workers", "non-empty list"},
+      {R"({"forwarders": ["mrelay"], "workers": [-1]})", "workers[0]", "non-negative integer"},
+      // One stream is one flow, which PACKET_FANOUT hashes to one worker: refused, not raised.
+      {R"({"forwarders": ["mrelay"], "workers": [1, 2]})", "streams", "below workers (2)"},
+      {R"({"forwarders": ["mrelay"], "workers": [4], "streams": 3})", "streams",
+       "at least 4 streams"},
+  };
+  expect_refused(bad);
+  // The references have no workers: a spec without mrelay is not held to its streams.
+  EXPECT_TRUE(parse_sweep_spec(json::parse(R"({"forwarders": ["direct"], "workers": [2]})")));
+  EXPECT_TRUE(check_streams_cover_workers(2, 2, "--streams"));
+  EXPECT_EQ(check_streams_cover_workers(1, 2, "--streams").error().where, "--streams");
 }
 
 TEST(BenchSpec, InterleavesRepetitions) {

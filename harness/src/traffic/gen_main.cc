@@ -9,7 +9,9 @@
 // token bucket on CLOCK_MONOTONIC whose burst is at most --batch packets (with --bursts,
 // exactly --batch packets back to back, one sendmmsg, every time). `sent` counts what
 // the kernel accepted; a packet whose send failed is not retried (its sequence number is used,
-// so the sink sees a gap) and is counted under its errno.
+// so the sink sees a gap) and is counted under its errno. --flows N sends whole batches from N
+// sockets in turn, each with its own source port: N flows per group for a receiver that
+// spreads flows by their hash (mrelay's workers share packet ingress with PACKET_FANOUT_HASH).
 //
 // --gso N is the fast tester's generator: runs of up to N consecutive datagrams to one group
 // leave as ONE send with UDP_SEGMENT (the batch's slots are contiguous, so a run is one
@@ -83,6 +85,9 @@ struct Options {
   std::vector<GroupPort> groups;
   int family = AF_INET;  // of every group: one socket sends one family
   uint64_t streams = 0;  // 0 = one per group
+  // Sockets (each its own source port) the batches take in turn: flows a receiver hashing the
+  // 5-tuple (PACKET_FANOUT_HASH, RSS, RPS) can tell apart. One socket sends one flow per group.
+  uint64_t flows = 1;
   uint64_t size = 512;
   double rate = 0;  // packets/s over all streams; 0 = unpaced
   uint64_t batch = 32;
@@ -130,6 +135,11 @@ void describe(mrelay::cli::Parser& parser, Options& options) {
   parser.value("--streams", "N", "streams, stream i -> group i % groups, 1..65536",
                store_uint(options.streams, 1, 65536))
       .with_default("one per group");
+  parser.value("--flows", "N",
+               "sockets, each its own source port, sending whole batches in turn: N flows per "
+               "group for a receiver that spreads flows by their hash, 1..64",
+               store_uint(options.flows, 1, 64))
+      .with_default("1");
   parser.value("--size", "BYTES", "UDP payload size, 32..65507",
                store_uint(options.size, mrelay::kPayloadHeaderSize, kMaxPayload))
       .with_unit("bytes")
@@ -643,7 +653,7 @@ Result<void> send_batch_gso(const Options& /*options*/, int fd, SendBatch& batch
 }
 
 // The send loop: paced batches until the count, the duration or a stop signal.
-Result<Report> run(const Options& options, int fd) {
+Result<Report> run(const Options& options, const std::vector<int>& fds) {
   SendBatch batch(options);
   Report report;
   report.streams.resize(options.streams);
@@ -656,6 +666,7 @@ Result<Report> run(const Options& options, int fd) {
   Pacer pacer(options.rate, options.batch, start_ns, options.bursts);
   uint64_t next_stream = 0;
   uint64_t failures_in_a_row = 0;
+  size_t next_flow = 0;  // --flows: whole batches on each socket in turn
 
   while (!mrelay::harness::stop_requested() && report.sent < count) {
     uint64_t now = monotonic_ns();
@@ -673,6 +684,8 @@ Result<Report> run(const Options& options, int fd) {
     const bool warmup = now < warmup_end_ns;
     stamp_batch(options, batch, n, warmup, next_stream, report);
     auto send = options.gso > 1 ? send_batch_gso : send_batch;
+    const int fd = fds[next_flow];
+    next_flow = next_flow + 1 == fds.size() ? 0 : next_flow + 1;
     if (auto sent = send(options, fd, batch, n, warmup, failures_in_a_row, report); !sent) {
       return tl::unexpected(sent.error());
     }
@@ -773,10 +786,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto fd = open_socket(*options);
-  if (!fd) {
-    std::fprintf(stderr, "mrelay-gen: %s\n", fd.error().to_string().c_str());
-    return 2;
+  std::vector<int> fds;  // one per flow
+  for (uint64_t f = 0; f < options->flows; ++f) {
+    auto fd = open_socket(*options);
+    if (!fd) {
+      std::fprintf(stderr, "mrelay-gen: %s\n", fd.error().to_string().c_str());
+      return 2;
+    }
+    fds.push_back(*fd);
   }
   if (options->rate > 0) {
     // Default timer slack (50 us) lets the kernel delay our wake-ups to batch timers; the
@@ -784,8 +801,10 @@ int main(int argc, char** argv) {
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   }
   mrelay::harness::install_stop_handlers();
-  auto report = run(*options, *fd);
-  close(*fd);
+  auto report = run(*options, fds);
+  for (int fd : fds) {
+    close(fd);
+  }
   if (!report) {
     std::fprintf(stderr, "mrelay-gen: %s\n", report.error().to_string().c_str());
     return 1;
