@@ -361,7 +361,7 @@ Result<void> read_axes(const json& spec_json, SweepSpec& spec) {
       !r) {
     return tl::unexpected(r.error());
   }
-  if (auto r = read_string_list(spec_json, "ingress", {"packet", "udp"}, spec.ingress_modes); !r) {
+  if (auto r = read_string_list(spec_json, "ingress", {"packet", "udp", "xdp"}, spec.ingress_modes); !r) {
     return tl::unexpected(r.error());
   }
   return {};
