@@ -11,7 +11,9 @@
 #   detach     after SIGTERM, and after SIGKILL (no clean-up code runs: the link dies with its
 #              file descriptor), no XDP program is left on the ingress interface.
 #   refusals   an interface with 2 receive queues and one with MTU 9000 are refused at start
-#              with errors naming the interface, and leave nothing attached.
+#              with errors naming the interface, and leave nothing attached; without the
+#              privileges AF_XDP needs (as on a kernel without it) the start fails with one
+#              error naming the refused call, its errno and --ingress packet.
 #   fanout 4   one input to 4 outputs, every copy intact.
 #
 # Skips (77) where the kernel lacks AF_XDP or XDP (`mrelay-bench probe --need af_xdp`).
@@ -128,6 +130,26 @@ for refusal in "xq0:receive queues" "xm0:MTU 9000"; do
   mrelay_log "refused $iface: $(grep -o "interface $iface[^:]*" "$MRELAY_TMP/refuse-$iface.err" | head -1)"
   expect_detached "refused $iface" "$relay" "$iface"
 done
+
+# --- AF_XDP refused (here: no CAP_NET_RAW, as a kernel without it refuses too): one error ---
+if command -v setpriv >/dev/null && getent passwd nobody >/dev/null; then
+  status=0
+  ip netns exec "$relay" setpriv --reuid "$(id -u nobody)" --regid "$(id -g nobody)" \
+    --clear-groups --inh-caps=-all timeout 10 "$MRELAY_BIN_DIR/mrelay" --ingress xdp \
+    --in rin0:239.1.1.1:5000 --out rout0:239.2.0.1:6000 \
+    >"$MRELAY_TMP/refuse-caps.out" 2>"$MRELAY_TMP/refuse-caps.err" || status=$?
+  [[ $status -ne 0 && $status -ne 124 ]] || mrelay_fail "unprivileged --ingress xdp exited $status"
+  for words in "--ingress xdp: socket(AF_XDP)" "use --ingress packet" "Operation not permitted"; do
+    grep -qF -- "$words" "$MRELAY_TMP/refuse-caps.err" || {
+      cat "$MRELAY_TMP/refuse-caps.err" >&2
+      mrelay_fail "unprivileged --ingress xdp: the error does not say '$words'"
+    }
+  done
+  mrelay_log "refused without privileges: $(grep -o -- '--ingress xdp: socket(AF_XDP)[^;]*' "$MRELAY_TMP/refuse-caps.err" | head -1 | cut -c1-80)..."
+  expect_detached "refused without privileges" "$relay" rin0
+else
+  mrelay_log "setpriv or user nobody missing: the unprivileged refusal is not checked"
+fi
 
 # --- fanout 4 -----------------------------------------------------------------------------
 mrelay_topology_down

@@ -59,7 +59,9 @@ inline constexpr std::array kIngressModes = {IngressMode::packet, IngressMode::u
 /// Whether an ingress mode takes whole Ethernet frames off an interface (packet, xdp): one
 /// endpoint per interface, the relay parses IP and UDP itself, and joins groups with
 /// membership sockets. udp mode's sockets get datagrams from the kernel's stack instead.
-[[nodiscard]] constexpr bool takes_frames(IngressMode mode) { return mode != IngressMode::udp; }
+[[nodiscard]] constexpr bool takes_frames(IngressMode mode) {
+  return mode != IngressMode::udp;
+}
 inline constexpr std::array kEgressBackends = {EgressBackend::send, EgressBackend::sendmmsg,
                                                EgressBackend::uring, EgressBackend::packet,
                                                EgressBackend::gso};

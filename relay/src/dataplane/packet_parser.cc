@@ -316,8 +316,8 @@ ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, const FrameMeta& meta
   }
   // A GSO frame's checksum field is a template for its segments (partial, or verified by
   // GRO segment by segment), never a checksum over the whole super-frame.
-  const bool judge_checksum = !gso && judged(meta.checksum) &&
-                              load_be16(udp + kUdpChecksumOffset) != 0;
+  const bool judge_checksum =
+      !gso && judged(meta.checksum) && load_be16(udp + kUdpChecksumOffset) != 0;
   if (judge_checksum && !udp_checksum_ok(packet, udp, udp_len) &&
       !partial_when_unreported(meta, pseudo_header_sum(packet, udp_len), udp)) {
     return ParseVerdict::bad_udp_checksum;

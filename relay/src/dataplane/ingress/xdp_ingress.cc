@@ -52,8 +52,9 @@ class XdpIngress final : public Ingress {
     ++forwarder.counters().rx_packets;
     // The program redirects only frames to a multicast MAC, and XDP runs before the kernel
     // classifies or checksums anything: no VLAN metadata (tagged frames are not redirected),
-    // no checksum state (a veth peer's partial checksum is told apart by the parser), no GSO state (native XDP on a veth turns GSO off on the sending
-    // side; a super-frame larger than a UMEM frame is dropped by the kernel: kernel_drops).
+    // no checksum state (a veth peer's partial checksum is told apart by the parser), no GSO state
+    // (native XDP on a veth turns GSO off on the sending side; a super-frame larger than a UMEM
+    // frame is dropped by the kernel: kernel_drops).
     FrameMeta meta;
     meta.pkttype = PACKET_MULTICAST;
     meta.checksum = ChecksumState::unreported;

@@ -88,7 +88,7 @@ std::vector<bpf_insn> xdp_redirect_program(int xskmap_fd) {
       /* 14 kUdp */ jump_imm(BPF_JNE, r4, IPPROTO_UDP, 14, kPass),
       /* 15 */ load(BPF_W, r2, r1, offsetof(xdp_md, rx_queue_index)),
       /* 16 */ insn(BPF_LD | BPF_DW | BPF_IMM, r1, BPF_PSEUDO_MAP_FD, 0, xskmap_fd),
-      /* 17 */ insn(0, 0, 0, 0, 0),  // the upper half of the 64-bit immediate
+      /* 17 */ insn(0, 0, 0, 0, 0),    // the upper half of the 64-bit immediate
       /* 18 */ mov_imm(r3, XDP_PASS),  // no socket on this queue: on to the kernel
       /* 19 */ insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map),
       /* 20 */ insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),

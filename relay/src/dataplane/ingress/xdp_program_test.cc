@@ -1,6 +1,8 @@
 // Tests of the xdp ingress that need no kernel: the XDP program, run on frames by a small
 // interpreter of the instructions it uses (so what it redirects and what it leaves to the
 // kernel is checked, not only its shape), and the UMEM sizing.
+#include "dataplane/ingress/xdp_program.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
@@ -10,7 +12,6 @@
 #include <cstring>
 #include <vector>
 
-#include "dataplane/ingress/xdp_program.h"
 #include "dataplane/ingress/xdp_socket.h"
 
 namespace mrelay {
@@ -83,7 +84,7 @@ bool jump_taken(uint8_t code, uint64_t dst, uint64_t src) {
   }
 }
 
-// Long: one switch over the instruction classes the program uses, read as a table.
+// One branch per instruction class the program uses.
 Verdict run(const std::vector<bpf_insn>& program, const std::vector<uint8_t>& frame) {
   const Context ctx{frame.data(), frame.data() + frame.size()};
   std::array<uint64_t, 11> reg{};
@@ -163,18 +164,18 @@ TEST(XdpProgram, RedirectsMulticastUdpToTheSocketOfItsQueue) {
 TEST(XdpProgram, LeavesEverythingElseToTheKernel) {
   const auto program = xdp_redirect_program(kMapFd);
   const std::vector<std::vector<uint8_t>> kernel_frames = {
-      frame(0xff, ETH_P_ARP, 0),                           // ARP request (broadcast)
-      frame(0xff, ETH_P_IP, IPPROTO_UDP),                  // broadcast UDP (DHCP)
-      frame(0x02, ETH_P_IP, IPPROTO_UDP),                  // unicast UDP
-      frame(0x02, ETH_P_IP, IPPROTO_ICMP),                 // ping to the relay
-      frame(0x01, ETH_P_IP, IPPROTO_IGMP),                 // IGMP query
-      frame(0x33, ETH_P_IPV6, IPPROTO_ICMPV6),             // neighbour discovery, MLD
-      frame(0x33, ETH_P_IPV6, IPPROTO_HOPOPTS),            // MLD behind hop-by-hop
-      frame(0x01, ETH_P_8021Q, 0),                         // VLAN-tagged
-      frame(0x33, ETH_P_IP, IPPROTO_UDP),                  // IPv4 to an IPv6 MAC
-      frame(0x01, ETH_P_IPV6, IPPROTO_UDP),                // IPv6 to an IPv4 MAC
+      frame(0xff, ETH_P_ARP, 0),                                 // ARP request (broadcast)
+      frame(0xff, ETH_P_IP, IPPROTO_UDP),                        // broadcast UDP (DHCP)
+      frame(0x02, ETH_P_IP, IPPROTO_UDP),                        // unicast UDP
+      frame(0x02, ETH_P_IP, IPPROTO_ICMP),                       // ping to the relay
+      frame(0x01, ETH_P_IP, IPPROTO_IGMP),                       // IGMP query
+      frame(0x33, ETH_P_IPV6, IPPROTO_ICMPV6),                   // neighbour discovery, MLD
+      frame(0x33, ETH_P_IPV6, IPPROTO_HOPOPTS),                  // MLD behind hop-by-hop
+      frame(0x01, ETH_P_8021Q, 0),                               // VLAN-tagged
+      frame(0x33, ETH_P_IP, IPPROTO_UDP),                        // IPv4 to an IPv6 MAC
+      frame(0x01, ETH_P_IPV6, IPPROTO_UDP),                      // IPv6 to an IPv4 MAC
       frame(0x01, ETH_P_IP, IPPROTO_UDP, kXdpProgramReads - 1),  // too short to judge
-      frame(0x01, 0, 0, 0),                                // empty
+      frame(0x01, 0, 0, 0),                                      // empty
   };
   for (size_t i = 0; i < kernel_frames.size(); ++i) {
     const Verdict v = run(program, kernel_frames[i]);
@@ -217,8 +218,8 @@ TEST(XdpSocket, FrameSizeFromTheMtu) {
 TEST(XdpSocket, FrameCountFromTheReceiveBuffer) {
   EXPECT_EQ(xdp_frame_count(0, 2048), kXdpDefaultFrames);
   EXPECT_EQ(xdp_frame_count(1u << 20, 2048), 512u);
-  EXPECT_EQ(xdp_frame_count(3u << 20, 2048), 1024u);  // a power of two, rounded down
-  EXPECT_EQ(xdp_frame_count(4096, 2048), 64u);        // at least 64
+  EXPECT_EQ(xdp_frame_count(3u << 20, 2048), 1024u);   // a power of two, rounded down
+  EXPECT_EQ(xdp_frame_count(4096, 2048), 64u);         // at least 64
   EXPECT_EQ(xdp_frame_count(1u << 30, 4096), 65536u);  // at most 65536
 }
 

@@ -75,8 +75,8 @@ Result<uint32_t> choose_frame_size(const std::string& interface) {
 Result<XdpRing> map_ring(int fd, const xdp_ring_offset& offsets, uint32_t size, size_t entry_size,
                          off_t page_offset, const char* name) {
   const size_t length = offsets.desc + size * entry_size;
-  void* base = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
-                      page_offset);
+  void* base =
+      ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, page_offset);
   if (base == MAP_FAILED) {
     return fail_errno(std::string("mmap(") + name + ")");
   }
@@ -169,8 +169,7 @@ Result<XdpSocket> XdpSocket::open(const std::string& interface, unsigned ifindex
 }
 
 // The map with this socket in slot 0, the program reading it, and the link that attaches it.
-Result<void> XdpSocket::attach(unsigned ifindex, const std::string& interface,
-                               std::string* notes) {
+Result<void> XdpSocket::attach(unsigned ifindex, const std::string& interface, std::string* notes) {
   auto map = create_xskmap(1);
   if (!map) {
     return tl::unexpected(map.error());
