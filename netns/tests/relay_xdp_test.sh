@@ -8,6 +8,8 @@
 #              multicast UDP still reaches the relay host's kernel: the neighbour cache is
 #              flushed first, so ARP (broadcast) must be answered before a TCP exchange with
 #              the relay's ingress address can work.
+#   drops      a stopped relay with a 64-frame UMEM: the kernel drops the rest, and
+#              rx_packets + kernel_drops (XDP_STATISTICS) is exactly what the generator sent.
 #   detach     after SIGTERM, and after SIGKILL (no clean-up code runs: the link dies with its
 #              file descriptor), no XDP program is left on the ingress interface.
 #   refusals   an interface with 2 receive queues and one with MTU 9000 are refused at start
@@ -101,6 +103,25 @@ gen_sent=$(json_get "$MRELAY_TMP/gen-hop.out" 'j["sent"]')
 check_relay_counters "$label" relay-hop "$gen_sent" 1 sink-hop
 expect_eq "$label: stats ingress" "$(json_get "$MRELAY_TMP/relay-hop.stats" 'j["ingress"]')" xdp
 expect_detached "after SIGTERM" "$relay" rin0
+
+# --- kernel drops: a stopped relay's 64-frame UMEM overflows; each lost frame counted once --
+# The kernel drops what finds no free UMEM frame (XDP_STATISTICS rx_dropped) or a full RX
+# ring (rx_ring_full), never passing it on: rx_packets + kernel_drops is exactly what was sent.
+start_relay relay-drops "$relay" rin0 239.1.1.1 --ingress xdp --rcvbuf 128K \
+  --in rin0:239.1.1.1:5000 --out rout0:239.2.0.1:6000
+relay_pid=$RELAY_PID
+grep -q "rx AF_XDP copy mode 64 frames" "$MRELAY_TMP/relay-drops.err" ||
+  mrelay_fail "kernel drops: --rcvbuf 128K did not give a 64-frame UMEM"
+kill -STOP "$relay_pid"
+run_gen gen-drops "$src" gen0 239.1.1.1:5000 --rate 20000 --count 1000 --warmup 0 --size 512
+kill -CONT "$relay_pid"
+stop_relay relay-drops "$relay_pid"
+gen_sent=$(json_get "$MRELAY_TMP/gen-drops.out" 'j["sent"]')
+rx=$(json_get "$MRELAY_TMP/relay-drops.stats" 'j["total"]["rx_packets"]')
+drops=$(json_get "$MRELAY_TMP/relay-drops.stats" 'j["total"]["kernel_drops"]')
+expect_eq "kernel drops: rx_packets + kernel_drops" "$((rx + drops))" "$gen_sent"
+expect_ge "kernel drops: kernel_drops" "$drops" "$((gen_sent - 64))"
+mrelay_log "kernel drops: sent $gen_sent, relay read $rx, kernel dropped $drops"
 
 # --- SIGKILL: nothing runs on the way out, the kernel ends the link with its fd -----------
 start_relay relay-kill "$relay" rin0 239.1.1.1 --ingress xdp \
