@@ -6,8 +6,9 @@
 //   --ingress packet, no ring          -> the same socket with recvmmsg, when MRELAY_PACKET_RX
 //                                         is "recvmmsg" or the kernel refuses the ring (a note
 //                                         in the worker's start-up line says which)
-//   --ingress xdp                      -> xdp_ingress.cc (an AF_XDP socket and its XDP program;
-//                                         never a silent fallback: the user asked for XDP)
+//   --ingress xdp                      -> xdp_ingress.cc (an AF_XDP socket and its XDP program,
+//                                         native mode, generic when the driver refuses or
+//                                         MRELAY_XDP_MODE says so; never another ingress)
 //
 // and, before any socket is opened, check_ingress_mode() turns a missing CAP_NET_RAW, or a
 // kernel without AF_XDP or BPF, into one clear error instead of a failure per socket.
@@ -52,7 +53,8 @@ Result<std::unique_ptr<Ingress>> make_ingress(const IngressEndpoint& endpoint,
                             endpoint.group6);
   }
   if (settings.mode == IngressMode::xdp) {
-    auto socket = XdpSocket::open(endpoint.interface, endpoint.ifindex, settings.rcvbuf, notes);
+    auto socket = XdpSocket::open(endpoint.interface, endpoint.ifindex, settings.rcvbuf, notes,
+                                  xdp_attach_mode(std::getenv(kXdpModeEnv)));
     if (!socket) {
       return tl::unexpected(socket.error());
     }

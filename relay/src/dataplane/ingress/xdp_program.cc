@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <string_view>
 
 namespace mrelay {
 namespace {
@@ -144,8 +145,18 @@ Result<UniqueFd> load_xdp_program(int xskmap_fd) {
   return fd;
 }
 
+XdpAttachMode xdp_attach_mode(const char* value) noexcept {
+  if (value == nullptr) {
+    return XdpAttachMode::any;
+  }
+  const std::string_view text(value);
+  return text == "native"    ? XdpAttachMode::native
+         : text == "generic" ? XdpAttachMode::generic
+                             : XdpAttachMode::any;
+}
+
 Result<UniqueFd> attach_xdp(int prog_fd, unsigned ifindex, const std::string& interface,
-                            std::string* notes) {
+                            std::string* notes, XdpAttachMode mode) {
   const auto link_create = [&](uint32_t mode) {
     bpf_attr attr{};
     attr.link_create.prog_fd = static_cast<uint32_t>(prog_fd);
@@ -154,22 +165,30 @@ Result<UniqueFd> attach_xdp(int prog_fd, unsigned ifindex, const std::string& in
     attr.link_create.flags = mode;
     return UniqueFd(static_cast<int>(bpf(BPF_LINK_CREATE, attr)));
   };
-  UniqueFd link = link_create(XDP_FLAGS_DRV_MODE);
-  if (link) {
-    return link;
+  const std::string where = "ingress " + interface + ": bpf(BPF_LINK_CREATE, XDP";
+  int native_errno = 0;
+  if (mode != XdpAttachMode::generic) {
+    UniqueFd link = link_create(XDP_FLAGS_DRV_MODE);
+    if (link) {
+      return link;
+    }
+    native_errno = errno;
+    if (native_errno == EBUSY || native_errno == EEXIST) {
+      return fail(where + ")", "another XDP program is attached to the interface", native_errno);
+    }
+    if (mode == XdpAttachMode::native) {
+      return fail(where + " native mode)", "refused by the driver", native_errno);
+    }
   }
-  const int native_errno = errno;
-  if (native_errno == EBUSY || native_errno == EEXIST) {
-    return fail("ingress " + interface + ": bpf(BPF_LINK_CREATE, XDP)",
-                "another XDP program is attached to the interface", native_errno);
-  }
-  link = link_create(XDP_FLAGS_SKB_MODE);
+  UniqueFd link = link_create(XDP_FLAGS_SKB_MODE);
   if (!link) {
-    return fail_errno("ingress " + interface + ": bpf(BPF_LINK_CREATE, XDP generic mode)");
+    return fail_errno(where + " generic mode)");
   }
   if (notes != nullptr) {
-    *notes += "XDP native mode refused (" + std::string(std::strerror(native_errno)) +
-              "), generic (skb) mode; ";
+    *notes += native_errno != 0
+                  ? "XDP native mode refused (" + std::string(std::strerror(native_errno)) +
+                        "), generic (skb) mode; "
+                  : "XDP generic (skb) mode; ";
   }
   return link;
 }

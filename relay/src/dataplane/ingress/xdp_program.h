@@ -40,9 +40,21 @@ inline constexpr uint32_t kXdpProgramReads = 24;
 [[nodiscard]] Result<void> set_xskmap_socket(int map_fd, uint32_t queue, int xsk_fd);
 /// BPF_PROG_LOAD of xdp_redirect_program(): the verifier's complaint in the error if refused.
 [[nodiscard]] Result<UniqueFd> load_xdp_program(int xskmap_fd);
-/// BPF_LINK_CREATE (attach type BPF_XDP) on `ifindex`: native (driver) mode first, generic
-/// (skb) mode when the driver refuses, said in `notes`. The returned link owns the attachment.
+/// Which XDP attach modes attach_xdp() tries.
+enum class XdpAttachMode : uint8_t {
+  any,      // native (driver) mode, generic when the driver refuses
+  native,   // native only: an error when the driver refuses
+  generic,  // generic (skb) only: runs after RPS, on the core the stack's receive work is on
+};
+
+/// XdpAttachMode from kXdpModeEnv's value ("native", "generic"; anything else or unset: any).
+[[nodiscard]] XdpAttachMode xdp_attach_mode(const char* value) noexcept;
+
+/// BPF_LINK_CREATE (attach type BPF_XDP) on `ifindex` in `mode`: with `any`, native mode first,
+/// generic mode when the driver refuses, said in `notes`. The returned link owns the
+/// attachment.
 [[nodiscard]] Result<UniqueFd> attach_xdp(int prog_fd, unsigned ifindex,
-                                          const std::string& interface, std::string* notes);
+                                          const std::string& interface, std::string* notes,
+                                          XdpAttachMode mode = XdpAttachMode::any);
 
 }  // namespace mrelay

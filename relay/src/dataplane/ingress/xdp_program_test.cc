@@ -207,6 +207,13 @@ TEST(XdpProgram, ShapeTheVerifierNeeds) {
   EXPECT_EQ(map_loads, 1);
 }
 
+TEST(XdpProgram, AttachModeFromTheEnvironmentValue) {
+  EXPECT_EQ(xdp_attach_mode(nullptr), XdpAttachMode::any);
+  EXPECT_EQ(xdp_attach_mode("generic"), XdpAttachMode::generic);
+  EXPECT_EQ(xdp_attach_mode("native"), XdpAttachMode::native);
+  EXPECT_EQ(xdp_attach_mode("skb"), XdpAttachMode::any);  // unknown: the default
+}
+
 TEST(XdpSocket, FrameSizeFromTheMtu) {
   EXPECT_EQ(xdp_frame_size(1500), 2048u);
   EXPECT_EQ(xdp_frame_size(2048 - kXdpKernelHeadroom - ETH_HLEN), 2048u);

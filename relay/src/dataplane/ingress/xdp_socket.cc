@@ -130,7 +130,7 @@ MappedRegion::~MappedRegion() {
 }
 
 Result<XdpSocket> XdpSocket::open(const std::string& interface, unsigned ifindex,
-                                  uint32_t umem_bytes, std::string* notes) {
+                                  uint32_t umem_bytes, std::string* notes, XdpAttachMode mode) {
   const std::string where = "ingress " + interface;
   XdpSocket xsk;
   const auto frame_size = choose_frame_size(interface);
@@ -162,14 +162,15 @@ Result<XdpSocket> XdpSocket::open(const std::string& interface, unsigned ifindex
   if (::bind(xsk.socket_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     return fail_errno(where + ": bind(AF_XDP, queue 0, XDP_COPY)");
   }
-  if (auto attached = xsk.attach(ifindex, interface, notes); !attached) {
+  if (auto attached = xsk.attach(ifindex, interface, notes, mode); !attached) {
     return tl::unexpected(attached.error());
   }
   return xsk;
 }
 
 // The map with this socket in slot 0, the program reading it, and the link that attaches it.
-Result<void> XdpSocket::attach(unsigned ifindex, const std::string& interface, std::string* notes) {
+Result<void> XdpSocket::attach(unsigned ifindex, const std::string& interface, std::string* notes,
+                               XdpAttachMode mode) {
   auto map = create_xskmap(1);
   if (!map) {
     return tl::unexpected(map.error());
@@ -183,7 +184,7 @@ Result<void> XdpSocket::attach(unsigned ifindex, const std::string& interface, s
     return tl::unexpected(program.error());
   }
   program_ = std::move(*program);
-  auto link = attach_xdp(program_.get(), ifindex, interface, notes);
+  auto link = attach_xdp(program_.get(), ifindex, interface, notes, mode);
   if (!link) {
     return tl::unexpected(link.error());
   }

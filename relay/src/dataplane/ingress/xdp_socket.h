@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/unique_fd.h"
+#include "dataplane/ingress/xdp_program.h"
 #include "mrelay/error.h"
 
 namespace mrelay {
@@ -69,7 +70,8 @@ class XdpSocket {
   /// Errors name the interface and the failing call; an interface with more than one receive
   /// queue, or an MTU no UMEM frame holds, is refused by name.
   [[nodiscard]] static Result<XdpSocket> open(const std::string& interface, unsigned ifindex,
-                                              uint32_t umem_bytes, std::string* notes);
+                                              uint32_t umem_bytes, std::string* notes,
+                                              XdpAttachMode mode = XdpAttachMode::any);
 
   /// Descriptors waiting in the RX ring, at most `most`; the first one's index in `first`.
   [[nodiscard]] uint32_t peek_rx(uint32_t most, uint32_t* first) noexcept;
@@ -93,7 +95,8 @@ class XdpSocket {
 
  private:
   Result<void> create_rings(const std::string& where);
-  Result<void> attach(unsigned ifindex, const std::string& interface, std::string* notes);
+  Result<void> attach(unsigned ifindex, const std::string& interface, std::string* notes,
+                      XdpAttachMode mode);
   void fill_all() noexcept;
 
   uint32_t frames_ = 0;
