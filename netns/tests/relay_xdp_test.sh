@@ -180,7 +180,7 @@ for refusal in "xq0:receive queues" "xm0:MTU 9000"; do
     cat "$MRELAY_TMP/refuse-$iface.err" >&2
     mrelay_fail "$iface: the error does not name the interface and '$reason'"
   }
-  mrelay_log "refused $iface: $(grep -o "interface $iface[^:]*" "$MRELAY_TMP/refuse-$iface.err" | head -1)"
+  mrelay_log "refused $iface: $(grep -o "interface ${iface}[^:]*" "$MRELAY_TMP/refuse-$iface.err" | head -1)"
   expect_detached "refused $iface" "$relay" "$iface"
 done
 
