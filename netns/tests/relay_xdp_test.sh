@@ -9,6 +9,8 @@
 #              flushed first, so ARP (broadcast) must be answered before a TCP exchange with
 #              the relay's ingress address can work.
 #   generic    MRELAY_XDP_MODE=generic attaches in skb mode (xdpgeneric), same delivery.
+#   user       --user nobody keeps CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF, CAP_IPC_LOCK only, and
+#              relays as before.
 #   drops      a stopped relay with a 64-frame UMEM: the kernel drops the rest, and
 #              rx_packets + kernel_drops (XDP_STATISTICS) is exactly what the generator sent.
 #   detach     after SIGTERM, and after SIGKILL (no clean-up code runs: the link dies with its
@@ -127,6 +129,22 @@ grep -q "XDP generic (skb) mode" "$MRELAY_TMP/relay-generic.err" ||
 ip -n "$relay" -d link show dev rin0 | grep -q "xdpgeneric" ||
   mrelay_fail "$label: rin0 shows no xdpgeneric program"
 hop_finish generic "$label" 2000
+
+# --- privileges dropped (--user nobody): what AF_XDP needs is kept, the rest is gone ------
+if getent passwd nobody >/dev/null; then
+  label="hop xdp --user nobody"
+  # The relay writes its final stats as nobody: the files of this case go to directories
+  # named like the other cases' prefixes (relay-user/hop.stats), the relay's one nobody's.
+  chmod 0711 "$MRELAY_TMP"
+  mkdir "$MRELAY_TMP/sink-user" "$MRELAY_TMP/gen-user"
+  install -d -o nobody -g "$(id -g nobody)" -m 0700 "$MRELAY_TMP/relay-user"
+  hop_start user/hop --user nobody
+  grep -q "kept cap_net_admin,cap_net_raw,cap_ipc_lock,cap_bpf (" "$MRELAY_TMP/relay-user/hop.err" || {
+    show_logs "$MRELAY_TMP/relay-user/hop"
+    mrelay_fail "$label: not the capabilities the xdp ingress needs"
+  }
+  hop_finish user/hop "$label" 2000
+fi
 
 # --- kernel drops: a stopped relay's 64-frame UMEM overflows; each lost frame counted once --
 # The kernel drops what finds no free UMEM frame (XDP_STATISTICS rx_dropped) or a full RX
