@@ -66,7 +66,7 @@ mrelay_require_programs() {
 }
 
 # Skips (77) with the probe's reason when this kernel lacks a capability the test needs
-# (names as in `mrelay-bench probe`: ipmr, nft_netdev_dup, tbf, netem, rps, io_uring, ...).
+# (names as in `mrelay-bench probe`: ipmr, nft_netdev_dup, tbf, netem, rps, io_uring, af_xdp, ...).
 mrelay_require_capability() {
   mrelay_require_programs mrelay-bench
   local need=() name reason rc=0

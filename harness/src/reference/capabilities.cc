@@ -197,6 +197,30 @@ Capability probe_qdisc(std::string_view name, const char* title, const std::stri
   return c;
 }
 
+// The xdp ingress's own start-up probe (socket(AF_XDP), XSKMAP, the relay's XDP program
+// through the verifier) and an attach to the scratch namespace's loopback (generic mode).
+int check_af_xdp() {
+  constexpr unsigned kLoopbackIfindex = 1;  // lo is always 1 in a fresh namespace
+  const XdpProbe probe = probe_af_xdp(kLoopbackIfindex);
+  return probe.available ? 0 : (probe.error != 0 ? probe.error : EINVAL);
+}
+
+Capability probe_af_xdp_capability() {
+  Capability c{std::string(capability::kAfXdp), "AF_XDP sockets and XDP programs", false, "",
+               "cells of mrelay with \"ingress\": \"xdp\" are skipped"};
+  std::string why;
+  const std::optional<int> error = errno_in_scratch_netns(check_af_xdp, why);
+  c.present = error && *error == 0;
+  if (c.present) {
+    c.detail = "socket(AF_XDP), XSKMAP, XDP program and link accepted";
+  } else if (error && *error == EAFNOSUPPORT) {
+    c.detail = "not in this kernel (CONFIG_XDP_SOCKETS: socket(AF_XDP) refused)";
+  } else {
+    c.detail = error ? std::string("refused: ") + std::strerror(*error) : why;
+  }
+  return c;
+}
+
 Capability probe_rps() {
   Capability c{std::string(capability::kRps), "receive packet steering (RPS)", false, "",
                "forwarders' ingress softirq and `direct`'s receive work cannot be steered to "
@@ -377,6 +401,7 @@ Capabilities probe_capabilities(const std::string& nft, const std::string& socat
                                    "netem delay 1ms",
                                    "cells with a netem egress qdisc are skipped"));
   caps.items.push_back(probe_rps());
+  caps.items.push_back(probe_af_xdp_capability());
   caps.items.push_back(probe_uring());
   caps.items.push_back(probe_gso());
   for (Capability& c : probe_perf()) {

@@ -33,6 +33,7 @@ inline constexpr std::string_view kTracepoints = "tracepoints";  // raw_syscalls
 inline constexpr std::string_view kPmu = "pmu";                  // cycles, instructions
 inline constexpr std::string_view kSocat = "socat";              // the socat program
 inline constexpr std::string_view kIp6mr = "ip6mr";              // MRT6_INIT: CONFIG_IPV6_MROUTE
+inline constexpr std::string_view kAfXdp = "af_xdp";  // AF_XDP + XDP program (mrelay --ingress xdp)
 // mrelay's AF_PACKET ingress takes an IPv6 group (the relay build under test, not the kernel)
 inline constexpr std::string_view kMrelayPacketIpv6 = "mrelay_packet_ipv6";
 }  // namespace capability

@@ -110,6 +110,11 @@ std::optional<std::string> unavailable_reason(const CellParams& params, const Ca
       return reason;
     }
   }
+  if (params.forwarder == Forwarder::mrelay && params.ingress == "xdp") {
+    if (auto reason = missing(capability::kAfXdp)) {
+      return reason;
+    }
+  }
   // The egress qdisc is needed by every forwarder, direct included (the rig installs it); a
   // qdisc the probes do not know is left to tc.
   const std::string kind = qdisc_kind(params.egress_qdisc);

@@ -50,6 +50,19 @@ TEST(Launcher, EachForwarderIsSkippedOnlyForWhatItNeeds) {
   EXPECT_FALSE(unavailable_reason(cell(Forwarder::mrelay, "gso", "htb"), caps));
 }
 
+TEST(Launcher, XdpIngressNeedsAfXdp) {
+  CellParams xdp = cell(Forwarder::mrelay);
+  xdp.ingress = "xdp";
+  CellParams packet = cell(Forwarder::mrelay);
+  packet.ingress = "packet";
+  const Capabilities without = with({{capability::kAfXdp, false}});
+  auto reason = unavailable_reason(xdp, without);
+  ASSERT_TRUE(reason);
+  EXPECT_EQ(*reason, "af_xdp title: not in this kernel (CONFIG_X)");
+  EXPECT_FALSE(unavailable_reason(packet, without));  // the other ingresses still run
+  EXPECT_FALSE(unavailable_reason(xdp, with({{capability::kAfXdp, true}})));
+}
+
 TEST(Launcher, NotProbedMeansTryIt) {
   const Capabilities none;
   EXPECT_FALSE(unavailable_reason(cell(Forwarder::kernel), none));

@@ -168,7 +168,7 @@ void add_cell_flags(mrelay::cli::Parser& p, CellParams& c) {
           "forwarder",
           store_parsed(c.forwarder, parse_forwarder))
       .with_default(to_string(d.forwarder));
-  p.value("--ingress", "M", "mrelay ingress: packet | udp", store_choice(c.ingress, {"packet", "udp"}))
+  p.value("--ingress", "M", "mrelay ingress: packet | udp | xdp", store_choice(c.ingress, {"packet", "udp", "xdp"}))
       .with_default(d.ingress);
   p.value("--egress", "B", "mrelay egress backend: send|sendmmsg|uring|packet|gso",
           store_choice(c.egress, {"send", "sendmmsg", "uring", "packet", "gso"}))

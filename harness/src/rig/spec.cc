@@ -411,7 +411,7 @@ Result<void> read_axes(const json& spec_json, SweepSpec& spec) {
       !r) {
     return tl::unexpected(r.error());
   }
-  if (auto r = read_string_list(spec_json, "ingress", {"packet", "udp"}, spec.ingress_modes); !r) {
+  if (auto r = read_string_list(spec_json, "ingress", {"packet", "udp", "xdp"}, spec.ingress_modes); !r) {
     return tl::unexpected(r.error());
   }
   if (auto r = read_uint_list(spec_json, "workers", 1, kMaxWorkers, spec.workers); !r) {

@@ -187,6 +187,19 @@ TEST(BenchSpec, ReadsNdrRatesAndBaseKnobs) {
   EXPECT_EQ(cells[0].rate_text(), "ndr");
 }
 
+TEST(BenchSpec, IngressAxisTakesXdp) {
+  auto spec = parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"],
+    "backends": ["gso"], "ingress": ["packet", "xdp"]})"));
+  ASSERT_TRUE(spec) << spec.error().to_string();
+  const auto cells = expand_cells(*spec);
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_EQ(cells[1].ingress, "xdp");
+  EXPECT_EQ(cells[1].id(), "mrelay/xdp/gso/sb4194304/s512/b32/f1/r0");
+  auto wrong = parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"], "ingress": ["afxdp"]})"));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().where, "ingress[0]");
+}
+
 TEST(BenchSpec, ErrorsNameTheKey) {
   struct Case {
     const char* spec;

@@ -45,13 +45,23 @@
 
 namespace mrelay {
 
-enum class IngressMode : uint8_t { packet, udp };
+// packet: AF_PACKET frames (TPACKET_V2 ring); udp: joined UDP sockets; xdp: AF_XDP frames
+// steered by an XDP program (multicast UDP only; one worker, one receive queue).
+enum class IngressMode : uint8_t { packet, udp, xdp };
 // The egress backends, one file each under relay/src/dataplane/egress/. packet: multicast
 // outputs as self-built frames through one AF_PACKET socket; gso: sendmmsg with UDP_SEGMENT.
 enum class EgressBackend : uint8_t { send, sendmmsg, uring, packet, gso };
 
 // Every mode and backend, in the order --help and error messages list them.
-inline constexpr std::array kIngressModes = {IngressMode::packet, IngressMode::udp};
+inline constexpr std::array kIngressModes = {IngressMode::packet, IngressMode::udp,
+                                             IngressMode::xdp};
+
+/// Whether an ingress mode takes whole Ethernet frames off an interface (packet, xdp): one
+/// endpoint per interface, the relay parses IP and UDP itself, and joins groups with
+/// membership sockets. udp mode's sockets get datagrams from the kernel's stack instead.
+[[nodiscard]] constexpr bool takes_frames(IngressMode mode) {
+  return mode != IngressMode::udp;
+}
 inline constexpr std::array kEgressBackends = {EgressBackend::send, EgressBackend::sendmmsg,
                                                EgressBackend::uring, EgressBackend::packet,
                                                EgressBackend::gso};

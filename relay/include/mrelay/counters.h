@@ -37,7 +37,8 @@ namespace mrelay {
   X(syscalls, "system calls made by the data plane loop")                                      \
   X(batches, "egress batches submitted (sendmmsg calls or io_uring submits)")                  \
   X(uring_sq_full, "io_uring submission queue full events")                                    \
-  X(kernel_drops, "drops reported by the kernel: PACKET_STATISTICS tp_drops / SO_RXQ_OVFL")      \
+  X(kernel_drops,                                                                              \
+    "drops reported by the kernel: PACKET_STATISTICS tp_drops / SO_RXQ_OVFL / XDP_STATISTICS")  \
   X(ingress_errors, "socket errors read off ingress sockets (ENETDOWN while the link is down)")   \
   X(output_rebinds, "outputs re-attached to a re-created interface (new ifindex)")               \
   X(output_rebind_failures, "re-attach attempts that failed (EPERM without CAP_NET_RAW...)")    \

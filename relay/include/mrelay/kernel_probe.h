@@ -39,6 +39,21 @@ struct PacketProbe {
 /// Opens a packet socket bound to nothing (receives nothing) and tries the options.
 [[nodiscard]] PacketProbe probe_packet_socket();
 
+struct XdpProbe {
+  bool available = false;   // everything below worked
+  std::string failed_step;  // the call the kernel refused: "socket(AF_XDP)", "bpf(...)"
+  int error = 0;            // its errno
+  /// "AF_XDP: available (XSKMAP, XDP program accepted)" or "AF_XDP: <step> refused (...)".
+  [[nodiscard]] std::string describe() const;
+};
+
+/// What the xdp ingress needs before any interface is touched: socket(AF_XDP) (CONFIG_XDP_
+/// SOCKETS, CAP_NET_RAW), an XSKMAP (BPF_MAP_CREATE) and the relay's own XDP program through
+/// the verifier (BPF_PROG_LOAD: CONFIG_BPF_SYSCALL, CAP_BPF or CAP_SYS_ADMIN). With
+/// `attach_ifindex` (a scratch namespace's loopback), also BPF_LINK_CREATE on that interface,
+/// detached again at once; without, nothing is attached.
+[[nodiscard]] XdpProbe probe_af_xdp(unsigned attach_ifindex = 0);
+
 /// Whether UDP sockets take UDP_SEGMENT (UDP GSO, Linux 4.18+): getsockopt on a fresh socket.
 /// Whether a given device can segment shows only at the first send (egress_sendmmsg.cc).
 [[nodiscard]] bool probe_udp_gso();

@@ -50,6 +50,9 @@ enum class ChecksumState : uint8_t {
   partial,     // CHECKSUM_PARTIAL: sent by this host (veth), the field holds only the
                // pseudo-header sum and is not final; never judged
   verified,    // the kernel or the NIC verified it (CHECKSUM_UNNECESSARY)
+  unreported,  // nobody said (an AF_XDP frame, taken before the kernel's receive path): judged
+               // like unverified, except that a field holding exactly the pseudo-header sum
+               // is a local sender's CHECKSUM_PARTIAL crossing a veth, and is not judged
 };
 
 /// Packet types from the frame's sockaddr_ll (linux/if_packet.h values).

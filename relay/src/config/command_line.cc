@@ -625,7 +625,8 @@ void describe_rules(cli::Parser& parser, std::vector<Flag>& flags) {
 void describe_data_plane(cli::Parser& parser, std::vector<Flag>& flags, const Config& defaults) {
   parser.group("Data plane");
   parser.option(value_option(flags, "--ingress", "MODE",
-                             "packet (AF_PACKET) | udp (joined UDP socket)",
+                             "packet (AF_PACKET) | udp (joined UDP socket) | xdp (AF_XDP, "
+                             "one worker, attaches an XDP program while running)",
                              std::string(to_string(defaults.ingress))));
   parser.option(value_option(
       flags, "--egress", "BACKEND",

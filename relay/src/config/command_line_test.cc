@@ -349,6 +349,7 @@ TEST(CommandLine, UsageNamesEveryFlagWithItsDefault) {
   EXPECT_NE(text.find("default: 1024)"), std::string::npos);         // queue depth
   EXPECT_NE(text.find("(bytes, default: 4 MiB)"), std::string::npos);  // sndbuf
   EXPECT_NE(text.find("default: gso)"), std::string::npos);
+  EXPECT_NE(text.find("(AF_XDP, one worker"), std::string::npos);  // --ingress: every mode
   EXPECT_TRUE(text.starts_with("Usage: mrelay --config FILE [OPTIONS]\n")) << text;
   EXPECT_NE(text.find("\nOptions:\n"), std::string::npos);
 }
@@ -370,7 +371,8 @@ TEST(CommandLine, ErrorsNameTheFlag) {
       {{QUICK, "--batch", "99999999999"}, "--batch", "too large"},
       {{QUICK, "--queue-depth", "100"}, "--queue-depth", "power of two in 1..32768"},
       {{QUICK, "--egress", "foo"}, "--egress", "'foo' is not one of send, sendmmsg, uring, packet"},
-      {{QUICK, "--ingress", "raw"}, "--ingress", "'raw' is not one of packet, udp"},
+      {{QUICK, "--ingress", "raw"}, "--ingress", "'raw' is not one of packet, udp, xdp"},
+      {{QUICK, "--ingress", "xdp", "--workers", "2"}, "--workers", "reads with one worker"},
       {{QUICK, "--bogus"}, "--bogus", "unknown flag"},
       {{QUICK, "--bogus=1"}, "--bogus", "unknown flag"},
       {{QUICK, "-x"}, "-x", "unknown flag"},

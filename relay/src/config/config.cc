@@ -788,6 +788,8 @@ std::string_view to_string(IngressMode mode) {
       return "packet";
     case IngressMode::udp:
       return "udp";
+    case IngressMode::xdp:
+      return "xdp";
   }
   return "unknown";
 }
@@ -907,6 +909,12 @@ Result<void> validate_knobs(const Config& config) {
   MRELAY_TRY(check_range("egress.sndbuf", config.egress.sndbuf, kSocketBufferRange));
   MRELAY_TRY(check_range("rcvbuf", config.rcvbuf, kSocketBufferRange));
   MRELAY_TRY(check_range("workers", config.workers, kWorkersRange));
+  if (config.ingress == IngressMode::xdp && config.workers > 1) {
+    // One AF_XDP socket per interface queue, and PACKET_FANOUT has no AF_XDP counterpart.
+    return fail("workers", "--ingress xdp reads with one worker (got " +
+                               std::to_string(config.workers) +
+                               "): use --workers 1, or --ingress packet to spread with fanout");
+  }
   for (size_t i = 0; i < config.cpus.size(); ++i) {
     const int cpu = config.cpus[i];
     if (cpu < 0) {
@@ -961,6 +969,12 @@ Result<void> check_rule_input(const Rule& rule, const std::string& input_path, I
   }
   if (rule.vlan != 0) {
     MRELAY_TRY(check_range(join(input_path, "vlan"), rule.vlan, kVlanRange));
+    if (ingress == IngressMode::xdp) {
+      return fail(join(input_path, "vlan"),
+                  "needs packet ingress (the xdp ingress leaves tagged frames to the kernel; use "
+                  "--ingress packet, or the VLAN's own interface, e.g. eth0." +
+                      std::to_string(rule.vlan) + ", without \"vlan\")");
+    }
     if (ingress != IngressMode::packet) {
       return fail(join(input_path, "vlan"),
                   "needs packet ingress (a UDP socket never sees the 802.1Q tag; use the "

@@ -213,6 +213,18 @@ std::vector<BadCase> bad_cases() {
          j["rules"][0]["input"]["vlan"] = 100;
        },
        "rules[0].input.vlan", "needs packet ingress"},
+      {"vlan_with_xdp_ingress",
+       [](json& j) {
+         j["ingress"] = "xdp";
+         j["rules"][0]["input"]["vlan"] = 100;
+       },
+       "rules[0].input.vlan", "the xdp ingress leaves tagged frames to the kernel"},
+      {"xdp_with_two_workers",
+       [](json& j) {
+         j["ingress"] = "xdp";
+         j["workers"] = 2;
+       },
+       "workers", "--ingress xdp reads with one worker (got 2)"},
       {"duplicate_rule_same_vlan",
        [](json& j) {
          j["rules"][0]["input"]["vlan"] = 100;
@@ -325,7 +337,7 @@ std::vector<BadCase> bad_cases() {
        "must be a string, got boolean"},
       {"wrong_type_cpus", [](json& j) { j["cpus"] = 1; }, "cpus", "must be an array"},
       {"bad_ingress", [](json& j) { j["ingress"] = "raw"; }, "ingress",
-       "'raw' is not one of packet, udp"},
+       "'raw' is not one of packet, udp, xdp"},
       {"bad_backend",
        [](json& j) {
          j["egress"] = {{"backend", "io_uring"}};

@@ -29,7 +29,7 @@ bool same_group(const IngressEndpoint& endpoint, const Rule& rule) {
 bool has_endpoint(const RelayPlan& plan, const Rule& rule, unsigned ifindex) {
   for (const IngressEndpoint& endpoint : plan.ingress) {
     const bool same_interface = endpoint.ifindex == ifindex;
-    if (plan.config.ingress == IngressMode::packet
+    if (takes_frames(plan.config.ingress)
             ? same_interface
             : same_interface && same_group(endpoint, rule) && endpoint.port == rule.port) {
       return true;

@@ -42,7 +42,7 @@ bool same_endpoint(const IngressEndpoint& a, const IngressEndpoint& b, IngressMo
     return false;
   }
   // udp mode: a socket joined to other sources is another socket (a fresh join).
-  return mode == IngressMode::packet ||
+  return takes_frames(mode) ||
          (a.group.s_addr == b.group.s_addr && same_ipv6(a.group6, b.group6) && a.port == b.port &&
           same_sources(a.sources, b.sources) && same_sources6(a.sources6, b.sources6));
 }
@@ -51,7 +51,7 @@ bool same_endpoint(const IngressEndpoint& a, const IngressEndpoint& b, IngressMo
 std::vector<size_t> endpoints_of(const RelayPlan& plan, uint32_t worker) {
   std::vector<size_t> mine;
   for (size_t e = 0; e < plan.ingress.size(); ++e) {
-    if (plan.config.ingress == IngressMode::packet || plan.ingress[e].worker == worker) {
+    if (takes_frames(plan.config.ingress) || plan.ingress[e].worker == worker) {
       mine.push_back(e);
     }
   }
@@ -235,7 +235,7 @@ Result<std::unique_ptr<WorkerUpdate>> prepare_worker_update(const RelayPlan& cur
 // the rules name. The interface's filter is the union of them.
 std::set<MembershipKey> wanted_memberships(const Config& config) {
   std::set<MembershipKey> wanted;
-  if (config.ingress != IngressMode::packet) {
+  if (!takes_frames(config.ingress)) {
     return wanted;  // udp ingress sockets join their group themselves
   }
   const auto bytes6 = [](const in6_addr& address) {

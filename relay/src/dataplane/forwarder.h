@@ -7,9 +7,7 @@
 //   mrelay::Forwarder forwarder(counters);
 //   forwarder.use_plan(plan, /*worker=*/0);     // at start and after each plan switch
 //   forwarder.use_egress(pool, *egress);         // at start and after each egress rebuild
-//   UdpView view;                                // a reader, per frame:
-//   const int32_t rule = forwarder.accept_frame(ifindex, meta, frame, len, view);
-//   if (rule >= 0) { forwarder.copy_and_send(rule, view); }
+//   forwarder.copy_frame(ifindex, meta, frame, len);   // a reader, per frame it gives back
 //
 // TTL: a packet received with TTL <= 1 is never forwarded (drop_ttl_expired); an output
 // takes it only when the TTL is above its threshold (drop_ttl_threshold), and each copy
@@ -68,6 +66,17 @@ class Forwarder {
   /// Copies each datagram of `view` (one, or a GSO super-frame's segments) into its own pool
   /// buffer and hands it to the rule's outputs. The frame itself may go back at once.
   void copy_and_send(int32_t rule, const UdpView& view) noexcept;
+  /// A frame the reader gives back at once (a TPACKET_V2 ring slot, an AF_XDP UMEM frame):
+  /// accept_frame(), then copy_and_send() of what a rule takes. The one per-frame path of the
+  /// readers that copy.
+  void copy_frame(unsigned ifindex, const FrameMeta& meta, const uint8_t* frame,
+                  size_t len) noexcept {
+    UdpView view;
+    const int32_t rule = accept_frame(ifindex, meta, frame, len, view);
+    if (rule >= 0) {
+      copy_and_send(rule, view);
+    }
+  }
   /// Hands the packet in `slot_buffer` (read there by recvmmsg; nullptr when the pool was
   /// empty) to the rule's outputs without copying it. When a copy took the buffer, the slot's
   /// reference is released and `slot_buffer` becomes nullptr (the slot takes a fresh buffer).

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/unique_fd.h"
+#include "dataplane/ingress/xdp_program.h"
 
 namespace mrelay {
 namespace {
@@ -136,6 +137,42 @@ bool probe_udp_gso() {
   int segment = 0;
   socklen_t length = sizeof segment;
   return ::getsockopt(fd.get(), SOL_UDP, UDP_SEGMENT, &segment, &length) == 0;
+}
+
+XdpProbe probe_af_xdp(unsigned attach_ifindex) {
+  XdpProbe probe;
+  const auto refused = [&probe](const char* step, int error) {
+    probe.failed_step = step;
+    probe.error = error;
+    return probe;
+  };
+  UniqueFd socket(::socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0));
+  if (!socket) {
+    return refused("socket(AF_XDP)", errno);
+  }
+  auto map = create_xskmap(1);
+  if (!map) {
+    return refused("bpf(BPF_MAP_CREATE, XSKMAP)", map.error().sys_errno);
+  }
+  auto program = load_xdp_program(map->get());
+  if (!program) {
+    return refused("bpf(BPF_PROG_LOAD, XDP)", program.error().sys_errno);
+  }
+  if (attach_ifindex != 0) {
+    auto link = attach_xdp(program->get(), attach_ifindex, "probe", nullptr);
+    if (!link) {
+      return refused("bpf(BPF_LINK_CREATE, XDP)", link.error().sys_errno);
+    }
+  }
+  probe.available = true;
+  return probe;
+}
+
+std::string XdpProbe::describe() const {
+  if (available) {
+    return "AF_XDP: available (XSKMAP, XDP program accepted)";
+  }
+  return "AF_XDP: " + failed_step + " refused (" + std::strerror(error) + ")";
 }
 
 }  // namespace mrelay

@@ -111,21 +111,46 @@ inline uint16_t fold(uint64_t sum) noexcept {
 // RFC 768: the sum over the pseudo header (source, destination, zero, protocol, UDP length)
 // and the whole datagram, checksum field included, is 0xffff when the checksum is right.
 // `udp` points at the UDP header, `udp_len` bytes long (already checked to lie in the frame).
-inline bool udp_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_len) noexcept {
+// Whether the parser checks a UDP checksum in this state (neither partial nor verified).
+constexpr bool judged(ChecksumState state) noexcept {
+  return state == ChecksumState::unverified || state == ChecksumState::unreported;
+}
+
+inline uint64_t pseudo_header_sum(const uint8_t* ip, size_t udp_len) noexcept {
   const uint8_t tail[4] = {0, kIpProtocolUdp, static_cast<uint8_t>(udp_len >> 8),
                            static_cast<uint8_t>(udp_len & 0xff)};
-  const uint64_t sum = sum_native(ip + 12, 8) + load_raw32(tail) + sum_native(udp, udp_len);
-  return fold(sum) == 0xffff;
+  return sum_native(ip + 12, 8) + load_raw32(tail);
+}
+inline bool udp_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_len) noexcept {
+  return fold(pseudo_header_sum(ip, udp_len) + sum_native(udp, udp_len)) == 0xffff;
+}
+
+// A CHECKSUM_PARTIAL field, as a local sender leaves it for the device to finish (the kernel
+// stores the folded pseudo-header sum there): what an AF_XDP reader sees of a veth peer's
+// datagram, since XDP runs before anything would finish it. ChecksumState::unreported only.
+inline bool holds_pseudo_header_sum(uint64_t pseudo_sum, const uint8_t* udp) noexcept {
+  uint16_t field;
+  std::memcpy(&field, udp + kUdpChecksumOffset, sizeof field);
+  return field == fold(pseudo_sum);
+}
+
+// Whether a datagram with a wrong checksum sum may still be forwarded: only one whose checksum
+// state nobody reported and whose field holds just the pseudo-header sum (see above).
+inline bool partial_when_unreported(const FrameMeta& meta, uint64_t pseudo_sum,
+                                    const uint8_t* udp) noexcept {
+  return meta.checksum == ChecksumState::unreported && holds_pseudo_header_sum(pseudo_sum, udp);
 }
 
 // RFC 8200 8.1: the pseudo header is source, destination, the upper-layer length (32 bits)
 // and the next header value (32 bits, zero-padded); the rest as udp_checksum_ok().
-inline bool udp6_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_len) noexcept {
+inline uint64_t pseudo_header_sum6(const uint8_t* ip, size_t udp_len) noexcept {
   const auto high = static_cast<uint8_t>(udp_len >> 8);
   const auto low = static_cast<uint8_t>(udp_len & 0xff);
   const uint8_t tail[8] = {0, 0, high, low, 0, 0, 0, kIpProtocolUdp};
-  const uint64_t sum = sum_native(ip + 8, 32) + sum_native(tail, 8) + sum_native(udp, udp_len);
-  return fold(sum) == 0xffff;
+  return sum_native(ip + 8, 32) + sum_native(tail, 8);
+}
+inline bool udp6_checksum_ok(const uint8_t* ip, const uint8_t* udp, size_t udp_len) noexcept {
+  return fold(pseudo_header_sum6(ip, udp_len) + sum_native(udp, udp_len)) == 0xffff;
 }
 
 // From the fixed IPv6 header to the UDP header: sets `offset` to where it starts. Each
@@ -291,9 +316,10 @@ ParseVerdict parse_ipv4(const uint8_t* packet, size_t len, const FrameMeta& meta
   }
   // A GSO frame's checksum field is a template for its segments (partial, or verified by
   // GRO segment by segment), never a checksum over the whole super-frame.
-  const bool judge_checksum = !gso && meta.checksum == ChecksumState::unverified &&
-                              load_be16(udp + kUdpChecksumOffset) != 0;
-  if (judge_checksum && !udp_checksum_ok(packet, udp, udp_len)) {
+  const bool judge_checksum =
+      !gso && judged(meta.checksum) && load_be16(udp + kUdpChecksumOffset) != 0;
+  if (judge_checksum && !udp_checksum_ok(packet, udp, udp_len) &&
+      !partial_when_unreported(meta, pseudo_header_sum(packet, udp_len), udp)) {
     return ParseVerdict::bad_udp_checksum;
   }
 
@@ -352,9 +378,11 @@ ParseVerdict parse_ipv6(const uint8_t* packet, size_t len, const FrameMeta& meta
     return ParseVerdict::bad_gso;
   }
   // Mandatory on IPv6: zero is no "no checksum" there but an invalid datagram (udp6 drops it).
-  const bool judge_checksum = !gso && meta.checksum == ChecksumState::unverified;
+  const bool judge_checksum = !gso && judged(meta.checksum);
   if (judge_checksum &&
-      (load_be16(udp + kUdpChecksumOffset) == 0 || !udp6_checksum_ok(packet, udp, udp_len))) {
+      (load_be16(udp + kUdpChecksumOffset) == 0 ||
+       (!udp6_checksum_ok(packet, udp, udp_len) &&
+        !partial_when_unreported(meta, pseudo_header_sum6(packet, udp_len), udp)))) {
     return ParseVerdict::bad_udp_checksum;
   }
   out = UdpView{};

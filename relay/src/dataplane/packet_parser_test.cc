@@ -38,8 +38,9 @@ struct FrameBuilder {
   uint16_t src_port = 40000;
   uint16_t dst_port = 5000;
   std::optional<uint16_t> udp_length_override;
-  // UDP checksum field: 0 (none, as by default), the correct value, or one off from it.
-  enum class UdpChecksum { none, correct, wrong } udp_checksum = UdpChecksum::none;
+  // UDP checksum field: 0 (none, as by default), the correct value, one off from it, or the
+  // folded pseudo-header sum a local sender leaves for the device (CHECKSUM_PARTIAL).
+  enum class UdpChecksum { none, correct, wrong, pseudo_header } udp_checksum = UdpChecksum::none;
   size_t payload_size = 32;
   size_t pad_to = 0;  // Ethernet padding: append zeros up to this frame size
 
@@ -129,13 +130,16 @@ struct FrameBuilder {
     for (size_t i = ip_start + 12; i < ip_start + 20; i += 2) {
       udp_sum += static_cast<uint32_t>((f[i] << 8) | f[i + 1]);
     }
-    for (size_t i = udp_start; i < f.size(); i += 2) {
+    for (size_t i = udp_start; i < f.size() && udp_checksum != UdpChecksum::pseudo_header; i += 2) {
       udp_sum += static_cast<uint32_t>(f[i] << 8) + (i + 1 < f.size() ? f[i + 1] : 0u);
     }
     while ((udp_sum >> 16) != 0) {
       udp_sum = (udp_sum & 0xffff) + (udp_sum >> 16);
     }
     uint16_t value = static_cast<uint16_t>(~udp_sum);
+    if (udp_checksum == UdpChecksum::pseudo_header) {
+      value = static_cast<uint16_t>(udp_sum);  // not complemented: the device finishes it
+    }
     if (value == 0) {
       value = 0xffff;  // RFC 768: a computed 0 is sent as all ones (0 means "none")
     }
@@ -368,6 +372,28 @@ std::vector<Case> cases() {
        {},
        {},
        with_checksum(ChecksumState::partial)},
+      // AF_XDP frames (checksum state unreported): judged, except a local sender's partial
+      // field, which holds exactly the pseudo-header sum.
+      {"udp_checksum_pseudo_header_unreported",
+       udp_checksum(UdpChecksum::pseudo_header),
+       ParseVerdict::ok,
+       {},
+       {},
+       with_checksum(ChecksumState::unreported)},
+      {"udp_checksum_pseudo_header_unverified", udp_checksum(UdpChecksum::pseudo_header),
+       ParseVerdict::bad_udp_checksum},
+      {"udp_checksum_wrong_unreported",
+       udp_checksum(UdpChecksum::wrong),
+       ParseVerdict::bad_udp_checksum,
+       {},
+       {},
+       with_checksum(ChecksumState::unreported)},
+      {"udp_checksum_correct_unreported",
+       udp_checksum(UdpChecksum::correct),
+       ParseVerdict::ok,
+       {},
+       {},
+       with_checksum(ChecksumState::unreported)},
       {"udp_checksum_wrong_verified_by_kernel",
        udp_checksum(UdpChecksum::wrong),
        ParseVerdict::ok,

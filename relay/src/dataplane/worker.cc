@@ -18,7 +18,7 @@ Worker::Worker(uint32_t index, int cpu, const RelayPlan& plan)
     : index_(index),
       cpu_(cpu),
       plan_(&plan),
-      packet_mode_(plan.config.ingress == IngressMode::packet),
+      packet_mode_(takes_frames(plan.config.ingress)),
       ready_future_(ready_.get_future()) {}
 
 Worker::~Worker() {

@@ -30,6 +30,7 @@ constexpr std::array kCapabilityNames = {
     CapabilityName{CAP_SETUID, "cap_setuid"},     CapabilityName{CAP_SETGID, "cap_setgid"},
     CapabilityName{CAP_SETPCAP, "cap_setpcap"},   CapabilityName{CAP_SYS_ADMIN, "cap_sys_admin"},
     CapabilityName{CAP_IPC_LOCK, "cap_ipc_lock"}, CapabilityName{CAP_SYS_NICE, "cap_sys_nice"},
+    CapabilityName{CAP_BPF, "cap_bpf"},
 };
 
 constexpr CapabilityMask bit(int capability) {
@@ -76,7 +77,18 @@ Result<void> set_capabilities(const CapabilitySets& sets) {
 }  // namespace
 
 CapabilityMask runtime_capabilities(IngressMode ingress) noexcept {
-  return ingress == IngressMode::packet ? bit(CAP_NET_RAW) : 0;
+  switch (ingress) {
+    case IngressMode::packet:
+      return bit(CAP_NET_RAW);
+    case IngressMode::xdp:
+      // A rule change may open a socket on another interface: AF_XDP needs CAP_NET_RAW, the
+      // map and program CAP_BPF, attaching them CAP_NET_ADMIN, and the UMEM's pinned pages
+      // CAP_IPC_LOCK (else they count against RLIMIT_MEMLOCK).
+      return bit(CAP_NET_RAW) | bit(CAP_NET_ADMIN) | bit(CAP_BPF) | bit(CAP_IPC_LOCK);
+    case IngressMode::udp:
+      break;
+  }
+  return 0;
 }
 
 CapabilityMask runtime_capabilities(const Config& config) noexcept {

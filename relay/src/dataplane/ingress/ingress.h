@@ -57,6 +57,12 @@ inline constexpr uint32_t kRecvBatch = 256;
 /// else: the ring. Read by make_ingress() only.
 inline constexpr const char* kPacketRxEnv = "MRELAY_PACKET_RX";
 
+/// The environment variable that picks how the xdp ingress attaches its program: "generic"
+/// (skb mode: it runs after RPS, where the stack's receive work runs; on a veth that is the
+/// steered core rather than the sender's), "native" (driver mode or an error), unset or
+/// anything else native with generic as the fallback. For A/B runs; read by make_ingress() only.
+inline constexpr const char* kXdpModeEnv = "MRELAY_XDP_MODE";
+
 /// Where packets come in: one per ingress interface (packet mode) or per distinct
 /// (interface, group, port) (udp mode).
 struct IngressEndpoint {

@@ -15,6 +15,7 @@
 #include "common/unique_fd.h"
 #include "dataplane/ingress/ingress.h"
 #include "dataplane/ingress/ingress_socket.h"
+#include "dataplane/ingress/xdp_socket.h"
 
 namespace mrelay {
 
@@ -23,6 +24,8 @@ namespace mrelay {
                                                          PacketRing ring);
 /// packet_ingress.cc: a packet socket read with recvmmsg into the worker's receive slots.
 [[nodiscard]] std::unique_ptr<Ingress> make_packet_recvmmsg_ingress(UniqueFd fd, unsigned ifindex);
+/// xdp_ingress.cc: an AF_XDP socket (XdpSocket::open) with its program attached.
+[[nodiscard]] std::unique_ptr<Ingress> make_xdp_ingress(XdpSocket socket, unsigned ifindex);
 /// udp_ingress.cc: a UDP socket (open_udp_ingress_socket) bound to `group`:`port`.
 /// `group6`: an IPv6 socket's group (then `group` is unused; the hop limit is the TTL).
 [[nodiscard]] std::unique_ptr<Ingress> make_udp_ingress(UniqueFd fd, unsigned ifindex,

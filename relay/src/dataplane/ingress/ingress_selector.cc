@@ -6,9 +6,12 @@
 //   --ingress packet, no ring          -> the same socket with recvmmsg, when MRELAY_PACKET_RX
 //                                         is "recvmmsg" or the kernel refuses the ring (a note
 //                                         in the worker's start-up line says which)
+//   --ingress xdp                      -> xdp_ingress.cc (an AF_XDP socket and its XDP program,
+//                                         native mode, generic when the driver refuses or
+//                                         MRELAY_XDP_MODE says so; never another ingress)
 //
-// and, before any socket is opened, check_ingress_mode() turns a missing CAP_NET_RAW into one
-// clear error instead of a failure per socket.
+// and, before any socket is opened, check_ingress_mode() turns a missing CAP_NET_RAW, or a
+// kernel without AF_XDP or BPF, into one clear error instead of a failure per socket.
 //
 //   if (auto line = mrelay::check_ingress_mode(config.ingress); !line) { ... } else { log(*line); }
 //   auto ingress = mrelay::make_ingress(plan.ingress[e], settings, &notes);
@@ -49,6 +52,14 @@ Result<std::unique_ptr<Ingress>> make_ingress(const IngressEndpoint& endpoint,
     return make_udp_ingress(std::move(*fd), endpoint.ifindex, endpoint.group, endpoint.port,
                             endpoint.group6);
   }
+  if (settings.mode == IngressMode::xdp) {
+    auto socket = XdpSocket::open(endpoint.interface, endpoint.ifindex, settings.rcvbuf, notes,
+                                  xdp_attach_mode(std::getenv(kXdpModeEnv)));
+    if (!socket) {
+      return tl::unexpected(socket.error());
+    }
+    return make_xdp_ingress(std::move(*socket), endpoint.ifindex);
+  }
   PacketRing ring;
   auto fd = open_packet_socket(endpoint.interface, endpoint.ifindex, options, notes,
                                packet_rx_wants_ring() ? &ring : nullptr);
@@ -62,6 +73,17 @@ Result<std::unique_ptr<Ingress>> make_ingress(const IngressEndpoint& endpoint,
 }
 
 Result<std::string> check_ingress_mode(IngressMode mode) {
+  if (mode == IngressMode::xdp) {
+    const XdpProbe xdp = probe_af_xdp();
+    if (!xdp.available) {
+      return fail("--ingress xdp: " + xdp.failed_step,
+                  "refused by the kernel (the xdp ingress needs CONFIG_XDP_SOCKETS, "
+                  "CONFIG_BPF_SYSCALL, and root or CAP_NET_RAW, CAP_BPF, CAP_NET_ADMIN): use "
+                  "--ingress packet",
+                  xdp.error);
+    }
+    return xdp.describe();
+  }
   if (mode != IngressMode::packet) {
     return std::string();
   }

@@ -78,13 +78,9 @@ class RingIngress final : public PacketIngress {
       data = slots.copy_buffer() + kVnetHeaderSize;
       len = whole;
     }
-    UdpView view;
-    const int32_t rule = forwarder.accept_frame(ifindex_, meta, data, len, view);
-    if (rule >= 0) {
-      // The ring frame goes back to the kernel at once; each datagram lives on in a pool
-      // buffer until its last copy is sent (one copy per datagram, not per output).
-      forwarder.copy_and_send(rule, view);
-    }
+    // The ring frame goes back to the kernel at once; each datagram lives on in a pool
+    // buffer until its last copy is sent (one copy per datagram, not per output).
+    forwarder.copy_frame(ifindex_, meta, data, len);
   }
 
   PacketRing ring_;
