@@ -194,7 +194,7 @@ TEST(BenchSpec, IngressAxisTakesXdp) {
   const auto cells = expand_cells(*spec);
   ASSERT_EQ(cells.size(), 2u);
   EXPECT_EQ(cells[1].ingress, "xdp");
-  EXPECT_EQ(cells[1].id(), "mrelay/xdp/gso/sb4194304/s512/b32/f1/r0");
+  EXPECT_EQ(cells[1].id(), "mrelay/xdp/gso/sb4194304/s512/b32/f1/r0/segsw");
   auto wrong = parse_sweep_spec(json::parse(R"({"forwarders": ["mrelay"], "ingress": ["afxdp"]})"));
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().where, "ingress[0]");
