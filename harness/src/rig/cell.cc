@@ -483,6 +483,14 @@ class Cell {
       if (auto ready = wait_forwarder_ready(); !ready) {
         return ready;
       }
+      auto placed = launcher_.after_ready(
+          LaunchContext{params_, forwarder_env_, topology_, files_, run_s_}, *forwarder_.host);
+      if (!placed) {
+        return tl::unexpected(placed.error());
+      }
+      if (!placed->is_null()) {
+        record_["ingress_napi"] = *placed;
+      }
       std::this_thread::sleep_for(kSettle);
     }
     record_["forwarder_command"] = *command;

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <sstream>
 #include <vector>
 
 #include "common/process.h"
@@ -131,6 +132,55 @@ Result<void> write_ipv6_config(const LaunchContext& context) {
   return {};
 }
 
+// The xdp ingress on a veth runs its XDP program and the copy into the UMEM in the veth's
+// NAPI poll, which the sending core schedules (the generator's: veth passes the frame before
+// RPS could move it), where every other forwarder's ingress work is on the forwarder's core.
+// This script turns the relay ingress's NAPI into a kernel thread (/sys/class/net/IF/threaded;
+// the NAPI exists once the program is attached) and pins that thread to the forwarder's core
+// at a real-time priority above the relay's, as a receive softirq there would run ahead of
+// it. It prints the thread's PID. Arguments: interface, core, priority.
+constexpr const char* kPinNapiScript = R"(
+iface=$1 cpu=$2 prio=$3
+napi_pids() {
+  for d in /proc/[0-9]*; do
+    case $(cat "$d/comm" 2>/dev/null) in "napi/$iface-"*) echo "${d#/proc/}" ;; esac
+  done
+}
+before=" $(napi_pids | tr '\n' ' ') "
+# The rig joins the namespace without remounting /sys: a private sysfs mount shows its devices.
+unshare --mount --propagation private sh -c \
+  'mount -t sysfs sysfs /sys && echo 1 > "/sys/class/net/$1/threaded"' _ "$iface" || exit 3
+for pid in $(napi_pids); do
+  case $before in *" $pid "*) continue ;; esac
+  taskset -p -c "$cpu" "$pid" >/dev/null && chrt -f -p "$prio" "$pid" && echo "$pid"
+done
+)";
+
+// Runs kPinNapiScript for the cell's relay ingress: {"threaded", "pids", "cpu", "rt_priority"}.
+Result<json> pin_ingress_napi(const LaunchContext& context, Host& host) {
+  const int cpu = relay_worker_cpus(context.env, 1).front();
+  const int priority = context.env.forwarder_rt_priority + 1;
+  auto done = host.run({"sh", "-c", kPinNapiScript, "mrelay-bench", context.topology.relay_ingress,
+                        std::to_string(cpu), std::to_string(priority)},
+                       std::chrono::seconds(10));
+  if (!done || !done->status.ok()) {
+    return fail("threaded NAPI on " + context.topology.relay_ingress,
+                done ? done->status.describe() + ": " + done->err : done.error().to_string());
+  }
+  json pids = json::array();
+  std::istringstream lines(done->out);
+  for (long pid = 0; lines >> pid;) {
+    pids.push_back(pid);
+  }
+  if (pids.empty()) {
+    return fail("threaded NAPI on " + context.topology.relay_ingress,
+                "no new napi/" + context.topology.relay_ingress + "-* kernel thread to pin");
+  }
+  return json{{"threaded", true}, {"pids", pids}, {"cpu", cpu}, {"rt_priority", priority},
+              {"why", "the XDP program and the UMEM copy run in the veth's NAPI: moved from the "
+                      "sending core to the forwarder's, as every other forwarder's ingress"}};
+}
+
 class MrelayLauncher final : public Launcher {
  public:
   std::string_view required_capability(const CellParams& params) const override {
@@ -165,6 +215,15 @@ class MrelayLauncher final : public Launcher {
       args.insert(args.end(), {"--workers", std::to_string(params.workers)});
     }
     return args;
+  }
+
+  // xdp ingress on the namespace rig: its NAPI on the forwarder's core (kPinNapiScript). On
+  // an inventory's DUT the NIC's own interrupt placement decides, as for every forwarder.
+  Result<json> after_ready(const LaunchContext& context, Host& host) const override {
+    if (context.params.ingress != "xdp" || context.env.inventory != nullptr) {
+      return json();
+    }
+    return pin_ingress_napi(context, host);
   }
 
   // The relay prints a stats line at once (time_ns tells when).

@@ -73,6 +73,10 @@ bool Launcher::forwards_in_process() const {
   return true;
 }
 
+Result<nlohmann::json> Launcher::after_ready(const LaunchContext&, Host&) const {
+  return nlohmann::json();
+}
+
 void Launcher::at_window_edge(Host&, const HostProcess&) const {}
 
 void Launcher::read_report(const ForwarderReport&, WindowObservation&, nlohmann::json&) const {}

@@ -122,6 +122,11 @@ class Launcher {
   /// forwarding runs in softirq on the forwarder's core (measured on the core instead).
   [[nodiscard]] virtual bool forwards_in_process() const;
 
+  /// Once the forwarder is ready, before the traffic: placement it needs beyond its own
+  /// (returned for the record's "ingress_napi"; null when there was nothing to do). An error
+  /// fails the cell.
+  [[nodiscard]] virtual Result<nlohmann::json> after_ready(const LaunchContext& context,
+                                                           Host& host) const;
   /// At each edge of the measuring window, just before the rig samples its counters.
   virtual void at_window_edge(Host& host, const HostProcess& process) const;
   /// After the stop: what the forwarder reported itself, into the observation and the record.
