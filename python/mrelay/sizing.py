@@ -84,8 +84,17 @@ def _ingress_rate(params: dict, samples: list[dict]) -> Optional[float]:
     return None if delivered is None else delivered / max(1, int(params.get("fanout", 1)))
 
 
+def _device_segmentation(params: dict) -> bool:
+    """A gso cell of the device segmentation model (the veth carried each UDP GSO run whole,
+    as a NIC with USO would): not the conservative figure (docs/metrics.md, "Where
+    segmentation is paid"). Records without the key are not marked."""
+    return params.get("egress") == "gso" and params.get("egress_segmentation") == "device"
+
+
 def sizing_rows(doc: dict) -> list[SizingRow]:
-    """One row per (size, fanout) the relay was measured at, best relay setting first."""
+    """One row per (size, fanout) the relay was measured at, best relay setting first. A
+    cell of the device segmentation model makes the row only where no other cell has a
+    figure: sizing takes the conservative model."""
     best: dict[tuple[int, int], tuple[str, float, dict, list[dict]]] = {}
     kernel: dict[tuple[int, int], tuple[str, float, str]] = {}
     unfound: dict[tuple[int, int], str] = {}  # relay NDR searches that found no rate
@@ -101,15 +110,16 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
                 notes = {str((x.get("ndr") or {}).get("note")) for x in samples}
                 unfound[key] = "; ".join(sorted(notes))
             continue
-        rank = (source == "ndr", rate)
+        rank = (source == "ndr", not _device_segmentation(params), rate)
         if params.get("forwarder") == "mrelay":
             current = best.get(key)
-            if current is None or rank > (current[0] == "ndr", current[1]):
+            if current is None or rank > (current[0] == "ndr",
+                                          not _device_segmentation(current[2]), current[1]):
                 best[key] = (source, rate, params, samples)
         elif params.get("forwarder") in KERNEL_REFERENCES:
             # The best kernel reference that ran: multicast routing or nftables.
             current_k = kernel.get(key)
-            if current_k is None or rank > (current_k[0] == "ndr", current_k[1]):
+            if current_k is None or rank > (current_k[0] == "ndr", True, current_k[1]):
                 kernel[key] = (source, rate, KERNEL_REFERENCES[params["forwarder"]])
     rows = []
     for key in sorted(unfound):
@@ -127,7 +137,8 @@ def sizing_rows(doc: dict) -> list[SizingRow]:
         elif kernel_rate[0] != source:
             note = f"kernel figure from {kernel_rate[0]}, relay from {source}"
         config = (f"{params.get('egress', '?')} b{params.get('batch', '?')} "
-                  f"q{params.get('queue_depth', '?')}")
+                  f"q{params.get('queue_depth', '?')}"
+                  + (" (USO-like)" if _device_segmentation(params) else ""))
         workers = samples[0].get("placement", {}).get("relay_workers", 1)
         rows.append(SizingRow(size=size, fanout=fanout, source=source, config=config,
                               ingress_pps=rate,
@@ -203,7 +214,10 @@ class CostRow:
 
 def _forwarder_label(params: dict) -> str:
     forwarder = str(params.get("forwarder", "?"))
-    return f"mrelay ({params.get('egress', '?')})" if forwarder == "mrelay" else forwarder
+    if forwarder != "mrelay":
+        return forwarder
+    uso = ", USO-like" if _device_segmentation(params) else ""
+    return f"mrelay ({params.get('egress', '?')}{uso})"
 
 
 def cost_rows(doc: dict) -> list[CostRow]:

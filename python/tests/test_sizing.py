@@ -153,3 +153,30 @@ def test_cost_table_takes_paced_cells_with_ns_per_copy():
     text = sizing.format_markdown(doc)
     assert "### CPU per copy and cores needed" in text
     assert "| mrelay (gso) | 512 | 16 | 5.0k pps | 0 | 500 | 0.80 | 8.00 |" in text
+
+
+def _gso(model, **figures):
+    record = sample(egress="gso", **figures)
+    record["params"]["egress_segmentation"] = model
+    record["cell_id"] += "/" + model  # one cell per model
+    return record
+
+
+def test_sizing_takes_the_conservative_segmentation_model():
+    # The device model (USO-like) is faster; the table sizes with the software one and says
+    # which model a row is where only the device one was measured.
+    doc = document([
+        _gso("software", size=512, fanout=16, rate="ndr", ndr_pps=60000.0,
+             delivered_pps=960000.0, ns_per_copy=None),
+        _gso("device", size=512, fanout=16, rate="ndr", ndr_pps=134000.0,
+             delivered_pps=2144000.0),
+        _gso("device", size=64, fanout=1, rate="ndr", ndr_pps=500000.0, delivered_pps=500000.0),
+        _gso("device", size=512, fanout=1, rate=20000, ns_per_copy=18000.0),
+        _gso("software", size=512, fanout=1, rate=20000, ns_per_copy=12000.0),
+    ])
+    rows = {(r.size, r.fanout): r for r in sizing.sizing_rows(doc)}
+    assert rows[(512, 16)].pps_per_core == 60000.0
+    assert "USO-like" not in rows[(512, 16)].config
+    assert "USO-like" in rows[(64, 1)].config
+    labels = sorted(r.forwarder for r in sizing.cost_rows(doc))
+    assert labels == ["mrelay (gso)", "mrelay (gso, USO-like)"]
