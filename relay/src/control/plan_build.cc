@@ -150,6 +150,7 @@ Result<RelayPlan> build_plan(const Config& config, const InterfaceLookup& lookup
                               .port = rule.port,
                               .group6 = rule.group6,
                               .sources = {},  // set_endpoint_sources(), once every rule is seen
+                              .sources6 = {},
                               .worker = e % config.workers,
                               .fanout_offset = static_cast<int>(e)});
     }

@@ -157,12 +157,12 @@ XdpAttachMode xdp_attach_mode(const char* value) noexcept {
 
 Result<UniqueFd> attach_xdp(int prog_fd, unsigned ifindex, const std::string& interface,
                             std::string* notes, XdpAttachMode mode) {
-  const auto link_create = [&](uint32_t mode) {
+  const auto link_create = [&](uint32_t flags) {
     bpf_attr attr{};
     attr.link_create.prog_fd = static_cast<uint32_t>(prog_fd);
     attr.link_create.target_ifindex = ifindex;
     attr.link_create.attach_type = BPF_XDP;
-    attr.link_create.flags = mode;
+    attr.link_create.flags = flags;
     return UniqueFd(static_cast<int>(bpf(BPF_LINK_CREATE, attr)));
   };
   const std::string where = "ingress " + interface + ": bpf(BPF_LINK_CREATE, XDP";
