@@ -140,16 +140,6 @@ Result<void> Worker::run(const std::atomic<bool>& stop) {
   return {};
 }
 
-uint64_t Worker::spin_ns_from_env() noexcept {
-  const char* text = std::getenv(kSpinEnv);
-  if (text == nullptr) {
-    return 0;
-  }
-  char* end = nullptr;
-  const unsigned long us = std::strtoul(text, &end, 10);
-  return end != text && *end == '\0' && us >= 1 && us <= 1000 ? us * 1000u : 0;
-}
-
 uint64_t Worker::request_refresh() noexcept {
   return refresh_requested_.fetch_add(1, std::memory_order_acq_rel) + 1;
 }
@@ -164,11 +154,8 @@ void Worker::loop(const std::atomic<bool>& stop) {
     // A socket that returned a full batch may hold more: read again at once. Otherwise every
     // socket was drained, and re-reading would only cost a read that finds nothing.
     bool maybe_more = false;
-    uint32_t received = 0;
     for (std::unique_ptr<Ingress>& ingress : ingress_) {
-      const uint32_t read = ingress->receive(forwarder_, *slots_);
-      received += read;
-      maybe_more = read == kRecvBatch || maybe_more;
+      maybe_more = ingress->receive(forwarder_, *slots_) == kRecvBatch || maybe_more;
     }
     egress_->flush();
     egress_->reap();
@@ -190,12 +177,6 @@ void Worker::loop(const std::atomic<bool>& stop) {
       refresh_done_.store(requested, std::memory_order_release);
     }
 
-    if (spin_ns_ != 0 && received != 0) {
-      spin_until_ns_ = now + spin_ns_;
-    }
-    if (!maybe_more && now < spin_until_ns_) {
-      continue;  // kSpinEnv: look again at once, as a busy-polling loop would
-    }
     if (!maybe_more) {
       // Drained: sleep in poll() until more arrives instead of spinning. 1 ms while copies are
       // in flight so their completions (and buffers) come back promptly.

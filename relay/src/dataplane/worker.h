@@ -54,12 +54,6 @@ class Worker {
   static constexpr uint64_t kKernelDropsPeriodMs = 100;
   // Longest wait for in-flight sends at shutdown, in ms.
   static constexpr int kDrainMs = 1000;
-  // The environment variable that makes an idle loop spin instead of sleeping for up to this
-  // many µs after a turn that received something (0..1000; unset or 0: sleep at once). For A/B
-  // runs of the wake-up's cost against a core kept busy: read once per worker at start.
-  static constexpr const char* kSpinEnv = "MRELAY_SPIN_US";
-  /// kSpinEnv's value in ns; 0 when unset or not a number in 1..1000.
-  [[nodiscard]] static uint64_t spin_ns_from_env() noexcept;
 
   Worker(uint32_t index, int cpu, const RelayPlan& plan);
   ~Worker();
@@ -156,8 +150,6 @@ class Worker {
   std::atomic<uint64_t> refresh_requested_{0};
   std::atomic<uint64_t> refresh_done_{0};
   uint64_t next_drops_read_ns_ = 0;
-  uint64_t spin_ns_ = spin_ns_from_env();  // kSpinEnv
-  uint64_t spin_until_ns_ = 0;             // spin (not sleep) until then
 
   std::thread thread_;
   std::promise<Result<std::string>> ready_;

@@ -566,28 +566,6 @@ std::string run_empty_pool() {
   return check_empty_pool_counters(worker);
 }
 
-// MRELAY_SPIN_US: a whole number of µs in 1..1000, anything else (unset, 0, too large, text)
-// means no spinning.
-TEST(WorkerSpin, EnvironmentGivesMicrosecondsInRange) {
-  const auto spin_with = [](const char* value) {
-    if (value == nullptr) {
-      ::unsetenv(Worker::kSpinEnv);
-    } else {
-      ::setenv(Worker::kSpinEnv, value, 1);
-    }
-    const uint64_t ns = Worker::spin_ns_from_env();
-    ::unsetenv(Worker::kSpinEnv);
-    return ns;
-  };
-  EXPECT_EQ(spin_with(nullptr), 0u);
-  EXPECT_EQ(spin_with("50"), 50000u);
-  EXPECT_EQ(spin_with("1000"), 1000000u);
-  EXPECT_EQ(spin_with("0"), 0u);
-  EXPECT_EQ(spin_with("1001"), 0u);
-  EXPECT_EQ(spin_with("50us"), 0u);
-  EXPECT_EQ(spin_with(""), 0u);
-}
-
 TEST(WorkerDrops, EmptyPoolDropCountedOnce) {
   MRELAY_EXPECT_IN_PRIVATE_NETNS(run_empty_pool);
 }
