@@ -138,7 +138,9 @@ Result<void> write_ipv6_config(const LaunchContext& context) {
 // This script turns the relay ingress's NAPI into a kernel thread (/sys/class/net/IF/threaded;
 // the NAPI exists once the program is attached) and pins that thread to the forwarder's core
 // at a real-time priority above the relay's, as a receive softirq there would run ahead of
-// it. It prints the thread's PID. Arguments: interface, core, priority.
+// it. It prints the thread's PID. Arguments: interface, core, priority. Exit 3: the device
+// has no NAPI to thread (generic XDP, which runs in the receive softirq after RPS, or a kernel
+// without threaded NAPI).
 constexpr const char* kPinNapiScript = R"(
 iface=$1 cpu=$2 prio=$3
 napi_pids() {
@@ -156,6 +158,8 @@ for pid in $(napi_pids); do
 done
 )";
 
+constexpr int kNoNapiToThread = 3;  // kPinNapiScript's exit code when threaded cannot be set
+
 // Runs kPinNapiScript for the cell's relay ingress: {"threaded", "pids", "cpu", "rt_priority"}.
 Result<json> pin_ingress_napi(const LaunchContext& context, Host& host) {
   const int cpu = relay_worker_cpus(context.env, 1).front();
@@ -163,6 +167,13 @@ Result<json> pin_ingress_napi(const LaunchContext& context, Host& host) {
   auto done = host.run({"sh", "-c", kPinNapiScript, "mrelay-bench", context.topology.relay_ingress,
                         std::to_string(cpu), std::to_string(priority)},
                        std::chrono::seconds(10));
+  if (done && done->status.exited && done->status.code == kNoNapiToThread) {
+    return json{{"threaded", false}, {"pids", json::array()}, {"cpu", cpu},
+                {"rt_priority", priority},
+                {"why", "no NAPI to thread on " + context.topology.relay_ingress +
+                            " (generic XDP runs in the receive softirq, which RPS already "
+                            "steers to the forwarder's core): " + done->err}};
+  }
   if (!done || !done->status.ok()) {
     return fail("threaded NAPI on " + context.topology.relay_ingress,
                 done ? done->status.describe() + ": " + done->err : done.error().to_string());
