@@ -132,7 +132,7 @@ nlohmann::json cell_placement_json(const RigEnvironment& env, const CellParams& 
 
 nlohmann::json placement_json(const RigEnvironment& env) {
   const bool rps = rps_available(env);
-  return json{{"cores_online", ::sysconf(_SC_NPROCESSORS_ONLN)},
+  return json{{"cores_online", env.cores_online},
               {"forwarder_cpu", env.relay_cpu},
               {"generator_cpu", env.load_cpu},
               {"sink_cpu", env.load_cpu},

@@ -162,7 +162,7 @@ constexpr int kNoNapiToThread = 3;  // kPinNapiScript's exit code when threaded 
 
 // Runs kPinNapiScript for the cell's relay ingress: {"threaded", "pids", "cpu", "rt_priority"}.
 Result<json> pin_ingress_napi(const LaunchContext& context, Host& host) {
-  const int cpu = relay_worker_cpus(context.env, 1).front();
+  const int cpu = context.env.relay_cpu;
   const int priority = context.env.forwarder_rt_priority + 1;
   auto done = host.run({"sh", "-c", kPinNapiScript, "mrelay-bench", context.topology.relay_ingress,
                         std::to_string(cpu), std::to_string(priority)},

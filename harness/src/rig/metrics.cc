@@ -533,10 +533,10 @@ nlohmann::json compute_metrics(const CellParams& params, const WindowObservation
   add_traffic(traffic, obs, out);
   const RelayWindow relay = relay_window(obs);
   out["relay_counters"] = relay.deltas;
-  out["relay_window_s"] = stats_window_s(obs) > 0 ? json(stats_window_s(obs)) : json(nullptr);
+  const double relay_window_s = stats_window_s(obs);
+  out["relay_window_s"] = relay_window_s > 0 ? json(relay_window_s) : json(nullptr);
   out["relay_worker_rates"] = obs.relay_start && obs.relay_end
-                                  ? worker_rates(*obs.relay_start, *obs.relay_end,
-                                                 stats_window_s(obs))
+                                  ? worker_rates(*obs.relay_start, *obs.relay_end, relay_window_s)
                                   : json(nullptr);
   out["buffer_exhaustion_pct"] = optional_number(relay.exhaustion_pct);
   out["forwarder_syscalls"] =

@@ -550,21 +550,20 @@ mrelay::Result<SweepPlan> load_sweep(const Options& options) {
 // The plan only: validates a spec and shows its size before committing machine time.
 int print_dry_run(const SweepPlan& plan) {
   double seconds = 0;
+  size_t points = 0;         // NDR cells: each a point of a latency curve
+  double curve_seconds = 0;  // one run per NDR cell
   for (const auto& cell : plan.cells) {
     std::printf("%s\n", cell.label().c_str());
     // ~1.2 s of rig set-up and teardown per run; an NDR search is ~10 runs.
-    seconds += (cell.warmup_s + cell.window_s + 1.2) * (cell.ndr ? 10 : 1);
+    const double run_s = cell.warmup_s + cell.window_s + 1.2;
+    seconds += run_s * (cell.ndr ? 10 : 1);
+    points += cell.ndr ? 1 : 0;
+    curve_seconds += cell.ndr ? run_s : 0;
   }
   std::printf("%zu cells x %u repetitions = %zu runs, roughly %s\n", plan.cells.size(),
               plan.spec.repetitions, plan.runs.size(),
               format_duration(seconds * plan.spec.repetitions).c_str());
   if (plan.spec.curve) {
-    size_t points = 0;
-    double curve_seconds = 0;
-    for (const auto& cell : plan.cells) {
-      points += cell.ndr ? 1 : 0;
-      curve_seconds += cell.ndr ? cell.warmup_s + cell.window_s + 1.2 : 0;
-    }
     const size_t fractions = plan.spec.curve->fractions.size();
     std::printf("then a latency curve: up to %zu cells x %u repetitions (each NDR cell at %zu "
                 "fractions of its references' no-drop rate), roughly %s more\n",

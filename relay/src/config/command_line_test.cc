@@ -6,11 +6,10 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-
-#include <cstring>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <initializer_list>
 #include <string>
 #include <vector>

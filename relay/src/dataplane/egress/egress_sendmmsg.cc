@@ -112,11 +112,15 @@ struct SharedOutputs {
   std::vector<int> ifindexes;           // per output: its interface (IP(V6)_PKTINFO)
 };
 
-// The family whose shared socket an output may use: a multicast output bound to an interface.
-SharedFamily shareable(int fd, sockaddr_storage& peer, socklen_t& length) {
-  if (output_socket_ifindex(fd) == 0) {
+// The family whose shared socket output `output` (socket `fd`) may use: a multicast output
+// bound to an interface, whose peer and interface go into `result`.
+SharedFamily shareable(int fd, size_t output, SharedOutputs& result) {
+  result.ifindexes[output] = static_cast<int>(output_socket_ifindex(fd));
+  if (result.ifindexes[output] == 0) {
     return kOwnSocket;
   }
+  sockaddr_storage& peer = result.peers[output];
+  socklen_t& length = result.peer_lengths[output];
   if (const std::optional<sockaddr_in> peer4 = output_socket_peer(fd);
       peer4 && IN_MULTICAST(ntohl(peer4->sin_addr.s_addr))) {
     std::memcpy(&peer, &*peer4, sizeof *peer4);
@@ -144,13 +148,11 @@ SharedOutputs shared_outputs(std::span<const int> fds, bool enabled) {
   std::array<uint64_t, 3> sndbuf{};
   std::array<size_t, 3> count{};
   for (size_t output = 0; output < fds.size() && enabled; ++output) {
-    const SharedFamily family =
-        shareable(fds[output], result.peers[output], result.peer_lengths[output]);
+    const SharedFamily family = shareable(fds[output], output, result);
     if (family == kOwnSocket) {
       continue;
     }
     result.family[output] = family;
-    result.ifindexes[output] = static_cast<int>(output_socket_ifindex(fds[output]));
     sndbuf[family] += static_cast<uint64_t>(std::max(socket_sndbuf(fds[output]), 0)) / 2;
     ++count[family];
   }

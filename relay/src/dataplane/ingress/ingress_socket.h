@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mapped_region.h"
 #include "common/unique_fd.h"
 #include "mrelay/config.h"
 #include "mrelay/error.h"
@@ -66,18 +67,17 @@ class PacketRing {
   PacketRing& operator=(const PacketRing&) = delete;
   PacketRing(PacketRing&& other) noexcept;
   PacketRing& operator=(PacketRing&& other) noexcept;
-  ~PacketRing();
 
   /// Sets PACKET_VERSION and PACKET_RX_RING on `fd` (before bind) and maps `bytes` of ring
   /// (rounded to whole blocks, at least 4 blocks).
   [[nodiscard]] Result<void> map(int fd, uint32_t bytes);
-  [[nodiscard]] bool mapped() const noexcept { return base_ != nullptr; }
+  [[nodiscard]] bool mapped() const noexcept { return static_cast<bool>(region_); }
   [[nodiscard]] uint32_t frames() const noexcept { return frame_count_; }
 
   /// The next frame the kernel has handed to us, or nullptr when the ring is empty.
   [[nodiscard]] tpacket2_hdr* next() noexcept {
     auto* frame =
-        reinterpret_cast<tpacket2_hdr*>(base_ + static_cast<size_t>(cursor_) * kFrameSize);
+        reinterpret_cast<tpacket2_hdr*>(region_.bytes() + static_cast<size_t>(cursor_) * kFrameSize);
     return (__atomic_load_n(&frame->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0 ? frame
                                                                                         : nullptr;
   }
@@ -88,10 +88,7 @@ class PacketRing {
   }
 
  private:
-  void unmap() noexcept;
-
-  uint8_t* base_ = nullptr;
-  size_t size_ = 0;
+  MappedRegion region_;
   uint32_t frame_count_ = 0;
   uint32_t cursor_ = 0;
 };

@@ -110,31 +110,17 @@ Result<void> set_receive_buffer(int fd, uint32_t bytes, const std::string& where
 }
 
 PacketRing::PacketRing(PacketRing&& other) noexcept
-    : base_(std::exchange(other.base_, nullptr)),
-      size_(std::exchange(other.size_, 0)),
+    : region_(std::move(other.region_)),
       frame_count_(std::exchange(other.frame_count_, 0)),
       cursor_(std::exchange(other.cursor_, 0)) {}
 
 PacketRing& PacketRing::operator=(PacketRing&& other) noexcept {
   if (this != &other) {
-    unmap();
-    base_ = std::exchange(other.base_, nullptr);
-    size_ = std::exchange(other.size_, 0);
+    region_ = std::move(other.region_);
     frame_count_ = std::exchange(other.frame_count_, 0);
     cursor_ = std::exchange(other.cursor_, 0);
   }
   return *this;
-}
-
-PacketRing::~PacketRing() {
-  unmap();
-}
-
-void PacketRing::unmap() noexcept {
-  if (base_ != nullptr) {
-    ::munmap(base_, size_);
-    base_ = nullptr;
-  }
 }
 
 Result<void> PacketRing::map(int fd, uint32_t bytes) {
@@ -156,9 +142,7 @@ Result<void> PacketRing::map(int fd, uint32_t bytes) {
   if (base == MAP_FAILED) {
     return fail_errno("mmap(PACKET_RX_RING)");
   }
-  unmap();
-  base_ = static_cast<uint8_t*>(base);
-  size_ = size;
+  region_ = MappedRegion(base, size);
   frame_count_ = request.tp_frame_nr;
   cursor_ = 0;
   return {};

@@ -109,26 +109,6 @@ uint32_t xdp_frame_count(uint32_t umem_bytes, uint32_t frame_size) noexcept {
   return std::clamp(frames, kMinFrames, kMaxFrames);
 }
 
-MappedRegion::MappedRegion(MappedRegion&& other) noexcept
-    : base_(std::exchange(other.base_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-
-MappedRegion& MappedRegion::operator=(MappedRegion&& other) noexcept {
-  if (this != &other) {
-    if (base_ != nullptr) {
-      ::munmap(base_, size_);
-    }
-    base_ = std::exchange(other.base_, nullptr);
-    size_ = std::exchange(other.size_, 0);
-  }
-  return *this;
-}
-
-MappedRegion::~MappedRegion() {
-  if (base_ != nullptr) {
-    ::munmap(base_, size_);
-  }
-}
-
 Result<XdpSocket> XdpSocket::open(const std::string& interface, unsigned ifindex,
                                   uint32_t umem_bytes, std::string* notes, XdpAttachMode mode) {
   const std::string where = "ingress " + interface;

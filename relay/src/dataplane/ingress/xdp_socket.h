@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/mapped_region.h"
 #include "common/unique_fd.h"
 #include "dataplane/ingress/xdp_program.h"
 #include "mrelay/error.h"
@@ -36,23 +37,6 @@ inline constexpr uint32_t kXdpDefaultFrames = 4096;
 [[nodiscard]] uint32_t xdp_frame_size(uint32_t mtu) noexcept;
 /// UMEM frames for `umem_bytes` (0 = kXdpDefaultFrames): a power of two, 64..65536.
 [[nodiscard]] uint32_t xdp_frame_count(uint32_t umem_bytes, uint32_t frame_size) noexcept;
-
-// An mmap'ed region, unmapped with its owner.
-class MappedRegion {
- public:
-  MappedRegion() = default;
-  MappedRegion(void* base, size_t size) : base_(base), size_(size) {}
-  MappedRegion(MappedRegion&& other) noexcept;
-  MappedRegion& operator=(MappedRegion&& other) noexcept;
-  MappedRegion(const MappedRegion&) = delete;
-  MappedRegion& operator=(const MappedRegion&) = delete;
-  ~MappedRegion();
-  [[nodiscard]] uint8_t* bytes() const noexcept { return static_cast<uint8_t*>(base_); }
-
- private:
-  void* base_ = nullptr;
-  size_t size_ = 0;
-};
 
 // One ring shared with the kernel: producer and consumer indices and the entries.
 struct XdpRing {
