@@ -145,7 +145,8 @@ PY
 bench=$!
 BENCH_PIDS+=("$bench")
 for _ in $(seq 100); do
-  ip netns list 2>/dev/null | grep -q "^mrl-b$bench-" && break
+  # Read whole, then matched: `| grep -q` under pipefail can fail on ip's SIGPIPE.
+  [[ $'\n'$(ip netns list 2>/dev/null) == *$'\n'"mrl-b$bench-"* ]] && break
   sleep 0.05
 done
 sleep 1.5

@@ -135,12 +135,14 @@ mrelay_topology_up fanout:2 --family dual --mtu 9000
 check_topology fanout:2
 expect_eq "family/mtu settings" "$(topo_get 'j["settings"]["family"] + "|" + str(j["settings"]["mtu"])')" \
   "dual|9000"
+# Each listing is read whole before it is matched: `ip ... | grep -q` under pipefail fails at
+# random when grep's early exit gives ip a SIGPIPE on a line after the match.
 while read -r ns iface address; do
-  ip -n "$ns" -6 addr show dev "$iface" | grep -q "inet6 $address/64" ||
-    mrelay_fail "$ns $iface: no $address/64: $(ip -n "$ns" -6 addr show dev "$iface")"
-  ip -n "$ns" -6 addr show dev "$iface" scope link | grep -q inet6 ||
+  addresses=$(ip -n "$ns" -6 addr show dev "$iface")
+  [[ $addresses == *"inet6 $address/64"* ]] || mrelay_fail "$ns $iface: no $address/64: $addresses"
+  [[ $(ip -n "$ns" -6 addr show dev "$iface" scope link) == *inet6* ]] ||
     mrelay_fail "$ns $iface: no link-local address"
-  ip -n "$ns" link show dev "$iface" | grep -q "mtu 9000" || mrelay_fail "$ns $iface: MTU not 9000"
+  [[ $(ip -n "$ns" link show dev "$iface") == *"mtu 9000"* ]] || mrelay_fail "$ns $iface: MTU not 9000"
 done < <(topo_get '"\n".join([s["ns"] + " " + s["interface"] + " " + s["address6"] for s in j["sources"]] + [f["ns"] + " " + f["interface"] + " " + f["peer6"] for r in j["relays"] for f in r["feeds"]] + [r["ns"] + " " + f["egress"] + " " + f["address6"] for r in j["relays"] for f in r["feeds"]])')
 expect_eq "dad off in the sink" "$(in_ns "$(topo_get 'j["sinks"][0]["ns"]')" sysctl -n net.ipv6.conf.snk1.accept_dad)" 0
 mrelay_topology_down
