@@ -1,5 +1,6 @@
 // UDP send throughput on loopback by payload size x batch for the three egress mechanisms the
-// relay offers (send, sendmmsg, io_uring): the packet-size x batch-size matrix.
+// relay offers (send, sendmmsg, io_uring) and for MSG_ZEROCOPY, which it does not: the
+// packet-size x batch-size matrix.
 //
 //   build/bin/mrelay-microbench --benchmark_filter=BM_UdpSend --benchmark_min_time=0.2
 //   mrelay-microbench --benchmark_filter=UdpSend --benchmark_out=u.json --benchmark_out_format=json
@@ -10,7 +11,12 @@
 //   sendto   - `batch` sendto() calls (one syscall per packet, the relay's "send" backend);
 //   sendmmsg - one sendmmsg() of `batch` messages, repeated for a partial send;
 //   uring    - `batch` IORING_OP_SEND SQEs, one io_uring_submit_and_wait(batch), CQEs reaped
-//              in bulk (queue depth kUringQueueDepth).
+//              in bulk (queue depth kUringQueueDepth);
+//   zerocopy - sendmmsg() as above with MSG_ZEROCOPY, then the batch's completions read off
+//              the error queue (extra counter copied_fraction);
+//   gso      - the batch as UDP GSO runs (UDP_SEGMENT, up to 64 datagrams and 64 KiB each),
+//              one sendmmsg() of all runs (the relay's default `gso` egress);
+//   uring_gso - the same runs as IORING_OP_SENDMSG SQEs, one io_uring_submit_and_wait().
 // Counters: items_per_second = datagrams/s, bytes_per_second = UDP payload bytes/s (headers not
 // counted), syscalls_per_pkt = syscalls this code entered / datagrams sent (counted by hand:
 // every sendto, sendmmsg and io_uring_enter we call), send_errors = ENOBUFS/EAGAIN results
@@ -39,11 +45,14 @@
 // extra counter rx_fraction then says which share of the sent datagrams the receiver got.
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
+#include <linux/errqueue.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -93,6 +102,14 @@ constexpr size_t kMaxPayload = 8192;
 // 200 ms, and 5 ms without a new datagram means the queue is empty.
 constexpr int kSettleStepMs = 5;
 constexpr int kSettleMaxMs = 200;
+// Longest wait for a batch's MSG_ZEROCOPY completions, in 1 ms polls: they come when the last
+// reference to each skb goes, immediately on loopback; a batch still incomplete after this
+// is an error rather than a hang.
+constexpr int kZerocopyWaitMs = 1000;
+// UDP GSO limits per send: the kernel's UDP_MAX_SEGMENTS of older kernels (64; 128 since 5.x
+// on some) and what one IP datagram can carry (64 KiB less the IP and UDP headers).
+constexpr int kGsoMaxSegments = 64;
+constexpr size_t kGsoMaxBytes = 65535 - 20 - 8;
 
 Result<UniqueFd> udp_socket(const char* what) {
   UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -474,6 +491,248 @@ void BM_UdpSend_uring(benchmark::State& state) {
   report(state, sender, tally, received_before);
 }
 
+/// MSG_ZEROCOPY completions read off the error queue: how many sends they cover, and how many
+/// of those the kernel copied after all (SO_EE_CODE_ZEROCOPY_COPIED: loopback and veth deliver
+/// locally, and a local receiver never holds user pages, so the kernel copies them there).
+struct ZerocopyTally {
+  uint64_t completed = 0;
+  uint64_t copied = 0;
+};
+
+/// Reads every completion queued now; false on an unexpected error.
+bool read_zerocopy_completions(int fd, ZerocopyTally& tally) {
+  for (;;) {
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(sock_extended_err))> control{};
+    msghdr message{};
+    message.msg_control = control.data();
+    message.msg_controllen = control.size();
+    if (::recvmsg(fd, &message, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+      return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    }
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
+         header = CMSG_NXTHDR(&message, header)) {
+      const auto* error = reinterpret_cast<const sock_extended_err*>(CMSG_DATA(header));
+      if (header->cmsg_level != SOL_IP || header->cmsg_type != IP_RECVERR ||
+          error->ee_origin != SO_EE_ORIGIN_ZEROCOPY) {
+        continue;
+      }
+      const uint64_t sends = uint64_t{error->ee_data} - error->ee_info + 1;  // range [info, data]
+      tally.completed += sends;
+      if ((error->ee_code & SO_EE_CODE_ZEROCOPY_COPIED) != 0) {
+        tally.copied += sends;
+      }
+    }
+  }
+}
+
+/// Waits (poll on POLLERR, at most kZerocopyWaitMs) until `expected` sends have completed.
+bool wait_zerocopy(int fd, uint64_t expected, ZerocopyTally& tally) {
+  for (int waited = 0; tally.completed < expected; ++waited) {
+    if (!read_zerocopy_completions(fd, tally)) {
+      return false;
+    }
+    if (tally.completed >= expected || waited >= kZerocopyWaitMs) {
+      break;
+    }
+    pollfd errors{fd, 0, 0};  // POLLERR is always reported
+    ::poll(&errors, 1, 1);
+  }
+  return tally.completed >= expected;
+}
+
+// sendmmsg() with MSG_ZEROCOPY: the kernel pins the user pages instead of copying, and reports
+// each send's completion on the socket's error queue, which this case reads after every batch
+// (a sender must, before it reuses the buffers). Extra counter: copied_fraction, the share of
+// sends the kernel reported as copied anyway (1 on loopback and veth).
+void BM_UdpSend_zerocopy(benchmark::State& state) {
+  Sender sender;
+  int batch = 0;
+  if (!prepare(state, sender, batch)) {
+    return;
+  }
+  const int one = 1;
+  if (::setsockopt(sender.fd.get(), SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one) != 0 ||
+      ::setsockopt(sender.fd.get(), SOL_IP, IP_RECVERR, &one, sizeof one) != 0) {
+    state.SkipWithError(("SKIP: setsockopt(SO_ZEROCOPY): " + std::string(std::strerror(errno)) +
+                         " (kernel without MSG_ZEROCOPY)")
+                            .c_str());
+    return;
+  }
+  std::array<iovec, kMaxBatch> iovecs{};
+  std::array<mmsghdr, kMaxBatch> messages{};
+  for (int i = 0; i < batch; ++i) {
+    iovecs[i] = {const_cast<uint8_t*>(sender.slot(i)), sender.payload_size};
+    messages[i].msg_hdr.msg_iov = &iovecs[i];
+    messages[i].msg_hdr.msg_iovlen = 1;
+  }
+  const uint64_t received_before = start_count();
+  SendTally tally;
+  ZerocopyTally completions;
+  for (auto _ : state) {
+    int done = 0;
+    while (done < batch) {
+      const int sent = ::sendmmsg(sender.fd.get(), &messages[done],
+                                  static_cast<unsigned>(batch - done), MSG_ZEROCOPY);
+      ++tally.syscalls;
+      if (sent > 0) {
+        done += sent;
+        tally.packets += static_cast<uint64_t>(sent);
+      } else if (sent < 0 && is_transient(errno)) {
+        // Out of option memory for completions: read them, and count this datagram as failed.
+        ++tally.transient_errors;
+        ++done;
+        read_zerocopy_completions(sender.fd.get(), completions);
+      } else if (!(sent < 0 && errno == EINTR)) {
+        state.SkipWithError(("sendmmsg(MSG_ZEROCOPY): " + std::string(std::strerror(errno))).c_str());
+        return;
+      }
+    }
+    if (!wait_zerocopy(sender.fd.get(), tally.packets, completions)) {
+      state.SkipWithError("MSG_ZEROCOPY: completions missing after the wait");
+      return;
+    }
+  }
+  report(state, sender, tally, received_before);
+  state.counters["copied_fraction"] =
+      completions.completed == 0
+          ? 0.0
+          : static_cast<double>(completions.copied) / static_cast<double>(completions.completed);
+}
+
+/// One batch as UDP GSO super-sends: runs of up to kGsoMaxSegments datagrams (and under the
+/// 64 KiB an IP datagram can carry) in one msghdr each, with a UDP_SEGMENT control message of
+/// the payload size, so the kernel cuts each run into `payload`-sized datagrams. The relay's
+/// default `gso` egress sends its runs this way with sendmmsg().
+class GsoBatch {
+ public:
+  GsoBatch(const Sender& sender, int batch) {
+    const int per_run = std::max<int>(
+        1, std::min<int>(kGsoMaxSegments, static_cast<int>(kGsoMaxBytes / sender.payload_size)));
+    for (int first = 0; first < batch; first += per_run) {
+      const int count = std::min(per_run, batch - first);
+      for (int i = first; i < first + count; ++i) {
+        iovecs_[i] = {const_cast<uint8_t*>(sender.slot(i)), sender.payload_size};
+      }
+      Run& run = runs_[runs_count_++];
+      run.datagrams = count;
+      msghdr& message = run.message.msg_hdr;
+      message.msg_iov = &iovecs_[first];
+      message.msg_iovlen = static_cast<size_t>(count);
+      message.msg_control = run.control.data();
+      message.msg_controllen = run.control.size();
+      cmsghdr* header = CMSG_FIRSTHDR(&message);
+      header->cmsg_level = SOL_UDP;
+      header->cmsg_type = UDP_SEGMENT;
+      header->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      const auto segment = static_cast<uint16_t>(sender.payload_size);
+      std::memcpy(CMSG_DATA(header), &segment, sizeof segment);
+    }
+  }
+  [[nodiscard]] int runs() const { return runs_count_; }
+  [[nodiscard]] int datagrams(int run) const { return runs_[run].datagrams; }
+  mmsghdr* messages(int run) { return &runs_[run].message; }
+  [[nodiscard]] const msghdr* message(int run) const { return &runs_[run].message.msg_hdr; }
+
+ private:
+  struct Run {
+    mmsghdr message{};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(uint16_t))> control{};
+    int datagrams = 0;
+  };
+  std::array<iovec, kMaxBatch> iovecs_{};
+  std::array<Run, kMaxBatch> runs_{};
+  int runs_count_ = 0;
+};
+
+// One sendmmsg() of every GSO run of the batch (the relay's `gso` egress).
+void BM_UdpSend_gso(benchmark::State& state) {
+  Sender sender;
+  int batch = 0;
+  if (!prepare(state, sender, batch)) {
+    return;
+  }
+  GsoBatch gso(sender, batch);
+  const uint64_t received_before = start_count();
+  SendTally tally;
+  for (auto _ : state) {
+    int done = 0;
+    while (done < gso.runs()) {
+      const int sent =
+          ::sendmmsg(sender.fd.get(), gso.messages(done), static_cast<unsigned>(gso.runs() - done), 0);
+      ++tally.syscalls;
+      if (sent > 0) {
+        for (int run = done; run < done + sent; ++run) {
+          tally.packets += static_cast<uint64_t>(gso.datagrams(run));
+        }
+        done += sent;
+      } else if (sent < 0 && is_transient(errno)) {
+        tally.transient_errors += static_cast<uint64_t>(gso.datagrams(done));
+        ++done;
+      } else if (!(sent < 0 && errno == EINTR)) {
+        state.SkipWithError(("SKIP: sendmmsg(UDP_SEGMENT): " + std::string(std::strerror(errno)) +
+                             " (kernel without UDP GSO)")
+                                .c_str());
+        return;
+      }
+    }
+  }
+  report(state, sender, tally, received_before);
+}
+
+// The same GSO runs as IORING_OP_SENDMSG SQEs, one io_uring_submit_and_wait() per batch: GSO on
+// the uring backend, which the relay does not have.
+void BM_UdpSend_uring_gso(benchmark::State& state) {
+  Sender sender;
+  int batch = 0;
+  if (!prepare(state, sender, batch)) {
+    return;
+  }
+  Ring ring;
+  if (const int result = ring.init(kUringQueueDepth); result < 0) {
+    state.SkipWithError(("SKIP: io_uring_queue_init: " + std::string(std::strerror(-result))).c_str());
+    return;
+  }
+  GsoBatch gso(sender, batch);
+  const uint64_t received_before = start_count();
+  SendTally tally;
+  for (auto _ : state) {
+    for (int run = 0; run < gso.runs(); ++run) {
+      io_uring_sqe* sqe = io_uring_get_sqe(ring.get());  // runs <= batch <= queue depth
+      io_uring_prep_sendmsg(sqe, sender.fd.get(), gso.message(run), 0);
+      io_uring_sqe_set_data64(sqe, static_cast<uint64_t>(run));
+    }
+    int submitted = 0;
+    do {
+      submitted = io_uring_submit_and_wait(ring.get(), static_cast<unsigned>(gso.runs()));
+      ++tally.syscalls;
+    } while (submitted == -EINTR);
+    if (submitted != gso.runs()) {
+      state.SkipWithError("io_uring_submit_and_wait: not every SQE submitted");
+      return;
+    }
+    for (int reaped = 0; reaped < gso.runs(); ++reaped) {
+      io_uring_cqe* cqe = nullptr;
+      if (io_uring_wait_cqe(ring.get(), &cqe) < 0) {  // all complete: no syscall
+        state.SkipWithError("io_uring_wait_cqe failed");
+        return;
+      }
+      const auto run = static_cast<int>(io_uring_cqe_get_data64(cqe));
+      if (cqe->res >= 0) {
+        tally.packets += static_cast<uint64_t>(gso.datagrams(run));
+      } else if (is_transient(-cqe->res)) {
+        tally.transient_errors += static_cast<uint64_t>(gso.datagrams(run));
+      } else {
+        state.SkipWithError(("SKIP: IORING_OP_SENDMSG(UDP_SEGMENT): " +
+                             std::string(std::strerror(-cqe->res)))
+                                .c_str());
+        return;
+      }
+      io_uring_cqe_seen(ring.get(), cqe);
+    }
+  }
+  report(state, sender, tally, received_before);
+}
+
 // Payload bytes x batch: the size x batch matrix. Time base: see the file header.
 void udp_matrix(benchmark::internal::Benchmark* bench) {
   bench->ArgNames({"bytes", "batch"})
@@ -489,5 +748,8 @@ void udp_matrix(benchmark::internal::Benchmark* bench) {
 BENCHMARK(BM_UdpSend_sendto)->Apply(udp_matrix);
 BENCHMARK(BM_UdpSend_sendmmsg)->Apply(udp_matrix);
 BENCHMARK(BM_UdpSend_uring)->Apply(udp_matrix);
+BENCHMARK(BM_UdpSend_zerocopy)->Apply(udp_matrix);
+BENCHMARK(BM_UdpSend_gso)->Apply(udp_matrix);
+BENCHMARK(BM_UdpSend_uring_gso)->Apply(udp_matrix);
 
 }  // namespace
