@@ -9,7 +9,6 @@
 #include <signal.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <sstream>
 #include <vector>
 
@@ -141,12 +140,9 @@ Result<void> write_ipv6_config(const LaunchContext& context) {
 // at a real-time priority above the relay's, as a receive softirq there would run ahead of
 // it. It prints the thread's PID. Arguments: interface, core, priority. Exit 3: the device
 // has no NAPI to thread (generic XDP, which runs in the receive softirq after RPS, or a kernel
-// without threaded NAPI). A fourth argument, when not empty, also sets the device's
-// napi_defer_hard_irqs and gro_flush_timeout to it and kBusyPollGroFlushNs: the relay's busy
-// polling experiment (MRELAY_BUSY_POLL_US), where those keep the kernel from scheduling the
-// NAPI itself between the relay's polls.
+// without threaded NAPI).
 constexpr const char* kPinNapiScript = R"(
-iface=$1 cpu=$2 prio=$3 defer=$4 flush=$5
+iface=$1 cpu=$2 prio=$3
 napi_pids() {
   for d in /proc/[0-9]*; do
     case $(cat "$d/comm" 2>/dev/null) in "napi/$iface-"*) echo "${d#/proc/}" ;; esac
@@ -155,11 +151,7 @@ napi_pids() {
 before=" $(napi_pids | tr '\n' ' ') "
 # The rig joins the namespace without remounting /sys: a private sysfs mount shows its devices.
 unshare --mount --propagation private sh -c \
-  'mount -t sysfs sysfs /sys && echo 1 > "/sys/class/net/$1/threaded" &&
-   if [ -n "$2" ]; then
-     echo "$2" > "/sys/class/net/$1/napi_defer_hard_irqs" &&
-     echo "$3" > "/sys/class/net/$1/gro_flush_timeout"
-   fi' _ "$iface" "$defer" "$flush" || exit 3
+  'mount -t sysfs sysfs /sys && echo 1 > "/sys/class/net/$1/threaded"' _ "$iface" || exit 3
 for pid in $(napi_pids); do
   case $before in *" $pid "*) continue ;; esac
   taskset -p -c "$cpu" "$pid" >/dev/null && chrt -f -p "$prio" "$pid" && echo "$pid"
@@ -167,22 +159,13 @@ done
 )";
 
 constexpr int kNoNapiToThread = 3;  // kPinNapiScript's exit code when threaded cannot be set
-// Busy-polling experiment (MRELAY_BUSY_POLL_US in the bench's environment, which the relay
-// inherits): deferred "interrupts" and a short flush timer on the relay ingress, so an idle
-// relay that stopped polling still gets its packets within kBusyPollGroFlushNs.
-constexpr int kBusyPollDeferHardIrqs = 2;
-constexpr long kBusyPollGroFlushNs = 20000;
 
 // Runs kPinNapiScript for the cell's relay ingress: {"threaded", "pids", "cpu", "rt_priority"}.
 Result<json> pin_ingress_napi(const LaunchContext& context, Host& host) {
   const int cpu = context.env.relay_cpu;
   const int priority = context.env.forwarder_rt_priority + 1;
-  const char* busy_poll = std::getenv("MRELAY_BUSY_POLL_US");
-  const bool defer = busy_poll != nullptr && *busy_poll != '\0';
   auto done = host.run({"sh", "-c", kPinNapiScript, "mrelay-bench", context.topology.relay_ingress,
-                        std::to_string(cpu), std::to_string(priority),
-                        defer ? std::to_string(kBusyPollDeferHardIrqs) : "",
-                        std::to_string(kBusyPollGroFlushNs)},
+                        std::to_string(cpu), std::to_string(priority)},
                        std::chrono::seconds(10));
   if (done && done->status.exited && done->status.code == kNoNapiToThread) {
     return json{{"threaded", false}, {"pids", json::array()}, {"cpu", cpu},
@@ -204,15 +187,9 @@ Result<json> pin_ingress_napi(const LaunchContext& context, Host& host) {
     return fail("threaded NAPI on " + context.topology.relay_ingress,
                 "no new napi/" + context.topology.relay_ingress + "-* kernel thread to pin");
   }
-  json record{{"threaded", true}, {"pids", pids}, {"cpu", cpu}, {"rt_priority", priority},
+  return json{{"threaded", true}, {"pids", pids}, {"cpu", cpu}, {"rt_priority", priority},
               {"why", "the XDP program and the UMEM copy run in the veth's NAPI: moved from the "
                       "sending core to the forwarder's, as every other forwarder's ingress"}};
-  if (defer) {
-    record["busy_poll_us"] = busy_poll;
-    record["napi_defer_hard_irqs"] = kBusyPollDeferHardIrqs;
-    record["gro_flush_timeout_ns"] = kBusyPollGroFlushNs;
-  }
-  return record;
 }
 
 class MrelayLauncher final : public Launcher {

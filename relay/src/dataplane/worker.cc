@@ -154,11 +154,8 @@ void Worker::loop(const std::atomic<bool>& stop) {
     // A socket that returned a full batch may hold more: read again at once. Otherwise every
     // socket was drained, and re-reading would only cost a read that finds nothing.
     bool maybe_more = false;
-    uint32_t received = 0;
     for (std::unique_ptr<Ingress>& ingress : ingress_) {
-      const uint32_t read = ingress->receive(forwarder_, *slots_);
-      received += read;
-      maybe_more = read == kRecvBatch || maybe_more;
+      maybe_more = ingress->receive(forwarder_, *slots_) == kRecvBatch || maybe_more;
     }
     egress_->flush();
     egress_->reap();
@@ -180,15 +177,6 @@ void Worker::loop(const std::atomic<bool>& stop) {
       refresh_done_.store(requested, std::memory_order_release);
     }
 
-    if (busy_poll_ns_ != 0 && received != 0) {
-      busy_until_ns_ = now + busy_poll_ns_;
-    }
-    if (!maybe_more && now < busy_until_ns_) {
-      for (std::unique_ptr<Ingress>& ingress : ingress_) {
-        ingress->busy_poll(counters_);  // kBusyPollEnv: poll the device, not the clock
-      }
-      continue;
-    }
     if (!maybe_more) {
       // Drained: sleep in poll() until more arrives instead of spinning. 1 ms while copies are
       // in flight so their completions (and buffers) come back promptly.

@@ -150,8 +150,6 @@ class Worker {
   std::atomic<uint64_t> refresh_requested_{0};
   std::atomic<uint64_t> refresh_done_{0};
   uint64_t next_drops_read_ns_ = 0;
-  uint64_t busy_poll_ns_ = uint64_t{1000} * static_cast<uint64_t>(busy_poll_us_from_env());
-  uint64_t busy_until_ns_ = 0;  // kBusyPollEnv: poll (not sleep) until then
 
   std::thread thread_;
   std::promise<Result<std::string>> ready_;

@@ -63,14 +63,6 @@ inline constexpr const char* kPacketRxEnv = "MRELAY_PACKET_RX";
 /// anything else native with generic as the fallback. For A/B runs; read by make_ingress() only.
 inline constexpr const char* kXdpModeEnv = "MRELAY_XDP_MODE";
 
-/// The environment variable of the busy-polling experiment (A/B runs): N in 1..1000 makes an
-/// idle worker keep polling its ingress for up to N µs after a turn that received, instead of
-/// sleeping in poll(), and the xdp ingress set SO_BUSY_POLL N, SO_PREFER_BUSY_POLL and a
-/// budget on its socket, so each of those polls runs the device's receive work in the worker.
-inline constexpr const char* kBusyPollEnv = "MRELAY_BUSY_POLL_US";
-/// kBusyPollEnv's value; 0 when unset or not a number in 1..1000.
-[[nodiscard]] int busy_poll_us_from_env() noexcept;
-
 /// Where packets come in: one per ingress interface (packet mode) or per distinct
 /// (interface, group, port) (udp mode).
 struct IngressEndpoint {
@@ -113,10 +105,6 @@ class Ingress {
   virtual void read_kernel_drops(WorkerCounters& counters) noexcept = 0;
   /// The socket, for poll().
   [[nodiscard]] virtual int fd() const noexcept = 0;
-  /// Busy polling (Worker::kBusyPollEnv): runs the device's receive poll once in this thread
-  /// where the socket supports it (the xdp ingress: one non-blocking recvfrom, which the kernel
-  /// turns into a NAPI poll of the queue); returns false where it does not (the default).
-  virtual bool busy_poll(WorkerCounters& /*counters*/) noexcept { return false; }
   /// The read path for the start-up line: "rx TPACKET_V2 ring 512 frames", "rx recvmmsg".
   [[nodiscard]] virtual std::string describe() const = 0;
 };

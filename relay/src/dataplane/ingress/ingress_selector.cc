@@ -25,16 +25,6 @@
 #include "mrelay/kernel_probe.h"
 
 namespace mrelay {
-
-int busy_poll_us_from_env() noexcept {
-  const char* text = std::getenv(kBusyPollEnv);
-  if (text == nullptr) {
-    return 0;
-  }
-  char* end = nullptr;
-  const long us = std::strtol(text, &end, 10);
-  return end != text && *end == '\0' && us >= 1 && us <= 1000 ? static_cast<int>(us) : 0;
-}
 namespace {
 
 bool packet_rx_wants_ring() {

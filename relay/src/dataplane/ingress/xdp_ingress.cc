@@ -6,7 +6,6 @@
 //   auto ingress = mrelay::make_xdp_ingress(std::move(*socket), ifindex);
 //   (*ingress).receive(forwarder, slots);   // no syscall: the rings are shared memory
 #include <linux/if_packet.h>
-#include <sys/socket.h>
 
 #include <string>
 #include <utility>
@@ -43,30 +42,6 @@ class XdpIngress final : public Ingress {
 
   int fd() const noexcept override { return socket_.fd(); }
 
-  // With SO_BUSY_POLL set (make_xdp_ingress), a non-blocking recvfrom on the socket polls the
-  // queue's NAPI in this thread: the XDP program and the UMEM copy run here, now, instead of
-  // in a NAPI thread or softirq woken for the purpose.
-  bool busy_poll(WorkerCounters& counters) noexcept override {
-    if (!busy_polling_) {
-      return false;
-    }
-    ++counters.syscalls;
-    ::recvfrom(socket_.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
-    return true;
-  }
-
-  // SO_BUSY_POLL (µs), SO_PREFER_BUSY_POLL and SO_BUSY_POLL_BUDGET on the socket; a kernel or
-  // a process without them keeps the plain loop (busy_poll() then says no).
-  void enable_busy_poll(int microseconds) noexcept {
-    const int one = 1;
-    const int budget = static_cast<int>(kRecvBatch);
-    busy_polling_ =
-        ::setsockopt(socket_.fd(), SOL_SOCKET, SO_BUSY_POLL, &microseconds, sizeof microseconds) ==
-            0 &&
-        ::setsockopt(socket_.fd(), SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof one) == 0 &&
-        ::setsockopt(socket_.fd(), SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof budget) == 0;
-  }
-
   std::string describe() const override {
     return "rx AF_XDP copy mode " + std::to_string(socket_.frames()) + " frames of " +
            std::to_string(socket_.frame_size());
@@ -88,18 +63,13 @@ class XdpIngress final : public Ingress {
 
   XdpSocket socket_;
   const unsigned ifindex_;
-  bool busy_polling_ = false;
   uint64_t reported_drops_ = 0;
 };
 
 }  // namespace
 
 std::unique_ptr<Ingress> make_xdp_ingress(XdpSocket socket, unsigned ifindex) {
-  auto ingress = std::make_unique<XdpIngress>(std::move(socket), ifindex);
-  if (const int microseconds = busy_poll_us_from_env(); microseconds > 0) {
-    ingress->enable_busy_poll(microseconds);
-  }
-  return ingress;
+  return std::make_unique<XdpIngress>(std::move(socket), ifindex);
 }
 
 }  // namespace mrelay
