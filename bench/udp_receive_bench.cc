@@ -148,12 +148,20 @@ bool queue_batch(benchmark::State& state, BatchSender& sender) {
   return sent;
 }
 
+/// Opens the pair for one case, or marks the case skipped (returns false).
+bool open_case(benchmark::State& state, LoopbackPair& pair) {
+  const std::string error = open_pair(pair);
+  if (!error.empty()) {
+    state.SkipWithError(("SKIP: " + error).c_str());
+  }
+  return error.empty();
+}
+
 void BM_UdpReceive_recvmmsg(benchmark::State& state) {
   const auto payload = static_cast<size_t>(state.range(0));
   const auto batch = static_cast<unsigned>(state.range(1));
   LoopbackPair pair;
-  if (const std::string error = open_pair(pair); !error.empty()) {
-    state.SkipWithError(("SKIP: " + error).c_str());
+  if (!open_case(state, pair)) {
     return;
   }
   BatchSender sender(pair.sender.get(), payload, batch);
@@ -311,8 +319,7 @@ void BM_UdpReceive_multishot(benchmark::State& state) {
   const auto payload = static_cast<size_t>(state.range(0));
   const auto batch = static_cast<unsigned>(state.range(1));
   LoopbackPair pair;
-  if (const std::string error = open_pair(pair); !error.empty()) {
-    state.SkipWithError(("SKIP: " + error).c_str());
+  if (!open_case(state, pair)) {
     return;
   }
   MultishotReceiver receiver;

@@ -352,19 +352,27 @@ void BM_UdpSend_sendto(benchmark::State& state) {
   report(state, sender, tally, received_before);
 }
 
+/// One mmsghdr per batch slot, each pointing at its slot's payload: a batch for sendmmsg().
+struct DatagramBatch {
+  DatagramBatch(const Sender& sender, int batch) {
+    for (int i = 0; i < batch; ++i) {
+      iovecs[i] = {const_cast<uint8_t*>(sender.slot(i)), sender.payload_size};
+      messages[i].msg_hdr.msg_iov = &iovecs[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+  std::array<iovec, kMaxBatch> iovecs{};
+  std::array<mmsghdr, kMaxBatch> messages{};
+};
+
 void BM_UdpSend_sendmmsg(benchmark::State& state) {
   Sender sender;
   int batch = 0;
   if (!prepare(state, sender, batch)) {
     return;
   }
-  std::array<iovec, kMaxBatch> iovecs{};
-  std::array<mmsghdr, kMaxBatch> messages{};
-  for (int i = 0; i < batch; ++i) {
-    iovecs[i] = {const_cast<uint8_t*>(sender.slot(i)), sender.payload_size};
-    messages[i].msg_hdr.msg_iov = &iovecs[i];
-    messages[i].msg_hdr.msg_iovlen = 1;
-  }
+  DatagramBatch datagrams(sender, batch);
+  std::array<mmsghdr, kMaxBatch>& messages = datagrams.messages;
   const uint64_t received_before = start_count();
   SendTally tally;
   for (auto _ : state) {
@@ -416,6 +424,17 @@ class Ring {
   bool ready_ = false;
 };
 
+/// Sets up the ring for one case, or marks the case skipped (returns false).
+bool open_ring(benchmark::State& state, Ring& ring) {
+  const int result = ring.init(kUringQueueDepth);
+  if (result < 0) {
+    state.SkipWithError(("SKIP: io_uring_queue_init: " + std::string(std::strerror(-result)) +
+                         " (io_uring unavailable or disabled)")
+                            .c_str());
+  }
+  return result >= 0;
+}
+
 void BM_UdpSend_uring(benchmark::State& state) {
   Sender sender;
   int batch = 0;
@@ -423,10 +442,7 @@ void BM_UdpSend_uring(benchmark::State& state) {
     return;
   }
   Ring ring;
-  if (const int result = ring.init(kUringQueueDepth); result < 0) {
-    state.SkipWithError(("SKIP: io_uring_queue_init: " + std::string(std::strerror(-result)) +
-                         " (io_uring unavailable or disabled)")
-                            .c_str());
+  if (!open_ring(state, ring)) {
     return;
   }
   std::array<io_uring_cqe*, kMaxBatch> completions{};
@@ -558,13 +574,8 @@ void BM_UdpSend_zerocopy(benchmark::State& state) {
                             .c_str());
     return;
   }
-  std::array<iovec, kMaxBatch> iovecs{};
-  std::array<mmsghdr, kMaxBatch> messages{};
-  for (int i = 0; i < batch; ++i) {
-    iovecs[i] = {const_cast<uint8_t*>(sender.slot(i)), sender.payload_size};
-    messages[i].msg_hdr.msg_iov = &iovecs[i];
-    messages[i].msg_hdr.msg_iovlen = 1;
-  }
+  DatagramBatch datagrams(sender, batch);
+  std::array<mmsghdr, kMaxBatch>& messages = datagrams.messages;
   const uint64_t received_before = start_count();
   SendTally tally;
   ZerocopyTally completions;
@@ -688,8 +699,7 @@ void BM_UdpSend_uring_gso(benchmark::State& state) {
     return;
   }
   Ring ring;
-  if (const int result = ring.init(kUringQueueDepth); result < 0) {
-    state.SkipWithError(("SKIP: io_uring_queue_init: " + std::string(std::strerror(-result))).c_str());
+  if (!open_ring(state, ring)) {
     return;
   }
   GsoBatch gso(sender, batch);
