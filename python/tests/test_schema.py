@@ -29,6 +29,7 @@ NOT_RESULTS = {
     "sizing/sizing_short.json": "a sweep spec",
     "perf/runs/perf-soak.json": "netns/soak_rss.sh's own summary of an RSS soak",
     "perf/runs/perf-soak-gso.json": "netns/soak_rss.sh's own summary of an RSS soak",
+    "perf/microbench": "Google Benchmark's JSON (mrelay-microbench --benchmark_out)",
 }
 
 
