@@ -237,7 +237,7 @@ def _exhaustion_section(doc: dict, out_dir: Path, plots) -> Section:
 
 
 def format_rate(bytes_per_second: Optional[float]) -> str:
-    """Like the seed's tables: MiB/s below 1 GiB/s, GiB/s above."""
+    """Bytes per second as a table cell: MiB/s below 1 GiB/s, GiB/s above."""
     if bytes_per_second is None:
         return "-"
     if bytes_per_second >= 1024 * MIB:
