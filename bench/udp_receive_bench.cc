@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mapped_region.h"
 #include "common/unique_fd.h"
 
 namespace {
@@ -206,9 +207,6 @@ class MultishotReceiver {
       }
       io_uring_queue_exit(&ring_);
     }
-    if (buffer_ring_ != nullptr) {
-      ::munmap(buffer_ring_, ring_bytes());
-    }
   }
 
   /// Empty on success, else what failed (a kernel without DEFER_TASKRUN, 6.1+, is a skip).
@@ -253,6 +251,7 @@ class MultishotReceiver {
     if (memory == MAP_FAILED) {
       return "mmap(buffer ring): " + std::string(std::strerror(errno));
     }
+    ring_memory_ = mrelay::MappedRegion(memory, ring_bytes());
     buffer_ring_ = static_cast<io_uring_buf_ring*>(memory);
     io_uring_buf_reg registration{};
     registration.ring_addr = reinterpret_cast<uint64_t>(buffer_ring_);
@@ -307,6 +306,8 @@ class MultishotReceiver {
     return received;
   }
 
+  // The buffer ring's memory; unmapped after the destructor has unregistered it.
+  mrelay::MappedRegion ring_memory_;
   io_uring ring_{};
   bool ring_ready_ = false;
   bool buffers_registered_ = false;

@@ -438,11 +438,8 @@ bool open_ring(benchmark::State& state, Ring& ring) {
 void BM_UdpSend_uring(benchmark::State& state) {
   Sender sender;
   int batch = 0;
-  if (!prepare(state, sender, batch)) {
-    return;
-  }
   Ring ring;
-  if (!open_ring(state, ring)) {
+  if (!prepare(state, sender, batch) || !open_ring(state, ring)) {
     return;
   }
   std::array<io_uring_cqe*, kMaxBatch> completions{};
@@ -624,13 +621,13 @@ class GsoBatch {
       for (int i = first; i < first + count; ++i) {
         iovecs_[i] = {const_cast<uint8_t*>(sender.slot(i)), sender.payload_size};
       }
-      Run& run = runs_[runs_count_++];
-      run.datagrams = count;
-      msghdr& message = run.message.msg_hdr;
+      const int run = runs_count_++;
+      datagrams_[run] = count;
+      msghdr& message = messages_[run].msg_hdr;
       message.msg_iov = &iovecs_[first];
       message.msg_iovlen = static_cast<size_t>(count);
-      message.msg_control = run.control.data();
-      message.msg_controllen = run.control.size();
+      message.msg_control = controls_[run].bytes.data();
+      message.msg_controllen = controls_[run].bytes.size();
       cmsghdr* header = CMSG_FIRSTHDR(&message);
       header->cmsg_level = SOL_UDP;
       header->cmsg_type = UDP_SEGMENT;
@@ -640,18 +637,19 @@ class GsoBatch {
     }
   }
   [[nodiscard]] int runs() const { return runs_count_; }
-  [[nodiscard]] int datagrams(int run) const { return runs_[run].datagrams; }
-  mmsghdr* messages(int run) { return &runs_[run].message; }
-  [[nodiscard]] const msghdr* message(int run) const { return &runs_[run].message.msg_hdr; }
+  [[nodiscard]] int datagrams(int run) const { return datagrams_[run]; }
+  // sendmmsg() reads its messages as one array: from `run` on, the runs that follow.
+  mmsghdr* messages(int run) { return &messages_[run]; }
+  [[nodiscard]] const msghdr* message(int run) const { return &messages_[run].msg_hdr; }
 
  private:
-  struct Run {
-    mmsghdr message{};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(uint16_t))> control{};
-    int datagrams = 0;
+  struct Control {
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(uint16_t))> bytes{};
   };
   std::array<iovec, kMaxBatch> iovecs_{};
-  std::array<Run, kMaxBatch> runs_{};
+  std::array<mmsghdr, kMaxBatch> messages_{};  // contiguous, as sendmmsg() needs
+  std::array<Control, kMaxBatch> controls_{};
+  std::array<int, kMaxBatch> datagrams_{};
   int runs_count_ = 0;
 };
 
@@ -695,11 +693,8 @@ void BM_UdpSend_gso(benchmark::State& state) {
 void BM_UdpSend_uring_gso(benchmark::State& state) {
   Sender sender;
   int batch = 0;
-  if (!prepare(state, sender, batch)) {
-    return;
-  }
   Ring ring;
-  if (!open_ring(state, ring)) {
+  if (!prepare(state, sender, batch) || !open_ring(state, ring)) {
     return;
   }
   GsoBatch gso(sender, batch);
